@@ -1,0 +1,102 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong reading, selecting or writing checkpoint tensors. Every message names
+/// the file or tensor at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening, mapping, reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid safetensors file (too short, header length past the end,
+    /// header not JSON, offsets overlapping, out of range or not covering the data).
+    #[error("{}: not a valid safetensors file: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No tensor of that name.
+    #[error("{}: no tensor named \"{tensor}\"", path.display())]
+    TensorNotFound {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The name asked for.
+        tensor: String,
+    },
+    /// A tensor whose element type is not a supported float type.
+    #[error("tensor \"{tensor}\" has dtype {dtype}, expected a float tensor (F32, F16 or BF16)")]
+    UnsupportedDtype {
+        /// Tensor name.
+        tensor: String,
+        /// Its dtype.
+        dtype: String,
+    },
+    /// A tensor selected as a layer that is not 2-D.
+    #[error("tensor \"{tensor}\" has shape {shape:?}, expected a 2-D [out, in] weight matrix")]
+    NotMatrix {
+        /// Tensor name.
+        tensor: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// A NaN or infinite value in a weight tensor.
+    #[error(
+        "tensor \"{tensor}\" holds {value} at index {index} (row {row}, column {col}): weights must be finite"
+    )]
+    NonFinite {
+        /// Tensor name.
+        tensor: String,
+        /// Flat (row-major) index of the first bad value.
+        index: usize,
+        /// Its row.
+        row: usize,
+        /// Its column.
+        col: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A layer pattern that selects no tensor.
+    #[error("pattern \"{pattern}\" selects no tensor ({available})")]
+    NoMatch {
+        /// The pattern.
+        pattern: String,
+        /// A short list of the names that exist.
+        available: String,
+    },
+    /// Nothing to select at all.
+    #[error("{}: {reason}", path.display())]
+    NothingSelected {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A tensor given to the writer whose data length does not match its shape and dtype.
+    #[error("tensor \"{tensor}\" to write: {reason}")]
+    BadTensor {
+        /// Tensor name.
+        tensor: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The safetensors serialiser failed.
+    #[error("{}: cannot write safetensors: {reason}", path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The serialiser's message.
+        reason: String,
+    },
+}
+
+/// The crate's result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,347 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// Writes a safetensors file by hand (header JSON given verbatim), so tests control every
+/// byte the reader sees.
+fn raw_file(dir: &Path, name: &str, header: &str, data: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn write(
+    path: &Path,
+    meta: &BTreeMap<String, String>,
+    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
+) {
+    let specs: Vec<_> = tensors
+        .iter()
+        .map(|(n, d, s, _)| (n.to_string(), *d, s.clone()))
+        .collect();
+    let mut w = Writer::create(path, meta, &specs).unwrap();
+    for (_, _, _, bytes) in &tensors {
+        w.write_tensor(bytes).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn err_text(path: &Path) -> String {
+    Checkpoint::open(path).unwrap_err().to_string()
+}
+
+#[test]
+fn reads_f32_f16_bf16_exactly_and_keeps_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let values = [0.5f32, -1.25, 3.0, 0.0, 65504.0, -2.0f32.powi(-14)];
+    let f16: Vec<u8> = values
+        .iter()
+        .flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes())
+        .collect();
+    let bf16: Vec<u8> = values
+        .iter()
+        .flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes())
+        .collect();
+    let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    write(
+        &path,
+        &meta,
+        vec![
+            ("a.weight", Dtype::F32, vec![2, 3], f32_bytes(&values)),
+            ("b.weight", Dtype::F16, vec![3, 2], f16),
+            ("c.weight", Dtype::BF16, vec![6, 1], bf16),
+        ],
+    );
+    let ck = Checkpoint::open(&path).unwrap();
+    assert_eq!(ck.metadata(), meta);
+    assert_eq!(ck.read_f32("a.weight").unwrap(), values);
+    assert_eq!(ck.read_f32("b.weight").unwrap(), values); // all exactly representable in f16
+    let bf: Vec<f32> = values
+        .iter()
+        .map(|&v| half::bf16::from_f32(v).to_f32())
+        .collect();
+    assert_eq!(ck.read_f32("c.weight").unwrap(), bf);
+    let m = ck.read_matrix("b.weight").unwrap();
+    assert_eq!((m.rows, m.cols), (3, 2));
+    assert_eq!(
+        ck.tensors()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a.weight", "b.weight", "c.weight"]
+    );
+}
+
+#[test]
+fn writer_output_is_read_by_the_reference_crate_and_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = BTreeMap::from([
+        ("z".to_string(), "1".to_string()),
+        ("a".to_string(), "2".to_string()),
+    ]);
+    let tensors = || {
+        vec![
+            (
+                "w",
+                Dtype::F32,
+                vec![2, 2],
+                f32_bytes(&[1.0, 2.0, 3.0, 4.0]),
+            ),
+            (
+                "i",
+                Dtype::I64,
+                vec![3],
+                [1i64, 2, 3].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+        ]
+    };
+    let (p1, p2) = (dir.path().join("1.st"), dir.path().join("2.st"));
+    write(&p1, &meta, tensors());
+    write(&p2, &meta, tensors());
+    let bytes = std::fs::read(&p1).unwrap();
+    assert_eq!(bytes, std::fs::read(&p2).unwrap());
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(header_len % 8, 0);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(
+        st.tensor("w").unwrap().data(),
+        &f32_bytes(&[1.0, 2.0, 3.0, 4.0])[..]
+    );
+    assert_eq!(st.tensor("i").unwrap().shape(), &[3]);
+    let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(
+        md.metadata().as_ref().unwrap().get("a").map(String::as_str),
+        Some("2")
+    );
+}
+
+#[test]
+fn writer_refuses_wrong_lengths_and_missing_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.st");
+    let specs = vec![("w".to_string(), Dtype::F32, vec![2])];
+    let mut w = Writer::create(&p, &BTreeMap::new(), &specs).unwrap();
+    assert!(matches!(
+        w.write_tensor(&[0; 4]),
+        Err(Error::BadTensor { .. })
+    ));
+    let w = Writer::create(&p, &BTreeMap::new(), &specs).unwrap();
+    assert!(matches!(w.finish(), Err(Error::Write { .. })));
+    let dup = vec![
+        ("w".to_string(), Dtype::F32, vec![1]),
+        ("w".to_string(), Dtype::F32, vec![1]),
+    ];
+    assert!(matches!(
+        Writer::create(&p, &BTreeMap::new(), &dup),
+        Err(Error::BadTensor { .. })
+    ));
+}
+
+#[test]
+fn hostile_files_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+
+    let missing = d.join("missing.safetensors");
+    assert!(matches!(Checkpoint::open(&missing), Err(Error::Io { .. })));
+    assert!(err_text(&missing).contains("missing.safetensors"));
+    assert!(
+        matches!(Checkpoint::open(d), Err(Error::Io { .. })),
+        "a directory"
+    );
+
+    let text = d.join("text.safetensors");
+    std::fs::write(&text, "this is not a safetensors file at all").unwrap();
+    let e = err_text(&text);
+    assert!(
+        e.contains("text.safetensors") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
+
+    let short = d.join("short.safetensors");
+    std::fs::write(&short, [1, 2, 3]).unwrap();
+    assert!(err_text(&short).contains("too short"));
+
+    let past_end = d.join("past.safetensors");
+    let mut bytes = 1000u64.to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}");
+    std::fs::write(&past_end, bytes).unwrap();
+    assert!(
+        err_text(&past_end).contains("runs past the end"),
+        "{}",
+        err_text(&past_end)
+    );
+
+    let good = raw_file(d, "good.safetensors", w, &[0; 8]);
+    assert!(Checkpoint::open(&good).is_ok());
+    let full = std::fs::read(&good).unwrap();
+    let truncated = d.join("truncated.safetensors");
+    std::fs::write(&truncated, &full[..full.len() - 3]).unwrap();
+    assert!(
+        err_text(&truncated).contains("truncated"),
+        "{}",
+        err_text(&truncated)
+    );
+
+    let overlap = raw_file(
+        d,
+        "overlap.safetensors",
+        r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+        &[0; 12],
+    );
+    assert!(
+        err_text(&overlap).contains("overlap"),
+        "{}",
+        err_text(&overlap)
+    );
+
+    let out_of_range = raw_file(
+        d,
+        "range.safetensors",
+        r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+        &[0; 4],
+    );
+    assert!(err_text(&out_of_range).contains("not a valid safetensors"));
+
+    let mismatch = raw_file(
+        d,
+        "mismatch.safetensors",
+        r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+        &[0; 8],
+    );
+    assert!(err_text(&mismatch).contains("shape and dtype"));
+
+    let bad_json = raw_file(d, "json.safetensors", r#"{"a": nope}"#, &[]);
+    assert!(err_text(&bad_json).contains("JSON"));
+}
+
+#[test]
+fn selection_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let z = |n: usize| vec![0u8; n * 4];
+    write(
+        &path,
+        &BTreeMap::new(),
+        vec![
+            ("fc10.weight", Dtype::F32, vec![2, 2], z(4)),
+            ("fc2.weight", Dtype::F32, vec![2, 2], z(4)),
+            ("fc2.bias", Dtype::F32, vec![2], z(2)),
+            ("conv.weight", Dtype::F32, vec![1, 1, 2, 2], z(4)),
+            ("steps.weight", Dtype::I32, vec![2, 2], z(4)),
+            ("emb", Dtype::F32, vec![2, 2], z(4)),
+        ],
+    );
+    let ck = Checkpoint::open(&path).unwrap();
+    // Default: 2-D float .weight tensors, natural order; conv (4-D) and int skipped.
+    assert_eq!(
+        ck.select_layers(&[]).unwrap(),
+        ["fc2.weight", "fc10.weight"]
+    );
+    let sel = |p: &[&str]| ck.select_layers(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        sel(&["emb", "fc*.weight", "fc2.weight"]).unwrap(),
+        ["emb", "fc2.weight", "fc10.weight"]
+    );
+    assert!(matches!(sel(&["nothing*"]), Err(Error::NoMatch { .. })));
+    assert!(
+        sel(&["nothing*"])
+            .unwrap_err()
+            .to_string()
+            .contains("fc2.bias")
+    );
+    assert!(matches!(sel(&["fc2.bias"]), Err(Error::NotMatrix { .. })));
+    assert!(matches!(
+        sel(&["conv.weight"]),
+        Err(Error::NotMatrix { .. })
+    ));
+    assert!(matches!(
+        sel(&["steps.weight"]),
+        Err(Error::UnsupportedDtype { .. })
+    ));
+    assert!(matches!(
+        ck.read_f32("steps.weight"),
+        Err(Error::UnsupportedDtype { .. })
+    ));
+    assert!(matches!(
+        ck.read_matrix("nope"),
+        Err(Error::TensorNotFound { .. })
+    ));
+
+    let empty = dir.path().join("e.safetensors");
+    write(
+        &empty,
+        &BTreeMap::new(),
+        vec![("x", Dtype::F32, vec![3], z(3))],
+    );
+    assert!(matches!(
+        Checkpoint::open(&empty).unwrap().select_layers(&[]),
+        Err(Error::NothingSelected { .. })
+    ));
+}
+
+#[test]
+fn non_finite_weights_name_the_first_bad_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.safetensors");
+    let mut v = vec![0.5f32; 12];
+    v[7] = f32::NAN;
+    v[9] = f32::INFINITY;
+    write(
+        &path,
+        &BTreeMap::new(),
+        vec![("fc.weight", Dtype::F32, vec![3, 4], f32_bytes(&v))],
+    );
+    let err = Checkpoint::open(&path)
+        .unwrap()
+        .read_matrix("fc.weight")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NonFinite {
+                index: 7,
+                row: 1,
+                col: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"fc.weight\""));
+}
+
+proptest! {
+    #[test]
+    fn write_then_read_round_trips(
+        tensors in prop::collection::vec((0usize..5, 0usize..5, prop::collection::vec(any::<f32>(), 25)), 1..4),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.safetensors");
+        let data: Vec<(String, Vec<usize>, Vec<f32>)> = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, (r, c, v))| (format!("t{i}"), vec![*r, *c], v[..r * c].to_vec()))
+            .collect();
+        let specs: Vec<_> = data.iter().map(|(n, s, _)| (n.clone(), Dtype::F32, s.clone())).collect();
+        let mut w = Writer::create(&path, &BTreeMap::new(), &specs).unwrap();
+        for (_, _, v) in &data {
+            w.write_tensor(&f32_bytes(v)).unwrap();
+        }
+        w.finish().unwrap();
+        let ck = Checkpoint::open(&path).unwrap();
+        for (name, shape, v) in &data {
+            let back = ck.read_f32(name).unwrap();
+            prop_assert_eq!(back.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            prop_assert_eq!(&ck.info(name).unwrap().shape, shape);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! A streaming safetensors writer with a deterministic header.
+//!
+//! The `safetensors` crate's own serialiser keeps `__metadata__` in a `HashMap`, so its bytes
+//! vary from run to run; this one writes the header from sorted maps, puts tensors in the
+//! order given, and streams each tensor's data so a large model never needs to be in memory
+//! at once.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use safetensors::Dtype;
+
+use crate::error::{Error, Result};
+
+/// Writes one safetensors file, tensor by tensor, in the order declared at creation.
+pub struct Writer {
+    path: PathBuf,
+    out: BufWriter<File>,
+    pending: std::vec::IntoIter<(String, usize)>,
+}
+
+impl Writer {
+    /// Creates `path` (plain create: callers wanting all-or-nothing output give a temporary
+    /// path and rename it) and writes the header for `tensors` (name, dtype, shape), which
+    /// must then be written in that order with [`Writer::write_tensor`].
+    pub fn create(
+        path: &Path,
+        metadata: &BTreeMap<String, String>,
+        tensors: &[(String, Dtype, Vec<usize>)],
+    ) -> Result<Self> {
+        let mut header = serde_json::Map::new();
+        if !metadata.is_empty() {
+            header.insert(
+                "__metadata__".into(),
+                serde_json::to_value(metadata).expect("string map"),
+            );
+        }
+        let mut offset = 0usize;
+        let mut sizes = Vec::with_capacity(tensors.len());
+        for (name, dtype, shape) in tensors {
+            let bad = |reason: String| Error::BadTensor {
+                tensor: name.clone(),
+                reason,
+            };
+            if name == "__metadata__" || header.contains_key(name) {
+                return Err(bad("name used twice or reserved".into()));
+            }
+            let bits = shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .and_then(|n| n.checked_mul(dtype.bitsize()))
+                .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+            if bits % 8 != 0 {
+                return Err(bad(format!("{bits} bits is not a whole number of bytes")));
+            }
+            let size = bits / 8;
+            let end = offset + size;
+            header.insert(
+                name.clone(),
+                serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, end]}),
+            );
+            sizes.push((name.clone(), size));
+            offset = end;
+        }
+        let mut json = serde_json::to_vec(&header).expect("header serialises");
+        // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
+        json.resize(json.len().next_multiple_of(8), b' ');
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = BufWriter::new(File::create(path).map_err(io)?);
+        out.write_all(&(json.len() as u64).to_le_bytes())
+            .map_err(io)?;
+        out.write_all(&json).map_err(io)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out,
+            pending: sizes.into_iter(),
+        })
+    }
+
+    /// Writes the next tensor's little-endian bytes; their length must match its declared
+    /// shape and dtype.
+    pub fn write_tensor(&mut self, bytes: &[u8]) -> Result<()> {
+        let Some((name, size)) = self.pending.next() else {
+            return Err(Error::Write {
+                path: self.path.clone(),
+                reason: "more tensors written than declared".into(),
+            });
+        };
+        if bytes.len() != size {
+            return Err(Error::BadTensor {
+                tensor: name,
+                reason: format!(
+                    "{} bytes of data, its shape and dtype need {size}",
+                    bytes.len()
+                ),
+            });
+        }
+        self.out.write_all(bytes).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes and syncs the file; every declared tensor must have been written.
+    pub fn finish(mut self) -> Result<()> {
+        if let Some((name, _)) = self.pending.next() {
+            return Err(Error::Write {
+                path: self.path.clone(),
+                reason: format!("tensor \"{name}\" was declared but never written"),
+            });
+        }
+        let io = |source| Error::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.out.flush().map_err(io)?;
+        self.out.get_ref().sync_all().map_err(io)
+    }
+}
+
+/// Little-endian bytes of f32 values.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}

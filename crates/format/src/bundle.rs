@@ -1,0 +1,478 @@
+//! `model.eie`: the whole packed model in one file. The only module that knows bincode.
+//!
+//! Layout (normative in `docs/format.md`), all integers little-endian:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `EIEBNDL\0` |
+//! | 8 | 4 | format version (u32) |
+//! | 12 | 4 | flags (u32), 0 |
+//! | 16 | 8 | payload length in bytes (u64) |
+//! | 24 | 32 | SHA-256 of the payload |
+//! | 56 | payload length | bincode 2.0.1 payload: little-endian, fixed-width integers |
+//!
+//! Loading checks, in order: magic, version, flags, length (truncation or trailing bytes),
+//! checksum, the payload's decoding, then every layer's structure ([`PackedLayer::from_parts`])
+//! and the bundle's own rules; nothing is returned before all of it passed.
+
+use std::collections::BTreeMap;
+
+use bincode::{Decode, Encode};
+use sha2::{Digest, Sha256};
+
+use crate::codebook::Codebook;
+use crate::error::{Error, Result};
+use crate::layer::PackedLayer;
+use crate::streams::PeStreams;
+
+/// File name of the bundle in an output folder.
+pub const BUNDLE_FILE: &str = "model.eie";
+/// Magic bytes at the start of every bundle.
+pub const MAGIC: [u8; 8] = *b"EIEBNDL\0";
+/// The bundle format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes before the payload.
+pub const HEADER_LEN: usize = 56;
+/// Pointer widths the images support.
+pub const POINTER_BITS: [u8; 2] = [16, 32];
+/// Largest payload the decoder will allocate for, in bytes of decoded data (4 GiB): a
+/// crafted length field fails cleanly instead of exhausting memory.
+const DECODE_LIMIT: usize = 1 << 32;
+
+/// Where a bundle's weights came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceInfo {
+    /// File name of the source checkpoint (no directories), or a description of generated
+    /// weights.
+    pub name: String,
+    /// SHA-256 of the source checkpoint's bytes, when it came from a file.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Bundle-wide metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleMeta {
+    /// Version of the tool that wrote the bundle.
+    pub tool_version: String,
+    /// The source checkpoint.
+    pub source: SourceInfo,
+    /// Width of the column pointers in the memory images (16 or 32).
+    pub pointer_bits: u8,
+    /// The settings the bundle was made with (name to value), for provenance.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// A packed model: ordered layers plus metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    meta: BundleMeta,
+    layers: Vec<PackedLayer>,
+}
+
+impl Bundle {
+    /// Assembles a bundle, checking its rules: layer names unique and non-empty, pointer
+    /// width supported, and every layer's pointers fitting it.
+    pub fn new(meta: BundleMeta, layers: Vec<PackedLayer>) -> Result<Self> {
+        if !POINTER_BITS.contains(&meta.pointer_bits) {
+            return Err(Error::InvalidBundle {
+                reason: format!(
+                    "pointer width {} bits, expected one of {POINTER_BITS:?}",
+                    meta.pointer_bits
+                ),
+            });
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for layer in &layers {
+            if layer.name().is_empty() {
+                return Err(Error::InvalidBundle {
+                    reason: "a layer has an empty name".into(),
+                });
+            }
+            if !names.insert(layer.name()) {
+                return Err(Error::InvalidBundle {
+                    reason: format!("layer name \"{}\" appears twice", layer.name()),
+                });
+            }
+            layer.check_pointer_width(meta.pointer_bits)?;
+        }
+        Ok(Self { meta, layers })
+    }
+
+    /// Bundle-wide metadata.
+    pub fn meta(&self) -> &BundleMeta {
+        &self.meta
+    }
+
+    /// The layers, in model order.
+    pub fn layers(&self) -> &[PackedLayer] {
+        &self.layers
+    }
+
+    /// The layer called `name`.
+    pub fn layer(&self, name: &str) -> Option<&PackedLayer> {
+        self.layers.iter().find(|l| l.name() == name)
+    }
+
+    /// Serialises the bundle: header, then the checksummed payload.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let payload = bincode::encode_to_vec(WireBundle::from(self), config()).map_err(|e| {
+            Error::Encode {
+                reason: e.to_string(),
+            }
+        })?;
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&payload));
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Parses and validates a serialised bundle.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let got = bytes.len() as u64;
+        let magic = &bytes[..bytes.len().min(MAGIC.len())];
+        if magic != &MAGIC[..magic.len()] {
+            return Err(Error::BadMagic {
+                found: magic.to_vec(),
+                expected: MAGIC.to_vec(),
+            });
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Truncated {
+                expected: HEADER_LEN as u64,
+                got,
+            });
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let version = u32_at(8);
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let flags = u32_at(12);
+        if flags != 0 {
+            return Err(Error::InvalidBundle {
+                reason: format!("header flags are {flags:#x}, expected 0"),
+            });
+        }
+        let payload_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        let expected = payload_len
+            .checked_add(HEADER_LEN as u64)
+            .ok_or(Error::Truncated {
+                expected: u64::MAX,
+                got,
+            })?;
+        if got < expected {
+            return Err(Error::Truncated { expected, got });
+        }
+        if got > expected {
+            return Err(Error::TrailingBytes {
+                extra: got - expected,
+            });
+        }
+        let payload = &bytes[HEADER_LEN..];
+        let digest = Sha256::digest(payload);
+        if digest[..] != bytes[24..56] {
+            return Err(Error::ChecksumMismatch {
+                expected: hex(&bytes[24..56]),
+                found: hex(&digest),
+            });
+        }
+        let (wire, read): (WireBundle, usize) = bincode::decode_from_slice(payload, config())
+            .map_err(|e| Error::Decode {
+                reason: e.to_string(),
+            })?;
+        if read != payload.len() {
+            return Err(Error::Decode {
+                reason: format!("payload has {} bytes, only {read} decode", payload.len()),
+            });
+        }
+        wire.into_bundle()
+    }
+}
+
+/// Lowercase hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<DECODE_LIMIT>()
+}
+
+// ---- the wire types: the payload's exact shape, private to this module -------------------
+
+#[derive(Clone, Encode, Decode)]
+struct WireBundle {
+    tool_version: String,
+    source_name: String,
+    source_sha256: Option<[u8; 32]>,
+    pointer_bits: u8,
+    settings: Vec<(String, String)>,
+    layers: Vec<WireLayer>,
+}
+
+#[derive(Clone, Encode, Decode)]
+struct WireLayer {
+    name: String,
+    bias: Option<String>,
+    rows: u64,
+    cols: u64,
+    code_bits: u8,
+    index_bits: u8,
+    codebook_len: u32,
+    codebook_frac_bits: u8,
+    codebook_values: Vec<f32>,
+    codebook_fixed: Vec<i16>,
+    pes: Vec<WireStreams>,
+}
+
+#[derive(Clone, Encode, Decode)]
+struct WireStreams {
+    codes: Vec<u8>,
+    z: Vec<u8>,
+    ptr: Vec<u32>,
+}
+
+impl From<&Bundle> for WireBundle {
+    fn from(b: &Bundle) -> Self {
+        Self {
+            tool_version: b.meta.tool_version.clone(),
+            source_name: b.meta.source.name.clone(),
+            source_sha256: b.meta.source.sha256,
+            pointer_bits: b.meta.pointer_bits,
+            settings: b
+                .meta
+                .settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            layers: b.layers.iter().map(WireLayer::from).collect(),
+        }
+    }
+}
+
+impl From<&PackedLayer> for WireLayer {
+    fn from(l: &PackedLayer) -> Self {
+        let book = l.codebook();
+        Self {
+            name: l.name().to_string(),
+            bias: l.bias().map(str::to_string),
+            rows: l.rows() as u64,
+            cols: l.cols() as u64,
+            code_bits: book.code_bits(),
+            index_bits: l.index_bits(),
+            codebook_len: book.len() as u32,
+            codebook_frac_bits: book.frac_bits(),
+            codebook_values: book.values().to_vec(),
+            codebook_fixed: book.fixed().to_vec(),
+            pes: l
+                .streams()
+                .iter()
+                .map(|s| WireStreams {
+                    codes: s.codes().to_vec(),
+                    z: s.z().to_vec(),
+                    ptr: s.ptr().to_vec(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl WireBundle {
+    fn into_bundle(self) -> Result<Bundle> {
+        let mut settings = BTreeMap::new();
+        for (k, v) in self.settings {
+            if settings.insert(k.clone(), v).is_some() {
+                return Err(Error::InvalidBundle {
+                    reason: format!("setting \"{k}\" appears twice"),
+                });
+            }
+        }
+        let layers = self
+            .layers
+            .into_iter()
+            .map(WireLayer::into_layer)
+            .collect::<Result<Vec<_>>>()?;
+        let meta = BundleMeta {
+            tool_version: self.tool_version,
+            source: SourceInfo {
+                name: self.source_name,
+                sha256: self.source_sha256,
+            },
+            pointer_bits: self.pointer_bits,
+            settings,
+        };
+        Bundle::new(meta, layers)
+    }
+}
+
+impl WireLayer {
+    fn into_layer(self) -> Result<PackedLayer> {
+        let too_big = |what: &str, v: u64| Error::InvalidLayer {
+            layer: self.name.clone(),
+            reason: format!("{what} {v} does not fit this machine's address space"),
+        };
+        let rows = usize::try_from(self.rows).map_err(|_| too_big("rows", self.rows))?;
+        let cols = usize::try_from(self.cols).map_err(|_| too_big("cols", self.cols))?;
+        let codebook = Codebook::from_parts(
+            self.code_bits,
+            self.codebook_len as usize,
+            &self.codebook_values,
+            self.codebook_frac_bits,
+            &self.codebook_fixed,
+        )
+        .map_err(|e| Error::InvalidLayer {
+            layer: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let streams = self
+            .pes
+            .into_iter()
+            .map(|s| PeStreams::from_raw(s.codes, s.z, s.ptr))
+            .collect();
+        PackedLayer::from_parts(
+            self.name,
+            self.bias,
+            rows,
+            cols,
+            self.index_bits,
+            codebook,
+            streams,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::CodeMatrix;
+
+    fn sample() -> Bundle {
+        let m = CodeMatrix::new(5, 3, vec![1, 0, 2, 0, 0, 0, 3, 1, 0, 0, 0, 0, 0, 2, 1]).unwrap();
+        let book = Codebook::new(4, &[-0.5, 0.25, 0.75]).unwrap();
+        let layer = PackedLayer::encode("fc1.weight", &m, book, 2, 4).unwrap();
+        let meta = BundleMeta {
+            tool_version: "test".into(),
+            source: SourceInfo {
+                name: "m.safetensors".into(),
+                sha256: Some([7; 32]),
+            },
+            pointer_bits: 16,
+            settings: BTreeMap::from([("pes".to_string(), "2".to_string())]),
+        };
+        Bundle::new(meta, vec![layer]).unwrap()
+    }
+
+    /// Re-seals a payload with a correct header, so tests reach the structural checks.
+    fn seal(wire: &WireBundle) -> Vec<u8> {
+        let payload = bincode::encode_to_vec(wire, config()).unwrap();
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&payload));
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_deterministic() {
+        let b = sample();
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(&bytes[..8], b"EIEBNDL\0");
+        assert_eq!(Bundle::from_bytes(&bytes).unwrap(), b);
+        assert_eq!(b.to_bytes().unwrap(), bytes);
+    }
+
+    #[test]
+    fn header_damage_is_named() {
+        let bytes = sample().to_bytes().unwrap();
+        let err = |b: &[u8]| Bundle::from_bytes(b).unwrap_err();
+
+        assert!(matches!(
+            err(b"PK\x03\x04 not a bundle"),
+            Error::BadMagic { .. }
+        ));
+        assert!(matches!(err(b""), Error::Truncated { .. }));
+        assert!(matches!(err(&bytes[..30]), Error::Truncated { .. }));
+        assert!(matches!(
+            err(&bytes[..bytes.len() - 1]),
+            Error::Truncated { .. }
+        ));
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(err(&long), Error::TrailingBytes { extra: 1 }));
+        let mut v2 = bytes.clone();
+        v2[8] = 2;
+        assert!(matches!(
+            err(&v2),
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            }
+        ));
+        let mut flags = bytes.clone();
+        flags[12] = 1;
+        assert!(matches!(err(&flags), Error::InvalidBundle { .. }));
+        let mut huge = bytes.clone();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(err(&huge), Error::Truncated { .. }));
+        // Every single-bit flip in the payload is caught by the checksum.
+        for at in HEADER_LEN..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            assert!(
+                matches!(err(&flipped), Error::ChecksumMismatch { .. }),
+                "byte {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn structural_damage_behind_a_valid_checksum_is_caught() {
+        let good = WireBundle::from(&sample());
+        type Breaker = fn(&mut WireBundle);
+        let breakers: [(&str, Breaker); 8] = [
+            ("pointer end", |w| w.layers[0].pes[0].ptr[3] += 1),
+            ("monotonic pointers", |w| w.layers[0].pes[0].ptr[1] = 9),
+            ("code outside codebook", |w| w.layers[0].pes[0].codes[0] = 7),
+            ("row count", |w| w.layers[0].rows = 2),
+            ("column count", |w| w.layers[0].cols = 4),
+            ("codebook fixed point", |w| {
+                w.layers[0].codebook_fixed[1] = 1
+            }),
+            ("pointer width", |w| w.pointer_bits = 12),
+            ("duplicate layer", |w| w.layers.push(w.layers[0].clone())),
+        ];
+        for (what, break_it) in breakers {
+            let mut wire = WireBundle::from(&sample());
+            break_it(&mut wire);
+            assert!(
+                Bundle::from_bytes(&seal(&wire)).is_err(),
+                "{what} passed validation"
+            );
+        }
+        assert!(Bundle::from_bytes(&seal(&good)).is_ok());
+        // A payload that is not bincode at all, behind a valid checksum.
+        let mut junk = MAGIC.to_vec();
+        junk.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        junk.extend_from_slice(&0u32.to_le_bytes());
+        let payload = [0xffu8; 12];
+        junk.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        junk.extend_from_slice(&Sha256::digest(payload));
+        junk.extend_from_slice(&payload);
+        assert!(matches!(
+            Bundle::from_bytes(&junk),
+            Err(Error::Decode { .. })
+        ));
+    }
+}

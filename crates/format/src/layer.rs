@@ -1,0 +1,359 @@
+//! A packed layer: geometry, codebook and the N validated per-PE streams.
+
+use crate::codebook::Codebook;
+use crate::error::{Error, Result};
+use crate::matrix::CodeMatrix;
+use crate::streams::{self, PeStreams, check_index_bits, slice_rows};
+
+/// One fully connected layer in EIE's format.
+///
+/// Every constructor validates the whole layer (see [`PackedLayer::from_parts`]), so a value
+/// of this type always decodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedLayer {
+    name: String,
+    bias: Option<String>,
+    rows: usize,
+    cols: usize,
+    index_bits: u8,
+    codebook: Codebook,
+    streams: Vec<PeStreams>,
+}
+
+impl PackedLayer {
+    /// Packs a code matrix over `pes` PEs with `index_bits`-wide relative indices.
+    ///
+    /// Every non-zero code must be defined by `codebook`.
+    pub fn encode(
+        name: impl Into<String>,
+        matrix: &CodeMatrix,
+        codebook: Codebook,
+        pes: usize,
+        index_bits: u8,
+    ) -> Result<Self> {
+        let name = name.into();
+        if pes == 0 {
+            return Err(Error::ZeroPes);
+        }
+        check_index_bits(index_bits)?;
+        if let Some(at) = matrix
+            .as_slice()
+            .iter()
+            .position(|&c| c as usize >= codebook.len())
+        {
+            let cols = matrix.cols();
+            return Err(Error::CodeOutsideCodebook {
+                layer: name,
+                row: at / cols,
+                col: at % cols,
+                code: matrix.as_slice()[at],
+                len: codebook.len(),
+            });
+        }
+        let streams = streams::encode(&name, matrix, pes, index_bits)?;
+        Ok(Self {
+            name,
+            bias: None,
+            rows: matrix.rows(),
+            cols: matrix.cols(),
+            index_bits,
+            codebook,
+            streams,
+        })
+    }
+
+    /// Rebuilds a layer from stored parts, validating everything: at least one PE, bit widths
+    /// in range, one stream per PE, and each stream canonical for its slice (pointer count,
+    /// monotonic pointers, last pointer = entry count, codes inside the codebook, relative
+    /// indices inside their width, every entry inside the slice, padding canonical).
+    pub fn from_parts(
+        name: impl Into<String>,
+        bias: Option<String>,
+        rows: usize,
+        cols: usize,
+        index_bits: u8,
+        codebook: Codebook,
+        streams: Vec<PeStreams>,
+    ) -> Result<Self> {
+        let name = name.into();
+        if streams.is_empty() {
+            return Err(Error::InvalidLayer {
+                layer: name,
+                reason: "no PE streams (at least one PE is needed)".into(),
+            });
+        }
+        check_index_bits(index_bits)?;
+        let pes = streams.len();
+        if bias.is_some() && cols == 0 {
+            return Err(Error::InvalidLayer {
+                layer: name,
+                reason: "a folded bias needs a column, but the layer has none".into(),
+            });
+        }
+        if rows.checked_mul(cols).is_none() {
+            return Err(Error::InvalidLayer {
+                layer: name,
+                reason: format!("{rows} x {cols} overflows"),
+            });
+        }
+        for (pe, s) in streams.iter().enumerate() {
+            streams::validate_pe(
+                s,
+                &name,
+                pe,
+                slice_rows(rows, pes, pe),
+                cols,
+                codebook.len(),
+                index_bits,
+            )?;
+        }
+        Ok(Self {
+            name,
+            bias,
+            rows,
+            cols,
+            index_bits,
+            codebook,
+            streams,
+        })
+    }
+
+    /// Marks the last column as the folded bias `bias_name` (its input activation is the
+    /// constant 1).
+    pub fn with_bias(mut self, bias_name: impl Into<String>) -> Result<Self> {
+        if self.cols == 0 {
+            return Err(Error::InvalidLayer {
+                layer: self.name,
+                reason: "a folded bias needs a column, but the layer has none".into(),
+            });
+        }
+        self.bias = Some(bias_name.into());
+        Ok(self)
+    }
+
+    /// The layer's name (the source tensor's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Name of the bias tensor folded in as the last column, if any.
+    pub fn bias(&self) -> Option<&str> {
+        self.bias.as_deref()
+    }
+
+    /// Rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns (inputs, plus the bias column when a bias is folded in).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Number of PEs the rows are interleaved over.
+    pub fn pes(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Width of a weight code.
+    pub fn code_bits(&self) -> u8 {
+        self.codebook.code_bits()
+    }
+
+    /// Width of a relative row index.
+    pub fn index_bits(&self) -> u8 {
+        self.index_bits
+    }
+
+    /// Bits of one stored entry (code + relative index).
+    pub fn entry_bits(&self) -> u32 {
+        self.code_bits() as u32 + self.index_bits as u32
+    }
+
+    /// The layer's codebook.
+    pub fn codebook(&self) -> &Codebook {
+        &self.codebook
+    }
+
+    /// Streams of every PE, in PE order.
+    pub fn streams(&self) -> &[PeStreams] {
+        &self.streams
+    }
+
+    /// Rows held by PE `pe`.
+    pub fn slice_rows(&self, pe: usize) -> usize {
+        slice_rows(self.rows, self.pes(), pe)
+    }
+
+    /// Entries over all PEs, padding included.
+    pub fn entries(&self) -> usize {
+        self.streams.iter().map(PeStreams::entries).sum()
+    }
+
+    /// Padding entries over all PEs.
+    pub fn padding(&self) -> usize {
+        self.streams.iter().map(PeStreams::padding).sum()
+    }
+
+    /// Real (non-padding) entries: the layer's non-zero weights.
+    pub fn nonzeros(&self) -> usize {
+        self.entries() - self.padding()
+    }
+
+    /// Largest column pointer of any PE (its entry count); what the pointer width must hold.
+    pub fn max_pointer(&self) -> u64 {
+        self.streams
+            .iter()
+            .map(|s| s.entries() as u64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Checks that every column pointer fits `pointer_bits` bits; names the first PE that
+    /// does not.
+    pub fn check_pointer_width(&self, pointer_bits: u8) -> Result<()> {
+        let limit = crate::error::max_pointer(pointer_bits);
+        for (pe, s) in self.streams.iter().enumerate() {
+            let last = s.entries() as u64;
+            if last > limit {
+                return Err(Error::PointerOverflow {
+                    layer: self.name.clone(),
+                    pe,
+                    value: last,
+                    pointer_bits,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The code matrix back: the exact inverse of [`PackedLayer::encode`].
+    pub fn decode(&self) -> CodeMatrix {
+        let mut matrix =
+            CodeMatrix::zeros(self.rows, self.cols).expect("size checked at construction");
+        for (pe, s) in self.streams.iter().enumerate() {
+            streams::decode_pe_into(s, self.pes(), pe, &mut matrix);
+        }
+        matrix
+    }
+
+    /// The dense weights (codebook float values, 0.0 where pruned), row-major rows x cols.
+    pub fn dense(&self) -> Vec<f32> {
+        let values = self.codebook.values();
+        self.decode()
+            .as_slice()
+            .iter()
+            .map(|&c| values[c as usize])
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(n: usize) -> Codebook {
+        let values: Vec<f32> = (1..=n).map(|v| v as f32 * 0.25).collect();
+        Codebook::new(4, &values).unwrap()
+    }
+
+    #[test]
+    fn codes_outside_the_codebook_are_rejected() {
+        let m = CodeMatrix::new(2, 2, vec![1, 0, 0, 3]).unwrap();
+        let err = PackedLayer::encode("fc", &m, book(2), 2, 4).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::CodeOutsideCodebook {
+                    row: 1,
+                    col: 1,
+                    code: 3,
+                    len: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validation_catches_every_broken_rule() {
+        let m = CodeMatrix::new(
+            40,
+            2,
+            (0..80).map(|i| if i % 7 == 0 { 1 } else { 0 }).collect(),
+        )
+        .unwrap();
+        let layer = PackedLayer::encode("fc", &m, book(3), 2, 4).unwrap();
+        let rebuild = |s: Vec<PeStreams>| PackedLayer::from_parts("fc", None, 40, 2, 4, book(3), s);
+        assert!(rebuild(layer.streams().to_vec()).is_ok());
+
+        type Breaker = fn(&mut PeStreams);
+        let breakers: [(&str, Breaker); 9] = [
+            ("pointer count", |s| {
+                s.ptr.pop();
+            }),
+            ("first pointer", |s| s.ptr[0] = 1),
+            ("decreasing pointers", |s| {
+                s.ptr[1] = s.ptr[2] + 1;
+            }),
+            ("last pointer", |s| {
+                s.codes.push(1);
+                s.z.push(0);
+            }),
+            ("code length", |s| {
+                s.z.pop();
+            }),
+            ("code outside codebook", |s| s.codes[0] = 9),
+            ("index width", |s| s.z[0] = 16),
+            ("row past the slice", |s| {
+                let last = s.z.len() - 1;
+                s.z[last] = 15;
+            }),
+            ("non-canonical zero code", |s| s.codes[0] = 0),
+        ];
+        for (what, break_it) in breakers {
+            let mut streams = layer.streams().to_vec();
+            break_it(&mut streams[0]);
+            let err = rebuild(streams).expect_err(what);
+            assert!(
+                matches!(err, Error::InvalidStream { pe: 0, .. }),
+                "{what}: {err}"
+            );
+        }
+        // A trailing padding entry (nothing after it in its column) is not canonical.
+        let s = PeStreams::from_raw(vec![0], vec![15], vec![0, 1]);
+        let err = PackedLayer::from_parts("p", None, 32, 1, 4, book(1), vec![s]).unwrap_err();
+        assert!(err.to_string().contains("not canonical"), "{err}");
+        // No PEs.
+        assert!(PackedLayer::from_parts("fc", None, 40, 2, 4, book(3), vec![]).is_err());
+    }
+
+    #[test]
+    fn pointer_width_check_names_the_pe() {
+        let m = CodeMatrix::new(3, 300, vec![1; 900]).unwrap();
+        let layer = PackedLayer::encode("big", &m, book(1), 3, 4).unwrap();
+        assert!(layer.check_pointer_width(16).is_ok());
+        let err = layer.check_pointer_width(8).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::PointerOverflow {
+                    pe: 0,
+                    value: 300,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dense_uses_codebook_values() {
+        let m = CodeMatrix::new(2, 2, vec![1, 0, 0, 2]).unwrap();
+        let layer = PackedLayer::encode("d", &m, book(2), 1, 4).unwrap();
+        assert_eq!(layer.dense(), vec![0.25, 0.0, 0.0, 0.5]);
+        assert_eq!(layer.nonzeros(), 2);
+    }
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod bundle;
+mod codebook;
+mod error;
+mod layer;
+mod matrix;
+mod streams;
+
+#[cfg(test)]
+mod testutil;
+
+pub use bundle::{
+    BUNDLE_FILE, Bundle, BundleMeta, FORMAT_VERSION, HEADER_LEN, MAGIC, POINTER_BITS, SourceInfo,
+    hex,
+};
+pub use codebook::{
+    Codebook, MAX_CODE_BITS, MAX_FRAC_BITS, MIN_CODE_BITS, choose_frac_bits, to_fixed,
+};
+pub use error::{Error, Result, max_pointer};
+pub use layer::PackedLayer;
+pub use matrix::CodeMatrix;
+pub use streams::{
+    MAX_INDEX_BITS, MIN_INDEX_BITS, PeStreams, encode, entry_counts, max_z, slice_rows,
+};

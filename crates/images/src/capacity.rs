@@ -1,0 +1,254 @@
+//! Per-PE SRAM capacity: does each PE's share of a layer fit its Spmat and pointer memories,
+//! and if not, by how much and how many PEs would fit it.
+
+use eie_format::{CodeMatrix, PackedLayer, entry_counts, max_pointer};
+
+use crate::words::{SPMAT_WORD_BITS, entries_per_word};
+
+/// Per-PE memory sizes, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Sparse-matrix (Spmat) SRAM per PE. The paper: 128 KB.
+    pub spmat_bytes: u64,
+    /// Column-pointer SRAM per PE. The paper: 32 KB.
+    pub pointer_bytes: u64,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Self {
+            spmat_bytes: 128 * 1024,
+            pointer_bytes: 32 * 1024,
+        }
+    }
+}
+
+/// Which memory overflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memory {
+    /// The sparse-matrix SRAM.
+    Spmat,
+    /// The column-pointer SRAM.
+    Pointers,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Memory::Spmat => "Spmat",
+            Memory::Pointers => "pointer",
+        })
+    }
+}
+
+/// One layer's overflow of one memory: the worst PE, and what would fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    /// Layer name.
+    pub layer: String,
+    /// The memory that overflows.
+    pub memory: Memory,
+    /// The PE that needs the most.
+    pub pe: usize,
+    /// Bytes that PE needs.
+    pub needed: u64,
+    /// Bytes the memory holds.
+    pub capacity: u64,
+    /// How many PEs overflow.
+    pub pes_over: usize,
+    /// PEs in the layer.
+    pub pes: usize,
+    /// A PE count that fits the layer in both memories (verified by counting its entries),
+    /// or None when no count of PEs can (pointers grow with columns, not rows).
+    pub fitting_pes: Option<usize>,
+}
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let over = self.needed - self.capacity;
+        write!(
+            f,
+            "layer \"{}\": PE {} needs {} B of {} SRAM, {} B ({:.1}%) over its {} B ({} of {} PEs overflow); ",
+            self.layer,
+            self.pe,
+            self.needed,
+            self.memory,
+            over,
+            100.0 * over as f64 / self.capacity as f64,
+            self.capacity,
+            self.pes_over,
+            self.pes,
+        )?;
+        match (self.fitting_pes, self.memory) {
+            (Some(n), _) => write!(f, "{n} PEs would fit it"),
+            (None, Memory::Pointers) => write!(
+                f,
+                "no PE count fits it: every PE stores cols + 1 pointers (split the layer's columns or enlarge the pointer SRAM)"
+            ),
+            (None, Memory::Spmat) => {
+                write!(f, "no PE count fits it (its densest rows alone overflow)")
+            }
+        }
+    }
+}
+
+/// Bytes of PE `pe`'s Spmat image.
+pub fn spmat_bytes(layer: &PackedLayer, pe: usize) -> u64 {
+    let per_word = entries_per_word(layer.entry_bits()) as u64;
+    (layer.streams()[pe].entries() as u64).div_ceil(per_word) * (SPMAT_WORD_BITS as u64 / 8)
+}
+
+/// Bytes of one PE's pointer image.
+pub fn pointer_bytes(layer: &PackedLayer, pointer_bits: u8) -> u64 {
+    (layer.cols() as u64 + 1) * pointer_bits as u64 / 8
+}
+
+/// Checks every PE of `layer` against `capacity`; one [`Overflow`] per memory that does not
+/// fit (empty when everything fits).
+pub fn check(layer: &PackedLayer, pointer_bits: u8, capacity: &Capacity) -> Vec<Overflow> {
+    let mut out = Vec::new();
+    let spmat: Vec<u64> = (0..layer.pes()).map(|pe| spmat_bytes(layer, pe)).collect();
+    let over: Vec<usize> = (0..layer.pes())
+        .filter(|&pe| spmat[pe] > capacity.spmat_bytes)
+        .collect();
+    let ptr = pointer_bytes(layer, pointer_bits);
+    let ptr_over = ptr > capacity.pointer_bytes;
+    if over.is_empty() && !ptr_over {
+        return out;
+    }
+    let fitting = if ptr_over {
+        None
+    } else {
+        fitting_pes(&layer.decode(), layer, pointer_bits, capacity)
+    };
+    if let Some(&worst) = over
+        .iter()
+        .max_by_key(|&&pe| (spmat[pe], std::cmp::Reverse(pe)))
+    {
+        out.push(Overflow {
+            layer: layer.name().to_string(),
+            memory: Memory::Spmat,
+            pe: worst,
+            needed: spmat[worst],
+            capacity: capacity.spmat_bytes,
+            pes_over: over.len(),
+            pes: layer.pes(),
+            fitting_pes: fitting,
+        });
+    }
+    if ptr_over {
+        out.push(Overflow {
+            layer: layer.name().to_string(),
+            memory: Memory::Pointers,
+            pe: 0,
+            needed: ptr,
+            capacity: capacity.pointer_bytes,
+            pes_over: layer.pes(),
+            pes: layer.pes(),
+            fitting_pes: None,
+        });
+    }
+    out
+}
+
+/// A PE count, above the layer's, at which every PE's entries fit both the Spmat SRAM and
+/// the pointer width. Entry counts are not monotonic in N, so this binary-searches as if they
+/// were and then verifies the answer; None when even one row per PE does not fit.
+pub fn fitting_pes(
+    matrix: &CodeMatrix,
+    layer: &PackedLayer,
+    pointer_bits: u8,
+    capacity: &Capacity,
+) -> Option<usize> {
+    let per_word = entries_per_word(layer.entry_bits()) as u64;
+    let limit = (capacity.spmat_bytes / (SPMAT_WORD_BITS as u64 / 8) * per_word)
+        .min(max_pointer(pointer_bits));
+    let fits = |n: usize| {
+        entry_counts(matrix, n, layer.index_bits())
+            .map(|counts| counts.iter().all(|&c| c <= limit))
+            .unwrap_or(false)
+    };
+    let nnz = matrix.nonzeros() as u64;
+    let lower = (nnz.div_ceil(limit.max(1)) as usize).max(layer.pes() + 1);
+    let upper = matrix.rows().max(lower);
+    if !fits(upper) {
+        return None;
+    }
+    let (mut lo, mut hi) = (lower, upper);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) { hi = mid } else { lo = mid + 1 }
+    }
+    Some(hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use eie_format::{CodeMatrix, Codebook};
+
+    use super::*;
+
+    fn layer(rows: usize, cols: usize, pes: usize) -> PackedLayer {
+        let m = CodeMatrix::new(rows, cols, vec![1; rows * cols]).unwrap();
+        PackedLayer::encode("fc", &m, Codebook::new(4, &[0.5]).unwrap(), pes, 4).unwrap()
+    }
+
+    #[test]
+    fn fits_within_the_paper_memories() {
+        assert!(check(&layer(64, 100, 8), 16, &Capacity::default()).is_empty());
+    }
+
+    #[test]
+    fn spmat_overflow_names_worst_pe_and_a_pe_count_that_fits() {
+        // 10 x 100 dense, 2 PEs: PE 0 holds 5 rows = 500 entries = 63 words = 504 B.
+        let l = layer(10, 100, 2);
+        let cap = Capacity {
+            spmat_bytes: 256,
+            pointer_bytes: 1024,
+        };
+        let over = check(&l, 16, &cap);
+        assert_eq!(over.len(), 1);
+        let o = &over[0];
+        assert_eq!(
+            (o.memory, o.pe, o.needed, o.pes_over),
+            (Memory::Spmat, 0, 504, 2)
+        );
+        // 256 B = 32 words = 256 entries: 2 rows (200 entries) per PE fit, 3 do not -> 5 PEs.
+        assert_eq!(o.fitting_pes, Some(5));
+        let text = o.to_string();
+        assert!(
+            text.contains("248 B") && text.contains("5 PEs would fit it"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn pointer_overflow_cannot_be_fixed_by_more_pes() {
+        let l = layer(4, 100, 2);
+        let cap = Capacity {
+            spmat_bytes: 1 << 20,
+            pointer_bytes: 100,
+        };
+        let over = check(&l, 16, &cap);
+        assert_eq!(over.len(), 1);
+        assert_eq!(
+            (over[0].memory, over[0].needed, over[0].fitting_pes),
+            (Memory::Pointers, 202, None)
+        );
+        assert!(over[0].to_string().contains("no PE count fits"));
+    }
+
+    #[test]
+    fn fitting_pes_respects_the_pointer_width() {
+        // 300 columns dense, 3 rows: with an 8-bit-wide limit (255 entries) a PE may hold no
+        // whole row, so no count fits; with 16 bits the next count, 2, fits.
+        let l = layer(3, 300, 1);
+        let m = l.decode();
+        let big = Capacity {
+            spmat_bytes: 1 << 20,
+            pointer_bytes: 1 << 20,
+        };
+        assert_eq!(fitting_pes(&m, &l, 8, &big), None);
+        assert_eq!(fitting_pes(&m, &l, 16, &big), Some(2));
+    }
+}

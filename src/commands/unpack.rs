@@ -1,0 +1,67 @@
+//! `unpack`: packed layers back to dense f32 tensors.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use eie_checkpoint::{Dtype, Writer, f32_bytes};
+use eie_format::hex;
+
+use crate::output::{load_bundle, write_file};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Output folder of `pack` or `compress` (or a model.eie file).
+    pub dir: PathBuf,
+    /// The safetensors file to write.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (_, bundle) = load_bundle(&args.dir)?;
+    // Each layer's dense weights (codebook values, zeros where pruned); a folded bias column
+    // goes back to its own 1-D tensor.
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for l in bundle.layers() {
+        let dense = l.dense();
+        match l.bias() {
+            None => tensors.push((l.name().to_string(), vec![l.rows(), l.cols()], dense)),
+            Some(bias) => {
+                let inputs = l.cols() - 1;
+                let mut w = Vec::with_capacity(l.rows() * inputs);
+                let mut b = Vec::with_capacity(l.rows());
+                for row in dense.chunks(l.cols().max(1)) {
+                    w.extend_from_slice(&row[..inputs]);
+                    b.push(row[inputs]);
+                }
+                tensors.push((l.name().to_string(), vec![l.rows(), inputs], w));
+                tensors.push((bias.to_string(), vec![l.rows()], b));
+            }
+        }
+    }
+    let meta = bundle.meta();
+    let mut metadata = BTreeMap::from([
+        ("eie-compress".to_string(), meta.tool_version.clone()),
+        ("source".to_string(), meta.source.name.clone()),
+    ]);
+    if let Some(h) = meta.source.sha256 {
+        metadata.insert("source_sha256".into(), hex(&h));
+    }
+    let specs: Vec<_> = tensors
+        .iter()
+        .map(|(n, s, _)| (n.clone(), Dtype::F32, s.clone()))
+        .collect();
+    write_file(&args.out, args.force, |tmp| {
+        let mut w = Writer::create(tmp, &metadata, &specs)?;
+        for (_, _, data) in &tensors {
+            w.write_tensor(&f32_bytes(data))?;
+        }
+        Ok(w.finish()?)
+    })?;
+    println!("wrote {} ({} tensors)", args.out.display(), tensors.len());
+    Ok(())
+}

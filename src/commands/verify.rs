@@ -1,0 +1,53 @@
+//! `verify`: the images on disk say exactly what model.eie says.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use eie_format::hex;
+
+use crate::output::load_bundle;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Output folder of `pack` or `compress`.
+    pub dir: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (_, bundle) = load_bundle(&args.dir)?;
+    let images = eie_images::load(&args.dir)?;
+    let m = &images.manifest;
+    let meta = bundle.meta();
+    if m.pointer_bits != meta.pointer_bits as u32 {
+        bail!(
+            "manifest says {}-bit pointers, model.eie {}-bit",
+            m.pointer_bits,
+            meta.pointer_bits
+        );
+    }
+    if m.source.sha256 != meta.source.sha256.map(|h| hex(&h)) || m.source.name != meta.source.name {
+        bail!("manifest and model.eie name different source checkpoints");
+    }
+    if images.layers.len() != bundle.layers().len() {
+        bail!(
+            "manifest has {} layers, model.eie {}",
+            images.layers.len(),
+            bundle.layers().len()
+        );
+    }
+    for (from_images, from_bundle) in images.layers.iter().zip(bundle.layers()) {
+        if from_images != from_bundle {
+            bail!(
+                "layer \"{}\": the images decode to different streams than model.eie holds",
+                from_bundle.name()
+            );
+        }
+    }
+    let files: usize = m.layers.iter().map(|l| l.files.len()).sum();
+    println!(
+        "ok: {} layer{}; model.eie, manifest.json and {files} image files agree (every checksum, every PE's streams)",
+        bundle.layers().len(),
+        if bundle.layers().len() == 1 { "" } else { "s" }
+    );
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! All-or-nothing output: an output folder is filled in a staging folder inside it and
+//! moved into place only when everything is written; single files go through a temporary
+//! file in the target folder and a rename. Inputs are never written to.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use eie_format::{BUNDLE_FILE, Bundle};
+
+const STAGING_PREFIX: &str = ".eie-staging-";
+
+/// Refuses an output folder that cannot take a new output: a file in its place, or a folder
+/// that holds anything, unless `force`. Cheap: callers check before any long work.
+pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        bail!("output {} exists and is not a folder", dir.display());
+    }
+    if force {
+        return Ok(());
+    }
+    let mut entries: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list output folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    if !entries.is_empty() {
+        entries.sort();
+        bail!(
+            "output folder {} already holds {} entries ({}{}); use --force to replace eie-compress's files there",
+            dir.display(),
+            entries.len(),
+            entries[..entries.len().min(3)].join(", "),
+            if entries.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// Makes sure `dir` can receive a new output ([`check_out_dir`]) and exists, without the
+/// staging folders an interrupted run may have left.
+pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
+    check_out_dir(dir, force)?;
+    if dir.exists() {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGING_PREFIX)
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    } else {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// A staging folder inside an output folder; removed on drop unless published.
+pub struct Staging {
+    out: PathBuf,
+    dir: PathBuf,
+    published: bool,
+}
+
+impl Staging {
+    pub fn new(out: &Path) -> Result<Self> {
+        let dir = out.join(format!("{STAGING_PREFIX}{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("cannot create staging folder {}", dir.display()))?;
+        Ok(Self {
+            out: out.to_path_buf(),
+            dir,
+            published: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Moves the staged top-level entries into the output folder, replacing what is there,
+    /// in the order given (put the file that marks a complete output, model.eie, last).
+    pub fn publish(mut self, names: &[&str]) -> Result<()> {
+        for name in names {
+            let (from, to) = (self.dir.join(name), self.out.join(name));
+            if !from.exists() {
+                continue;
+            }
+            if to.is_dir() {
+                std::fs::remove_dir_all(&to)
+                    .with_context(|| format!("cannot replace {}", to.display()))?;
+            }
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} into place", to.display()))?;
+        }
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("cannot remove {}", self.dir.display()))?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Writes one file all-or-nothing: `write` fills a temporary file beside `path`, which is
+/// renamed over `path` only if it succeeds. Refuses an existing `path` unless `force`.
+pub fn write_file(path: &Path, force: bool, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists; use --force to replace it",
+            path.display()
+        );
+    }
+    if path.is_dir() {
+        bail!("{} is a folder, expected a file path", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy();
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = write(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} into place", path.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The bundle of an output folder (or a bundle file given directly), fully validated.
+pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
+    let file = if path.is_dir() {
+        path.join(BUNDLE_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bundle = Bundle::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a valid bundle", file.display()))?;
+    Ok((file, bundle))
+}

@@ -1,0 +1,414 @@
+//! Every hostile input: a clear one-line error naming the file, tensor or field, exit 1, no
+//! panic, and no output left behind.
+
+use eie_checkpoint::Dtype;
+
+use crate::util::{TestDir, fixture};
+
+/// Header JSON + data, verbatim.
+fn raw_safetensors(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+/// Runs `pack` on `model` and checks the failure and that no output appeared.
+fn pack_fails(t: &TestDir, model: &str, extra: &[&str], needles: &[&str]) {
+    let mut args = vec!["pack", model, "-o", "out"];
+    args.extend_from_slice(extra);
+    t.run(&args).fails_with(needles);
+    assert!(!t.exists("out"), "a failed pack left an output folder");
+}
+
+#[test]
+fn missing_file() {
+    let t = TestDir::new();
+    pack_fails(
+        &t,
+        "nope.safetensors",
+        &[],
+        &["nope.safetensors", "No such file"],
+    );
+}
+
+#[test]
+fn unreadable_file() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("dir.safetensors")).unwrap();
+    pack_fails(
+        &t,
+        "dir.safetensors",
+        &[],
+        &["dir.safetensors", "not a regular file"],
+    );
+}
+
+#[test]
+fn not_safetensors() {
+    let t = TestDir::new();
+    t.write(
+        "model.safetensors",
+        b"PK\x03\x04 this is a zip, not a safetensors file",
+    );
+    pack_fails(
+        &t,
+        "model.safetensors",
+        &[],
+        &["model.safetensors", "not a valid safetensors file"],
+    );
+    t.write("empty.safetensors", b"");
+    pack_fails(
+        &t,
+        "empty.safetensors",
+        &[],
+        &["empty.safetensors", "too short"],
+    );
+}
+
+#[test]
+fn truncated_file() {
+    let t = TestDir::new();
+    let good = t.checkpoint(
+        "good.safetensors",
+        &[("a.weight", vec![4, 4], vec![0.5; 16])],
+    );
+    let bytes = std::fs::read(good).unwrap();
+    t.write("cut.safetensors", &bytes[..bytes.len() - 10]);
+    pack_fails(
+        &t,
+        "cut.safetensors",
+        &[],
+        &["cut.safetensors", "truncated"],
+    );
+    t.write("cut-header.safetensors", &bytes[..20]);
+    pack_fails(
+        &t,
+        "cut-header.safetensors",
+        &[],
+        &["cut-header.safetensors", "past the end of the file"],
+    );
+}
+
+#[test]
+fn header_length_larger_than_the_file() {
+    let t = TestDir::new();
+    let mut b = 1_000_000u64.to_le_bytes().to_vec();
+    b.extend_from_slice(br#"{"a.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}}"#);
+    t.write("long.safetensors", &b);
+    pack_fails(
+        &t,
+        "long.safetensors",
+        &[],
+        &[
+            "long.safetensors",
+            "header length 1000000 runs past the end",
+        ],
+    );
+}
+
+#[test]
+fn overlapping_offsets() {
+    let t = TestDir::new();
+    let h = r#"{"a.weight":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"b.weight":{"dtype":"F32","shape":[1,2],"data_offsets":[4,12]}}"#;
+    t.write("overlap.safetensors", &raw_safetensors(h, &[0; 12]));
+    pack_fails(
+        &t,
+        "overlap.safetensors",
+        &[],
+        &["overlap.safetensors", "overlap"],
+    );
+}
+
+#[test]
+fn out_of_range_offsets() {
+    let t = TestDir::new();
+    let h = r#"{"a.weight":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}"#;
+    t.write("range.safetensors", &raw_safetensors(h, &[0; 4]));
+    pack_fails(
+        &t,
+        "range.safetensors",
+        &[],
+        &["range.safetensors", "not a valid safetensors file"],
+    );
+    let h = r#"{"a.weight":{"dtype":"F32","shape":[1,2],"data_offsets":[8,16]}}"#;
+    t.write("gap.safetensors", &raw_safetensors(h, &[0; 16]));
+    pack_fails(
+        &t,
+        "gap.safetensors",
+        &[],
+        &["gap.safetensors", "\"a.weight\""],
+    );
+}
+
+#[test]
+fn integer_tensor_selected() {
+    let t = TestDir::new();
+    let specs = vec![("steps.weight".to_string(), Dtype::I32, vec![2, 2])];
+    t.checkpoint_raw("int.safetensors", &specs, &[vec![0; 16]]);
+    pack_fails(
+        &t,
+        "int.safetensors",
+        &["--layers", "steps.weight"],
+        &["\"steps.weight\"", "I32", "float"],
+    );
+    // Not selected by default either; then nothing is left to pack.
+    pack_fails(
+        &t,
+        "int.safetensors",
+        &[],
+        &["int.safetensors", "no 2-D float tensor"],
+    );
+}
+
+#[test]
+fn nan_or_infinite_weights() {
+    let t = TestDir::new();
+    let mut w = vec![0.5f32; 12];
+    w[5] = f32::NAN;
+    t.checkpoint("nan.safetensors", &[("fc.weight", vec![3, 4], w.clone())]);
+    pack_fails(
+        &t,
+        "nan.safetensors",
+        &[],
+        &["\"fc.weight\"", "NaN", "index 5", "row 1, column 1"],
+    );
+    w[5] = 0.5;
+    w[11] = f32::NEG_INFINITY;
+    t.checkpoint("inf.safetensors", &[("fc.weight", vec![3, 4], w)]);
+    pack_fails(
+        &t,
+        "inf.safetensors",
+        &[],
+        &["\"fc.weight\"", "-inf", "index 11"],
+    );
+}
+
+#[test]
+fn pattern_that_selects_nothing() {
+    let t = TestDir::new();
+    let m = fixture("tiny-mlp.safetensors");
+    pack_fails(
+        &t,
+        m.to_str().unwrap(),
+        &["--layers", "conv*"],
+        &["\"conv*\"", "selects no tensor", "fc1.weight"],
+    );
+}
+
+#[test]
+fn one_or_three_dimensional_tensor_selected() {
+    let t = TestDir::new();
+    let m = fixture("tiny-mlp.safetensors");
+    pack_fails(
+        &t,
+        m.to_str().unwrap(),
+        &["--layers", "fc1.bias"],
+        &["\"fc1.bias\"", "[48]", "2-D"],
+    );
+    t.checkpoint(
+        "conv.safetensors",
+        &[("conv.weight", vec![2, 2, 2], vec![0.5; 8])],
+    );
+    pack_fails(
+        &t,
+        "conv.safetensors",
+        &["--layers", "conv.weight"],
+        &["\"conv.weight\"", "[2, 2, 2]", "2-D"],
+    );
+}
+
+#[test]
+fn tensor_names_with_path_characters_stay_inside_the_output() {
+    let t = TestDir::new();
+    let w = vec![0.5f32, 0.0, 0.0, -0.5];
+    let model = t.checkpoint(
+        "evil.safetensors",
+        &[
+            ("../../escape.weight", vec![2, 2], w.clone()),
+            ("/abs/path.weight", vec![2, 2], w.clone()),
+            ("a/b\\c:d.weight", vec![2, 2], w.clone()),
+            ("..", vec![2, 2], w),
+        ],
+    );
+    t.run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        "out",
+        "--layers",
+        "*",
+    ])
+    .ok();
+    // Only the checkpoint and the output folder exist beside each other.
+    let mut top: Vec<String> = std::fs::read_dir(t.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["evil.safetensors", "out"]);
+    let mut dirs: Vec<String> = std::fs::read_dir(t.path("out/images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(
+        dirs,
+        [
+            "000-..",
+            "001-.._.._escape.weight",
+            "002-_abs_path.weight",
+            "003-a_b_c_d.weight"
+        ]
+    );
+    t.run(&["verify", "out"]).ok();
+    // Names survive intact inside the bundle and back out of unpack.
+    t.run(&["unpack", "out", "-o", "dense.safetensors"]).ok();
+    let ck = eie_checkpoint::Checkpoint::open(t.path("dense.safetensors")).unwrap();
+    assert!(ck.info("../../escape.weight").is_some());
+}
+
+#[test]
+fn output_folder_with_other_files() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("out")).unwrap();
+    t.write("out/notes.txt", b"mine");
+    let m = fixture("figure2.safetensors");
+    t.run(&["pack", m.to_str().unwrap(), "-o", "out"])
+        .fails_with(&["out", "already holds 1 entries (notes.txt)", "--force"]);
+    assert_eq!(t.snapshot("out").len(), 1);
+    // With --force, our files are added and the user's file is left alone.
+    t.run(&["pack", m.to_str().unwrap(), "-o", "out", "--force"])
+        .ok();
+    assert_eq!(std::fs::read(t.path("out/notes.txt")).unwrap(), b"mine");
+    // An output path that is a file.
+    t.write("file", b"x");
+    t.run(&["pack", m.to_str().unwrap(), "-o", "file"])
+        .fails_with(&["file", "not a folder"]);
+}
+
+#[test]
+fn tensor_that_needs_weight_sharing() {
+    let t = TestDir::new();
+    let w: Vec<f32> = (0..64).map(|i| i as f32 * 0.01 + 0.01).collect();
+    t.checkpoint("dense.safetensors", &[("fc.weight", vec![8, 8], w)]);
+    pack_fails(
+        &t,
+        "dense.safetensors",
+        &[],
+        &[
+            "\"fc.weight\"",
+            "more than 15 distinct",
+            "weight sharing",
+            "compress",
+        ],
+    );
+}
+
+fn packed(t: &TestDir) -> Vec<u8> {
+    t.run(&[
+        "pack",
+        fixture("figure2.safetensors").to_str().unwrap(),
+        "-o",
+        "out",
+        "--pes",
+        "4",
+    ])
+    .ok();
+    std::fs::read(t.path("out/model.eie")).unwrap()
+}
+
+/// inspect, verify and unpack each refuse a damaged bundle with `needles` in the message.
+fn bundle_refused(t: &TestDir, needles: &[&str]) {
+    for cmd in [
+        &["inspect", "out"][..],
+        &["verify", "out"],
+        &["unpack", "out", "-o", "d.safetensors"],
+    ] {
+        let mut n = vec!["model.eie"];
+        n.extend_from_slice(needles);
+        t.run(cmd).fails_with(&n);
+    }
+    assert!(!t.exists("d.safetensors"));
+}
+
+#[test]
+fn corrupted_bundle() {
+    let t = TestDir::new();
+    let mut b = packed(&t);
+    let at = b.len() - 5;
+    b[at] ^= 0x40;
+    t.write("out/model.eie", &b);
+    bundle_refused(&t, &["checksum mismatch", "corrupted"]);
+}
+
+#[test]
+fn truncated_bundle() {
+    let t = TestDir::new();
+    let b = packed(&t);
+    t.write("out/model.eie", &b[..b.len() / 2]);
+    bundle_refused(&t, &["truncated"]);
+    t.write("out/model.eie", &b[..10]);
+    bundle_refused(&t, &["truncated"]);
+}
+
+#[test]
+fn wrong_version_bundle() {
+    let t = TestDir::new();
+    let mut b = packed(&t);
+    b[8] = 9;
+    t.write("out/model.eie", &b);
+    bundle_refused(&t, &["version 9", "re-pack"]);
+}
+
+#[test]
+fn not_a_bundle() {
+    let t = TestDir::new();
+    packed(&t);
+    t.write("out/model.eie", b"GIF89a");
+    bundle_refused(&t, &["not an EIE bundle"]);
+    std::fs::remove_file(t.path("out/model.eie")).unwrap();
+    bundle_refused(&t, &["cannot read"]);
+}
+
+#[test]
+fn images_that_disagree_with_the_bundle() {
+    let t = TestDir::new();
+    packed(&t);
+    let p = t.path("out/images/000-fig2.weight/pe02.spmat.bin");
+    let mut b = std::fs::read(&p).unwrap();
+    b[0] ^= 1;
+    std::fs::write(&p, b).unwrap();
+    t.run(&["verify", "out"])
+        .fails_with(&["pe02.spmat.bin", "sha256"]);
+}
+
+#[test]
+fn bad_options() {
+    let t = TestDir::new();
+    let m = fixture("figure2.safetensors");
+    let m = m.to_str().unwrap();
+    // Usage errors are clap's: exit 2, the flag named.
+    for (args, needle) in [
+        (vec!["--pes", "0"], "--pes"),
+        (vec!["--code-bits", "9"], "--code-bits"),
+        (vec!["--index-bits", "0"], "--index-bits"),
+        (vec!["--pointer-bits", "24"], "--pointer-bits"),
+    ] {
+        let mut a = vec!["pack", m, "-o", "out"];
+        a.extend(args);
+        let r = t.run(&a);
+        assert_eq!(r.status, 2, "{a:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(needle) && !r.stderr.contains("panicked"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!t.exists("out"));
+    t.run(&["pack", m, "-o", "out", "--pes", "4"]).ok();
+    t.run(&["inspect", "out", "--pe", "4"])
+        .fails_with(&["--pe 4", "4 PEs"]);
+    t.run(&["inspect", "out", "--layer", "fc9"])
+        .fails_with(&["\"fc9\"", "fig2.weight"]);
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `eie-compress` binary: each runs the real executable in a
+//! temporary folder. Modules by command; `bad_input` holds one test per hostile input;
+//! `regression` one test per fixed bug.
+
+mod util;
+
+mod bad_input;
+mod pack;
+mod regression;
+mod unpack;

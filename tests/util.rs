@@ -1,0 +1,177 @@
+//! The test harness: a temporary folder, the binary, and checkpoint builders.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use eie_checkpoint::{Dtype, Writer, f32_bytes};
+
+/// The repository's fixtures folder.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// What a run of the binary did.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.status, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts the failure shape every bad input must have (exit 1, one `error:` line, no
+    /// panic) and that the message contains every one of `needles`.
+    #[track_caller]
+    pub fn fails_with(&self, needles: &[&str]) -> &str {
+        assert_eq!(
+            self.status, 1,
+            "expected exit 1\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        let line = self.stderr.trim_end();
+        assert!(
+            line.starts_with("error: ") && !line.contains('\n'),
+            "not one error line: {line:?}"
+        );
+        for n in needles {
+            assert!(line.contains(n), "{n:?} not in {line:?}");
+        }
+        line
+    }
+}
+
+/// A temporary working folder.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs the binary in the folder.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_eie-compress"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
+    /// Writes a file in the folder.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// Writes a safetensors checkpoint of f32 tensors.
+    pub fn checkpoint(&self, rel: &str, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> PathBuf {
+        let specs: Vec<_> = tensors
+            .iter()
+            .map(|(n, s, _)| (n.to_string(), Dtype::F32, s.clone()))
+            .collect();
+        self.checkpoint_raw(
+            rel,
+            &specs,
+            &tensors
+                .iter()
+                .map(|(_, _, d)| f32_bytes(d))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Writes a safetensors checkpoint of any tensors (name, dtype, shape) with raw bytes.
+    pub fn checkpoint_raw(
+        &self,
+        rel: &str,
+        specs: &[(String, Dtype, Vec<usize>)],
+        data: &[Vec<u8>],
+    ) -> PathBuf {
+        let p = self.path(rel);
+        let mut w = Writer::create(&p, &BTreeMap::new(), specs).unwrap();
+        for d in data {
+            w.write_tensor(d).unwrap();
+        }
+        w.finish().unwrap();
+        p
+    }
+
+    /// Every file under `rel`, as (relative path, bytes), sorted.
+    pub fn snapshot(&self, rel: &str) -> Vec<(String, Vec<u8>)> {
+        let root = self.path(rel);
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    out.push((rel, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).exists()
+    }
+}
+
+/// A deterministic sparse matrix with at most `distinct` distinct non-zero values.
+pub fn sparse(rows: usize, cols: usize, every: usize, distinct: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| {
+            if (i * 7 + i / cols).is_multiple_of(every) {
+                let k = (i / every) % distinct;
+                (k as f32 - distinct as f32 / 2.0) * 0.125 + 0.0625
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Parses stdout as JSON.
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
