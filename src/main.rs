@@ -1,6 +1,7 @@
 //! `eie-compress`: safetensors checkpoints to verified memory images of the EIE accelerator.
 
 mod commands;
+mod compress;
 mod output;
 mod progress;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Pack already-sparse, already-shared 2-D tensors into EIE images (no pruning or weight
     /// sharing: zeros are pruned positions, each tensor's distinct values are its codebook).
     Pack(commands::pack::Args),
+    /// Prune, weight-share and pack a trained checkpoint: images, pruned and quantized
+    /// checkpoints, and a report.
+    Compress(commands::compress::Args),
     /// Summarise a packed model: per layer shape, PEs, entries, padding, bytes, balance.
     Inspect(commands::inspect::Args),
     /// Re-read the images from disk, check every checksum, and compare them with model.eie.
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let progress = progress::Progress::new(cli.quiet);
     let result = match cli.command {
         Command::Pack(args) => commands::pack::run(args, &progress),
+        Command::Compress(args) => commands::compress::run(args, &progress),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Unpack(args) => commands::unpack::run(args),

@@ -62,24 +62,30 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// A staging folder inside an output folder; removed on drop unless published.
+/// A staging folder inside an output folder; removed on drop unless published (and the
+/// output folder too, if this run created it).
 pub struct Staging {
     out: PathBuf,
     dir: PathBuf,
+    created_out: bool,
     published: bool,
 }
 
 impl Staging {
-    pub fn new(out: &Path) -> Result<Self> {
-        let dir = out.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir)
-            .with_context(|| format!("cannot create staging folder {}", dir.display()))?;
-        Ok(Self {
+    /// Prepares `out` ([`prepare_out_dir`]) and a fresh staging folder inside it.
+    pub fn create(out: &Path, force: bool) -> Result<Self> {
+        let created_out = !out.exists();
+        prepare_out_dir(out, force)?;
+        let staging = Self {
             out: out.to_path_buf(),
-            dir,
+            dir: out.join(format!("{STAGING_PREFIX}{}", std::process::id())),
+            created_out,
             published: false,
-        })
+        };
+        let _ = std::fs::remove_dir_all(&staging.dir);
+        std::fs::create_dir(&staging.dir)
+            .with_context(|| format!("cannot create staging folder {}", staging.dir.display()))?;
+        Ok(staging)
     }
 
     pub fn path(&self) -> &Path {
@@ -112,6 +118,9 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.published {
             let _ = std::fs::remove_dir_all(&self.dir);
+            if self.created_out {
+                let _ = std::fs::remove_dir(&self.out);
+            }
         }
     }
 }

@@ -427,3 +427,221 @@ fn bad_options() {
     t.run(&["inspect", "out", "--layer", "fc9"])
         .fails_with(&["\"fc9\"", "fig2.weight"]);
 }
+
+// ---- compress ----------------------------------------------------------------------------
+
+/// Runs `compress` on `model` and checks the failure and that no output appeared.
+fn compress_fails(t: &TestDir, model: &str, extra: &[&str], needles: &[&str]) {
+    let mut args = vec!["compress", model, "-o", "out"];
+    args.extend_from_slice(extra);
+    t.run(&args).fails_with(needles);
+    assert!(!t.exists("out"), "a failed compress left an output folder");
+}
+
+#[test]
+fn compress_nan_or_infinite_weights_mid_pipeline() {
+    let t = TestDir::new();
+    // The bad layer comes second: the first is already processed (and staged) when it fails.
+    let mut bad = vec![0.5f32; 20];
+    bad[13] = f32::INFINITY;
+    t.checkpoint(
+        "m.safetensors",
+        &[
+            ("a.weight", vec![4, 5], vec![0.25; 20]),
+            ("b.weight", vec![4, 5], bad),
+        ],
+    );
+    compress_fails(
+        &t,
+        "m.safetensors",
+        &["--density", "0.5"],
+        &["\"b.weight\"", "inf", "index 13"],
+    );
+    let mut bias = vec![0.0f32; 4];
+    bias[2] = f32::NAN;
+    t.checkpoint(
+        "b.safetensors",
+        &[
+            ("a.weight", vec![4, 5], vec![0.25; 20]),
+            ("a.bias", vec![4], bias),
+        ],
+    );
+    compress_fails(&t, "b.safetensors", &[], &["\"a.bias\"", "NaN", "index 2"]);
+}
+
+#[test]
+fn compress_density_outside_zero_one() {
+    let t = TestDir::new();
+    let m = fixture("mlp-gaussian.safetensors");
+    let m = m.to_str().unwrap();
+    for d in ["0", "1.5", "-0.1", "NaN"] {
+        compress_fails(&t, m, &["--density", d], &["density", "outside (0, 1]"]);
+    }
+    compress_fails(
+        &t,
+        m,
+        &["--global-density", "2"],
+        &["global_density 2 is outside (0, 1]"],
+    );
+    compress_fails(&t, m, &["--threshold-std", "-1"], &["threshold_std -1"]);
+    // Two pruning rules at once is a usage error.
+    let r = t.run(&[
+        "compress",
+        m,
+        "-o",
+        "out",
+        "--density",
+        "0.1",
+        "--threshold-std",
+        "1",
+    ]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+}
+
+#[test]
+fn compress_bit_widths_outside_one_to_eight() {
+    let t = TestDir::new();
+    let m = fixture("mlp-gaussian.safetensors");
+    for args in [
+        ["--code-bits", "0"],
+        ["--code-bits", "9"],
+        ["--index-bits", "9"],
+    ] {
+        let mut a = vec!["compress", m.to_str().unwrap(), "-o", "out"];
+        a.extend(args);
+        let r = t.run(&a);
+        assert_eq!(r.status, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(args[0]) && !r.stderr.contains("panicked"));
+    }
+    assert!(!t.exists("out"));
+}
+
+#[test]
+fn recipe_with_unknown_keys_or_a_pattern_that_matches_nothing() {
+    let t = TestDir::new();
+    let m = fixture("mlp-gaussian.safetensors");
+    let m = m.to_str().unwrap();
+    t.write("typo.toml", b"[defaults]\ndensty = 0.1\n");
+    compress_fails(&t, m, &["--recipe", "typo.toml"], &["typo.toml", "densty"]);
+    t.write(
+        "rule.toml",
+        b"[[layers]]\npattern = \"fc1.weight\"\ndensity = 0.1\ncolour = \"red\"\n",
+    );
+    compress_fails(&t, m, &["--recipe", "rule.toml"], &["rule.toml", "colour"]);
+    t.write(
+        "none.toml",
+        b"[[layers]]\npattern = \"conv*\"\ndensity = 0.1\n",
+    );
+    compress_fails(
+        &t,
+        m,
+        &["--recipe", "none.toml"],
+        &["none.toml", "\"conv*\" matches no selected layer"],
+    );
+    t.write(
+        "range.toml",
+        b"[[layers]]\npattern = \"fc1.weight\"\ncode_bits = 12\n",
+    );
+    compress_fails(
+        &t,
+        m,
+        &["--recipe", "range.toml"],
+        &["range.toml", "[[layers]] 1", "code_bits 12"],
+    );
+    t.write("both.toml", b"[defaults]\ndensity = 0.1\n");
+    compress_fails(
+        &t,
+        m,
+        &["--recipe", "both.toml", "--density", "0.2"],
+        &["both on the command line and in [defaults]"],
+    );
+    compress_fails(&t, m, &["--recipe", "missing.toml"], &["missing.toml"]);
+}
+
+fn two_shards(t: &TestDir, index: &str) {
+    t.checkpoint(
+        "s1.safetensors",
+        &[("fc1.weight", vec![4, 4], vec![0.5; 16])],
+    );
+    t.checkpoint(
+        "s2.safetensors",
+        &[("fc2.weight", vec![2, 4], vec![0.25; 8])],
+    );
+    t.write("model.safetensors.index.json", index.as_bytes());
+}
+
+#[test]
+fn index_naming_a_missing_shard() {
+    let t = TestDir::new();
+    two_shards(
+        &t,
+        r#"{"weight_map": {"fc1.weight": "s1.safetensors", "fc2.weight": "s3.safetensors"}}"#,
+    );
+    compress_fails(
+        &t,
+        "model.safetensors.index.json",
+        &[],
+        &[
+            "model.safetensors.index.json",
+            "shard s3.safetensors is missing",
+        ],
+    );
+}
+
+#[test]
+fn shard_whose_tensor_disagrees_with_the_index() {
+    let t = TestDir::new();
+    two_shards(
+        &t,
+        r#"{"weight_map": {"fc1.weight": "s2.safetensors", "fc2.weight": "s2.safetensors"}}"#,
+    );
+    compress_fails(
+        &t,
+        "model.safetensors.index.json",
+        &[],
+        &["shard s2.safetensors", "\"fc1.weight\"", "does not hold it"],
+    );
+    // A shard holding a tensor its index does not list.
+    two_shards(
+        &t,
+        r#"{"weight_map": {"fc1.weight": "s1.safetensors", "fc2.weight": "s2.safetensors"}}"#,
+    );
+    t.checkpoint(
+        "s2.safetensors",
+        &[
+            ("fc2.weight", vec![2, 4], vec![0.25; 8]),
+            ("extra.weight", vec![1, 1], vec![1.0]),
+        ],
+    );
+    compress_fails(
+        &t,
+        "model.safetensors.index.json",
+        &[],
+        &[
+            "shard s2.safetensors",
+            "\"extra.weight\"",
+            "does not list it",
+        ],
+    );
+}
+
+#[test]
+fn bias_whose_length_does_not_match_the_rows() {
+    let t = TestDir::new();
+    t.checkpoint(
+        "m.safetensors",
+        &[
+            ("fc.weight", vec![4, 3], vec![0.5; 12]),
+            ("fc.bias", vec![3], vec![0.1; 3]),
+        ],
+    );
+    compress_fails(
+        &t,
+        "m.safetensors",
+        &[],
+        &["\"fc.bias\"", "[3]", "expected [4]", "--no-bias-column"],
+    );
+    // Leaving biases out works.
+    t.run(&["compress", "m.safetensors", "-o", "out", "--no-bias-column"])
+        .ok();
+}

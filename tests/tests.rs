@@ -5,6 +5,7 @@
 mod util;
 
 mod bad_input;
+mod compress;
 mod pack;
 mod regression;
 mod unpack;

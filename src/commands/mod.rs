@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what several of them share: the image options, fitting
 //! a bundle to the memories, and writing a packed output folder.
 
+pub mod compress;
 pub mod inspect;
 pub mod pack;
 pub mod table;
@@ -14,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use eie_format::{BUNDLE_FILE, Bundle, BundleMeta, PackedLayer, SourceInfo};
 use eie_images::{Capacity, IMAGES_DIR, MANIFEST_FILE, fitting_pes};
 
-use crate::output::{Staging, prepare_out_dir};
+use crate::output::Staging;
 
 /// The tool's version string, recorded in every bundle and manifest.
 pub fn tool_version() -> String {
@@ -35,9 +36,9 @@ pub struct ImageOptions {
     /// Processing elements; row i of a layer goes to PE i mod N.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub pes: u32,
-    /// Bits of a relative row index z (1..=8); longer zero runs cost padding entries.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
-    pub index_bits: u8,
+    /// Bits of a relative row index z (1..=8, default 4); longer zero runs cost padding entries.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub index_bits: Option<u8>,
     /// Width of a column pointer in the images: 16 (the paper) or 32.
     #[arg(long, default_value_t = 16, value_parser = parse_pointer_bits)]
     pub pointer_bits: u8,
@@ -56,6 +57,11 @@ pub struct ImageOptions {
 }
 
 impl ImageOptions {
+    /// The relative-index width (default 4).
+    pub fn index_bits(&self) -> u8 {
+        self.index_bits.unwrap_or(4)
+    }
+
     pub fn capacity(&self) -> Capacity {
         Capacity {
             spmat_bytes: self.spmat_kib * 1024,
@@ -67,7 +73,7 @@ impl ImageOptions {
     pub fn settings(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("pes".to_string(), self.pes.to_string()),
-            ("index_bits".to_string(), self.index_bits.to_string()),
+            ("index_bits".to_string(), self.index_bits().to_string()),
             ("pointer_bits".to_string(), self.pointer_bits.to_string()),
             ("spmat_kib".to_string(), self.spmat_kib.to_string()),
             ("pointer_kib".to_string(), self.pointer_kib.to_string()),
@@ -133,30 +139,22 @@ pub fn fit_bundle(
     Ok(Bundle::new(meta, layers)?)
 }
 
-/// Writes a packed output folder all-or-nothing: images, manifest.json, any `extra` files
-/// (name, bytes), and model.eie last.
-pub fn write_packed(
-    out: &Path,
-    bundle: &Bundle,
-    force: bool,
-    extra: &[(&str, Vec<u8>)],
-) -> Result<usize> {
+/// Writes the images, manifest.json and model.eie of `bundle` into a staging folder;
+/// returns the number of image files. The caller publishes the staging folder.
+pub fn stage_bundle(staging: &Staging, bundle: &Bundle) -> Result<usize> {
     let images = eie_images::render(bundle)?;
-    let bundle_bytes = bundle.to_bytes()?;
-    prepare_out_dir(out, force)?;
-    let staging = Staging::new(out)?;
     images
         .write_into(staging.path())
-        .with_context(|| format!("cannot write images under {}", out.display()))?;
-    for (name, bytes) in extra {
-        std::fs::write(staging.path().join(name), bytes)
-            .with_context(|| format!("cannot write {name}"))?;
-    }
-    std::fs::write(staging.path().join(BUNDLE_FILE), bundle_bytes)
+        .context("cannot write the images")?;
+    std::fs::write(staging.path().join(BUNDLE_FILE), bundle.to_bytes()?)
         .context("cannot write model.eie")?;
-    let mut order = vec![IMAGES_DIR, MANIFEST_FILE];
-    order.extend(extra.iter().map(|(n, _)| *n));
-    order.push(BUNDLE_FILE);
-    staging.publish(&order)?;
     Ok(images.files.len())
+}
+
+/// Writes a packed output folder all-or-nothing: images, manifest.json, and model.eie last.
+pub fn write_packed(out: &Path, bundle: &Bundle, force: bool) -> Result<usize> {
+    let staging = Staging::create(out, force)?;
+    let files = stage_bundle(&staging, bundle)?;
+    staging.publish(&[IMAGES_DIR, MANIFEST_FILE, BUNDLE_FILE])?;
+    Ok(files)
 }

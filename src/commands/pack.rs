@@ -46,12 +46,12 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     settings.insert("layers".into(), args.layers.join(" "));
     let meta = BundleMeta {
         tool_version: tool_version(),
-        source: source_info(&args.model, ck.sha256()),
+        source: source_info(&args.model, ck.sha256()?),
         pointer_bits: args.image.pointer_bits,
         settings,
     };
     let bundle = fit_bundle(meta, layers, &args.image)?;
-    let files = write_packed(&args.out, &bundle, args.image.force, &[])?;
+    let files = write_packed(&args.out, &bundle, args.image.force)?;
     print!("{}", inspect::summary(&bundle, None));
     println!(
         "wrote {} (model.eie, manifest.json, {files} image files)",
@@ -92,6 +92,6 @@ fn pack_tensor(
         &matrix,
         codebook,
         opts.pes as usize,
-        opts.index_bits,
+        opts.index_bits(),
     )?)
 }

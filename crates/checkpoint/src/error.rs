@@ -24,6 +24,27 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A sharded checkpoint's index that is not what it should be (not JSON, no weight map,
+    /// a shard name that is not a plain file name, a missing shard).
+    #[error("{}: {reason}", path.display())]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A shard whose tensors disagree with the index.
+    #[error("{}: shard {shard}, tensor \"{tensor}\": {reason}", index.display())]
+    ShardMismatch {
+        /// The index file.
+        index: PathBuf,
+        /// The shard's file name.
+        shard: String,
+        /// The tensor.
+        tensor: String,
+        /// What disagrees.
+        reason: String,
+    },
     /// No tensor of that name.
     #[error("{}: no tensor named \"{tensor}\"", path.display())]
     TensorNotFound {

@@ -1,21 +1,23 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod convert;
 mod error;
 mod glob;
+mod shard;
 mod writer;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
 
-use memmap2::Mmap;
 pub use safetensors::Dtype;
-use safetensors::{SafeTensorError, SafeTensors, tensor::Metadata};
 use sha2::{Digest, Sha256};
 
+pub use convert::{encode, f32_bytes, float_width, round_to};
 pub use error::{Error, Result};
 pub use glob::{glob_match, natural_cmp};
-pub use writer::{Writer, f32_bytes};
+use shard::Shard;
+pub use writer::Writer;
 
 /// Name, element type and shape of one tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +33,12 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Whether the element type is one this crate converts to f32 (F32, F16, BF16).
     pub fn is_float(&self) -> bool {
-        matches!(self.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16)
+        float_width(self.dtype).is_some()
+    }
+
+    /// Number of elements.
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
     }
 }
 
@@ -46,142 +53,246 @@ pub struct Matrix {
     pub data: Vec<f32>,
 }
 
-/// A safetensors file, memory-mapped and fully validated at open.
+/// A checkpoint: one safetensors file, or a sharded one given by its
+/// `*.safetensors.index.json`. Every file is memory-mapped and fully validated at open.
 pub struct Checkpoint {
     path: PathBuf,
-    map: Mmap,
-    data_start: usize,
-    metadata: Metadata,
-    names: Vec<String>,
+    shards: Vec<Shard>,
+    /// Tensor name to shard.
+    home: HashMap<String, usize>,
+    /// Every tensor, shard by shard, in offset order within a shard.
+    order: Vec<String>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Checkpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkpoint")
             .field("path", &self.path)
-            .field("tensors", &self.names)
+            .field("shards", &self.shards.len())
+            .field("tensors", &self.order.len())
             .finish()
     }
 }
 
 impl Checkpoint {
-    /// Maps `path` and validates it: header length inside the file, header valid JSON,
-    /// every tensor's offsets in range, contiguous and consistent with its shape and dtype,
-    /// and the data section exactly covered. Nothing is exposed before all of that passed.
+    /// Opens a `.safetensors` file, or a sharded checkpoint through its index (a path ending
+    /// in `.json`: `{"weight_map": {tensor: shard file}}`, shard files beside the index).
+    /// Validates every file, that every shard the index names exists, that each shard holds
+    /// exactly the tensors the index maps to it, and that no tensor appears twice.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        let io = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = std::fs::File::open(&path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() {
-            return Err(io(std::io::Error::other("not a regular file")));
+        let path = path.as_ref();
+        if path.extension().is_some_and(|e| e == "json") {
+            return Self::open_index(path);
         }
-        let invalid = |reason: String| Error::Invalid {
-            path: path.clone(),
-            reason,
-        };
-        if meta.len() < 8 {
-            return Err(invalid(format!(
-                "{} bytes, too short for the 8-byte header length",
-                meta.len()
-            )));
-        }
-        // SAFETY: the map is read-only and private to this value. Like every reader of
-        // memory-mapped checkpoints, we rely on the file not being truncated while mapped.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        let (header_len, metadata) =
-            SafeTensors::read_metadata(&map).map_err(|e| invalid(explain(&e, &map)))?;
-        let names = metadata.offset_keys();
+        let shard = Shard::open(path)?;
+        let metadata = shard.metadata_map();
+        let order = shard.names.clone();
+        let home = order.iter().map(|n| (n.clone(), 0)).collect();
         Ok(Self {
-            path,
-            map,
-            data_start: 8 + header_len,
+            path: path.to_path_buf(),
+            shards: vec![shard],
+            home,
+            order,
             metadata,
-            names,
         })
     }
 
-    /// The file this checkpoint was opened from.
+    fn open_index(path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::Index {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let map = json
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| bad("no \"weight_map\" object".into()))?;
+        let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (tensor, file) in map {
+            let file = file.as_str().ok_or_else(|| {
+                bad(format!(
+                    "tensor \"{tensor}\" maps to {file}, expected a file name"
+                ))
+            })?;
+            let plain = Path::new(file).components().count() == 1
+                && matches!(
+                    Path::new(file).components().next(),
+                    Some(Component::Normal(_))
+                );
+            if !plain {
+                return Err(bad(format!(
+                    "shard name {file:?} must be a file name beside the index"
+                )));
+            }
+            wanted
+                .entry(file.to_string())
+                .or_default()
+                .push(tensor.clone());
+        }
+        if wanted.is_empty() {
+            return Err(bad("the weight map is empty".into()));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut shards = Vec::new();
+        let mut home = HashMap::new();
+        let mut order = Vec::new();
+        for (file, tensors) in &wanted {
+            let shard_path = dir.join(file);
+            if !shard_path.exists() {
+                return Err(bad(format!(
+                    "shard {file} is missing ({})",
+                    shard_path.display()
+                )));
+            }
+            let shard = Shard::open(&shard_path)?;
+            let mismatch = |tensor: &str, reason: String| Error::ShardMismatch {
+                index: path.to_path_buf(),
+                shard: file.clone(),
+                tensor: tensor.to_string(),
+                reason,
+            };
+            for t in tensors {
+                if shard.metadata.info(t).is_none() {
+                    return Err(mismatch(
+                        t,
+                        "the index maps it to this shard, which does not hold it".into(),
+                    ));
+                }
+            }
+            for t in &shard.names {
+                match map.get(t).and_then(|f| f.as_str()) {
+                    Some(f) if f == file => {}
+                    Some(f) => {
+                        return Err(mismatch(
+                            t,
+                            format!("the shard holds it, but the index maps it to {f}"),
+                        ));
+                    }
+                    None => {
+                        return Err(mismatch(
+                            t,
+                            "the shard holds it, but the index does not list it".into(),
+                        ));
+                    }
+                }
+            }
+            for t in &shard.names {
+                home.insert(t.clone(), shards.len());
+                order.push(t.clone());
+            }
+            shards.push(shard);
+        }
+        let mut metadata = shards[0].metadata_map();
+        if let Some(m) = json.get("metadata").and_then(|m| m.as_object()) {
+            for (k, v) in m {
+                metadata.insert(
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                );
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            shards,
+            home,
+            order,
+            metadata,
+        })
+    }
+
+    /// The file this checkpoint was opened from (the index, for a sharded one).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Every tensor, in file (offset) order.
+    /// Number of files (1, or the number of shards).
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Every tensor: shard by shard, in file (offset) order within a shard.
     pub fn tensors(&self) -> Vec<TensorInfo> {
-        self.names.iter().filter_map(|n| self.info(n)).collect()
+        self.order.iter().filter_map(|n| self.info(n)).collect()
     }
 
     /// The tensor called `name`, if present.
     pub fn info(&self, name: &str) -> Option<TensorInfo> {
-        self.metadata.info(name).map(|i| TensorInfo {
+        let shard = &self.shards[*self.home.get(name)?];
+        shard.metadata.info(name).map(|i| TensorInfo {
             name: name.to_string(),
             dtype: i.dtype,
             shape: i.shape.clone(),
         })
     }
 
-    /// The `__metadata__` map (empty when absent).
+    /// The `__metadata__` map (of the first shard, plus the index's `metadata`, stringified).
     pub fn metadata(&self) -> BTreeMap<String, String> {
-        self.metadata
-            .metadata()
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
+        self.metadata.clone()
     }
 
-    fn bytes(&self) -> &[u8] {
-        &self.map
-    }
-
-    /// SHA-256 of the whole file.
-    pub fn sha256(&self) -> [u8; 32] {
-        Sha256::digest(self.bytes()).into()
-    }
-
-    /// The raw little-endian bytes of tensor `name`.
-    pub fn raw(&self, name: &str) -> Result<(&RawInfo, &[u8])> {
-        let info = self
-            .metadata
-            .info(name)
-            .ok_or_else(|| Error::TensorNotFound {
+    /// SHA-256 of the checkpoint: of the file, or for a sharded checkpoint of the index file
+    /// followed by every shard file in name order.
+    pub fn sha256(&self) -> Result<[u8; 32]> {
+        let mut h = Sha256::new();
+        if self.shards.len() > 1 || self.path.extension().is_some_and(|e| e == "json") {
+            let index = std::fs::read(&self.path).map_err(|source| Error::Io {
                 path: self.path.clone(),
-                tensor: name.to_string(),
+                source,
             })?;
-        let (s, e) = info.data_offsets;
-        // Offsets were validated against the file length at open.
-        Ok((
-            info,
-            &self.bytes()[self.data_start + s..self.data_start + e],
-        ))
+            h.update(&index);
+        }
+        for shard in &self.shards {
+            shard.stream_all(&mut |chunk| {
+                h.update(chunk);
+                Ok(())
+            })?;
+        }
+        Ok(h.finalize().into())
     }
 
-    /// Tensor `name` converted exactly to f32 (F32, F16 or BF16), in row-major order.
+    fn locate(&self, name: &str) -> Result<(&Shard, (usize, usize))> {
+        let not_found = || Error::TensorNotFound {
+            path: self.path.clone(),
+            tensor: name.to_string(),
+        };
+        let shard = &self.shards[*self.home.get(name).ok_or_else(not_found)?];
+        Ok((shard, shard.range(name).ok_or_else(not_found)?))
+    }
+
+    /// Streams the raw little-endian bytes of tensor `name` to `sink`, in chunks, releasing
+    /// the mapped pages behind them.
+    pub fn stream_raw(&self, name: &str, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let (shard, range) = self.locate(name)?;
+        shard.stream(range, sink)
+    }
+
+    /// Tensor `name` converted exactly to f32 (F32, F16 or BF16), row-major. The mapped
+    /// pages are released as they are converted, so memory holds the f32 copy only.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let (info, bytes) = self.raw(name)?;
-        let le2 = |c: &[u8]| u16::from_le_bytes([c[0], c[1]]);
-        Ok(match info.dtype {
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_bits(le2(c)).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_bits(le2(c)).to_f32())
-                .collect(),
-            other => {
-                return Err(Error::UnsupportedDtype {
-                    tensor: name.to_string(),
-                    dtype: format!("{other:?}"),
-                });
-            }
-        })
+        let info = self.info(name).ok_or_else(|| Error::TensorNotFound {
+            path: self.path.clone(),
+            tensor: name.to_string(),
+        })?;
+        if !info.is_float() {
+            return Err(Error::UnsupportedDtype {
+                tensor: name.to_string(),
+                dtype: format!("{:?}", info.dtype),
+            });
+        }
+        let mut out = Vec::with_capacity(info.elements());
+        self.stream_raw(name, &mut |chunk| {
+            convert::decode_into(info.dtype, chunk, &mut out);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Tensor `name` as a 2-D f32 matrix; every value must be finite.
@@ -201,13 +312,13 @@ impl Checkpoint {
         Ok(Matrix { rows, cols, data })
     }
 
-    /// Names of the layers to pack, in order. With no patterns: every 2-D float tensor whose
-    /// name ends in `.weight`. With patterns (globs, see [`glob_match`]): the tensors each
-    /// pattern matches, pattern by pattern; every pattern must match something, and every
-    /// tensor matched must be a 2-D float tensor. Within a pattern, names are in natural
+    /// Names of the layers to compress, in order. With no patterns: every 2-D float tensor
+    /// whose name ends in `.weight`. With patterns (globs, see [`glob_match`]): the tensors
+    /// each pattern matches, pattern by pattern; every pattern must match something, and
+    /// every tensor matched must be a 2-D float tensor. Within a pattern, names are in natural
     /// order (`fc2` before `fc10`); a name matched twice is kept once.
     pub fn select_layers(&self, patterns: &[String]) -> Result<Vec<String>> {
-        let mut sorted = self.names.clone();
+        let mut sorted = self.order.clone();
         sorted.sort_by(|a, b| natural_cmp(a, b));
         if patterns.is_empty() {
             let picked: Vec<String> = sorted
@@ -256,8 +367,9 @@ impl Checkpoint {
         Ok(picked)
     }
 
-    fn available(&self) -> String {
-        let mut names = self.names.clone();
+    /// A short list of the tensor names, for error messages.
+    pub fn available(&self) -> String {
+        let mut names = self.order.clone();
         names.sort_by(|a, b| natural_cmp(a, b));
         match names.len() {
             0 => "the checkpoint holds no tensors".into(),
@@ -266,9 +378,6 @@ impl Checkpoint {
         }
     }
 }
-
-/// The per-tensor record of the safetensors header (dtype, shape, offsets).
-pub type RawInfo = safetensors::tensor::TensorInfo;
 
 /// Fails on the first NaN or infinite value, naming its flat index, row and column.
 pub fn check_finite(tensor: &str, data: &[f32], cols: usize) -> Result<()> {
@@ -281,33 +390,6 @@ pub fn check_finite(tensor: &str, data: &[f32], cols: usize) -> Result<()> {
             col: index % cols.max(1),
             value: data[index],
         }),
-    }
-}
-
-/// A readable reason for a safetensors validation error.
-fn explain(e: &SafeTensorError, bytes: &[u8]) -> String {
-    let header_len = bytes
-        .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .unwrap_or(0);
-    match e {
-        SafeTensorError::HeaderTooSmall => "too short for the 8-byte header length".into(),
-        SafeTensorError::HeaderTooLarge => format!("header length {header_len} is over the 100 MB limit"),
-        SafeTensorError::InvalidHeaderLength => format!(
-            "header length {header_len} runs past the end of the file ({} bytes)",
-            bytes.len()
-        ),
-        SafeTensorError::InvalidHeader(err) => format!("header is not UTF-8: {err}"),
-        SafeTensorError::InvalidHeaderDeserialization(err) => format!("header is not valid safetensors JSON: {err}"),
-        SafeTensorError::InvalidOffset(name) => {
-            format!("tensor \"{name}\" has data offsets that overlap another tensor, leave a gap or run backwards")
-        }
-        SafeTensorError::TensorInvalidInfo => "a tensor's byte range does not match its shape and dtype".into(),
-        SafeTensorError::MetadataIncompleteBuffer => {
-            "the tensors' offsets do not cover the data section exactly (truncated file or stray bytes)".into()
-        }
-        SafeTensorError::ValidationOverflow => "a tensor's shape overflows when multiplied out".into(),
-        other => other.to_string(),
     }
 }
 

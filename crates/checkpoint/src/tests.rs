@@ -61,6 +61,7 @@ fn reads_f32_f16_bf16_exactly_and_keeps_metadata() {
     );
     let ck = Checkpoint::open(&path).unwrap();
     assert_eq!(ck.metadata(), meta);
+    assert_eq!(ck.shards(), 1);
     assert_eq!(ck.read_f32("a.weight").unwrap(), values);
     assert_eq!(ck.read_f32("b.weight").unwrap(), values); // all exactly representable in f16
     let bf: Vec<f32> = values
@@ -221,6 +222,138 @@ fn hostile_files_are_refused_with_the_file_named() {
 
     let bad_json = raw_file(d, "json.safetensors", r#"{"a": nope}"#, &[]);
     assert!(err_text(&bad_json).contains("JSON"));
+}
+
+/// Writes a two-shard checkpoint and its index; returns the index path.
+fn sharded(dir: &Path, index_json: Option<&str>) -> PathBuf {
+    write(
+        &dir.join("model-00001-of-00002.safetensors"),
+        &BTreeMap::from([("format".to_string(), "pt".to_string())]),
+        vec![
+            (
+                "a.weight",
+                Dtype::F32,
+                vec![2, 2],
+                f32_bytes(&[1.0, 2.0, 3.0, 4.0]),
+            ),
+            ("a.bias", Dtype::F32, vec![2], f32_bytes(&[0.5, -0.5])),
+        ],
+    );
+    write(
+        &dir.join("model-00002-of-00002.safetensors"),
+        &BTreeMap::new(),
+        vec![(
+            "b.weight",
+            Dtype::F16,
+            vec![1, 2],
+            [1.0f32, -2.0]
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+        )],
+    );
+    let index = dir.join("model.safetensors.index.json");
+    let default = r#"{"metadata": {"total_size": 28}, "weight_map": {
+        "a.weight": "model-00001-of-00002.safetensors",
+        "a.bias": "model-00001-of-00002.safetensors",
+        "b.weight": "model-00002-of-00002.safetensors"}}"#;
+    std::fs::write(&index, index_json.unwrap_or(default)).unwrap();
+    index
+}
+
+#[test]
+fn sharded_checkpoints_read_shard_by_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = sharded(dir.path(), None);
+    let ck = Checkpoint::open(&index).unwrap();
+    assert_eq!(ck.shards(), 2);
+    assert_eq!(
+        ck.tensors()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a.weight", "a.bias", "b.weight"]
+    );
+    assert_eq!(ck.read_f32("b.weight").unwrap(), [1.0, -2.0]);
+    assert_eq!(ck.select_layers(&[]).unwrap(), ["a.weight", "b.weight"]);
+    assert_eq!(
+        ck.metadata().get("total_size").map(String::as_str),
+        Some("28")
+    );
+    assert_eq!(ck.metadata().get("format").map(String::as_str), Some("pt"));
+    // The hash covers the index and every shard.
+    let before = ck.sha256().unwrap();
+    let mut bytes = std::fs::read(dir.path().join("model-00002-of-00002.safetensors")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(dir.path().join("model-00002-of-00002.safetensors"), bytes).unwrap();
+    assert_ne!(Checkpoint::open(&index).unwrap().sha256().unwrap(), before);
+}
+
+#[test]
+fn sharded_checkpoints_that_disagree_with_their_index() {
+    let cases: [(&str, &str); 7] = [
+        (
+            r#"{"weight_map": {"a.weight": "gone.safetensors"}}"#,
+            "shard gone.safetensors is missing",
+        ),
+        (
+            r#"{"weight_map": {"a.weight": "model-00002-of-00002.safetensors", "a.bias": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}"#,
+            "the shard holds it, but the index maps it to model-00002-of-00002.safetensors",
+        ),
+        (
+            r#"{"weight_map": {"a.weight": "model-00001-of-00002.safetensors", "a.bias": "model-00001-of-00002.safetensors", "c.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}"#,
+            "\"c.weight\": the index maps it to this shard, which does not hold it",
+        ),
+        (
+            r#"{"weight_map": {"a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}"#,
+            "\"a.bias\": the shard holds it, but the index does not list it",
+        ),
+        (
+            r#"{"weight_map": {"a.weight": "../elsewhere.safetensors"}}"#,
+            "must be a file name beside the index",
+        ),
+        (r#"{"nothing": 1}"#, "no \"weight_map\""),
+        ("not json", "not JSON"),
+    ];
+    for (json, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sharded(dir.path(), Some(json));
+        let err = Checkpoint::open(&index).unwrap_err().to_string();
+        assert!(
+            err.contains(needle) && err.contains("model.safetensors.index.json"),
+            "{needle}: {err}"
+        );
+    }
+}
+
+#[test]
+fn large_tensors_convert_across_chunks_and_read_again_after_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.safetensors");
+    // 5M f16 values = 10 MB: more than one 8 MB chunk.
+    let n = 5_000_000usize;
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i % 2048) as f32 - 1024.0) / 64.0)
+        .collect();
+    let bytes: Vec<u8> = values
+        .iter()
+        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+        .collect();
+    write(
+        &path,
+        &BTreeMap::new(),
+        vec![("w", Dtype::F16, vec![n], bytes)],
+    );
+    let ck = Checkpoint::open(&path).unwrap();
+    assert_eq!(ck.read_f32("w").unwrap(), values);
+    assert_eq!(
+        ck.read_f32("w").unwrap(),
+        values,
+        "pages released after the first read come back"
+    );
+    assert_eq!(encode(Dtype::F16, &values).len(), 2 * n);
+    assert_eq!(round_to(Dtype::BF16, 1.0 + 1.0 / 512.0), 1.0);
 }
 
 #[test]

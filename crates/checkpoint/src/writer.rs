@@ -85,25 +85,43 @@ impl Writer {
     /// Writes the next tensor's little-endian bytes; their length must match its declared
     /// shape and dtype.
     pub fn write_tensor(&mut self, bytes: &[u8]) -> Result<()> {
+        self.write_tensor_with(|sink| sink(bytes))
+    }
+
+    /// Writes the next tensor in pieces: `fill` gets a sink and feeds it the tensor's bytes
+    /// in order, chunk by chunk; the total must match the declared shape and dtype.
+    pub fn write_tensor_with(
+        &mut self,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
         let Some((name, size)) = self.pending.next() else {
             return Err(Error::Write {
                 path: self.path.clone(),
                 reason: "more tensors written than declared".into(),
             });
         };
-        if bytes.len() != size {
+        let mut written = 0usize;
+        let (out, path) = (&mut self.out, &self.path);
+        fill(&mut |chunk: &[u8]| {
+            written += chunk.len();
+            if written > size {
+                return Err(Error::BadTensor {
+                    tensor: name.clone(),
+                    reason: format!("more than the {size} bytes its shape and dtype need"),
+                });
+            }
+            out.write_all(chunk).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })
+        })?;
+        if written != size {
             return Err(Error::BadTensor {
                 tensor: name,
-                reason: format!(
-                    "{} bytes of data, its shape and dtype need {size}",
-                    bytes.len()
-                ),
+                reason: format!("{written} bytes of data, its shape and dtype need {size}"),
             });
         }
-        self.out.write_all(bytes).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
-        })
+        Ok(())
     }
 
     /// Flushes and syncs the file; every declared tensor must have been written.
@@ -121,9 +139,4 @@ impl Writer {
         self.out.flush().map_err(io)?;
         self.out.get_ref().sync_all().map_err(io)
     }
-}
-
-/// Little-endian bytes of f32 values.
-pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }

@@ -1,0 +1,68 @@
+//! Element conversions between the float dtypes and f32.
+
+use safetensors::Dtype;
+
+/// Bytes per element of the float dtypes this crate converts (None for others).
+pub fn float_width(dtype: Dtype) -> Option<usize> {
+    match dtype {
+        Dtype::F32 => Some(4),
+        Dtype::F16 | Dtype::BF16 => Some(2),
+        _ => None,
+    }
+}
+
+/// Appends the f32 values of little-endian `bytes` of a float `dtype` (exact).
+pub(crate) fn decode_into(dtype: Dtype, bytes: &[u8], out: &mut Vec<f32>) {
+    match dtype {
+        Dtype::F32 => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+        Dtype::F16 => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
+        Dtype::BF16 => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+        ),
+        _ => unreachable!("callers check float_width first"),
+    }
+}
+
+/// Little-endian bytes of `values` in a float `dtype` (round to nearest even for F16 and
+/// BF16).
+///
+/// # Panics
+/// If `dtype` is not F32, F16 or BF16.
+pub fn encode(dtype: Dtype, values: &[f32]) -> Vec<u8> {
+    match dtype {
+        Dtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        Dtype::F16 => values
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect(),
+        Dtype::BF16 => values
+            .iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect(),
+        other => panic!("encode: {other:?} is not a float dtype"),
+    }
+}
+
+/// `v` rounded to the nearest value a float `dtype` can hold (identity for F32).
+pub fn round_to(dtype: Dtype, v: f32) -> f32 {
+    match dtype {
+        Dtype::F16 => half::f16::from_f32(v).to_f32(),
+        Dtype::BF16 => half::bf16::from_f32(v).to_f32(),
+        _ => v,
+    }
+}
+
+/// Little-endian bytes of f32 values.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    encode(Dtype::F32, values)
+}

@@ -1,0 +1,227 @@
+use eie_rng::Rng;
+use proptest::prelude::*;
+
+use super::*;
+
+/// The reference: indices of the `k` largest |w| (non-zeros only), ties to the lower index.
+fn naive_keep(w: &[f32], k: u64) -> Vec<bool> {
+    let mut idx: Vec<usize> = (0..w.len()).filter(|&i| w[i] != 0.0).collect();
+    idx.sort_by(|&a, &b| w[b].abs().total_cmp(&w[a].abs()).then(a.cmp(&b)));
+    let mut keep = vec![false; w.len()];
+    for &i in idx.iter().take(k as usize) {
+        keep[i] = true;
+    }
+    keep
+}
+
+fn mask(w: &[f32]) -> Vec<bool> {
+    w.iter().map(|&x| x != 0.0).collect()
+}
+
+/// Weights with many exact ties and zeros, to stress the tie-breaking.
+fn weights(rng: &mut Rng, n: usize, levels: u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| match rng.below(levels + 1) {
+            0 => 0.0,
+            v => (v as f32 * 0.125) * if rng.below(2) == 0 { 1.0 } else { -1.0 },
+        })
+        .collect()
+}
+
+#[test]
+fn density_keeps_exactly_the_largest_with_ties_to_the_earliest() {
+    let mut rng = Rng::new(1);
+    for levels in [1, 3, 50, 100_000] {
+        let w = weights(&mut rng, 5000, levels);
+        for d in [1e-4, 0.01, 0.09, 0.5, 0.9, 1.0] {
+            let mut p = w.clone();
+            let r = prune(&mut p, 50, 100, Rule::Density(d), None).unwrap();
+            let k = ((d * 5000.0).round() as u64).min(r.before);
+            assert_eq!(r.kept, k, "levels {levels} density {d}");
+            assert_eq!(mask(&p), naive_keep(&w, k), "levels {levels} density {d}");
+            // Kept weights keep their values.
+            assert!(p.iter().zip(&w).all(|(a, b)| *a == 0.0 || a == b));
+        }
+    }
+}
+
+#[test]
+fn already_zero_weights_stay_zero() {
+    let mut w = vec![0.0f32; 100];
+    w[3] = 1.0;
+    w[50] = -2.0;
+    let r = prune(&mut w, 10, 10, Rule::Density(0.5), None).unwrap();
+    assert_eq!((r.before, r.kept), (2, 2));
+    assert_eq!(mask(&w).iter().filter(|&&b| b).count(), 2);
+}
+
+#[test]
+fn threshold_std_prunes_below_s_times_std() {
+    let mut rng = Rng::new(2);
+    let w: Vec<f32> = (0..10_000).map(|_| rng.normal() as f32).collect();
+    let s = 0.7;
+    let t = s * std(&w);
+    let mut p = w.clone();
+    let r = prune(&mut p, 100, 100, Rule::ThresholdStd(s), None).unwrap();
+    let expected: Vec<bool> = w.iter().map(|&x| (x.abs() as f64) >= t).collect();
+    assert_eq!(mask(&p), expected);
+    assert_eq!(r.kept, expected.iter().filter(|&&b| b).count() as u64);
+    // About 48% of a Gaussian is within 0.7 std.
+    assert!((4_700..5_100).contains(&r.kept), "{}", r.kept);
+}
+
+#[test]
+fn keep_all_and_count() {
+    let w = vec![0.5f32, 0.0, -0.25, 1.0];
+    let mut p = w.clone();
+    assert_eq!(prune(&mut p, 2, 2, Rule::KeepAll, None).unwrap().kept, 3);
+    assert_eq!(p, w);
+    let mut p = w.clone();
+    assert_eq!(prune(&mut p, 2, 2, Rule::Count(1), None).unwrap().kept, 1);
+    assert_eq!(p, [0.0, 0.0, 0.0, 1.0]);
+    let mut p = w.clone();
+    let r = prune(&mut p, 2, 2, Rule::Count(0), None).unwrap();
+    assert_eq!((r.kept, r.threshold), (0, f32::INFINITY));
+    assert!(p.iter().all(|&x| x == 0.0));
+}
+
+#[test]
+fn bad_rules_are_errors() {
+    let mut w = vec![1.0f32; 4];
+    for rule in [
+        Rule::Density(0.0),
+        Rule::Density(1.5),
+        Rule::Density(f64::NAN),
+        Rule::ThresholdStd(-1.0),
+    ] {
+        assert!(prune(&mut w, 2, 2, rule, None).is_err(), "{rule:?}");
+    }
+    assert!(matches!(
+        prune(&mut w, 3, 2, Rule::KeepAll, None),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        prune(&mut w, 2, 2, Rule::KeepAll, Some(0)),
+        Err(Error::ZeroPes)
+    ));
+    assert!(Global::new(0.0, 10).is_err());
+}
+
+#[test]
+fn balanced_pruning_evens_out_the_pes() {
+    // Rows of PE 0 (even rows) are much larger: plain pruning piles the kept weights there.
+    let mut rng = Rng::new(3);
+    let (rows, cols, pes) = (64, 200, 4);
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|i| rng.normal() as f32 * if (i / cols) % pes == 0 { 4.0 } else { 1.0 })
+        .collect();
+    let mut p = w.clone();
+    let r = prune(&mut p, rows, cols, Rule::Density(0.1), Some(pes)).unwrap();
+    let b = r.balance.unwrap();
+    assert_eq!(r.kept, 1280);
+    assert!(b.plain.imbalance() > 2.0, "{:?}", b.plain);
+    assert!(b.balanced.max - b.balanced.min <= 1, "{:?}", b.balanced);
+    assert_eq!(
+        b.kept_not_plain, b.plain_not_kept,
+        "same total, so swaps balance"
+    );
+    assert!(b.kept_not_plain > 0);
+    // Each PE keeps its own largest weights.
+    for pe in 0..pes {
+        let slice: Vec<f32> = (pe..rows)
+            .step_by(pes)
+            .flat_map(|r| w[r * cols..(r + 1) * cols].to_vec())
+            .collect();
+        let kept: Vec<f32> = (pe..rows)
+            .step_by(pes)
+            .flat_map(|r| p[r * cols..(r + 1) * cols].to_vec())
+            .collect();
+        let k = mask(&kept).iter().filter(|&&b| b).count() as u64;
+        assert_eq!(mask(&kept), naive_keep(&slice, k), "PE {pe}");
+    }
+}
+
+#[test]
+fn balanced_pruning_redistributes_what_a_sparse_slice_cannot_take() {
+    // PE 1 (odd rows) has only 3 non-zeros; the others take up the rest evenly.
+    let (rows, cols, pes) = (8, 10, 2);
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|i| {
+            if (i / cols) % 2 == 1 {
+                if i % 10 < 1 && i / cols < 6 { 0.5 } else { 0.0 }
+            } else {
+                1.0 + i as f32
+            }
+        })
+        .collect();
+    let mut p = w.clone();
+    let r = prune(&mut p, rows, cols, Rule::Count(20), Some(pes)).unwrap();
+    assert_eq!(r.kept, 20);
+    assert_eq!(
+        (
+            r.balance.unwrap().balanced.min,
+            r.balance.unwrap().balanced.max
+        ),
+        (3, 17)
+    );
+}
+
+#[test]
+fn share_is_even_within_one_and_capped() {
+    assert_eq!(share(10, &[5, 5, 5, 5]), [3, 3, 2, 2]);
+    assert_eq!(share(10, &[1, 9, 9]), [1, 5, 4]);
+    assert_eq!(share(0, &[3, 3]), [0, 0]);
+    assert_eq!(share(6, &[3, 3]), [3, 3]);
+    assert_eq!(share(4, &[]), Vec::<u64>::new().as_slice());
+}
+
+#[test]
+fn global_counts_match_one_cut_over_all_layers() {
+    let mut rng = Rng::new(4);
+    let layers: Vec<Vec<f32>> = [(30, 40, 5), (10, 100, 3), (50, 7, 1000)]
+        .iter()
+        .map(|&(r, c, levels)| weights(&mut rng, r * c, levels))
+        .collect();
+    let total: u64 = layers.iter().map(|l| l.len() as u64).sum();
+    for d in [0.001, 0.05, 0.3, 1.0] {
+        let mut g = Global::new(d, total).unwrap();
+        layers.iter().for_each(|l| g.first_pass(l));
+        layers.iter().for_each(|l| g.second_pass(l));
+        let counts = g.counts();
+        let all: Vec<f32> = layers.concat();
+        let k = (d * total as f64).round() as u64;
+        let keep = naive_keep(&all, k);
+        let mut at = 0;
+        for (l, &c) in layers.iter().zip(&counts) {
+            let expect = keep[at..at + l.len()].iter().filter(|&&b| b).count() as u64;
+            assert_eq!(c, expect, "density {d}");
+            // Pruning the layer to its count keeps exactly the global selection.
+            let mut p = l.clone();
+            prune(&mut p, 1, l.len(), Rule::Count(c), None).unwrap();
+            assert_eq!(mask(&p), keep[at..at + l.len()].to_vec());
+            at += l.len();
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn cut_matches_the_sorting_reference(
+        raw in prop::collection::vec((0u8..6, any::<bool>(), 0u32..1000), 0..600),
+        k in 0u64..700,
+    ) {
+        // Few distinct magnitudes: ties everywhere.
+        let w: Vec<f32> = raw.iter().map(|&(m, neg, jitter)| {
+            if m == 0 { 0.0 } else {
+                let v = m as f32 + if jitter < 500 { 0.0 } else { jitter as f32 * 1e-3 };
+                if neg { -v } else { v }
+            }
+        }).collect();
+        let mut p = w.clone();
+        let kept = apply(vec![&mut p[..]], cut_for_count(&[&w], k));
+        let reference = naive_keep(&w, k);
+        prop_assert_eq!(mask(&p), reference.clone());
+        prop_assert_eq!(kept, reference.iter().filter(|&&b| b).count() as u64);
+        prop_assert_eq!(keep_mask(&[&w], cut_for_count(&[&w], k)), reference);
+    }
+}

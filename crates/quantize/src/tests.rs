@@ -1,0 +1,253 @@
+use eie_rng::Rng;
+use proptest::prelude::*;
+
+use super::*;
+
+fn gaussian(seed: u64, n: usize, sigma: f64) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| (r.normal() * sigma) as f32).collect()
+}
+
+/// Minimum SSE over every split of the sorted values into k contiguous non-empty runs.
+fn brute_force(values: &[f32], k: usize) -> f64 {
+    let data = Sorted::new(values);
+    fn go(data: &Sorted, start: usize, k: usize) -> f64 {
+        let n = data.len();
+        if k == 1 {
+            return data.cost(start, n);
+        }
+        (start + 1..=n - (k - 1))
+            .map(|cut| data.cost(start, cut) + go(data, cut, k - 1))
+            .fold(f64::INFINITY, f64::min)
+    }
+    go(&data, 0, k)
+}
+
+#[test]
+fn lloyd_matches_scikit_learn() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/sklearn_kmeans.json")).unwrap();
+    for case in fixture["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let k = case["k"].as_u64().unwrap() as usize;
+        let data: Vec<f32> = case["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let run = cluster(
+            &data,
+            k,
+            Method::Lloyd {
+                init: Init::Linear,
+                max_iter: 300,
+            },
+        )
+        .unwrap();
+        assert!(run.converged, "{name}");
+        let expected: Vec<f64> = case["tol0"]["centroids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(run.centroids.len(), expected.len(), "{name}");
+        for (got, want) in run.centroids.iter().zip(&expected) {
+            let rel = (*got as f64 - want).abs() / want.abs().max(1e-12);
+            assert!(
+                rel <= 1e-5,
+                "{name}: centroid {got} vs scikit-learn {want} (relative {rel:e})"
+            );
+        }
+        // Never worse than scikit-learn with its default tolerance (which stops early).
+        let inertia = case["default_tol"]["inertia"].as_f64().unwrap();
+        assert!(
+            run.sse <= inertia * (1.0 + 1e-9),
+            "{name}: SSE {} vs scikit-learn {inertia}",
+            run.sse
+        );
+    }
+}
+
+#[test]
+fn fewer_distinct_values_than_clusters_gives_them_exactly() {
+    let c = cluster(
+        &[0.5, -1.0, 0.5, 2.0, -1.0],
+        15,
+        Method::Lloyd {
+            init: Init::Linear,
+            max_iter: 300,
+        },
+    )
+    .unwrap();
+    assert_eq!(c.centroids, [-1.0, 0.5, 2.0]);
+    assert_eq!(c.sse, 0.0);
+    let c = cluster(&[], 15, Method::Optimal).unwrap();
+    assert!(c.centroids.is_empty());
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    assert!(matches!(
+        cluster(&[1.0], 0, Method::Optimal),
+        Err(Error::ZeroClusters)
+    ));
+    assert!(matches!(
+        cluster(&[1.0, f32::NAN], 2, Method::Optimal),
+        Err(Error::NonFinite { index: 1, .. })
+    ));
+}
+
+#[test]
+fn initialisations() {
+    let x = gaussian(1, 5000, 1.0);
+    let data = Sorted::new(&x);
+    let lin = Init::Linear.centers(&data, 15);
+    assert_eq!((lin[0], lin[14]), (data.values()[0], data.values()[4999]));
+    let steps: Vec<f64> = lin.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(steps.iter().all(|s| (s - steps[0]).abs() < 1e-12));
+    let dens = Init::Density.centers(&data, 4);
+    // Quantiles 1/8, 3/8, 5/8, 7/8 of a standard normal: about -1.15, -0.32, 0.32, 1.15.
+    for (c, q) in dens.iter().zip([-1.15, -0.32, 0.32, 1.15]) {
+        assert!((c - q).abs() < 0.06, "{dens:?}");
+    }
+    for init in [Init::Random(7), Init::KMeansPlusPlus(7)] {
+        let a = init.centers(&data, 15);
+        assert_eq!(a, init.centers(&data, 15), "seeded: same centers");
+        assert!(a.windows(2).all(|w| w[0] <= w[1]));
+        assert!(
+            a.iter().all(|c| data.values().contains(c)),
+            "centers are data points"
+        );
+    }
+    assert_ne!(
+        Init::Random(1).centers(&data, 15),
+        Init::Random(2).centers(&data, 15)
+    );
+    assert_ne!(
+        Init::KMeansPlusPlus(1).centers(&data, 15),
+        Init::KMeansPlusPlus(2).centers(&data, 15)
+    );
+}
+
+#[test]
+fn lloyd_never_increases_the_sse() {
+    let x = gaussian(2, 4000, 0.1);
+    let data = Sorted::new(&x);
+    let mut centers = Init::Linear.centers(&data, 15);
+    let mut last = data.sse(&centers);
+    for _ in 0..30 {
+        centers = lloyd(&data, centers, 1).centers;
+        let now = data.sse(&centers);
+        assert!(now <= last * (1.0 + 1e-12), "{now} > {last}");
+        last = now;
+    }
+}
+
+#[test]
+fn optimal_beats_every_lloyd_run_on_a_pruned_layer() {
+    // A pruned Gaussian: the survivors are two tails, where Lloyd from a linear start wastes
+    // centers in the empty middle.
+    let w = gaussian(3, 60_000, 0.05);
+    let survivors: Vec<f32> = w.into_iter().filter(|v| v.abs() > 0.08).collect();
+    let best = cluster(&survivors, 15, Method::Optimal).unwrap();
+    assert!(best.optimal_bound.is_none(), "small data is solved exactly");
+    for init in [
+        Init::Linear,
+        Init::Density,
+        Init::Random(1),
+        Init::KMeansPlusPlus(1),
+    ] {
+        let run = cluster(
+            &survivors,
+            15,
+            Method::Lloyd {
+                init,
+                max_iter: 300,
+            },
+        )
+        .unwrap();
+        assert!(
+            best.sse <= run.sse * (1.0 + 1e-9),
+            "{init:?}: optimal {} > Lloyd {}",
+            best.sse,
+            run.sse
+        );
+    }
+}
+
+#[test]
+fn grouped_dp_beyond_the_exact_limit() {
+    // The grouped path, at a small limit: close to the exact optimum and within its bound.
+    let x = gaussian(4, 3000, 1.0);
+    let data = Sorted::new(&x);
+    let exact = optimal::optimal_with_limit(&data, 6, usize::MAX);
+    let grouped = optimal::optimal_with_limit(&data, 6, 200);
+    let (e, g) = (data.sse(&exact.centers), data.sse(&grouped.centers));
+    let bound = grouped.bound.unwrap();
+    assert!(exact.bound.is_none());
+    assert!(
+        e <= g * (1.0 + 1e-12),
+        "exact {e} must not exceed grouped {g}"
+    );
+    assert!(
+        g - e <= bound + 1e-9,
+        "grouped {g} exceeds exact {e} by more than its bound {bound}"
+    );
+    assert!(g <= e * 1.001, "{g} vs {e}");
+}
+
+#[test]
+fn assigner_agrees_with_the_clustering() {
+    let x = gaussian(5, 3000, 0.3);
+    let c = cluster(
+        &x,
+        15,
+        Method::Lloyd {
+            init: Init::Linear,
+            max_iter: 300,
+        },
+    )
+    .unwrap();
+    let a = Assigner::new(&c.centroids);
+    let sse: f64 = x
+        .iter()
+        .map(|&v| (v as f64 - c.centroids[a.index(v)] as f64).powi(2))
+        .sum();
+    assert!(
+        (sse - c.sse).abs() <= 1e-9 * c.sse.max(1e-30),
+        "{sse} vs {}",
+        c.sse
+    );
+    // Brute force nearest, ties to the lower centroid.
+    for &v in x.iter().take(500) {
+        let d = |i: usize| (v as f64 - c.centroids[i] as f64).abs();
+        let best = (0..c.centroids.len()).fold(0, |b, i| if d(i) < d(b) { i } else { b });
+        assert_eq!(d(a.index(v)), d(best));
+    }
+    assert_eq!(Assigner::new(&[1.0, 3.0]).index(2.0), 0);
+    assert_eq!(Assigner::new(&[]).index(5.0), 0);
+}
+
+proptest! {
+    #[test]
+    fn optimal_is_the_brute_force_minimum(values in prop::collection::vec(-100i32..100, 1..13), k in 1usize..5) {
+        let x: Vec<f32> = values.iter().map(|&v| v as f32 * 0.01).collect();
+        let distinct = Sorted::new(&x).distinct();
+        prop_assume!(k <= distinct);
+        let got = cluster(&x, k, Method::Optimal).unwrap();
+        let want = brute_force(&x, k);
+        prop_assert!((got.sse - want).abs() <= 1e-9 + 1e-6 * want, "{} vs {}", got.sse, want);
+    }
+
+    #[test]
+    fn optimal_never_exceeds_lloyd(seed in any::<u64>(), n in 20usize..400, k in 2usize..16) {
+        let x = gaussian(seed, n, 1.0);
+        let best = cluster(&x, k, Method::Optimal).unwrap();
+        for init in [Init::Linear, Init::Density, Init::Random(seed), Init::KMeansPlusPlus(seed)] {
+            let run = cluster(&x, k, Method::Lloyd { init, max_iter: 300 }).unwrap();
+            prop_assert!(best.sse <= run.sse * (1.0 + 1e-9) + 1e-12, "{:?}: {} > {}", init, best.sse, run.sse);
+        }
+    }
+}
