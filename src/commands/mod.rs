@@ -106,14 +106,15 @@ pub fn fit_bundle(
                 spmat_bytes: u64::MAX / 2,
                 pointer_bytes: u64::MAX / 2,
             };
-            let hint = match fitting_pes(&layer.decode(), layer, opts.pointer_bits, &unlimited) {
-                Some(n) if opts.pointer_bits < 32 => {
-                    format!("--pes {n} would fit it, or use --pointer-bits 32")
-                }
-                Some(n) => format!("--pes {n} would fit it"),
-                None if opts.pointer_bits < 32 => "use --pointer-bits 32".to_string(),
-                None => "no PE count fits it".to_string(),
-            };
+            let hint =
+                match fitting_pes(&layer.decode_sparse(), layer, opts.pointer_bits, &unlimited) {
+                    Some(n) if opts.pointer_bits < 32 => {
+                        format!("--pes {n} would fit it, or use --pointer-bits 32")
+                    }
+                    Some(n) => format!("--pes {n} would fit it"),
+                    None if opts.pointer_bits < 32 => "use --pointer-bits 32".to_string(),
+                    None => "no PE count fits it".to_string(),
+                };
             bail!("{e}: {hint}");
         }
     }

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use eie_checkpoint::{Checkpoint, Dtype, Writer, check_finite, encode, round_to};
-use eie_format::{CodeMatrix, Codebook, PackedLayer};
+use eie_checkpoint::{Checkpoint, Dtype, Writer, check_finite, encode, encode_into, round_to};
+use eie_format::{Codebook, PackedLayer, SparseCodes};
 use eie_prune::{Global, PruneReport, Rule};
 use eie_quantize::{Assigner, Clustering, cluster};
 use rayon::prelude::*;
@@ -239,8 +239,63 @@ fn global_counts(
     Ok(g.counts().into_iter().enumerate().collect())
 }
 
-/// Rows of `data` per parallel work item in the conversions below.
-const ROWS_PER_CHUNK: usize = 64;
+/// Elements per chunk when streaming a dense tensor out of sparse survivors, and per
+/// parallel item when summing.
+const CHUNK: usize = 1 << 20;
+
+/// The surviving weights of a layer: flat row-major positions (ascending) and values.
+struct Survivors {
+    positions: Vec<u64>,
+    values: Vec<f32>,
+    report: PruneReport,
+}
+
+/// Prunes a layer. Plain rules select straight from the mapped tensor (two passes, no f32
+/// copy); balanced pruning needs every PE's rows at once, so it prunes an f32 copy in place.
+fn survivors(
+    ck: &Checkpoint,
+    name: &str,
+    rows: usize,
+    inputs: usize,
+    rule: Rule,
+    balance: Option<usize>,
+) -> Result<Survivors> {
+    if balance.is_some() {
+        let mut w = ck.read_matrix(name)?.data;
+        let report = eie_prune::prune(&mut w, rows, inputs, rule, balance)
+            .with_context(|| format!("pruning \"{name}\""))?;
+        let (positions, values) = w
+            .iter()
+            .enumerate()
+            .filter(|&(_, &v)| v != 0.0)
+            .map(|(i, &v)| (i as u64, v))
+            .unzip();
+        return Ok(Survivors {
+            positions,
+            values,
+            report,
+        });
+    }
+    let reader = ck.reader(name)?;
+    match eie_prune::select(reader.len(), &|first, out| reader.read(first, out), rule) {
+        Ok(sel) => Ok(Survivors {
+            positions: sel.positions,
+            values: sel.values,
+            report: sel.report,
+        }),
+        Err(eie_prune::Error::NonFinite { index, value }) => {
+            Err(eie_checkpoint::Error::NonFinite {
+                tensor: name.to_string(),
+                index,
+                row: index / inputs.max(1),
+                col: index % inputs.max(1),
+                value,
+            }
+            .into())
+        }
+        Err(e) => Err(e).with_context(|| format!("pruning \"{name}\"")),
+    }
+}
 
 fn layer(
     ck: &Checkpoint,
@@ -253,44 +308,44 @@ fn layer(
 ) -> Result<LayerOutcome> {
     let s = &plan.settings;
     let name = &plan.name;
-    let t = Instant::now();
     let info = ck.info(name).expect("selected");
-    let m = ck.read_matrix(name)?;
-    let (rows, inputs, dtype) = (m.rows, m.cols, info.dtype);
-    let mut w = m.data;
+    let (rows, inputs, dtype) = (info.shape[0], info.shape[1], info.dtype);
+
+    // Prune: the survivors, in storage order.
+    let t = Instant::now();
+    let Survivors {
+        positions,
+        values,
+        report: prune,
+    } = survivors(ck, name, rows, inputs, rule, s.balance.then_some(pes))?;
+    timings.prune += t.elapsed();
+    let t = Instant::now();
     let bias: Option<(String, Dtype, Vec<f32>)> = match &plan.bias {
         Some(b) => {
-            let values = ck.read_f32(b)?;
-            check_finite(b, &values, 1)?;
-            Some((b.clone(), ck.info(b).expect("planned").dtype, values))
+            let v = ck.read_f32(b)?;
+            check_finite(b, &v, 1)?;
+            Some((b.clone(), ck.info(b).expect("planned").dtype, v))
         }
         None => None,
     };
     timings.read += t.elapsed();
-
-    // Prune, in place.
     let t = Instant::now();
-    let prune = eie_prune::prune(&mut w, rows, inputs, rule, s.balance.then_some(pes))
-        .with_context(|| format!("pruning \"{name}\""))?;
-    timings.prune += t.elapsed();
-    let t = Instant::now();
-    write_values(pruned, dtype, &w)?;
+    write_sparse(pruned, dtype, rows * inputs, &positions, |i| values[i])?;
     if let Some((b, _, _)) = &bias {
         pruned.write_tensor_with(|sink| ck.stream_raw(b, sink))?;
     }
     timings.write += t.elapsed();
 
-    // Cluster the survivors (and the biases, which share the layer's codebook once folded).
+    // Cluster the survivors and the non-zero biases (folded in, they share the codebook).
     let t = Instant::now();
-    let mut survivors: Vec<f32> = w.par_iter().copied().filter(|&v| v != 0.0).collect();
-    if let Some((_, _, b)) = &bias {
-        survivors.extend(b.iter().copied().filter(|&v| v != 0.0));
-    }
-    let clustered = survivors.len() as u64;
+    let bias_values: &[f32] = bias.as_ref().map(|(_, _, b)| b.as_slice()).unwrap_or(&[]);
+    let mut data = values.clone();
+    data.extend(bias_values.iter().copied().filter(|&v| v != 0.0));
+    let clustered = data.len() as u64;
     let k = (1usize << s.code_bits) - 1;
     let clustering =
-        cluster(&survivors, k, s.method()).with_context(|| format!("clustering \"{name}\""))?;
-    drop(survivors);
+        cluster(&data, k, s.method()).with_context(|| format!("clustering \"{name}\""))?;
+    drop(data);
     // Stored centroids: in the weight's own dtype, so quantized.safetensors holds exactly the
     // values the images hold.
     let mut centroids: Vec<f32> = clustering
@@ -303,10 +358,9 @@ fn layer(
         .with_context(|| format!("codebook of \"{name}\""))?;
     timings.cluster += t.elapsed();
 
-    // Codes: nearest centroid, 0 where pruned; the bias, if any, is the last column.
+    // Codes of the survivors (1-based: code 0 is zero) and of the biases.
     let t = Instant::now();
     let assigner = Assigner::new(&centroids);
-    let cols = inputs + usize::from(bias.is_some());
     let code_of = |v: f32| {
         if v == 0.0 {
             0u8
@@ -314,72 +368,56 @@ fn layer(
             assigner.index(v) as u8 + 1
         }
     };
-    let err = |v: f32, c: u8| {
-        if c == 0 {
-            0.0
-        } else {
-            (v as f64 - centroids[c as usize - 1] as f64).powi(2)
-        }
-    };
-    let mut codes = vec![0u8; rows * cols];
-    let bias_values = bias.as_ref().map(|(_, _, b)| b.as_slice());
-    let mut sse: f64 = 0.0;
-    if cols > 0 {
-        sse = codes
-            .par_chunks_mut(cols * ROWS_PER_CHUNK)
-            .enumerate()
-            .map(|(chunk, out)| {
-                let mut sse = 0.0;
-                for (r, row) in out.chunks_mut(cols).enumerate() {
-                    let r = chunk * ROWS_PER_CHUNK + r;
-                    for (c, &v) in row[..inputs]
-                        .iter_mut()
-                        .zip(&w[r * inputs..(r + 1) * inputs])
-                    {
-                        *c = code_of(v);
-                        sse += err(v, *c);
-                    }
-                    if let Some(b) = bias_values {
-                        row[inputs] = code_of(b[r]);
-                        sse += err(b[r], row[inputs]);
-                    }
-                }
-                sse
-            })
-            .sum();
-    }
-    drop(w);
-    timings.assign += t.elapsed();
-
-    // The quantized checkpoint: every weight replaced by its centroid.
-    let t = Instant::now();
-    let value = |c: u8| {
+    let value_of = |c: u8| {
         if c == 0 {
             0.0
         } else {
             centroids[c as usize - 1]
         }
     };
-    quantized.write_tensor_with(|sink| {
-        for rows_chunk in codes.chunks((cols * ROWS_PER_CHUNK).max(1)) {
-            let values: Vec<f32> = rows_chunk
-                .chunks(cols.max(1))
-                .flat_map(|row| row[..inputs].iter().map(|&c| value(c)))
-                .collect();
-            sink(&encode(dtype, &values))?;
-        }
-        Ok(())
+    let codes: Vec<u8> = values.par_iter().map(|&v| code_of(v)).collect();
+    let bias_codes: Vec<u8> = bias_values.iter().map(|&v| code_of(v)).collect();
+    let sse =
+        sum_sq_err(&values, &codes, &value_of) + sum_sq_err(bias_values, &bias_codes, &value_of);
+    timings.assign += t.elapsed();
+
+    // The quantized checkpoint: every weight replaced by its shared value.
+    let t = Instant::now();
+    write_sparse(quantized, dtype, rows * inputs, &positions, |i| {
+        value_of(codes[i])
     })?;
     if let Some((_, bias_dtype, _)) = &bias {
-        let values: Vec<f32> = (0..rows).map(|r| value(codes[r * cols + inputs])).collect();
-        quantized.write_tensor(&encode(*bias_dtype, &values))?;
+        let v: Vec<f32> = bias_codes.iter().map(|&c| value_of(c)).collect();
+        quantized.write_tensor(&encode(*bias_dtype, &v))?;
     }
     timings.write += t.elapsed();
 
-    let dc_entries = deep_compression_entries(&codes, s.index_bits);
+    // The layer's sparse codes, the bias as one more column.
     let t = Instant::now();
-    let matrix = CodeMatrix::new(rows, cols, codes)?;
-    let mut layer = PackedLayer::encode(name.clone(), &matrix, codebook, pes, s.index_bits)?;
+    let sparse = if bias.is_some() {
+        let cols = inputs as u64 + 1;
+        let mut pos = Vec::with_capacity(positions.len() + rows);
+        let mut out = Vec::with_capacity(positions.len() + rows);
+        let mut at = 0;
+        for (r, &bc) in bias_codes.iter().enumerate() {
+            let (start, end) = ((r * inputs) as u64, ((r + 1) * inputs) as u64);
+            while at < positions.len() && positions[at] < end {
+                pos.push(r as u64 * cols + (positions[at] - start));
+                out.push(codes[at]);
+                at += 1;
+            }
+            if bc != 0 {
+                pos.push(r as u64 * cols + inputs as u64);
+                out.push(bc);
+            }
+        }
+        SparseCodes::new(rows, inputs + 1, pos, out)?
+    } else {
+        SparseCodes::new(rows, inputs, positions, codes)?
+    };
+    drop(values);
+    let dc_entries = deep_compression_entries(sparse.positions(), s.index_bits);
+    let mut layer = PackedLayer::encode_sparse(name.clone(), &sparse, codebook, pes, s.index_bits)?;
     if let Some((b, _, _)) = &bias {
         layer = layer.with_bias(b.clone())?;
     }
@@ -398,31 +436,65 @@ fn layer(
     })
 }
 
-/// Entries of Deep Compression's relative-index stream over row-major `codes`: each
-/// non-zero, plus a padding entry per 2^index_bits zeros of a gap.
-pub fn deep_compression_entries(codes: &[u8], index_bits: u8) -> u64 {
-    let period = 1u64 << index_bits;
-    let (mut entries, mut gap) = (0u64, 0u64);
-    for &c in codes {
-        if c == 0 {
-            gap += 1;
-        } else {
-            entries += 1 + gap / period;
-            gap = 0;
-        }
-    }
-    entries
+/// Sum of (value - shared value)^2, in fixed chunks summed in order (the same bits however
+/// the chunks are scheduled).
+fn sum_sq_err(values: &[f32], codes: &[u8], value_of: &(dyn Fn(u8) -> f32 + Sync)) -> f64 {
+    let partials: Vec<f64> = values
+        .par_chunks(CHUNK)
+        .zip(codes.par_chunks(CHUNK))
+        .map(|(v, c)| {
+            v.iter()
+                .zip(c)
+                .filter(|&(_, &c)| c != 0)
+                .map(|(&v, &c)| (v as f64 - value_of(c) as f64).powi(2))
+                .sum()
+        })
+        .collect();
+    partials.iter().sum()
 }
 
-/// Writes f32 values as the next tensor, converted to `dtype`, chunk by chunk.
-fn write_values(w: &mut Writer, dtype: Dtype, values: &[f32]) -> Result<()> {
+/// Writes a dense tensor of `len` elements, zero except at `positions` (ascending), where
+/// element `positions[i]` is `value(i)`; streamed chunk by chunk in `dtype`.
+fn write_sparse(
+    w: &mut Writer,
+    dtype: Dtype,
+    len: usize,
+    positions: &[u64],
+    value: impl Fn(usize) -> f32,
+) -> Result<()> {
     w.write_tensor_with(|sink| {
-        for chunk in values.chunks(1 << 20) {
-            sink(&encode(dtype, chunk))?;
+        let mut buf = vec![0f32; CHUNK.min(len)];
+        let mut bytes = Vec::new();
+        let mut next = 0usize;
+        for start in (0..len).step_by(CHUNK) {
+            let end = (start + CHUNK).min(len);
+            let chunk = &mut buf[..end - start];
+            chunk.fill(0.0);
+            while next < positions.len() && positions[next] < end as u64 {
+                chunk[positions[next] as usize - start] = value(next);
+                next += 1;
+            }
+            encode_into(dtype, chunk, &mut bytes);
+            sink(&bytes)?;
         }
         Ok(())
     })?;
     Ok(())
+}
+
+/// Entries of Deep Compression's relative-index stream over row-major sparse positions:
+/// each non-zero, plus a padding entry per 2^index_bits zeros of the gap before it.
+pub fn deep_compression_entries(positions: &[u64], index_bits: u8) -> u64 {
+    let period = 1u64 << index_bits;
+    let mut next = 0u64;
+    positions
+        .iter()
+        .map(|&p| {
+            let n = 1 + (p - next) / period;
+            next = p + 1;
+            n
+        })
+        .sum()
 }
 
 /// Settings of the run, recorded in the bundle.

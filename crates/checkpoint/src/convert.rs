@@ -33,6 +33,25 @@ pub(crate) fn decode_into(dtype: Dtype, bytes: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// Decodes little-endian `bytes` of a float `dtype` into `out` (exact; lengths must agree).
+pub(crate) fn decode_to(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
+    match dtype {
+        Dtype::F32 => out
+            .iter_mut()
+            .zip(bytes.chunks_exact(4))
+            .for_each(|(o, c)| *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        Dtype::F16 => out
+            .iter_mut()
+            .zip(bytes.chunks_exact(2))
+            .for_each(|(o, c)| *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        Dtype::BF16 => out
+            .iter_mut()
+            .zip(bytes.chunks_exact(2))
+            .for_each(|(o, c)| *o = half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+        _ => unreachable!("callers check float_width first"),
+    }
+}
+
 /// Little-endian bytes of `values` in a float `dtype` (round to nearest even for F16 and
 /// BF16).
 ///
@@ -50,6 +69,31 @@ pub fn encode(dtype: Dtype, values: &[f32]) -> Vec<u8> {
             .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
             .collect(),
         other => panic!("encode: {other:?} is not a float dtype"),
+    }
+}
+
+/// [`encode`] into a reused buffer (cleared first).
+///
+/// # Panics
+/// If `dtype` is not F32, F16 or BF16.
+pub fn encode_into(dtype: Dtype, values: &[f32], out: &mut Vec<u8>) {
+    let width =
+        float_width(dtype).unwrap_or_else(|| panic!("encode: {dtype:?} is not a float dtype"));
+    out.clear();
+    out.resize(values.len() * width, 0);
+    match dtype {
+        Dtype::F32 => out
+            .chunks_exact_mut(4)
+            .zip(values)
+            .for_each(|(o, v)| o.copy_from_slice(&v.to_le_bytes())),
+        Dtype::F16 => out
+            .chunks_exact_mut(2)
+            .zip(values)
+            .for_each(|(o, &v)| o.copy_from_slice(&half::f16::from_f32(v).to_le_bytes())),
+        _ => out
+            .chunks_exact_mut(2)
+            .zip(values)
+            .for_each(|(o, &v)| o.copy_from_slice(&half::bf16::from_f32(v).to_le_bytes())),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 pub use safetensors::Dtype;
 use sha2::{Digest, Sha256};
 
-pub use convert::{encode, f32_bytes, float_width, round_to};
+pub use convert::{encode, encode_into, f32_bytes, float_width, round_to};
 pub use error::{Error, Result};
 pub use glob::{glob_match, natural_cmp};
 use shard::Shard;
@@ -274,6 +274,29 @@ impl Checkpoint {
         shard.stream(range, sink)
     }
 
+    /// Random access to float tensor `name`'s elements as f32, straight from the mapped
+    /// file: the way to scan a large tensor without an f32 copy of it.
+    pub fn reader(&self, name: &str) -> Result<TensorReader<'_>> {
+        let info = self.info(name).ok_or_else(|| Error::TensorNotFound {
+            path: self.path.clone(),
+            tensor: name.to_string(),
+        })?;
+        let Some(width) = float_width(info.dtype) else {
+            return Err(Error::UnsupportedDtype {
+                tensor: name.to_string(),
+                dtype: format!("{:?}", info.dtype),
+            });
+        };
+        let (shard, (start, _)) = self.locate(name)?;
+        Ok(TensorReader {
+            shard,
+            start,
+            width,
+            dtype: info.dtype,
+            len: info.elements(),
+        })
+    }
+
     /// Tensor `name` converted exactly to f32 (F32, F16 or BF16), row-major. The mapped
     /// pages are released as they are converted, so memory holds the f32 copy only.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
@@ -376,6 +399,53 @@ impl Checkpoint {
             n if n <= 8 => format!("tensors: {}", names.join(", ")),
             n => format!("tensors: {}, ... ({n} in all)", names[..8].join(", ")),
         }
+    }
+}
+
+/// Elements of one float tensor, decoded to f32 on demand from the mapped file.
+pub struct TensorReader<'a> {
+    shard: &'a Shard,
+    start: usize,
+    width: usize,
+    dtype: Dtype,
+    len: usize,
+}
+
+impl TensorReader<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Decodes elements `first..first + out.len()` into `out` (exactly).
+    ///
+    /// # Panics
+    /// If the range is past the end of the tensor.
+    pub fn read(&self, first: usize, out: &mut [f32]) {
+        assert!(
+            first + out.len() <= self.len,
+            "elements {first}..{} of {}",
+            first + out.len(),
+            self.len
+        );
+        let (a, b) = (
+            self.start + first * self.width,
+            self.start + (first + out.len()) * self.width,
+        );
+        convert::decode_to(self.dtype, self.shard.bytes(a, b), out);
+    }
+}
+
+impl Drop for TensorReader<'_> {
+    /// Releases the tensor's mapped pages: a scan (several passes) keeps the tensor resident
+    /// at most once, and only while it is being scanned.
+    fn drop(&mut self) {
+        self.shard.release(self.start, self.len * self.width);
     }
 }
 

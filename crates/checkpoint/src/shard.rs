@@ -94,6 +94,11 @@ impl Shard {
         Ok(())
     }
 
+    /// The mapped bytes `start..end`.
+    pub(crate) fn bytes(&self, start: usize, end: usize) -> &[u8] {
+        &self.map[start..end]
+    }
+
     /// Drops the pages of `len` bytes at `offset` from memory; they are read back from the
     /// file if touched again.
     pub(crate) fn release(&self, offset: usize, len: usize) {

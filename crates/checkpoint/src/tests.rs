@@ -353,6 +353,12 @@ fn large_tensors_convert_across_chunks_and_read_again_after_release() {
         "pages released after the first read come back"
     );
     assert_eq!(encode(Dtype::F16, &values).len(), 2 * n);
+    let r = ck.reader("w").unwrap();
+    let mut buf = vec![0f32; 1000];
+    r.read(4_999_000, &mut buf);
+    assert_eq!(buf, values[4_999_000..]);
+    r.read(17, &mut buf[..3]);
+    assert_eq!(buf[..3], values[17..20]);
     assert_eq!(round_to(Dtype::BF16, 1.0 + 1.0 / 512.0), 1.0);
 }
 

@@ -124,7 +124,9 @@ impl Writer {
         Ok(())
     }
 
-    /// Flushes and syncs the file; every declared tensor must have been written.
+    /// Flushes the file; every declared tensor must have been written. (No fsync: outputs
+    /// are made all-or-nothing by renaming, which protects against a failed or killed run,
+    /// not against power loss.)
     pub fn finish(mut self) -> Result<()> {
         if let Some((name, _)) = self.pending.next() {
             return Err(Error::Write {
@@ -136,7 +138,6 @@ impl Writer {
             path: self.path.clone(),
             source,
         };
-        self.out.flush().map_err(io)?;
-        self.out.get_ref().sync_all().map_err(io)
+        self.out.flush().map_err(io)
     }
 }

@@ -3,6 +3,7 @@
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
 use crate::matrix::CodeMatrix;
+use crate::sparse::SparseCodes;
 use crate::streams::{self, PeStreams, check_index_bits, slice_rows};
 
 /// One fully connected layer in EIE's format.
@@ -31,31 +32,50 @@ impl PackedLayer {
         pes: usize,
         index_bits: u8,
     ) -> Result<Self> {
+        Self::encode_sparse(
+            name,
+            &SparseCodes::from_dense(matrix),
+            codebook,
+            pes,
+            index_bits,
+        )
+    }
+
+    /// Packs sparse codes over `pes` PEs with `index_bits`-wide relative indices (the same
+    /// layer as [`PackedLayer::encode`] of the dense matrix, at a cost proportional to the
+    /// non-zeros).
+    pub fn encode_sparse(
+        name: impl Into<String>,
+        codes: &SparseCodes,
+        codebook: Codebook,
+        pes: usize,
+        index_bits: u8,
+    ) -> Result<Self> {
         let name = name.into();
         if pes == 0 {
             return Err(Error::ZeroPes);
         }
         check_index_bits(index_bits)?;
-        if let Some(at) = matrix
-            .as_slice()
+        if let Some(i) = codes
+            .codes()
             .iter()
             .position(|&c| c as usize >= codebook.len())
         {
-            let cols = matrix.cols();
+            let p = codes.positions()[i] as usize;
             return Err(Error::CodeOutsideCodebook {
                 layer: name,
-                row: at / cols,
-                col: at % cols,
-                code: matrix.as_slice()[at],
+                row: p / codes.cols(),
+                col: p % codes.cols(),
+                code: codes.codes()[i],
                 len: codebook.len(),
             });
         }
-        let streams = streams::encode(&name, matrix, pes, index_bits)?;
+        let streams = streams::encode(&name, codes, pes, index_bits)?;
         Ok(Self {
             name,
             bias: None,
-            rows: matrix.rows(),
-            cols: matrix.cols(),
+            rows: codes.rows(),
+            cols: codes.cols(),
             index_bits,
             codebook,
             streams,
@@ -232,10 +252,28 @@ impl PackedLayer {
     pub fn decode(&self) -> CodeMatrix {
         let mut matrix =
             CodeMatrix::zeros(self.rows, self.cols).expect("size checked at construction");
+        let mut entries = Vec::new();
         for (pe, s) in self.streams.iter().enumerate() {
-            streams::decode_pe_into(s, self.pes(), pe, &mut matrix);
+            entries.clear();
+            streams::decode_pe(s, self.cols, self.pes(), pe, &mut entries);
+            for &(p, c) in &entries {
+                matrix.set(p as usize / self.cols, p as usize % self.cols, c);
+            }
         }
         matrix
+    }
+
+    /// The non-zero codes back, in sparse form: the inverse of
+    /// [`PackedLayer::encode_sparse`].
+    pub fn decode_sparse(&self) -> SparseCodes {
+        let mut entries = Vec::with_capacity(self.nonzeros());
+        for (pe, s) in self.streams.iter().enumerate() {
+            streams::decode_pe(s, self.cols, self.pes(), pe, &mut entries);
+        }
+        entries.sort_unstable_by_key(|&(p, _)| p);
+        let (positions, codes) = entries.into_iter().unzip();
+        SparseCodes::new(self.rows, self.cols, positions, codes)
+            .expect("a valid layer decodes to valid codes")
     }
 
     /// The dense weights (codebook float values, 0.0 where pruned), row-major rows x cols.

@@ -6,6 +6,7 @@ mod codebook;
 mod error;
 mod layer;
 mod matrix;
+mod sparse;
 mod streams;
 
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub use codebook::{
 pub use error::{Error, Result, max_pointer};
 pub use layer::PackedLayer;
 pub use matrix::CodeMatrix;
+pub use sparse::SparseCodes;
 pub use streams::{
     MAX_INDEX_BITS, MIN_INDEX_BITS, PeStreams, encode, entry_counts, max_z, slice_rows,
 };

@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::matrix::CodeMatrix;
+use crate::sparse::SparseCodes;
 
 /// Smallest relative-index width the format supports.
 pub const MIN_INDEX_BITS: u8 = 1;
@@ -95,13 +95,14 @@ pub(crate) fn check_index_bits(index_bits: u8) -> Result<()> {
     Ok(())
 }
 
-/// Encodes a code matrix into the streams of `pes` PEs (one per PE, in PE order).
+/// Encodes sparse codes into the streams of `pes` PEs (one per PE, in PE order).
 ///
-/// `layer` only names the layer in errors. Codes are taken as they are (any non-zero code is
-/// an entry); checking them against a codebook is [`crate::PackedLayer::encode`]'s job.
+/// `layer` only names the layer in errors. Codes are taken as they are; checking them
+/// against a codebook is [`crate::PackedLayer::encode_sparse`]'s job. Work and memory are
+/// proportional to the non-zeros (plus one counter per column for each PE being encoded).
 pub fn encode(
     layer: &str,
-    matrix: &CodeMatrix,
+    codes: &SparseCodes,
     pes: usize,
     index_bits: u8,
 ) -> Result<Vec<PeStreams>> {
@@ -109,54 +110,53 @@ pub fn encode(
         return Err(Error::ZeroPes);
     }
     check_index_bits(index_bits)?;
+    if codes.rows() > (u32::MAX as usize) * pes || codes.cols() > u32::MAX as usize {
+        return Err(Error::InvalidLayer {
+            layer: layer.to_string(),
+            reason: format!("{} x {} is too large to encode", codes.rows(), codes.cols()),
+        });
+    }
+    let starts = codes.row_starts();
     (0..pes)
         .into_par_iter()
-        .map(|pe| encode_pe(layer, matrix, pes, pe, index_bits))
+        .map(|pe| {
+            encode_pe(
+                layer,
+                codes.cols(),
+                pe,
+                &codes.pe_entries(&starts, pes, pe),
+                index_bits,
+            )
+        })
         .collect()
 }
 
-/// Encodes PE `pe`'s slice. Counting sort from the row-major matrix to the slice's columns
-/// (rows are read contiguously), then one pass per column to place padding.
+/// Encodes PE `pe`'s non-zeros (local row ascending): a stable counting sort by column keeps
+/// rows ascending within each column, then one pass per column places the padding.
 fn encode_pe(
     layer: &str,
-    matrix: &CodeMatrix,
-    pes: usize,
+    cols: usize,
     pe: usize,
+    entries: &[(u32, u32, u8)],
     index_bits: u8,
 ) -> Result<PeStreams> {
-    let (rows, cols) = (matrix.rows(), matrix.cols());
-    let local_rows = slice_rows(rows, pes, pe);
-    let row_of = |local: usize| pe + local * pes;
-
-    // Non-zeros per column of this slice, then their start offsets.
     let mut start = vec![0usize; cols + 1];
-    for local in 0..local_rows {
-        for (j, &c) in matrix.row(row_of(local)).iter().enumerate() {
-            if c != 0 {
-                start[j + 1] += 1;
-            }
-        }
+    for &(_, col, _) in entries {
+        start[col as usize + 1] += 1;
     }
     for j in 0..cols {
         start[j + 1] += start[j];
     }
-    let nnz = start[cols];
-    // (local row, code) in column order; rows ascend within a column because they are
-    // visited in ascending order.
-    let mut slots = vec![(0u32, 0u8); nnz];
+    let mut slots = vec![(0u32, 0u8); entries.len()];
     let mut fill = start.clone();
-    for local in 0..local_rows {
-        for (j, &c) in matrix.row(row_of(local)).iter().enumerate() {
-            if c != 0 {
-                slots[fill[j]] = (local as u32, c);
-                fill[j] += 1;
-            }
-        }
+    for &(local, col, code) in entries {
+        slots[fill[col as usize]] = (local, code);
+        fill[col as usize] += 1;
     }
 
     let max = max_z(index_bits) as usize;
-    let mut codes = Vec::with_capacity(nnz);
-    let mut z = Vec::with_capacity(nnz);
+    let mut codes = Vec::with_capacity(entries.len());
+    let mut z = Vec::with_capacity(entries.len());
     let mut ptr = Vec::with_capacity(cols + 1);
     ptr.push(0u32);
     for j in 0..cols {
@@ -182,29 +182,32 @@ fn encode_pe(
     Ok(PeStreams { codes, z, ptr })
 }
 
-/// Entries (padding included) each of `pes` PEs would hold for `matrix`, without building
+/// Entries (padding included) each of `pes` PEs would hold for `codes`, without building
 /// the streams: what capacity planning needs to try many PE counts cheaply.
-pub fn entry_counts(matrix: &CodeMatrix, pes: usize, index_bits: u8) -> Result<Vec<u64>> {
+pub fn entry_counts(codes: &SparseCodes, pes: usize, index_bits: u8) -> Result<Vec<u64>> {
     if pes == 0 {
         return Err(Error::ZeroPes);
     }
     check_index_bits(index_bits)?;
     let period = max_z(index_bits) as u64 + 1;
-    let cols = matrix.cols();
-    let mut counts = vec![0u64; pes];
-    // next[pe * cols + j]: first local row of column j not yet covered in PE pe.
-    let mut next = vec![0u64; pes * cols];
-    for row in 0..matrix.rows() {
-        let (pe, local) = (row % pes, (row / pes) as u64);
-        let next = &mut next[pe * cols..(pe + 1) * cols];
-        for (j, &c) in matrix.row(row).iter().enumerate() {
-            if c != 0 {
-                counts[pe] += 1 + (local - next[j]) / period;
-                next[j] = local + 1;
-            }
-        }
-    }
-    Ok(counts)
+    // next[j]: first local row of column j not yet covered in the current PE.
+    let mut next = vec![0u64; codes.cols()];
+    let starts = codes.row_starts();
+    Ok((0..pes)
+        .map(|pe| codes.pe_entries(&starts, pes, pe))
+        .map(|entries| {
+            next.fill(0);
+            entries
+                .iter()
+                .map(|&(local, col, _)| {
+                    let (local, j) = (local as u64, col as usize);
+                    let n = 1 + (local - next[j]) / period;
+                    next[j] = local + 1;
+                    n
+                })
+                .sum()
+        })
+        .collect())
 }
 
 /// Checks one PE's streams against the format's rules for a slice of `local_rows` rows and
@@ -295,15 +298,20 @@ pub(crate) fn validate_pe(
     Ok(())
 }
 
-/// Writes one PE's (validated) streams back into the code matrix.
-pub(crate) fn decode_pe_into(streams: &PeStreams, pes: usize, pe: usize, matrix: &mut CodeMatrix) {
-    let cols = matrix.cols();
+/// (row-major position, code) of every real entry of one PE's (validated) streams.
+pub(crate) fn decode_pe(
+    streams: &PeStreams,
+    cols: usize,
+    pes: usize,
+    pe: usize,
+    out: &mut Vec<(u64, u8)>,
+) {
     for j in 0..cols {
         let mut next = 0usize;
         for e in streams.ptr[j] as usize..streams.ptr[j + 1] as usize {
             let local = next + streams.z[e] as usize;
             if streams.codes[e] != 0 {
-                matrix.set(pe + local * pes, j, streams.codes[e]);
+                out.push((((pe + local * pes) * cols + j) as u64, streams.codes[e]));
             }
             next = local + 1;
         }
@@ -313,9 +321,10 @@ pub(crate) fn decode_pe_into(streams: &PeStreams, pes: usize, pe: usize, matrix:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::CodeMatrix;
 
-    fn column(values: &[u8]) -> CodeMatrix {
-        CodeMatrix::new(values.len(), 1, values.to_vec()).unwrap()
+    fn column(values: &[u8]) -> SparseCodes {
+        SparseCodes::from_dense(&CodeMatrix::new(values.len(), 1, values.to_vec()).unwrap())
     }
 
     #[test]
@@ -407,7 +416,7 @@ mod tests {
                 }
             })
             .collect();
-        let m = CodeMatrix::new(70, 9, codes).unwrap();
+        let m = SparseCodes::from_dense(&CodeMatrix::new(70, 9, codes).unwrap());
         for pes in [1, 2, 3, 7, 64, 100] {
             for bits in [1, 2, 4] {
                 let counts = entry_counts(&m, pes, bits).unwrap();

@@ -30,6 +30,24 @@ pub fn check(matrix: &CodeMatrix, code_bits: u8, pes: usize, index_bits: u8) -> 
     let layer = PackedLayer::encode("t", matrix, book.clone(), pes, index_bits).unwrap();
     assert_eq!(layer.pes(), pes, "{ctx}");
     assert_eq!(&layer.decode(), matrix, "{ctx}: decode is not the inverse");
+    let sparse = crate::SparseCodes::from_dense(matrix);
+    assert_eq!(
+        layer.decode_sparse(),
+        sparse,
+        "{ctx}: sparse decode is not the inverse"
+    );
+    let from_sparse =
+        PackedLayer::encode_sparse("t", &sparse, book.clone(), pes, index_bits).unwrap();
+    assert_eq!(
+        from_sparse, layer,
+        "{ctx}: sparse and dense encodings differ"
+    );
+    let counts: Vec<u64> = layer.streams().iter().map(|s| s.entries() as u64).collect();
+    assert_eq!(
+        crate::entry_counts(&sparse, pes, index_bits).unwrap(),
+        counts,
+        "{ctx}: entry counts"
+    );
 
     // Independent count of what every column of every PE must hold.
     let period = max_z(index_bits) as usize + 1;

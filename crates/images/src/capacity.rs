@@ -1,7 +1,7 @@
 //! Per-PE SRAM capacity: does each PE's share of a layer fit its Spmat and pointer memories,
 //! and if not, by how much and how many PEs would fit it.
 
-use eie_format::{CodeMatrix, PackedLayer, entry_counts, max_pointer};
+use eie_format::{PackedLayer, SparseCodes, entry_counts, max_pointer};
 
 use crate::words::{SPMAT_WORD_BITS, entries_per_word};
 
@@ -119,7 +119,7 @@ pub fn check(layer: &PackedLayer, pointer_bits: u8, capacity: &Capacity) -> Vec<
     let fitting = if ptr_over {
         None
     } else {
-        fitting_pes(&layer.decode(), layer, pointer_bits, capacity)
+        fitting_pes(&layer.decode_sparse(), layer, pointer_bits, capacity)
     };
     if let Some(&worst) = over
         .iter()
@@ -155,7 +155,7 @@ pub fn check(layer: &PackedLayer, pointer_bits: u8, capacity: &Capacity) -> Vec<
 /// the pointer width. Entry counts are not monotonic in N, so this binary-searches as if they
 /// were and then verifies the answer; None when even one row per PE does not fit.
 pub fn fitting_pes(
-    matrix: &CodeMatrix,
+    codes: &SparseCodes,
     layer: &PackedLayer,
     pointer_bits: u8,
     capacity: &Capacity,
@@ -164,13 +164,13 @@ pub fn fitting_pes(
     let limit = (capacity.spmat_bytes / (SPMAT_WORD_BITS as u64 / 8) * per_word)
         .min(max_pointer(pointer_bits));
     let fits = |n: usize| {
-        entry_counts(matrix, n, layer.index_bits())
+        entry_counts(codes, n, layer.index_bits())
             .map(|counts| counts.iter().all(|&c| c <= limit))
             .unwrap_or(false)
     };
-    let nnz = matrix.nonzeros() as u64;
+    let nnz = codes.len() as u64;
     let lower = (nnz.div_ceil(limit.max(1)) as usize).max(layer.pes() + 1);
-    let upper = matrix.rows().max(lower);
+    let upper = codes.rows().max(lower);
     if !fits(upper) {
         return None;
     }
@@ -184,7 +184,7 @@ pub fn fitting_pes(
 
 #[cfg(test)]
 mod tests {
-    use eie_format::{CodeMatrix, Codebook};
+    use eie_format::{CodeMatrix, Codebook, SparseCodes};
 
     use super::*;
 
@@ -243,7 +243,7 @@ mod tests {
         // 300 columns dense, 3 rows: with an 8-bit-wide limit (255 entries) a PE may hold no
         // whole row, so no count fits; with 16 bits the next count, 2, fits.
         let l = layer(3, 300, 1);
-        let m = l.decode();
+        let m = SparseCodes::from_dense(&l.decode());
         let big = Capacity {
             spmat_bytes: 1 << 20,
             pointer_bytes: 1 << 20,

@@ -2,8 +2,12 @@
 #![deny(missing_docs)]
 
 mod select;
+mod sparse;
 
 pub use select::{Cut, abs_bits, apply, count_nonzero, cut_for_count, keep_mask};
+pub use sparse::{Read, Selection, select};
+#[cfg(test)]
+use sparse::{SCANS, Sampling, select_with};
 
 /// What can go wrong choosing how much to prune.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,14 @@ pub enum Error {
         cols: usize,
         /// Buffer length.
         got: usize,
+    },
+    /// A NaN or infinite weight.
+    #[error("weight {index} is {value}: weights must be finite")]
+    NonFinite {
+        /// Flat index of the first such weight.
+        index: usize,
+        /// Its value.
+        value: f32,
     },
     /// Zero PEs for balanced pruning.
     #[error("balanced pruning needs at least one PE")]
@@ -120,7 +132,7 @@ pub struct PruneReport {
     pub before: u64,
     /// Non-zeros kept.
     pub kept: u64,
-    /// The smallest kept magnitude (plain pruning; infinite when nothing is kept).
+    /// The smallest kept magnitude (infinite when nothing is kept).
     pub threshold: f32,
     /// Present when balanced pruning was asked for.
     pub balance: Option<BalanceReport>,
@@ -181,7 +193,7 @@ pub fn prune(
         return Ok(PruneReport {
             before,
             kept,
-            threshold: plain.magnitude(),
+            threshold: smallest_magnitude(weights),
             balance: None,
         });
     };
@@ -227,7 +239,7 @@ pub fn prune(
     Ok(PruneReport {
         before,
         kept,
-        threshold: plain.magnitude(),
+        threshold: smallest_magnitude(weights),
         balance: Some(BalanceReport {
             kept_not_plain,
             plain_not_kept,
@@ -235,6 +247,15 @@ pub fn prune(
             balanced: Balance::of(&per_pe(&balanced_mask, cols, pes)),
         }),
     })
+}
+
+/// The smallest non-zero magnitude (infinite when every weight is zero).
+fn smallest_magnitude(weights: &[f32]) -> f32 {
+    weights
+        .iter()
+        .filter(|&&w| w != 0.0)
+        .map(|w| w.abs())
+        .fold(f32::INFINITY, f32::min)
 }
 
 fn rows_of(weights: &[f32], cols: usize, pes: usize, pe: usize) -> Vec<&[f32]> {

@@ -225,3 +225,119 @@ proptest! {
         prop_assert_eq!(keep_mask(&[&w], cut_for_count(&[&w], k)), reference);
     }
 }
+
+/// The sparse selection from storage keeps exactly what in-place pruning keeps.
+fn sparse_matches_dense(w: &[f32], rule: Rule) {
+    let read = |start: usize, out: &mut [f32]| out.copy_from_slice(&w[start..start + out.len()]);
+    let sel = select(w.len(), &read, rule).unwrap();
+    let mut dense = w.to_vec();
+    let report = prune(&mut dense, 1, w.len(), rule, None).unwrap();
+    let kept: Vec<(u64, f32)> = dense
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v != 0.0)
+        .map(|(i, &v)| (i as u64, v))
+        .collect();
+    let got: Vec<(u64, f32)> = sel
+        .positions
+        .iter()
+        .copied()
+        .zip(sel.values.iter().copied())
+        .collect();
+    assert_eq!(got, kept, "{rule:?}");
+    assert_eq!(
+        (sel.report.before, sel.report.kept),
+        (report.before, report.kept),
+        "{rule:?}"
+    );
+    if report.kept > 0 {
+        assert_eq!(sel.report.threshold, report.threshold, "{rule:?}");
+    }
+}
+
+#[test]
+fn sparse_selection_equals_in_place_pruning_on_large_layers() {
+    let mut rng = Rng::new(9);
+    // Several blocks, ties and zeros.
+    let w = weights(&mut rng, 300_000, 40);
+    for rule in [
+        Rule::KeepAll,
+        Rule::Density(0.04),
+        Rule::Density(0.5),
+        Rule::Count(12_345),
+        Rule::ThresholdStd(1.2),
+    ] {
+        sparse_matches_dense(&w, rule);
+    }
+    let g: Vec<f32> = (0..200_000).map(|_| rng.normal() as f32).collect();
+    for rule in [Rule::Density(0.09), Rule::ThresholdStd(0.7), Rule::Count(0)] {
+        sparse_matches_dense(&g, rule);
+    }
+}
+
+#[test]
+fn sampled_selection_is_exact_whether_the_sample_guesses_right_or_not() {
+    let sampling = Sampling {
+        windows: 16,
+        width: 64,
+        min_len: 0,
+    };
+    // Returns the full passes the sampled selection made.
+    let check = |w: &[f32], rule: Rule| {
+        let read =
+            |start: usize, out: &mut [f32]| out.copy_from_slice(&w[start..start + out.len()]);
+        let plain = select(w.len(), &read, rule).unwrap();
+        let before = SCANS.with(|c| c.get());
+        let sampled = select_with(w.len(), &read, rule, &sampling).unwrap();
+        assert_eq!(sampled, plain, "{rule:?}");
+        SCANS.with(|c| c.get()) - before
+    };
+    let mut rng = Rng::new(12);
+    let g: Vec<f32> = (0..100_000).map(|_| rng.normal() as f32).collect();
+    for d in [0.001, 0.04, 0.09, 0.5] {
+        assert_eq!(
+            check(&g, Rule::Density(d)),
+            1,
+            "a fair sample needs one pass"
+        );
+    }
+    // The sample sees only large weights (its 16 windows of 64 start near multiples of
+    // 6662): it guesses a threshold too high, and the fallback (a full histogram, then a
+    // second collect) finds the rest.
+    let w: Vec<f32> = (0..100_000)
+        .map(|i| {
+            if i % 6662 < 100 || i % 6662 > 6600 {
+                0.9
+            } else {
+                0.01 + (i % 89) as f32 * 1e-4
+            }
+        })
+        .collect();
+    assert_eq!(check(&w, Rule::Count(50_000)), 3);
+    assert_eq!(check(&w, Rule::Count(100)), 1);
+}
+
+#[test]
+fn sparse_selection_names_the_first_non_finite_weight() {
+    let mut w = vec![1.0f32; 200_000];
+    w[150_000] = f32::NAN;
+    w[70_000] = f32::INFINITY;
+    let read = |start: usize, out: &mut [f32]| out.copy_from_slice(&w[start..start + out.len()]);
+    assert!(matches!(
+        select(w.len(), &read, Rule::KeepAll),
+        Err(Error::NonFinite { index: 70_000, .. })
+    ));
+}
+
+proptest! {
+    #[test]
+    fn sparse_selection_matches_the_reference(
+        raw in prop::collection::vec((0u8..6, any::<bool>()), 0..400),
+        k in 0u64..500, d in 0.001f64..1.0, s in 0.0f64..3.0,
+    ) {
+        let w: Vec<f32> = raw.iter().map(|&(m, neg)| if neg { -(m as f32) } else { m as f32 }).collect();
+        for rule in [Rule::Count(k), Rule::Density(d), Rule::ThresholdStd(s), Rule::KeepAll] {
+            sparse_matches_dense(&w, rule);
+        }
+    }
+}

@@ -9,7 +9,7 @@ mod sorted;
 pub use huffman::{code_lengths, coded_bits};
 pub use lloyd::{Init, LloydRun, lloyd};
 pub use optimal::{EXACT_LIMIT, Optimal, optimal};
-pub use sorted::Sorted;
+pub use sorted::{Sorted, sort};
 
 /// What can go wrong clustering.
 #[derive(Debug, thiserror::Error)]

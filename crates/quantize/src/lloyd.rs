@@ -24,11 +24,11 @@ pub enum Init {
 impl Init {
     /// The initial centers for `data`, ascending. `data` must not be empty, `k >= 1`.
     pub fn centers(&self, data: &Sorted, k: usize) -> Vec<f64> {
-        let x = data.values();
-        let n = x.len();
+        let n = data.len();
+        let x = |i: usize| data.at(i);
         let mut c: Vec<f64> = match *self {
             Init::Linear => {
-                let (lo, hi) = (x[0], x[n - 1]);
+                let (lo, hi) = (x(0), x(n - 1));
                 if k == 1 {
                     vec![lo]
                 } else {
@@ -39,24 +39,25 @@ impl Init {
             }
             Init::Density => (0..k)
                 .map(|i| {
-                    x[(((i as f64 + 0.5) / k as f64) * n as f64)
+                    x((((i as f64 + 0.5) / k as f64) * n as f64)
                         .floor()
-                        .min((n - 1) as f64) as usize]
+                        .min((n - 1) as f64) as usize)
                 })
                 .collect(),
             Init::Random(seed) => Rng::new(seed)
                 .sample_indices(n, k)
                 .into_iter()
-                .map(|i| x[i])
+                .map(x)
                 .collect(),
-            Init::KMeansPlusPlus(seed) => plus_plus(x, k, seed),
+            Init::KMeansPlusPlus(seed) => plus_plus(data, k, seed),
         };
         c.sort_by(f64::total_cmp);
         c
     }
 }
 
-fn plus_plus(x: &[f64], k: usize, seed: u64) -> Vec<f64> {
+fn plus_plus(data: &Sorted, k: usize, seed: u64) -> Vec<f64> {
+    let x: Vec<f64> = data.values().iter().map(|&v| v as f64).collect();
     let mut rng = Rng::new(seed);
     let mut centers = vec![x[rng.below(x.len() as u64) as usize]];
     let mut d2: Vec<f64> = x.iter().map(|&v| (v - centers[0]).powi(2)).collect();
@@ -77,7 +78,7 @@ fn plus_plus(x: &[f64], k: usize, seed: u64) -> Vec<f64> {
             }
             x[pick]
         };
-        for (d, &v) in d2.iter_mut().zip(x) {
+        for (d, &v) in d2.iter_mut().zip(&x) {
             *d = d.min((v - next).powi(2));
         }
         centers.push(next);
@@ -128,7 +129,7 @@ pub fn lloyd(data: &Sorted, init: Vec<f64>, max_iter: u32) -> LloydRun {
 /// candidates are two per cluster.
 fn update(data: &Sorted, old: &[f64], b: &[usize]) -> Vec<f64> {
     let k = old.len();
-    let x = data.values();
+    let x = |i: usize| data.at(i);
     let mut sums: Vec<f64> = (0..k).map(|j| data.sum(b[j], b[j + 1])).collect();
     let mut counts: Vec<usize> = (0..k).map(|j| b[j + 1] - b[j]).collect();
     let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
@@ -143,7 +144,7 @@ fn update(data: &Sorted, old: &[f64], b: &[usize]) -> Vec<f64> {
                     continue;
                 }
                 for (at, left) in [(lo, true), (hi - 1, false)] {
-                    let d = (x[at] - old[j]).powi(2);
+                    let d = (x(at) - old[j]).powi(2);
                     if best.is_none_or(|(bd, _, _)| d > bd) {
                         best = Some((d, j, left));
                     }
@@ -156,9 +157,9 @@ fn update(data: &Sorted, old: &[f64], b: &[usize]) -> Vec<f64> {
             } else {
                 ends[j].1 -= 1;
             }
-            sums[j] -= x[at];
+            sums[j] -= x(at);
             counts[j] -= 1;
-            sums[e] = x[at];
+            sums[e] = x(at);
             counts[e] = 1;
         }
     }

@@ -60,9 +60,11 @@ pub(crate) fn optimal_with_limit(data: &Sorted, k: usize, limit: usize) -> Optim
     let x = data.values();
     let mut bound = 0.0;
     for w in centers.windows(2) {
-        let p = x.partition_point(|&v| v <= (w[0] + w[1]) / 2.0).min(n - 1);
+        let p = x
+            .partition_point(|&v| v as f64 <= (w[0] + w[1]) / 2.0)
+            .min(n - 1);
         let g = edges.partition_point(|&e| e <= p) - 1;
-        let width = x[edges[g + 1] - 1] - x[edges[g]];
+        let width = x[edges[g + 1] - 1] as f64 - x[edges[g]] as f64;
         bound += 2.0 * group as f64 * width * (w[1] - w[0]);
     }
     // Polish, and never do worse than the default Lloyd run.

@@ -3,10 +3,10 @@
 //! sum and sum of squares are two prefix-sum lookups, and an assignment is k - 1 binary
 //! searches.
 
-/// Values sorted ascending (as f64), with prefix sums of the values and of their squares.
+/// Values sorted ascending, with prefix sums (f64) of the values and of their squares.
 #[derive(Debug, Clone)]
 pub struct Sorted {
-    x: Vec<f64>,
+    x: Vec<f32>,
     s1: Vec<f64>,
     s2: Vec<f64>,
 }
@@ -14,15 +14,14 @@ pub struct Sorted {
 impl Sorted {
     /// Sorts `values` once (they must be finite).
     pub fn new(values: &[f32]) -> Self {
-        let mut v = values.to_vec();
-        v.sort_unstable_by(f32::total_cmp);
-        let x: Vec<f64> = v.into_iter().map(f64::from).collect();
+        let x = sort(values);
         let mut s1 = Vec::with_capacity(x.len() + 1);
         let mut s2 = Vec::with_capacity(x.len() + 1);
         let (mut a, mut b) = (0.0f64, 0.0f64);
         s1.push(0.0);
         s2.push(0.0);
         for &v in &x {
+            let v = v as f64;
             a += v;
             b += v * v;
             s1.push(a);
@@ -42,8 +41,13 @@ impl Sorted {
     }
 
     /// The sorted values.
-    pub fn values(&self) -> &[f64] {
+    pub fn values(&self) -> &[f32] {
         &self.x
+    }
+
+    /// Sorted value `i`, as f64.
+    pub fn at(&self, i: usize) -> f64 {
+        self.x[i] as f64
     }
 
     /// Sum of values `i..j`.
@@ -76,7 +80,7 @@ impl Sorted {
         b.push(0);
         for w in centers.windows(2) {
             let mid = (w[0] + w[1]) / 2.0;
-            b.push(self.x.partition_point(|&v| v <= mid));
+            b.push(self.x.partition_point(|&v| v as f64 <= mid));
         }
         b.push(self.x.len());
         b
@@ -92,7 +96,7 @@ impl Sorted {
 
     /// The distinct values, ascending.
     pub fn distinct_values(&self) -> Vec<f64> {
-        let mut d = self.x.clone();
+        let mut d: Vec<f64> = self.x.iter().map(|&v| v as f64).collect();
         d.dedup();
         d
     }
@@ -106,4 +110,41 @@ impl Sorted {
             .map(|(j, &c)| self.cost_to(b[j], b[j + 1], c))
             .sum()
     }
+}
+
+/// `values` in ascending (total) order. Large inputs take an LSD radix sort (three passes of
+/// 11 bits) on order-preserving integer keys: several times faster than comparing.
+pub fn sort(values: &[f32]) -> Vec<f32> {
+    if values.len() < 1 << 16 {
+        let mut v = values.to_vec();
+        v.sort_unstable_by(f32::total_cmp);
+        return v;
+    }
+    // Flip the sign bit of positives and every bit of negatives: unsigned order = total order.
+    let key = |x: f32| {
+        let b = x.to_bits();
+        if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+    };
+    let unkey = |k: u32| f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k });
+    let mut a: Vec<u32> = values.iter().map(|&x| key(x)).collect();
+    let mut b = vec![0u32; a.len()];
+    for shift in [0u32, 11, 22] {
+        let mut count = [0usize; 2048];
+        for &k in &a {
+            count[((k >> shift) & 0x7ff) as usize] += 1;
+        }
+        let mut at = 0;
+        for c in count.iter_mut() {
+            let n = *c;
+            *c = at;
+            at += n;
+        }
+        for &k in &a {
+            let d = ((k >> shift) & 0x7ff) as usize;
+            b[count[d]] = k;
+            count[d] += 1;
+        }
+        std::mem::swap(&mut a, &mut b);
+    }
+    a.into_iter().map(unkey).collect()
 }

@@ -104,7 +104,7 @@ fn initialisations() {
     let x = gaussian(1, 5000, 1.0);
     let data = Sorted::new(&x);
     let lin = Init::Linear.centers(&data, 15);
-    assert_eq!((lin[0], lin[14]), (data.values()[0], data.values()[4999]));
+    assert_eq!((lin[0], lin[14]), (data.at(0), data.at(4999)));
     let steps: Vec<f64> = lin.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(steps.iter().all(|s| (s - steps[0]).abs() < 1e-12));
     let dens = Init::Density.centers(&data, 4);
@@ -117,7 +117,7 @@ fn initialisations() {
         assert_eq!(a, init.centers(&data, 15), "seeded: same centers");
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
         assert!(
-            a.iter().all(|c| data.values().contains(c)),
+            a.iter().all(|&c| data.values().contains(&(c as f32))),
             "centers are data points"
         );
     }
@@ -228,6 +228,29 @@ fn assigner_agrees_with_the_clustering() {
     }
     assert_eq!(Assigner::new(&[1.0, 3.0]).index(2.0), 0);
     assert_eq!(Assigner::new(&[]).index(5.0), 0);
+}
+
+#[test]
+fn radix_sort_matches_the_comparison_sort() {
+    let mut r = Rng::new(11);
+    let mut x: Vec<f32> = (0..200_000).map(|_| (r.normal() * 1e-3) as f32).collect();
+    x.extend([
+        0.0,
+        -0.0,
+        1e30,
+        -1e30,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        1e-45,
+        -1e-45,
+    ]);
+    let mut expected = x.clone();
+    expected.sort_by(f32::total_cmp);
+    let got = sort(&x);
+    assert_eq!(
+        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
 }
 
 proptest! {

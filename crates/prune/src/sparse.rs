@@ -1,0 +1,364 @@
+//! Selection straight from a tensor's storage, to a sparse list of survivors: two passes in
+//! fixed-size blocks (a histogram of |w|'s high bits, then the candidates at or above the
+//! threshold's bin), so a layer never needs an f32 copy of itself and everything after
+//! pruning works on the survivors only.
+
+use rayon::prelude::*;
+
+use crate::select::abs_bits;
+use crate::{Error, PruneReport, Result, Rule};
+
+/// Elements read and processed at a time (one block per parallel task).
+const BLOCK: usize = 1 << 16;
+
+/// Reads elements `start..start + out.len()` of a weight tensor, as f32, into `out`.
+pub type Read<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
+
+/// The survivors of a selection, in storage (row-major) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Flat positions of the kept weights, ascending.
+    pub positions: Vec<u64>,
+    /// Their values.
+    pub values: Vec<f32>,
+    /// What the selection did.
+    pub report: PruneReport,
+}
+
+fn blocks(len: usize) -> Vec<(usize, usize)> {
+    (0..len.div_ceil(BLOCK))
+        .map(|b| (b * BLOCK, ((b + 1) * BLOCK).min(len)))
+        .collect()
+}
+
+/// Sum and sum of squares, in f64, block by block in a fixed order: the same bits however
+/// the blocks are scheduled.
+pub(crate) fn moments(len: usize, read: &Read) -> (f64, f64) {
+    let partials: Vec<(f64, f64)> = blocks(len)
+        .into_par_iter()
+        .map_init(
+            || vec![0f32; BLOCK],
+            |buf, (a, b)| {
+                let buf = &mut buf[..b - a];
+                read(a, buf);
+                buf.iter().fold((0.0, 0.0), |(s, q), &w| {
+                    (s + w as f64, q + (w as f64) * (w as f64))
+                })
+            },
+        )
+        .collect();
+    partials
+        .iter()
+        .fold((0.0, 0.0), |(s, q), &(a, b)| (s + a, q + b))
+}
+
+/// Population standard deviation of `len` weights from their moments.
+pub(crate) fn std_of(len: usize, (sum, sq): (f64, f64)) -> f64 {
+    let n = len.max(1) as f64;
+    let mean = sum / n;
+    (sq / n - mean * mean).max(0.0).sqrt()
+}
+
+/// What one pass over a tensor learns: the count of finite non-zeros, the first non-finite
+/// weight, and the (position, value) of every weight a predicate accepts, in order.
+struct Scan {
+    nonzero: u64,
+    first_bad: Option<(usize, f32)>,
+    positions: Vec<u64>,
+    values: Vec<f32>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Full passes made by this thread's selections (tests check the one-pass claim).
+    pub(crate) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Per-thread state of a scan: integer counts (merged in any order, same result) and the
+/// accepted weights of each block, keyed by block start so they are concatenated in order.
+struct Acc {
+    nonzero: u64,
+    first_bad: Option<(usize, f32)>,
+    parts: Vec<(usize, Vec<u64>, Vec<f32>)>,
+}
+
+impl Acc {
+    fn new() -> Self {
+        Self {
+            nonzero: 0,
+            first_bad: None,
+            parts: Vec::new(),
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        self.nonzero += other.nonzero;
+        self.first_bad = match (self.first_bad, other.first_bad) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        self.parts.extend(other.parts);
+        self
+    }
+}
+
+/// One pass over the tensor (see [`Scan`]). The loop is branch-free: `keep` is generic (it
+/// inlines), accepted weights are compacted into per-thread scratch by index arithmetic (a
+/// test that holds for a few percent of weights mispredicts too often to branch on), and a
+/// non-finite weight only sets a flag, its block being searched afterwards.
+fn scan<F: Fn(f32) -> bool + Sync>(len: usize, read: &Read, keep: F) -> Scan {
+    #[cfg(test)]
+    SCANS.with(|c| c.set(c.get() + 1));
+    let acc = blocks(len)
+        .into_par_iter()
+        .fold(
+            || (Acc::new(), vec![0f32; BLOCK], vec![0u32; BLOCK + 1]),
+            |(mut acc, mut buf, mut idx), (a, b)| {
+                let block = &mut buf[..b - a];
+                read(a, block);
+                let (mut n, mut nonzero, mut bad) = (0usize, 0u64, false);
+                for (i, &w) in block.iter().enumerate() {
+                    let u = abs_bits(w);
+                    let finite = u < 0x7f80_0000;
+                    nonzero += (finite & (u != 0)) as u64;
+                    bad |= !finite;
+                    idx[n] = i as u32;
+                    n += (finite & keep(w)) as usize;
+                }
+                acc.nonzero += nonzero;
+                if bad
+                    && let Some(i) = block.iter().position(|w| !w.is_finite())
+                    && acc.first_bad.is_none_or(|(at, _)| a + i < at)
+                {
+                    acc.first_bad = Some((a + i, block[i]));
+                }
+                let pos = idx[..n].iter().map(|&i| (a + i as usize) as u64).collect();
+                let val = idx[..n].iter().map(|&i| block[i as usize]).collect();
+                acc.parts.push((a, pos, val));
+                (acc, buf, idx)
+            },
+        )
+        .map(|(acc, _, _)| acc)
+        .reduce(Acc::new, Acc::merge);
+    let Acc {
+        nonzero,
+        first_bad,
+        mut parts,
+    } = acc;
+    parts.sort_unstable_by_key(|p| p.0);
+    let total = parts.iter().map(|p| p.1.len()).sum();
+    let (mut positions, mut values) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    for (_, p, v) in parts {
+        positions.extend_from_slice(&p);
+        values.extend_from_slice(&v);
+    }
+    Scan {
+        nonzero,
+        first_bad,
+        positions,
+        values,
+    }
+}
+
+/// High-bits histogram of |w| over the finite non-zeros of `values`.
+fn histogram(values: &[f32]) -> Vec<u64> {
+    let mut high = vec![0u64; 1 << 15];
+    for &w in values {
+        let u = abs_bits(w);
+        if u != 0 && u < 0x7f80_0000 {
+            high[(u >> 16) as usize] += 1;
+        }
+    }
+    high
+}
+
+/// The same histogram over a whole tensor, in blocks (integer counts: any merge order).
+fn histogram_pass(len: usize, read: &Read) -> Vec<u64> {
+    #[cfg(test)]
+    SCANS.with(|c| c.set(c.get() + 1));
+    blocks(len)
+        .into_par_iter()
+        .map_init(
+            || vec![0f32; BLOCK],
+            |buf, (a, b)| {
+                let block = &mut buf[..b - a];
+                read(a, block);
+                histogram(block)
+            },
+        )
+        .reduce(
+            || vec![0u64; 1 << 15],
+            |mut x, y| {
+                x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+                x
+            },
+        )
+}
+
+/// The bin of the high-bits histogram at which the `k` largest magnitudes start, and the count
+/// strictly above it.
+fn threshold_bin(high: &[u64], k: u64) -> (usize, u64) {
+    let mut above = 0u64;
+    for b in (0..high.len()).rev() {
+        if above + high[b] >= k {
+            return (b, above);
+        }
+        above += high[b];
+    }
+    (0, above)
+}
+
+/// Where the threshold estimate samples: `windows` evenly spaced runs of `width` weights, for
+/// tensors of at least `min_len` weights.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sampling {
+    pub(crate) windows: usize,
+    pub(crate) width: usize,
+    pub(crate) min_len: usize,
+}
+
+/// The sampling [`select`] uses: 1M weights, for tensors of 16M weights or more.
+const SAMPLING: Sampling = Sampling {
+    windows: 256,
+    width: 4096,
+    min_len: 1 << 24,
+};
+
+/// A bin safely at or below where the `k` largest of `len` weights start, estimated from 256
+/// evenly spaced windows of 4096 weights (deterministic): a quarter more than the expected
+/// count, plus four standard deviations, plus one bin. Only speed depends on it: a wrong
+/// guess costs one more pass, never a different result.
+fn estimated_bin(len: usize, read: &Read, k: u64, sampling: &Sampling) -> usize {
+    let Sampling {
+        windows,
+        width,
+        min_len,
+    } = *sampling;
+    if len < min_len.max(windows * width) || windows < 2 {
+        return 0; // small tensors: collect every non-zero in the one pass
+    }
+    let mut sample = vec![0f32; windows * width];
+    for (i, window) in sample.chunks_mut(width).enumerate() {
+        read(i * (len - width) / (windows - 1), window);
+    }
+    let high = histogram(&sample);
+    let expected = k as f64 * (windows * width) as f64 / len as f64;
+    let target = (1.25 * expected + 4.0 * expected.sqrt() + 16.0).ceil() as u64;
+    threshold_bin(&high, target).0.saturating_sub(1)
+}
+
+/// Selects the weights `rule` keeps from `len` weights read through `read`, exactly as
+/// [`crate::prune`] would (same count, same ties), without holding them all: one pass for
+/// most rules (two for the std-dev rule, whose threshold needs the moments first).
+pub fn select(len: usize, read: &Read, rule: Rule) -> Result<Selection> {
+    select_with(len, read, rule, &SAMPLING)
+}
+
+/// [`select`] with another sampling (tests reach the sampled path with small tensors).
+pub(crate) fn select_with(
+    len: usize,
+    read: &Read,
+    rule: Rule,
+    sampling: &Sampling,
+) -> Result<Selection> {
+    rule.validate()?;
+    let nonzero_finite = |w: f32| w != 0.0;
+    let (scan, positions, values) = match rule {
+        Rule::KeepAll => {
+            let mut sc = scan(len, read, nonzero_finite);
+            let (p, v) = (
+                std::mem::take(&mut sc.positions),
+                std::mem::take(&mut sc.values),
+            );
+            (sc, p, v)
+        }
+        Rule::ThresholdStd(s) => {
+            let t = s * std_of(len, moments(len, read));
+            let mut sc = scan(len, read, |w| w != 0.0 && (w.abs() as f64) >= t);
+            let (p, v) = (
+                std::mem::take(&mut sc.positions),
+                std::mem::take(&mut sc.values),
+            );
+            (sc, p, v)
+        }
+        Rule::Density(_) | Rule::Count(_) => {
+            let wanted = match rule {
+                Rule::Density(d) => (d * len as f64).round() as u64,
+                Rule::Count(k) => k,
+                _ => unreachable!(),
+            };
+            let low = estimated_bin(len, read, wanted, sampling);
+            let mut sc = scan(len, read, |w| {
+                w != 0.0 && (abs_bits(w) >> 16) as usize >= low
+            });
+            let k = wanted.min(sc.nonzero);
+            let (p, v) = if k == 0 {
+                (Vec::new(), Vec::new())
+            } else if sc.values.len() as u64 >= k {
+                // At least k candidates: the k largest are all among them.
+                let (bin, above) = threshold_bin(&histogram(&sc.values), k);
+                top_k(
+                    std::mem::take(&mut sc.positions),
+                    std::mem::take(&mut sc.values),
+                    bin,
+                    k - above,
+                )
+            } else {
+                // The sample guessed too high: the exact bin from a full histogram, then
+                // collect again from it.
+                let (bin, above) = threshold_bin(&histogram_pass(len, read), k);
+                let again = scan(len, read, |w| {
+                    w != 0.0 && (abs_bits(w) >> 16) as usize >= bin
+                });
+                top_k(again.positions, again.values, bin, k - above)
+            };
+            (sc, p, v)
+        }
+    };
+    if let Some((index, value)) = scan.first_bad {
+        return Err(Error::NonFinite { index, value });
+    }
+    let threshold = values.iter().map(|v| v.abs()).fold(f32::INFINITY, f32::min);
+    Ok(Selection {
+        report: PruneReport {
+            before: scan.nonzero,
+            kept: positions.len() as u64,
+            threshold,
+            balance: None,
+        },
+        positions,
+        values,
+    })
+}
+
+/// From candidates (every non-zero whose high bits reach `bin`, in order): all those above
+/// the bin, and the `in_bin` largest inside it (magnitude descending, then earliest); one
+/// pass keeps them in order.
+fn top_k(positions: Vec<u64>, values: Vec<f32>, bin: usize, in_bin: u64) -> (Vec<u64>, Vec<f32>) {
+    let high = |v: f32| (abs_bits(v) >> 16) as usize;
+    let mut inside: Vec<usize> = (0..values.len())
+        .filter(|&i| high(values[i]) == bin)
+        .collect();
+    let wanted = (in_bin as usize).min(inside.len());
+    inside.sort_unstable_by(|&a, &b| {
+        abs_bits(values[b])
+            .cmp(&abs_bits(values[a]))
+            .then(a.cmp(&b))
+    });
+    let mut kept_inside = inside[..wanted].to_vec();
+    kept_inside.sort_unstable();
+    let mut next_inside = kept_inside.iter().peekable();
+    let mut out = (Vec::new(), Vec::new());
+    for (i, (p, v)) in positions.into_iter().zip(values).enumerate() {
+        let keep = match high(v).cmp(&bin) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => next_inside.next_if_eq(&&i).is_some(),
+        };
+        if keep {
+            out.0.push(p);
+            out.1.push(v);
+        }
+    }
+    out
+}
