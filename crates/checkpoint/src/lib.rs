@@ -422,7 +422,9 @@ impl TensorReader<'_> {
         self.len == 0
     }
 
-    /// Decodes elements `first..first + out.len()` into `out` (exactly).
+    /// Decodes elements `first..first + out.len()` into `out` (exactly), then releases the
+    /// mapped pages behind them: a scan keeps about one block of the tensor resident, and a
+    /// second pass reads the pages back from the page cache.
     ///
     /// # Panics
     /// If the range is past the end of the tensor.
@@ -438,6 +440,7 @@ impl TensorReader<'_> {
             self.start + (first + out.len()) * self.width,
         );
         convert::decode_to(self.dtype, self.shard.bytes(a, b), out);
+        self.shard.release(a, b - a);
     }
 }
 
