@@ -131,7 +131,10 @@ pub fn summary(bundle: &Bundle, only: Option<&str>) -> String {
         let (spmat, ptr, book) = layer_bytes(l, meta.pointer_bits);
         let (min, mean, max) = pe_balance(l);
         t.row(vec![
-            l.name().to_string(),
+            match l.span() {
+                None => l.name().to_string(),
+                Some(s) => format!("{} [cols {}..{} of {}]", l.name(), s.first, s.first + l.cols(), s.total),
+            },
             format!("{}x{}", l.rows(), l.cols()),
             l.pes().to_string(),
             format!("{}/{}", l.code_bits(), l.index_bits()),
@@ -220,6 +223,7 @@ struct Balance {
 struct LayerReport<'a> {
     name: &'a str,
     bias: Option<&'a str>,
+    part: Option<Part>,
     rows: usize,
     cols: usize,
     pes: usize,
@@ -237,6 +241,12 @@ struct LayerReport<'a> {
     bytes: Bytes,
     entries_per_pe: Balance,
     pe: Vec<PeReport<'a>>,
+}
+
+#[derive(Serialize)]
+struct Part {
+    first_col: usize,
+    total_cols: usize,
 }
 
 #[derive(Serialize)]
@@ -271,6 +281,10 @@ impl<'a> Report<'a> {
                     LayerReport {
                         name: l.name(),
                         bias: l.bias(),
+                        part: l.span().map(|s| Part {
+                            first_col: s.first,
+                            total_cols: s.total,
+                        }),
                         rows: l.rows(),
                         cols: l.cols(),
                         pes: l.pes(),

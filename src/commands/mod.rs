@@ -48,6 +48,10 @@ pub struct ImageOptions {
     /// Column-pointer SRAM per PE, in KiB (the paper: 32).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub pointer_kib: u64,
+    /// Split layers wider than C columns into column batches of C (pointers restart at 0 in
+    /// every batch, each has its own images); 0 keeps every layer whole.
+    #[arg(long, value_name = "C", default_value_t = 0)]
+    pub column_batch: usize,
     /// Write layers that overflow the SRAMs anyway, with a warning, instead of failing.
     #[arg(long)]
     pub allow_overflow: bool,
@@ -77,6 +81,7 @@ impl ImageOptions {
             ("pointer_bits".to_string(), self.pointer_bits.to_string()),
             ("spmat_kib".to_string(), self.spmat_kib.to_string()),
             ("pointer_kib".to_string(), self.pointer_kib.to_string()),
+            ("column_batch".to_string(), self.column_batch.to_string()),
         ])
     }
 }
@@ -100,6 +105,11 @@ pub fn fit_bundle(
     layers: Vec<PackedLayer>,
     opts: &ImageOptions,
 ) -> Result<Bundle> {
+    let mut split = Vec::with_capacity(layers.len());
+    for layer in layers {
+        split.extend(layer.split_columns(opts.column_batch)?);
+    }
+    let layers = split;
     for layer in &layers {
         if let Err(e) = layer.check_pointer_width(opts.pointer_bits) {
             let unlimited = Capacity {
@@ -108,12 +118,14 @@ pub fn fit_bundle(
             };
             let hint =
                 match fitting_pes(&layer.decode_sparse(), layer, opts.pointer_bits, &unlimited) {
-                    Some(n) if opts.pointer_bits < 32 => {
-                        format!("--pes {n} would fit it, or use --pointer-bits 32")
+                    Some(n) if opts.pointer_bits < 32 => format!(
+                        "--pes {n} would fit it; so would --pointer-bits 32, or column batches (--column-batch 4096)"
+                    ),
+                    Some(n) => format!("--pes {n} would fit it, or column batches (--column-batch 4096)"),
+                    None if opts.pointer_bits < 32 => {
+                        "use --pointer-bits 32 or column batches (--column-batch 4096)".to_string()
                     }
-                    Some(n) => format!("--pes {n} would fit it"),
-                    None if opts.pointer_bits < 32 => "use --pointer-bits 32".to_string(),
-                    None => "no PE count fits it".to_string(),
+                    None => "use column batches (--column-batch 4096)".to_string(),
                 };
             bail!("{e}: {hint}");
         }

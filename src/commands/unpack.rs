@@ -26,20 +26,29 @@ pub fn run(args: Args) -> Result<()> {
     // Each layer's dense weights (codebook values, zeros where pruned); a folded bias column
     // goes back to its own 1-D tensor.
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for l in bundle.layers() {
-        let dense = l.dense();
-        match l.bias() {
-            None => tensors.push((l.name().to_string(), vec![l.rows(), l.cols()], dense)),
+    for parts in bundle.logical_layers() {
+        let first = &parts[0];
+        let (rows, cols) = (first.rows(), first.total_cols());
+        // Column batches side by side.
+        let mut dense = vec![0f32; rows * cols];
+        for part in parts {
+            for (r, row) in part.dense().chunks(part.cols().max(1)).enumerate() {
+                let at = r * cols + part.first_col();
+                dense[at..at + row.len()].copy_from_slice(row);
+            }
+        }
+        match first.bias() {
+            None => tensors.push((first.name().to_string(), vec![rows, cols], dense)),
             Some(bias) => {
-                let inputs = l.cols() - 1;
-                let mut w = Vec::with_capacity(l.rows() * inputs);
-                let mut b = Vec::with_capacity(l.rows());
-                for row in dense.chunks(l.cols().max(1)) {
+                let inputs = cols - 1;
+                let mut w = Vec::with_capacity(rows * inputs);
+                let mut b = Vec::with_capacity(rows);
+                for row in dense.chunks(cols.max(1)) {
                     w.extend_from_slice(&row[..inputs]);
                     b.push(row[inputs]);
                 }
-                tensors.push((l.name().to_string(), vec![l.rows(), inputs], w));
-                tensors.push((bias.to_string(), vec![l.rows()], b));
+                tensors.push((first.name().to_string(), vec![rows, inputs], w));
+                tensors.push((bias.to_string(), vec![rows], b));
             }
         }
     }

@@ -59,7 +59,8 @@ def read_bundle(path):
     }
 
     def layer():
-        l = {"name": p.string(), "bias": p.option(p.string), "rows": p.take("Q"), "cols": p.take("Q"),
+        l = {"name": p.string(), "bias": p.option(p.string), "span": p.option(lambda: (p.take("Q"), p.take("Q"))),
+             "rows": p.take("Q"), "cols": p.take("Q"),
              "code_bits": p.take("B"), "index_bits": p.take("B"), "codebook_len": p.take("I"),
              "codebook_frac_bits": p.take("B"), "codebook": p.vec(lambda: p.take("f")),
              "codebook_fixed": p.vec(lambda: p.take("h"))}

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
-use crate::layer::PackedLayer;
+use crate::layer::{PackedLayer, Span};
 use crate::streams::PeStreams;
 
 /// File name of the bundle in an output folder.
@@ -70,8 +70,10 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Assembles a bundle, checking its rules: layer names unique and non-empty, pointer
-    /// width supported, and every layer's pointers fitting it.
+    /// Assembles a bundle, checking its rules: layer names non-empty and unique, except that
+    /// the column batches of one layer are consecutive parts with its name, covering its
+    /// columns in order, with the same rows, PEs, bit widths, codebook and bias; pointer width
+    /// supported, and every layer's pointers fitting it.
     pub fn new(meta: BundleMeta, layers: Vec<PackedLayer>) -> Result<Self> {
         if !POINTER_BITS.contains(&meta.pointer_bits) {
             return Err(Error::InvalidBundle {
@@ -81,21 +83,80 @@ impl Bundle {
                 ),
             });
         }
+        let bad = |reason: String| Err(Error::InvalidBundle { reason });
         let mut names = std::collections::BTreeSet::new();
-        for layer in &layers {
-            if layer.name().is_empty() {
-                return Err(Error::InvalidBundle {
-                    reason: "a layer has an empty name".into(),
-                });
+        let mut i = 0;
+        while i < layers.len() {
+            let first = &layers[i];
+            if first.name().is_empty() {
+                return bad("a layer has an empty name".into());
             }
-            if !names.insert(layer.name()) {
-                return Err(Error::InvalidBundle {
-                    reason: format!("layer name \"{}\" appears twice", layer.name()),
-                });
+            if !names.insert(first.name()) {
+                return bad(format!("layer name \"{}\" appears twice", first.name()));
             }
-            layer.check_pointer_width(meta.pointer_bits)?;
+            let mut end = i + 1;
+            if let Some(span) = first.span() {
+                if span.first != 0 {
+                    return bad(format!(
+                        "layer \"{}\": its first part starts at column {}, expected 0",
+                        first.name(),
+                        span.first
+                    ));
+                }
+                let mut next = first.cols();
+                while end < layers.len() && layers[end].name() == first.name() {
+                    let part = &layers[end];
+                    let same = part
+                        .span()
+                        .is_some_and(|s| s.first == next && s.total == span.total)
+                        && part.rows() == first.rows()
+                        && part.pes() == first.pes()
+                        && part.index_bits() == first.index_bits()
+                        && part.codebook() == first.codebook()
+                        && part.bias() == first.bias();
+                    if !same {
+                        return bad(format!(
+                            "layer \"{}\": part {} does not continue the layer (columns from {next} of {}, same rows, PEs, bits, codebook and bias)",
+                            first.name(),
+                            end - i,
+                            span.total
+                        ));
+                    }
+                    next += part.cols();
+                    end += 1;
+                }
+                if next != span.total {
+                    return bad(format!(
+                        "layer \"{}\": its parts cover {next} of its {} columns",
+                        first.name(),
+                        span.total
+                    ));
+                }
+            }
+            for layer in &layers[i..end] {
+                layer.check_pointer_width(meta.pointer_bits)?;
+            }
+            i = end;
         }
         Ok(Self { meta, layers })
+    }
+
+    /// The layers as the model sees them: each a run of consecutive parts (one part for a
+    /// layer that is not split into column batches).
+    pub fn logical_layers(&self) -> Vec<&[PackedLayer]> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.layers.len() {
+            let mut end = i + 1;
+            if self.layers[i].span().is_some() {
+                while end < self.layers.len() && self.layers[end].name() == self.layers[i].name() {
+                    end += 1;
+                }
+            }
+            out.push(&self.layers[i..end]);
+            i = end;
+        }
+        out
     }
 
     /// Bundle-wide metadata.
@@ -108,7 +169,7 @@ impl Bundle {
         &self.layers
     }
 
-    /// The layer called `name`.
+    /// The layer called `name` (its first part, for a layer split into column batches).
     pub fn layer(&self, name: &str) -> Option<&PackedLayer> {
         self.layers.iter().find(|l| l.name() == name)
     }
@@ -224,6 +285,7 @@ struct WireBundle {
 struct WireLayer {
     name: String,
     bias: Option<String>,
+    span: Option<(u64, u64)>,
     rows: u64,
     cols: u64,
     code_bits: u8,
@@ -266,6 +328,7 @@ impl From<&PackedLayer> for WireLayer {
         Self {
             name: l.name().to_string(),
             bias: l.bias().map(str::to_string),
+            span: l.span().map(|s| (s.first as u64, s.total as u64)),
             rows: l.rows() as u64,
             cols: l.cols() as u64,
             code_bits: book.code_bits(),
@@ -339,15 +402,22 @@ impl WireLayer {
             .into_iter()
             .map(|s| PeStreams::from_raw(s.codes, s.z, s.ptr))
             .collect();
-        PackedLayer::from_parts(
-            self.name,
+        let layer = PackedLayer::from_parts(
+            self.name.clone(),
             self.bias,
             rows,
             cols,
             self.index_bits,
             codebook,
             streams,
-        )
+        )?;
+        match self.span {
+            None => Ok(layer),
+            Some((first, total)) => layer.with_span(Span {
+                first: usize::try_from(first).map_err(|_| too_big("span start", first))?,
+                total: usize::try_from(total).map_err(|_| too_big("span total", total))?,
+            }),
+        }
     }
 }
 

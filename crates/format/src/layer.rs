@@ -6,6 +6,16 @@ use crate::matrix::CodeMatrix;
 use crate::sparse::SparseCodes;
 use crate::streams::{self, PeStreams, check_index_bits, slice_rows};
 
+/// Where a column batch sits in its layer: this part holds columns `first..first + cols` of a
+/// layer with `total` columns. Its pointers restart at 0, like any packed layer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First column of the layer held by this part.
+    pub first: usize,
+    /// Columns of the whole layer.
+    pub total: usize,
+}
+
 /// One fully connected layer in EIE's format.
 ///
 /// Every constructor validates the whole layer (see [`PackedLayer::from_parts`]), so a value
@@ -14,6 +24,7 @@ use crate::streams::{self, PeStreams, check_index_bits, slice_rows};
 pub struct PackedLayer {
     name: String,
     bias: Option<String>,
+    span: Option<Span>,
     rows: usize,
     cols: usize,
     index_bits: u8,
@@ -74,6 +85,7 @@ impl PackedLayer {
         Ok(Self {
             name,
             bias: None,
+            span: None,
             rows: codes.rows(),
             cols: codes.cols(),
             index_bits,
@@ -130,6 +142,7 @@ impl PackedLayer {
         Ok(Self {
             name,
             bias,
+            span: None,
             rows,
             cols,
             index_bits,
@@ -149,6 +162,68 @@ impl PackedLayer {
         }
         self.bias = Some(bias_name.into());
         Ok(self)
+    }
+
+    /// Marks this layer as the column batch `span.first..span.first + cols` of a layer of
+    /// `span.total` columns.
+    pub fn with_span(mut self, span: Span) -> Result<Self> {
+        if self.cols == 0 || span.first.checked_add(self.cols).is_none_or(|end| end > span.total) {
+            return Err(Error::InvalidLayer {
+                layer: self.name,
+                reason: format!(
+                    "a part of {} columns cannot start at column {} of {}",
+                    self.cols, span.first, span.total
+                ),
+            });
+        }
+        self.span = Some(span);
+        Ok(self)
+    }
+
+    /// Splits the layer into column batches of at most `batch` columns (parts whose pointers
+    /// restart at 0, each with its own images); a layer that fits stays whole.
+    pub fn split_columns(self, batch: usize) -> Result<Vec<PackedLayer>> {
+        if batch == 0 || self.cols <= batch || self.span.is_some() {
+            return Ok(vec![self]);
+        }
+        let codes = self.decode_sparse();
+        let mut parts = Vec::new();
+        for first in (0..self.cols).step_by(batch) {
+            let end = (first + batch).min(self.cols);
+            let mut part = PackedLayer::encode_sparse(
+                self.name.clone(),
+                &codes.columns(first, end),
+                self.codebook.clone(),
+                self.pes(),
+                self.index_bits,
+            )?;
+            part.bias = self.bias.clone();
+            parts.push(part.with_span(Span {
+                first,
+                total: self.cols,
+            })?);
+        }
+        Ok(parts)
+    }
+
+    /// Where this column batch sits in its layer; None for a whole layer.
+    pub fn span(&self) -> Option<Span> {
+        self.span
+    }
+
+    /// First column of the layer held here (0 for a whole layer).
+    pub fn first_col(&self) -> usize {
+        self.span.map_or(0, |s| s.first)
+    }
+
+    /// Columns of the whole layer (this layer's own count when it is not a part).
+    pub fn total_cols(&self) -> usize {
+        self.span.map_or(self.cols, |s| s.total)
+    }
+
+    /// Whether this layer (or part) holds the folded bias column: the layer's last column.
+    pub fn holds_bias_column(&self) -> bool {
+        self.bias.is_some() && self.first_col() + self.cols == self.total_cols()
     }
 
     /// The layer's name (the source tensor's name).
@@ -385,6 +460,37 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn parts_must_continue_their_layer() {
+        use crate::{Bundle, BundleMeta, SourceInfo};
+        let m = CodeMatrix::new(4, 10, (0..40).map(|i| (i % 3) as u8).collect()).unwrap();
+        let whole = PackedLayer::encode("w", &m, book(2), 2, 4).unwrap().with_bias("b").unwrap();
+        let parts = whole.clone().split_columns(4).unwrap();
+        assert_eq!(parts.iter().map(|p| (p.first_col(), p.cols())).collect::<Vec<_>>(), [(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(parts.iter().map(|p| p.holds_bias_column()).collect::<Vec<_>>(), [false, false, true]);
+        let meta = || BundleMeta {
+            tool_version: "t".into(),
+            source: SourceInfo::default(),
+            pointer_bits: 16,
+            settings: Default::default(),
+        };
+        assert!(Bundle::new(meta(), parts.clone()).is_ok());
+        let mut swapped = parts.clone();
+        swapped.swap(1, 2);
+        let mut missing = parts.clone();
+        missing.pop();
+        let mut mixed = parts.clone();
+        mixed[1] = PackedLayer::encode("w", &CodeMatrix::zeros(4, 4).unwrap(), book(1), 2, 4)
+            .unwrap()
+            .with_span(Span { first: 4, total: 10 })
+            .unwrap();
+        for (what, layers) in [("order", swapped), ("coverage", missing), ("codebook", mixed), ("late start", parts[1..].to_vec())] {
+            assert!(Bundle::new(meta(), layers).is_err(), "{what}");
+        }
+        assert!(whole.clone().with_span(Span { first: 5, total: 10 }).is_err());
+        assert_eq!(whole.clone().split_columns(10).unwrap(), vec![whole]);
     }
 
     #[test]

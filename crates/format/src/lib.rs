@@ -20,7 +20,7 @@ pub use codebook::{
     Codebook, MAX_CODE_BITS, MAX_FRAC_BITS, MIN_CODE_BITS, choose_frac_bits, to_fixed,
 };
 pub use error::{Error, Result, max_pointer};
-pub use layer::PackedLayer;
+pub use layer::{PackedLayer, Span};
 pub use matrix::CodeMatrix;
 pub use sparse::SparseCodes;
 pub use streams::{

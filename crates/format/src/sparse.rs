@@ -113,6 +113,33 @@ impl SparseCodes {
         self.codes.is_empty()
     }
 
+    /// The columns `first..end` alone, as codes of a rows x (end - first) matrix.
+    ///
+    /// # Panics
+    /// If the range is not inside the matrix.
+    pub fn columns(&self, first: usize, end: usize) -> SparseCodes {
+        assert!(first <= end && end <= self.cols, "columns {first}..{end} of {}", self.cols);
+        let starts = self.row_starts();
+        let width = (end - first) as u64;
+        let (mut positions, mut codes) = (Vec::new(), Vec::new());
+        for r in 0..self.rows {
+            let base = (r * self.cols) as u64;
+            for i in starts[r]..starts[r + 1] {
+                let col = self.positions[i] - base;
+                if (first as u64..end as u64).contains(&col) {
+                    positions.push(r as u64 * width + col - first as u64);
+                    codes.push(self.codes[i]);
+                }
+            }
+        }
+        SparseCodes {
+            rows: self.rows,
+            cols: end - first,
+            positions,
+            codes,
+        }
+    }
+
     /// Where each row's non-zeros start in [`SparseCodes::positions`]: `rows + 1` offsets
     /// (positions are row-major, so one binary search per row, no division per entry).
     pub(crate) fn row_starts(&self) -> Vec<usize> {

@@ -86,6 +86,34 @@ pub fn check(matrix: &CodeMatrix, code_bits: u8, pes: usize, index_bits: u8) -> 
     .unwrap_or_else(|e| panic!("{ctx}: encoder output fails validation: {e}"));
     assert_eq!(rebuilt, layer, "{ctx}");
 
+    // Column batches: the parts put side by side are the layer, and survive a bundle.
+    for batch in [1usize, 3, 7] {
+        let parts = layer.clone().split_columns(batch).unwrap();
+        let mut joined = CodeMatrix::zeros(matrix.rows(), matrix.cols()).unwrap();
+        for part in &parts {
+            let m = part.decode();
+            for r in 0..m.rows() {
+                for c in 0..m.cols() {
+                    joined.set(r, part.first_col() + c, m.get(r, c));
+                }
+            }
+            assert_eq!(part.total_cols(), matrix.cols(), "{ctx}");
+        }
+        assert_eq!(&joined, matrix, "{ctx}: batch {batch}");
+        if matrix.cols() > batch {
+            assert_eq!(parts.len(), matrix.cols().div_ceil(batch), "{ctx}");
+        }
+        let meta = BundleMeta {
+            tool_version: "tester".into(),
+            source: SourceInfo::default(),
+            pointer_bits: 32,
+            settings: Default::default(),
+        };
+        let bundle = Bundle::new(meta, parts).unwrap();
+        assert_eq!(bundle.logical_layers().len(), 1, "{ctx}");
+        assert_eq!(Bundle::from_bytes(&bundle.to_bytes().unwrap()).unwrap(), bundle, "{ctx}");
+    }
+
     // Through the bundle and back.
     let meta = BundleMeta {
         tool_version: "tester".into(),

@@ -83,7 +83,7 @@ impl std::fmt::Display for Overflow {
             (Some(n), _) => write!(f, "{n} PEs would fit it"),
             (None, Memory::Pointers) => write!(
                 f,
-                "no PE count fits it: every PE stores cols + 1 pointers (split the layer's columns or enlarge the pointer SRAM)"
+                "no PE count fits it: every PE stores cols + 1 pointers (split the layer into column batches, --column-batch, or enlarge the pointer SRAM)"
             ),
             (None, Memory::Spmat) => {
                 write!(f, "no PE count fits it (its densest rows alone overflow)")

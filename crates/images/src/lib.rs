@@ -12,7 +12,7 @@ pub use capacity::{
 pub use error::{Error, Result};
 pub use manifest::{
     Encoding, FileEntry, FileKind, IMAGES_DIR, ImageFile, ImageSet, LayerManifest, LoadedImages,
-    MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestSource, PeManifest,
+    MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestSource, PartManifest, PeManifest,
     layer_dir_name, load, render,
 };
 pub use words::{

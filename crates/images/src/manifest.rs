@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path};
 
-use eie_format::{Bundle, Codebook, PackedLayer, PeStreams, hex};
+use eie_format::{Bundle, Codebook, PackedLayer, PeStreams, Span, hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -63,8 +63,11 @@ pub struct LayerManifest {
     pub index: usize,
     /// Layer (tensor) name.
     pub name: String,
-    /// Bias tensor folded in as the last column, if any.
+    /// Bias tensor folded in as the layer's last column, if any.
     pub bias: Option<String>,
+    /// For a column batch: which columns of the layer this part holds (pointers restart at
+    /// 0 in every part). Null for a layer stored whole.
+    pub part: Option<PartManifest>,
     /// Folder of this layer's images, relative to the manifest.
     pub dir: String,
     /// Rows (outputs).
@@ -97,6 +100,15 @@ pub struct LayerManifest {
     pub pe: Vec<PeManifest>,
     /// Every file of this layer.
     pub files: Vec<FileEntry>,
+}
+
+/// Where a column batch sits in its layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartManifest {
+    /// First column of the layer held by this part.
+    pub first_col: usize,
+    /// Columns of the whole layer.
+    pub total_cols: usize,
 }
 
 /// One PE's counts.
@@ -294,6 +306,10 @@ pub fn render(bundle: &Bundle) -> Result<ImageSet> {
             index,
             name: layer.name().to_string(),
             bias: layer.bias().map(str::to_string),
+            part: layer.span().map(|s| PartManifest {
+                first_col: s.first,
+                total_cols: s.total,
+            }),
             dir,
             rows: layer.rows(),
             cols: layer.cols(),
@@ -476,7 +492,7 @@ fn load_layer(dir: &Path, manifest: &Manifest, lm: &LayerManifest) -> Result<Pac
             .map_err(|r| image_err(&format!("{} PE {pe} Spmat", lm.name), r))?;
         streams.push(PeStreams::from_raw(codes, z, ptr));
     }
-    let layer = PackedLayer::from_parts(
+    let mut layer = PackedLayer::from_parts(
         lm.name.clone(),
         lm.bias.clone(),
         lm.rows,
@@ -485,6 +501,12 @@ fn load_layer(dir: &Path, manifest: &Manifest, lm: &LayerManifest) -> Result<Pac
         codebook,
         streams,
     )?;
+    if let Some(part) = &lm.part {
+        layer = layer.with_span(Span {
+            first: part.first_col,
+            total: part.total_cols,
+        })?;
+    }
     if layer.entries() != lm.entries || layer.padding() != lm.padding {
         return Err(bad(format!(
             "images hold {} entries ({} padding), the manifest says {} ({})",
