@@ -9,6 +9,52 @@ use eie_format::{BUNDLE_FILE, Bundle};
 
 const STAGING_PREFIX: &str = ".eie-staging-";
 
+/// Every top-level name an eie-compress output folder may hold. Publishing a new output
+/// replaces all of them, so no file of an earlier run survives beside a new model.eie.
+pub const OUTPUT_NAMES: [&str; 6] = [
+    eie_images::IMAGES_DIR,
+    eie_images::MANIFEST_FILE,
+    "pruned.safetensors",
+    "quantized.safetensors",
+    "report.json",
+    BUNDLE_FILE,
+];
+
+/// Whether a folder entry is a staging folder (of this or an interrupted run).
+fn is_staging(name: &str) -> bool {
+    name.starts_with(STAGING_PREFIX)
+}
+
+/// Whether the process that made a staging folder is gone (Linux: no /proc/PID).
+fn abandoned(name: &str) -> bool {
+    let pid = &name[STAGING_PREFIX.len()..];
+    pid.parse::<u32>().is_ok()
+        && !Path::new("/proc").join(pid).exists()
+        && Path::new("/proc/self").exists()
+}
+
+/// Refuses to write any of `outputs` that is also `input` (after resolving links and `..`),
+/// so `--force` never replaces what a command reads.
+pub fn refuse_input_as_output(input: &Path, outputs: &[PathBuf]) -> Result<()> {
+    let Ok(input) = std::fs::canonicalize(input) else {
+        return Ok(());
+    };
+    for output in outputs {
+        if std::fs::canonicalize(output).is_ok_and(|o| o == input) {
+            bail!(
+                "{} is both the input and an output; write elsewhere",
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The paths an output folder's files will have.
+pub fn output_paths(dir: &Path) -> Vec<PathBuf> {
+    OUTPUT_NAMES.iter().map(|n| dir.join(n)).collect()
+}
+
 /// Refuses an output folder that cannot take a new output: a file in its place, or a folder
 /// that holds anything, unless `force`. Cheap: callers check before any long work.
 pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
@@ -24,6 +70,7 @@ pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
     let mut entries: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list output folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| !is_staging(name))
         .collect();
     if !entries.is_empty() {
         entries.sort();
@@ -39,7 +86,7 @@ pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
 }
 
 /// Makes sure `dir` can receive a new output ([`check_out_dir`]) and exists, without the
-/// staging folders an interrupted run may have left.
+/// staging folders interrupted runs left (a running process's staging folder is kept).
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
     check_out_dir(dir, force)?;
     if dir.exists() {
@@ -47,11 +94,8 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
             std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
         {
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(STAGING_PREFIX)
-            {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_staging(&name) && abandoned(&name) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -92,20 +136,36 @@ impl Staging {
         &self.dir
     }
 
-    /// Moves the staged top-level entries into the output folder, replacing what is there,
-    /// in the order given (put the file that marks a complete output, model.eie, last).
-    pub fn publish(mut self, names: &[&str]) -> Result<()> {
-        for name in names {
+    /// Moves the staged output into the output folder. First the old model.eie goes (a folder
+    /// without it is visibly incomplete), then every other eie-compress output name (so no
+    /// file of an earlier run stays beside the new model), then the staged entries move in,
+    /// model.eie last: its presence marks a complete output.
+    pub fn publish(mut self) -> Result<()> {
+        let remove = |path: &Path| -> Result<()> {
+            if path.is_dir() {
+                // Renamed aside first: the name is free at once, the deletion may take a while.
+                let aside = self.dir.join(".old");
+                std::fs::rename(path, &aside)
+                    .with_context(|| format!("cannot replace {}", path.display()))?;
+                std::fs::remove_dir_all(&aside)
+                    .with_context(|| format!("cannot remove {}", aside.display()))
+            } else if path.exists() {
+                std::fs::remove_file(path)
+                    .with_context(|| format!("cannot replace {}", path.display()))
+            } else {
+                Ok(())
+            }
+        };
+        remove(&self.out.join(BUNDLE_FILE))?;
+        for name in OUTPUT_NAMES {
+            remove(&self.out.join(name))?;
+        }
+        for name in OUTPUT_NAMES {
             let (from, to) = (self.dir.join(name), self.out.join(name));
-            if !from.exists() {
-                continue;
+            if from.exists() {
+                std::fs::rename(&from, &to)
+                    .with_context(|| format!("cannot move {} into place", to.display()))?;
             }
-            if to.is_dir() {
-                std::fs::remove_dir_all(&to)
-                    .with_context(|| format!("cannot replace {}", to.display()))?;
-            }
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("cannot move {} into place", to.display()))?;
         }
         std::fs::remove_dir_all(&self.dir)
             .with_context(|| format!("cannot remove {}", self.dir.display()))?;

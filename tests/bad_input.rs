@@ -645,3 +645,18 @@ fn bias_whose_length_does_not_match_the_rows() {
     t.run(&["compress", "m.safetensors", "-o", "out", "--no-bias-column"])
         .ok();
 }
+
+/// Regression (review C1): `verify` read only the files it needed and ignored the manifest's
+/// derived fields, so an edited manifest passed.
+#[test]
+fn manifest_edits_that_verify_used_to_miss() {
+    let t = TestDir::new();
+    packed(&t);
+    let path = t.path("out/manifest.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let edited = original.replacen("\"entries_per_word\": 8", "\"entries_per_word\": 7", 1);
+    assert_ne!(edited, original);
+    std::fs::write(&path, edited).unwrap();
+    t.run(&["verify", "out"])
+        .fails_with(&["manifest.json differs", "fig2.weight"]);
+}

@@ -333,7 +333,7 @@ fn pointer_overflow_names_the_layer_and_pe_and_suggests_a_fix() {
             "\"wide.weight\" PE 0",
             "80000",
             "16-bit pointers",
-            "--pes 2 would fit it",
+            "--pes 2, or --pointer-bits 32, or column batches (--column-batch 16384) would fit it",
             "--pointer-bits 32",
         ]);
     assert!(!t.exists("out"));
@@ -392,16 +392,36 @@ fn column_batches_fit_a_layer_too_wide_for_its_pointers() {
     // 2 x 40000 dense on 1 PE: 80000 entries overflow 16-bit pointers; batches of 16384
     // columns hold at most 32768 entries each.
     let w: Vec<f32> = (0..80_000).map(|i| [0.5, -0.5, 0.25][i % 3]).collect();
-    let model = t.checkpoint("wide.safetensors", &[("wide.weight", vec![2, 40_000], w.clone())]);
+    let model = t.checkpoint(
+        "wide.safetensors",
+        &[("wide.weight", vec![2, 40_000], w.clone())],
+    );
     let m = model.to_str().unwrap();
-    t.run(&["pack", m, "-o", "out", "--pes", "1"]).fails_with(&["\"wide.weight\" PE 0", "--column-batch 4096"]);
-    t.run(&["pack", m, "-o", "out", "--pes", "1", "--column-batch", "16384", "--allow-overflow"]).ok();
+    t.run(&["pack", m, "-o", "out", "--pes", "1"])
+        .fails_with(&["\"wide.weight\" PE 0", "--column-batch 16384"]);
+    t.run(&[
+        "pack",
+        m,
+        "-o",
+        "out",
+        "--pes",
+        "1",
+        "--column-batch",
+        "16384",
+        "--allow-overflow",
+    ])
+    .ok();
     let report = json(t.run(&["inspect", "out", "--json"]).ok());
     let parts: Vec<(u64, u64)> = report["layers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| (l["part"]["first_col"].as_u64().unwrap(), l["cols"].as_u64().unwrap()))
+        .map(|l| {
+            (
+                l["part"]["first_col"].as_u64().unwrap(),
+                l["cols"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(parts, [(0, 16384), (16384, 16384), (32768, 7232)]);
     t.run(&["verify", "out"]).ok();
@@ -409,5 +429,8 @@ fn column_batches_fit_a_layer_too_wide_for_its_pointers() {
     let back = eie_checkpoint::Checkpoint::open(t.path("d.safetensors")).unwrap();
     assert_eq!(back.read_f32("wide.weight").unwrap(), w);
     let text = t.run(&["inspect", "out"]).ok().to_string();
-    assert!(text.contains("wide.weight [cols 16384..32768 of 40000]"), "{text}");
+    assert!(
+        text.contains("wide.weight [cols 16384..32768 of 40000]"),
+        "{text}"
+    );
 }

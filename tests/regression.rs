@@ -21,3 +21,164 @@ fn unclosed_bracket_in_a_pattern_matches_itself() {
     ])
     .ok();
 }
+
+use eie_checkpoint::{Checkpoint, Dtype};
+
+use crate::util::{fixture, json};
+
+/// Review A2: with --column-batch the report counted the bytes of the unsplit layer, not of
+/// the parts written (each has its own pointer array).
+#[test]
+fn report_bytes_with_column_batches_are_those_written() {
+    let t = TestDir::new();
+    let m = fixture("mlp-gaussian.safetensors");
+    let report = json(
+        t.run(&[
+            "compress",
+            m.to_str().unwrap(),
+            "-o",
+            "out",
+            "--density",
+            "0.09",
+            "--pes",
+            "4",
+            "--layers",
+            "fc*.weight",
+            "--column-batch",
+            "64",
+            "--json",
+        ])
+        .ok(),
+    );
+    let inspect = json(t.run(&["inspect", "out", "--json"]).ok());
+    for l in report["layers"].as_array().unwrap() {
+        let parts: Vec<&serde_json::Value> = inspect["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == l["name"])
+            .collect();
+        let spmat: u64 = parts
+            .iter()
+            .map(|p| p["bytes"]["spmat"].as_u64().unwrap())
+            .sum();
+        let pointers: u64 = parts
+            .iter()
+            .map(|p| p["bytes"]["pointers"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            (
+                l["bytes"]["spmat"].as_u64().unwrap(),
+                l["bytes"]["pointers"].as_u64().unwrap()
+            ),
+            (spmat, pointers),
+            "{}",
+            l["name"]
+        );
+    }
+    assert!(
+        inspect["layers"].as_array().unwrap().len() > 3,
+        "fc1 (129 columns) is split"
+    );
+}
+
+/// Review A3: `pack --force` into a folder `compress` wrote left that run's report and
+/// checkpoints beside the new model.eie.
+#[test]
+fn force_leaves_no_file_of_an_earlier_run() {
+    let t = TestDir::new();
+    let m = fixture("tiny-mlp.safetensors");
+    t.run(&[
+        "compress",
+        m.to_str().unwrap(),
+        "-o",
+        "out",
+        "--density",
+        "0.5",
+    ])
+    .ok();
+    assert!(t.exists("out/report.json"));
+    t.run(&["pack", m.to_str().unwrap(), "-o", "out", "--force"])
+        .ok();
+    for stale in ["report.json", "pruned.safetensors", "quantized.safetensors"] {
+        assert!(!t.exists(&format!("out/{stale}")), "{stale} survived");
+    }
+    t.run(&["verify", "out"]).ok();
+}
+
+/// Review A6: an F32 weight with a BF16 bias: the quantized checkpoint's bias held values
+/// the images did not.
+#[test]
+fn a_bias_of_another_dtype_holds_the_images_values() {
+    let t = TestDir::new();
+    let w: Vec<f32> = (0..64).map(|i| (i as f32 - 31.5) / 17.0).collect();
+    let b: Vec<u8> = (0..8)
+        .flat_map(|i| half::bf16::from_f32(0.3 + i as f32 / 7.0).to_le_bytes())
+        .collect();
+    let specs = vec![
+        ("fc.weight".to_string(), Dtype::F32, vec![8, 8]),
+        ("fc.bias".to_string(), Dtype::BF16, vec![8]),
+    ];
+    t.checkpoint_raw("m.safetensors", &specs, &[eie_checkpoint::f32_bytes(&w), b]);
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "out",
+        "--pes",
+        "2",
+        "--code-bits",
+        "3",
+    ])
+    .ok();
+    t.run(&["unpack", "out", "-o", "d.safetensors"]).ok();
+    let q = Checkpoint::open(t.path("out/quantized.safetensors")).unwrap();
+    let d = Checkpoint::open(t.path("d.safetensors")).unwrap();
+    assert_eq!(
+        q.read_f32("fc.bias").unwrap(),
+        d.read_f32("fc.bias").unwrap()
+    );
+    assert_eq!(
+        q.read_f32("fc.weight").unwrap(),
+        d.read_f32("fc.weight").unwrap()
+    );
+}
+
+/// Review A12: a shared value that is exactly zero made pruned weights stored entries.
+#[test]
+fn a_zero_centroid_prunes_its_weights_instead_of_storing_them() {
+    let t = TestDir::new();
+    // 16 distinct values for 15 codes: the optimal codebook merges -0.01 and 0.01 (mean 0).
+    let mut w: Vec<f32> = vec![-0.01, 0.01];
+    w.extend((1..=14).map(|v| v as f32));
+    t.checkpoint("m.safetensors", &[("fc.weight", vec![4, 4], w)]);
+    let r = json(
+        t.run(&[
+            "compress",
+            "m.safetensors",
+            "-o",
+            "out",
+            "--pes",
+            "1",
+            "--codebook",
+            "optimal",
+            "--json",
+        ])
+        .ok(),
+    );
+    let l = &r["layers"][0];
+    let centroids: Vec<f64> = l["quantization"]["centroids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(!centroids.contains(&0.0), "{centroids:?}");
+    assert_eq!(l["nonzeros"], 14);
+    let q = Checkpoint::open(t.path("out/quantized.safetensors"))
+        .unwrap()
+        .read_f32("fc.weight")
+        .unwrap();
+    assert_eq!(&q[..2], &[0.0, 0.0]);
+    t.run(&["verify", "out"]).ok();
+}

@@ -6,15 +6,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use eie_checkpoint::Checkpoint;
-use eie_format::{BUNDLE_FILE, BundleMeta};
-use eie_images::{IMAGES_DIR, MANIFEST_FILE};
+use eie_format::BundleMeta;
 
 use super::{ImageOptions, fit_bundle, source_info, tool_version};
 use crate::compress::recipe::{CodebookKind, InitKind, Partial, Recipe, resolve};
 use crate::compress::{
     PRUNED_FILE, QUANTIZED_FILE, Timings, plan, report, run as pipeline, settings_map,
 };
-use crate::output::{Staging, check_out_dir};
+use crate::output::{Staging, check_out_dir, output_paths, refuse_input_as_output};
 use crate::progress::Progress;
 
 /// Name of the report file.
@@ -92,6 +91,7 @@ pub struct Args {
 pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let start = Instant::now();
     check_out_dir(&args.out, args.image.force)?;
+    refuse_input_as_output(&args.model, &output_paths(&args.out))?;
     let recipe = args.recipe.as_deref().map(Recipe::load).transpose()?;
     let ck = Checkpoint::open(&args.model)?;
     let patterns = match (&args.layers, &recipe) {
@@ -115,6 +115,26 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let layers = resolve(&selected, &cli, recipe.as_ref())?;
     let plans = plan(&ck, layers, !args.no_bias_column)?;
     let pes = args.image.pes as usize;
+    // The pointer SRAM depends only on the columns: check it before the long work.
+    if !args.image.allow_overflow {
+        let capacity = args.image.capacity().pointer_bytes;
+        for p in &plans {
+            let cols = ck.info(&p.name).expect("planned").shape[1] + usize::from(p.bias.is_some());
+            let part = if args.image.column_batch > 0 {
+                cols.min(args.image.column_batch)
+            } else {
+                cols
+            };
+            let needed = (part as u64 + 1) * args.image.pointer_bits as u64 / 8;
+            if needed > capacity {
+                anyhow::bail!(
+                    "layer \"{}\": every PE stores {} pointers ({needed} B), over its {capacity} B pointer SRAM, at any PE count; use column batches (--column-batch), a larger --pointer-kib, or --allow-overflow",
+                    p.name,
+                    part + 1
+                );
+            }
+        }
+    }
 
     let t = Instant::now();
     let sha256 = ck.sha256()?;
@@ -149,14 +169,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let t = Instant::now();
     let files = super::stage_bundle(&staging, &bundle)?;
     std::fs::write(staging.path().join(REPORT_FILE), &json).context("cannot write report.json")?;
-    staging.publish(&[
-        IMAGES_DIR,
-        MANIFEST_FILE,
-        PRUNED_FILE,
-        QUANTIZED_FILE,
-        REPORT_FILE,
-        BUNDLE_FILE,
-    ])?;
+    staging.publish()?;
     timings.write += t.elapsed();
 
     if args.json {

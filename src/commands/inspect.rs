@@ -29,18 +29,20 @@ pub fn run(args: Args) -> Result<()> {
     let (_, bundle) = load_bundle(&args.dir)?;
     let layers: Vec<&PackedLayer> = match &args.layer {
         None => bundle.layers().iter().collect(),
-        Some(name) => match bundle.layer(name) {
-            Some(l) => vec![l],
-            None => bail!(
-                "no layer named \"{name}\" (layers: {})",
-                bundle
-                    .layers()
-                    .iter()
-                    .map(PackedLayer::name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
+        // Every part of a layer stored in column batches.
+        Some(name) => {
+            let parts: Vec<&PackedLayer> = bundle
+                .layers()
+                .iter()
+                .filter(|l| l.name() == name)
+                .collect();
+            if parts.is_empty() {
+                let mut names: Vec<&str> = bundle.layers().iter().map(PackedLayer::name).collect();
+                names.dedup();
+                bail!("no layer named \"{name}\" (layers: {})", names.join(", "));
+            }
+            parts
+        }
     };
     if let Some(k) = args.pe
         && let Some(l) = layers.iter().find(|l| k >= l.pes())
@@ -87,7 +89,8 @@ pub fn pe_balance(l: &PackedLayer) -> (usize, f64, usize) {
     )
 }
 
-fn pct(part: usize, whole: usize) -> f64 {
+/// `part` as a percentage of `whole` (0 for an empty whole).
+pub fn pct(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -133,7 +136,13 @@ pub fn summary(bundle: &Bundle, only: Option<&str>) -> String {
         t.row(vec![
             match l.span() {
                 None => l.name().to_string(),
-                Some(s) => format!("{} [cols {}..{} of {}]", l.name(), s.first, s.first + l.cols(), s.total),
+                Some(s) => format!(
+                    "{} [cols {}..{} of {}]",
+                    l.name(),
+                    s.first,
+                    s.first + l.cols(),
+                    s.total
+                ),
             },
             format!("{}x{}", l.rows(), l.cols()),
             l.pes().to_string(),

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use eie_format::{BUNDLE_FILE, Bundle, BundleMeta, PackedLayer, SourceInfo};
-use eie_images::{Capacity, IMAGES_DIR, MANIFEST_FILE, fitting_pes};
+use eie_images::{Capacity, fitting_batch, fitting_pes};
 
 use crate::output::Staging;
 
@@ -43,10 +43,10 @@ pub struct ImageOptions {
     #[arg(long, default_value_t = 16, value_parser = parse_pointer_bits)]
     pub pointer_bits: u8,
     /// Sparse-matrix SRAM per PE, in KiB (the paper: 128).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub spmat_kib: u64,
     /// Column-pointer SRAM per PE, in KiB (the paper: 32).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub pointer_kib: u64,
     /// Split layers wider than C columns into column batches of C (pointers restart at 0 in
     /// every batch, each has its own images); 0 keeps every layer whole.
@@ -116,17 +116,23 @@ pub fn fit_bundle(
                 spmat_bytes: u64::MAX / 2,
                 pointer_bytes: u64::MAX / 2,
             };
-            let hint =
-                match fitting_pes(&layer.decode_sparse(), layer, opts.pointer_bits, &unlimited) {
-                    Some(n) if opts.pointer_bits < 32 => format!(
-                        "--pes {n} would fit it; so would --pointer-bits 32, or column batches (--column-batch 4096)"
-                    ),
-                    Some(n) => format!("--pes {n} would fit it, or column batches (--column-batch 4096)"),
-                    None if opts.pointer_bits < 32 => {
-                        "use --pointer-bits 32 or column batches (--column-batch 4096)".to_string()
-                    }
-                    None => "use column batches (--column-batch 4096)".to_string(),
-                };
+            // Every remedy that fits, each verified by counting entries.
+            let mut fixes = Vec::new();
+            match fitting_pes(&layer.decode_sparse(), layer, opts.pointer_bits, &unlimited) {
+                Some(n) if n <= 65536 => fixes.push(format!("--pes {n}")),
+                _ => {}
+            }
+            if opts.pointer_bits < 32 {
+                fixes.push("--pointer-bits 32".to_string());
+            }
+            if let Some(b) = fitting_batch(layer, eie_format::max_pointer(opts.pointer_bits)) {
+                fixes.push(format!("column batches (--column-batch {b})"));
+            }
+            let hint = if fixes.is_empty() {
+                "no PE count, pointer width or column batch fits it".to_string()
+            } else {
+                format!("{} would fit it", fixes.join(", or "))
+            };
             bail!("{e}: {hint}");
         }
     }
@@ -168,6 +174,6 @@ pub fn stage_bundle(staging: &Staging, bundle: &Bundle) -> Result<usize> {
 pub fn write_packed(out: &Path, bundle: &Bundle, force: bool) -> Result<usize> {
     let staging = Staging::create(out, force)?;
     let files = stage_bundle(&staging, bundle)?;
-    staging.publish(&[IMAGES_DIR, MANIFEST_FILE, BUNDLE_FILE])?;
+    staging.publish()?;
     Ok(files)
 }

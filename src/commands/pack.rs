@@ -7,7 +7,7 @@ use eie_checkpoint::Checkpoint;
 use eie_format::{BundleMeta, CodeMatrix, Codebook, PackedLayer};
 
 use super::{ImageOptions, fit_bundle, inspect, source_info, tool_version, write_packed};
-use crate::output::check_out_dir;
+use crate::output::{check_out_dir, output_paths, refuse_input_as_output};
 use crate::progress::Progress;
 
 #[derive(clap::Args, Debug)]
@@ -29,6 +29,7 @@ pub struct Args {
 
 pub fn run(args: Args, progress: &Progress) -> Result<()> {
     check_out_dir(&args.out, args.image.force)?;
+    refuse_input_as_output(&args.model, &output_paths(&args.out))?;
     let ck = Checkpoint::open(&args.model)?;
     let names = ck.select_layers(&args.layers)?;
     let bar = progress.bar(names.len() as u64, "pack");

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Result;
-use eie_checkpoint::{Dtype, Writer, f32_bytes};
-use eie_format::hex;
+use anyhow::{Result, bail};
+use eie_checkpoint::{Dtype, Writer};
+use eie_format::{PackedLayer, hex};
 
-use crate::output::{load_bundle, write_file};
+use crate::output::{load_bundle, refuse_input_as_output, write_file};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,35 +21,72 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
-    let (_, bundle) = load_bundle(&args.dir)?;
-    // Each layer's dense weights (codebook values, zeros where pruned); a folded bias column
-    // goes back to its own 1-D tensor.
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for parts in bundle.logical_layers() {
-        let first = &parts[0];
-        let (rows, cols) = (first.rows(), first.total_cols());
-        // Column batches side by side.
-        let mut dense = vec![0f32; rows * cols];
-        for part in parts {
-            for (r, row) in part.dense().chunks(part.cols().max(1)).enumerate() {
-                let at = r * cols + part.first_col();
-                dense[at..at + row.len()].copy_from_slice(row);
+/// One layer's non-zero weights in its own row-major order (the bias column apart), with
+/// their float values: the parts of a layer stored in column batches put side by side.
+struct Layer<'a> {
+    rows: usize,
+    inputs: usize,
+    positions: Vec<u64>,
+    values: Vec<f32>,
+    bias: Option<(&'a str, Vec<f32>)>,
+}
+
+fn gather<'a>(parts: &'a [PackedLayer]) -> Result<Layer<'a>> {
+    let first = &parts[0];
+    let (rows, cols) = (first.rows(), first.total_cols());
+    let inputs = cols - usize::from(first.bias().is_some());
+    if rows
+        .checked_mul(inputs)
+        .is_none_or(|n| n > isize::MAX as usize / 4)
+    {
+        bail!(
+            "layer \"{}\": {rows} x {inputs} is too large to write dense",
+            first.name()
+        );
+    }
+    let values = first.codebook().values();
+    let mut entries: Vec<(u64, f32)> = Vec::new();
+    let mut bias = first.bias().map(|b| (b, vec![0f32; rows]));
+    for part in parts {
+        let codes = part.decode_sparse();
+        let pc = part.cols() as u64;
+        for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
+            let (row, col) = (p / pc, part.first_col() as u64 + p % pc);
+            if col as usize == inputs {
+                if let Some((_, b)) = &mut bias {
+                    b[row as usize] = values[c as usize];
+                }
+            } else {
+                entries.push((row * inputs as u64 + col, values[c as usize]));
             }
         }
-        match first.bias() {
-            None => tensors.push((first.name().to_string(), vec![rows, cols], dense)),
-            Some(bias) => {
-                let inputs = cols - 1;
-                let mut w = Vec::with_capacity(rows * inputs);
-                let mut b = Vec::with_capacity(rows);
-                for row in dense.chunks(cols.max(1)) {
-                    w.extend_from_slice(&row[..inputs]);
-                    b.push(row[inputs]);
-                }
-                tensors.push((first.name().to_string(), vec![rows, inputs], w));
-                tensors.push((bias.to_string(), vec![rows], b));
-            }
+    }
+    entries.sort_unstable_by_key(|e| e.0);
+    let (positions, values) = entries.into_iter().unzip();
+    Ok(Layer {
+        rows,
+        inputs,
+        positions,
+        values,
+        bias,
+    })
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (bundle_path, bundle) = load_bundle(&args.dir)?;
+    refuse_input_as_output(&bundle_path, std::slice::from_ref(&args.out))?;
+    let layers = bundle.logical_layers();
+    let mut specs = Vec::new();
+    for parts in &layers {
+        let first = &parts[0];
+        let inputs = first.total_cols() - usize::from(first.bias().is_some());
+        specs.push((
+            first.name().to_string(),
+            Dtype::F32,
+            vec![first.rows(), inputs],
+        ));
+        if let Some(b) = first.bias() {
+            specs.push((b.to_string(), Dtype::F32, vec![first.rows()]));
         }
     }
     let meta = bundle.meta();
@@ -60,17 +97,18 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(h) = meta.source.sha256 {
         metadata.insert("source_sha256".into(), hex(&h));
     }
-    let specs: Vec<_> = tensors
-        .iter()
-        .map(|(n, s, _)| (n.clone(), Dtype::F32, s.clone()))
-        .collect();
+    // Layer by layer: each written dense from its non-zeros, never all in memory at once.
     write_file(&args.out, args.force, |tmp| {
         let mut w = Writer::create(tmp, &metadata, &specs)?;
-        for (_, _, data) in &tensors {
-            w.write_tensor(&f32_bytes(data))?;
+        for parts in &layers {
+            let l = gather(parts)?;
+            w.write_sparse(Dtype::F32, l.rows * l.inputs, &l.positions, |i| l.values[i])?;
+            if let Some((_, b)) = &l.bias {
+                w.write_tensor(&eie_checkpoint::f32_bytes(b))?;
+            }
         }
         Ok(w.finish()?)
     })?;
-    println!("wrote {} ({} tensors)", args.out.display(), tensors.len());
+    println!("wrote {} ({} tensors)", args.out.display(), specs.len());
     Ok(())
 }

@@ -43,6 +43,18 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
+    // Every field and the exact file list: the manifest must be the one model.eie renders to.
+    let expected = eie_images::render(&bundle)?.manifest;
+    if expected != *m {
+        let at = expected
+            .layers
+            .iter()
+            .zip(&m.layers)
+            .position(|(a, b)| a != b)
+            .map(|i| format!(" (layer {i}, \"{}\")", expected.layers[i].name))
+            .unwrap_or_default();
+        bail!("manifest.json differs from what model.eie renders to{at}");
+    }
     let files: usize = m.layers.iter().map(|l| l.files.len()).sum();
     println!(
         "ok: {} layer{}; model.eie, manifest.json and {files} image files agree (every checksum, every PE's streams)",

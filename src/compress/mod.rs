@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use eie_checkpoint::{Checkpoint, Dtype, Writer, check_finite, encode, encode_into, round_to};
+use eie_checkpoint::{Checkpoint, Dtype, Writer, check_finite, encode, round_to};
 use eie_format::{Codebook, PackedLayer, SparseCodes};
 use eie_prune::{Global, PruneReport, Rule};
 use eie_quantize::{Assigner, Clustering, cluster};
@@ -330,7 +330,7 @@ fn layer(
     };
     timings.read += t.elapsed();
     let t = Instant::now();
-    write_sparse(pruned, dtype, rows * inputs, &positions, |i| values[i])?;
+    pruned.write_sparse(dtype, rows * inputs, &positions, |i| values[i])?;
     if let Some((b, _, _)) = &bias {
         pruned.write_tensor_with(|sink| ck.stream_raw(b, sink))?;
     }
@@ -348,14 +348,32 @@ fn layer(
     drop(data);
     // Stored centroids: in the weight's own dtype, so quantized.safetensors holds exactly the
     // values the images hold.
-    let mut centroids: Vec<f32> = clustering
-        .centroids
-        .iter()
-        .map(|&c| round_to(dtype, c))
-        .collect();
+    // Centroids as stored: representable in the weight's dtype (and in the bias's, when a
+    // folded bias has another), so quantized.safetensors holds exactly the images' values.
+    let bias_dtype = bias.as_ref().map(|(_, d, _)| *d);
+    let mut centroids = Vec::with_capacity(clustering.centroids.len());
+    for &c in &clustering.centroids {
+        let stored = match bias_dtype {
+            Some(b) if b != dtype => round_to(b, round_to(dtype, c)),
+            _ => round_to(dtype, c),
+        };
+        if round_to(dtype, stored) != stored
+            || bias_dtype.is_some_and(|b| round_to(b, stored) != stored)
+        {
+            bail!(
+                "layer \"{name}\": its weights ({dtype:?}) and bias ({:?}) have no common value near the shared value {c}; leave the bias out with --no-bias-column",
+                bias_dtype.unwrap_or(dtype)
+            );
+        }
+        centroids.push(stored);
+    }
     centroids.dedup();
-    let codebook = Codebook::new(s.code_bits, &centroids)
-        .with_context(|| format!("codebook of \"{name}\""))?;
+    // A shared value that is zero would store pruned weights as entries: the weights nearest
+    // to it become zeros (code 0) instead, and it leaves the codebook.
+    let zero = centroids.iter().position(|&c| c == 0.0);
+    let shared: Vec<f32> = centroids.iter().copied().filter(|&c| c != 0.0).collect();
+    let codebook =
+        Codebook::new(s.code_bits, &shared).with_context(|| format!("codebook of \"{name}\""))?;
     timings.cluster += t.elapsed();
 
     // Codes of the survivors (1-based: code 0 is zero) and of the biases.
@@ -363,18 +381,16 @@ fn layer(
     let assigner = Assigner::new(&centroids);
     let code_of = |v: f32| {
         if v == 0.0 {
-            0u8
-        } else {
-            assigner.index(v) as u8 + 1
+            return 0u8;
+        }
+        let i = assigner.index(v);
+        match zero {
+            Some(z) if i == z => 0,
+            Some(z) if i > z => i as u8,
+            _ => i as u8 + 1,
         }
     };
-    let value_of = |c: u8| {
-        if c == 0 {
-            0.0
-        } else {
-            centroids[c as usize - 1]
-        }
-    };
+    let value_of = |c: u8| if c == 0 { 0.0 } else { shared[c as usize - 1] };
     let codes: Vec<u8> = values.par_iter().map(|&v| code_of(v)).collect();
     let bias_codes: Vec<u8> = bias_values.iter().map(|&v| code_of(v)).collect();
     let sse =
@@ -383,9 +399,7 @@ fn layer(
 
     // The quantized checkpoint: every weight replaced by its shared value.
     let t = Instant::now();
-    write_sparse(quantized, dtype, rows * inputs, &positions, |i| {
-        value_of(codes[i])
-    })?;
+    quantized.write_sparse(dtype, rows * inputs, &positions, |i| value_of(codes[i]))?;
     if let Some((_, bias_dtype, _)) = &bias {
         let v: Vec<f32> = bias_codes.iter().map(|&c| value_of(c)).collect();
         quantized.write_tensor(&encode(*bias_dtype, &v))?;
@@ -402,8 +416,10 @@ fn layer(
         for (r, &bc) in bias_codes.iter().enumerate() {
             let (start, end) = ((r * inputs) as u64, ((r + 1) * inputs) as u64);
             while at < positions.len() && positions[at] < end {
-                pos.push(r as u64 * cols + (positions[at] - start));
-                out.push(codes[at]);
+                if codes[at] != 0 {
+                    pos.push(r as u64 * cols + (positions[at] - start));
+                    out.push(codes[at]);
+                }
                 at += 1;
             }
             if bc != 0 {
@@ -411,9 +427,15 @@ fn layer(
                 out.push(bc);
             }
         }
-        SparseCodes::new(rows, inputs + 1, pos, out)?
+        SparseCodes::new(rows, inputs + 1, pos, out).with_context(|| format!("layer \"{name}\""))?
     } else {
-        SparseCodes::new(rows, inputs, positions, codes)?
+        // Survivors whose shared value is zero (see above) are not stored.
+        let (pos, out): (Vec<u64>, Vec<u8>) = positions
+            .into_iter()
+            .zip(codes)
+            .filter(|&(_, c)| c != 0)
+            .unzip();
+        SparseCodes::new(rows, inputs, pos, out).with_context(|| format!("layer \"{name}\""))?
     };
     drop(values);
     let dc_entries = deep_compression_entries(sparse.positions(), s.index_bits);
@@ -428,7 +450,7 @@ fn layer(
         inputs,
         prune,
         clustering,
-        centroids,
+        centroids: shared,
         sse,
         clustered,
         dc_entries,
@@ -445,41 +467,11 @@ fn sum_sq_err(values: &[f32], codes: &[u8], value_of: &(dyn Fn(u8) -> f32 + Sync
         .map(|(v, c)| {
             v.iter()
                 .zip(c)
-                .filter(|&(_, &c)| c != 0)
                 .map(|(&v, &c)| (v as f64 - value_of(c) as f64).powi(2))
                 .sum()
         })
         .collect();
     partials.iter().sum()
-}
-
-/// Writes a dense tensor of `len` elements, zero except at `positions` (ascending), where
-/// element `positions[i]` is `value(i)`; streamed chunk by chunk in `dtype`.
-fn write_sparse(
-    w: &mut Writer,
-    dtype: Dtype,
-    len: usize,
-    positions: &[u64],
-    value: impl Fn(usize) -> f32,
-) -> Result<()> {
-    w.write_tensor_with(|sink| {
-        let mut buf = vec![0f32; CHUNK.min(len)];
-        let mut bytes = Vec::new();
-        let mut next = 0usize;
-        for start in (0..len).step_by(CHUNK) {
-            let end = (start + CHUNK).min(len);
-            let chunk = &mut buf[..end - start];
-            chunk.fill(0.0);
-            while next < positions.len() && positions[next] < end as u64 {
-                chunk[positions[next] as usize - start] = value(next);
-                next += 1;
-            }
-            encode_into(dtype, chunk, &mut bytes);
-            sink(&bytes)?;
-        }
-        Ok(())
-    })?;
-    Ok(())
 }
 
 /// Entries of Deep Compression's relative-index stream over row-major sparse positions:

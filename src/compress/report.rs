@@ -8,7 +8,7 @@ use eie_quantize::coded_bits;
 use serde::Serialize;
 
 use super::LayerOutcome;
-use crate::commands::inspect::{layer_bytes, pe_balance};
+use crate::commands::inspect::{layer_bytes, pct, pe_balance};
 use crate::commands::table::Table;
 
 #[derive(Serialize)]
@@ -154,14 +154,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-fn pct(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
-}
-
 pub fn build(bundle: &Bundle, outcomes: &[LayerOutcome]) -> Report {
     let meta = bundle.meta();
     let mut layers = Vec::new();
@@ -178,7 +170,20 @@ pub fn build(bundle: &Bundle, outcomes: &[LayerOutcome]) -> Report {
     };
     for o in outcomes {
         let l = &o.layer;
-        let (spmat, pointers, codebook) = layer_bytes(l, meta.pointer_bits);
+        // The bytes of what was written: a layer split into column batches has a pointer
+        // array and a Spmat image per part (one codebook).
+        let stored: Vec<_> = bundle
+            .layers()
+            .iter()
+            .filter(|p| p.name() == l.name())
+            .collect();
+        let (mut spmat, mut pointers, mut codebook) = (0, 0, 0);
+        for part in &stored {
+            let (s, p, c) = layer_bytes(part, meta.pointer_bits);
+            spmat += s;
+            pointers += p;
+            codebook = c;
+        }
         let weights = (o.rows * o.inputs) as u64;
         let dense_f32 = 4 * (weights + if l.bias().is_some() { o.rows as u64 } else { 0 });
         let bytes = Bytes {

@@ -46,7 +46,7 @@ def read_bundle(path):
     data = open(path, "rb").read()
     assert data[:8] == b"EIEBNDL\0", "magic"
     version, flags, length = struct.unpack_from("<IIQ", data, 8)
-    assert (version, flags) == (1, 0), (version, flags)
+    assert (version, flags) == (2, 0), (version, flags)
     assert len(data) == 56 + length, "length"
     assert hashlib.sha256(data[56:]).digest() == data[24:56], "checksum"
     p = Payload(data[56:])

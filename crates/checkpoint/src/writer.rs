@@ -124,6 +124,36 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes the next tensor, `len` elements in `dtype`, all zero except element
+    /// `positions[i]` (ascending), which is `value(i)`: streamed in chunks, so a large sparse
+    /// tensor never exists dense in memory.
+    pub fn write_sparse(
+        &mut self,
+        dtype: Dtype,
+        len: usize,
+        positions: &[u64],
+        value: impl Fn(usize) -> f32,
+    ) -> Result<()> {
+        const CHUNK: usize = 1 << 20;
+        self.write_tensor_with(|sink| {
+            let mut buf = vec![0f32; CHUNK.min(len)];
+            let mut bytes = Vec::new();
+            let mut next = 0usize;
+            for start in (0..len).step_by(CHUNK) {
+                let end = (start + CHUNK).min(len);
+                let chunk = &mut buf[..end - start];
+                chunk.fill(0.0);
+                while next < positions.len() && positions[next] < end as u64 {
+                    chunk[positions[next] as usize - start] = value(next);
+                    next += 1;
+                }
+                crate::convert::encode_into(dtype, chunk, &mut bytes);
+                sink(&bytes)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Flushes the file; every declared tensor must have been written. (No fsync: outputs
     /// are made all-or-nothing by renaming, which protects against a failed or killed run,
     /// not against power loss.)

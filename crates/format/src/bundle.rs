@@ -30,7 +30,7 @@ pub const BUNDLE_FILE: &str = "model.eie";
 /// Magic bytes at the start of every bundle.
 pub const MAGIC: [u8; 8] = *b"EIEBNDL\0";
 /// The bundle format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 56;
 /// Pointer widths the images support.
@@ -94,6 +94,14 @@ impl Bundle {
             if !names.insert(first.name()) {
                 return bad(format!("layer name \"{}\" appears twice", first.name()));
             }
+            if first.rows().checked_mul(first.total_cols()).is_none() {
+                return bad(format!(
+                    "layer \"{}\": {} x {} overflows",
+                    first.name(),
+                    first.rows(),
+                    first.total_cols()
+                ));
+            }
             let mut end = i + 1;
             if let Some(span) = first.span() {
                 if span.first != 0 {
@@ -138,6 +146,18 @@ impl Bundle {
             }
             i = end;
         }
+        // A folded bias is a tensor of its own when unpacked: its name must be new.
+        let mut biases = std::collections::BTreeSet::new();
+        for parts in layers.chunk_by(|a, b| a.span().is_some() && a.name() == b.name()) {
+            if let Some(b) = parts[0].bias()
+                && (b.is_empty() || names.contains(b) || !biases.insert(b))
+            {
+                return bad(format!(
+                    "layer \"{}\": bias name \"{b}\" is empty or names another tensor",
+                    parts[0].name()
+                ));
+            }
+        }
         Ok(Self { meta, layers })
     }
 
@@ -181,6 +201,15 @@ impl Bundle {
                 reason: e.to_string(),
             }
         })?;
+        if payload.len() > DECODE_LIMIT {
+            // Never write what the loader would refuse.
+            return Err(Error::Encode {
+                reason: format!(
+                    "the payload is {} bytes, over the {DECODE_LIMIT} a bundle may hold",
+                    payload.len()
+                ),
+            });
+        }
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -353,12 +382,15 @@ impl From<&PackedLayer> for WireLayer {
 impl WireBundle {
     fn into_bundle(self) -> Result<Bundle> {
         let mut settings = BTreeMap::new();
+        // Written sorted and unique (from a sorted map); anything else is not a bundle this
+        // tool wrote, and would not re-save to the same bytes.
+        if let Some(w) = self.settings.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(Error::InvalidBundle {
+                reason: format!("settings are not sorted and unique at \"{}\"", w[1].0),
+            });
+        }
         for (k, v) in self.settings {
-            if settings.insert(k.clone(), v).is_some() {
-                return Err(Error::InvalidBundle {
-                    reason: format!("setting \"{k}\" appears twice"),
-                });
-            }
+            settings.insert(k, v);
         }
         let layers = self
             .layers
@@ -482,12 +514,12 @@ mod tests {
         long.push(0);
         assert!(matches!(err(&long), Error::TrailingBytes { extra: 1 }));
         let mut v2 = bytes.clone();
-        v2[8] = 2;
+        v2[8] = 3;
         assert!(matches!(
             err(&v2),
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ));
         let mut flags = bytes.clone();
@@ -511,7 +543,7 @@ mod tests {
     fn structural_damage_behind_a_valid_checksum_is_caught() {
         let good = WireBundle::from(&sample());
         type Breaker = fn(&mut WireBundle);
-        let breakers: [(&str, Breaker); 8] = [
+        let breakers: [(&str, Breaker); 12] = [
             ("pointer end", |w| w.layers[0].pes[0].ptr[3] += 1),
             ("monotonic pointers", |w| w.layers[0].pes[0].ptr[1] = 9),
             ("code outside codebook", |w| w.layers[0].pes[0].codes[0] = 7),
@@ -522,6 +554,18 @@ mod tests {
             }),
             ("pointer width", |w| w.pointer_bits = 12),
             ("duplicate layer", |w| w.layers.push(w.layers[0].clone())),
+            ("bias named like a layer", |w| {
+                w.layers[0].bias = Some(w.layers[0].name.clone())
+            }),
+            ("empty bias name", |w| {
+                w.layers[0].bias = Some(String::new())
+            }),
+            ("unsorted settings", |w| {
+                w.settings = vec![("z".into(), "1".into()), ("a".into(), "2".into())]
+            }),
+            ("zero shared value", |w| {
+                w.layers[0].codebook_values[2] = 0.0
+            }),
         ];
         for (what, break_it) in breakers {
             let mut wire = WireBundle::from(&sample());

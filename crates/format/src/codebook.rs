@@ -50,6 +50,18 @@ impl Codebook {
                     value: v,
                 });
             }
+            // A shared value of zero would make a stored entry a pruned weight, and two equal
+            // values two encodings of the same weights: code 0 is the only zero, codes differ.
+            if v == 0.0 {
+                return Err(Error::InvalidCodebook {
+                    reason: format!("code {} is zero; only code 0 may be", i + 1),
+                });
+            }
+            if let Some(d) = nonzero[..i].iter().position(|&u| u == v) {
+                return Err(Error::InvalidCodebook {
+                    reason: format!("codes {} and {} share the value {v}", d + 1, i + 1),
+                });
+            }
         }
         let mut values = vec![0.0f32; capacity];
         values[1..=nonzero.len()].copy_from_slice(nonzero);
@@ -80,7 +92,9 @@ impl Codebook {
                 continue;
             }
             if !v.is_finite() {
-                return Err(Error::NonFiniteValue { code: 0, value: v });
+                return Err(Error::InvalidCodebook {
+                    reason: format!("a value to share is not finite ({v})"),
+                });
             }
             // Sorted insert: a tensor with more distinct values than the table holds is
             // rejected as soon as it shows one too many, without collecting them all.
@@ -318,6 +332,17 @@ mod tests {
             matches!(err, Error::TooManyValues { got: 4, max: 3, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn zero_and_repeated_shared_values_are_refused() {
+        for values in [&[0.5, 0.0][..], &[-0.0], &[0.25, 0.5, 0.25]] {
+            let err = Codebook::new(4, values).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidCodebook { .. }),
+                "{values:?}: {err}"
+            );
+        }
     }
 
     #[test]

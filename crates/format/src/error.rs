@@ -85,6 +85,17 @@ pub enum Error {
     },
 
     // ---- packed layers and streams ------------------------------------------------------
+    /// Sparse codes that break their rules (positions increasing and inside the matrix, one
+    /// non-zero code each).
+    #[error("sparse codes of {rows} x {cols}: {reason}")]
+    InvalidSparse {
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A layer whose geometry or metadata is inconsistent.
     #[error("layer \"{layer}\": {reason}")]
     InvalidLayer {

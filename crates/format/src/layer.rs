@@ -114,7 +114,10 @@ impl PackedLayer {
                 reason: "no PE streams (at least one PE is needed)".into(),
             });
         }
-        check_index_bits(index_bits)?;
+        check_index_bits(index_bits).map_err(|e| Error::InvalidLayer {
+            layer: name.clone(),
+            reason: e.to_string(),
+        })?;
         let pes = streams.len();
         if bias.is_some() && cols == 0 {
             return Err(Error::InvalidLayer {
@@ -167,7 +170,12 @@ impl PackedLayer {
     /// Marks this layer as the column batch `span.first..span.first + cols` of a layer of
     /// `span.total` columns.
     pub fn with_span(mut self, span: Span) -> Result<Self> {
-        if self.cols == 0 || span.first.checked_add(self.cols).is_none_or(|end| end > span.total) {
+        if self.cols == 0
+            || span
+                .first
+                .checked_add(self.cols)
+                .is_none_or(|end| end > span.total)
+        {
             return Err(Error::InvalidLayer {
                 layer: self.name,
                 reason: format!(
@@ -186,20 +194,33 @@ impl PackedLayer {
         if batch == 0 || self.cols <= batch || self.span.is_some() {
             return Ok(vec![self]);
         }
+        // Every non-zero goes to its part in one pass (positions stay row-major in each).
         let codes = self.decode_sparse();
-        let mut parts = Vec::new();
-        for first in (0..self.cols).step_by(batch) {
-            let end = (first + batch).min(self.cols);
+        let parts_n = self.cols.div_ceil(batch);
+        let width = |p: usize| ((p + 1) * batch).min(self.cols) - p * batch;
+        let mut split: Vec<(Vec<u64>, Vec<u8>)> = vec![(Vec::new(), Vec::new()); parts_n];
+        let cols = self.cols as u64;
+        for (&pos, &code) in codes.positions().iter().zip(codes.codes()) {
+            let (row, col) = (pos / cols, (pos % cols) as usize);
+            let p = col / batch;
+            split[p]
+                .0
+                .push(row * width(p) as u64 + (col - p * batch) as u64);
+            split[p].1.push(code);
+        }
+        let mut parts = Vec::with_capacity(parts_n);
+        for (p, (positions, part_codes)) in split.into_iter().enumerate() {
+            let sparse = SparseCodes::new(self.rows, width(p), positions, part_codes)?;
             let mut part = PackedLayer::encode_sparse(
                 self.name.clone(),
-                &codes.columns(first, end),
+                &sparse,
                 self.codebook.clone(),
                 self.pes(),
                 self.index_bits,
             )?;
             part.bias = self.bias.clone();
             parts.push(part.with_span(Span {
-                first,
+                first: p * batch,
                 total: self.cols,
             })?);
         }
@@ -466,10 +487,25 @@ mod tests {
     fn parts_must_continue_their_layer() {
         use crate::{Bundle, BundleMeta, SourceInfo};
         let m = CodeMatrix::new(4, 10, (0..40).map(|i| (i % 3) as u8).collect()).unwrap();
-        let whole = PackedLayer::encode("w", &m, book(2), 2, 4).unwrap().with_bias("b").unwrap();
+        let whole = PackedLayer::encode("w", &m, book(2), 2, 4)
+            .unwrap()
+            .with_bias("b")
+            .unwrap();
         let parts = whole.clone().split_columns(4).unwrap();
-        assert_eq!(parts.iter().map(|p| (p.first_col(), p.cols())).collect::<Vec<_>>(), [(0, 4), (4, 4), (8, 2)]);
-        assert_eq!(parts.iter().map(|p| p.holds_bias_column()).collect::<Vec<_>>(), [false, false, true]);
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.first_col(), p.cols()))
+                .collect::<Vec<_>>(),
+            [(0, 4), (4, 4), (8, 2)]
+        );
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| p.holds_bias_column())
+                .collect::<Vec<_>>(),
+            [false, false, true]
+        );
         let meta = || BundleMeta {
             tool_version: "t".into(),
             source: SourceInfo::default(),
@@ -484,12 +520,28 @@ mod tests {
         let mut mixed = parts.clone();
         mixed[1] = PackedLayer::encode("w", &CodeMatrix::zeros(4, 4).unwrap(), book(1), 2, 4)
             .unwrap()
-            .with_span(Span { first: 4, total: 10 })
+            .with_span(Span {
+                first: 4,
+                total: 10,
+            })
             .unwrap();
-        for (what, layers) in [("order", swapped), ("coverage", missing), ("codebook", mixed), ("late start", parts[1..].to_vec())] {
+        for (what, layers) in [
+            ("order", swapped),
+            ("coverage", missing),
+            ("codebook", mixed),
+            ("late start", parts[1..].to_vec()),
+        ] {
             assert!(Bundle::new(meta(), layers).is_err(), "{what}");
         }
-        assert!(whole.clone().with_span(Span { first: 5, total: 10 }).is_err());
+        assert!(
+            whole
+                .clone()
+                .with_span(Span {
+                    first: 5,
+                    total: 10
+                })
+                .is_err()
+        );
         assert_eq!(whole.clone().split_columns(10).unwrap(), vec![whole]);
     }
 

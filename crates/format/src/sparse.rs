@@ -18,12 +18,7 @@ impl SparseCodes {
     /// rows x cols) and their non-zero `codes`.
     pub fn new(rows: usize, cols: usize, positions: Vec<u64>, codes: Vec<u8>) -> Result<Self> {
         let size = (rows as u64).checked_mul(cols as u64);
-        let bad = |reason: String| {
-            Err(Error::InvalidLayer {
-                layer: String::new(),
-                reason: format!("sparse codes: {reason}"),
-            })
-        };
+        let bad = |reason: String| Err(Error::InvalidSparse { rows, cols, reason });
         let Some(size) = size else {
             return bad(format!("{rows} x {cols} overflows"));
         };
@@ -118,7 +113,11 @@ impl SparseCodes {
     /// # Panics
     /// If the range is not inside the matrix.
     pub fn columns(&self, first: usize, end: usize) -> SparseCodes {
-        assert!(first <= end && end <= self.cols, "columns {first}..{end} of {}", self.cols);
+        assert!(
+            first <= end && end <= self.cols,
+            "columns {first}..{end} of {}",
+            self.cols
+        );
         let starts = self.row_starts();
         let width = (end - first) as u64;
         let (mut positions, mut codes) = (Vec::new(), Vec::new());

@@ -111,7 +111,11 @@ pub fn check(matrix: &CodeMatrix, code_bits: u8, pes: usize, index_bits: u8) -> 
         };
         let bundle = Bundle::new(meta, parts).unwrap();
         assert_eq!(bundle.logical_layers().len(), 1, "{ctx}");
-        assert_eq!(Bundle::from_bytes(&bundle.to_bytes().unwrap()).unwrap(), bundle, "{ctx}");
+        assert_eq!(
+            Bundle::from_bytes(&bundle.to_bytes().unwrap()).unwrap(),
+            bundle,
+            "{ctx}"
+        );
     }
 
     // Through the bundle and back.

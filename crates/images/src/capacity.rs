@@ -116,7 +116,9 @@ pub fn check(layer: &PackedLayer, pointer_bits: u8, capacity: &Capacity) -> Vec<
     if over.is_empty() && !ptr_over {
         return out;
     }
-    let fitting = if ptr_over {
+    // More PEs can fix the Spmat, whatever the pointers do (their overflow, reported on its
+    // own, does not depend on the PE count).
+    let fitting = if over.is_empty() {
         None
     } else {
         fitting_pes(&layer.decode_sparse(), layer, pointer_bits, capacity)
@@ -161,7 +163,8 @@ pub fn fitting_pes(
     capacity: &Capacity,
 ) -> Option<usize> {
     let per_word = entries_per_word(layer.entry_bits()) as u64;
-    let limit = (capacity.spmat_bytes / (SPMAT_WORD_BITS as u64 / 8) * per_word)
+    let limit = (capacity.spmat_bytes / (SPMAT_WORD_BITS as u64 / 8))
+        .saturating_mul(per_word)
         .min(max_pointer(pointer_bits));
     let fits = |n: usize| {
         entry_counts(codes, n, layer.index_bits())
@@ -182,6 +185,31 @@ pub fn fitting_pes(
     Some(hi)
 }
 
+/// The largest column batch (at most the layer's columns) at which every part holds at
+/// most `limit` entries in every PE, preferring a power of two; None when one column alone is
+/// too much. Columns keep their entry counts when a layer is split, so this needs no
+/// re-encoding.
+pub fn fitting_batch(layer: &PackedLayer, limit: u64) -> Option<usize> {
+    let cols = layer.cols();
+    let fits = |batch: usize| {
+        layer.streams().iter().all(|s| {
+            (0..cols)
+                .step_by(batch)
+                .all(|a| (s.ptr()[(a + batch).min(cols)] - s.ptr()[a]) as u64 <= limit)
+        })
+    };
+    if cols == 0 || !fits(1) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1usize, cols);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) { lo = mid } else { hi = mid - 1 }
+    }
+    let power = 1usize << lo.ilog2();
+    Some(if fits(power) { power } else { lo })
+}
+
 #[cfg(test)]
 mod tests {
     use eie_format::{CodeMatrix, Codebook, SparseCodes};
@@ -191,6 +219,19 @@ mod tests {
     fn layer(rows: usize, cols: usize, pes: usize) -> PackedLayer {
         let m = CodeMatrix::new(rows, cols, vec![1; rows * cols]).unwrap();
         PackedLayer::encode("fc", &m, Codebook::new(4, &[0.5]).unwrap(), pes, 4).unwrap()
+    }
+
+    #[test]
+    fn fitting_batch_keeps_every_part_within_the_limit() {
+        // 2 x 100 dense, 1 PE: 2 entries per column.
+        let l = layer(2, 100, 1);
+        assert_eq!(
+            fitting_batch(&l, 200),
+            Some(64),
+            "100 columns fit; a power of two preferred"
+        );
+        assert_eq!(fitting_batch(&l, 64), Some(32));
+        assert_eq!(fitting_batch(&l, 1), None);
     }
 
     #[test]

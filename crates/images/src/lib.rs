@@ -7,13 +7,14 @@ mod manifest;
 mod words;
 
 pub use capacity::{
-    Capacity, Memory, Overflow, check as check_capacity, fitting_pes, pointer_bytes, spmat_bytes,
+    Capacity, Memory, Overflow, check as check_capacity, fitting_batch, fitting_pes, pointer_bytes,
+    spmat_bytes,
 };
 pub use error::{Error, Result};
 pub use manifest::{
     Encoding, FileEntry, FileKind, IMAGES_DIR, ImageFile, ImageSet, LayerManifest, LoadedImages,
-    MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestSource, PartManifest, PeManifest,
-    layer_dir_name, load, render,
+    MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestSource, PartManifest,
+    PeManifest, layer_dir_name, load, render,
 };
 pub use words::{
     CODEBOOK_WORD_BITS, SPMAT_WORD_BITS, codebook_words, entries_per_word, from_hex, from_le_bytes,
@@ -84,7 +85,7 @@ mod tests {
             .collect();
         let values: Vec<f32> = (1..=max)
             .map(|v| v as f32 / 64.0 - 1.0)
-            .map(|v| if v == 0.0 { 0.5 } else { v })
+            .map(|v| if v == 0.0 { 1.0 / 128.0 } else { v })
             .collect();
         let m = CodeMatrix::new(rows, cols, codes).unwrap();
         PackedLayer::encode(
@@ -204,6 +205,20 @@ mod tests {
         let dir = written(&b);
         std::fs::remove_file(dir.path().join("images/000-fc/codebook.hex")).unwrap();
         assert!(matches!(load(dir.path()), Err(Error::Io { .. })));
+
+        // Regression (review A1): bit widths the loader divides by, edited in the manifest.
+        for (code_bits, index_bits) in [(4, 200), (200, 4), (0, 4)] {
+            let dir = written(&b);
+            let mut set = render(&b).unwrap();
+            set.manifest.layers[0].code_bits = code_bits;
+            set.manifest.layers[0].index_bits = index_bits;
+            std::fs::write(dir.path().join(MANIFEST_FILE), set.manifest.to_json()).unwrap();
+            let err = load(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, Error::Manifest { .. }),
+                "{code_bits}/{index_bits}: {err}"
+            );
+        }
 
         // Not a manifest.
         let dir = written(&b);

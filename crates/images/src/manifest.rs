@@ -20,7 +20,7 @@ pub const IMAGES_DIR: &str = "images";
 /// Value of [`Manifest::format`].
 pub const MANIFEST_FORMAT: &str = "eie-images";
 /// Version of the manifest and image layout.
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// What a manifest says about the whole image set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -465,6 +465,13 @@ fn load_layer(dir: &Path, manifest: &Manifest, lm: &LayerManifest) -> Result<Pac
     expect_width(FileKind::Pointers, manifest.pointer_bits)?;
     expect_width(FileKind::Codebook, CODEBOOK_WORD_BITS)?;
 
+    // Widths first: everything below divides by them.
+    if !(1..=8).contains(&lm.code_bits) || !(1..=8).contains(&lm.index_bits) {
+        return Err(bad(format!(
+            "{}-bit codes and {}-bit indices, expected 1..=8 each",
+            lm.code_bits, lm.index_bits
+        )));
+    }
     let fixed: Vec<i16> = read(FileKind::Codebook, None)?
         .iter()
         .map(|&w| w as u16 as i16)
@@ -488,8 +495,16 @@ fn load_layer(dir: &Path, manifest: &Manifest, lm: &LayerManifest) -> Result<Pac
             .collect();
         let count = ptr.last().copied().unwrap_or(0) as usize;
         let spmat = read(FileKind::Spmat, Some(pe))?;
-        let (codes, z) = unpack_spmat(&spmat, count, lm.code_bits, lm.index_bits)
-            .map_err(|r| image_err(&format!("{} PE {pe} Spmat", lm.name), r))?;
+        let (codes, z) = unpack_spmat(&spmat, count, lm.code_bits, lm.index_bits).map_err(|r| {
+            let file = lm
+                .files
+                .iter()
+                .find(|f| {
+                    f.kind == FileKind::Spmat && f.pe == Some(pe) && f.encoding == Encoding::Binary
+                })
+                .map_or_else(|| format!("{} PE {pe} Spmat", lm.name), |f| f.path.clone());
+            image_err(&file, r)
+        })?;
         streams.push(PeStreams::from_raw(codes, z, ptr));
     }
     let mut layer = PackedLayer::from_parts(

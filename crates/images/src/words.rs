@@ -45,6 +45,11 @@ pub fn unpack_spmat(
     index_bits: u8,
 ) -> Result<(Vec<u8>, Vec<u8>), String> {
     let entry_bits = code_bits as u32 + index_bits as u32;
+    if !(1..=8).contains(&code_bits) || !(1..=8).contains(&index_bits) {
+        return Err(format!(
+            "{code_bits}-bit codes and {index_bits}-bit indices, expected 1..=8 each"
+        ));
+    }
     let per_word = entries_per_word(entry_bits);
     let needed = count.div_ceil(per_word);
     if words.len() != needed {
@@ -117,7 +122,10 @@ pub fn to_hex(words: &[u64], word_bits: u32) -> String {
 /// `word_bits / 4` hex digits).
 pub fn from_hex(text: &str, word_bits: u32) -> Result<Vec<u64>, String> {
     let digits = (word_bits / 4) as usize;
-    text.lines()
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err("the last line does not end with \\n".into());
+    }
+    text.split_terminator('\n')
         .enumerate()
         .map(|(i, line)| {
             if line.len() != digits || !line.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -184,6 +192,13 @@ mod tests {
         assert!(from_hex("0ff\n", 16).is_err());
         assert!(from_hex("00fg\n", 16).is_err());
         assert!(from_hex("+0ff\n", 16).is_err());
+        assert!(from_hex("00ff\r\n", 16).is_err(), "CRLF is not the format");
+        assert!(from_hex("00ff", 16).is_err(), "every line ends with \\n");
+        assert_eq!(from_hex("", 16).unwrap(), Vec::<u64>::new());
+        assert!(
+            unpack_spmat(&[0], 1, 4, 200).is_err(),
+            "widths are checked, not divided by"
+        );
         assert!(from_le_bytes(&[1, 2, 3], 16).is_err());
     }
 

@@ -4,6 +4,7 @@
 mod select;
 mod sparse;
 
+use select::threshold_bin;
 pub use select::{Cut, abs_bits, apply, count_nonzero, cut_for_count, keep_mask};
 pub use sparse::{Read, Selection, select};
 #[cfg(test)]
@@ -156,16 +157,12 @@ pub fn budget(weights: &[f32], rule: Rule) -> Result<u64> {
     })
 }
 
-/// Population standard deviation, in f64.
+/// Population standard deviation, in f64: two passes over fixed blocks added in order, the
+/// same function [`select`] uses, so both paths keep the same weights.
 pub fn std(weights: &[f32]) -> f64 {
-    let n = weights.len().max(1) as f64;
-    let mean = weights.iter().map(|&w| w as f64).sum::<f64>() / n;
-    (weights
-        .iter()
-        .map(|&w| (w as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt()
+    let read =
+        |start: usize, out: &mut [f32]| out.copy_from_slice(&weights[start..start + out.len()]);
+    sparse::std_dev(weights.len(), &read)
 }
 
 /// Prunes `weights` (row-major rows x cols) in place by `rule`. With `balance_pes`, the kept
@@ -314,9 +311,9 @@ pub struct Global {
     high: Vec<u64>,
     nonzero: u64,
     layers: usize,
-    /// Per layer, from the second pass: weights above the threshold's bin, and the low-bits
-    /// histogram of the weights inside it.
-    second: Vec<(u64, Vec<u64>)>,
+    /// Per layer, from the second pass: weights above the threshold's bin, and the low bits
+    /// present inside it with their counts (sparse: usually few).
+    second: Vec<(u64, Vec<(u16, u64)>)>,
     bin: Option<usize>,
 }
 
@@ -355,7 +352,7 @@ impl Global {
         let target = self.target();
         let bin = *self
             .bin
-            .get_or_insert_with(|| find(&self.high, target.max(1)).0);
+            .get_or_insert_with(|| threshold_bin(&self.high, target.max(1)).0);
         let mut above = 0u64;
         let mut low = vec![0u64; 1 << 16];
         for &w in weights {
@@ -369,6 +366,10 @@ impl Global {
                 std::cmp::Ordering::Less => {}
             }
         }
+        let low = (0..low.len())
+            .filter(|&l| low[l] > 0)
+            .map(|l| (l as u16, low[l]))
+            .collect();
         self.second.push((above, low));
     }
 
@@ -391,31 +392,28 @@ impl Global {
         let mut above_bin = 0u64;
         for (above, h) in &self.second {
             above_bin += above;
-            low.iter_mut().zip(h).for_each(|(a, b)| *a += b);
+            h.iter().for_each(|&(l, c)| low[l as usize] += c);
         }
-        let (lo, above_lo) = find(&low, target - above_bin);
+        let (lo, above_lo) = threshold_bin(&low, target - above_bin);
         let mut ties = target - above_bin - above_lo;
         self.second
             .iter()
             .map(|(above, h)| {
-                let strictly_above = above + h[lo + 1..].iter().sum::<u64>();
-                let take = ties.min(h[lo]);
+                let strictly_above = above
+                    + h.iter()
+                        .filter(|&&(l, _)| l as usize > lo)
+                        .map(|&(_, c)| c)
+                        .sum::<u64>();
+                let at = h
+                    .iter()
+                    .find(|&&(l, _)| l as usize == lo)
+                    .map_or(0, |&(_, c)| c);
+                let take = ties.min(at);
                 ties -= take;
                 strictly_above + take
             })
             .collect()
     }
-}
-
-fn find(hist: &[u64], k: u64) -> (usize, u64) {
-    let mut above = 0u64;
-    for b in (0..hist.len()).rev() {
-        if above + hist[b] >= k {
-            return (b, above);
-        }
-        above += hist[b];
-    }
-    (0, above)
 }
 
 #[cfg(test)]

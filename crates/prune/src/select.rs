@@ -100,21 +100,21 @@ pub fn cut_for_count(slices: &[&[f32]], k: u64) -> Cut {
     }
     // Pass 1: high 16 bits (bin 0 holds the zeros' bin too; zeros are skipped).
     let high = histogram(&chunks, 1 << 15, |u| (u != 0).then_some((u >> 16) as usize));
-    let (bin, above) = find(&high, k);
+    let (bin, above) = threshold_bin(&high, k);
     // Pass 2: low 16 bits inside that bin.
     let low = histogram(&chunks, 1 << 16, |u| {
         (u != 0 && (u >> 16) as usize == bin).then_some((u & 0xffff) as usize)
     });
-    let (lo, above_lo) = find(&low, k - above);
+    let (lo, above_lo) = threshold_bin(&low, k - above);
     Cut {
         threshold: ((bin as u32) << 16) | lo as u32,
         at_threshold: k - above - above_lo,
     }
 }
 
-/// Scanning bins from the top: the bin where the running count reaches `k`, and the count
-/// strictly above it.
-fn find(hist: &[u64], k: u64) -> (usize, u64) {
+/// Scanning a histogram from the top: the bin where the running count reaches `k`, and the
+/// count strictly above it (the bin where the `k` largest magnitudes start).
+pub(crate) fn threshold_bin(hist: &[u64], k: u64) -> (usize, u64) {
     let mut above = 0u64;
     for b in (0..hist.len()).rev() {
         if above + hist[b] >= k {
@@ -153,17 +153,11 @@ pub fn apply(slices: Vec<&mut [f32]>, cut: Cut) -> u64 {
     chunks
         .par_iter_mut()
         .zip(allowance)
-        .map(|(c, mut allow)| {
+        .map(|(c, allow)| {
+            let mut keeper = Keeper { cut, allow };
             let mut kept = 0u64;
             for w in c.iter_mut() {
-                let u = abs_bits(*w);
-                let keep = *w != 0.0
-                    && (u > cut.threshold
-                        || (u == cut.threshold && allow > 0 && {
-                            allow -= 1;
-                            true
-                        }));
-                if keep {
+                if keeper.keeps(*w) {
                     kept += 1;
                 } else {
                     *w = 0.0;
@@ -176,18 +170,37 @@ pub fn apply(slices: Vec<&mut [f32]>, cut: Cut) -> u64 {
 
 /// Whether each weight of `slices` (in order) would be kept by `cut`, as a bit per weight.
 pub fn keep_mask(slices: &[&[f32]], cut: Cut) -> Vec<bool> {
-    let mut allow = cut.at_threshold;
+    let mut keeper = Keeper {
+        cut,
+        allow: cut.at_threshold,
+    };
     slices
         .iter()
         .flat_map(|s| s.iter())
-        .map(|&w| {
-            let u = abs_bits(w);
-            w != 0.0
-                && (u > cut.threshold
-                    || (u == cut.threshold && allow > 0 && {
-                        allow -= 1;
-                        true
-                    }))
-        })
+        .map(|&w| keeper.keeps(w))
         .collect()
+}
+
+/// The keep rule of a [`Cut`], visiting weights in order: above the threshold always, at it
+/// while the allowance for ties lasts, zeros never.
+struct Keeper {
+    cut: Cut,
+    allow: u64,
+}
+
+impl Keeper {
+    fn keeps(&mut self, w: f32) -> bool {
+        let u = abs_bits(w);
+        if w == 0.0 || u < self.cut.threshold {
+            return false;
+        }
+        if u > self.cut.threshold {
+            return true;
+        }
+        if self.allow > 0 {
+            self.allow -= 1;
+            return true;
+        }
+        false
+    }
 }

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::select::abs_bits;
+use crate::select::{abs_bits, threshold_bin};
 use crate::{Error, PruneReport, Result, Rule};
 
 /// Elements read and processed at a time (one block per parallel task).
@@ -31,32 +31,30 @@ fn blocks(len: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Sum and sum of squares, in f64, block by block in a fixed order: the same bits however
-/// the blocks are scheduled.
-pub(crate) fn moments(len: usize, read: &Read) -> (f64, f64) {
-    let partials: Vec<(f64, f64)> = blocks(len)
+/// Sum of `f(w)` over the tensor in f64, block by block, the blocks added in order: the same
+/// bits however the blocks are scheduled.
+fn ordered_sum(len: usize, read: &Read, f: impl Fn(f32) -> f64 + Sync) -> f64 {
+    let partials: Vec<f64> = blocks(len)
         .into_par_iter()
         .map_init(
             || vec![0f32; BLOCK],
             |buf, (a, b)| {
-                let buf = &mut buf[..b - a];
-                read(a, buf);
-                buf.iter().fold((0.0, 0.0), |(s, q), &w| {
-                    (s + w as f64, q + (w as f64) * (w as f64))
-                })
+                let block = &mut buf[..b - a];
+                read(a, block);
+                block.iter().map(|&w| f(w)).sum::<f64>()
             },
         )
         .collect();
-    partials
-        .iter()
-        .fold((0.0, 0.0), |(s, q), &(a, b)| (s + a, q + b))
+    partials.iter().sum()
 }
 
-/// Population standard deviation of `len` weights from their moments.
-pub(crate) fn std_of(len: usize, (sum, sq): (f64, f64)) -> f64 {
+/// Population standard deviation of `len` weights: the mean first, then the squared
+/// deviations from it (two passes: the one-pass `E[w^2] - mean^2` loses the digits that
+/// matter when |mean| is large against the spread).
+pub(crate) fn std_dev(len: usize, read: &Read) -> f64 {
     let n = len.max(1) as f64;
-    let mean = sum / n;
-    (sq / n - mean * mean).max(0.0).sqrt()
+    let mean = ordered_sum(len, read, |w| w as f64) / n;
+    (ordered_sum(len, read, |w| (w as f64 - mean).powi(2)) / n).sqrt()
 }
 
 /// What one pass over a tensor learns: the count of finite non-zeros, the first non-finite
@@ -195,19 +193,6 @@ fn histogram_pass(len: usize, read: &Read) -> Vec<u64> {
         )
 }
 
-/// The bin of the high-bits histogram at which the `k` largest magnitudes start, and the count
-/// strictly above it.
-fn threshold_bin(high: &[u64], k: u64) -> (usize, u64) {
-    let mut above = 0u64;
-    for b in (0..high.len()).rev() {
-        if above + high[b] >= k {
-            return (b, above);
-        }
-        above += high[b];
-    }
-    (0, above)
-}
-
 /// Where the threshold estimate samples: `windows` evenly spaced runs of `width` weights, for
 /// tensors of at least `min_len` weights.
 #[derive(Debug, Clone, Copy)]
@@ -273,7 +258,7 @@ pub(crate) fn select_with(
             (sc, p, v)
         }
         Rule::ThresholdStd(s) => {
-            let t = s * std_of(len, moments(len, read));
+            let t = s * std_dev(len, read);
             let mut sc = scan(len, read, |w| w != 0.0 && (w.abs() as f64) >= t);
             let (p, v) = (
                 std::mem::take(&mut sc.positions),

@@ -70,6 +70,30 @@ fn threshold_std_prunes_below_s_times_std() {
     assert!((4_700..5_100).contains(&r.kept), "{}", r.kept);
 }
 
+/// Regression (review A11): the two paths computed the standard deviation with different
+/// formulas (one pass `E[w^2] - mean^2` and two passes), so on weights far from zero they
+/// kept different weights for the same `--threshold-std`.
+#[test]
+fn threshold_std_on_offset_weights_is_the_same_on_both_paths() {
+    let mut rng = Rng::new(3);
+    let w: Vec<f32> = (0..20).map(|_| 100.0 + rng.uniform() as f32).collect();
+    // The reference: two passes in f64.
+    let mean = w.iter().map(|&v| v as f64).sum::<f64>() / 20.0;
+    let reference = (w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / 20.0).sqrt();
+    assert_eq!(std(&w), reference);
+    // S that puts the largest weight right at the threshold.
+    let top = w.iter().copied().fold(0.0f32, f32::max) as f64;
+    let s = top / reference;
+    sparse_matches_dense(&w, Rule::ThresholdStd(s));
+    let mut dense = w.clone();
+    assert!(
+        prune(&mut dense, 1, 20, Rule::ThresholdStd(s), None)
+            .unwrap()
+            .kept
+            >= 1
+    );
+}
+
 #[test]
 fn keep_all_and_count() {
     let w = vec![0.5f32, 0.0, -0.25, 1.0];

@@ -8,7 +8,7 @@ mod sorted;
 
 pub use huffman::{code_lengths, coded_bits};
 pub use lloyd::{Init, LloydRun, lloyd};
-pub use optimal::{EXACT_LIMIT, Optimal, optimal};
+pub use optimal::{EXACT_LIMIT, Optimal, exact_limit, optimal};
 pub use sorted::{Sorted, sort};
 
 /// What can go wrong clustering.

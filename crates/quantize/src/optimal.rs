@@ -13,8 +13,18 @@
 use crate::lloyd::{Init, lloyd};
 use crate::sorted::Sorted;
 
-/// Largest number of values solved exactly; beyond, values are grouped into this many runs.
+/// Largest number of values solved exactly (for up to 16 clusters); beyond, values are
+/// grouped into this many runs.
 pub const EXACT_LIMIT: usize = 1 << 20;
+
+/// Memory the DP's split points may take: (k - 1) rows of u32 per value.
+const SPLIT_BYTES: usize = 64 << 20;
+
+/// The exact limit for `k` clusters: [`EXACT_LIMIT`], lowered so the split points stay within
+/// 64 MiB (2^20 values up to k = 16; 66 k values at k = 255).
+pub fn exact_limit(k: usize) -> usize {
+    EXACT_LIMIT.min(SPLIT_BYTES / 4 / k.saturating_sub(1).max(1))
+}
 
 /// An optimal (or, above [`EXACT_LIMIT`], near-optimal) clustering.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +42,7 @@ pub struct Optimal {
 /// Optimal clustering of `data` into `k` clusters (`k` at most the number of distinct
 /// values, `data` not empty).
 pub fn optimal(data: &Sorted, k: usize) -> Optimal {
-    optimal_with_limit(data, k, EXACT_LIMIT)
+    optimal_with_limit(data, k, exact_limit(k))
 }
 
 /// [`optimal`] with another exact limit (tests reach the grouped path with small data).

@@ -1,0 +1,59 @@
+//! The float model: the same layer in floating point with the same quantized weights (the
+//! codebook's float values), f64 accumulation. Calibration runs it, and the fixed-point
+//! result is compared with it (docs/fixed-point.md section 5).
+
+use crate::fixed::{MAX_ACT_FRAC, fraction_for};
+use crate::layer::LayerView;
+
+/// `W x (+ bias)` then ReLU if `relu`, for float input `x` (length: the layer's inputs).
+pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
+    let values = view.codebook().values();
+    let mut y = vec![0f64; view.rows()];
+    for part in view.parts() {
+        let codes = part.decode_sparse();
+        let cols = part.cols() as u64;
+        for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
+            let (row, col) = ((p / cols) as usize, part.first_col() + (p % cols) as usize);
+            let input = if col < view.inputs() {
+                x[col] as f64
+            } else {
+                1.0
+            };
+            y[row] += values[c as usize] as f64 * input;
+        }
+    }
+    if relu {
+        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    y
+}
+
+/// Whether layer `index` of `count` applies ReLU on write-back.
+pub fn relu_at(index: usize, count: usize, relu_last: bool) -> bool {
+    index + 1 < count || relu_last
+}
+
+/// Calibration (docs/fixed-point.md section 1): runs the float model on every sample input
+/// and picks, at each of the layers + 1 boundaries, the largest fraction at which the largest
+/// |value| seen fits 16 bits.
+pub fn calibrate(layers: &[LayerView], inputs: &[Vec<f32>], relu_last: bool) -> Vec<u8> {
+    let mut max = vec![0f64; layers.len() + 1];
+    for x in inputs {
+        let mut a: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        max[0] = max[0].max(a.iter().fold(0.0, |m, v| m.max(v.abs())));
+        for (i, view) in layers.iter().enumerate() {
+            let input: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            a = layer(*view, &input, relu_at(i, layers.len(), relu_last));
+            max[i + 1] = max[i + 1].max(a.iter().fold(0.0, |m, v| m.max(v.abs())));
+        }
+    }
+    max.into_iter()
+        .map(|m| {
+            if m.is_finite() {
+                fraction_for(m)
+            } else {
+                MAX_ACT_FRAC
+            }
+        })
+        .collect()
+}

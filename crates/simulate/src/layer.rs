@@ -1,0 +1,116 @@
+//! A layer as the models see it: one packed layer, or the consecutive parts of a layer stored
+//! in column batches.
+
+use eie_format::{Bundle, Codebook, PackedLayer};
+
+use crate::error::{Error, Result};
+
+/// One logical layer: its parts in column order (a single part for a whole layer).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerView<'a> {
+    parts: &'a [PackedLayer],
+}
+
+impl<'a> LayerView<'a> {
+    /// A view of `parts` (consecutive parts of one layer, as a validated bundle holds them).
+    ///
+    /// # Panics
+    /// If `parts` is empty.
+    pub fn new(parts: &'a [PackedLayer]) -> Self {
+        assert!(!parts.is_empty(), "a layer has at least one part");
+        Self { parts }
+    }
+
+    /// Every layer of a bundle, in model order.
+    pub fn all(bundle: &'a Bundle) -> Vec<LayerView<'a>> {
+        bundle
+            .logical_layers()
+            .into_iter()
+            .map(LayerView::new)
+            .collect()
+    }
+
+    /// The parts, in column order.
+    pub fn parts(&self) -> &'a [PackedLayer] {
+        self.parts
+    }
+
+    /// Name.
+    pub fn name(&self) -> &'a str {
+        self.parts[0].name()
+    }
+
+    /// Rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.parts[0].rows()
+    }
+
+    /// Columns, the bias column included.
+    pub fn cols(&self) -> usize {
+        self.parts[0].total_cols()
+    }
+
+    /// Whether the last column is a folded bias (input constant 1).
+    pub fn has_bias(&self) -> bool {
+        self.parts[0].bias().is_some()
+    }
+
+    /// Inputs: columns not counting the bias column.
+    pub fn inputs(&self) -> usize {
+        self.cols() - usize::from(self.has_bias())
+    }
+
+    /// PEs the rows are interleaved over.
+    pub fn pes(&self) -> usize {
+        self.parts[0].pes()
+    }
+
+    /// The codebook (shared by the parts).
+    pub fn codebook(&self) -> &'a Codebook {
+        self.parts[0].codebook()
+    }
+
+    /// Checks that an input vector has this layer's input count.
+    pub fn check_input(&self, len: usize) -> Result<()> {
+        if len != self.inputs() {
+            return Err(Error::InputLength {
+                layer: self.name().to_string(),
+                expected: self.inputs(),
+                got: len,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `layers` chain: each takes as many inputs as the previous has rows, all on
+/// the same number of PEs (`docs/fixed-point.md` section 4).
+pub fn check_chain(layers: &[LayerView]) -> Result<()> {
+    for w in layers.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let chain = |reason: String| {
+            Err(Error::Chain {
+                prev: a.name().to_string(),
+                next: b.name().to_string(),
+                reason,
+            })
+        };
+        if b.inputs() != a.rows() {
+            return chain(format!(
+                "it takes {} inputs, \"{}\" has {} rows",
+                b.inputs(),
+                a.name(),
+                a.rows()
+            ));
+        }
+        if b.pes() != a.pes() {
+            return chain(format!(
+                "it is packed for {} PEs, \"{}\" for {}",
+                b.pes(),
+                a.name(),
+                a.pes()
+            ));
+        }
+    }
+    Ok(())
+}

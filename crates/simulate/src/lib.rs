@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod error;
+pub mod fixed;
+pub mod float;
+pub mod functional;
+mod layer;
+pub mod reference;
+pub mod timing;
+pub mod workload;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+pub use fixed::Arith;
+pub use layer::{LayerView, check_chain};
+pub use timing::{LayerTiming, PeCounters, TimingParams};

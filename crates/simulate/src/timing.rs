@@ -1,0 +1,314 @@
+//! The cycle-level timing model of docs/timing-model.md. Every cycle count follows from a
+//! recurrence over the broadcast activations that is exact for the model's rules, so a layer
+//! costs work proportional to its processed entries, not to cycles x PEs.
+
+use crate::error::{Error, Result};
+use crate::layer::LayerView;
+
+/// The hardware's parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimingParams {
+    /// Activation queue depth per PE (default 8, the paper's choice).
+    pub fifo_depth: usize,
+    /// Model the authors' ring buffer, which holds one entry less than its size.
+    pub queue_ring: bool,
+    /// Clock in MHz (default 800).
+    pub clock_mhz: f64,
+    /// Width of a Spmat SRAM line in bits (default 64).
+    pub spmat_width: u32,
+    /// Arithmetic pipeline stages (default 4).
+    pub pipeline_depth: u32,
+    /// A group of N activations with no non-zero left costs a cycle to move past (default,
+    /// as in the authors' simulator).
+    pub group_advance: bool,
+}
+
+impl Default for TimingParams {
+    fn default() -> Self {
+        Self {
+            fifo_depth: 8,
+            queue_ring: false,
+            clock_mhz: 800.0,
+            spmat_width: 64,
+            pipeline_depth: 4,
+            group_advance: true,
+        }
+    }
+}
+
+impl TimingParams {
+    /// Entries a queue holds.
+    pub fn queue_capacity(&self) -> usize {
+        if self.queue_ring {
+            self.fifo_depth.saturating_sub(1)
+        } else {
+            self.fifo_depth
+        }
+    }
+
+    /// Checks every parameter.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what, expected, got: String| {
+            Err(Error::Parameter {
+                what,
+                expected,
+                got,
+            })
+        };
+        if self.queue_capacity() == 0 {
+            return bad(
+                "the activation queue depth",
+                "at least 1 (at least 2 for the ring buffer, which holds one less)",
+                self.fifo_depth.to_string(),
+            );
+        }
+        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
+            return bad(
+                "the clock",
+                "a positive number of MHz",
+                self.clock_mhz.to_string(),
+            );
+        }
+        if self.pipeline_depth == 0 {
+            return bad("the pipeline depth", "at least 1", "0".into());
+        }
+        if self.spmat_width == 0 || self.spmat_width > 1024 {
+            return bad(
+                "the Spmat width",
+                "1..=1024 bits",
+                self.spmat_width.to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One PE's counters for a layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeCounters {
+    /// Cycles spent on activations: one per entry (padding included), at least one per
+    /// broadcast activation (the pointer read).
+    pub busy: u64,
+    /// Cycles idle: the queue was empty (before, between or after its work).
+    pub starved: u64,
+    /// Cycles during which this PE's full queue stalled the broadcast.
+    pub blocking: u64,
+    /// Entries processed (padding included).
+    pub entries: u64,
+    /// Spmat lines read.
+    pub spmat_reads: u64,
+    /// Back-to-back writes to one accumulator (served by the bypass, no stall).
+    pub bypasses: u64,
+}
+
+/// A layer's timing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerTiming {
+    /// Total cycles, pipeline fill and drain included.
+    pub cycles: u64,
+    /// Non-zero activations broadcast (the bias column's constant 1 included).
+    pub broadcasts: u64,
+    /// Cycles the broadcast waited because some queue was full.
+    pub stall_cycles: u64,
+    /// Per-PE counters.
+    pub pes: Vec<PeCounters>,
+    /// Pointer-pair reads (one per PE per broadcast, both banks at once).
+    pub pointer_reads: u64,
+    /// Multiply-accumulates done (real entries of broadcast columns).
+    pub macs: u64,
+    /// Padding entries processed.
+    pub padding: u64,
+    /// Column batches (parts) the layer ran as.
+    pub batches: usize,
+    /// max over PEs of the entries of its broadcast columns: no schedule can beat it.
+    pub lower_bound: u64,
+    /// The clock, for conversions.
+    pub clock_mhz: f64,
+}
+
+impl LayerTiming {
+    /// PEs.
+    pub fn pe_count(&self) -> usize {
+        self.pes.len()
+    }
+
+    /// Time at the clock, in microseconds.
+    pub fn time_us(&self) -> f64 {
+        self.cycles as f64 / self.clock_mhz
+    }
+
+    /// The paper's load-balance efficiency: 1 - starvation bubbles / total cycles, over all
+    /// PEs (= busy cycles / (PEs x cycles)).
+    pub fn load_efficiency(&self) -> f64 {
+        let busy: u64 = self.pes.iter().map(|p| p.busy).sum();
+        if self.cycles == 0 {
+            1.0
+        } else {
+            busy as f64 / (self.cycles as f64 * self.pes.len() as f64)
+        }
+    }
+
+    /// Cycles a perfectly balanced machine would take for the same work: busy cycles / PEs.
+    pub fn theoretical_cycles(&self) -> u64 {
+        let busy: u64 = self.pes.iter().map(|p| p.busy).sum();
+        busy.div_ceil(self.pes.len().max(1) as u64)
+    }
+
+    /// Effective GOP/s: 2 operations per multiply-accumulate done, over the time.
+    pub fn gops(&self) -> f64 {
+        if self.cycles == 0 {
+            0.0
+        } else {
+            2.0 * self.macs as f64 * self.clock_mhz / self.cycles as f64 / 1e3
+        }
+    }
+
+    /// Spmat lines read, over all PEs.
+    pub fn spmat_reads(&self) -> u64 {
+        self.pes.iter().map(|p| p.spmat_reads).sum()
+    }
+
+    /// Bypass events, over all PEs.
+    pub fn bypasses(&self) -> u64 {
+        self.pes.iter().map(|p| p.bypasses).sum()
+    }
+}
+
+/// Levels of the leading-non-zero-detection tree (groups of 4): log4(N), rounded up.
+pub fn lnzd_levels(pes: usize) -> u64 {
+    let (mut levels, mut span) = (0u64, 1usize);
+    while span < pes {
+        span *= 4;
+        levels += 1;
+    }
+    levels
+}
+
+/// Times one layer. `active[j]` says whether column j's activation is non-zero (length: the
+/// layer's columns; the bias column, if any, is always active).
+pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
+    params.validate()?;
+    assert_eq!(active.len(), view.cols(), "one flag per column");
+    let n = view.pes();
+    let cap = params.queue_capacity();
+    let levels = lnzd_levels(n);
+    let drain = params.pipeline_depth as u64 - 1;
+    let mut pes = vec![PeCounters::default(); n];
+    let mut out = LayerTiming {
+        cycles: 0,
+        broadcasts: 0,
+        stall_cycles: 0,
+        pes: Vec::new(),
+        pointer_reads: 0,
+        macs: 0,
+        padding: 0,
+        batches: view.parts().len(),
+        lower_bound: 0,
+        clock_mhz: params.clock_mhz,
+    };
+    let mut finish = vec![0u64; n]; // first cycle each PE is free
+    let mut scanner = levels; // the first broadcast waits for the LNZD tree
+    let mut lower = vec![0u64; n];
+    for (index, part) in view.parts().iter().enumerate() {
+        if index > 0 {
+            // Barrier: the next batch's pointers replace this batch's once every PE is done
+            // and the pipeline has drained; the LNZD tree then restarts.
+            let done = finish.iter().copied().max().unwrap_or(0) + drain;
+            scanner = scanner.max(done) + levels;
+        }
+        let epl = (params.spmat_width / part.entry_bits()).max(1) as u64;
+        // Per PE: the last few start cycles (ring of `cap`), the buffered Spmat line, the row
+        // of the last entry written (for the bypass).
+        let mut starts = vec![vec![0u64; cap]; n];
+        let mut line: Vec<Option<u64>> = vec![None; n];
+        let mut last_row: Vec<Option<usize>> = vec![None; n];
+        let mut t = 0usize; // broadcasts in this part
+        let first = part.first_col();
+        let end = first + part.cols();
+        let mut g = first / n;
+        while g * n < end {
+            let lo = (g * n).max(first);
+            let hi = ((g + 1) * n).min(end);
+            for (j, _) in active
+                .iter()
+                .enumerate()
+                .take(hi)
+                .skip(lo)
+                .filter(|(_, a)| **a)
+            {
+                let local_col = j - first;
+                // Queue constraint: every PE must have popped activation t - cap.
+                let earliest = scanner;
+                let mut b = earliest;
+                if t >= cap {
+                    b = starts.iter().map(|s| s[t % cap]).fold(b, u64::max);
+                    for (pe, s) in pes.iter_mut().zip(&starts) {
+                        pe.blocking += s[t % cap].min(b).saturating_sub(earliest);
+                    }
+                }
+                out.stall_cycles += b - earliest;
+                out.broadcasts += 1;
+                scanner = b + 1;
+                for (k, s) in part.streams().iter().enumerate() {
+                    let (lo_e, hi_e) = (s.ptr()[local_col] as u64, s.ptr()[local_col + 1] as u64);
+                    let e = hi_e - lo_e;
+                    let start = (b + 1).max(finish[k]);
+                    let cost = e.max(1);
+                    let pe = &mut pes[k];
+                    pe.busy += cost;
+                    pe.entries += e;
+                    lower[k] += e;
+                    if e > 0 {
+                        // Spmat lines: those the column spans, less the one still buffered.
+                        let (l0, l1) = (lo_e / epl, (hi_e - 1) / epl);
+                        pe.spmat_reads += l1 - l0 + 1 - u64::from(line[k] == Some(l0));
+                        line[k] = Some(l1);
+                        // Rows of the column's first and last entries; real entries counted.
+                        let mut next = 0usize;
+                        let mut first_row = None;
+                        let mut row = 0usize;
+                        for idx in lo_e as usize..hi_e as usize {
+                            row = next + s.z()[idx] as usize;
+                            next = row + 1;
+                            if s.codes()[idx] != 0 {
+                                out.macs += 1;
+                            } else {
+                                out.padding += 1;
+                            }
+                            if idx == lo_e as usize && s.codes()[idx] != 0 {
+                                first_row = Some(row);
+                            }
+                        }
+                        if start == finish[k] && first_row.is_some() && first_row == last_row[k] {
+                            pe.bypasses += 1;
+                        }
+                        last_row[k] = Some(row);
+                    } else {
+                        last_row[k] = None;
+                    }
+                    starts[k][t % cap] = start;
+                    finish[k] = start + cost;
+                }
+                out.pointer_reads += n as u64;
+                t += 1;
+            }
+            if params.group_advance {
+                // Moving past the group, which has no non-zero left.
+                scanner += 1;
+            }
+            g += 1;
+        }
+    }
+    let busy_end = finish.iter().copied().max().unwrap_or(0);
+    out.cycles = if out.broadcasts == 0 {
+        scanner
+    } else {
+        scanner.max(busy_end + drain)
+    };
+    for pe in &mut pes {
+        pe.starved = out.cycles - pe.busy;
+    }
+    out.lower_bound = lower.into_iter().max().unwrap_or(0);
+    out.pes = pes;
+    Ok(out)
+}
