@@ -174,6 +174,34 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Moves every staged entry into the output folder, replacing entries of the same name
+    /// (for outputs other than a packed model: test vectors).
+    pub fn publish_all(mut self) -> Result<()> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        names.sort();
+        for name in names {
+            let (from, to) = (self.dir.join(&name), self.out.join(&name));
+            if to.is_dir() {
+                std::fs::remove_dir_all(&to)
+                    .with_context(|| format!("cannot replace {}", to.display()))?;
+            } else if to.exists() {
+                std::fs::remove_file(&to)
+                    .with_context(|| format!("cannot replace {}", to.display()))?;
+            }
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} into place", to.display()))?;
+        }
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("cannot remove {}", self.dir.display()))?;
+        self.published = true;
+        Ok(())
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.published {

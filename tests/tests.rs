@@ -8,4 +8,5 @@ mod bad_input;
 mod compress;
 mod pack;
 mod regression;
+mod simulate;
 mod unpack;

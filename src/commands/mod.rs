@@ -1,11 +1,15 @@
 //! One module per subcommand, plus what several of them share: the image options, fitting
 //! a bundle to the memories, and writing a packed output folder.
 
+pub mod bench_paper;
 pub mod compress;
 pub mod inspect;
 pub mod pack;
+pub mod simulate;
+pub mod sweep;
 pub mod table;
 pub mod unpack;
+pub mod vectors;
 pub mod verify;
 
 use std::collections::BTreeMap;

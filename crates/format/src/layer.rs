@@ -194,35 +194,36 @@ impl PackedLayer {
         if batch == 0 || self.cols <= batch || self.span.is_some() {
             return Ok(vec![self]);
         }
-        // Every non-zero goes to its part in one pass (positions stay row-major in each).
-        let codes = self.decode_sparse();
-        let parts_n = self.cols.div_ceil(batch);
-        let width = |p: usize| ((p + 1) * batch).min(self.cols) - p * batch;
-        let mut split: Vec<(Vec<u64>, Vec<u8>)> = vec![(Vec::new(), Vec::new()); parts_n];
-        let cols = self.cols as u64;
-        for (&pos, &code) in codes.positions().iter().zip(codes.codes()) {
-            let (row, col) = (pos / cols, (pos % cols) as usize);
-            let p = col / batch;
-            split[p]
-                .0
-                .push(row * width(p) as u64 + (col - p * batch) as u64);
-            split[p].1.push(code);
-        }
-        let mut parts = Vec::with_capacity(parts_n);
-        for (p, (positions, part_codes)) in split.into_iter().enumerate() {
-            let sparse = SparseCodes::new(self.rows, width(p), positions, part_codes)?;
-            let mut part = PackedLayer::encode_sparse(
-                self.name.clone(),
-                &sparse,
-                self.codebook.clone(),
-                self.pes(),
-                self.index_bits,
-            )?;
-            part.bias = self.bias.clone();
-            parts.push(part.with_span(Span {
-                first: p * batch,
-                total: self.cols,
-            })?);
+        // Columns are independent in the format (the relative row index restarts at every
+        // column), so a part's streams are each PE's entries of its columns, pointers rebased.
+        let mut parts = Vec::with_capacity(self.cols.div_ceil(batch));
+        for first in (0..self.cols).step_by(batch) {
+            let end = (first + batch).min(self.cols);
+            let streams = self
+                .streams
+                .iter()
+                .map(|s| {
+                    let (lo, hi) = (s.ptr[first] as usize, s.ptr[end] as usize);
+                    PeStreams {
+                        codes: s.codes[lo..hi].to_vec(),
+                        z: s.z[lo..hi].to_vec(),
+                        ptr: s.ptr[first..=end].iter().map(|&p| p - lo as u32).collect(),
+                    }
+                })
+                .collect();
+            parts.push(Self {
+                name: self.name.clone(),
+                bias: self.bias.clone(),
+                span: Some(Span {
+                    first,
+                    total: self.cols,
+                }),
+                rows: self.rows,
+                cols: end - first,
+                index_bits: self.index_bits,
+                codebook: self.codebook.clone(),
+                streams,
+            });
         }
         Ok(parts)
     }

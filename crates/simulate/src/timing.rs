@@ -217,9 +217,10 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
             scanner = scanner.max(done) + levels;
         }
         let epl = (params.spmat_width / part.entry_bits()).max(1) as u64;
-        // Per PE: the last few start cycles (ring of `cap`), the buffered Spmat line, the row
-        // of the last entry written (for the bypass).
-        let mut starts = vec![vec![0u64; cap]; n];
+        // Per PE: when each of its last `cap` activations frees its queue slot (the cycle of
+        // its last entry: the activation being processed stays at the head of the queue), the
+        // buffered Spmat line, the row of the last entry written (for the bypass).
+        let mut freed = vec![vec![0u64; cap]; n];
         let mut line: Vec<Option<u64>> = vec![None; n];
         let mut last_row: Vec<Option<usize>> = vec![None; n];
         let mut t = 0usize; // broadcasts in this part
@@ -237,12 +238,13 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 .filter(|(_, a)| **a)
             {
                 let local_col = j - first;
-                // Queue constraint: every PE must have popped activation t - cap.
+                // Queue constraint: every PE must be done with activation t - cap, whose slot
+                // this one takes (a slot freed in a cycle can be filled in that cycle).
                 let earliest = scanner;
                 let mut b = earliest;
                 if t >= cap {
-                    b = starts.iter().map(|s| s[t % cap]).fold(b, u64::max);
-                    for (pe, s) in pes.iter_mut().zip(&starts) {
+                    b = freed.iter().map(|s| s[t % cap]).fold(b, u64::max);
+                    for (pe, s) in pes.iter_mut().zip(&freed) {
                         pe.blocking += s[t % cap].min(b).saturating_sub(earliest);
                     }
                 }
@@ -286,7 +288,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                     } else {
                         last_row[k] = None;
                     }
-                    starts[k][t % cap] = start;
+                    freed[k][t % cap] = start + cost - 1;
                     finish[k] = start + cost;
                 }
                 out.pointer_reads += n as u64;

@@ -1,0 +1,225 @@
+//! `simulate`: a packed model through the bit-exact functional model and the cycle-level
+//! timing model, from the bundle's streams.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use eie_simulate::{LayerView, check_chain, fixed::quantize, float};
+use serde::Serialize;
+
+use super::table::Table;
+use crate::output::load_bundle;
+use crate::sim::{InputOptions, LayerRun, SimOptions, Step, fractions, layer_run, run_chain, step};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Output folder of `pack` or `compress` (or a model.eie file).
+    pub dir: PathBuf,
+    /// The PE count, as a check: it is fixed when a model is packed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pes: Option<u32>,
+    /// Simulate only this layer.
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
+    /// Print JSON: per vector and layer the cycles, time, load efficiency, per-PE counters and
+    /// the output activations (16-bit values and numbers).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub input: InputOptions,
+    #[command(flatten)]
+    pub sim: SimOptions,
+}
+
+#[derive(Serialize)]
+struct Report {
+    mode: &'static str,
+    pes: usize,
+    clock_mhz: f64,
+    fifo: usize,
+    acc_bits: u8,
+    /// Activation fractional bits at every layer boundary (chained mode), or per layer its
+    /// input's and output's (independent mode).
+    fractions: Vec<Vec<u8>>,
+    vectors: Vec<VectorRun>,
+}
+
+#[derive(Serialize)]
+struct VectorRun {
+    layers: Vec<LayerRun>,
+    total_cycles: u64,
+    total_time_us: f64,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (_, bundle) = load_bundle(&args.dir)?;
+    let mut views = LayerView::all(&bundle);
+    if let Some(name) = &args.layer {
+        views.retain(|v| v.name() == name);
+        if views.is_empty() {
+            let names: Vec<String> = LayerView::all(&bundle)
+                .iter()
+                .map(|v| v.name().to_string())
+                .collect();
+            bail!("no layer named \"{name}\" (layers: {})", names.join(", "));
+        }
+    }
+    if views.is_empty() {
+        bail!("the bundle holds no layer");
+    }
+    let pes = views[0].pes();
+    if let Some(n) = args.pes
+        && n as usize != pes
+    {
+        bail!(
+            "model.eie was packed for {pes} PEs; the PE count is fixed by packing: re-pack with --pes {n}"
+        );
+    }
+    let params = args.sim.timing()?;
+    let arith = args.sim.arith()?;
+    let chained = check_chain(&views);
+
+    let mut report = Report {
+        mode: if chained.is_ok() {
+            "chained"
+        } else {
+            "independent"
+        },
+        pes,
+        clock_mhz: params.clock_mhz,
+        fifo: params.fifo_depth,
+        acc_bits: arith.acc_bits,
+        fractions: Vec::new(),
+        vectors: Vec::new(),
+    };
+    let mut steps: Vec<Vec<Step>> = Vec::new();
+    match chained {
+        Ok(()) => {
+            let vectors = args.input.vectors(views[0].inputs())?;
+            let fracs = fractions(&views, &vectors, &args.input.act_frac, arith.relu_last)?;
+            for x in &vectors {
+                steps.push(run_chain(&views, x, &fracs, arith, &params)?.1);
+            }
+            report.fractions = vec![fracs];
+        }
+        Err(e) => {
+            // Layers that do not chain run side by side, each on its own generated input.
+            if args.input.input.is_some() || !args.input.act_frac.is_empty() {
+                bail!(
+                    "{e}; the layers do not form a network, so give --layer NAME to feed one of them"
+                );
+            }
+            let mut run = Vec::new();
+            for (i, view) in views.iter().enumerate() {
+                let x = args.input.vectors(view.inputs())?;
+                let fracs = float::calibrate(std::slice::from_ref(view), &x, arith.relu_last);
+                let relu = float::relu_at(i, views.len(), arith.relu_last);
+                run.push(step(
+                    *view,
+                    &quantize(&x[0], fracs[0])?,
+                    fracs[0],
+                    fracs[1],
+                    arith,
+                    relu,
+                    &params,
+                )?);
+                report.fractions.push(fracs);
+            }
+            steps.push(run);
+        }
+    }
+    for run in &steps {
+        let layers: Vec<LayerRun> = run
+            .iter()
+            .zip(&views)
+            .enumerate()
+            .map(|(i, (s, v))| {
+                let f_out = match report.fractions.as_slice() {
+                    [one] if report.mode == "chained" => one[i + 1],
+                    all => all[i][1],
+                };
+                layer_run(*v, s, f_out)
+            })
+            .collect();
+        let total_cycles = layers.iter().map(|l| l.timing.cycles).sum();
+        report.vectors.push(VectorRun {
+            layers,
+            total_cycles,
+            total_time_us: total_cycles as f64 / params.clock_mhz,
+        });
+    }
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} layer{} ({}), {pes} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input vector{}",
+        views.len(),
+        if views.len() == 1 { "" } else { "s" },
+        report.mode,
+        params.clock_mhz,
+        params.fifo_depth,
+        arith.acc_bits,
+        steps.len(),
+        if steps.len() == 1 { "" } else { "s" }
+    );
+    let mut t = Table::new(&[
+        "layer",
+        "cycles",
+        "time us",
+        "broadcasts",
+        "load eff.",
+        "theoretical",
+        "stalls",
+        "Spmat reads",
+        "ptr reads",
+        "GOP/s",
+    ]);
+    let mut total = (0u64, 0u64, 0u64);
+    for (i, view) in views.iter().enumerate() {
+        let runs: Vec<&Step> = steps.iter().map(|s| &s[i]).collect();
+        let sum = |f: &dyn Fn(&Step) -> u64| runs.iter().map(|s| f(s)).sum::<u64>();
+        let cycles = sum(&|s| s.timing.cycles);
+        let busy = sum(&|s| s.timing.pes.iter().map(|p| p.busy).sum());
+        let macs = sum(&|s| s.timing.macs);
+        total = (total.0 + cycles, total.1 + busy, total.2 + macs);
+        t.row(vec![
+            view.name().to_string(),
+            cycles.to_string(),
+            format!("{:.2}", cycles as f64 / params.clock_mhz),
+            sum(&|s| s.timing.broadcasts).to_string(),
+            format!("{:.3}", busy as f64 / (cycles.max(1) * pes as u64) as f64),
+            sum(&|s| s.timing.theoretical_cycles()).to_string(),
+            sum(&|s| s.timing.stall_cycles).to_string(),
+            sum(&|s| s.timing.spmat_reads()).to_string(),
+            sum(&|s| s.timing.pointer_reads).to_string(),
+            format!(
+                "{:.1}",
+                2.0 * macs as f64 * params.clock_mhz / cycles.max(1) as f64 / 1e3
+            ),
+        ]);
+    }
+    if views.len() > 1 {
+        t.row(vec![
+            "total".into(),
+            total.0.to_string(),
+            format!("{:.2}", total.0 as f64 / params.clock_mhz),
+            String::new(),
+            format!(
+                "{:.3}",
+                total.1 as f64 / (total.0.max(1) * pes as u64) as f64
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            format!(
+                "{:.1}",
+                2.0 * total.2 as f64 * params.clock_mhz / total.0.max(1) as f64 / 1e3
+            ),
+        ]);
+    }
+    print!("{}", t.render());
+    Ok(())
+}
