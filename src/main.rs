@@ -1,5 +1,6 @@
 //! `eie-compress`: safetensors checkpoints to verified memory images of the EIE accelerator.
 
+mod accuracy;
 mod commands;
 mod compress;
 mod output;
@@ -24,6 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole pipeline in one command, offline: the shipped model and the built-in
+    /// synthetic dataset through compress (with retraining), verify, simulate and eval.
+    Demo(commands::demo::Args),
     /// Pack already-sparse, already-shared 2-D tensors into EIE images (no pruning or weight
     /// sharing: zeros are pruned positions, each tensor's distinct values are its codebook).
     Pack(commands::pack::Args),
@@ -41,6 +45,12 @@ enum Command {
     /// RTL test vectors: per layer the input activations, the expected outputs and every PE's
     /// expected accumulators, as $readmemh and binary, with a manifest.
     Vectors(commands::vectors::Args),
+    /// Train an MLP classifier (Adam, seeded, reproducible) and write it as a PyTorch-layout
+    /// safetensors checkpoint.
+    Train(commands::train::Args),
+    /// Top-1 accuracy of a checkpoint and of what compress made from it: pruned, pruned and
+    /// weight-shared, and the bit-exact EIE model on the images.
+    Eval(commands::eval::Args),
     /// Summarise a packed model: per layer shape, PEs, entries, padding, bytes, balance.
     Inspect(commands::inspect::Args),
     /// Re-read the images from disk, check every checksum, and compare them with model.eie.
@@ -49,21 +59,33 @@ enum Command {
     Unpack(commands::unpack::Args),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let progress = progress::Progress::new(cli.quiet);
-    let result = match cli.command {
-        Command::Pack(args) => commands::pack::run(args, &progress),
-        Command::Compress(args) => commands::compress::run(args, &progress),
+fn dispatch(command: Command, progress: &progress::Progress, quiet: bool) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(args) => commands::demo::run(args, progress, quiet),
+        Command::Pack(args) => commands::pack::run(args, progress),
+        Command::Compress(args) => commands::compress::run(args, progress),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Train(args) => commands::train::run(args, progress),
+        Command::Eval(args) => commands::eval::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::BenchPaper(args) => commands::bench_paper::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Vectors(args) => commands::vectors::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Unpack(args) => commands::unpack::run(args),
-    };
-    match result {
+    }
+}
+
+/// Runs a command line as if it had been typed (the demo's steps).
+pub fn run_argv(argv: &[String], progress: &progress::Progress) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(argv)?;
+    dispatch(cli.command, progress, cli.quiet)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let progress = progress::Progress::new(cli.quiet);
+    match dispatch(cli.command, &progress, cli.quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the cause chain joined by ": ".

@@ -7,12 +7,22 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Makes progress bars that are drawn only where someone can see them.
 pub struct Progress {
     visible: bool,
+    quiet: bool,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Self {
         Self {
             visible: !quiet && std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+
+    /// A line of progress on stderr (training's epochs), unless `--quiet`: long runs are
+    /// followed in logs too, not only on terminals.
+    pub fn note(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
         }
     }
 

@@ -74,6 +74,15 @@ pub struct InputOptions {
     /// The tensor to read when the input file holds several.
     #[arg(long, value_name = "NAME", requires = "input")]
     pub input_tensor: Option<String>,
+    /// Input vectors: samples of a dataset (mnist:DIR[:train|t10k], idx:IMAGES,LABELS,
+    /// safetensors:FILE, synthetic[:SEED]), scaled by --scale/--mean/--std.
+    #[arg(long, value_name = "SPEC", conflicts_with = "input")]
+    pub dataset: Option<eie_dataset::Spec>,
+    /// The dataset's samples to use (A..B; default all).
+    #[arg(long, value_name = "A..B", requires = "dataset")]
+    pub range: Option<eie_dataset::SampleRange>,
+    #[command(flatten)]
+    pub scale: crate::accuracy::ScaleOptions,
     /// Without --input: the fraction of non-zero activations generated (exactly
     /// round(D x inputs) of them, at random positions, values in [-1, 1]).
     #[arg(
@@ -95,6 +104,18 @@ pub struct InputOptions {
 impl InputOptions {
     /// Input vectors of `width` floats: read from the file, or one generated vector.
     pub fn vectors(&self, width: usize) -> Result<Vec<Vec<f32>>> {
+        if let Some(spec) = &self.dataset {
+            let scaling = self.scale.resolve(&Default::default())?;
+            let data = crate::accuracy::load(spec, self.range, &scaling)?;
+            if data.width() != width {
+                bail!(
+                    "dataset {} has {} inputs per sample, but the first layer takes {width}",
+                    data.name(),
+                    data.width()
+                );
+            }
+            return Ok((0..data.len()).map(|i| data.input(i).to_vec()).collect());
+        }
         let Some(path) = &self.input else {
             if !(0.0..=1.0).contains(&self.act_density) {
                 bail!("--act-density must be in [0, 1], got {}", self.act_density);

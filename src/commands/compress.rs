@@ -4,12 +4,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use eie_checkpoint::Checkpoint;
+use eie_dataset::{Dataset, SampleRange, Spec};
+use eie_evaluate::{CentroidConfig, Network, TrainConfig, float_accuracy};
 use eie_format::BundleMeta;
 
 use super::{ImageOptions, fit_bundle, source_info, tool_version};
-use crate::compress::recipe::{CodebookKind, InitKind, Partial, Recipe, resolve};
+use crate::accuracy::{
+    ScaleOptions, StageAccuracy, bundle_density, eie_stage, load, stage_reports,
+};
+use crate::compress::recipe::{CodebookKind, InitKind, Partial, Recipe, RetrainPartial, resolve};
+use crate::compress::retrain::{RetrainSettings, retrain};
 use crate::compress::{
     PRUNED_FILE, QUANTIZED_FILE, Timings, plan, report, run as pipeline, settings_map,
 };
@@ -86,6 +92,129 @@ pub struct Args {
     pub timings: bool,
     #[command(flatten)]
     pub image: ImageOptions,
+    #[command(flatten)]
+    pub accuracy: AccuracyOptions,
+}
+
+/// Accuracy after every stage on a dataset, and retraining.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AccuracyOptions {
+    /// A dataset to measure accuracy on after every stage (and to retrain on, with
+    /// --retrain): mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, synthetic[:SEED].
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<Spec>,
+    /// Training samples (A..B; default all).
+    #[arg(long, value_name = "A..B", requires = "dataset")]
+    pub range: Option<SampleRange>,
+    /// Held-out samples the report's accuracy is measured on (default: the training samples).
+    #[arg(long, value_name = "A..B", requires = "dataset")]
+    pub eval_range: Option<SampleRange>,
+    #[command(flatten)]
+    pub scale: ScaleOptions,
+    /// Retrain as Deep Compression does: masked fine-tuning after pruning, centroid
+    /// fine-tuning after weight sharing.
+    #[arg(long, requires = "dataset")]
+    pub retrain: bool,
+    /// Masked fine-tuning epochs after each pruning round (default 3).
+    #[arg(long, requires = "retrain")]
+    pub epochs: Option<usize>,
+    /// Centroid fine-tuning epochs (default: --epochs).
+    #[arg(long, requires = "retrain")]
+    pub centroid_epochs: Option<usize>,
+    /// Adam's learning rate for masked fine-tuning (default 1e-4: a tenth of `train`'s).
+    #[arg(long, requires = "retrain")]
+    pub lr: Option<f64>,
+    /// SGD's learning rate for centroid fine-tuning (default 1e-4).
+    #[arg(long, requires = "retrain")]
+    pub centroid_lr: Option<f64>,
+    /// Samples per step (default 64).
+    #[arg(long, requires = "retrain")]
+    pub batch_size: Option<usize>,
+    /// L2 penalty of masked fine-tuning (default 0).
+    #[arg(long, requires = "retrain")]
+    pub weight_decay: Option<f64>,
+    /// Iterative pruning: prune and retrain in R rounds toward the target (default 1).
+    #[arg(long, value_name = "R", requires = "retrain")]
+    pub rounds: Option<usize>,
+    /// Activation fractional bits of the EIE model, one per layer boundary; default:
+    /// calibrated on the held-out samples.
+    #[arg(
+        long,
+        value_name = "F,F,...",
+        value_delimiter = ',',
+        requires = "dataset"
+    )]
+    pub act_frac: Vec<u8>,
+}
+
+/// Defaults of retraining.
+const FINE_TUNE_EPOCHS: usize = 3;
+const FINE_TUNE_LR: f64 = 1e-4;
+const CENTROID_LR: f64 = 1e-4;
+const BATCH_SIZE: usize = 64;
+
+impl AccuracyOptions {
+    /// The retraining settings: command line and the recipe's `[retrain]` (a key in both is
+    /// an error), then the defaults.
+    fn retrain_settings(&self, recipe: Option<&Recipe>, seed: u64) -> Result<RetrainSettings> {
+        let cli = RetrainPartial {
+            epochs: self.epochs,
+            centroid_epochs: self.centroid_epochs,
+            lr: self.lr,
+            centroid_lr: self.centroid_lr,
+            batch_size: self.batch_size,
+            weight_decay: self.weight_decay,
+            rounds: self.rounds,
+            schedule: None,
+        };
+        let merged = match recipe.and_then(|r| r.retrain.as_ref().map(|t| (r, t))) {
+            Some((r, table)) => {
+                let both = cli.overlap(table);
+                if !both.is_empty() {
+                    bail!(
+                        "{} set both on the command line and in [retrain] of recipe {}; keep one",
+                        both.join(", "),
+                        r.path.display()
+                    );
+                }
+                cli.merged(table)
+            }
+            None => cli,
+        };
+        let epochs = merged.epochs.unwrap_or(FINE_TUNE_EPOCHS);
+        let batch_size = merged.batch_size.unwrap_or(BATCH_SIZE);
+        let settings = RetrainSettings {
+            schedule: merged.schedule()?,
+            fine_tune: TrainConfig {
+                epochs,
+                batch_size,
+                lr: merged.lr.unwrap_or(FINE_TUNE_LR),
+                weight_decay: merged.weight_decay.unwrap_or(0.0),
+                seed,
+            },
+            centroids: CentroidConfig {
+                epochs: merged.centroid_epochs.unwrap_or(epochs),
+                batch_size,
+                lr: merged.centroid_lr.unwrap_or(CENTROID_LR),
+                seed,
+            },
+        };
+        settings.fine_tune.validate()?;
+        settings.centroids.validate()?;
+        Ok(settings)
+    }
+}
+
+/// The datasets of a run with `--dataset`: training samples and held-out samples.
+struct Datasets {
+    train: Dataset,
+    held: Option<Dataset>,
+}
+
+impl Datasets {
+    fn held(&self) -> &Dataset {
+        self.held.as_ref().unwrap_or(&self.train)
+    }
 }
 
 pub fn run(args: Args, progress: &Progress) -> Result<()> {
@@ -136,16 +265,131 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         }
     }
 
+    // Accuracy: the datasets and the network, checked before the long work.
+    let acc = &args.accuracy;
+    let retrain_settings = if acc.retrain {
+        let seed = args.seed.unwrap_or(0);
+        Some(acc.retrain_settings(recipe.as_ref(), seed)?)
+    } else {
+        if recipe.as_ref().is_some_and(|r| r.retrain.is_some()) {
+            eprintln!("warning: the recipe's [retrain] settings apply only with --retrain");
+        }
+        None
+    };
+    let names: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
+    let (datasets, net) = match &acc.dataset {
+        Some(spec) => {
+            let scaling = acc.scale.resolve(&ck.metadata())?;
+            let d = Datasets {
+                train: load(spec, acc.range, &scaling)?,
+                held: acc
+                    .eval_range
+                    .map(|r| load(spec, Some(r), &scaling))
+                    .transpose()?,
+            };
+            let net = Network::from_checkpoint(&ck, &names)
+                .context("the compressed layers, as a network (accuracy needs an MLP)")?;
+            net.check_dataset(&d.train)?;
+            net.check_dataset(d.held())?;
+            (Some(d), Some(net))
+        }
+        None => (None, None),
+    };
+
     let t = Instant::now();
     let sha256 = ck.sha256()?;
     let hash_time = t.elapsed();
     let staging = Staging::create(&args.out, args.image.force)?;
     let mut timings = Timings::default();
-    let outcomes = pipeline(&ck, &plans, pes, staging.path(), progress, &mut timings)?;
+    let mut stages: Vec<StageAccuracy> = Vec::new();
+    let retrained = match (&datasets, net) {
+        (Some(d), Some(net)) => {
+            let original = float_accuracy(&net, d.held())?;
+            progress.note(&format!(
+                "original: held-out top-1 {:.2}% ({}/{})",
+                100.0 * original.top1(),
+                original.correct,
+                original.total
+            ));
+            stages.push(StageAccuracy {
+                name: "original (float)".into(),
+                density: Some(net.density()),
+                accuracy: original,
+                train_loss: None,
+            });
+            match &retrain_settings {
+                Some(settings) => {
+                    let mut retrain_stages = Vec::new();
+                    let r = retrain(
+                        &ck,
+                        &plans,
+                        pes,
+                        net,
+                        &d.train,
+                        d.held(),
+                        settings,
+                        progress,
+                        &mut retrain_stages,
+                    )?;
+                    stages.extend(retrain_stages.into_iter().map(|s| StageAccuracy {
+                        name: s.name,
+                        density: Some(s.density),
+                        accuracy: s.accuracy,
+                        train_loss: s.last_epoch.map(|e| e.loss),
+                    }));
+                    Some(r)
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let outcomes = pipeline(
+        &ck,
+        &plans,
+        pes,
+        staging.path(),
+        progress,
+        &mut timings,
+        retrained,
+    )?;
+    if let (Some(d), None) = (&datasets, &retrain_settings) {
+        // Without retraining, the two checkpoints just written are the float stages.
+        for (file, stage) in [
+            (PRUNED_FILE, "pruned (float)"),
+            (QUANTIZED_FILE, "pruned + shared (float)"),
+        ] {
+            let ck = Checkpoint::open(staging.path().join(file))?;
+            let n = Network::from_checkpoint(&ck, &names)?;
+            stages.push(StageAccuracy {
+                name: stage.into(),
+                density: Some(n.density()),
+                accuracy: float_accuracy(&n, d.held())?,
+                train_loss: None,
+            });
+        }
+    }
 
     let mut settings = args.image.settings();
     settings.insert("command".into(), "compress".into());
     settings.insert("bias_column".into(), (!args.no_bias_column).to_string());
+    if let (Some(s), Some(d)) = (&retrain_settings, &datasets) {
+        settings.insert(
+            "retrain".into(),
+            format!(
+                "on {}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
+                d.train.name(),
+                s.schedule,
+                s.fine_tune.epochs,
+                s.fine_tune.lr,
+                s.fine_tune.weight_decay,
+                s.centroids.epochs,
+                s.centroids.lr,
+                s.fine_tune.batch_size,
+                s.fine_tune.seed
+            ),
+        );
+    }
     if let Some(r) = &args.recipe {
         settings.insert(
             "recipe".into(),
@@ -163,7 +407,35 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     };
     let layers: Vec<_> = outcomes.iter().map(|o| o.layer.clone()).collect();
     let bundle = fit_bundle(meta, layers, &args.image)?;
-    let report = report::build(&bundle, &outcomes);
+    let mut report = report::build(&bundle, &outcomes);
+    if let Some(d) = &datasets {
+        let arith = eie_simulate::Arith::default();
+        let (accuracy, fracs) = eie_stage(&bundle, d.held(), &acc.act_frac, arith)?;
+        stages.push(StageAccuracy {
+            name: "EIE bit-exact (images)".into(),
+            density: Some(bundle_density(&bundle)),
+            accuracy,
+            train_loss: None,
+        });
+        report.accuracy = Some(report::AccuracyReport {
+            dataset: acc.dataset.as_ref().expect("datasets").to_string(),
+            train: d.train.name().to_string(),
+            held_out: d.held().name().to_string(),
+            held_out_is_train: d.held.is_none(),
+            retrain: retrain_settings.as_ref().map(|s| report::RetrainReport {
+                schedule: s.schedule.clone(),
+                epochs: s.fine_tune.epochs,
+                lr: s.fine_tune.lr,
+                weight_decay: s.fine_tune.weight_decay,
+                centroid_epochs: s.centroids.epochs,
+                centroid_lr: s.centroids.lr,
+                batch_size: s.fine_tune.batch_size,
+                seed: s.fine_tune.seed,
+            }),
+            act_frac: fracs,
+            stages: stage_reports(&stages),
+        });
+    }
     let json = serde_json::to_string_pretty(&report)? + "\n";
 
     let t = Instant::now();

@@ -3,11 +3,14 @@
 
 pub mod bench_paper;
 pub mod compress;
+pub mod demo;
+pub mod eval;
 pub mod inspect;
 pub mod pack;
 pub mod simulate;
 pub mod sweep;
 pub mod table;
+pub mod train;
 pub mod unpack;
 pub mod vectors;
 pub mod verify;

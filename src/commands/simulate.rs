@@ -104,7 +104,10 @@ pub fn run(args: Args) -> Result<()> {
         }
         Err(e) => {
             // Layers that do not chain run side by side, each on its own generated input.
-            if args.input.input.is_some() || !args.input.act_frac.is_empty() {
+            if args.input.input.is_some()
+                || args.input.dataset.is_some()
+                || !args.input.act_frac.is_empty()
+            {
                 bail!(
                     "{e}; the layers do not form a network, so give --layer NAME to feed one of them"
                 );

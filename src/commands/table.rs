@@ -36,7 +36,7 @@ impl Table {
                 .filter_map(|r| r.get(i))
                 .filter(|c| !c.is_empty())
                 .all(|c| {
-                    let c = c.strip_prefix('-').unwrap_or(c);
+                    let c = c.strip_prefix(['-', '+']).unwrap_or(c);
                     c.starts_with(|ch: char| ch.is_ascii_digit())
                 })
         };

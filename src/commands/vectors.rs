@@ -110,7 +110,7 @@ pub fn run(args: Args) -> Result<()> {
             "chained"
         }
         Err(e) => {
-            if args.input.input.is_some() {
+            if args.input.input.is_some() || args.input.dataset.is_some() {
                 bail!(
                     "{e}; the layers do not form a network, so give --layer NAME to feed one of them"
                 );

@@ -5,6 +5,7 @@
 
 pub mod recipe;
 pub mod report;
+pub mod retrain;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -67,6 +68,45 @@ pub struct Timings {
     pub write: Duration,
 }
 
+/// A layer's weight sharing: the shared values and a code per surviving weight and per bias
+/// value (code c stands for `values[c - 1]`; code 0 is zero, a weight that is not stored).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The non-zero shared values, distinct, ascending, representable in the tensors' dtypes.
+    pub values: Vec<f32>,
+    /// One code per surviving weight, in the survivors' order.
+    pub codes: Vec<u8>,
+    /// One code per bias value (empty without a folded bias).
+    pub bias_codes: Vec<u8>,
+    /// What the clustering did.
+    pub clustering: Clustering,
+}
+
+impl Shared {
+    /// The value of code `c`.
+    pub fn value(&self, c: u8) -> f32 {
+        if c == 0 {
+            0.0
+        } else {
+            self.values[c as usize - 1]
+        }
+    }
+}
+
+/// A layer whose pruning and weight sharing were decided before the pipeline (by
+/// retraining): the pipeline writes and packs it as it is.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// Flat row-major positions of the surviving weights, ascending.
+    pub positions: Vec<u64>,
+    /// Their values (after fine-tuning), for pruned.safetensors.
+    pub values: Vec<f32>,
+    /// The folded bias's values (after fine-tuning), for pruned.safetensors.
+    pub bias: Option<Vec<f32>>,
+    pub prune: PruneReport,
+    pub shared: Shared,
+}
+
 /// Pairs every selected weight with its bias `NAME.bias` (for `NAME.weight`), checking the
 /// bias is a 1-D float tensor with one value per row.
 pub fn plan(
@@ -110,6 +150,10 @@ pub fn plan(
 
 /// Runs the pipeline; writes `pruned.safetensors` and `quantized.safetensors` into `dir`.
 /// Returns the outcomes in plan order.
+///
+/// With `retrained`, pruning and clustering are skipped: its decided survivors and codes
+/// (one per plan) are written and packed, and its overrides replace the values of other
+/// tensors (biases that retraining changed but that are not folded in).
 pub fn run(
     ck: &Checkpoint,
     plans: &[LayerPlan],
@@ -117,8 +161,17 @@ pub fn run(
     dir: &Path,
     progress: &Progress,
     timings: &mut Timings,
+    retrained: Option<retrain::Retrained>,
 ) -> Result<Vec<LayerOutcome>> {
-    let global = global_counts(ck, plans, progress)?;
+    let global = match retrained {
+        Some(_) => HashMap::new(),
+        None => global_counts(ck, plans, progress)?,
+    };
+    let (mut decided, overrides): (Vec<Option<Decided>>, HashMap<String, Vec<f32>>) =
+        match retrained {
+            Some(r) => (r.decided.into_iter().map(Some).collect(), r.overrides),
+            None => ((0..plans.len()).map(|_| None).collect(), HashMap::new()),
+        };
     let by_name: HashMap<&str, usize> = plans
         .iter()
         .enumerate()
@@ -163,16 +216,19 @@ pub fn run(
         match by_name.get(name.as_str()) {
             Some(&i) => {
                 bar.set_message(name.clone());
-                let rule = match plans[i].settings.pruning {
-                    Pruning::None => Rule::KeepAll,
-                    Pruning::Density(d) => Rule::Density(d),
-                    Pruning::ThresholdStd(s) => Rule::ThresholdStd(s),
-                    Pruning::Global(_) => Rule::Count(global[&i]),
+                let source = match decided[i].take() {
+                    Some(d) => Source::Decided(Box::new(d)),
+                    None => Source::Prune(match plans[i].settings.pruning {
+                        Pruning::None => Rule::KeepAll,
+                        Pruning::Density(d) => Rule::Density(d),
+                        Pruning::ThresholdStd(s) => Rule::ThresholdStd(s),
+                        Pruning::Global(_) => Rule::Count(global[&i]),
+                    }),
                 };
                 outcomes[i] = Some(layer(
                     ck,
                     &plans[i],
-                    rule,
+                    source,
                     pes,
                     &mut pruned,
                     &mut quantized,
@@ -183,7 +239,12 @@ pub fn run(
             None => {
                 let t = Instant::now();
                 for w in [&mut pruned, &mut quantized] {
-                    w.write_tensor_with(|sink| ck.stream_raw(name, sink))?;
+                    match overrides.get(name) {
+                        Some(v) => {
+                            w.write_tensor(&encode(ck.info(name).expect("listed").dtype, v))?
+                        }
+                        None => w.write_tensor_with(|sink| ck.stream_raw(name, sink))?,
+                    }
                 }
                 timings.write += t.elapsed();
             }
@@ -297,87 +358,41 @@ fn survivors(
     }
 }
 
-fn layer(
-    ck: &Checkpoint,
-    plan: &LayerPlan,
-    rule: Rule,
-    pes: usize,
-    pruned: &mut Writer,
-    quantized: &mut Writer,
-    timings: &mut Timings,
-) -> Result<LayerOutcome> {
-    let s = &plan.settings;
-    let name = &plan.name;
-    let info = ck.info(name).expect("selected");
-    let (rows, inputs, dtype) = (info.shape[0], info.shape[1], info.dtype);
+/// Where a layer's survivors and codes come from.
+enum Source {
+    /// Prune the checkpoint's tensor by this rule, then cluster.
+    Prune(Rule),
+    /// Decided already (retraining).
+    Decided(Box<Decided>),
+}
 
-    // Prune: the survivors, in storage order.
-    let t = Instant::now();
-    let Survivors {
-        positions,
-        values,
-        report: prune,
-    } = survivors(ck, name, rows, inputs, rule, s.balance.then_some(pes))?;
-    timings.prune += t.elapsed();
-    let t = Instant::now();
-    let bias: Option<(String, Dtype, Vec<f32>)> = match &plan.bias {
-        Some(b) => {
-            let v = ck.read_f32(b)?;
-            check_finite(b, &v, 1)?;
-            Some((b.clone(), ck.info(b).expect("planned").dtype, v))
-        }
-        None => None,
-    };
-    timings.read += t.elapsed();
-    let t = Instant::now();
-    pruned.write_sparse(dtype, rows * inputs, &positions, |i| values[i])?;
-    if let Some((b, _, _)) = &bias {
-        pruned.write_tensor_with(|sink| ck.stream_raw(b, sink))?;
-    }
-    timings.write += t.elapsed();
-
-    // Cluster the survivors and the non-zero biases (folded in, they share the codebook).
-    let t = Instant::now();
-    let bias_values: &[f32] = bias.as_ref().map(|(_, _, b)| b.as_slice()).unwrap_or(&[]);
-    let mut data = values.clone();
+/// Clusters a layer's surviving weights and its folded bias's non-zero values (they share the
+/// codebook) and gives every one of them a code. The shared values are made representable in
+/// the weight's dtype (and the bias's, when it differs), so quantized.safetensors holds
+/// exactly the images' values; a shared value that is zero would store pruned weights as
+/// entries, so the values nearest to it become zeros (code 0) instead.
+pub fn share(
+    name: &str,
+    values: &[f32],
+    bias_values: &[f32],
+    settings: &LayerSettings,
+    dtype: Dtype,
+    bias_dtype: Option<Dtype>,
+) -> Result<Shared> {
+    let mut data = values.to_vec();
     data.extend(bias_values.iter().copied().filter(|&v| v != 0.0));
-    let clustered = data.len() as u64;
-    let k = (1usize << s.code_bits) - 1;
+    let k = (1usize << settings.code_bits) - 1;
     let clustering =
-        cluster(&data, k, s.method()).with_context(|| format!("clustering \"{name}\""))?;
+        cluster(&data, k, settings.method()).with_context(|| format!("clustering \"{name}\""))?;
     drop(data);
-    // Stored centroids: in the weight's own dtype, so quantized.safetensors holds exactly the
-    // values the images hold.
-    // Centroids as stored: representable in the weight's dtype (and in the bias's, when a
-    // folded bias has another), so quantized.safetensors holds exactly the images' values.
-    let bias_dtype = bias.as_ref().map(|(_, d, _)| *d);
     let mut centroids = Vec::with_capacity(clustering.centroids.len());
     for &c in &clustering.centroids {
-        let stored = match bias_dtype {
-            Some(b) if b != dtype => round_to(b, round_to(dtype, c)),
-            _ => round_to(dtype, c),
-        };
-        if round_to(dtype, stored) != stored
-            || bias_dtype.is_some_and(|b| round_to(b, stored) != stored)
-        {
-            bail!(
-                "layer \"{name}\": its weights ({dtype:?}) and bias ({:?}) have no common value near the shared value {c}; leave the bias out with --no-bias-column",
-                bias_dtype.unwrap_or(dtype)
-            );
-        }
-        centroids.push(stored);
+        centroids.push(representable(name, c, dtype, bias_dtype)?);
     }
     centroids.dedup();
-    // A shared value that is zero would store pruned weights as entries: the weights nearest
-    // to it become zeros (code 0) instead, and it leaves the codebook.
     let zero = centroids.iter().position(|&c| c == 0.0);
     let shared: Vec<f32> = centroids.iter().copied().filter(|&c| c != 0.0).collect();
-    let codebook =
-        Codebook::new(s.code_bits, &shared).with_context(|| format!("codebook of \"{name}\""))?;
-    timings.cluster += t.elapsed();
 
-    // Codes of the survivors (1-based: code 0 is zero) and of the biases.
-    let t = Instant::now();
     let assigner = Assigner::new(&centroids);
     let code_of = |v: f32| {
         if v == 0.0 {
@@ -390,19 +405,107 @@ fn layer(
             _ => i as u8 + 1,
         }
     };
-    let value_of = |c: u8| if c == 0 { 0.0 } else { shared[c as usize - 1] };
-    let codes: Vec<u8> = values.par_iter().map(|&v| code_of(v)).collect();
-    let bias_codes: Vec<u8> = bias_values.iter().map(|&v| code_of(v)).collect();
+    Ok(Shared {
+        values: shared,
+        codes: values.par_iter().map(|&v| code_of(v)).collect(),
+        bias_codes: bias_values.iter().map(|&v| code_of(v)).collect(),
+        clustering,
+    })
+}
+
+/// `c` rounded to the weight's dtype (and to the bias's, when a folded bias has another).
+pub fn representable(name: &str, c: f32, dtype: Dtype, bias_dtype: Option<Dtype>) -> Result<f32> {
+    let stored = match bias_dtype {
+        Some(b) if b != dtype => round_to(b, round_to(dtype, c)),
+        _ => round_to(dtype, c),
+    };
+    if round_to(dtype, stored) != stored
+        || bias_dtype.is_some_and(|b| round_to(b, stored) != stored)
+    {
+        bail!(
+            "layer \"{name}\": its weights ({dtype:?}) and bias ({:?}) have no common value near the shared value {c}; leave the bias out with --no-bias-column",
+            bias_dtype.unwrap_or(dtype)
+        );
+    }
+    Ok(stored)
+}
+
+fn layer(
+    ck: &Checkpoint,
+    plan: &LayerPlan,
+    source: Source,
+    pes: usize,
+    pruned: &mut Writer,
+    quantized: &mut Writer,
+    timings: &mut Timings,
+) -> Result<LayerOutcome> {
+    let s = &plan.settings;
+    let name = &plan.name;
+    let info = ck.info(name).expect("selected");
+    let (rows, inputs, dtype) = (info.shape[0], info.shape[1], info.dtype);
+    let bias_dtype = plan
+        .bias
+        .as_ref()
+        .map(|b| ck.info(b).expect("planned").dtype);
+
+    // Prune (or take the decided survivors), in storage order, and the folded bias.
+    let t = Instant::now();
+    let (positions, values, prune, bias, decided_shared) = match source {
+        Source::Prune(rule) => {
+            let sv = survivors(ck, name, rows, inputs, rule, s.balance.then_some(pes))?;
+            timings.prune += t.elapsed();
+            let t = Instant::now();
+            let bias = match &plan.bias {
+                Some(b) => {
+                    let v = ck.read_f32(b)?;
+                    check_finite(b, &v, 1)?;
+                    Some(v)
+                }
+                None => None,
+            };
+            timings.read += t.elapsed();
+            (sv.positions, sv.values, sv.report, bias, None)
+        }
+        Source::Decided(d) => {
+            let d = *d;
+            (d.positions, d.values, d.prune, d.bias, Some(d.shared))
+        }
+    };
+    let t = Instant::now();
+    pruned.write_sparse(dtype, rows * inputs, &positions, |i| values[i])?;
+    if let (Some(b), Some(bias_dtype)) = (&bias, bias_dtype) {
+        if decided_shared.is_some() {
+            pruned.write_tensor(&encode(bias_dtype, b))?;
+        } else {
+            let bname = plan.bias.as_ref().expect("planned");
+            pruned.write_tensor_with(|sink| ck.stream_raw(bname, sink))?;
+        }
+    }
+    timings.write += t.elapsed();
+
+    // Cluster the survivors and the non-zero biases (folded in, they share the codebook).
+    let bias_values: &[f32] = bias.as_deref().unwrap_or(&[]);
+    let t = Instant::now();
+    let shared = match decided_shared {
+        Some(sh) => sh,
+        None => share(name, &values, bias_values, s, dtype, bias_dtype)?,
+    };
+    let codebook = Codebook::new(s.code_bits, &shared.values)
+        .with_context(|| format!("codebook of \"{name}\""))?;
+    timings.cluster += t.elapsed();
+    let t = Instant::now();
+    let value_of = |c: u8| shared.value(c);
+    let (codes, bias_codes) = (&shared.codes, &shared.bias_codes);
     let sse =
-        sum_sq_err(&values, &codes, &value_of) + sum_sq_err(bias_values, &bias_codes, &value_of);
+        sum_sq_err(&values, codes, &value_of) + sum_sq_err(bias_values, bias_codes, &value_of);
     timings.assign += t.elapsed();
 
     // The quantized checkpoint: every weight replaced by its shared value.
     let t = Instant::now();
     quantized.write_sparse(dtype, rows * inputs, &positions, |i| value_of(codes[i]))?;
-    if let Some((_, bias_dtype, _)) = &bias {
+    if let Some(bias_dtype) = bias_dtype {
         let v: Vec<f32> = bias_codes.iter().map(|&c| value_of(c)).collect();
-        quantized.write_tensor(&encode(*bias_dtype, &v))?;
+        quantized.write_tensor(&encode(bias_dtype, &v))?;
     }
     timings.write += t.elapsed();
 
@@ -429,10 +532,10 @@ fn layer(
         }
         SparseCodes::new(rows, inputs + 1, pos, out).with_context(|| format!("layer \"{name}\""))?
     } else {
-        // Survivors whose shared value is zero (see above) are not stored.
+        // Survivors whose shared value is zero (see `share`) are not stored.
         let (pos, out): (Vec<u64>, Vec<u8>) = positions
             .into_iter()
-            .zip(codes)
+            .zip(codes.iter().copied())
             .filter(|&(_, c)| c != 0)
             .unzip();
         SparseCodes::new(rows, inputs, pos, out).with_context(|| format!("layer \"{name}\""))?
@@ -440,7 +543,7 @@ fn layer(
     drop(values);
     let dc_entries = deep_compression_entries(sparse.positions(), s.index_bits);
     let mut layer = PackedLayer::encode_sparse(name.clone(), &sparse, codebook, pes, s.index_bits)?;
-    if let Some((b, _, _)) = &bias {
+    if let Some(b) = &plan.bias {
         layer = layer.with_bias(b.clone())?;
     }
     timings.encode += t.elapsed();
@@ -449,10 +552,10 @@ fn layer(
         rows,
         inputs,
         prune,
-        clustering,
-        centroids: shared,
+        clustering: shared.clustering,
+        centroids: shared.values,
         sse,
-        clustered,
+        clustered: (codes.len() + bias_values.iter().filter(|&&v| v != 0.0).count()) as u64,
         dc_entries,
         settings: s.clone(),
     })

@@ -165,6 +165,100 @@ struct RecipeToml {
     defaults: Partial,
     #[serde(default)]
     layers: Vec<RuleToml>,
+    retrain: Option<RetrainPartial>,
+}
+
+/// Retraining settings (`compress --retrain`) that may be given on the command line or in
+/// the recipe's `[retrain]` table; not per layer.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainPartial {
+    /// Masked fine-tuning epochs after each pruning round.
+    pub epochs: Option<usize>,
+    /// Centroid fine-tuning epochs.
+    pub centroid_epochs: Option<usize>,
+    /// Adam's learning rate for masked fine-tuning.
+    pub lr: Option<f64>,
+    /// SGD's learning rate for centroid fine-tuning.
+    pub centroid_lr: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub weight_decay: Option<f64>,
+    /// Pruning rounds, evenly spaced toward the target (schedule r/R).
+    pub rounds: Option<usize>,
+    /// Progress of each pruning round toward the target, increasing, ending at 1.
+    pub schedule: Option<Vec<f64>>,
+}
+
+impl RetrainPartial {
+    /// The keys set in both.
+    pub fn overlap(&self, other: &Self) -> Vec<&'static str> {
+        let pairs = [
+            ("epochs", self.epochs.is_some() && other.epochs.is_some()),
+            (
+                "centroid_epochs",
+                self.centroid_epochs.is_some() && other.centroid_epochs.is_some(),
+            ),
+            ("lr", self.lr.is_some() && other.lr.is_some()),
+            (
+                "centroid_lr",
+                self.centroid_lr.is_some() && other.centroid_lr.is_some(),
+            ),
+            (
+                "batch_size",
+                self.batch_size.is_some() && other.batch_size.is_some(),
+            ),
+            (
+                "weight_decay",
+                self.weight_decay.is_some() && other.weight_decay.is_some(),
+            ),
+            (
+                "rounds / schedule",
+                (self.rounds.is_some() || self.schedule.is_some())
+                    && (other.rounds.is_some() || other.schedule.is_some()),
+            ),
+        ];
+        pairs.iter().filter(|(_, b)| *b).map(|(k, _)| *k).collect()
+    }
+
+    /// `self` with the keys `other` sets.
+    pub fn merged(&self, other: &Self) -> Self {
+        Self {
+            epochs: other.epochs.or(self.epochs),
+            centroid_epochs: other.centroid_epochs.or(self.centroid_epochs),
+            lr: other.lr.or(self.lr),
+            centroid_lr: other.centroid_lr.or(self.centroid_lr),
+            batch_size: other.batch_size.or(self.batch_size),
+            weight_decay: other.weight_decay.or(self.weight_decay),
+            rounds: other.rounds.or(self.rounds),
+            schedule: other.schedule.clone().or_else(|| self.schedule.clone()),
+        }
+    }
+
+    /// The pruning schedule: given, or `rounds` evenly spaced steps (default one).
+    pub fn schedule(&self) -> Result<Vec<f64>> {
+        if self.rounds.is_some() && self.schedule.is_some() {
+            bail!("give rounds or schedule, not both");
+        }
+        let schedule = match (&self.schedule, self.rounds) {
+            (Some(s), _) => s.clone(),
+            (None, Some(0)) => bail!("rounds must be at least 1"),
+            (None, r) => {
+                let r = r.unwrap_or(1);
+                (1..=r).map(|i| i as f64 / r as f64).collect()
+            }
+        };
+        let increasing = schedule.windows(2).all(|w| w[0] < w[1]);
+        if schedule.is_empty()
+            || !increasing
+            || schedule[0] <= 0.0
+            || *schedule.last().expect("non-empty") != 1.0
+        {
+            bail!(
+                "schedule {schedule:?}: expected increasing steps in (0, 1] ending at 1 (e.g. [0.5, 0.8, 1.0])"
+            );
+        }
+        Ok(schedule)
+    }
 }
 
 /// A rule: a pattern, and what it sets.
@@ -182,6 +276,8 @@ pub struct Recipe {
     pub select: Vec<String>,
     pub defaults: Partial,
     pub rules: Vec<Rule>,
+    /// The `[retrain]` table, if any.
+    pub retrain: Option<RetrainPartial>,
 }
 
 impl Recipe {
@@ -205,6 +301,7 @@ impl Recipe {
             path: path.to_path_buf(),
             select: raw.select,
             defaults: raw.defaults,
+            retrain: raw.retrain,
             rules: raw
                 .layers
                 .into_iter()
@@ -227,6 +324,9 @@ impl Recipe {
                 .collect(),
         };
         let here = |what: &str| format!("recipe {}, {what}", path.display());
+        if let Some(r) = &recipe.retrain {
+            r.schedule().with_context(|| here("[retrain]"))?;
+        }
         check(&recipe.defaults).with_context(|| here("[defaults]"))?;
         for (i, r) in recipe.rules.iter().enumerate() {
             check(&r.set).with_context(|| {

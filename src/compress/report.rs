@@ -8,6 +8,7 @@ use eie_quantize::coded_bits;
 use serde::Serialize;
 
 use super::LayerOutcome;
+use crate::accuracy::{StageReport, render_stages};
 use crate::commands::inspect::{layer_bytes, pct, pe_balance};
 use crate::commands::table::Table;
 
@@ -19,6 +20,37 @@ pub struct Report {
     pub pointer_bits: u8,
     pub layers: Vec<LayerReport>,
     pub totals: Totals,
+    /// With `--dataset`: accuracy after every stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<AccuracyReport>,
+}
+
+#[derive(Serialize)]
+pub struct AccuracyReport {
+    /// The dataset specification.
+    pub dataset: String,
+    /// The training samples.
+    pub train: String,
+    /// The samples accuracy is measured on.
+    pub held_out: String,
+    /// True when no held-out range was given and accuracy is measured on the training samples.
+    pub held_out_is_train: bool,
+    pub retrain: Option<RetrainReport>,
+    /// Activation fractions of the EIE model (calibrated on the held-out samples unless given).
+    pub act_frac: Vec<u8>,
+    pub stages: Vec<StageReport>,
+}
+
+#[derive(Serialize)]
+pub struct RetrainReport {
+    pub schedule: Vec<f64>,
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub centroid_epochs: usize,
+    pub centroid_lr: f64,
+    pub batch_size: usize,
+    pub seed: u64,
 }
 
 #[derive(Serialize)]
@@ -292,6 +324,7 @@ pub fn build(bundle: &Bundle, outcomes: &[LayerOutcome]) -> Report {
         pointer_bits: meta.pointer_bits,
         layers,
         totals,
+        accuracy: None,
     }
 }
 
@@ -383,6 +416,20 @@ pub fn render(r: &Report) -> String {
         }
         out.push('\n');
         out.push_str(&t.render());
+    }
+    if let Some(a) = &r.accuracy {
+        out.push_str(&format!(
+            "\naccuracy on {}{}\n",
+            a.held_out,
+            if a.held_out_is_train {
+                " (the training samples: give --eval-range for held-out ones)"
+            } else {
+                ""
+            }
+        ));
+        out.push_str(&render_stages(&a.stages));
+        let fracs: Vec<String> = a.act_frac.iter().map(|f| f.to_string()).collect();
+        out.push_str(&format!("EIE activation fractions: {}\n", fracs.join(",")));
     }
     out
 }

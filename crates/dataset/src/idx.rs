@@ -1,0 +1,239 @@
+//! IDX files (LeCun's format of the MNIST family): a 4-byte magic `0 0 TYPE RANK`, `RANK`
+//! big-endian u32 dimensions, then the elements, big-endian, row-major. Gzip-compressed
+//! files (the usual `.gz` downloads) are recognised by their own magic, not by their name.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::{Raw, SampleRange};
+
+/// An element type of the IDX format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdxType {
+    /// 0x08.
+    U8,
+    /// 0x09.
+    I8,
+    /// 0x0B.
+    I16,
+    /// 0x0C.
+    I32,
+    /// 0x0D.
+    F32,
+    /// 0x0E.
+    F64,
+}
+
+impl IdxType {
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0x08 => Self::U8,
+            0x09 => Self::I8,
+            0x0B => Self::I16,
+            0x0C => Self::I32,
+            0x0D => Self::F32,
+            0x0E => Self::F64,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Self::U8 | Self::I8 => 1,
+            Self::I16 => 2,
+            Self::I32 | Self::F32 => 4,
+            Self::F64 => 8,
+        }
+    }
+
+    /// The largest value of an integer type; `None` for floats.
+    pub fn integer_max(self) -> Option<f32> {
+        match self {
+            Self::U8 => Some(255.0),
+            Self::I8 => Some(127.0),
+            Self::I16 => Some(32767.0),
+            Self::I32 => Some(2147483647.0),
+            Self::F32 | Self::F64 => None,
+        }
+    }
+}
+
+/// A whole IDX file, validated: its element type, dimensions and (big-endian) data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxArray {
+    /// Element type.
+    pub dtype: IdxType,
+    /// Dimensions, the first one counting samples.
+    pub dims: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl IdxArray {
+    /// Elements.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dtype.size()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Element `i` as a number.
+    pub fn get(&self, i: usize) -> f64 {
+        let s = self.dtype.size();
+        let b = &self.data[i * s..(i + 1) * s];
+        match self.dtype {
+            IdxType::U8 => b[0] as f64,
+            IdxType::I8 => b[0] as i8 as f64,
+            IdxType::I16 => i16::from_be_bytes([b[0], b[1]]) as f64,
+            IdxType::I32 => i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            IdxType::F32 => f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            IdxType::F64 => f64::from_be_bytes(b.try_into().expect("8 bytes")),
+        }
+    }
+}
+
+/// Reads and validates an IDX file (gzip or raw): every dimension and the data length are
+/// checked, with checked arithmetic, before anything is returned.
+pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |reason: String| Error::Idx {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| bad(format!("the gzip stream does not decompress: {e}")))?;
+        out
+    } else {
+        bytes
+    };
+    if bytes.len() < 4 {
+        return Err(bad(format!(
+            "{} bytes, shorter than the 4-byte magic",
+            bytes.len()
+        )));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(bad(format!(
+            "magic {:02x} {:02x} {:02x} {:02x}, expected 00 00 TYPE RANK",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        )));
+    }
+    let dtype = IdxType::from_code(bytes[2]).ok_or_else(|| {
+        bad(format!(
+            "element type 0x{:02x}, expected 0x08 (u8), 0x09, 0x0B, 0x0C, 0x0D or 0x0E",
+            bytes[2]
+        ))
+    })?;
+    let rank = bytes[3] as usize;
+    if rank == 0 {
+        return Err(bad("rank 0, expected at least one dimension".into()));
+    }
+    let header = 4 + 4 * rank;
+    if bytes.len() < header {
+        return Err(bad(format!(
+            "{} bytes, shorter than the header of {rank} dimensions ({header} bytes)",
+            bytes.len()
+        )));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    let found = bytes.len() - header;
+    if found < expected {
+        return Err(bad(format!(
+            "short data: dimensions {dims:?} need {expected} bytes after the header, found {found}"
+        )));
+    }
+    if found > expected {
+        return Err(bad(format!(
+            "{} bytes past the end of the data that dimensions {dims:?} describe",
+            found - expected
+        )));
+    }
+    let mut data = bytes;
+    data.drain(..header);
+    Ok(IdxArray { dtype, dims, data })
+}
+
+/// Samples `range` of an images file and a labels file.
+pub(crate) fn load_pair(
+    images_path: &Path,
+    labels_path: &Path,
+    range: SampleRange,
+    name: &str,
+) -> Result<Raw> {
+    let images = read_idx(images_path)?;
+    let labels = read_idx(labels_path)?;
+    let pairing = |reason: String| Error::Pairing {
+        images: images_path.to_path_buf(),
+        labels: labels_path.to_path_buf(),
+        reason,
+    };
+    if labels.dims.len() != 1 {
+        return Err(Error::Idx {
+            path: labels_path.to_path_buf(),
+            reason: format!(
+                "labels have dimensions {:?}, expected one (samples)",
+                labels.dims
+            ),
+        });
+    }
+    if labels.dtype.integer_max().is_none() {
+        return Err(Error::Idx {
+            path: labels_path.to_path_buf(),
+            reason: format!(
+                "labels of type {:?}, expected an integer type",
+                labels.dtype
+            ),
+        });
+    }
+    let total = images.dims[0];
+    if labels.dims[0] != total {
+        return Err(pairing(format!(
+            "{total} images but {} labels",
+            labels.dims[0]
+        )));
+    }
+    let width: usize = images.dims[1..].iter().product();
+    let r = range.resolve(total, name)?;
+    let mut inputs = Vec::with_capacity(r.len() * width);
+    for i in r.start * width..r.end * width {
+        inputs.push(images.get(i) as f32);
+    }
+    let mut out = Vec::with_capacity(r.len());
+    for i in r.clone() {
+        let l = labels.get(i);
+        if l < 0.0 || l > u32::MAX as f64 {
+            return Err(Error::Label {
+                dataset: name.to_string(),
+                index: i,
+                label: l.to_string(),
+            });
+        }
+        out.push(l as u32);
+    }
+    Ok(Raw {
+        total,
+        width,
+        integer_max: images.dtype.integer_max(),
+        classes: None,
+        inputs,
+        labels: out,
+    })
+}

@@ -1,0 +1,443 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod error;
+mod idx;
+mod synthetic;
+mod tensors;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub use error::{Error, Result};
+pub use idx::{IdxArray, IdxType, read_idx};
+pub use synthetic::{SYNTHETIC_CLASSES, SYNTHETIC_SAMPLES, SYNTHETIC_WIDTH, synthetic_sample};
+
+/// Where a dataset comes from, as given to `--dataset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    /// `mnist:DIR[:SPLIT]`: the MNIST family's IDX files in `DIR`,
+    /// `SPLIT-images-idx3-ubyte[.gz]` and `SPLIT-labels-idx1-ubyte[.gz]`, where `SPLIT` is
+    /// `train` or `t10k` (optional when only one of them is there).
+    Mnist {
+        /// The folder.
+        dir: PathBuf,
+        /// `train` or `t10k`; `None`: whichever one the folder holds.
+        split: Option<String>,
+    },
+    /// `idx:IMAGES,LABELS`: any pair of IDX files (gzip or raw).
+    Idx {
+        /// The inputs file (first dimension: samples).
+        images: PathBuf,
+        /// The labels file (one dimension: samples).
+        labels: PathBuf,
+    },
+    /// `safetensors:FILE` (or a path ending in `.safetensors`): tensors `inputs`
+    /// `[samples, ...]` (float or U8) and `labels` `[samples]` (integer).
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `synthetic[:SEED]`: the built-in deterministic dataset (see [`synthetic_sample`]).
+    Synthetic {
+        /// The seed of the generator (default 0).
+        seed: u64,
+    },
+}
+
+impl FromStr for Spec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::Spec {
+            spec: s.to_string(),
+            reason: reason.to_string(),
+        };
+        if s == "synthetic" {
+            return Ok(Spec::Synthetic { seed: 0 });
+        }
+        if let Some(seed) = s.strip_prefix("synthetic:") {
+            let seed = seed
+                .parse()
+                .map_err(|_| bad("the seed after \"synthetic:\" must be an unsigned integer"))?;
+            return Ok(Spec::Synthetic { seed });
+        }
+        if let Some(rest) = s.strip_prefix("mnist:") {
+            let (dir, split) = match rest.rsplit_once(':') {
+                Some((dir, split @ ("train" | "t10k"))) => (dir, Some(split.to_string())),
+                _ => (rest, None),
+            };
+            if dir.is_empty() {
+                return Err(bad("expected mnist:DIR or mnist:DIR:train|t10k"));
+            }
+            return Ok(Spec::Mnist {
+                dir: dir.into(),
+                split,
+            });
+        }
+        if let Some(rest) = s.strip_prefix("idx:") {
+            let Some((images, labels)) = rest.split_once(',') else {
+                return Err(bad("expected idx:IMAGES,LABELS"));
+            };
+            if images.is_empty() || labels.is_empty() {
+                return Err(bad("expected idx:IMAGES,LABELS"));
+            }
+            return Ok(Spec::Idx {
+                images: images.into(),
+                labels: labels.into(),
+            });
+        }
+        if let Some(path) = s.strip_prefix("safetensors:") {
+            if path.is_empty() {
+                return Err(bad("expected safetensors:FILE"));
+            }
+            return Ok(Spec::Safetensors { path: path.into() });
+        }
+        if s.ends_with(".safetensors") {
+            return Ok(Spec::Safetensors { path: s.into() });
+        }
+        Err(bad(
+            "expected mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE (or FILE.safetensors), or synthetic[:SEED]",
+        ))
+    }
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Spec::Mnist { dir, split: None } => write!(f, "mnist:{}", dir.display()),
+            Spec::Mnist {
+                dir,
+                split: Some(s),
+            } => write!(f, "mnist:{}:{s}", dir.display()),
+            Spec::Idx { images, labels } => {
+                write!(f, "idx:{},{}", images.display(), labels.display())
+            }
+            Spec::Safetensors { path } => write!(f, "safetensors:{}", path.display()),
+            Spec::Synthetic { seed } => write!(f, "synthetic:{seed}"),
+        }
+    }
+}
+
+/// A range of sample indices, `A..B` (`A..` and `..B` leave an end open), as given to
+/// `--range`. Indices count from 0 in the dataset's own order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SampleRange {
+    /// First sample; `None`: 0.
+    pub start: Option<usize>,
+    /// One past the last sample; `None`: the end of the dataset.
+    pub end: Option<usize>,
+}
+
+impl SampleRange {
+    /// The whole dataset.
+    pub const ALL: SampleRange = SampleRange {
+        start: None,
+        end: None,
+    };
+
+    /// `start..end`.
+    pub fn new(start: usize, end: usize) -> Self {
+        Self {
+            start: Some(start),
+            end: Some(end),
+        }
+    }
+
+    /// The concrete indices in a dataset of `total` samples: an empty range, or one that
+    /// reaches past the end, is an error naming `dataset`.
+    pub fn resolve(&self, total: usize, dataset: &str) -> Result<std::ops::Range<usize>> {
+        let start = self.start.unwrap_or(0);
+        let end = self.end.unwrap_or(total);
+        let bad = |reason: String| Error::Range {
+            dataset: dataset.to_string(),
+            range: self.to_string(),
+            reason,
+        };
+        if end > total {
+            return Err(bad(format!(
+                "it reaches past the end of the dataset's {total} samples (indices 0..{total})"
+            )));
+        }
+        if start >= end {
+            return Err(bad("it holds no samples".into()));
+        }
+        Ok(start..end)
+    }
+}
+
+impl FromStr for SampleRange {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Range {
+            dataset: "(any)".into(),
+            range: s.to_string(),
+            reason: "expected START..END, START.. or ..END with unsigned integers".into(),
+        };
+        let (a, b) = s.split_once("..").ok_or_else(bad)?;
+        let part = |p: &str| -> Result<Option<usize>> {
+            let p = p.trim();
+            if p.is_empty() {
+                Ok(None)
+            } else {
+                p.parse().map(Some).map_err(|_| bad())
+            }
+        };
+        Ok(Self {
+            start: part(a)?,
+            end: part(b)?,
+        })
+    }
+}
+
+impl fmt::Display for SampleRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.start {
+            write!(f, "{s}")?;
+        }
+        f.write_str("..")?;
+        if let Some(e) = self.end {
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How raw inputs become the network's inputs: `x' = (u(x) - mean) / std`, where `u`
+/// divides integer data by its type's largest value (`unit`: U8 pixels to [0, 1]) and
+/// leaves float data as stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scaling {
+    /// Divide integer data by its type's largest value (255 for U8).
+    pub unit: bool,
+    /// Subtracted after `unit`.
+    pub mean: f32,
+    /// Divided by after subtracting the mean; positive.
+    pub std: f32,
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Self {
+            unit: true,
+            mean: 0.0,
+            std: 1.0,
+        }
+    }
+}
+
+impl Scaling {
+    /// Checks that the parameters can be applied.
+    pub fn validate(&self) -> Result<()> {
+        if !self.mean.is_finite() {
+            return Err(Error::Scaling {
+                reason: format!("the mean {} is not finite", self.mean),
+            });
+        }
+        if !(self.std.is_finite() && self.std > 0.0) {
+            return Err(Error::Scaling {
+                reason: format!("the standard deviation {} must be positive", self.std),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Scaling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = if self.unit { "unit" } else { "raw" };
+        if self.mean == 0.0 && self.std == 1.0 {
+            write!(f, "{unit}")
+        } else {
+            write!(f, "{unit}, mean {}, std {}", self.mean, self.std)
+        }
+    }
+}
+
+/// Samples and their labels, already scaled: what a network is trained or evaluated on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    name: String,
+    first: usize,
+    width: usize,
+    classes: Option<usize>,
+    inputs: Vec<f32>,
+    labels: Vec<u32>,
+}
+
+impl Dataset {
+    /// A dataset from its parts: `inputs` holds `labels.len()` rows of `width` values.
+    ///
+    /// # Panics
+    /// If `inputs.len() != labels.len() * width`.
+    pub fn from_parts(
+        name: impl Into<String>,
+        first: usize,
+        width: usize,
+        classes: Option<usize>,
+        inputs: Vec<f32>,
+        labels: Vec<u32>,
+    ) -> Self {
+        assert_eq!(
+            inputs.len(),
+            labels.len() * width,
+            "inputs are samples x width"
+        );
+        Self {
+            name: name.into(),
+            first,
+            width,
+            classes,
+            inputs,
+            labels,
+        }
+    }
+
+    /// A readable name: the specification and the range.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples (never, for a loaded dataset).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Inputs per sample.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Index in the source of the first sample.
+    pub fn first(&self) -> usize {
+        self.first
+    }
+
+    /// Classes: as the source declares them (10 for the synthetic set), otherwise the
+    /// largest label plus one.
+    pub fn classes(&self) -> usize {
+        self.classes
+            .unwrap_or_else(|| self.labels.iter().max().map_or(0, |&m| m as usize + 1))
+    }
+
+    /// Every sample's inputs, row after row.
+    pub fn inputs(&self) -> &[f32] {
+        &self.inputs
+    }
+
+    /// Sample `i`'s inputs.
+    pub fn input(&self, i: usize) -> &[f32] {
+        &self.inputs[i * self.width..(i + 1) * self.width]
+    }
+
+    /// Every label.
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+}
+
+/// What a loader hands back: the selected samples before scaling.
+struct Raw {
+    total: usize,
+    width: usize,
+    /// For integer inputs: the type's largest value (what `unit` divides by).
+    integer_max: Option<f32>,
+    classes: Option<usize>,
+    inputs: Vec<f32>,
+    labels: Vec<u32>,
+}
+
+/// Loads samples `range` of the dataset `spec`, scaled by `scaling`.
+pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Dataset> {
+    scaling.validate()?;
+    let label = spec.to_string();
+    let raw = match spec {
+        Spec::Mnist { dir, split } => {
+            let (images, labels) = mnist_files(spec, dir, split.as_deref())?;
+            idx::load_pair(&images, &labels, range, &label)?
+        }
+        Spec::Idx { images, labels } => idx::load_pair(images, labels, range, &label)?,
+        Spec::Safetensors { path } => tensors::load(path, range, &label)?,
+        Spec::Synthetic { seed } => synthetic::load(*seed, range, &label)?,
+    };
+    let first = range.resolve(raw.total, &label)?.start;
+    let Raw {
+        width,
+        integer_max,
+        classes,
+        mut inputs,
+        labels,
+        ..
+    } = raw;
+    let divide = match integer_max {
+        Some(m) if scaling.unit => m,
+        _ => 1.0,
+    };
+    for (i, x) in inputs.iter_mut().enumerate() {
+        if !x.is_finite() {
+            return Err(Error::NonFinite {
+                dataset: label,
+                index: first + i / width.max(1),
+                feature: i % width.max(1),
+                value: *x,
+            });
+        }
+        *x = (*x / divide - scaling.mean) / scaling.std;
+    }
+    Ok(Dataset {
+        name: format!("{label} [{}..{}]", first, first + labels.len()),
+        first,
+        width,
+        classes,
+        inputs,
+        labels,
+    })
+}
+
+/// The images and labels files of an MNIST-family folder.
+fn mnist_files(spec: &Spec, dir: &Path, split: Option<&str>) -> Result<(PathBuf, PathBuf)> {
+    let find = |split: &str, kind: &str, rank: u8| -> Option<PathBuf> {
+        let stem = format!("{split}-{kind}-idx{rank}-ubyte");
+        [format!("{stem}.gz"), stem]
+            .into_iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+    };
+    let pair = |split: &str| Some((find(split, "images", 3)?, find(split, "labels", 1)?));
+    let bad = |reason: String| Error::Spec {
+        spec: spec.to_string(),
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(bad(format!("{} is not a folder", dir.display())));
+    }
+    match split {
+        Some(s) => pair(s).ok_or_else(|| {
+            bad(format!(
+                "{} holds no {s}-images-idx3-ubyte[.gz] with {s}-labels-idx1-ubyte[.gz]",
+                dir.display()
+            ))
+        }),
+        None => match (pair("train"), pair("t10k")) {
+            (Some(p), None) | (None, Some(p)) => Ok(p),
+            (Some(_), Some(_)) => Err(bad(format!(
+                "{} holds both the train and the t10k split; say which (mnist:DIR:train or mnist:DIR:t10k)",
+                dir.display()
+            ))),
+            (None, None) => Err(bad(format!(
+                "{} holds no MNIST-style IDX files (train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz], or t10k-...)",
+                dir.display()
+            ))),
+        },
+    }
+}

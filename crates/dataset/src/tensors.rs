@@ -1,0 +1,120 @@
+//! A dataset in one safetensors file: `inputs` `[samples, ...]` (F32, F16, BF16 or U8; the
+//! dimensions after the first are flattened) and `labels` `[samples]` (any integer type).
+
+use std::path::Path;
+
+use eie_checkpoint::{Checkpoint, Dtype};
+
+use crate::error::{Error, Result};
+use crate::{Raw, SampleRange};
+
+/// Name of the inputs tensor.
+pub const INPUTS: &str = "inputs";
+/// Name of the labels tensor.
+pub const LABELS: &str = "labels";
+
+pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
+    let ck = Checkpoint::open(path)?;
+    let bad = |tensor: &str, reason: String| Error::Tensor {
+        path: path.to_path_buf(),
+        tensor: tensor.to_string(),
+        reason,
+    };
+    let info = |tensor: &str| {
+        ck.info(tensor).ok_or_else(|| {
+            bad(
+                tensor,
+                format!("missing (the file holds {})", ck.available()),
+            )
+        })
+    };
+    let (x, y) = (info(INPUTS)?, info(LABELS)?);
+    if x.shape.len() < 2 {
+        return Err(bad(
+            INPUTS,
+            format!("shape {:?}, expected [samples, inputs, ...]", x.shape),
+        ));
+    }
+    let [total] = y.shape[..] else {
+        return Err(bad(
+            LABELS,
+            format!("shape {:?}, expected [samples]", y.shape),
+        ));
+    };
+    if x.shape[0] != total {
+        return Err(bad(
+            INPUTS,
+            format!(
+                "{} samples, but \"{LABELS}\" has {total} labels",
+                x.shape[0]
+            ),
+        ));
+    }
+    let width: usize = x.shape[1..].iter().product();
+    let r = range.resolve(total, name)?;
+
+    let (inputs, integer_max) = if x.is_float() {
+        let all = ck.read_f32(INPUTS)?;
+        (all[r.start * width..r.end * width].to_vec(), None)
+    } else if x.dtype == Dtype::U8 {
+        let mut all = Vec::with_capacity(x.elements());
+        ck.stream_raw(INPUTS, &mut |chunk| {
+            all.extend(chunk.iter().map(|&b| b as f32));
+            Ok(())
+        })?;
+        (all[r.start * width..r.end * width].to_vec(), Some(255.0))
+    } else {
+        return Err(bad(
+            INPUTS,
+            format!("dtype {:?}, expected F32, F16, BF16 or U8", x.dtype),
+        ));
+    };
+
+    let size = match y.dtype {
+        Dtype::U8 | Dtype::I8 => 1,
+        Dtype::U16 | Dtype::I16 => 2,
+        Dtype::U32 | Dtype::I32 => 4,
+        Dtype::U64 | Dtype::I64 => 8,
+        other => {
+            return Err(bad(
+                LABELS,
+                format!("dtype {other:?}, expected an integer type (I64, I32, U8, ...)"),
+            ));
+        }
+    };
+    let mut raw = Vec::with_capacity(total * size);
+    ck.stream_raw(LABELS, &mut |chunk| {
+        raw.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    let mut labels = Vec::with_capacity(r.len());
+    for i in r.clone() {
+        let b = &raw[i * size..(i + 1) * size];
+        let v: i128 = match y.dtype {
+            Dtype::U8 => b[0] as i128,
+            Dtype::I8 => b[0] as i8 as i128,
+            Dtype::U16 => u16::from_le_bytes([b[0], b[1]]) as i128,
+            Dtype::I16 => i16::from_le_bytes([b[0], b[1]]) as i128,
+            Dtype::U32 => u32::from_le_bytes(b.try_into().expect("4 bytes")) as i128,
+            Dtype::I32 => i32::from_le_bytes(b.try_into().expect("4 bytes")) as i128,
+            Dtype::U64 => u64::from_le_bytes(b.try_into().expect("8 bytes")) as i128,
+            _ => i64::from_le_bytes(b.try_into().expect("8 bytes")) as i128,
+        };
+        let Ok(v) = u32::try_from(v) else {
+            return Err(Error::Label {
+                dataset: name.to_string(),
+                index: i,
+                label: v.to_string(),
+            });
+        };
+        labels.push(v);
+    }
+    Ok(Raw {
+        total,
+        width,
+        integer_max,
+        classes: None,
+        inputs,
+        labels,
+    })
+}

@@ -1,0 +1,109 @@
+//! The crate's one error type.
+
+/// What can go wrong building, training or evaluating a network. Every message names the
+/// tensors, dataset or setting at fault and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No layers to build a network from.
+    #[error("a network needs at least one layer")]
+    NoLayers,
+    /// Two consecutive layers whose shapes do not chain.
+    #[error("layers \"{prev}\" and \"{next}\" do not chain: {reason}")]
+    Chain {
+        /// The earlier layer's weight tensor.
+        prev: String,
+        /// The later layer's weight tensor.
+        next: String,
+        /// The shapes that disagree.
+        reason: String,
+    },
+    /// A layer's tensors that cannot be a linear layer (a weight that is not 2-D, a bias of
+    /// the wrong length).
+    #[error("layer \"{layer}\": {reason}")]
+    Layer {
+        /// The weight tensor.
+        layer: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An architecture string that is not `IN-H1-...-OUT`.
+    #[error("architecture \"{arch}\": {reason}")]
+    Arch {
+        /// As given.
+        arch: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A dataset whose samples are not as wide as the first layer's input.
+    #[error(
+        "dataset {dataset} has {width} inputs per sample, but the first layer \"{layer}\" takes {inputs}"
+    )]
+    Width {
+        /// The dataset.
+        dataset: String,
+        /// Its inputs per sample.
+        width: usize,
+        /// The first layer.
+        layer: String,
+        /// The layer's inputs.
+        inputs: usize,
+    },
+    /// A label the network cannot output.
+    #[error(
+        "dataset {dataset}: sample {index} has label {label}, outside the {outputs} outputs of the last layer \"{layer}\""
+    )]
+    Label {
+        /// The dataset.
+        dataset: String,
+        /// The sample, as indexed in its source.
+        index: usize,
+        /// The label.
+        label: u32,
+        /// The network's outputs.
+        outputs: usize,
+        /// The last layer.
+        layer: String,
+    },
+    /// A training or evaluation setting out of range.
+    #[error("{what}: {reason}")]
+    Config {
+        /// The setting.
+        what: &'static str,
+        /// What is wrong, and what was expected.
+        reason: String,
+    },
+    /// Weight-shared layers that do not match the network they are applied to.
+    #[error("shared layer \"{layer}\": {reason}")]
+    Shared {
+        /// The layer.
+        layer: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Training produced a loss or a weight that is not finite (a learning rate too large).
+    #[error("{stage} diverged at epoch {epoch}: the loss is {loss}; lower the learning rate")]
+    Diverged {
+        /// What was being trained.
+        stage: &'static str,
+        /// 1-based epoch.
+        epoch: usize,
+        /// The loss.
+        loss: f64,
+    },
+    /// Reading a tensor back from burn failed.
+    #[error("reading tensor data back from burn: {reason}")]
+    Tensor {
+        /// burn's message.
+        reason: String,
+    },
+    /// Reading a checkpoint failed.
+    #[error(transparent)]
+    Checkpoint(#[from] eie_checkpoint::Error),
+    /// The functional model refused a layer or input.
+    #[error(transparent)]
+    Simulate(#[from] eie_simulate::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

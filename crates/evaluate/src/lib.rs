@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod accuracy;
+mod error;
+mod model;
+mod network;
+mod share;
+mod train;
+
+#[cfg(test)]
+mod tests;
+
+pub use accuracy::{
+    Accuracy, ClassCount, check_packed, eie_accuracy, eie_predict, float_accuracy, predict,
+};
+pub use error::{Error, Result};
+pub use network::{Dense, LayerValues, Network, format_arch, parse_arch};
+pub use share::{
+    CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,
+    grouped_gradients,
+};
+pub use train::{EpochStats, Mode, TrainConfig, train};

@@ -1,0 +1,220 @@
+//! Centroid fine-tuning (Deep Compression, section 3.3): with every weight's cluster fixed,
+//! the gradient of a shared value is the sum of the gradients of the weights that share it,
+//! and each shared value moves by minus the learning rate times that sum (plain SGD).
+//!
+//! Code 0 is the pruned weight: its value stays exactly zero. A bias folded into the layer's
+//! codebook (the EIE bias column) shares values with the weights, so its gradients join the
+//! sums; a bias kept apart stays as it is.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::Device;
+use eie_dataset::Dataset;
+
+use crate::error::{Error, Result};
+use crate::model::{Mlp, argmax_rows, batch, to_vec, transpose};
+use crate::network::Network;
+use crate::train::{EpochStats, Order, check_common};
+
+/// One layer's weight sharing: a code per weight and per folded bias value, and the value of
+/// every code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedLayer {
+    /// A code per weight, `[out, in]` row-major like the weights; 0 is a pruned weight.
+    pub codes: Vec<u8>,
+    /// A code per bias value when the bias shares the codebook; `None`: the bias is kept
+    /// apart (and is not trained here).
+    pub bias_codes: Option<Vec<u8>>,
+    /// The value of each code; `values[0]` is 0.
+    pub values: Vec<f32>,
+}
+
+/// How to fine-tune the shared values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentroidConfig {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// SGD's learning rate on the grouped gradients.
+    pub lr: f64,
+    /// Seed of the sample order.
+    pub seed: u64,
+}
+
+impl CentroidConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        check_common(self.batch_size, self.lr)
+    }
+}
+
+/// The sum of `grads` per code: `sums[c] = sum of grads[i] over i with codes[i] == c`, in
+/// f64, in index order.
+pub fn grouped_gradients(codes: &[u8], grads: &[f32], k: usize) -> Vec<f64> {
+    let mut sums = vec![0f64; k];
+    for (&c, &g) in codes.iter().zip(grads) {
+        sums[c as usize] += g as f64;
+    }
+    sums
+}
+
+/// One SGD step on the shared values: `values[c] -= lr * sums[c]`, for every code from
+/// `first` on (1 to hold code 0 at zero, 0 to move every value).
+pub fn centroid_step(values: &mut [f32], sums: &[f64], lr: f64, first: usize) {
+    for (v, s) in values.iter_mut().zip(sums).skip(first) {
+        *v = (*v as f64 - lr * s) as f32;
+    }
+}
+
+/// Checks that `shared` describes `net`'s layers.
+pub fn check_shared(net: &Network, shared: &[SharedLayer]) -> Result<()> {
+    if shared.len() != net.layers().len() {
+        return Err(Error::Shared {
+            layer: "(all)".into(),
+            reason: format!(
+                "{} shared layers for a network of {}",
+                shared.len(),
+                net.layers().len()
+            ),
+        });
+    }
+    for (l, s) in net.layers().iter().zip(shared) {
+        let bad = |reason: String| {
+            Err(Error::Shared {
+                layer: l.name.clone(),
+                reason,
+            })
+        };
+        if s.codes.len() != l.weight.len() {
+            return bad(format!(
+                "{} codes for {} weights",
+                s.codes.len(),
+                l.weight.len()
+            ));
+        }
+        if s.values.first() != Some(&0.0) {
+            return bad("code 0 must be the value 0".into());
+        }
+        if s.values.iter().any(|v| !v.is_finite()) {
+            return bad("a shared value is not finite".into());
+        }
+        let k = s.values.len();
+        let codes = s.codes.iter().chain(s.bias_codes.iter().flatten());
+        if let Some(&c) = codes.clone().find(|&&c| c as usize >= k) {
+            return bad(format!("code {c} is outside its {k} values"));
+        }
+        if let Some(bc) = &s.bias_codes {
+            match &l.bias {
+                Some(b) if b.len() == bc.len() => {}
+                _ => {
+                    return bad(format!(
+                        "{} bias codes, but the layer has no bias of that length",
+                        bc.len()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the shared values into `net`: every weight (and folded bias) becomes its code's
+/// value.
+pub fn apply_shared(net: &mut Network, shared: &[SharedLayer]) -> Result<()> {
+    check_shared(net, shared)?;
+    for (l, s) in net.layers_mut().zip(shared) {
+        for (w, &c) in l.weight.iter_mut().zip(&s.codes) {
+            *w = s.values[c as usize];
+        }
+        if let (Some(b), Some(bc)) = (l.bias, &s.bias_codes) {
+            for (v, &c) in b.iter_mut().zip(bc) {
+                *v = s.values[c as usize];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fine-tunes the shared values of `shared` on `data` (codes fixed, code 0 held at zero),
+/// then writes them into `net`. `on_epoch` sees each epoch's figures as it ends.
+pub fn fine_tune_centroids(
+    net: &mut Network,
+    shared: &mut [SharedLayer],
+    data: &Dataset,
+    cfg: &CentroidConfig,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Vec<EpochStats>> {
+    cfg.validate()?;
+    net.check_dataset(data)?;
+    apply_shared(net, shared)?;
+    let device = Device::flex().autodiff();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    // Codes in burn's [in, out] layout, to group burn's gradients.
+    let codes_t: Vec<Vec<u8>> = net
+        .layers()
+        .iter()
+        .zip(shared.iter())
+        .map(|(l, s)| {
+            let c: Vec<f32> = s.codes.iter().map(|&c| c as f32).collect();
+            transpose(&c, l.outputs, l.inputs)
+                .into_iter()
+                .map(|c| c as u8)
+                .collect()
+        })
+        .collect();
+    let mut order = Order::new(data.len(), cfg.seed);
+    let mut history = Vec::with_capacity(cfg.epochs);
+    for epoch in 1..=cfg.epochs {
+        let (mut loss_sum, mut correct) = (0f64, 0usize);
+        for idx in order.next_epoch().chunks(cfg.batch_size) {
+            let model = Mlp::new(net, &device);
+            let (x, y) = batch(data, idx, &device);
+            let logits = model.forward(x);
+            let loss = loss_fn.forward(logits.clone(), y);
+            let value: f32 = loss.clone().into_scalar();
+            loss_sum += value as f64 * idx.len() as f64;
+            correct += argmax_rows(logits.inner())?
+                .iter()
+                .zip(idx)
+                .filter(|&(&p, &i)| p == data.labels()[i] as usize)
+                .count();
+            let grads = loss.backward();
+            for ((layer, s), codes) in model.layers.iter().zip(shared.iter_mut()).zip(&codes_t) {
+                let k = s.values.len();
+                let g = layer.weight.grad(&grads).map(to_vec).transpose()?;
+                let mut sums = match g {
+                    Some(g) => grouped_gradients(codes, &g, k),
+                    None => vec![0.0; k],
+                };
+                if let (Some(bc), Some(b)) = (&s.bias_codes, &layer.bias)
+                    && let Some(gb) = b.grad(&grads).map(to_vec).transpose()?
+                {
+                    for (sum, extra) in sums.iter_mut().zip(grouped_gradients(bc, &gb, k)) {
+                        *sum += extra;
+                    }
+                }
+                centroid_step(&mut s.values, &sums, cfg.lr, 1);
+            }
+            apply_shared(net, shared)?;
+        }
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / data.len() as f64,
+            accuracy: correct as f64 / data.len() as f64,
+        };
+        if !stats.loss.is_finite()
+            || shared
+                .iter()
+                .any(|s| s.values.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::Diverged {
+                stage: "centroid fine-tuning",
+                epoch,
+                loss: stats.loss,
+            });
+        }
+        on_epoch(&stats);
+        history.push(stats);
+    }
+    Ok(history)
+}

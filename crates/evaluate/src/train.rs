@@ -1,0 +1,210 @@
+//! Training with burn: Adam on cross-entropy, minibatches in a seeded order. Also masked
+//! fine-tuning after pruning: the gradients of pruned weights are zeroed before every step
+//! and the mask is applied again after it, so a pruned weight stays exactly zero.
+
+use burn::module::Param;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use eie_dataset::Dataset;
+use eie_rng::Rng;
+
+use crate::error::{Error, Result};
+use crate::model::{Mlp, argmax_rows, batch, transpose};
+use crate::network::Network;
+
+/// Separates the shuffling stream from the initialisation stream of the same seed.
+pub(crate) const SHUFFLE_STREAM: u64 = 0x7368_7566_666c_6521;
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// L2 penalty added to every gradient (0: none).
+    pub weight_decay: f64,
+    /// Seed of the sample order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 64,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        check_common(self.batch_size, self.lr)?;
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::Config {
+                what: "weight decay",
+                reason: format!("{} must be finite and >= 0", self.weight_decay),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_common(batch_size: usize, lr: f64) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::Config {
+            what: "batch size",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(Error::Config {
+            what: "learning rate",
+            reason: format!("{lr} must be positive"),
+        });
+    }
+    Ok(())
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean cross-entropy over the epoch's batches (each batch weighted by its samples).
+    pub loss: f64,
+    /// Fraction of the epoch's samples classified right by the model as it was when it saw
+    /// them (a running figure, not a held-out one).
+    pub accuracy: f64,
+}
+
+/// Whether training may change every weight or only the non-zero ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every weight trains.
+    Dense,
+    /// Weights that are zero when training starts stay exactly zero (biases train).
+    Masked,
+}
+
+/// The sample order of every epoch: one permutation, reshuffled each epoch.
+pub(crate) struct Order {
+    rng: Rng,
+    order: Vec<usize>,
+}
+
+impl Order {
+    pub fn new(n: usize, seed: u64) -> Self {
+        Self {
+            rng: Rng::new(seed ^ SHUFFLE_STREAM),
+            order: (0..n).collect(),
+        }
+    }
+
+    pub fn next_epoch(&mut self) -> &[usize] {
+        self.rng.shuffle(&mut self.order);
+        &self.order
+    }
+}
+
+/// Trains `net` on `data` in place; `on_epoch` sees each epoch's figures as it ends.
+pub fn train(
+    net: &mut Network,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    mode: Mode,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Vec<EpochStats>> {
+    cfg.validate()?;
+    net.check_dataset(data)?;
+    let device = Device::flex().autodiff();
+    let plain = Device::flex();
+    let mut model = Mlp::new(net, &device);
+    // Masks in burn's [in, out] layout: 1 keeps a weight, 0 holds it at zero.
+    let masks: Option<Vec<Tensor<2>>> = (mode == Mode::Masked).then(|| {
+        net.layers()
+            .iter()
+            .map(|l| {
+                let m: Vec<f32> = l
+                    .weight
+                    .iter()
+                    .map(|&w| if w != 0.0 { 1.0 } else { 0.0 })
+                    .collect();
+                Tensor::<2>::from_data(
+                    TensorData::new(transpose(&m, l.outputs, l.inputs), [l.inputs, l.outputs]),
+                    &plain,
+                )
+            })
+            .collect()
+    });
+    let mut adam = AdamConfig::new().with_epsilon(1e-8);
+    if cfg.weight_decay > 0.0 {
+        adam = adam.with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)));
+    }
+    let mut optim = adam.init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut order = Order::new(data.len(), cfg.seed);
+    let mut history = Vec::with_capacity(cfg.epochs);
+    for epoch in 1..=cfg.epochs {
+        let (mut loss_sum, mut correct) = (0f64, 0usize);
+        for idx in order.next_epoch().chunks(cfg.batch_size) {
+            let (x, y) = batch(data, idx, &device);
+            let logits = model.forward(x);
+            let loss = loss_fn.forward(logits.clone(), y);
+            let value: f32 = loss.clone().into_scalar();
+            loss_sum += value as f64 * idx.len() as f64;
+            let predicted = argmax_rows(logits.inner())?;
+            correct += predicted
+                .iter()
+                .zip(idx)
+                .filter(|&(&p, &i)| p == data.labels()[i] as usize)
+                .count();
+            let grads = loss.backward();
+            let mut grads = GradientsParams::from_grads(grads, &model);
+            if let Some(masks) = &masks {
+                for (l, m) in model.layers.iter().zip(masks) {
+                    if let Some(g) = grads.remove::<2>(l.weight.id) {
+                        grads.register(l.weight.id, g * m.clone());
+                    }
+                }
+            }
+            model = optim.step(cfg.lr, model, grads);
+            if let Some(masks) = &masks {
+                for (l, m) in model.layers.iter_mut().zip(masks) {
+                    let w = l.weight.clone();
+                    l.weight = Param::initialized(
+                        w.id,
+                        (w.val().inner() * m.clone()).autodiff().require_grad(),
+                    );
+                }
+            }
+        }
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / data.len() as f64,
+            accuracy: correct as f64 / data.len() as f64,
+        };
+        if !stats.loss.is_finite() {
+            return Err(Error::Diverged {
+                stage: match mode {
+                    Mode::Dense => "training",
+                    Mode::Masked => "masked fine-tuning",
+                },
+                epoch,
+                loss: stats.loss,
+            });
+        }
+        on_epoch(&stats);
+        history.push(stats);
+    }
+    model.store(net)?;
+    Ok(history)
+}
