@@ -75,7 +75,7 @@ pub struct InputOptions {
     #[arg(long, value_name = "NAME", requires = "input")]
     pub input_tensor: Option<String>,
     /// Input vectors: samples of a dataset (mnist:DIR[:train|t10k], idx:IMAGES,LABELS,
-    /// safetensors:FILE, synthetic[:SEED]), scaled by --scale/--mean/--std.
+    /// safetensors:FILE, synthetic (or synthetic:SEED)), scaled by --scale/--mean/--std.
     #[arg(long, value_name = "SPEC", conflicts_with = "input")]
     pub dataset: Option<eie_dataset::Spec>,
     /// The dataset's samples to use (A..B; default all).
@@ -102,10 +102,16 @@ pub struct InputOptions {
 }
 
 impl InputOptions {
-    /// Input vectors of `width` floats: read from the file, or one generated vector.
-    pub fn vectors(&self, width: usize) -> Result<Vec<Vec<f32>>> {
+    /// Input vectors of `width` floats: a dataset's samples (scaled as the options say, else
+    /// as the bundle's `settings` record the model's training), read from the file, or one
+    /// generated vector.
+    pub fn vectors(
+        &self,
+        width: usize,
+        settings: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<Vec<f32>>> {
         if let Some(spec) = &self.dataset {
-            let scaling = self.scale.resolve(&Default::default())?;
+            let scaling = self.scale.resolve(settings)?;
             let data = crate::accuracy::load(spec, self.range, &scaling)?;
             if data.width() != width {
                 bail!(

@@ -660,3 +660,272 @@ fn manifest_edits_that_verify_used_to_miss() {
     t.run(&["verify", "out"])
         .fails_with(&["manifest.json differs", "fig2.weight"]);
 }
+
+// ---- accuracy: train, eval, compress --dataset ---------------------------------------------
+
+/// A trained-looking MLP: fc1 [8, 4] + bias, fc2 [3, 8] + bias.
+fn mlp_4_8_3(t: &TestDir, rel: &str) -> String {
+    let w = |n: usize, s: f32| {
+        (0..n)
+            .map(|i| ((i % 7) as f32 - 3.0) * s)
+            .collect::<Vec<f32>>()
+    };
+    t.checkpoint(
+        rel,
+        &[
+            ("fc1.weight", vec![8, 4], w(32, 0.1)),
+            ("fc1.bias", vec![8], w(8, 0.01)),
+            ("fc2.weight", vec![3, 8], w(24, 0.2)),
+            ("fc2.bias", vec![3], w(3, 0.01)),
+        ],
+    );
+    rel.to_string()
+}
+
+/// IDX bytes: magic 0 0 TYPE RANK, big-endian dimensions, data.
+fn idx(code: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, code, dims.len() as u8];
+    dims.iter()
+        .for_each(|d| out.extend_from_slice(&d.to_be_bytes()));
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn dataset_whose_width_does_not_match_the_first_layer() {
+    let t = TestDir::new();
+    let m = mlp_4_8_3(&t, "m.safetensors");
+    t.run(&["eval", &m, "--dataset", "synthetic", "--range", "0..10"])
+        .fails_with(&["64 inputs per sample", "\"fc1.weight\" takes 4"]);
+    t.run(&["compress", &m, "-o", "out", "--dataset", "synthetic"])
+        .fails_with(&["64 inputs per sample", "\"fc1.weight\" takes 4"]);
+    assert!(!t.exists("out"));
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--arch",
+        "10-5-10",
+        "--epochs",
+        "1",
+        "-o",
+        "x.safetensors",
+    ])
+    .fails_with(&["64 inputs per sample", "takes 10"]);
+    assert!(!t.exists("x.safetensors"));
+}
+
+#[test]
+fn labels_outside_the_output_range() {
+    let t = TestDir::new();
+    // 4 samples of width 4, labels up to 5; the network has 3 outputs.
+    t.write("x.idx", &idx(0x08, &[4, 2, 2], &[9; 16]));
+    t.write("y.idx", &idx(0x08, &[4], &[0, 2, 5, 1]));
+    let m = mlp_4_8_3(&t, "m.safetensors");
+    t.run(&["eval", &m, "--dataset", "idx:x.idx,y.idx"])
+        .fails_with(&[
+            "sample 2 has label 5",
+            "outside the 3 outputs",
+            "fc2.weight",
+        ]);
+    t.run(&[
+        "train",
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--arch",
+        "4-3",
+        "--epochs",
+        "1",
+        "-o",
+        "t.safetensors",
+    ])
+    .fails_with(&["label 5", "outside the 3 outputs"]);
+}
+
+#[test]
+fn empty_range_or_one_past_the_end() {
+    let t = TestDir::new();
+    let m = fixture("demo-mlp.safetensors");
+    let m = m.to_str().unwrap();
+    t.run(&["eval", m, "--dataset", "synthetic", "--range", "5..5"])
+        .fails_with(&["range 5..5", "holds no samples"]);
+    t.run(&[
+        "eval",
+        m,
+        "--dataset",
+        "synthetic",
+        "--range",
+        "9000..10001",
+    ])
+    .fails_with(&["range 9000..10001", "past the end", "10000 samples"]);
+    t.run(&[
+        "compress",
+        m,
+        "-o",
+        "out",
+        "--dataset",
+        "synthetic",
+        "--eval-range",
+        "10000..",
+    ])
+    .fails_with(&["range 10000..", "holds no samples"]);
+    assert!(!t.exists("out"));
+    let r = t.run(&["eval", m, "--dataset", "synthetic", "--range", "a..b"]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--range"), "{}", r.stderr);
+}
+
+#[test]
+fn corrupt_or_truncated_idx_files() {
+    let t = TestDir::new();
+    let m = mlp_4_8_3(&t, "m.safetensors");
+    let images = idx(0x08, &[3, 2, 2], &[1; 12]);
+    t.write("y.idx", &idx(0x08, &[3], &[0, 1, 2]));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "magic.idx",
+            [&[1u8, 2][..], &images[2..]].concat(),
+            "expected 00 00 TYPE RANK",
+        ),
+        (
+            "short.idx",
+            images[..images.len() - 3].to_vec(),
+            "short data",
+        ),
+        (
+            "header.idx",
+            images[..9].to_vec(),
+            "shorter than the header",
+        ),
+        (
+            "gzip.idx",
+            vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2],
+            "gzip",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        t.write(name, &bytes);
+        let spec = format!("idx:{name},y.idx");
+        t.run(&["eval", &m, "--dataset", &spec]).fails_with(&[
+            name,
+            "not a valid IDX file",
+            needle,
+        ]);
+    }
+    // Images and labels of different counts.
+    t.write("x.idx", &images);
+    t.write("y2.idx", &idx(0x08, &[2], &[0, 1]));
+    t.run(&["eval", &m, "--dataset", "idx:x.idx,y2.idx"])
+        .fails_with(&["3 images but 2 labels"]);
+    // A folder without MNIST files, and a spec that is not one.
+    std::fs::create_dir(t.path("empty")).unwrap();
+    t.run(&["eval", &m, "--dataset", "mnist:empty"])
+        .fails_with(&["no MNIST-style IDX files"]);
+    let r = t.run(&["eval", &m, "--dataset", "cifar:x"]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("expected mnist:DIR"), "{}", r.stderr);
+}
+
+#[test]
+fn checkpoint_whose_layers_do_not_chain() {
+    let t = TestDir::new();
+    t.checkpoint(
+        "m.safetensors",
+        &[
+            ("fc1.weight", vec![8, 4], vec![0.1; 32]),
+            ("fc2.weight", vec![3, 9], vec![0.1; 27]),
+        ],
+    );
+    let needles = [
+        "\"fc1.weight\" and \"fc2.weight\" do not chain",
+        "8 outputs",
+        "takes 9 inputs",
+    ];
+    t.run(&["eval", "m.safetensors", "--dataset", "synthetic"])
+        .fails_with(&needles);
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "out",
+        "--dataset",
+        "synthetic",
+    ])
+    .fails_with(&needles);
+    assert!(!t.exists("out"));
+    // A bias of the wrong length is named too.
+    t.checkpoint(
+        "b.safetensors",
+        &[
+            ("fc1.weight", vec![8, 4], vec![0.1; 32]),
+            ("fc1.bias", vec![7], vec![0.1; 7]),
+        ],
+    );
+    t.run(&["eval", "b.safetensors", "--dataset", "synthetic"])
+        .fails_with(&["\"fc1.weight\"", "fc1.bias", "[8]"]);
+}
+
+#[test]
+fn output_folder_made_from_a_different_checkpoint() {
+    let t = TestDir::new();
+    let a = mlp_4_8_3(&t, "a.safetensors");
+    t.checkpoint(
+        "b.safetensors",
+        &[
+            ("fc1.weight", vec![8, 4], vec![0.2; 32]),
+            ("fc2.weight", vec![3, 8], vec![0.3; 24]),
+        ],
+    );
+    t.run(&[
+        "compress",
+        &a,
+        "-o",
+        "out",
+        "--density",
+        "0.5",
+        "--pes",
+        "2",
+    ])
+    .ok();
+    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
+    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+    t.run(&["eval", &a, "out", "--dataset", "idx:x.idx,y.idx"])
+        .ok();
+    t.run(&[
+        "eval",
+        "b.safetensors",
+        "out",
+        "--dataset",
+        "idx:x.idx,y.idx",
+    ])
+    .fails_with(&[
+        "was made from a.safetensors",
+        "not from b.safetensors",
+        "sha256",
+    ]);
+}
+
+#[test]
+fn bad_training_settings() {
+    let t = TestDir::new();
+    for (args, needle) in [
+        (vec!["--arch", "64"], "at least two positive widths"),
+        (vec!["--arch", "64-x-10"], "widths joined by '-'"),
+        (vec!["--arch", "64-10", "--lr", "0"], "learning rate"),
+        (vec!["--arch", "64-10", "--batch-size", "0"], "batch size"),
+        (vec!["--arch", "64-10", "--std", "0"], "standard deviation"),
+    ] {
+        let mut a = vec![
+            "train",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "-o",
+            "m.safetensors",
+        ];
+        a.extend(args);
+        t.run(&a).fails_with(&[needle]);
+        assert!(!t.exists("m.safetensors"));
+    }
+}

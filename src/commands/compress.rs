@@ -12,7 +12,7 @@ use eie_format::BundleMeta;
 
 use super::{ImageOptions, fit_bundle, source_info, tool_version};
 use crate::accuracy::{
-    ScaleOptions, StageAccuracy, bundle_density, eie_stage, load, stage_reports,
+    ScaleOptions, StageAccuracy, bundle_density, eie_stage, load, meta, stage_reports,
 };
 use crate::compress::recipe::{CodebookKind, InitKind, Partial, Recipe, RetrainPartial, resolve};
 use crate::compress::retrain::{RetrainSettings, retrain};
@@ -100,7 +100,7 @@ pub struct Args {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct AccuracyOptions {
     /// A dataset to measure accuracy on after every stage (and to retrain on, with
-    /// --retrain): mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, synthetic[:SEED].
+    /// --retrain): mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, synthetic (or synthetic:SEED).
     #[arg(long, value_name = "SPEC")]
     pub dataset: Option<Spec>,
     /// Training samples (A..B; default all).
@@ -121,10 +121,10 @@ pub struct AccuracyOptions {
     /// Centroid fine-tuning epochs (default: --epochs).
     #[arg(long, requires = "retrain")]
     pub centroid_epochs: Option<usize>,
-    /// Adam's learning rate for masked fine-tuning (default 1e-4: a tenth of `train`'s).
+    /// Adam's learning rate for masked fine-tuning (default 1e-3; docs/accuracy.md says why).
     #[arg(long, requires = "retrain")]
     pub lr: Option<f64>,
-    /// SGD's learning rate for centroid fine-tuning (default 1e-4).
+    /// SGD's learning rate for centroid fine-tuning (default 1e-3).
     #[arg(long, requires = "retrain")]
     pub centroid_lr: Option<f64>,
     /// Samples per step (default 64).
@@ -149,8 +149,8 @@ pub struct AccuracyOptions {
 
 /// Defaults of retraining.
 const FINE_TUNE_EPOCHS: usize = 3;
-const FINE_TUNE_LR: f64 = 1e-4;
-const CENTROID_LR: f64 = 1e-4;
+const FINE_TUNE_LR: f64 = 1e-3;
+const CENTROID_LR: f64 = 1e-3;
 const BATCH_SIZE: usize = 64;
 
 impl AccuracyOptions {
@@ -373,6 +373,13 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let mut settings = args.image.settings();
     settings.insert("command".into(), "compress".into());
     settings.insert("bias_column".into(), (!args.no_bias_column).to_string());
+    // The input scaling the model was trained with travels on, for `simulate --dataset`.
+    let ck_meta = ck.metadata();
+    for key in [meta::SCALE, meta::MEAN, meta::STD] {
+        if let Some(v) = ck_meta.get(key) {
+            settings.insert(key.into(), v.clone());
+        }
+    }
     if let (Some(s), Some(d)) = (&retrain_settings, &datasets) {
         settings.insert(
             "retrain".into(),

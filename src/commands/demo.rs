@@ -31,9 +31,7 @@ density = 0.25
 
 [retrain]
 rounds = 3
-epochs = 3
-lr = 1e-3
-centroid_lr = 1e-3
+epochs = 5
 "#;
 const PES: &str = "8";
 const DATASET: &str = "synthetic";

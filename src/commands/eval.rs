@@ -26,7 +26,7 @@ pub struct Args {
     /// checkpoints and its images are evaluated too.
     pub dir: Option<PathBuf>,
     /// The dataset: mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, or
-    /// synthetic[:SEED].
+    /// synthetic (or synthetic:SEED).
     #[arg(long, value_name = "SPEC")]
     pub dataset: Spec,
     /// Samples to evaluate (A..B; default all).

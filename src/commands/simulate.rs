@@ -95,7 +95,9 @@ pub fn run(args: Args) -> Result<()> {
     let mut steps: Vec<Vec<Step>> = Vec::new();
     match chained {
         Ok(()) => {
-            let vectors = args.input.vectors(views[0].inputs())?;
+            let vectors = args
+                .input
+                .vectors(views[0].inputs(), &bundle.meta().settings)?;
             let fracs = fractions(&views, &vectors, &args.input.act_frac, arith.relu_last)?;
             for x in &vectors {
                 steps.push(run_chain(&views, x, &fracs, arith, &params)?.1);
@@ -114,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
             }
             let mut run = Vec::new();
             for (i, view) in views.iter().enumerate() {
-                let x = args.input.vectors(view.inputs())?;
+                let x = args.input.vectors(view.inputs(), &bundle.meta().settings)?;
                 let fracs = float::calibrate(std::slice::from_ref(view), &x, arith.relu_last);
                 let relu = float::relu_at(i, views.len(), arith.relu_last);
                 run.push(step(

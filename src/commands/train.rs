@@ -18,7 +18,7 @@ use crate::progress::Progress;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The dataset: mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, or
-    /// synthetic[:SEED].
+    /// synthetic (or synthetic:SEED).
     #[arg(long, value_name = "SPEC")]
     pub dataset: Spec,
     /// Samples to train on (A..B, indices from 0; default all).

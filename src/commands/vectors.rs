@@ -97,7 +97,9 @@ pub fn run(args: Args) -> Result<()> {
     let mut runs = Vec::new();
     let mode = match check_chain(&views) {
         Ok(()) => {
-            let vectors = args.input.vectors(views[0].inputs())?;
+            let vectors = args
+                .input
+                .vectors(views[0].inputs(), &bundle.meta().settings)?;
             let fracs = fractions(&views, &vectors[..1], &args.input.act_frac, arith.relu_last)?;
             let (input, steps) = run_chain(&views, &vectors[0], &fracs, arith, &params)?;
             let mut a = input;
@@ -116,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
                 );
             }
             for (i, view) in views.iter().enumerate() {
-                let x = args.input.vectors(view.inputs())?;
+                let x = args.input.vectors(view.inputs(), &bundle.meta().settings)?;
                 let fracs = float::calibrate(std::slice::from_ref(view), &x, arith.relu_last);
                 let relu = float::relu_at(i, views.len(), arith.relu_last);
                 let input = quantize(&x[0], fracs[0])?;

@@ -1,0 +1,155 @@
+//! Evaluation speed: 2000 images of 784 inputs through the bit-exact EIE model of a
+//! LeNet-300-100 pruned to 8% and weight-shared (4-bit), packed for 64 PEs, against the
+//! baseline of the same network's float forward pass in burn (dense), measured in the same
+//! run. The target (docs/results.md): the bit-exact evaluation of 2000 images under 2 s.
+//!
+//! Inputs are the MNIST held-out split (8000..10000) when ../shared/data/mnist is there,
+//! otherwise random images with MNIST's sparsity (19% non-zero pixels). Best of 5 runs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use eie_dataset::{Dataset, SampleRange, Scaling, Spec, load};
+use eie_evaluate::{Network, SharedLayer, apply_shared, eie_accuracy, float_accuracy};
+use eie_format::{CodeMatrix, Codebook, PackedLayer};
+use eie_rng::Rng;
+use eie_simulate::{Arith, LayerView, float};
+
+const RUNS: usize = 5;
+
+fn images() -> Dataset {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist");
+    if dir.join("t10k-images-idx3-ubyte.gz").is_file() {
+        let spec = Spec::Mnist { dir, split: None };
+        return load(&spec, SampleRange::new(8000, 10000), &Scaling::default()).unwrap();
+    }
+    eprintln!("../shared/data/mnist not found: random images with MNIST's sparsity instead");
+    let mut rng = Rng::new(7);
+    let x = (0..2000 * 784)
+        .map(|_| {
+            if rng.uniform() < 0.19 {
+                rng.uniform() as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let y = (0..2000).map(|i| (i % 10) as u32).collect();
+    Dataset::from_parts("random", 0, 784, Some(10), x, y)
+}
+
+/// LeNet-300-100 with random weights, each layer's 8% largest kept, shared on 15 values.
+fn lenet() -> (Network, Vec<SharedLayer>) {
+    let mut net = Network::init(&[784, 300, 100, 10], 3).unwrap();
+    let mut shared = Vec::new();
+    for l in net.layers_mut() {
+        let mut mags: Vec<f32> = l.weight.iter().map(|w| w.abs()).collect();
+        mags.sort_by(|a, b| b.total_cmp(a));
+        let t = mags[(0.08 * mags.len() as f64) as usize];
+        let max = mags[0];
+        let values: Vec<f32> = std::iter::once(0.0)
+            .chain((0..15).map(|i| -max + 2.0 * max * (i as f32 + 0.25) / 15.0))
+            .collect();
+        let code = |w: f32| -> u8 {
+            (1..16)
+                .min_by(|&a, &b| (values[a] - w).abs().total_cmp(&(values[b] - w).abs()))
+                .unwrap() as u8
+        };
+        let codes = l
+            .weight
+            .iter()
+            .map(|&w| if w.abs() > t { code(w) } else { 0 })
+            .collect();
+        let bias_codes = Some(l.bias.as_ref().unwrap().iter().map(|&b| code(b)).collect());
+        shared.push(SharedLayer {
+            codes,
+            bias_codes,
+            values,
+        });
+    }
+    apply_shared(&mut net, &shared).unwrap();
+    (net, shared)
+}
+
+fn pack(net: &Network, shared: &[SharedLayer]) -> Vec<PackedLayer> {
+    net.layers()
+        .iter()
+        .zip(shared)
+        .map(|(l, s)| {
+            let cols = l.inputs + 1;
+            let mut codes = vec![0u8; l.outputs * cols];
+            for r in 0..l.outputs {
+                codes[r * cols..r * cols + l.inputs]
+                    .copy_from_slice(&s.codes[r * l.inputs..(r + 1) * l.inputs]);
+                codes[r * cols + l.inputs] = s.bias_codes.as_ref().unwrap()[r];
+            }
+            let m = CodeMatrix::new(l.outputs, cols, codes).unwrap();
+            let book = Codebook::new(4, &s.values[1..]).unwrap();
+            PackedLayer::encode(l.name.clone(), &m, book, 64, 4)
+                .unwrap()
+                .with_bias(l.bias_name.clone().unwrap())
+                .unwrap()
+        })
+        .collect()
+}
+
+fn best(mut f: impl FnMut()) -> Duration {
+    (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+fn main() {
+    let data = images();
+    let (net, shared) = lenet();
+    let layers = pack(&net, &shared);
+    let views: Vec<LayerView> = layers
+        .iter()
+        .map(std::slice::from_ref)
+        .map(LayerView::new)
+        .collect();
+    let inputs: Vec<Vec<f32>> = (0..data.len()).map(|i| data.input(i).to_vec()).collect();
+    let fracs = float::calibrate(&views, &inputs, false);
+    let arith = Arith::default();
+    let threads = rayon::current_num_threads();
+
+    let eie = best(|| {
+        eie_accuracy(&views, &data, &fracs, arith).unwrap();
+    });
+    let eie_one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| {
+            best(|| {
+                eie_accuracy(&views, &data, &fracs, arith).unwrap();
+            })
+        });
+    let burn = best(|| {
+        float_accuracy(&net, &data).unwrap();
+    });
+    let s = |d: Duration| d.as_secs_f64();
+    println!(
+        "eval of {} images ({}), LeNet-300-100 at 8% on 64 PEs, best of {RUNS}:",
+        data.len(),
+        data.name()
+    );
+    println!(
+        "  bit-exact EIE model, {threads} threads: {:.3} s ({:.0} images/s) target < 2 s: {}",
+        s(eie),
+        data.len() as f64 / s(eie),
+        if s(eie) < 2.0 { "met" } else { "NOT met" }
+    );
+    println!("  bit-exact EIE model, 1 thread:  {:.3} s", s(eie_one));
+    println!("  baseline, float dense in burn:  {:.3} s", s(burn));
+    println!(
+        "  ratio bit-exact / float baseline: {:.2} ({threads} threads), {:.2} (1 thread)",
+        s(eie) / s(burn),
+        s(eie_one) / s(burn)
+    );
+}

@@ -1,0 +1,696 @@
+//! `train`, `eval`, `compress --dataset/--retrain`, `simulate --dataset` and `demo` end to
+//! end, on the built-in synthetic dataset (and on MNIST when ../shared/data/mnist is there).
+
+use std::path::{Path, PathBuf};
+
+use eie_checkpoint::Checkpoint;
+use serde_json::Value;
+
+use crate::util::{TestDir, fixture, json};
+
+/// Trains a small MLP on synthetic samples 0..2000 into `rel`.
+fn small_model(t: &TestDir, rel: &str) -> String {
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..2000",
+        "--arch",
+        "64-32-10",
+        "--epochs",
+        "8",
+        "--seed",
+        "3",
+        "-o",
+        rel,
+    ])
+    .ok();
+    rel.to_string()
+}
+
+fn stage_names(stages: &Value) -> Vec<String> {
+    stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn training_is_reproducible_and_writes_pytorch_layout() {
+    let t = TestDir::new();
+    small_model(&t, "a.safetensors");
+    small_model(&t, "b.safetensors");
+    let (a, b) = (
+        std::fs::read(t.path("a.safetensors")).unwrap(),
+        std::fs::read(t.path("b.safetensors")).unwrap(),
+    );
+    assert_eq!(a, b, "the same command wrote different bytes");
+    let ck = Checkpoint::open(t.path("a.safetensors")).unwrap();
+    let shapes: Vec<(String, Vec<usize>)> = ck
+        .tensors()
+        .into_iter()
+        .map(|i| (i.name, i.shape))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            ("fc1.weight".to_string(), vec![32, 64]),
+            ("fc1.bias".to_string(), vec![32]),
+            ("fc2.weight".to_string(), vec![10, 32]),
+            ("fc2.bias".to_string(), vec![10]),
+        ]
+    );
+    let meta = ck.metadata();
+    assert_eq!(meta["eie.arch"], "64-32-10");
+    assert_eq!(meta["eie.dataset"], "synthetic:0");
+    assert_eq!(meta["eie.range"], "0..2000");
+    assert_eq!(meta["eie.scale"], "unit");
+    assert_eq!(meta["format"], "pt");
+    // A different seed, a different model.
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..2000",
+        "--arch",
+        "64-32-10",
+        "--epochs",
+        "8",
+        "--seed",
+        "4",
+        "-o",
+        "c.safetensors",
+    ])
+    .ok();
+    assert_ne!(std::fs::read(t.path("c.safetensors")).unwrap(), a);
+    // An existing output needs --force, and is left alone without it.
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--arch",
+        "64-32-10",
+        "--epochs",
+        "1",
+        "-o",
+        "a.safetensors",
+    ])
+    .fails_with(&["a.safetensors", "--force"]);
+    assert_eq!(std::fs::read(t.path("a.safetensors")).unwrap(), a);
+}
+
+/// The whole round: train, compress with retraining and a held-out range, then eval from
+/// the files; the two reports agree.
+#[test]
+fn train_compress_retrain_eval_round() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    let out = t
+        .run(&[
+            "compress",
+            &m,
+            "-o",
+            "out",
+            "--density",
+            "0.3",
+            "--pes",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..2000",
+            "--eval-range",
+            "8000..9000",
+            "--retrain",
+            "--epochs",
+            "2",
+            "--rounds",
+            "2",
+            "--json",
+            "-q",
+        ])
+        .ok()
+        .to_string();
+    let report = json(&out);
+    let acc = &report["accuracy"];
+    assert_eq!(
+        stage_names(&acc["stages"]),
+        [
+            "original (float)",
+            "pruned, round 1/2",
+            "masked fine-tuning, round 1/2",
+            "pruned, round 2/2",
+            "masked fine-tuning, round 2/2",
+            "weight-shared",
+            "centroid fine-tuning",
+            "EIE bit-exact (images)",
+        ]
+    );
+    assert_eq!(acc["held_out"], "synthetic:0 [8000..9000]");
+    assert_eq!(acc["retrain"]["schedule"], serde_json::json!([0.5, 1.0]));
+    let stages = acc["stages"].as_array().unwrap();
+    let top1 = |i: usize| stages[i]["top1"].as_f64().unwrap();
+    // Retraining wins back what pruning lost.
+    assert!(top1(4) > top1(3), "masked fine-tuning did not help: {out}");
+    assert!(top1(0) > 0.8 && top1(7) > 0.75, "{out}");
+    let density = |i: usize| stages[i]["density"].as_f64().unwrap();
+    assert!((density(4) - 0.3).abs() < 1e-3 && density(1) > density(3));
+    assert_eq!(stages[0]["per_class"].as_array().unwrap().len(), 10);
+
+    // The written report is the printed one.
+    let written = std::fs::read_to_string(t.path("out/report.json")).unwrap();
+    assert_eq!(json(&written), report);
+
+    // Pruned weights stay pruned: the retrained checkpoint is zero wherever the quantized is.
+    let pruned = Checkpoint::open(t.path("out/pruned.safetensors")).unwrap();
+    let quantized = Checkpoint::open(t.path("out/quantized.safetensors")).unwrap();
+    for name in ["fc1.weight", "fc2.weight"] {
+        let p = pruned.read_f32(name).unwrap();
+        let q = quantized.read_f32(name).unwrap();
+        let kept = p.iter().filter(|&&v| v != 0.0).count();
+        assert_eq!(kept, (0.3 * p.len() as f64).round() as usize, "{name}");
+        assert!(p.iter().zip(&q).all(|(a, b)| *a != 0.0 || *b == 0.0));
+        let mut distinct: Vec<u32> = q
+            .iter()
+            .filter(|&&v| v != 0.0)
+            .map(|v| v.to_bits())
+            .collect();
+        distinct.sort();
+        distinct.dedup();
+        assert!(
+            distinct.len() <= 15,
+            "{name}: {} shared values",
+            distinct.len()
+        );
+    }
+
+    // eval reads the same stages back from disk; the bit-exact figure is the same.
+    let e = json(
+        t.run(&[
+            "eval",
+            &m,
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..9000",
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(
+        stage_names(&e["stages"]),
+        [
+            "original (float)",
+            "pruned (float)",
+            "pruned + shared (float)",
+            "EIE bit-exact (images)",
+        ]
+    );
+    let es = e["stages"].as_array().unwrap();
+    assert_eq!(es[0]["correct"], stages[0]["correct"]);
+    assert_eq!(
+        es[1]["correct"], stages[4]["correct"],
+        "pruned = after masked fine-tuning"
+    );
+    assert_eq!(
+        es[2]["correct"], stages[6]["correct"],
+        "shared = after centroid fine-tuning"
+    );
+    assert_eq!(es[3]["correct"], stages[7]["correct"]);
+    assert_eq!(e["act_frac"], acc["act_frac"]);
+    let delta = es[3]["delta_pct"].as_f64().unwrap();
+    let expected = 100.0 * (es[3]["top1"].as_f64().unwrap() - es[0]["top1"].as_f64().unwrap());
+    assert!((delta - expected).abs() < 1e-9);
+    let per_class: u64 = es[3]["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["correct"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_class, es[3]["correct"].as_u64().unwrap());
+
+    // The same compress again gives the same bytes.
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "again",
+        "--density",
+        "0.3",
+        "--pes",
+        "4",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..2000",
+        "--eval-range",
+        "8000..9000",
+        "--retrain",
+        "--epochs",
+        "2",
+        "--rounds",
+        "2",
+        "-q",
+    ])
+    .ok();
+    assert_eq!(t.snapshot("out"), t.snapshot("again"));
+}
+
+#[test]
+fn compress_with_a_dataset_reports_accuracy_without_retraining() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    let out = t
+        .run(&[
+            "compress",
+            &m,
+            "-o",
+            "out",
+            "--density",
+            "0.5",
+            "--pes",
+            "2",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8500",
+        ])
+        .ok()
+        .to_string();
+    assert!(
+        out.contains("accuracy on synthetic:0 [8000..8500] (the training samples"),
+        "{out}"
+    );
+    for stage in [
+        "original (float)",
+        "pruned (float)",
+        "pruned + shared (float)",
+        "EIE bit-exact",
+    ] {
+        assert!(out.contains(stage), "{stage}: {out}");
+    }
+    // Without --dataset, no accuracy section.
+    let plain = t
+        .run(&[
+            "compress",
+            &m,
+            "-o",
+            "plain",
+            "--density",
+            "0.5",
+            "--pes",
+            "2",
+            "--json",
+        ])
+        .ok()
+        .to_string();
+    assert!(json(&plain).get("accuracy").is_none());
+}
+
+#[test]
+fn recipes_set_retraining_and_iterative_schedules() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    t.write(
+        "r.toml",
+        b"[defaults]\ndensity = 0.4\n[retrain]\nschedule = [0.3, 0.7, 1.0]\nepochs = 1\ncentroid_epochs = 0\n",
+    );
+    let r = json(
+        t.run(&[
+            "compress",
+            &m,
+            "-o",
+            "out",
+            "--recipe",
+            "r.toml",
+            "--pes",
+            "2",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..1000",
+            "--retrain",
+            "--json",
+            "-q",
+        ])
+        .ok(),
+    );
+    let names = stage_names(&r["accuracy"]["stages"]);
+    assert!(
+        names.contains(&"masked fine-tuning, round 3/3".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"centroid fine-tuning".to_string()),
+        "{names:?}"
+    );
+    // A setting in both places is refused; so is a bad schedule.
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out2",
+        "--recipe",
+        "r.toml",
+        "--dataset",
+        "synthetic",
+        "--retrain",
+        "--epochs",
+        "2",
+    ])
+    .fails_with(&["epochs set both", "r.toml"]);
+    t.write("bad.toml", b"[retrain]\nschedule = [0.5, 0.4]\n");
+    t.run(&["compress", &m, "-o", "out3", "--recipe", "bad.toml"])
+        .fails_with(&["bad.toml", "[retrain]", "increasing"]);
+    // Retraining options need --retrain, and --retrain needs a dataset (clap: exit 2).
+    let r = t.run(&["compress", &m, "-o", "out4", "--retrain"]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--dataset"), "{}", r.stderr);
+    let r = t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out4",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "2",
+    ]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(!t.exists("out2") && !t.exists("out3") && !t.exists("out4"));
+}
+
+#[test]
+fn simulate_takes_dataset_samples_as_inputs() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out",
+        "--density",
+        "0.5",
+        "--pes",
+        "4",
+    ])
+    .ok();
+    let r = json(
+        t.run(&[
+            "simulate",
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8005",
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(r["vectors"].as_array().unwrap().len(), 5);
+    assert_eq!(r["mode"], "chained");
+}
+
+/// The command recorded beside the demo's model makes exactly that model.
+#[test]
+fn the_demo_fixture_is_what_its_command_makes() {
+    let script = std::fs::read_to_string(fixture("make_demo_model.sh")).unwrap();
+    let command = script
+        .split("cargo run --release -- ")
+        .nth(1)
+        .expect("the script runs eie-compress")
+        .replace("\\\n", " ");
+    let mut args: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+    let o = args.iter().position(|a| a == "-o").expect("-o");
+    assert_eq!(args[o + 1], "fixtures/demo-mlp.safetensors");
+    args[o + 1] = "remade.safetensors".into();
+    let t = TestDir::new();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    t.run(&argv).ok();
+    let remade = std::fs::read(t.path("remade.safetensors")).unwrap();
+    let shipped = std::fs::read(fixture("demo-mlp.safetensors")).unwrap();
+    assert!(
+        remade == shipped,
+        "fixtures/demo-mlp.safetensors is not what fixtures/make_demo_model.sh makes; rerun the script (and check why it changed)"
+    );
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_twice() {
+    let t = TestDir::new();
+    for _ in 0..2 {
+        let out = t.run(&["demo", "-o", "d", "-q"]).ok().to_string();
+        for step in [
+            "1/4 compress",
+            "2/4 verify",
+            "3/4 simulate",
+            "4/4 eval",
+            "done:",
+        ] {
+            assert!(out.contains(step), "{step}: {out}");
+        }
+        assert!(out.contains("EIE bit-exact (images)"), "{out}");
+    }
+    for f in [
+        "demo-mlp.safetensors",
+        "recipe.toml",
+        "eie/model.eie",
+        "eie/report.json",
+    ] {
+        assert!(t.exists(&format!("d/{f}")), "{f}");
+    }
+    let report = json(&std::fs::read_to_string(t.path("d/eie/report.json")).unwrap());
+    let stages = report["accuracy"]["stages"].as_array().unwrap();
+    let last = stages.last().unwrap();
+    assert_eq!(last["stage"], "EIE bit-exact (images)");
+    // The demo retrains: the final model is within a few points of the original.
+    assert!(last["delta_pct"].as_f64().unwrap() > -3.0, "{last}");
+}
+
+/// The MNIST test set in ../shared/data/mnist, when it is there.
+fn mnist() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    if dir.join("t10k-images-idx3-ubyte.gz").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: the MNIST test set is not at {} (this test needs ../shared/data/mnist)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// MNIST through the IDX reader, a short LeNet-300-100 training, and eval on the held-out
+/// split; the full targets are in `mnist_lenet_meets_the_targets`.
+#[test]
+fn mnist_trains_and_evaluates() {
+    let Some(dir) = mnist() else { return };
+    let spec = format!("mnist:{}", dir.display());
+    let t = TestDir::new();
+    let out = t
+        .run(&[
+            "train",
+            "--dataset",
+            &spec,
+            "--range",
+            "0..4000",
+            "--eval-range",
+            "8000..10000",
+            "--arch",
+            "784-100-10",
+            "--epochs",
+            "4",
+            "--seed",
+            "1",
+            "-o",
+            "m.safetensors",
+        ])
+        .ok()
+        .to_string();
+    assert!(out.contains("held-out"), "{out}");
+    let e = json(
+        t.run(&[
+            "eval",
+            "m.safetensors",
+            "--dataset",
+            &spec,
+            "--range",
+            "8000..10000",
+            "--json",
+        ])
+        .ok(),
+    );
+    let top1 = e["stages"][0]["top1"].as_f64().unwrap();
+    assert!(top1 > 0.88, "{top1}");
+}
+
+/// docs/results.md's targets, by its own commands: LeNet-300-100 trained on MNIST 0..7999,
+/// compressed with docs/recipes/lenet-300-100.toml and retrained, at most 8% density, at
+/// most 0.2 points lost on 8000..9999 through the bit-exact path (64 PEs), images for 4 PEs
+/// at least 25x smaller than dense f32.
+#[test]
+fn mnist_lenet_meets_the_targets() {
+    let Some(dir) = mnist() else { return };
+    let spec = format!("mnist:{}", dir.display());
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/recipes/lenet-300-100.toml");
+    let recipe = recipe.to_str().unwrap();
+    let t = TestDir::new();
+    t.run(&[
+        "train",
+        "--dataset",
+        &spec,
+        "--range",
+        "0..8000",
+        "--eval-range",
+        "8000..10000",
+        "--arch",
+        "784-300-100-10",
+        "--epochs",
+        "20",
+        "--seed",
+        "1",
+        "-o",
+        "lenet.safetensors",
+        "-q",
+    ])
+    .ok();
+    let compress = |pes: &str, out: &str| {
+        json(
+            t.run(&[
+                "compress",
+                "lenet.safetensors",
+                "-o",
+                out,
+                "--recipe",
+                recipe,
+                "--pes",
+                pes,
+                "--retrain",
+                "--dataset",
+                &spec,
+                "--range",
+                "0..8000",
+                "--eval-range",
+                "8000..10000",
+                "--json",
+                "-q",
+            ])
+            .ok(),
+        )
+    };
+    let r64 = compress("64", "out64");
+    let density = r64["totals"]["density"].as_f64().unwrap();
+    assert!(density <= 0.08, "density {density}");
+    for l in r64["layers"].as_array().unwrap() {
+        assert_eq!(
+            (
+                l["quantization"]["code_bits"].as_u64(),
+                l["index_bits"].as_u64()
+            ),
+            (Some(4), Some(4))
+        );
+    }
+    assert_eq!(r64["pes"], 64);
+    let stages = r64["accuracy"]["stages"].as_array().unwrap();
+    let last = stages.last().unwrap();
+    assert_eq!(last["stage"], "EIE bit-exact (images)");
+    let loss = -last["delta_pct"].as_f64().unwrap();
+    assert!(
+        loss <= 0.2,
+        "bit-exact top-1 lost {loss} points: {}",
+        r64["accuracy"]
+    );
+    let r4 = compress("4", "out4");
+    let ratio = r4["totals"]["compression"]["vs_dense"].as_f64().unwrap();
+    assert!(
+        ratio >= 25.0,
+        "4-PE images only {ratio}x smaller than dense f32"
+    );
+    // Retraining is PE-independent: the same weights either way.
+    assert_eq!(
+        std::fs::read(t.path("out64/quantized.safetensors")).unwrap(),
+        std::fs::read(t.path("out4/quantized.safetensors")).unwrap()
+    );
+}
+
+/// Retraining works in f32, but what it writes is in the checkpoint's own dtype, and the
+/// quantized checkpoint holds exactly the images' shared values.
+#[test]
+fn retraining_an_f16_checkpoint_writes_f16_values_the_images_hold() {
+    use eie_checkpoint::{Dtype, encode};
+    let t = TestDir::new();
+    let src = Checkpoint::open(fixture("demo-mlp.safetensors")).unwrap();
+    let specs: Vec<(String, Dtype, Vec<usize>)> = src
+        .tensors()
+        .into_iter()
+        .map(|i| (i.name, Dtype::F16, i.shape))
+        .collect();
+    let data: Vec<Vec<u8>> = specs
+        .iter()
+        .map(|(n, _, _)| encode(Dtype::F16, &src.read_f32(n).unwrap()))
+        .collect();
+    t.checkpoint_raw("h.safetensors", &specs, &data);
+    let r = json(
+        t.run(&[
+            "compress",
+            "h.safetensors",
+            "-o",
+            "out",
+            "--density",
+            "0.2",
+            "--pes",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..2000",
+            "--eval-range",
+            "8000..9000",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--json",
+            "-q",
+        ])
+        .ok(),
+    );
+    let last = r["accuracy"]["stages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(last["top1"].as_f64().unwrap() > 0.85, "{last}");
+    let inspect = json(t.run(&["inspect", "out", "--json"]).ok());
+    for (k, name) in ["fc1.weight", "fc2.weight", "fc3.weight"]
+        .iter()
+        .enumerate()
+    {
+        let q = Checkpoint::open(t.path("out/quantized.safetensors")).unwrap();
+        let p = Checkpoint::open(t.path("out/pruned.safetensors")).unwrap();
+        assert_eq!(q.info(name).unwrap().dtype, Dtype::F16);
+        assert_eq!(p.info(name).unwrap().dtype, Dtype::F16);
+        let book: Vec<f32> = inspect["layers"][k]["codebook"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        for v in q.read_f32(name).unwrap() {
+            assert!(
+                book.contains(&v),
+                "{name}: {v} is not in the codebook {book:?}"
+            );
+        }
+        let bias = name.replace("weight", "bias");
+        for v in q.read_f32(&bias).unwrap() {
+            assert!(book.contains(&v), "{bias}: {v} is not in the codebook");
+        }
+    }
+}
