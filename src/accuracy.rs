@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use eie_checkpoint::Checkpoint;
 use eie_dataset::{Dataset, SampleRange, Scaling, Spec};
 use eie_evaluate::{Accuracy, eie_accuracy};
 use eie_format::Bundle;
@@ -196,6 +197,40 @@ pub fn eie_stage(
     };
     let acc = eie_accuracy(&views, data, &fracs, arith)?;
     Ok((acc, fracs))
+}
+
+/// With a dataset, the selected layers must be the whole network: a selection whose last
+/// layer feeds another 2-D weight of the checkpoint would measure (and retrain) a network
+/// that ends in the middle of the model.
+pub fn check_whole_network(ck: &Checkpoint, names: &[String]) -> Result<()> {
+    let (Some(last), Ok(all)) = (names.last(), ck.select_layers(&[])) else {
+        return Ok(());
+    };
+    let outputs = ck.info(last).map_or(0, |i| i.shape[0]);
+    for other in all.iter().filter(|n| !names.contains(n)) {
+        if ck.info(other).is_some_and(|i| i.shape[1] == outputs) {
+            bail!(
+                "the selected layers end at \"{last}\", but \"{other}\" (not selected) takes its {outputs} outputs: accuracy needs the whole network, so select every layer in order (by default all are) or name them all with --layers"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The bit-exact stage's name; it says so when the images leave out biases the checkpoint
+/// has (`pack`, or `compress --no-bias-column`), since the float stages keep them.
+pub fn eie_stage_name(ck: &Checkpoint, bundle: &Bundle) -> String {
+    let missing = LayerView::all(bundle).iter().any(|v| {
+        !v.has_bias()
+            && v.name()
+                .strip_suffix(".weight")
+                .is_some_and(|stem| ck.info(&format!("{stem}.bias")).is_some())
+    });
+    if missing {
+        "EIE bit-exact (images, without biases)".into()
+    } else {
+        "EIE bit-exact (images)".into()
+    }
 }
 
 /// The density of a bundle's layers: stored non-zero weights (bias column excluded) over

@@ -83,17 +83,18 @@ pub struct InputOptions {
     pub range: Option<eie_dataset::SampleRange>,
     #[command(flatten)]
     pub scale: crate::accuracy::ScaleOptions,
-    /// Without --input: the fraction of non-zero activations generated (exactly
-    /// round(D x inputs) of them, at random positions, values in [-1, 1]).
+    /// Without --input or --dataset: the fraction of non-zero activations generated
+    /// (exactly round(D x inputs) of them, at random positions, values in [-1, 1]).
     #[arg(
         long,
         value_name = "D",
         default_value_t = 1.0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        conflicts_with_all = ["input", "dataset"]
     )]
     pub act_density: f64,
     /// Seed of the generated activations.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["input", "dataset"])]
     pub seed: u64,
     /// Activation fractional bits, one per layer boundary (layers + 1, comma-separated);
     /// default: calibrated on the input vectors.
@@ -110,6 +111,10 @@ impl InputOptions {
         width: usize,
         settings: &std::collections::BTreeMap<String, String>,
     ) -> Result<Vec<Vec<f32>>> {
+        let s = &self.scale;
+        if self.dataset.is_none() && (s.scale.is_some() || s.mean.is_some() || s.std.is_some()) {
+            bail!("--scale, --mean and --std apply to a dataset; give --dataset");
+        }
         if let Some(spec) = &self.dataset {
             let scaling = self.scale.resolve(settings)?;
             let data = crate::accuracy::load(spec, self.range, &scaling)?;

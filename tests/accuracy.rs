@@ -165,15 +165,38 @@ fn train_compress_retrain_eval_round() {
     let written = std::fs::read_to_string(t.path("out/report.json")).unwrap();
     assert_eq!(json(&written), report);
 
-    // Pruned weights stay pruned: the retrained checkpoint is zero wherever the quantized is.
+    // The pruned checkpoint holds retrained survivors: the target count, most of them moved
+    // from their trained values; the report counts against the trained (dense) weights.
+    let original = Checkpoint::open(t.path(&m)).unwrap();
     let pruned = Checkpoint::open(t.path("out/pruned.safetensors")).unwrap();
     let quantized = Checkpoint::open(t.path("out/quantized.safetensors")).unwrap();
-    for name in ["fc1.weight", "fc2.weight"] {
+    for (k, name) in ["fc1.weight", "fc2.weight"].iter().enumerate() {
+        let o = original.read_f32(name).unwrap();
         let p = pruned.read_f32(name).unwrap();
         let q = quantized.read_f32(name).unwrap();
         let kept = p.iter().filter(|&&v| v != 0.0).count();
         assert_eq!(kept, (0.3 * p.len() as f64).round() as usize, "{name}");
-        assert!(p.iter().zip(&q).all(|(a, b)| *a != 0.0 || *b == 0.0));
+        let moved = o
+            .iter()
+            .zip(&p)
+            .filter(|(a, b)| **b != 0.0 && a != b)
+            .count();
+        assert!(
+            moved > kept * 9 / 10,
+            "{name}: only {moved} of {kept} survivors retrained"
+        );
+        let pr = &report["layers"][k]["pruning"];
+        assert_eq!(
+            pr["nonzeros_before"].as_u64().unwrap() as usize,
+            o.len(),
+            "{name}"
+        );
+        assert_eq!(pr["kept"].as_u64().unwrap() as usize, kept, "{name}");
+        let smallest = p
+            .iter()
+            .filter(|&&v| v != 0.0)
+            .fold(f32::MAX, |m, v| m.min(v.abs()));
+        assert_eq!(pr["threshold"].as_f64().unwrap() as f32, smallest, "{name}");
         let mut distinct: Vec<u32> = q
             .iter()
             .filter(|&&v| v != 0.0)
@@ -283,7 +306,7 @@ fn compress_with_a_dataset_reports_accuracy_without_retraining() {
         .ok()
         .to_string();
     assert!(
-        out.contains("accuracy on synthetic:0 [8000..8500] (the training samples"),
+        out.contains("accuracy on synthetic:0 [8000..8500]\n"),
         "{out}"
     );
     for stage in [
@@ -294,6 +317,13 @@ fn compress_with_a_dataset_reports_accuracy_without_retraining() {
     ] {
         assert!(out.contains(stage), "{stage}: {out}");
     }
+    let r = json(&std::fs::read_to_string(t.path("out/report.json")).unwrap());
+    let acc = &r["accuracy"];
+    assert!(acc["train"].is_null() && acc["retrain"].is_null(), "{acc}");
+    let stages = acc["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 4);
+    assert!(stages[0]["top1"].as_f64().unwrap() > 0.8, "{acc}");
+    assert!(stages[3]["top1"].as_f64().unwrap() > 0.5, "{acc}");
     // Without --dataset, no accuracy section.
     let plain = t
         .run(&[
@@ -414,6 +444,192 @@ fn simulate_takes_dataset_samples_as_inputs() {
     );
     assert_eq!(r["vectors"].as_array().unwrap().len(), 5);
     assert_eq!(r["mode"], "chained");
+    // The same samples given as an input file run the same.
+    let data = eie_dataset::load(
+        &eie_dataset::Spec::Synthetic { seed: 0 },
+        eie_dataset::SampleRange::new(8000, 8005),
+        &eie_dataset::Scaling::default(),
+    )
+    .unwrap();
+    t.checkpoint(
+        "x.safetensors",
+        &[("x", vec![5, 64], data.inputs().to_vec())],
+    );
+    let f = json(
+        t.run(&["simulate", "out", "--input", "x.safetensors", "--json"])
+            .ok(),
+    );
+    assert_eq!(f["vectors"], r["vectors"]);
+    assert_eq!(f["fractions"], r["fractions"]);
+    // Scaling options need a dataset; generated-activation options conflict with one.
+    t.run(&["simulate", "out", "--mean", "0.5"])
+        .fails_with(&["--mean", "give --dataset"]);
+    let c = t.run(&[
+        "simulate",
+        "out",
+        "--dataset",
+        "synthetic",
+        "--act-density",
+        "0.5",
+    ]);
+    assert_eq!(c.status, 2, "{}", c.stderr);
+}
+
+/// The input scaling `train` used travels with the model: eval and compress use it, and
+/// compress hands it to simulate through model.eie.
+#[test]
+fn input_scaling_travels_with_the_model() {
+    let t = TestDir::new();
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..2000",
+        "--arch",
+        "64-32-10",
+        "--epochs",
+        "6",
+        "--seed",
+        "3",
+        "--mean",
+        "0.25",
+        "--std",
+        "0.5",
+        "-o",
+        "m.safetensors",
+    ])
+    .ok();
+    let ck = Checkpoint::open(t.path("m.safetensors")).unwrap();
+    let meta = ck.metadata();
+    assert_eq!(
+        (meta["eie.mean"].as_str(), meta["eie.std"].as_str()),
+        ("0.25", "0.5")
+    );
+    let top1 = |extra: &[&str]| {
+        let mut a = vec![
+            "eval",
+            "m.safetensors",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..9000",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        json(t.run(&a).ok())["stages"][0]["top1"].as_f64().unwrap()
+    };
+    let recorded = top1(&[]);
+    assert_eq!(recorded, top1(&["--mean", "0.25", "--std", "0.5"]));
+    assert!(recorded > 0.75, "{recorded}");
+    assert!(
+        top1(&["--mean", "0", "--std", "1"]) < recorded - 0.05,
+        "scaling had no effect"
+    );
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "out",
+        "--density",
+        "0.5",
+        "--pes",
+        "2",
+    ])
+    .ok();
+    let sim = |extra: &[&str]| {
+        let mut a = vec![
+            "simulate",
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8003",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        json(t.run(&a).ok())["vectors"].clone()
+    };
+    assert_eq!(sim(&[]), sim(&["--mean", "0.25", "--std", "0.5"]));
+    assert_ne!(sim(&[]), sim(&["--mean", "0", "--std", "1"]));
+}
+
+/// `--no-bias-column`: the images hold no bias, the bit-exact stage says so; the biases are
+/// retrained (not shared) and written as such; `pack`'s images never hold biases either.
+#[test]
+fn retraining_without_bias_columns_and_evaluating_packed_images() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    let r = json(
+        t.run(&[
+            "compress",
+            &m,
+            "-o",
+            "out",
+            "--density",
+            "0.5",
+            "--pes",
+            "2",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..2000",
+            "--eval-range",
+            "8000..9000",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--no-bias-column",
+            "--json",
+            "-q",
+        ])
+        .ok(),
+    );
+    let stages = r["accuracy"]["stages"].as_array().unwrap();
+    assert_eq!(
+        stages.last().unwrap()["stage"],
+        "EIE bit-exact (images, without biases)"
+    );
+    let o = Checkpoint::open(t.path(&m)).unwrap();
+    let p = Checkpoint::open(t.path("out/pruned.safetensors")).unwrap();
+    let q = Checkpoint::open(t.path("out/quantized.safetensors")).unwrap();
+    for b in ["fc1.bias", "fc2.bias"] {
+        let retrained = p.read_f32(b).unwrap();
+        assert_ne!(retrained, o.read_f32(b).unwrap(), "{b} was not retrained");
+        assert_eq!(
+            retrained,
+            q.read_f32(b).unwrap(),
+            "{b} is not shared without its column"
+        );
+    }
+    // Packing that output's quantized checkpoint as it is: no biases in the images either.
+    t.run(&[
+        "pack",
+        "out/quantized.safetensors",
+        "-o",
+        "packed",
+        "--pes",
+        "2",
+    ])
+    .ok();
+    let e = json(
+        t.run(&[
+            "eval",
+            "out/quantized.safetensors",
+            "packed",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8100",
+            "--json",
+        ])
+        .ok(),
+    );
+    let names = stage_names(&e["stages"]);
+    assert_eq!(
+        names,
+        ["original (float)", "EIE bit-exact (images, without biases)"]
+    );
 }
 
 /// The command recorded beside the demo's model makes exactly that model.

@@ -929,3 +929,124 @@ fn bad_training_settings() {
         assert!(!t.exists("m.safetensors"));
     }
 }
+
+#[test]
+fn a_selection_that_is_not_the_whole_network() {
+    let t = TestDir::new();
+    let m = mlp_4_8_3(&t, "m.safetensors");
+    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
+    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+    let needles = [
+        "end at \"fc1.weight\"",
+        "\"fc2.weight\" (not selected)",
+        "whole network",
+    ];
+    t.run(&[
+        "eval",
+        &m,
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--layers",
+        "fc1.weight",
+    ])
+    .fails_with(&needles);
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out",
+        "--layers",
+        "fc1.weight",
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--retrain",
+    ])
+    .fails_with(&needles);
+    assert!(!t.exists("out"));
+}
+
+#[test]
+fn accuracy_options_that_cannot_apply() {
+    let t = TestDir::new();
+    let m = mlp_4_8_3(&t, "m.safetensors");
+    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
+    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+    // Activation fractions for 2 layers are 3 numbers: refused before any work.
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out",
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--act-frac",
+        "8,8",
+    ])
+    .fails_with(&["3"]);
+    // Scaling without a dataset.
+    t.run(&["compress", &m, "-o", "out", "--std", "2"])
+        .fails_with(&["--std", "give --dataset"]);
+    assert!(!t.exists("out"));
+    // EIE options without an output folder to evaluate (clap: exit 2).
+    let r = t.run(&[
+        "eval",
+        &m,
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--act-frac",
+        "8,8,8",
+    ]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    // Sizes and counts past any sensible limit are errors, not crashes.
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--arch",
+        "64-100000-100000-10",
+        "--epochs",
+        "1",
+        "-o",
+        "big.safetensors",
+    ])
+    .fails_with(&["more than", "weights"]);
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out",
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--retrain",
+        "--rounds",
+        "100000",
+    ])
+    .fails_with(&["rounds 100000", "over 1000"]);
+    assert!(!t.exists("out"));
+}
+
+#[test]
+fn training_output_over_its_own_dataset() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("mnist")).unwrap();
+    let images = idx(0x08, &[2, 2, 2], &[3; 8]);
+    t.write("mnist/t10k-images-idx3-ubyte", &images);
+    t.write("mnist/t10k-labels-idx1-ubyte", &idx(0x08, &[2], &[0, 1]));
+    t.run(&[
+        "train",
+        "--dataset",
+        "mnist:mnist",
+        "--arch",
+        "4-2",
+        "--epochs",
+        "1",
+        "--force",
+        "-o",
+        "mnist/t10k-images-idx3-ubyte",
+    ])
+    .fails_with(&["both the input and an output"]);
+    assert_eq!(
+        std::fs::read(t.path("mnist/t10k-images-idx3-ubyte")).unwrap(),
+        images
+    );
+}

@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use eie_checkpoint::Checkpoint;
-use eie_dataset::{Dataset, SampleRange, Spec};
+use eie_dataset::{Dataset, SampleRange, Scaling, Spec};
 use eie_evaluate::{CentroidConfig, Network, TrainConfig, float_accuracy};
 use eie_format::BundleMeta;
 
 use super::{ImageOptions, fit_bundle, source_info, tool_version};
 use crate::accuracy::{
-    ScaleOptions, StageAccuracy, bundle_density, eie_stage, load, meta, stage_reports,
+    ScaleOptions, StageAccuracy, bundle_density, check_whole_network, eie_stage, eie_stage_name,
+    load, meta, scaling_meta, stage_reports,
 };
 use crate::compress::recipe::{CodebookKind, InitKind, Partial, Recipe, RetrainPartial, resolve};
 use crate::compress::retrain::{RetrainSettings, retrain};
@@ -66,7 +67,8 @@ pub struct Args {
     /// Where k-means starts (default linear).
     #[arg(long, value_enum)]
     pub init: Option<InitKind>,
-    /// Seed of the random and k-means++ initialisations (default 0).
+    /// Seed of the random and k-means++ initialisations, and of retraining's sample order
+    /// (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
     /// kmeans (Lloyd's iterations, default) or optimal (exact minimum SSE).
@@ -103,10 +105,11 @@ pub struct AccuracyOptions {
     /// --retrain): mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, synthetic (or synthetic:SEED).
     #[arg(long, value_name = "SPEC")]
     pub dataset: Option<Spec>,
-    /// Training samples (A..B; default all).
+    /// Training samples with --retrain; without it, the samples accuracy is measured on
+    /// (A..B; default all).
     #[arg(long, value_name = "A..B", requires = "dataset")]
     pub range: Option<SampleRange>,
-    /// Held-out samples the report's accuracy is measured on (default: the training samples).
+    /// Held-out samples the report's accuracy is measured on (default: --range).
     #[arg(long, value_name = "A..B", requires = "dataset")]
     pub eval_range: Option<SampleRange>,
     #[command(flatten)]
@@ -121,7 +124,7 @@ pub struct AccuracyOptions {
     /// Centroid fine-tuning epochs (default: --epochs).
     #[arg(long, requires = "retrain")]
     pub centroid_epochs: Option<usize>,
-    /// Adam's learning rate for masked fine-tuning (default 1e-3; docs/accuracy.md says why).
+    /// Adam's learning rate for masked fine-tuning (default 1e-3; docs/decisions.md says why).
     #[arg(long, requires = "retrain")]
     pub lr: Option<f64>,
     /// SGD's learning rate for centroid fine-tuning (default 1e-3).
@@ -207,13 +210,19 @@ impl AccuracyOptions {
 
 /// The datasets of a run with `--dataset`: training samples and held-out samples.
 struct Datasets {
-    train: Dataset,
+    scaling: Scaling,
+    /// The training samples (`--range`), with `--retrain`.
+    train: Option<Dataset>,
+    /// The samples accuracy is measured on, when they are not the training samples.
     held: Option<Dataset>,
 }
 
 impl Datasets {
     fn held(&self) -> &Dataset {
-        self.held.as_ref().unwrap_or(&self.train)
+        self.held
+            .as_ref()
+            .or(self.train.as_ref())
+            .expect("one of them is loaded")
     }
 }
 
@@ -279,21 +288,37 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let names: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
     let (datasets, net) = match &acc.dataset {
         Some(spec) => {
+            if !acc.act_frac.is_empty() {
+                eie_simulate::fixed::check_fractions(&acc.act_frac, plans.len())?;
+            }
+            check_whole_network(&ck, &names)?;
             let scaling = acc.scale.resolve(&ck.metadata())?;
+            // Without retraining nothing trains: --range alone names the samples measured.
+            let (train, held) = match (acc.retrain, acc.eval_range) {
+                (true, e) => (Some(acc.range), e),
+                (false, Some(e)) => (None, Some(e)),
+                (false, None) => (None, Some(acc.range.unwrap_or_default())),
+            };
             let d = Datasets {
-                train: load(spec, acc.range, &scaling)?,
-                held: acc
-                    .eval_range
-                    .map(|r| load(spec, Some(r), &scaling))
-                    .transpose()?,
+                scaling,
+                train: train.map(|r| load(spec, r, &scaling)).transpose()?,
+                held: held.map(|r| load(spec, Some(r), &scaling)).transpose()?,
             };
             let net = Network::from_checkpoint(&ck, &names)
                 .context("the compressed layers, as a network (accuracy needs an MLP)")?;
-            net.check_dataset(&d.train)?;
+            if let Some(t) = &d.train {
+                net.check_dataset(t)?;
+            }
             net.check_dataset(d.held())?;
             (Some(d), Some(net))
         }
-        None => (None, None),
+        None => {
+            let s = &acc.scale;
+            if s.scale.is_some() || s.mean.is_some() || s.std.is_some() {
+                bail!("--scale, --mean and --std apply to a dataset; give --dataset");
+            }
+            (None, None)
+        }
     };
 
     let t = Instant::now();
@@ -325,7 +350,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
                         &plans,
                         pes,
                         net,
-                        &d.train,
+                        d.train.as_ref().expect("loaded with --retrain"),
                         d.held(),
                         settings,
                         progress,
@@ -373,11 +398,17 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let mut settings = args.image.settings();
     settings.insert("command".into(), "compress".into());
     settings.insert("bias_column".into(), (!args.no_bias_column).to_string());
-    // The input scaling the model was trained with travels on, for `simulate --dataset`.
-    let ck_meta = ck.metadata();
-    for key in [meta::SCALE, meta::MEAN, meta::STD] {
-        if let Some(v) = ck_meta.get(key) {
-            settings.insert(key.into(), v.clone());
+    // The input scaling travels on, for `simulate --dataset`: the one measured with, or the
+    // one the model was trained with.
+    match &datasets {
+        Some(d) => settings.extend(scaling_meta(&d.scaling)),
+        None => {
+            let ck_meta = ck.metadata();
+            for key in [meta::SCALE, meta::MEAN, meta::STD] {
+                if let Some(v) = ck_meta.get(key) {
+                    settings.insert(key.into(), v.clone());
+                }
+            }
         }
     }
     if let (Some(s), Some(d)) = (&retrain_settings, &datasets) {
@@ -385,7 +416,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             "retrain".into(),
             format!(
                 "on {}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
-                d.train.name(),
+                d.train.as_ref().map_or("", |t| t.name()),
                 s.schedule,
                 s.fine_tune.epochs,
                 s.fine_tune.lr,
@@ -419,14 +450,14 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         let arith = eie_simulate::Arith::default();
         let (accuracy, fracs) = eie_stage(&bundle, d.held(), &acc.act_frac, arith)?;
         stages.push(StageAccuracy {
-            name: "EIE bit-exact (images)".into(),
+            name: eie_stage_name(&ck, &bundle),
             density: Some(bundle_density(&bundle)),
             accuracy,
             train_loss: None,
         });
         report.accuracy = Some(report::AccuracyReport {
             dataset: acc.dataset.as_ref().expect("datasets").to_string(),
-            train: d.train.name().to_string(),
+            train: d.train.as_ref().map(|t| t.name().to_string()),
             held_out: d.held().name().to_string(),
             held_out_is_train: d.held.is_none(),
             retrain: retrain_settings.as_ref().map(|s| report::RetrainReport {

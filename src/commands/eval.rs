@@ -12,8 +12,8 @@ use eie_format::hex;
 use serde::Serialize;
 
 use crate::accuracy::{
-    ScaleOptions, StageAccuracy, StageReport, bundle_density, eie_stage, load, render_stages,
-    stage_reports,
+    ScaleOptions, StageAccuracy, StageReport, bundle_density, check_whole_network, eie_stage,
+    eie_stage_name, load, render_stages, stage_reports,
 };
 use crate::compress::{PRUNED_FILE, QUANTIZED_FILE};
 use crate::output::load_bundle;
@@ -40,10 +40,10 @@ pub struct Args {
     pub layers: Vec<String>,
     /// Activation fractional bits of the EIE model, one per layer boundary; default:
     /// calibrated on the evaluated samples.
-    #[arg(long, value_name = "F,F,...", value_delimiter = ',')]
+    #[arg(long, value_name = "F,F,...", value_delimiter = ',', requires = "dir")]
     pub act_frac: Vec<u8>,
     /// Accumulator width of the EIE model in bits.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, requires = "dir")]
     pub acc_bits: u8,
     /// Print JSON (with per-class accuracy) instead of a table.
     #[arg(long)]
@@ -71,6 +71,7 @@ fn network(path: &Path, names: &[String]) -> Result<Network> {
 pub fn run(args: Args) -> Result<()> {
     let ck = Checkpoint::open(&args.model)?;
     let names = ck.select_layers(&args.layers)?;
+    check_whole_network(&ck, &names)?;
     let net = Network::from_checkpoint(&ck, &names)?;
     let scaling = args.scale.resolve(&ck.metadata())?;
     let data = load(&args.dataset, args.range, &scaling)?;
@@ -140,7 +141,7 @@ pub fn run(args: Args) -> Result<()> {
         arith.validate()?;
         let (accuracy, fracs) = eie_stage(&bundle, &data, &args.act_frac, arith)?;
         stages.push(StageAccuracy {
-            name: "EIE bit-exact (images)".into(),
+            name: eie_stage_name(&ck, &bundle),
             density: Some(bundle_density(&bundle)),
             accuracy,
             train_loss: None,

@@ -72,12 +72,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             args.out.display()
         );
     }
-    let inputs: Vec<PathBuf> = match &args.dataset {
-        Spec::Safetensors { path } => vec![path.clone()],
-        Spec::Idx { images, labels } => vec![images.clone(), labels.clone()],
-        _ => Vec::new(),
-    };
-    for i in &inputs {
+    for i in &args.dataset.files()? {
         refuse_input_as_output(i, std::slice::from_ref(&args.out))?;
     }
     let scaling = args.scale.resolve(&BTreeMap::new())?;

@@ -168,6 +168,9 @@ struct RecipeToml {
     retrain: Option<RetrainPartial>,
 }
 
+/// The most pruning rounds a schedule may have.
+pub const MAX_ROUNDS: usize = 1000;
+
 /// Retraining settings (`compress --retrain`) that may be given on the command line or in
 /// the recipe's `[retrain]` table; not per layer.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -242,11 +245,18 @@ impl RetrainPartial {
         let schedule = match (&self.schedule, self.rounds) {
             (Some(s), _) => s.clone(),
             (None, Some(0)) => bail!("rounds must be at least 1"),
+            (None, Some(r)) if r > MAX_ROUNDS => bail!("rounds {r} is over {MAX_ROUNDS}"),
             (None, r) => {
                 let r = r.unwrap_or(1);
                 (1..=r).map(|i| i as f64 / r as f64).collect()
             }
         };
+        if schedule.len() > MAX_ROUNDS {
+            bail!(
+                "a schedule of {} rounds is over {MAX_ROUNDS}",
+                schedule.len()
+            );
+        }
         let increasing = schedule.windows(2).all(|w| w[0] < w[1]);
         if schedule.is_empty()
             || !increasing

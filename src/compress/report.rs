@@ -29,8 +29,8 @@ pub struct Report {
 pub struct AccuracyReport {
     /// The dataset specification.
     pub dataset: String,
-    /// The training samples.
-    pub train: String,
+    /// The training samples (with retraining).
+    pub train: Option<String>,
     /// The samples accuracy is measured on.
     pub held_out: String,
     /// True when no held-out range was given and accuracy is measured on the training samples.

@@ -58,8 +58,10 @@ pub struct Retrained {
     pub overrides: HashMap<String, Vec<f32>>,
 }
 
-/// The per-layer rule of one round at progress `t` of the schedule.
-fn round_rules(net: &Network, plans: &[LayerPlan], t: f64) -> Result<Vec<Rule>> {
+/// The per-layer rule of one round at progress `t` of the schedule. A threshold rule keeps
+/// its original standard deviation `std0` (of the trained weights) in every round: the std
+/// of weights already pruned would shrink round by round.
+fn round_rules(net: &Network, plans: &[LayerPlan], t: f64, std0: &[f64]) -> Result<Vec<Rule>> {
     let global: Option<f64> = plans.iter().find_map(|p| match p.settings.pruning {
         Pruning::Global(d) => Some(d),
         _ => None,
@@ -77,13 +79,40 @@ fn round_rules(net: &Network, plans: &[LayerPlan], t: f64) -> Result<Vec<Rule>> 
     }
     Ok(plans
         .iter()
-        .map(|p| match p.settings.pruning {
+        .zip(net.layers())
+        .zip(std0)
+        .map(|((p, l), &std0)| match p.settings.pruning {
             Pruning::None => Rule::KeepAll,
             Pruning::Density(d) => Rule::Density(d.powf(t)),
-            Pruning::ThresholdStd(s) => Rule::ThresholdStd(s * t),
+            Pruning::ThresholdStd(s) => {
+                let threshold = s * t * std0;
+                Rule::Count(
+                    l.weight
+                        .iter()
+                        .filter(|&&w| w != 0.0 && w.abs() as f64 >= threshold)
+                        .count() as u64,
+                )
+            }
             Pruning::Global(_) => unreachable!("handled above"),
         })
         .collect())
+}
+
+/// Every weight and bias of `net` rounded to its tensor's dtype in `ck` (retraining works in
+/// f32; the outputs keep the checkpoint's dtypes). A weight that rounds to zero is pruned.
+fn round_to_dtypes(net: &mut Network, ck: &Checkpoint) {
+    for l in net.layers_mut() {
+        if let Some(info) = ck.info(l.name) {
+            l.weight
+                .iter_mut()
+                .for_each(|w| *w = round_to(info.dtype, *w));
+        }
+        if let (Some(b), Some(stem)) = (l.bias, l.name.strip_suffix(".weight"))
+            && let Some(info) = ck.info(&format!("{stem}.bias"))
+        {
+            b.iter_mut().for_each(|v| *v = round_to(info.dtype, *v));
+        }
+    }
 }
 
 fn stage(
@@ -137,9 +166,19 @@ pub fn retrain(
     };
 
     // 1. Prune in rounds, each followed by masked fine-tuning.
+    let std0: Vec<f64> = net
+        .layers()
+        .iter()
+        .map(|l| eie_prune::std(&l.weight))
+        .collect();
+    let before: Vec<u64> = net
+        .layers()
+        .iter()
+        .map(|l| l.weight.iter().filter(|&&w| w != 0.0).count() as u64)
+        .collect();
     let mut reports: Vec<Option<PruneReport>> = vec![None; plans.len()];
     for (r, &t) in settings.schedule.iter().enumerate() {
-        let rules = round_rules(&net, plans, t)?;
+        let rules = round_rules(&net, plans, t, &std0)?;
         for ((l, p), (rule, report)) in net
             .layers_mut()
             .zip(plans)
@@ -170,6 +209,7 @@ pub fn retrain(
                     last = Some(s.clone());
                 },
             )?;
+            round_to_dtypes(&mut net, ck);
             stage(
                 stages,
                 progress,
@@ -181,17 +221,6 @@ pub fn retrain(
         }
     }
 
-    // The retrained weights as the checkpoint's dtypes hold them: a weight that rounds to
-    // zero is pruned.
-    for (l, p) in net.layers_mut().zip(plans) {
-        let dtype = ck.info(&p.name).expect("planned").dtype;
-        l.weight.iter_mut().for_each(|w| *w = round_to(dtype, *w));
-        if let (Some(b), Some(name)) = (l.bias, l.name.strip_suffix(".weight"))
-            && let Some(info) = ck.info(&format!("{name}.bias"))
-        {
-            b.iter_mut().for_each(|v| *v = round_to(info.dtype, *v));
-        }
-    }
     let pruned = net.clone();
 
     // 2. Share weights, then fine-tune the shared values.
@@ -231,6 +260,15 @@ pub fn retrain(
             line(s);
             last = Some(s.clone());
         })?;
+        // The values as the checkpoint's dtypes hold them, measured as written.
+        for (shared, p) in layers.iter_mut().zip(plans) {
+            let dtype = ck.info(&p.name).expect("planned").dtype;
+            let bias_dtype = p.bias.as_ref().map(|b| ck.info(b).expect("planned").dtype);
+            for v in shared.values.iter_mut() {
+                *v = representable(&p.name, *v, dtype, bias_dtype)?;
+            }
+        }
+        apply_shared(&mut net, &layers)?;
         stage(
             stages,
             progress,
@@ -245,32 +283,30 @@ pub fn retrain(
     // folded away, ascending.
     let mut decided = Vec::with_capacity(plans.len());
     let mut overrides = HashMap::new();
-    for ((((positions, values, sh), shared), p), (l, report)) in shares
+    for ((((positions, values, sh), shared), p), ((l, report), before)) in shares
         .into_iter()
         .zip(&layers)
         .zip(plans)
-        .zip(pruned.layers().iter().zip(reports))
+        .zip(pruned.layers().iter().zip(reports).zip(before))
     {
-        let dtype = ck.info(&p.name).expect("planned").dtype;
-        let bias_dtype = p.bias.as_ref().map(|b| ck.info(b).expect("planned").dtype);
-        let tuned = shared
-            .values
-            .iter()
-            .map(|&v| representable(&p.name, v, dtype, bias_dtype))
-            .collect::<Result<Vec<f32>>>()?;
-        let shared = renumber(&tuned, &sh)?;
+        let shared = renumber(&shared.values, &sh)?;
         if let (None, Some(name), Some(b)) = (&p.bias, &l.bias_name, &l.bias) {
             overrides.insert(name.clone(), b.clone());
         }
         let Some(prune) = report else {
             bail!("layer \"{}\" was not pruned", p.name);
         };
+        // Against the trained weights: non-zeros before the first round, the survivors after
+        // retraining and their smallest magnitude. The balance figures are the last round's.
+        let threshold = values.iter().fold(f32::INFINITY, |m, v| m.min(v.abs()));
         decided.push(Decided {
             positions,
             values,
             bias: p.bias.as_ref().and_then(|_| l.bias.clone()),
             prune: PruneReport {
+                before,
                 kept: shared.codes.iter().filter(|&&c| c != 0).count() as u64,
+                threshold,
                 ..prune
             },
             shared,

@@ -96,6 +96,9 @@ impl IdxArray {
     }
 }
 
+/// The largest decompressed IDX file read (4 GiB).
+const MAX_DECOMPRESSED: u64 = 4 << 30;
+
 /// Reads and validates an IDX file (gzip or raw): every dimension and the data length are
 /// checked, with checked arithmetic, before anything is returned.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
@@ -110,9 +113,17 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let bytes = std::fs::read(path).map_err(io)?;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // Bounded, so that a small hostile file cannot expand without limit.
         flate2::read::GzDecoder::new(bytes.as_slice())
+            .take(MAX_DECOMPRESSED + 1)
             .read_to_end(&mut out)
             .map_err(|e| bad(format!("the gzip stream does not decompress: {e}")))?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(bad(format!(
+                "it decompresses to more than {} GiB",
+                MAX_DECOMPRESSED >> 30
+            )));
+        }
         out
     } else {
         bytes
@@ -210,7 +221,14 @@ pub(crate) fn load_pair(
             labels.dims[0]
         )));
     }
-    let width: usize = images.dims[1..].iter().product();
+    // Cannot overflow when there are samples (the data length bounds it); checked for none.
+    let width = images.dims[1..]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::Idx {
+            path: images_path.to_path_buf(),
+            reason: format!("dimensions {:?} overflow", images.dims),
+        })?;
     let r = range.resolve(total, name)?;
     let mut inputs = Vec::with_capacity(r.len() * width);
     for i in r.start * width..r.end * width {

@@ -164,7 +164,9 @@ impl SampleRange {
             )));
         }
         if start >= end {
-            return Err(bad("it holds no samples".into()));
+            return Err(bad(format!(
+                "it holds no samples (the dataset has {total}, indices 0..{total})"
+            )));
         }
         Ok(start..end)
     }
@@ -402,6 +404,22 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
         inputs,
         labels,
     })
+}
+
+impl Spec {
+    /// The files the dataset is read from (an MNIST folder's two files once found), so that
+    /// a command can refuse to write over them.
+    pub fn files(&self) -> Result<Vec<PathBuf>> {
+        Ok(match self {
+            Spec::Mnist { dir, split } => {
+                let (a, b) = mnist_files(self, dir, split.as_deref())?;
+                vec![a, b]
+            }
+            Spec::Idx { images, labels } => vec![images.clone(), labels.clone()],
+            Spec::Safetensors { path } => vec![path.clone()],
+            Spec::Synthetic { .. } => Vec::new(),
+        })
+    }
 }
 
 /// The images and labels files of an MNIST-family folder.

@@ -50,7 +50,10 @@ pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
             ),
         ));
     }
-    let width: usize = x.shape[1..].iter().product();
+    let width = x.shape[1..]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad(INPUTS, format!("shape {:?} overflows", x.shape)))?;
     let r = range.resolve(total, name)?;
 
     let (inputs, integer_max) = if x.is_float() {

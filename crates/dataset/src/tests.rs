@@ -444,3 +444,31 @@ fn the_shared_mnist_test_set_loads_and_splits() {
     let e = load(&spec, "9000..10001".parse().unwrap(), &Scaling::default()).unwrap_err();
     assert!(e.to_string().contains("past the end"), "{e}");
 }
+
+#[test]
+fn empty_idx_files_with_huge_dimensions_are_refused_not_overflowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = write(
+        dir.path(),
+        "i",
+        &idx_bytes(0x08, &[0, u32::MAX, u32::MAX, 16], &[]),
+    );
+    let labels = write(dir.path(), "l", &idx_bytes(0x08, &[0], &[]));
+    let spec = Spec::Idx { images, labels };
+    let e = load(&spec, SampleRange::ALL, &Scaling::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("overflow") || e.contains("holds no samples (the dataset has 0"),
+        "{e}"
+    );
+    let images = write(dir.path(), "i0", &idx_bytes(0x08, &[0, 2], &[]));
+    let spec = Spec::Idx {
+        images,
+        labels: dir.path().join("l"),
+    };
+    let e = load(&spec, SampleRange::ALL, &Scaling::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds no samples (the dataset has 0"), "{e}");
+}

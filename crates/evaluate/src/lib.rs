@@ -15,7 +15,7 @@ pub use accuracy::{
     Accuracy, ClassCount, check_packed, eie_accuracy, eie_predict, float_accuracy, predict,
 };
 pub use error::{Error, Result};
-pub use network::{Dense, LayerValues, Network, format_arch, parse_arch};
+pub use network::{Dense, LayerValues, MAX_WEIGHTS, Network, format_arch, parse_arch};
 pub use share::{
     CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,
     grouped_gradients,

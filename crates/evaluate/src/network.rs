@@ -11,6 +11,9 @@ use eie_rng::Rng;
 
 use crate::error::{Error, Result};
 
+/// The most weights [`Network::init`] makes (4 GiB of f32).
+pub const MAX_WEIGHTS: usize = 1 << 30;
+
 /// One linear layer: `y = W x + b`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
@@ -55,7 +58,10 @@ impl Network {
                     reason,
                 })
             };
-            if l.weight.len() != l.outputs * l.inputs || l.outputs == 0 || l.inputs == 0 {
+            if l.outputs.checked_mul(l.inputs) != Some(l.weight.len())
+                || l.outputs == 0
+                || l.inputs == 0
+            {
                 return bad(format!(
                     "{} weights for {} x {}",
                     l.weight.len(),
@@ -138,6 +144,15 @@ impl Network {
             return Err(Error::Arch {
                 arch: format_arch(widths),
                 reason: "expected at least two positive widths (inputs and outputs)".into(),
+            });
+        }
+        let weights = widths
+            .windows(2)
+            .try_fold(0usize, |n, w| n.checked_add(w[0].checked_mul(w[1])?));
+        if weights.is_none_or(|n| n > MAX_WEIGHTS) {
+            return Err(Error::Arch {
+                arch: format_arch(widths),
+                reason: format!("more than {MAX_WEIGHTS} weights"),
             });
         }
         let mut rng = Rng::new(seed);

@@ -163,7 +163,7 @@ pub fn fine_tune_centroids(
         })
         .collect();
     let mut order = Order::new(data.len(), cfg.seed);
-    let mut history = Vec::with_capacity(cfg.epochs);
+    let mut history = Vec::new();
     for epoch in 1..=cfg.epochs {
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
@@ -194,6 +194,13 @@ pub fn fine_tune_centroids(
                     }
                 }
                 centroid_step(&mut s.values, &sums, cfg.lr, 1);
+                if s.values.iter().any(|v| !v.is_finite()) {
+                    return Err(Error::Diverged {
+                        stage: "centroid fine-tuning",
+                        epoch,
+                        loss: f64::NAN,
+                    });
+                }
             }
             apply_shared(net, shared)?;
         }

@@ -152,7 +152,7 @@ pub fn train(
     let mut optim = adam.init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut order = Order::new(data.len(), cfg.seed);
-    let mut history = Vec::with_capacity(cfg.epochs);
+    let mut history = Vec::new();
     for epoch in 1..=cfg.epochs {
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
