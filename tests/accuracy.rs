@@ -883,6 +883,31 @@ fn retraining_an_f16_checkpoint_writes_f16_values_the_images_hold() {
         .unwrap()
         .clone();
     assert!(last["top1"].as_f64().unwrap() > 0.85, "{last}");
+    // The stages are measured on the values as written (in F16): eval reads the same back.
+    let e = json(
+        t.run(&[
+            "eval",
+            "h.safetensors",
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..9000",
+            "--json",
+        ])
+        .ok(),
+    );
+    let stages = r["accuracy"]["stages"].as_array().unwrap();
+    let by_name = |name: &str| {
+        stages
+            .iter()
+            .find(|s| s["stage"] == name)
+            .unwrap_or_else(|| panic!("no stage {name}"))["correct"]
+            .clone()
+    };
+    assert_eq!(e["stages"][1]["correct"], by_name("masked fine-tuning"));
+    assert_eq!(e["stages"][2]["correct"], by_name("centroid fine-tuning"));
+    assert_eq!(e["stages"][3]["correct"], by_name("EIE bit-exact (images)"));
     let inspect = json(t.run(&["inspect", "out", "--json"]).ok());
     for (k, name) in ["fc1.weight", "fc2.weight", "fc3.weight"]
         .iter()
