@@ -935,3 +935,74 @@ fn retraining_an_f16_checkpoint_writes_f16_values_the_images_hold() {
         }
     }
 }
+
+/// The model `train` writes means in PyTorch what it means here: Python's safetensors loads
+/// it, numpy computes `relu(W x + b)` layer by layer in the `[out, in]` layout, and gets
+/// eval's count of correct predictions. Skips, saying so, without python3, numpy and
+/// safetensors.
+#[test]
+fn python_reads_the_trained_model_as_pytorch_layout() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import numpy, safetensors.numpy"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!(
+            "SKIPPED python_reads_the_trained_model_as_pytorch_layout: python3 with numpy and safetensors not found (pip install numpy safetensors)"
+        );
+        return;
+    }
+    let t = TestDir::new();
+    let data = eie_dataset::load(
+        &eie_dataset::Spec::Synthetic { seed: 0 },
+        eie_dataset::SampleRange::new(8000, 9000),
+        &eie_dataset::Scaling::default(),
+    )
+    .unwrap();
+    let labels: Vec<f32> = data.labels().iter().map(|&l| l as f32).collect();
+    t.checkpoint(
+        "d.safetensors",
+        &[
+            ("x", vec![1000, 64], data.inputs().to_vec()),
+            ("y", vec![1000], labels),
+        ],
+    );
+    let model = fixture("demo-mlp.safetensors");
+    let e = json(
+        t.run(&[
+            "eval",
+            model.to_str().unwrap(),
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..9000",
+            "--json",
+        ])
+        .ok(),
+    );
+    let script = format!(
+        "import numpy as np\n\
+         from safetensors.numpy import load_file\n\
+         m = load_file({:?}); d = load_file({:?})\n\
+         a = d['x'].astype(np.float64)\n\
+         for k in (1, 2, 3):\n\
+         \x20   w, b = m[f'fc{{k}}.weight'].astype(np.float64), m[f'fc{{k}}.bias'].astype(np.float64)\n\
+         \x20   a = a @ w.T + b\n\
+         \x20   a = np.maximum(a, 0) if k < 3 else a\n\
+         print(int((a.argmax(1) == d['y']).sum()))\n",
+        model.to_str().unwrap(),
+        t.path("d.safetensors").to_str().unwrap()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let ours = e["stages"][0]["correct"].as_u64().unwrap();
+    // burn computes in f32, numpy here in f64: a near-tie may flip, nothing more.
+    assert!(python.abs_diff(ours) <= 2, "python {python}, eval {ours}");
+}
