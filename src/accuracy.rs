@@ -3,16 +3,18 @@
 //! table.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use eie_checkpoint::Checkpoint;
 use eie_dataset::{Dataset, SampleRange, Scaling, Spec};
-use eie_evaluate::{Accuracy, eie_accuracy};
+use eie_evaluate::{Accuracy, Network, eie_accuracy, float_accuracy};
 use eie_format::Bundle;
 use eie_simulate::{Arith, LayerView, float};
 use serde::Serialize;
 
 use crate::commands::table::Table;
+use crate::compress::{PRUNED_FILE, QUANTIZED_FILE};
 
 /// Metadata keys `train` writes into a model, and the other commands read back.
 pub mod meta {
@@ -49,6 +51,11 @@ pub struct ScaleOptions {
 }
 
 impl ScaleOptions {
+    /// Whether any scaling option was given (they apply only to a dataset).
+    pub fn is_set(&self) -> bool {
+        self.scale.is_some() || self.mean.is_some() || self.std.is_some()
+    }
+
     /// The scaling: given options first, then the model's metadata, then the defaults.
     pub fn resolve(&self, model_meta: &BTreeMap<String, String>) -> Result<Scaling> {
         let recorded = |key: &str| -> Result<Option<f32>> {
@@ -105,6 +112,53 @@ pub struct StageAccuracy {
     pub accuracy: Accuracy,
     /// The training loss at the end of the training that made this stage, if any.
     pub train_loss: Option<f64>,
+}
+
+impl StageAccuracy {
+    /// The float network's accuracy on `data`, as stage `name`.
+    pub fn float(name: impl Into<String>, net: &Network, data: &Dataset) -> Result<Self> {
+        Ok(Self {
+            name: name.into(),
+            density: Some(net.density()),
+            accuracy: float_accuracy(net, data)?,
+            train_loss: None,
+        })
+    }
+
+    /// The progress line of the stage.
+    pub fn line(&self) -> String {
+        let a = &self.accuracy;
+        format!(
+            "{}: held-out top-1 {:.2}% ({}/{})",
+            self.name,
+            100.0 * a.top1(),
+            a.correct,
+            a.total
+        )
+    }
+}
+
+/// The float stages of an output folder: its pruned and its quantized checkpoint (the
+/// network of `names` in each), those that are there.
+pub fn checkpoint_stages(
+    dir: &Path,
+    names: &[String],
+    data: &Dataset,
+) -> Result<Vec<StageAccuracy>> {
+    let mut stages = Vec::new();
+    for (file, name) in [
+        (PRUNED_FILE, "pruned (float)"),
+        (QUANTIZED_FILE, "pruned + shared (float)"),
+    ] {
+        let path = dir.join(file);
+        if path.is_file() {
+            let ck = Checkpoint::open(&path)?;
+            let net = Network::from_checkpoint(&ck, names)
+                .with_context(|| format!("{}", path.display()))?;
+            stages.push(StageAccuracy::float(name, &net, data)?);
+        }
+    }
+    Ok(stages)
 }
 
 #[derive(Serialize)]
@@ -178,14 +232,16 @@ pub fn render_stages(stages: &[StageReport]) -> String {
     t.render()
 }
 
-/// The bit-exact EIE model's accuracy on `data`, with activation fractions `given` or, when
-/// none are given, calibrated on `data` itself; returns the fractions used.
+/// The bit-exact EIE model's stage on `data` (`ck`: the checkpoint the bundle was made from,
+/// to name the stage), with activation fractions `given` or, when none are given,
+/// calibrated on `data` itself; returns the fractions used.
 pub fn eie_stage(
+    ck: &Checkpoint,
     bundle: &Bundle,
     data: &Dataset,
     given: &[u8],
     arith: Arith,
-) -> Result<(Accuracy, Vec<u8>)> {
+) -> Result<(StageAccuracy, Vec<u8>)> {
     let views = LayerView::all(bundle);
     eie_evaluate::check_packed(&views, data)?;
     let fracs = if given.is_empty() {
@@ -195,8 +251,13 @@ pub fn eie_stage(
         eie_simulate::fixed::check_fractions(given, views.len())?;
         given.to_vec()
     };
-    let acc = eie_accuracy(&views, data, &fracs, arith)?;
-    Ok((acc, fracs))
+    let stage = StageAccuracy {
+        name: eie_stage_name(ck, bundle),
+        density: Some(bundle_density(bundle)),
+        accuracy: eie_accuracy(&views, data, &fracs, arith)?,
+        train_loss: None,
+    };
+    Ok((stage, fracs))
 }
 
 /// With a dataset, the selected layers must be the whole network: a selection whose last
@@ -219,7 +280,7 @@ pub fn check_whole_network(ck: &Checkpoint, names: &[String]) -> Result<()> {
 
 /// The bit-exact stage's name; it says so when the images leave out biases the checkpoint
 /// has (`pack`, or `compress --no-bias-column`), since the float stages keep them.
-pub fn eie_stage_name(ck: &Checkpoint, bundle: &Bundle) -> String {
+fn eie_stage_name(ck: &Checkpoint, bundle: &Bundle) -> String {
     let missing = LayerView::all(bundle).iter().any(|v| {
         !v.has_bias()
             && v.name()
@@ -235,7 +296,7 @@ pub fn eie_stage_name(ck: &Checkpoint, bundle: &Bundle) -> String {
 
 /// The density of a bundle's layers: stored non-zero weights (bias column excluded) over
 /// weights.
-pub fn bundle_density(bundle: &Bundle) -> f64 {
+fn bundle_density(bundle: &Bundle) -> f64 {
     let (mut nz, mut n) = (0u64, 0u64);
     for view in LayerView::all(bundle) {
         n += (view.rows() * view.inputs()) as u64;

@@ -140,25 +140,10 @@ impl Staging {
     /// without it is visibly incomplete), then every other eie-compress output name (so no
     /// file of an earlier run stays beside the new model), then the staged entries move in,
     /// model.eie last: its presence marks a complete output.
-    pub fn publish(mut self) -> Result<()> {
-        let remove = |path: &Path| -> Result<()> {
-            if path.is_dir() {
-                // Renamed aside first: the name is free at once, the deletion may take a while.
-                let aside = self.dir.join(".old");
-                std::fs::rename(path, &aside)
-                    .with_context(|| format!("cannot replace {}", path.display()))?;
-                std::fs::remove_dir_all(&aside)
-                    .with_context(|| format!("cannot remove {}", aside.display()))
-            } else if path.exists() {
-                std::fs::remove_file(path)
-                    .with_context(|| format!("cannot replace {}", path.display()))
-            } else {
-                Ok(())
-            }
-        };
-        remove(&self.out.join(BUNDLE_FILE))?;
+    pub fn publish(self) -> Result<()> {
+        self.remove(&self.out.join(BUNDLE_FILE))?;
         for name in OUTPUT_NAMES {
-            remove(&self.out.join(name))?;
+            self.remove(&self.out.join(name))?;
         }
         for name in OUTPUT_NAMES {
             let (from, to) = (self.dir.join(name), self.out.join(name));
@@ -167,17 +152,35 @@ impl Staging {
                     .with_context(|| format!("cannot move {} into place", to.display()))?;
             }
         }
+        self.finish()
+    }
+
+    /// Removes what is at `path` in the output folder, if anything.
+    fn remove(&self, path: &Path) -> Result<()> {
+        if path.is_dir() {
+            // Renamed aside first: the name is free at once, the deletion may take a while.
+            let aside = self.dir.join(".old");
+            std::fs::rename(path, &aside)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+            std::fs::remove_dir_all(&aside)
+                .with_context(|| format!("cannot remove {}", aside.display()))
+        } else if path.exists() {
+            std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removes the (emptied) staging folder and marks the output published.
+    fn finish(mut self) -> Result<()> {
         std::fs::remove_dir_all(&self.dir)
             .with_context(|| format!("cannot remove {}", self.dir.display()))?;
         self.published = true;
         Ok(())
     }
-}
-
-impl Staging {
     /// Moves every staged entry into the output folder, replacing entries of the same name
     /// (for outputs other than a packed model: test vectors).
-    pub fn publish_all(mut self) -> Result<()> {
+    pub fn publish_all(self) -> Result<()> {
         let mut names: Vec<_> = std::fs::read_dir(&self.dir)
             .with_context(|| format!("cannot list {}", self.dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.file_name()))
@@ -185,20 +188,11 @@ impl Staging {
         names.sort();
         for name in names {
             let (from, to) = (self.dir.join(&name), self.out.join(&name));
-            if to.is_dir() {
-                std::fs::remove_dir_all(&to)
-                    .with_context(|| format!("cannot replace {}", to.display()))?;
-            } else if to.exists() {
-                std::fs::remove_file(&to)
-                    .with_context(|| format!("cannot replace {}", to.display()))?;
-            }
+            self.remove(&to)?;
             std::fs::rename(&from, &to)
                 .with_context(|| format!("cannot move {} into place", to.display()))?;
         }
-        std::fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("cannot remove {}", self.dir.display()))?;
-        self.published = true;
-        Ok(())
+        self.finish()
     }
 }
 

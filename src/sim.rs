@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use eie_checkpoint::Checkpoint;
+use eie_format::Bundle;
 use eie_simulate::fixed::{from_q16, quantize};
 use eie_simulate::{
     Arith, LayerTiming, LayerView, TimingParams, float, functional, timing, workload,
@@ -111,8 +112,7 @@ impl InputOptions {
         width: usize,
         settings: &std::collections::BTreeMap<String, String>,
     ) -> Result<Vec<Vec<f32>>> {
-        let s = &self.scale;
-        if self.dataset.is_none() && (s.scale.is_some() || s.mean.is_some() || s.std.is_some()) {
+        if self.dataset.is_none() && self.scale.is_set() {
             bail!("--scale, --mean and --std apply to a dataset; give --dataset");
         }
         if let Some(spec) = &self.dataset {
@@ -176,6 +176,20 @@ impl InputOptions {
         }
         Ok(vectors)
     }
+}
+
+/// The bundle's layers, or only the one named `layer` (an error listing the names when
+/// there is none of that name).
+pub fn select_views<'a>(bundle: &'a Bundle, layer: Option<&str>) -> Result<Vec<LayerView<'a>>> {
+    let mut views = LayerView::all(bundle);
+    if let Some(name) = layer {
+        views.retain(|v| v.name() == name);
+        if views.is_empty() {
+            let names: Vec<&str> = LayerView::all(bundle).iter().map(|v| v.name()).collect();
+            bail!("no layer named \"{name}\" (layers: {})", names.join(", "));
+        }
+    }
+    Ok(views)
 }
 
 /// One layer of one vector's run.

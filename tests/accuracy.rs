@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use eie_checkpoint::Checkpoint;
 use serde_json::Value;
 
-use crate::util::{TestDir, fixture, json};
+use crate::util::{TestDir, fixture, json, python_with_safetensors};
 
 /// Trains a small MLP on synthetic samples 0..2000 into `rel`.
 fn small_model(t: &TestDir, rel: &str) -> String {
@@ -109,12 +109,12 @@ fn training_is_reproducible_and_writes_pytorch_layout() {
 fn train_compress_retrain_eval_round() {
     let t = TestDir::new();
     let m = small_model(&t, "m.safetensors");
-    let out = t
-        .run(&[
+    let compress = |out: &str| {
+        t.run(&[
             "compress",
             &m,
             "-o",
-            "out",
+            out,
             "--density",
             "0.3",
             "--pes",
@@ -134,7 +134,9 @@ fn train_compress_retrain_eval_round() {
             "-q",
         ])
         .ok()
-        .to_string();
+        .to_string()
+    };
+    let out = compress("out");
     let report = json(&out);
     let acc = &report["accuracy"];
     assert_eq!(
@@ -258,29 +260,7 @@ fn train_compress_retrain_eval_round() {
     assert_eq!(per_class, es[3]["correct"].as_u64().unwrap());
 
     // The same compress again gives the same bytes.
-    t.run(&[
-        "compress",
-        &m,
-        "-o",
-        "again",
-        "--density",
-        "0.3",
-        "--pes",
-        "4",
-        "--dataset",
-        "synthetic",
-        "--range",
-        "0..2000",
-        "--eval-range",
-        "8000..9000",
-        "--retrain",
-        "--epochs",
-        "2",
-        "--rounds",
-        "2",
-        "-q",
-    ])
-    .ok();
+    compress("again");
     assert_eq!(t.snapshot("out"), t.snapshot("again"));
 }
 
@@ -942,13 +922,7 @@ fn retraining_an_f16_checkpoint_writes_f16_values_the_images_hold() {
 /// safetensors.
 #[test]
 fn python_reads_the_trained_model_as_pytorch_layout() {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import numpy, safetensors.numpy"])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        eprintln!(
-            "SKIPPED python_reads_the_trained_model_as_pytorch_layout: python3 with numpy and safetensors not found (pip install numpy safetensors)"
-        );
+    if !python_with_safetensors("python_reads_the_trained_model_as_pytorch_layout") {
         return;
     }
     let t = TestDir::new();

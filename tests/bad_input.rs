@@ -682,6 +682,12 @@ fn mlp_4_8_3(t: &TestDir, rel: &str) -> String {
     rel.to_string()
 }
 
+/// A dataset `idx:x.idx,y.idx` of two 2 x 2 images, labels 0 and 1.
+fn two_samples(t: &TestDir) {
+    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
+    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+}
+
 /// IDX bytes: magic 0 0 TYPE RANK, big-endian dimensions, data.
 fn idx(code: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, code, dims.len() as u8];
@@ -887,8 +893,7 @@ fn output_folder_made_from_a_different_checkpoint() {
         "2",
     ])
     .ok();
-    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
-    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+    two_samples(&t);
     t.run(&["eval", &a, "out", "--dataset", "idx:x.idx,y.idx"])
         .ok();
     t.run(&[
@@ -934,8 +939,7 @@ fn bad_training_settings() {
 fn a_selection_that_is_not_the_whole_network() {
     let t = TestDir::new();
     let m = mlp_4_8_3(&t, "m.safetensors");
-    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
-    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+    two_samples(&t);
     let needles = [
         "end at \"fc1.weight\"",
         "\"fc2.weight\" (not selected)",
@@ -969,8 +973,7 @@ fn a_selection_that_is_not_the_whole_network() {
 fn accuracy_options_that_cannot_apply() {
     let t = TestDir::new();
     let m = mlp_4_8_3(&t, "m.safetensors");
-    t.write("x.idx", &idx(0x08, &[2, 2, 2], &[3; 8]));
-    t.write("y.idx", &idx(0x08, &[2], &[0, 1]));
+    two_samples(&t);
     // Activation fractions for 2 layers are 3 numbers: refused before any work.
     t.run(&[
         "compress",

@@ -2,7 +2,7 @@
 
 use eie_checkpoint::{Checkpoint, Dtype};
 
-use crate::util::{TestDir, fixture, sparse};
+use crate::util::{TestDir, fixture, python_with_safetensors, sparse};
 
 #[test]
 fn unpack_equals_the_input_bit_for_bit() {
@@ -120,13 +120,7 @@ fn unpack_refuses_to_overwrite_without_force() {
 /// Skips, saying so, when python3 with numpy and safetensors is not installed.
 #[test]
 fn python_safetensors_reads_unpack_output() {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import numpy, safetensors.numpy"])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        eprintln!(
-            "SKIPPED python_safetensors_reads_unpack_output: python3 with numpy and safetensors not found (pip install numpy safetensors)"
-        );
+    if !python_with_safetensors("python_safetensors_reads_unpack_output") {
         return;
     }
     let t = TestDir::new();

@@ -175,3 +175,17 @@ pub fn sparse(rows: usize, cols: usize, every: usize, distinct: usize) -> Vec<f3
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
+
+/// Whether python3 with numpy and safetensors is there; if not, says that `test` skips.
+pub fn python_with_safetensors(test: &str) -> bool {
+    let probe = Command::new("python3")
+        .args(["-c", "import numpy, safetensors.numpy"])
+        .output();
+    let found = probe.map(|o| o.status.success()).unwrap_or(false);
+    if !found {
+        eprintln!(
+            "SKIPPED {test}: python3 with numpy and safetensors not found (pip install numpy safetensors)"
+        );
+    }
+    found
+}

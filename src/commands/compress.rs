@@ -7,13 +7,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use eie_checkpoint::Checkpoint;
 use eie_dataset::{Dataset, SampleRange, Scaling, Spec};
-use eie_evaluate::{CentroidConfig, Network, TrainConfig, float_accuracy};
+use eie_evaluate::{CentroidConfig, Network, TrainConfig};
 use eie_format::BundleMeta;
 
 use super::{ImageOptions, fit_bundle, source_info, tool_version};
 use crate::accuracy::{
-    ScaleOptions, StageAccuracy, bundle_density, check_whole_network, eie_stage, eie_stage_name,
-    load, meta, scaling_meta, stage_reports,
+    ScaleOptions, StageAccuracy, check_whole_network, checkpoint_stages, eie_stage, load, meta,
+    scaling_meta, stage_reports,
 };
 use crate::compress::recipe::{CodebookKind, InitKind, Partial, Recipe, RetrainPartial, resolve};
 use crate::compress::retrain::{RetrainSettings, retrain};
@@ -313,8 +313,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             (Some(d), Some(net))
         }
         None => {
-            let s = &acc.scale;
-            if s.scale.is_some() || s.mean.is_some() || s.std.is_some() {
+            if acc.scale.is_set() {
                 bail!("--scale, --mean and --std apply to a dataset; give --dataset");
             }
             (None, None)
@@ -329,41 +328,21 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let mut stages: Vec<StageAccuracy> = Vec::new();
     let retrained = match (&datasets, net) {
         (Some(d), Some(net)) => {
-            let original = float_accuracy(&net, d.held())?;
-            progress.note(&format!(
-                "original: held-out top-1 {:.2}% ({}/{})",
-                100.0 * original.top1(),
-                original.correct,
-                original.total
-            ));
-            stages.push(StageAccuracy {
-                name: "original (float)".into(),
-                density: Some(net.density()),
-                accuracy: original,
-                train_loss: None,
-            });
+            let original = StageAccuracy::float("original (float)", &net, d.held())?;
+            progress.note(&original.line());
+            stages.push(original);
             match &retrain_settings {
-                Some(settings) => {
-                    let mut retrain_stages = Vec::new();
-                    let r = retrain(
-                        &ck,
-                        &plans,
-                        pes,
-                        net,
-                        d.train.as_ref().expect("loaded with --retrain"),
-                        d.held(),
-                        settings,
-                        progress,
-                        &mut retrain_stages,
-                    )?;
-                    stages.extend(retrain_stages.into_iter().map(|s| StageAccuracy {
-                        name: s.name,
-                        density: Some(s.density),
-                        accuracy: s.accuracy,
-                        train_loss: s.last_epoch.map(|e| e.loss),
-                    }));
-                    Some(r)
-                }
+                Some(settings) => Some(retrain(
+                    &ck,
+                    &plans,
+                    pes,
+                    net,
+                    d.train.as_ref().expect("loaded with --retrain"),
+                    d.held(),
+                    settings,
+                    progress,
+                    &mut stages,
+                )?),
                 None => None,
             }
         }
@@ -380,19 +359,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     )?;
     if let (Some(d), None) = (&datasets, &retrain_settings) {
         // Without retraining, the two checkpoints just written are the float stages.
-        for (file, stage) in [
-            (PRUNED_FILE, "pruned (float)"),
-            (QUANTIZED_FILE, "pruned + shared (float)"),
-        ] {
-            let ck = Checkpoint::open(staging.path().join(file))?;
-            let n = Network::from_checkpoint(&ck, &names)?;
-            stages.push(StageAccuracy {
-                name: stage.into(),
-                density: Some(n.density()),
-                accuracy: float_accuracy(&n, d.held())?,
-                train_loss: None,
-            });
-        }
+        stages.extend(checkpoint_stages(staging.path(), &names, d.held())?);
     }
 
     let mut settings = args.image.settings();
@@ -448,13 +415,8 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let mut report = report::build(&bundle, &outcomes);
     if let Some(d) = &datasets {
         let arith = eie_simulate::Arith::default();
-        let (accuracy, fracs) = eie_stage(&bundle, d.held(), &acc.act_frac, arith)?;
-        stages.push(StageAccuracy {
-            name: eie_stage_name(&ck, &bundle),
-            density: Some(bundle_density(&bundle)),
-            accuracy,
-            train_loss: None,
-        });
+        let (stage, fracs) = eie_stage(&ck, &bundle, d.held(), &acc.act_frac, arith)?;
+        stages.push(stage);
         report.accuracy = Some(report::AccuracyReport {
             dataset: acc.dataset.as_ref().expect("datasets").to_string(),
             train: d.train.as_ref().map(|t| t.name().to_string()),

@@ -2,20 +2,19 @@
 //! and the pruned-and-shared checkpoints (float), and the bit-exact fixed-point EIE model run
 //! through the functional simulator on the images.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use eie_checkpoint::Checkpoint;
 use eie_dataset::{SampleRange, Spec};
-use eie_evaluate::{Network, float_accuracy};
+use eie_evaluate::Network;
 use eie_format::hex;
 use serde::Serialize;
 
 use crate::accuracy::{
-    ScaleOptions, StageAccuracy, StageReport, bundle_density, check_whole_network, eie_stage,
-    eie_stage_name, load, render_stages, stage_reports,
+    ScaleOptions, StageAccuracy, StageReport, check_whole_network, checkpoint_stages, eie_stage,
+    load, render_stages, stage_reports,
 };
-use crate::compress::{PRUNED_FILE, QUANTIZED_FILE};
 use crate::output::load_bundle;
 
 #[derive(clap::Args, Debug)]
@@ -62,12 +61,6 @@ struct EvalReport {
     stages: Vec<StageReport>,
 }
 
-/// The network of `names` in checkpoint `path`.
-fn network(path: &Path, names: &[String]) -> Result<Network> {
-    let ck = Checkpoint::open(path)?;
-    Network::from_checkpoint(&ck, names).with_context(|| format!("{}", path.display()))
-}
-
 pub fn run(args: Args) -> Result<()> {
     let ck = Checkpoint::open(&args.model)?;
     let names = ck.select_layers(&args.layers)?;
@@ -77,12 +70,7 @@ pub fn run(args: Args) -> Result<()> {
     let data = load(&args.dataset, args.range, &scaling)?;
     net.check_dataset(&data)?;
 
-    let mut stages = vec![StageAccuracy {
-        name: "original (float)".into(),
-        density: Some(net.density()),
-        accuracy: float_accuracy(&net, &data)?,
-        train_loss: None,
-    }];
+    let mut stages = vec![StageAccuracy::float("original (float)", &net, &data)?];
     let mut act_frac = None;
     if let Some(dir) = &args.dir {
         let (file, bundle) = load_bundle(dir)?;
@@ -110,21 +98,7 @@ pub fn run(args: Args) -> Result<()> {
                 args.model.display()
             );
         }
-        for (file, stage) in [
-            (PRUNED_FILE, "pruned (float)"),
-            (QUANTIZED_FILE, "pruned + shared (float)"),
-        ] {
-            let path = dir.join(file);
-            if path.is_file() {
-                let n = network(&path, &names)?;
-                stages.push(StageAccuracy {
-                    name: stage.into(),
-                    density: Some(n.density()),
-                    accuracy: float_accuracy(&n, &data)?,
-                    train_loss: None,
-                });
-            }
-        }
+        stages.extend(checkpoint_stages(dir, &names, &data)?);
         // The images on disk, checked against model.eie, are what the EIE model runs.
         let images = eie_images::load(dir)?;
         if images.layers != bundle.layers() {
@@ -139,13 +113,8 @@ pub fn run(args: Args) -> Result<()> {
             relu_last: false,
         };
         arith.validate()?;
-        let (accuracy, fracs) = eie_stage(&bundle, &data, &args.act_frac, arith)?;
-        stages.push(StageAccuracy {
-            name: eie_stage_name(&ck, &bundle),
-            density: Some(bundle_density(&bundle)),
-            accuracy,
-            train_loss: None,
-        });
+        let (stage, fracs) = eie_stage(&ck, &bundle, &data, &args.act_frac, arith)?;
+        stages.push(stage);
         act_frac = Some(fracs);
     }
 

@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use eie_simulate::{LayerView, check_chain, fixed::quantize, float};
+use eie_simulate::{check_chain, fixed::quantize, float};
 use serde::Serialize;
 
 use super::table::Table;
 use crate::output::load_bundle;
-use crate::sim::{InputOptions, LayerRun, SimOptions, Step, fractions, layer_run, run_chain, step};
+use crate::sim::{
+    InputOptions, LayerRun, SimOptions, Step, fractions, layer_run, run_chain, select_views, step,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -53,17 +55,7 @@ struct VectorRun {
 
 pub fn run(args: Args) -> Result<()> {
     let (_, bundle) = load_bundle(&args.dir)?;
-    let mut views = LayerView::all(&bundle);
-    if let Some(name) = &args.layer {
-        views.retain(|v| v.name() == name);
-        if views.is_empty() {
-            let names: Vec<String> = LayerView::all(&bundle)
-                .iter()
-                .map(|v| v.name().to_string())
-                .collect();
-            bail!("no layer named \"{name}\" (layers: {})", names.join(", "));
-        }
-    }
+    let views = select_views(&bundle, args.layer.as_deref())?;
     if views.is_empty() {
         bail!("the bundle holds no layer");
     }

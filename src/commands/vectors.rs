@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use eie_format::hex;
 use eie_images::{layer_dir_name, to_hex, to_le_bytes};
-use eie_simulate::{LayerView, check_chain, fixed::quantize, float};
+use eie_simulate::{check_chain, fixed::quantize, float};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::output::{Staging, load_bundle};
-use crate::sim::{InputOptions, SimOptions, fractions, run_chain, step};
+use crate::sim::{InputOptions, SimOptions, fractions, run_chain, select_views, step};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -84,13 +84,7 @@ fn word_bits(bits: u32) -> u32 {
 
 pub fn run(args: Args) -> Result<()> {
     let (_, bundle) = load_bundle(&args.dir)?;
-    let mut views = LayerView::all(&bundle);
-    if let Some(name) = &args.layer {
-        views.retain(|v| v.name() == name);
-        if views.is_empty() {
-            bail!("no layer named \"{name}\"");
-        }
-    }
+    let views = select_views(&bundle, args.layer.as_deref())?;
     let params = args.sim.timing()?;
     let arith = args.sim.arith()?;
     // (view, input, f_in, f_out, relu, output) per layer.

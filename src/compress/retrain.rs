@@ -16,13 +16,14 @@ use anyhow::{Context, Result, bail};
 use eie_checkpoint::{Checkpoint, round_to};
 use eie_dataset::Dataset;
 use eie_evaluate::{
-    Accuracy, CentroidConfig, EpochStats, Mode, Network, SharedLayer, TrainConfig, apply_shared,
-    fine_tune_centroids, float_accuracy, train,
+    CentroidConfig, EpochStats, Mode, Network, SharedLayer, TrainConfig, apply_shared,
+    fine_tune_centroids, train,
 };
 use eie_prune::{Global, PruneReport, Rule};
 
 use super::recipe::Pruning;
 use super::{Decided, LayerPlan, Shared, representable, share};
+use crate::accuracy::StageAccuracy;
 use crate::progress::Progress;
 
 /// How to retrain.
@@ -37,17 +38,6 @@ pub struct RetrainSettings {
     pub fine_tune: TrainConfig,
     /// Centroid fine-tuning after weight sharing.
     pub centroids: CentroidConfig,
-}
-
-/// One stage's accuracy.
-#[derive(Debug, Clone)]
-pub struct Stage {
-    pub name: String,
-    /// Weight density of the network at this stage.
-    pub density: f64,
-    pub accuracy: Accuracy,
-    /// The last epoch of the training that ended this stage, if any.
-    pub last_epoch: Option<EpochStats>,
 }
 
 /// What retraining hands the pipeline.
@@ -116,26 +106,17 @@ fn round_to_dtypes(net: &mut Network, ck: &Checkpoint) {
 }
 
 fn stage(
-    stages: &mut Vec<Stage>,
+    stages: &mut Vec<StageAccuracy>,
     progress: &Progress,
     net: &Network,
     held: &Dataset,
     name: String,
     last_epoch: Option<EpochStats>,
 ) -> Result<()> {
-    let accuracy = float_accuracy(net, held)?;
-    progress.note(&format!(
-        "{name}: held-out top-1 {:.2}% ({}/{})",
-        100.0 * accuracy.top1(),
-        accuracy.correct,
-        accuracy.total
-    ));
-    stages.push(Stage {
-        name,
-        density: net.density(),
-        accuracy,
-        last_epoch,
-    });
+    let mut s = StageAccuracy::float(name, net, held)?;
+    s.train_loss = last_epoch.map(|e| e.loss);
+    progress.note(&s.line());
+    stages.push(s);
     Ok(())
 }
 
@@ -151,7 +132,7 @@ pub fn retrain(
     held: &Dataset,
     settings: &RetrainSettings,
     progress: &Progress,
-    stages: &mut Vec<Stage>,
+    stages: &mut Vec<StageAccuracy>,
 ) -> Result<Retrained> {
     let rounds = settings.schedule.len();
     let epoch_line = |what: String| {

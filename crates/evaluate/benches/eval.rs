@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use eie_dataset::{Dataset, SampleRange, Scaling, Spec, load};
 use eie_evaluate::{Network, SharedLayer, apply_shared, eie_accuracy, float_accuracy};
-use eie_format::{CodeMatrix, Codebook, PackedLayer};
 use eie_rng::Rng;
 use eie_simulate::{Arith, LayerView, float};
 
@@ -38,59 +37,15 @@ fn images() -> Dataset {
     Dataset::from_parts("random", 0, 784, Some(10), x, y)
 }
 
+#[path = "../src/testkit.rs"]
+mod testkit;
+
 /// LeNet-300-100 with random weights, each layer's 8% largest kept, shared on 15 values.
 fn lenet() -> (Network, Vec<SharedLayer>) {
     let mut net = Network::init(&[784, 300, 100, 10], 3).unwrap();
-    let mut shared = Vec::new();
-    for l in net.layers_mut() {
-        let mut mags: Vec<f32> = l.weight.iter().map(|w| w.abs()).collect();
-        mags.sort_by(|a, b| b.total_cmp(a));
-        let t = mags[(0.08 * mags.len() as f64) as usize];
-        let max = mags[0];
-        let values: Vec<f32> = std::iter::once(0.0)
-            .chain((0..15).map(|i| -max + 2.0 * max * (i as f32 + 0.25) / 15.0))
-            .collect();
-        let code = |w: f32| -> u8 {
-            (1..16)
-                .min_by(|&a, &b| (values[a] - w).abs().total_cmp(&(values[b] - w).abs()))
-                .unwrap() as u8
-        };
-        let codes = l
-            .weight
-            .iter()
-            .map(|&w| if w.abs() > t { code(w) } else { 0 })
-            .collect();
-        let bias_codes = Some(l.bias.as_ref().unwrap().iter().map(|&b| code(b)).collect());
-        shared.push(SharedLayer {
-            codes,
-            bias_codes,
-            values,
-        });
-    }
+    let shared = testkit::share_evenly(&net, 0.08);
     apply_shared(&mut net, &shared).unwrap();
     (net, shared)
-}
-
-fn pack(net: &Network, shared: &[SharedLayer]) -> Vec<PackedLayer> {
-    net.layers()
-        .iter()
-        .zip(shared)
-        .map(|(l, s)| {
-            let cols = l.inputs + 1;
-            let mut codes = vec![0u8; l.outputs * cols];
-            for r in 0..l.outputs {
-                codes[r * cols..r * cols + l.inputs]
-                    .copy_from_slice(&s.codes[r * l.inputs..(r + 1) * l.inputs]);
-                codes[r * cols + l.inputs] = s.bias_codes.as_ref().unwrap()[r];
-            }
-            let m = CodeMatrix::new(l.outputs, cols, codes).unwrap();
-            let book = Codebook::new(4, &s.values[1..]).unwrap();
-            PackedLayer::encode(l.name.clone(), &m, book, 64, 4)
-                .unwrap()
-                .with_bias(l.bias_name.clone().unwrap())
-                .unwrap()
-        })
-        .collect()
 }
 
 fn best(mut f: impl FnMut()) -> Duration {
@@ -107,7 +62,7 @@ fn best(mut f: impl FnMut()) -> Duration {
 fn main() {
     let data = images();
     let (net, shared) = lenet();
-    let layers = pack(&net, &shared);
+    let layers = testkit::pack(&net, &shared, 64);
     let views: Vec<LayerView> = layers
         .iter()
         .map(std::slice::from_ref)

@@ -18,8 +18,8 @@ pub(crate) struct Mlp {
 }
 
 /// `rows x cols` row-major to `cols x rows` row-major.
-pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; m.len()];
+pub(crate) fn transpose<T: Copy + Default>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut t = vec![T::default(); m.len()];
     for r in 0..rows {
         for c in 0..cols {
             t[c * rows + r] = m[r * cols + c];

@@ -154,13 +154,7 @@ pub fn fine_tune_centroids(
         .layers()
         .iter()
         .zip(shared.iter())
-        .map(|(l, s)| {
-            let c: Vec<f32> = s.codes.iter().map(|&c| c as f32).collect();
-            transpose(&c, l.outputs, l.inputs)
-                .into_iter()
-                .map(|c| c as u8)
-                .collect()
-        })
+        .map(|(l, s)| transpose(&s.codes, l.outputs, l.inputs))
         .collect();
     let mut order = Order::new(data.len(), cfg.seed);
     let mut history = Vec::new();

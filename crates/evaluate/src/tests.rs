@@ -1,9 +1,9 @@
 use eie_dataset::{Dataset, SampleRange, Scaling, Spec, load};
-use eie_format::{CodeMatrix, Codebook, PackedLayer};
 use eie_rng::Rng;
 use eie_simulate::{Arith, LayerView};
 use proptest::prelude::*;
 
+use crate::testkit::{pack, share_evenly};
 use crate::*;
 
 fn synthetic(range: SampleRange) -> Dataset {
@@ -246,29 +246,6 @@ fn bad_datasets_and_networks_are_named() {
     assert!(e.to_string().contains("learning rate"), "{e}");
 }
 
-/// Packs a network's shared layers (bias folded as the last column) for `pes` PEs.
-fn pack(net: &Network, shared: &[SharedLayer], pes: usize) -> Vec<PackedLayer> {
-    net.layers()
-        .iter()
-        .zip(shared)
-        .map(|(l, s)| {
-            let cols = l.inputs + 1;
-            let mut codes = vec![0u8; l.outputs * cols];
-            for r in 0..l.outputs {
-                codes[r * cols..r * cols + l.inputs]
-                    .copy_from_slice(&s.codes[r * l.inputs..(r + 1) * l.inputs]);
-                codes[r * cols + l.inputs] = s.bias_codes.as_ref().unwrap()[r];
-            }
-            let m = CodeMatrix::new(l.outputs, cols, codes).unwrap();
-            let book = Codebook::new(4, &s.values[1..]).unwrap();
-            PackedLayer::encode(l.name.clone(), &m, book, pes, 4)
-                .unwrap()
-                .with_bias(l.bias_name.clone().unwrap())
-                .unwrap()
-        })
-        .collect()
-}
-
 /// The bit-exact model classifies like the float model of the same shared weights, up to
 /// the few samples whose top logits fixed point rounds into a different order.
 #[test]
@@ -282,32 +259,7 @@ fn the_bit_exact_model_tracks_the_float_model() {
     };
     train(&mut net, &train_set, &cfg, Mode::Dense, &mut |_| {}).unwrap();
     // Share every layer's weights and bias on 15 evenly spaced values.
-    let shared: Vec<SharedLayer> = net
-        .layers()
-        .iter()
-        .map(|l| {
-            let max = l
-                .weight
-                .iter()
-                .chain(l.bias.iter().flatten())
-                .fold(0f32, |m, v| m.max(v.abs()));
-            let values: Vec<f32> = std::iter::once(0.0)
-                .chain(
-                    (0..15).map(|i| max * (i as f32 - 7.0 + if i >= 7 { 1.0 } else { 0.0 }) / 8.0),
-                )
-                .collect();
-            let code = |v: f32| -> u8 {
-                (1..16)
-                    .min_by(|&a, &b| (values[a] - v).abs().total_cmp(&(values[b] - v).abs()))
-                    .unwrap() as u8
-            };
-            SharedLayer {
-                codes: l.weight.iter().map(|&w| code(w)).collect(),
-                bias_codes: Some(l.bias.as_ref().unwrap().iter().map(|&b| code(b)).collect()),
-                values,
-            }
-        })
-        .collect();
+    let shared = share_evenly(&net, 1.0);
     let mut quantized = net.clone();
     apply_shared(&mut quantized, &shared).unwrap();
     let float = float_accuracy(&quantized, &held).unwrap();

@@ -8,25 +8,14 @@ use crate::layer::LayerView;
 /// `W x (+ bias)` then ReLU if `relu`, for float input `x` (length: the layer's inputs).
 pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
     let values = view.codebook().values();
-    let pes = view.pes();
     let mut y = vec![0f64; view.rows()];
-    for part in view.parts() {
-        for local_col in 0..part.cols() {
-            let j = part.first_col() + local_col;
+    view.for_each_entry(
+        |j| {
             let input = if j < view.inputs() { x[j] as f64 } else { 1.0 };
-            if input == 0.0 {
-                continue;
-            }
-            for (pe, s) in part.streams().iter().enumerate() {
-                let mut next = 0usize;
-                for e in s.ptr()[local_col] as usize..s.ptr()[local_col + 1] as usize {
-                    let local = next + s.z()[e] as usize;
-                    next = local + 1;
-                    y[pe + local * pes] += values[s.codes()[e] as usize] as f64 * input;
-                }
-            }
-        }
-    }
+            (input != 0.0).then_some(input)
+        },
+        |input, row, code| y[row] += values[code as usize] as f64 * input,
+    );
     if relu {
         y.iter_mut().for_each(|v| *v = v.max(0.0));
     }

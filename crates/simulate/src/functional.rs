@@ -33,38 +33,27 @@ pub fn layer(
     let f_acc = f_out as i32 + arith.guard_bits() as i32;
     let fixed = view.codebook().fixed();
     let shift = f_in as i32 + view.codebook().frac_bits() as i32 - f_acc;
-    let pes = view.pes();
     let mut acc = vec![0i128; view.rows()];
     let mut products = vec![0u32; view.rows()];
-    for part in view.parts() {
-        for local_col in 0..part.cols() {
-            let j = part.first_col() + local_col;
+    view.for_each_entry(
+        |j| {
             // The bias column's activation is the constant 1.
             let a = if j < view.inputs() {
                 input[j] as i128
             } else {
                 1i128 << f_in
             };
-            if a == 0 {
-                continue;
+            (a != 0).then_some(a)
+        },
+        |a, row, code| {
+            if code == 0 {
+                return; // padding
             }
-            for (pe, s) in part.streams().iter().enumerate() {
-                let mut next = 0usize;
-                for e in s.ptr()[local_col] as usize..s.ptr()[local_col + 1] as usize {
-                    let local = next + s.z()[e] as usize;
-                    next = local + 1;
-                    let code = s.codes()[e];
-                    if code == 0 {
-                        continue; // padding
-                    }
-                    let row = pe + local * pes;
-                    let p = a * fixed[code as usize] as i128;
-                    acc[row] = saturate(acc[row] + round_shift(p, shift), w);
-                    products[row] += 1;
-                }
-            }
-        }
-    }
+            let p = a * fixed[code as usize] as i128;
+            acc[row] = saturate(acc[row] + round_shift(p, shift), w);
+            products[row] += 1;
+        },
+    );
     let outputs = acc
         .iter()
         .map(|&v| {

@@ -70,6 +70,35 @@ impl<'a> LayerView<'a> {
         self.parts[0].codebook()
     }
 
+    /// Visits, in broadcast order, the entries of every column `j` (over the parts; the bias
+    /// column is `j = inputs()`) for which `column(j)` gives an activation: column by
+    /// column, PE by PE, each PE's entries in stream order, as `visit(activation, row,
+    /// code)`, padding (code 0) included. The one place the models decode relative row
+    /// indices. Always inlined: as a call, `bench-paper` ran 1.4x slower (0.44 s, not 0.32).
+    #[inline(always)]
+    pub(crate) fn for_each_entry<A: Copy>(
+        &self,
+        mut column: impl FnMut(usize) -> Option<A>,
+        mut visit: impl FnMut(A, usize, u8),
+    ) {
+        let pes = self.pes();
+        for part in self.parts {
+            for local_col in 0..part.cols() {
+                let Some(a) = column(part.first_col() + local_col) else {
+                    continue;
+                };
+                for (pe, s) in part.streams().iter().enumerate() {
+                    let mut next = 0usize;
+                    for e in s.ptr()[local_col] as usize..s.ptr()[local_col + 1] as usize {
+                        let local = next + s.z()[e] as usize;
+                        next = local + 1;
+                        visit(a, pe + local * pes, s.codes()[e]);
+                    }
+                }
+            }
+        }
+    }
+
     /// Checks that an input vector has this layer's input count.
     pub fn check_input(&self, len: usize) -> Result<()> {
         if len != self.inputs() {
