@@ -1,11 +1,13 @@
 //! `eie-compress`: safetensors checkpoints to verified memory images of the EIE accelerator.
+//!
+//! The binary parses, resolves (every check before any work), calls the library crates, and
+//! renders what they return; nothing else.
 
-mod accuracy;
 mod commands;
-mod compress;
-mod output;
+mod knobs;
+mod options;
 mod progress;
-mod sim;
+mod render;
 
 use std::process::ExitCode;
 
@@ -31,8 +33,7 @@ enum Command {
     /// Pack already-sparse, already-shared 2-D tensors into EIE images (no pruning or weight
     /// sharing: zeros are pruned positions, each tensor's distinct values are its codebook).
     Pack(commands::pack::Args),
-    /// Prune, weight-share and pack a trained checkpoint: images, pruned and quantized
-    /// checkpoints, and a report.
+    /// Prune, weight-share and pack a trained checkpoint: images, model.eie and a report.
     Compress(commands::compress::Args),
     /// Run a packed model through the bit-exact fixed-point model and the cycle-level timing
     /// model of EIE: cycles, time, load balance, SRAM reads, and the outputs.
@@ -47,9 +48,13 @@ enum Command {
     Vectors(commands::vectors::Args),
     /// Train an MLP classifier (Adam, seeded, reproducible) and write it as a PyTorch-layout
     /// safetensors checkpoint.
+    #[command(mut_arg("dataset", |a| a.required(true)))]
     Train(commands::train::Args),
     /// Top-1 accuracy of a checkpoint and of what compress made from it: pruned, pruned and
     /// weight-shared, and the bit-exact EIE model on the images.
+    #[command(mut_arg("dataset", |a| a.required(true)))]
+    #[command(mut_arg("act_frac", |a| a.requires("dir")))]
+    #[command(mut_arg("acc_bits", |a| a.requires("dir")))]
     Eval(commands::eval::Args),
     /// Summarise a packed model: per layer shape, PEs, entries, padding, bytes, balance.
     Inspect(commands::inspect::Args),

@@ -73,6 +73,7 @@ fn density_run_on_a_python_written_checkpoint_and_its_report_recomputed() {
             "--layers",
             "fc*.weight",
             "--json",
+            "--dense-checkpoints",
         ])
         .ok(),
     );
@@ -331,7 +332,7 @@ fn compress_output_is_deterministic() {
 }
 
 #[test]
-fn default_selection_includes_the_f16_embedding_and_keeps_its_dtype() {
+fn the_default_selection_skips_the_embedding_and_a_named_one_keeps_its_f16_dtype() {
     let t = TestDir::new();
     let report = json(
         t.run(&[
@@ -351,11 +352,46 @@ fn default_selection_includes_the_f16_embedding_and_keeps_its_dtype() {
         .iter()
         .map(|l| l["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        ["embed.weight", "fc1.weight", "fc2.weight", "fc3.weight"]
+    assert_eq!(names, ["fc1.weight", "fc2.weight", "fc3.weight"]);
+    assert_eq!(report["skipped"][0]["name"], "embed.weight");
+    assert!(
+        report["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("embedding table")
     );
-    let quantized = Checkpoint::open(t.path("out/quantized.safetensors")).unwrap();
+    assert!(
+        !t.exists("out/quantized.safetensors"),
+        "dense checkpoints are opt-in"
+    );
+    let text = t
+        .run(&["compress", &model(), "-o", "out2", "--density", "0.5"])
+        .ok()
+        .to_string();
+    assert!(
+        text.contains("not compressed: 1 weight tensor: embed.weight (embedding table"),
+        "{text}"
+    );
+
+    // Named, the embedding is a layer; an f16 one keeps its dtype.
+    let report = json(
+        t.run(&[
+            "compress",
+            &model(),
+            "-o",
+            "out3",
+            "--density",
+            "0.5",
+            "--json",
+            "--dense-checkpoints",
+            "--layers",
+            "embed.weight",
+            "--layers",
+            "fc*.weight",
+        ])
+        .ok(),
+    );
+    let quantized = Checkpoint::open(t.path("out3/quantized.safetensors")).unwrap();
     assert_eq!(quantized.info("embed.weight").unwrap().dtype, Dtype::F16);
     // The f16 values are exactly the codebook's (centroids are rounded to f16 first).
     let centroids: Vec<f32> = report_layer(&report, "embed.weight")["quantization"]["centroids"]
@@ -367,7 +403,7 @@ fn default_selection_includes_the_f16_embedding_and_keeps_its_dtype() {
     for v in f32s(&quantized, "embed.weight") {
         assert!(v == 0.0 || centroids.contains(&v), "{v}");
     }
-    t.run(&["unpack", "out", "-o", "d.safetensors"]).ok();
+    t.run(&["unpack", "out3", "-o", "d.safetensors"]).ok();
     let d = Checkpoint::open(t.path("d.safetensors")).unwrap();
     assert_eq!(f32s(&d, "embed.weight"), f32s(&quantized, "embed.weight"));
 }
@@ -387,6 +423,7 @@ fn pruning_rules_and_codebooks() {
             "--pes",
             "4",
             "--json",
+            "--dense-checkpoints",
         ];
         a.extend_from_slice(args);
         let m = model();
@@ -589,6 +626,7 @@ fn sharded_checkpoint_through_its_index() {
         "0.25",
         "--pes",
         "4",
+        "--dense-checkpoints",
     ])
     .ok();
     t.run(&[

@@ -315,6 +315,18 @@ fn capacity_overflow_says_by_how_much_and_what_fits() {
         r.stderr
     );
     // The pointer SRAM: 513 16-bit pointers = 1026 B, over 1 KiB, whatever the PE count.
+    t.run(&[
+        "pack",
+        m,
+        "-o",
+        "out2",
+        "--pointer-kib",
+        "1",
+        "--column-batch",
+        "0",
+    ])
+    .fails_with(&["pointer SRAM", "no PE count fits"]);
+    // Automatic column batches (4096 columns) cannot split 512 columns: the same error.
     t.run(&["pack", m, "-o", "out2", "--pointer-kib", "1"])
         .fails_with(&["pointer SRAM", "no PE count fits"]);
 }
@@ -328,14 +340,24 @@ fn pointer_overflow_names_the_layer_and_pe_and_suggests_a_fix() {
         .collect();
     let model = t.checkpoint("wide.safetensors", &[("wide.weight", vec![2, 40_000], w)]);
     let m = model.to_str().unwrap();
-    t.run(&["pack", m, "-o", "out", "--pes", "1", "--allow-overflow"])
-        .fails_with(&[
-            "\"wide.weight\" PE 0",
-            "80000",
-            "16-bit pointers",
-            "--pes 2, or --pointer-bits 32, or column batches (--column-batch 16384) would fit it",
-            "--pointer-bits 32",
-        ]);
+    t.run(&[
+        "pack",
+        m,
+        "-o",
+        "out",
+        "--pes",
+        "1",
+        "--allow-overflow",
+        "--column-batch",
+        "0",
+    ])
+    .fails_with(&[
+        "\"wide.weight\" PE 0",
+        "80000",
+        "16-bit pointers",
+        "--pes 2, or --pointer-bits 32, or column batches (--column-batch 16384) would fit it",
+        "--pointer-bits 32",
+    ]);
     assert!(!t.exists("out"));
     t.run(&[
         "pack",
@@ -397,8 +419,15 @@ fn column_batches_fit_a_layer_too_wide_for_its_pointers() {
         &[("wide.weight", vec![2, 40_000], w.clone())],
     );
     let m = model.to_str().unwrap();
-    t.run(&["pack", m, "-o", "out", "--pes", "1"])
+    t.run(&["pack", m, "-o", "out", "--pes", "1", "--column-batch", "0"])
         .fails_with(&["\"wide.weight\" PE 0", "--column-batch 16384"]);
+    // By default the layer is split as it needs: batches of 4096 columns.
+    t.run(&["pack", m, "-o", "auto", "--pes", "1"]).ok();
+    let parts = json(t.run(&["inspect", "auto", "--json"]).ok())["layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(parts, 10);
     t.run(&[
         "pack",
         m,

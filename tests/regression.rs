@@ -129,6 +129,7 @@ fn a_bias_of_another_dtype_holds_the_images_values() {
         "2",
         "--code-bits",
         "3",
+        "--dense-checkpoints",
     ])
     .ok();
     t.run(&["unpack", "out", "-o", "d.safetensors"]).ok();
@@ -163,6 +164,7 @@ fn a_zero_centroid_prunes_its_weights_instead_of_storing_them() {
             "--codebook",
             "optimal",
             "--json",
+            "--dense-checkpoints",
         ])
         .ok(),
     );

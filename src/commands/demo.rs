@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::output::write_file;
 use crate::progress::Progress;
+use eie_pipeline::output::write_file;
 
 /// The shipped model: made by `train` (the command is in fixtures/make_demo_model.sh).
 const MODEL: &[u8] = include_bytes!("../../fixtures/demo-mlp.safetensors");
@@ -57,8 +57,12 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
     let model = out.join(MODEL_FILE);
     let recipe = out.join(RECIPE_FILE);
     let eie = out.join("eie");
-    write_file(&model, true, |tmp| Ok(std::fs::write(tmp, MODEL)?))?;
-    write_file(&recipe, true, |tmp| Ok(std::fs::write(tmp, RECIPE)?))?;
+    write_file(&model, true, |tmp| -> Result<()> {
+        Ok(std::fs::write(tmp, MODEL)?)
+    })?;
+    write_file(&recipe, true, |tmp| -> Result<()> {
+        Ok(std::fs::write(tmp, RECIPE)?)
+    })?;
     println!(
         "eie-compress demo: the shipped 64-256-128-10 MLP (trained by `eie-compress train` on the built-in synthetic dataset, samples {TRAIN}) through the whole pipeline, in {}.\n",
         out.display()
@@ -82,6 +86,7 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
                 "--eval-range".into(),
                 HELD_OUT.into(),
                 "--retrain".into(),
+                "--dense-checkpoints".into(),
                 "--force".into(),
             ],
         ),

@@ -1,49 +1,41 @@
-//! `eval`: top-1 accuracy of a checkpoint, and of what `compress` made from it: the pruned
-//! and the pruned-and-shared checkpoints (float), and the bit-exact fixed-point EIE model run
-//! through the functional simulator on the images.
+//! `eval`: top-1 accuracy of a checkpoint, and of what `compress` made from it: pruned and
+//! pruned-and-shared (float, from the output's dense checkpoints or rebuilt from the
+//! checkpoint and the packed codes), and the bit-exact fixed-point EIE model run through the
+//! functional simulator on the images.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use eie_checkpoint::Checkpoint;
-use eie_dataset::{SampleRange, Spec};
-use eie_evaluate::Network;
+use eie_dataset::Scaling;
+use eie_evaluate::{
+    Network, StageAccuracy, StageReport, check_whole_network, eie_stage, float_stages,
+    stage_reports,
+};
 use eie_format::hex;
+use eie_pipeline::output::load_bundle;
 use serde::Serialize;
 
-use crate::accuracy::{
-    ScaleOptions, StageAccuracy, StageReport, check_whole_network, checkpoint_stages, eie_stage,
-    load, render_stages, stage_reports,
-};
-use crate::output::load_bundle;
+use crate::options::{ActFracArgs, ArithArgs, DatasetArgs, LayersArgs, ScaleArgs};
+use crate::render::stages::{fractions, render_stages};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The original checkpoint (.safetensors, or a sharded checkpoint's index).
     pub model: PathBuf,
-    /// An output folder of `compress` (or `pack`) made from MODEL: its pruned and quantized
-    /// checkpoints and its images are evaluated too.
+    /// An output folder of `compress` (or `pack`) made from MODEL: its pruned and
+    /// pruned-and-shared stages and its images are evaluated too.
     pub dir: Option<PathBuf>,
-    /// The dataset: mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, or
-    /// synthetic (or synthetic:SEED).
-    #[arg(long, value_name = "SPEC")]
-    pub dataset: Spec,
-    /// Samples to evaluate (A..B; default all).
-    #[arg(long, value_name = "A..B")]
-    pub range: Option<SampleRange>,
     #[command(flatten)]
-    pub scale: ScaleOptions,
-    /// The network's layers, in order (glob, repeatable; default: every 2-D float tensor
-    /// named *.weight, in natural order).
-    #[arg(long = "layers", value_name = "PATTERN")]
-    pub layers: Vec<String>,
-    /// Activation fractional bits of the EIE model, one per layer boundary; default:
-    /// calibrated on the evaluated samples.
-    #[arg(long, value_name = "F,F,...", value_delimiter = ',', requires = "dir")]
-    pub act_frac: Vec<u8>,
-    /// Accumulator width of the EIE model in bits.
-    #[arg(long, default_value_t = 32, requires = "dir")]
-    pub acc_bits: u8,
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+    #[command(flatten)]
+    pub layers: LayersArgs,
+    #[command(flatten)]
+    pub act_frac: ActFracArgs,
+    #[command(flatten)]
+    pub arith: ArithArgs,
     /// Print JSON (with per-class accuracy) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -59,19 +51,27 @@ struct EvalReport {
     /// Activation fractions of the EIE model, when it ran.
     act_frac: Option<Vec<u8>>,
     stages: Vec<StageReport>,
+    /// Stages that could not be measured, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let Some(spec) = &args.data.dataset else {
+        bail!("eval needs --dataset");
+    };
     let ck = Checkpoint::open(&args.model)?;
-    let names = ck.select_layers(&args.layers)?;
+    let names = ck.select_layers(&args.layers.layers)?;
     check_whole_network(&ck, &names)?;
     let net = Network::from_checkpoint(&ck, &names)?;
-    let scaling = args.scale.resolve(&ck.metadata())?;
-    let data = load(&args.dataset, args.range, &scaling)?;
+    let scaling = Scaling::resolve(&args.scale.request(), &ck.metadata())?;
+    let data = eie_dataset::load(spec, args.data.range.unwrap_or_default(), &scaling)?;
     net.check_dataset(&data)?;
+    let arith = args.arith.arith()?;
 
     let mut stages = vec![StageAccuracy::float("original (float)", &net, &data)?];
     let mut act_frac = None;
+    let mut notes = Vec::new();
     if let Some(dir) = &args.dir {
         let (file, bundle) = load_bundle(dir)?;
         // The output must come from this very checkpoint.
@@ -98,7 +98,6 @@ pub fn run(args: Args) -> Result<()> {
                 args.model.display()
             );
         }
-        stages.extend(checkpoint_stages(dir, &names, &data)?);
         // The images on disk, checked against model.eie, are what the EIE model runs.
         let images = eie_images::load(dir)?;
         if images.layers != bundle.layers() {
@@ -108,12 +107,10 @@ pub fn run(args: Args) -> Result<()> {
                 dir.display()
             );
         }
-        let arith = eie_simulate::Arith {
-            acc_bits: args.acc_bits,
-            relu_last: false,
-        };
-        arith.validate()?;
-        let (stage, fracs) = eie_stage(&ck, &bundle, &data, &args.act_frac, arith)?;
+        let (float, why) = float_stages(&net, &names, &bundle, Some(dir), &data)?;
+        stages.extend(float);
+        notes = why;
+        let (stage, fracs) = eie_stage(&ck, &bundle, &data, &args.act_frac.act_frac, arith)?;
         stages.push(stage);
         act_frac = Some(fracs);
     }
@@ -126,6 +123,7 @@ pub fn run(args: Args) -> Result<()> {
         scaling: scaling.to_string(),
         act_frac,
         stages: stage_reports(&stages),
+        notes,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -139,16 +137,16 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(f) = &report.act_frac {
         println!(
             "EIE activation fractions: {}{}",
-            f.iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-            if args.act_frac.is_empty() {
+            fractions(f),
+            if args.act_frac.act_frac.is_empty() {
                 " (calibrated on these samples)"
             } else {
                 ""
             }
         );
+    }
+    for n in &report.notes {
+        println!("not measured: {n}");
     }
     Ok(())
 }

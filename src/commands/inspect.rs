@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use eie_format::{Bundle, PackedLayer, hex};
-use eie_images::{codebook_words, pointer_bytes, spmat_bytes};
+use eie_images::{EntryBalance, LayerBytes, spmat_bytes};
+use eie_pipeline::output::load_bundle;
+use eie_pipeline::report::pct;
 use serde::Serialize;
 
-use super::table::Table;
-use crate::output::load_bundle;
+use crate::render::summary::summary;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -66,121 +67,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Bytes of each image kind for a layer: (Spmat over all PEs, pointers over all PEs, one
-/// codebook).
-pub fn layer_bytes(l: &PackedLayer, pointer_bits: u8) -> (u64, u64, u64) {
-    let spmat = (0..l.pes()).map(|pe| spmat_bytes(l, pe)).sum();
-    let ptr = pointer_bytes(l, pointer_bits) * l.pes() as u64;
-    let book = codebook_words(l.codebook().fixed()).len() as u64 * 2;
-    (spmat, ptr, book)
-}
-
-/// min, mean, max of the entries per PE.
-pub fn pe_balance(l: &PackedLayer) -> (usize, f64, usize) {
-    let e: Vec<usize> = l.streams().iter().map(|s| s.entries()).collect();
-    let min = e.iter().copied().min().unwrap_or(0);
-    let max = e.iter().copied().max().unwrap_or(0);
-    (
-        min,
-        e.iter().sum::<usize>() as f64 / e.len().max(1) as f64,
-        max,
-    )
-}
-
-/// `part` as a percentage of `whole` (0 for an empty whole).
-pub fn pct(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
-}
-
-/// The summary table (one layer, or all of them with a total row).
-pub fn summary(bundle: &Bundle, only: Option<&str>) -> String {
-    let meta = bundle.meta();
-    let mut out = format!(
-        "{} from {}{} ({}-bit pointers)\n",
-        meta.tool_version,
-        meta.source.name,
-        meta.source
-            .sha256
-            .map(|h| format!(" sha256 {}", &hex(&h)[..16]))
-            .unwrap_or_default(),
-        meta.pointer_bits
-    );
-    let mut t = Table::new(&[
-        "layer",
-        "shape",
-        "PEs",
-        "bits c/i",
-        "non-zeros",
-        "entries",
-        "padding",
-        "Spmat B",
-        "ptr B",
-        "codebook B",
-        "entries/PE min/mean/max",
-    ]);
-    let mut total = (0usize, 0usize, 0usize, 0u64, 0u64, 0u64);
-    let layers: Vec<&PackedLayer> = bundle
-        .layers()
-        .iter()
-        .filter(|l| only.is_none_or(|n| l.name() == n))
-        .collect();
-    for l in &layers {
-        let (spmat, ptr, book) = layer_bytes(l, meta.pointer_bits);
-        let (min, mean, max) = pe_balance(l);
-        t.row(vec![
-            match l.span() {
-                None => l.name().to_string(),
-                Some(s) => format!(
-                    "{} [cols {}..{} of {}]",
-                    l.name(),
-                    s.first,
-                    s.first + l.cols(),
-                    s.total
-                ),
-            },
-            format!("{}x{}", l.rows(), l.cols()),
-            l.pes().to_string(),
-            format!("{}/{}", l.code_bits(), l.index_bits()),
-            l.nonzeros().to_string(),
-            l.entries().to_string(),
-            format!("{} ({:.1}%)", l.padding(), pct(l.padding(), l.entries())),
-            spmat.to_string(),
-            ptr.to_string(),
-            book.to_string(),
-            format!("{min}/{mean:.1}/{max}"),
-        ]);
-        total = (
-            total.0 + l.nonzeros(),
-            total.1 + l.entries(),
-            total.2 + l.padding(),
-            total.3 + spmat,
-            total.4 + ptr,
-            total.5 + book,
-        );
-    }
-    if layers.len() > 1 {
-        t.row(vec![
-            "total".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            total.0.to_string(),
-            total.1.to_string(),
-            format!("{} ({:.1}%)", total.2, pct(total.2, total.1)),
-            total.3.to_string(),
-            total.4.to_string(),
-            total.5.to_string(),
-            String::new(),
-        ]);
-    }
-    out.push_str(&t.render());
-    out
 }
 
 fn pe_arrays(l: &PackedLayer, k: usize) -> String {
@@ -284,8 +170,8 @@ impl<'a> Report<'a> {
             layers: layers
                 .iter()
                 .map(|l| {
-                    let (spmat, pointers, codebook) = layer_bytes(l, meta.pointer_bits);
-                    let (min, mean, max) = pe_balance(l);
+                    let b = LayerBytes::of(l, meta.pointer_bits);
+                    let e = EntryBalance::of(l);
                     let book = l.codebook();
                     LayerReport {
                         name: l.name(),
@@ -309,12 +195,16 @@ impl<'a> Report<'a> {
                         padding: l.padding(),
                         padding_pct: pct(l.padding(), l.entries()),
                         bytes: Bytes {
-                            spmat,
-                            pointers,
-                            codebook,
-                            total: spmat + pointers + codebook,
+                            spmat: b.spmat,
+                            pointers: b.pointers,
+                            codebook: b.codebook,
+                            total: b.total(),
                         },
-                        entries_per_pe: Balance { min, mean, max },
+                        entries_per_pe: Balance {
+                            min: e.min,
+                            mean: e.mean,
+                            max: e.max,
+                        },
                         pe: l
                             .streams()
                             .iter()

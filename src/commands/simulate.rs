@@ -4,14 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use eie_simulate::{check_chain, fixed::quantize, float};
+use eie_pipeline::output::load_bundle;
+use eie_simulate::run::{Mode, Step, fractions, run_chain, run_independent};
 use serde::Serialize;
 
-use super::table::Table;
-use crate::output::load_bundle;
-use crate::sim::{
-    InputOptions, LayerRun, SimOptions, Step, fractions, layer_run, run_chain, select_views, step,
-};
+use crate::options::{ArithArgs, InputArgs, TimingArgs, select_views};
+use crate::render::table::Table;
+use crate::render::timing::{LayerRun, layer_run};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,9 +27,11 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub input: InputOptions,
+    pub input: InputArgs,
     #[command(flatten)]
-    pub sim: SimOptions,
+    pub timing: TimingArgs,
+    #[command(flatten)]
+    pub arith: ArithArgs,
 }
 
 #[derive(Serialize)]
@@ -67,76 +68,57 @@ pub fn run(args: Args) -> Result<()> {
             "model.eie was packed for {pes} PEs; the PE count is fixed by packing: re-pack with --pes {n}"
         );
     }
-    let params = args.sim.timing()?;
-    let arith = args.sim.arith()?;
-    let chained = check_chain(&views);
+    let params = args.timing.params()?;
+    let arith = args.arith.arith()?;
+    let mode = Mode::of(&views, args.input.external())?;
+    let settings = &bundle.meta().settings;
 
+    let mut steps: Vec<Vec<Step>> = Vec::new();
+    let mut fracs_report = Vec::new();
+    // Per layer, the fraction of its output.
+    let f_out: Vec<u8>;
+    match mode {
+        Mode::Chained => {
+            let vectors = args.input.vectors(views[0].inputs(), settings)?;
+            let fracs = fractions(
+                &views,
+                &vectors,
+                &args.input.act_frac.act_frac,
+                arith.relu_last,
+            )?;
+            for x in &vectors {
+                steps.push(run_chain(&views, x, &fracs, arith, &params)?.1);
+            }
+            f_out = fracs[1..].to_vec();
+            fracs_report.push(fracs);
+        }
+        Mode::Independent => {
+            // Layers that do not chain run side by side, each on its own generated input.
+            let inputs = views
+                .iter()
+                .map(|v| Ok(args.input.vectors(v.inputs(), settings)?.swap_remove(0)))
+                .collect::<Result<Vec<_>>>()?;
+            let runs = run_independent(&views, &inputs, arith, &params)?;
+            f_out = runs.iter().map(|r| r.fracs[1]).collect();
+            fracs_report = runs.iter().map(|r| r.fracs.to_vec()).collect();
+            steps.push(runs.into_iter().map(|r| r.step).collect());
+        }
+    }
     let mut report = Report {
-        mode: if chained.is_ok() {
-            "chained"
-        } else {
-            "independent"
-        },
+        mode: mode.name(),
         pes,
         clock_mhz: params.clock_mhz,
         fifo: params.fifo_depth,
         acc_bits: arith.acc_bits,
-        fractions: Vec::new(),
+        fractions: fracs_report,
         vectors: Vec::new(),
     };
-    let mut steps: Vec<Vec<Step>> = Vec::new();
-    match chained {
-        Ok(()) => {
-            let vectors = args
-                .input
-                .vectors(views[0].inputs(), &bundle.meta().settings)?;
-            let fracs = fractions(&views, &vectors, &args.input.act_frac, arith.relu_last)?;
-            for x in &vectors {
-                steps.push(run_chain(&views, x, &fracs, arith, &params)?.1);
-            }
-            report.fractions = vec![fracs];
-        }
-        Err(e) => {
-            // Layers that do not chain run side by side, each on its own generated input.
-            if args.input.input.is_some()
-                || args.input.dataset.is_some()
-                || !args.input.act_frac.is_empty()
-            {
-                bail!(
-                    "{e}; the layers do not form a network, so give --layer NAME to feed one of them"
-                );
-            }
-            let mut run = Vec::new();
-            for (i, view) in views.iter().enumerate() {
-                let x = args.input.vectors(view.inputs(), &bundle.meta().settings)?;
-                let fracs = float::calibrate(std::slice::from_ref(view), &x, arith.relu_last);
-                let relu = float::relu_at(i, views.len(), arith.relu_last);
-                run.push(step(
-                    *view,
-                    &quantize(&x[0], fracs[0])?,
-                    fracs[0],
-                    fracs[1],
-                    arith,
-                    relu,
-                    &params,
-                )?);
-                report.fractions.push(fracs);
-            }
-            steps.push(run);
-        }
-    }
     for run in &steps {
         let layers: Vec<LayerRun> = run
             .iter()
             .zip(&views)
             .enumerate()
-            .map(|(i, (s, v))| {
-                let f_out = match report.fractions.as_slice() {
-                    [one] if report.mode == "chained" => one[i + 1],
-                    all => all[i][1],
-                };
-                layer_run(*v, s, f_out)
-            })
+            .map(|(i, (s, v))| layer_run(*v, s, f_out[i]))
             .collect();
         let total_cycles = layers.iter().map(|l| l.timing.cycles).sum();
         report.vectors.push(VectorRun {

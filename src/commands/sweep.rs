@@ -4,16 +4,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use eie_format::{Codebook, PackedLayer, SparseCodes};
-use eie_simulate::workload::{PAPER_LAYERS, random_activations, random_layer};
-use eie_simulate::{LayerView, TimingParams, timing};
+use anyhow::{Context, Result};
+use eie_images::Fit;
+use eie_pipeline::output::{check_out_dir, load_bundle, write_file};
+use eie_simulate::sweep::{Point, model_workload, paper_workload, point};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
-use super::bench_paper::batch_for;
-use crate::output::{check_out_dir, load_bundle, write_file};
-use crate::sim::SimOptions;
+use crate::options::{ColumnBatchArgs, ForceArgs, TimingArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Param {
@@ -27,13 +25,13 @@ pub enum Param {
     SpmatWidth,
 }
 
-impl Param {
-    fn name(self) -> &'static str {
-        match self {
-            Param::Pes => "pes",
-            Param::Fifo => "fifo",
-            Param::IndexBits => "index-bits",
-            Param::SpmatWidth => "spmat-width",
+impl From<Param> for eie_simulate::sweep::Param {
+    fn from(p: Param) -> Self {
+        match p {
+            Param::Pes => Self::Pes,
+            Param::Fifo => Self::Fifo,
+            Param::IndexBits => Self::IndexBits,
+            Param::SpmatWidth => Self::SpmatWidth,
         }
     }
 }
@@ -58,167 +56,45 @@ pub struct Args {
     /// Seed of the generated layers and activations.
     #[arg(long, default_value_t = 2016)]
     pub seed: u64,
-    /// Column batches, as for bench-paper: auto, a number of columns, or 0.
-    #[arg(long, value_name = "auto|C", default_value = "auto")]
-    pub column_batch: String,
-    /// Replace earlier sweep files in the folder.
-    #[arg(long)]
-    pub force: bool,
     #[command(flatten)]
-    pub sim: SimOptions,
-}
-
-/// One layer of the workload: its codes, codebook, base packing, and input activations.
-struct Work {
-    name: String,
-    codes: SparseCodes,
-    codebook: Codebook,
-    pes: usize,
-    index_bits: u8,
-    bias: Option<String>,
-    input: Vec<i16>,
-}
-
-fn workload(args: &Args) -> Result<Vec<Work>> {
-    let Some(model) = &args.model else {
-        return Ok(PAPER_LAYERS
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| {
-                let (codes, codebook) = random_layer(
-                    spec.outputs,
-                    spec.inputs,
-                    spec.weight_density,
-                    4,
-                    args.seed + i as u64,
-                );
-                Work {
-                    name: spec.name.to_string(),
-                    codes,
-                    codebook,
-                    pes: 64,
-                    index_bits: 4,
-                    bias: None,
-                    input: random_activations(
-                        spec.inputs,
-                        spec.act_density,
-                        args.seed + 1000 + i as u64,
-                    ),
-                }
-            })
-            .collect());
-    };
-    if !(0.0..=1.0).contains(&args.act_density) {
-        bail!("--act-density must be in [0, 1], got {}", args.act_density);
-    }
-    let (_, bundle) = load_bundle(model)?;
-    let mut out = Vec::new();
-    for (i, view) in LayerView::all(&bundle).into_iter().enumerate() {
-        // The whole layer's codes, its parts side by side.
-        let mut entries = Vec::new();
-        for part in view.parts() {
-            let c = part.decode_sparse();
-            let pc = part.cols() as u64;
-            for (&p, &code) in c.positions().iter().zip(c.codes()) {
-                entries.push((
-                    (p / pc) * view.cols() as u64 + part.first_col() as u64 + p % pc,
-                    code,
-                ));
-            }
-        }
-        entries.sort_unstable_by_key(|e| e.0);
-        let (positions, codes) = entries.into_iter().unzip();
-        out.push(Work {
-            name: view.name().to_string(),
-            codes: SparseCodes::new(view.rows(), view.cols(), positions, codes)?,
-            codebook: view.codebook().clone(),
-            pes: view.pes(),
-            index_bits: view.parts()[0].index_bits(),
-            bias: view.parts()[0].bias().map(str::to_string),
-            input: random_activations(view.inputs(), args.act_density, args.seed + i as u64),
-        });
-    }
-    Ok(out)
+    pub column_batch: ColumnBatchArgs,
+    #[command(flatten)]
+    pub force: ForceArgs,
+    #[command(flatten)]
+    pub timing: TimingArgs,
 }
 
 /// One line of a plot: a layer's name and its (parameter, metric) points.
 type Series = (String, Vec<(f64, f64)>);
 
-/// One point of the sweep.
-struct Point {
-    layer: String,
-    value: u32,
-    t: eie_simulate::LayerTiming,
-    entries: usize,
-    padding: usize,
-}
-
-fn point(
-    w: &Work,
-    param: Param,
-    value: u32,
-    base: &TimingParams,
-    column_batch: &str,
-) -> Result<Point> {
-    let (pes, index_bits) = match param {
-        Param::Pes => (value as usize, w.index_bits),
-        Param::IndexBits => {
-            if value > 8 {
-                bail!("index bits must be in 1..=8, got {value}");
-            }
-            (w.pes, value as u8)
-        }
-        _ => (w.pes, w.index_bits),
-    };
-    let mut params = *base;
-    match param {
-        Param::Fifo => params.fifo_depth = value as usize,
-        Param::SpmatWidth => params.spmat_width = value,
-        _ => {}
-    }
-    let mut layer = PackedLayer::encode_sparse(
-        w.name.clone(),
-        &w.codes,
-        w.codebook.clone(),
-        pes,
-        index_bits,
-    )?;
-    if let Some(b) = &w.bias {
-        layer = layer.with_bias(b.clone())?;
-    }
-    let (entries, padding) = (layer.entries(), layer.padding());
-    let batch = batch_for(&layer, column_batch)?;
-    let parts = layer.split_columns(batch)?;
-    let view = LayerView::new(&parts);
-    let mut active: Vec<bool> = w.input.iter().map(|&a| a != 0).collect();
-    if view.has_bias() {
-        active.push(true);
-    }
-    Ok(Point {
-        layer: w.name.clone(),
-        value,
-        t: timing::layer(view, &active, &params)?,
-        entries,
-        padding,
-    })
-}
-
 pub fn run(args: Args) -> Result<()> {
-    check_out_dir(&args.dir, args.force).or_else(|e| {
+    let force = args.force.force;
+    check_out_dir(&args.dir, force).or_else(|e| {
         // An existing sweep folder is fine: the files are replaced one by one with --force.
-        if args.force { Ok(()) } else { Err(e) }
+        if force { Ok(()) } else { Err(e) }
     })?;
-    let base = args.sim.timing()?;
-    let work = workload(&args)?;
+    let base = args.timing.params()?;
+    let param = args.param.into();
+    let fit = Fit {
+        column_batch: args.column_batch.column_batch,
+        ..Fit::default()
+    };
+    let work = match &args.model {
+        None => paper_workload(args.seed),
+        Some(model) => {
+            let (_, bundle) = load_bundle(model)?;
+            model_workload(&bundle, args.act_density, args.seed)?
+        }
+    };
     let points: Vec<Point> = work
         .par_iter()
         .flat_map(|w| args.values.par_iter().map(move |&v| (w, v)))
-        .map(|(w, v)| point(w, args.param, v, &base, &args.column_batch))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|(w, v)| point(w, param, v, &base, &fit))
+        .collect::<eie_simulate::Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
 
-    let name = args.param.name();
+    let name = param.name();
     let mut csv = String::from(
         "layer,param,value,cycles,time_us,load_efficiency,speedup,entries,padding,padding_pct,spmat_reads,pointer_reads,broadcasts,stall_cycles\n",
     );
@@ -226,28 +102,30 @@ pub fn run(args: Args) -> Result<()> {
         points
             .iter()
             .find(|p| p.layer == layer)
-            .map_or(1, |p| p.t.cycles.max(1))
+            .map_or(1, |p| p.timing.cycles.max(1))
     };
     for p in &points {
         csv.push_str(&format!(
             "{},{name},{},{},{:.4},{:.6},{:.4},{},{},{:.3},{},{},{},{}\n",
             p.layer,
             p.value,
-            p.t.cycles,
-            p.t.time_us(),
-            p.t.load_efficiency(),
-            first_cycles(&p.layer) as f64 / p.t.cycles.max(1) as f64,
+            p.timing.cycles,
+            p.timing.time_us(),
+            p.timing.load_efficiency(),
+            first_cycles(&p.layer) as f64 / p.timing.cycles.max(1) as f64,
             p.entries,
             p.padding,
             100.0 * p.padding as f64 / p.entries.max(1) as f64,
-            p.t.spmat_reads(),
-            p.t.pointer_reads,
-            p.t.broadcasts,
-            p.t.stall_cycles,
+            p.timing.spmat_reads(),
+            p.timing.pointer_reads,
+            p.timing.broadcasts,
+            p.timing.stall_cycles,
         ));
     }
     let csv_path = args.dir.join(format!("sweep-{name}.csv"));
-    write_file(&csv_path, true, |tmp| Ok(std::fs::write(tmp, &csv)?))?;
+    write_file(&csv_path, true, |tmp| -> Result<()> {
+        Ok(std::fs::write(tmp, &csv)?)
+    })?;
 
     let layers: Vec<String> = work.iter().map(|w| w.name.clone()).collect();
     let series = |metric: &dyn Fn(&Point) -> f64| -> Vec<Series> {
@@ -271,7 +149,7 @@ pub fn run(args: Args) -> Result<()> {
             plots.push((
                 format!("sweep-{name}.svg"),
                 "speed-up over the first PE count".into(),
-                series(&|p| first_cycles(&p.layer) as f64 / p.t.cycles.max(1) as f64),
+                series(&|p| first_cycles(&p.layer) as f64 / p.timing.cycles.max(1) as f64),
             ));
             plots.push((
                 format!("sweep-{name}-padding.svg"),
@@ -282,7 +160,7 @@ pub fn run(args: Args) -> Result<()> {
         Param::Fifo => plots.push((
             format!("sweep-{name}.svg"),
             "load-balance efficiency".into(),
-            series(&|p| p.t.load_efficiency()),
+            series(&|p| p.timing.load_efficiency()),
         )),
         Param::IndexBits => {
             plots.push((
@@ -293,13 +171,13 @@ pub fn run(args: Args) -> Result<()> {
             plots.push((
                 format!("sweep-{name}-time.svg"),
                 "time (us)".into(),
-                series(&|p| p.t.time_us()),
+                series(&|p| p.timing.time_us()),
             ));
         }
         Param::SpmatWidth => plots.push((
             format!("sweep-{name}.svg"),
             "Spmat lines read per entry".into(),
-            series(&|p| p.t.spmat_reads() as f64 / p.t.macs.max(1) as f64),
+            series(&|p| p.timing.spmat_reads() as f64 / p.timing.macs.max(1) as f64),
         )),
     }
     for (file, y_label, data) in &plots {
@@ -309,7 +187,7 @@ pub fn run(args: Args) -> Result<()> {
             data,
             matches!(args.param, Param::Pes | Param::Fifo | Param::SpmatWidth),
         )?;
-        write_file(&args.dir.join(file), true, |tmp| {
+        write_file(&args.dir.join(file), true, |tmp| -> Result<()> {
             Ok(std::fs::write(tmp, &svg)?)
         })?;
     }

@@ -7,56 +7,65 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use eie_dataset::{SampleRange, Spec};
+use eie_dataset::Scaling;
 use eie_evaluate::{Mode, Network, TrainConfig, float_accuracy, format_arch, parse_arch, train};
+use eie_pipeline::Observer;
+use eie_pipeline::output::{refuse_input_as_output, write_file};
 
 use super::tool_version;
-use crate::accuracy::{ScaleOptions, load, meta, scaling_meta};
-use crate::output::{refuse_input_as_output, write_file};
+use crate::options::{DatasetArgs, EvalRangeArgs, ForceArgs, ScaleArgs};
 use crate::progress::Progress;
+
+/// Metadata keys `train` writes into a model, besides its input scaling.
+mod meta {
+    pub const ARCH: &str = "eie.arch";
+    pub const DATASET: &str = "eie.dataset";
+    pub const RANGE: &str = "eie.range";
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The dataset: mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, or
-    /// synthetic (or synthetic:SEED).
-    #[arg(long, value_name = "SPEC")]
-    pub dataset: Spec,
-    /// Samples to train on (A..B, indices from 0; default all).
-    #[arg(long, value_name = "A..B")]
-    pub range: Option<SampleRange>,
-    /// Held-out samples to report the trained model's accuracy on.
-    #[arg(long, value_name = "A..B")]
-    pub eval_range: Option<SampleRange>,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub eval_range: EvalRangeArgs,
     /// Layer widths, inputs to outputs: 784-300-100-10 is LeNet-300-100.
     #[arg(long, value_name = "IN-H1-...-OUT")]
     pub arch: String,
     /// Passes over the training samples.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     pub epochs: usize,
     /// Seed of the initial weights and of the sample order.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f64,
     /// Samples per step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     pub batch_size: usize,
     /// L2 penalty.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
     pub weight_decay: f64,
     #[command(flatten)]
-    pub scale: ScaleOptions,
+    pub scale: ScaleArgs,
     /// The checkpoint to write.
     #[arg(short, long)]
     pub out: PathBuf,
-    /// Replace an existing file.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArgs,
 }
 
 pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let start = Instant::now();
+    let Some(dataset) = &args.data.dataset else {
+        anyhow::bail!("train needs --dataset");
+    };
+    let (range, eval_range, force) = (
+        args.data.range,
+        args.eval_range.eval_range,
+        args.force.force,
+    );
     let widths = parse_arch(&args.arch)?;
     let cfg = TrainConfig {
         epochs: args.epochs,
@@ -66,20 +75,19 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         seed: args.seed,
     };
     cfg.validate()?;
-    if args.out.exists() && !args.force {
+    if args.out.exists() && !force {
         anyhow::bail!(
             "{} already exists; use --force to replace it",
             args.out.display()
         );
     }
-    for i in &args.dataset.files()? {
+    for i in &dataset.files()? {
         refuse_input_as_output(i, std::slice::from_ref(&args.out))?;
     }
-    let scaling = args.scale.resolve(&BTreeMap::new())?;
-    let data = load(&args.dataset, args.range, &scaling)?;
-    let held = args
-        .eval_range
-        .map(|r| load(&args.dataset, Some(r), &scaling))
+    let scaling = Scaling::resolve(&args.scale.request(), &BTreeMap::new())?;
+    let data = eie_dataset::load(dataset, range.unwrap_or_default(), &scaling)?;
+    let held = eval_range
+        .map(|r| eie_dataset::load(dataset, r, &scaling))
         .transpose()?;
     let mut net = Network::init(&widths, args.seed)?;
     net.check_dataset(&data)?;
@@ -103,12 +111,12 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         ))
     })?;
 
-    let range = args.range.unwrap_or_default().to_string();
+    let range = range.unwrap_or_default().to_string();
     let mut metadata = BTreeMap::from([
         ("format".to_string(), "pt".to_string()),
         ("eie.tool_version".into(), tool_version()),
         (meta::ARCH.into(), format_arch(&widths)),
-        (meta::DATASET.into(), args.dataset.to_string()),
+        (meta::DATASET.into(), dataset.to_string()),
         (meta::RANGE.into(), range),
         ("eie.epochs".into(), args.epochs.to_string()),
         ("eie.seed".into(), args.seed.to_string()),
@@ -116,7 +124,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         ("eie.batch_size".into(), args.batch_size.to_string()),
         ("eie.weight_decay".into(), args.weight_decay.to_string()),
     ]);
-    metadata.extend(scaling_meta(&scaling));
+    metadata.extend(scaling.to_metadata());
     if let Some(last) = history.last() {
         metadata.insert("eie.final_loss".into(), format!("{:.6}", last.loss));
     }
@@ -133,7 +141,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         let acc = float_accuracy(&net, h)?;
         metadata.insert(
             "eie.eval_range".into(),
-            args.eval_range.unwrap_or_default().to_string(),
+            eval_range.unwrap_or_default().to_string(),
         );
         metadata.insert("eie.eval_top1".into(), format!("{:.6}", acc.top1()));
         println!(
@@ -144,7 +152,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             acc.total
         );
     }
-    write_file(&args.out, args.force, |tmp| {
+    write_file(&args.out, force, |tmp| -> Result<()> {
         net.write_safetensors(tmp, &metadata)?;
         Ok(())
     })?;

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use eie_checkpoint::{Dtype, Writer};
 use eie_format::{PackedLayer, hex};
+use eie_pipeline::output::{load_bundle, refuse_input_as_output, write_file};
 
-use crate::output::{load_bundle, refuse_input_as_output, write_file};
+use crate::options::ForceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,22 +17,21 @@ pub struct Args {
     /// The safetensors file to write.
     #[arg(short, long)]
     pub out: PathBuf,
-    /// Replace the output file if it exists.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArgs,
 }
 
 /// One layer's non-zero weights in its own row-major order (the bias column apart), with
-/// their float values: the parts of a layer stored in column batches put side by side.
-struct Layer<'a> {
+/// their float values.
+struct Layer {
     rows: usize,
     inputs: usize,
     positions: Vec<u64>,
     values: Vec<f32>,
-    bias: Option<(&'a str, Vec<f32>)>,
+    bias: Option<Vec<f32>>,
 }
 
-fn gather<'a>(parts: &'a [PackedLayer]) -> Result<Layer<'a>> {
+fn gather(parts: &[PackedLayer]) -> Result<Layer> {
     let first = &parts[0];
     let (rows, cols) = (first.rows(), first.total_cols());
     let inputs = cols - usize::from(first.bias().is_some());
@@ -44,25 +44,24 @@ fn gather<'a>(parts: &'a [PackedLayer]) -> Result<Layer<'a>> {
             first.name()
         );
     }
-    let values = first.codebook().values();
-    let mut entries: Vec<(u64, f32)> = Vec::new();
-    let mut bias = first.bias().map(|b| (b, vec![0f32; rows]));
-    for part in parts {
-        let codes = part.decode_sparse();
-        let pc = part.cols() as u64;
-        for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
-            let (row, col) = (p / pc, part.first_col() as u64 + p % pc);
-            if col as usize == inputs {
-                if let Some((_, b)) = &mut bias {
-                    b[row as usize] = values[c as usize];
-                }
-            } else {
-                entries.push((row * inputs as u64 + col, values[c as usize]));
+    let book = first.codebook().values();
+    let codes = PackedLayer::join_columns(parts)?;
+    let mut bias = first.bias().map(|_| vec![0f32; rows]);
+    let (mut positions, mut values) = (
+        Vec::with_capacity(codes.len()),
+        Vec::with_capacity(codes.len()),
+    );
+    for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
+        let (row, col) = (p / cols as u64, p % cols as u64);
+        if col as usize == inputs {
+            if let Some(b) = &mut bias {
+                b[row as usize] = book[c as usize];
             }
+        } else {
+            positions.push(row * inputs as u64 + col);
+            values.push(book[c as usize]);
         }
     }
-    entries.sort_unstable_by_key(|e| e.0);
-    let (positions, values) = entries.into_iter().unzip();
     Ok(Layer {
         rows,
         inputs,
@@ -98,12 +97,12 @@ pub fn run(args: Args) -> Result<()> {
         metadata.insert("source_sha256".into(), hex(&h));
     }
     // Layer by layer: each written dense from its non-zeros, never all in memory at once.
-    write_file(&args.out, args.force, |tmp| {
+    write_file(&args.out, args.force.force, |tmp| -> Result<()> {
         let mut w = Writer::create(tmp, &metadata, &specs)?;
         for parts in &layers {
             let l = gather(parts)?;
             w.write_sparse(Dtype::F32, l.rows * l.inputs, &l.positions, |i| l.values[i])?;
-            if let Some((_, b)) = &l.bias {
+            if let Some(b) = &l.bias {
                 w.write_tensor(&eie_checkpoint::f32_bytes(b))?;
             }
         }

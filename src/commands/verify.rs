@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use eie_format::hex;
-
-use crate::output::load_bundle;
+use eie_pipeline::output::load_bundle;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

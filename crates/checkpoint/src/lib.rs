@@ -4,6 +4,7 @@
 mod convert;
 mod error;
 mod glob;
+mod header;
 mod shard;
 mod writer;
 
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 pub use convert::{encode, encode_into, f32_bytes, float_width, round_to};
 pub use error::{Error, Result};
 pub use glob::{glob_match, natural_cmp};
+pub use header::Header;
 use shard::Shard;
 pub use writer::Writer;
 
@@ -60,9 +62,7 @@ pub struct Checkpoint {
     shards: Vec<Shard>,
     /// Tensor name to shard.
     home: HashMap<String, usize>,
-    /// Every tensor, shard by shard, in offset order within a shard.
-    order: Vec<String>,
-    metadata: BTreeMap<String, String>,
+    header: Header,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Checkpoint {
         f.debug_struct("Checkpoint")
             .field("path", &self.path)
             .field("shards", &self.shards.len())
-            .field("tensors", &self.order.len())
+            .field("tensors", &self.header.len())
             .finish()
     }
 }
@@ -87,14 +87,13 @@ impl Checkpoint {
         }
         let shard = Shard::open(path)?;
         let metadata = shard.metadata_map();
-        let order = shard.names.clone();
-        let home = order.iter().map(|n| (n.clone(), 0)).collect();
+        let home = shard.names.iter().map(|n| (n.clone(), 0)).collect();
+        let header = Header::new(path, vec![shard.infos()], metadata);
         Ok(Self {
             path: path.to_path_buf(),
             shards: vec![shard],
             home,
-            order,
-            metadata,
+            header,
         })
     }
 
@@ -141,7 +140,6 @@ impl Checkpoint {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut shards = Vec::new();
         let mut home = HashMap::new();
-        let mut order = Vec::new();
         for (file, tensors) in &wanted {
             let shard_path = dir.join(file);
             if !shard_path.exists() {
@@ -184,7 +182,6 @@ impl Checkpoint {
             }
             for t in &shard.names {
                 home.insert(t.clone(), shards.len());
-                order.push(t.clone());
             }
             shards.push(shard);
         }
@@ -199,12 +196,12 @@ impl Checkpoint {
                 );
             }
         }
+        let header = Header::new(path, shards.iter().map(Shard::infos).collect(), metadata);
         Ok(Self {
             path: path.to_path_buf(),
             shards,
             home,
-            order,
-            metadata,
+            header,
         })
     }
 
@@ -218,44 +215,70 @@ impl Checkpoint {
         self.shards.len()
     }
 
+    /// What the checkpoint holds: its tensors' names, dtypes and shapes, and its metadata
+    /// (everything selection needs, without the data).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
     /// Every tensor: shard by shard, in file (offset) order within a shard.
     pub fn tensors(&self) -> Vec<TensorInfo> {
-        self.order.iter().filter_map(|n| self.info(n)).collect()
+        self.header.tensors()
     }
 
     /// The tensor called `name`, if present.
     pub fn info(&self, name: &str) -> Option<TensorInfo> {
-        let shard = &self.shards[*self.home.get(name)?];
-        shard.metadata.info(name).map(|i| TensorInfo {
-            name: name.to_string(),
-            dtype: i.dtype,
-            shape: i.shape.clone(),
-        })
+        self.header.info(name)
     }
 
     /// The `__metadata__` map (of the first shard, plus the index's `metadata`, stringified).
     pub fn metadata(&self) -> BTreeMap<String, String> {
-        self.metadata.clone()
+        self.header.metadata().clone()
     }
 
-    /// SHA-256 of the checkpoint: of the file, or for a sharded checkpoint of the index file
-    /// followed by every shard file in name order.
-    pub fn sha256(&self) -> Result<[u8; 32]> {
-        let mut h = Sha256::new();
+    /// See [`Header::model_order`].
+    pub fn model_order(&self) -> Vec<String> {
+        self.header.model_order()
+    }
+
+    /// See [`Header::select`].
+    pub fn select(&self, patterns: &[String]) -> Result<Selection> {
+        self.header.select(patterns)
+    }
+
+    /// See [`Header::select_layers`].
+    pub fn select_layers(&self, patterns: &[String]) -> Result<Vec<String>> {
+        self.header.select_layers(patterns)
+    }
+
+    /// See [`Header::available`].
+    pub fn available(&self) -> String {
+        self.header.available()
+    }
+
+    /// The files a checkpoint's SHA-256 covers, in order: the file, or for a sharded
+    /// checkpoint the index followed by every shard file in name order.
+    pub fn hashed_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::with_capacity(self.shards.len() + 1);
         if self.shards.len() > 1 || self.path.extension().is_some_and(|e| e == "json") {
-            let index = std::fs::read(&self.path).map_err(|source| Error::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-            h.update(&index);
+            files.push(self.path.clone());
         }
-        for shard in &self.shards {
-            shard.stream_all(&mut |chunk| {
-                h.update(chunk);
-                Ok(())
-            })?;
-        }
-        Ok(h.finalize().into())
+        files.extend(self.shards.iter().map(|s| s.path.clone()));
+        files
+    }
+
+    /// SHA-256 of the checkpoint: of [`Checkpoint::hashed_files`], one after the other. Read
+    /// with plain reads, not through the memory map, so hashing never adds the file to this
+    /// process's resident memory.
+    pub fn sha256(&self) -> Result<[u8; 32]> {
+        sha256_files(&self.hashed_files())
+    }
+
+    /// [`Checkpoint::sha256`] on a thread of its own, so the hash is taken while the tensors
+    /// are read for other work (one pass over the data, two cores).
+    pub fn spawn_sha256(&self) -> HashJob {
+        let files = self.hashed_files();
+        HashJob(std::thread::spawn(move || sha256_files(&files)))
     }
 
     fn locate(&self, name: &str) -> Result<(&Shard, (usize, usize))> {
@@ -334,72 +357,6 @@ impl Checkpoint {
         check_finite(name, &data, cols)?;
         Ok(Matrix { rows, cols, data })
     }
-
-    /// Names of the layers to compress, in order. With no patterns: every 2-D float tensor
-    /// whose name ends in `.weight`. With patterns (globs, see [`glob_match`]): the tensors
-    /// each pattern matches, pattern by pattern; every pattern must match something, and
-    /// every tensor matched must be a 2-D float tensor. Within a pattern, names are in natural
-    /// order (`fc2` before `fc10`); a name matched twice is kept once.
-    pub fn select_layers(&self, patterns: &[String]) -> Result<Vec<String>> {
-        let mut sorted = self.order.clone();
-        sorted.sort_by(|a, b| natural_cmp(a, b));
-        if patterns.is_empty() {
-            let picked: Vec<String> = sorted
-                .into_iter()
-                .filter(|n| {
-                    let info = self.info(n).expect("listed");
-                    n.ends_with(".weight") && info.shape.len() == 2 && info.is_float()
-                })
-                .collect();
-            if picked.is_empty() {
-                return Err(Error::NothingSelected {
-                    path: self.path.clone(),
-                    reason: "no 2-D float tensor whose name ends in \".weight\" (name the layers with --layers)".into(),
-                });
-            }
-            return Ok(picked);
-        }
-        let mut picked: Vec<String> = Vec::new();
-        for pattern in patterns {
-            let matched: Vec<&String> = sorted.iter().filter(|n| glob_match(pattern, n)).collect();
-            if matched.is_empty() {
-                return Err(Error::NoMatch {
-                    pattern: pattern.clone(),
-                    available: self.available(),
-                });
-            }
-            for name in matched {
-                let info = self.info(name).expect("listed");
-                if !info.is_float() {
-                    return Err(Error::UnsupportedDtype {
-                        tensor: name.clone(),
-                        dtype: format!("{:?}", info.dtype),
-                    });
-                }
-                if info.shape.len() != 2 {
-                    return Err(Error::NotMatrix {
-                        tensor: name.clone(),
-                        shape: info.shape,
-                    });
-                }
-                if !picked.contains(name) {
-                    picked.push(name.clone());
-                }
-            }
-        }
-        Ok(picked)
-    }
-
-    /// A short list of the tensor names, for error messages.
-    pub fn available(&self) -> String {
-        let mut names = self.order.clone();
-        names.sort_by(|a, b| natural_cmp(a, b));
-        match names.len() {
-            0 => "the checkpoint holds no tensors".into(),
-            n if n <= 8 => format!("tensors: {}", names.join(", ")),
-            n => format!("tensors: {}, ... ({n} in all)", names[..8].join(", ")),
-        }
-    }
 }
 
 /// Elements of one float tensor, decoded to f32 on demand from the mapped file.
@@ -450,6 +407,118 @@ impl Drop for TensorReader<'_> {
     fn drop(&mut self) {
         self.shard.release(self.start, self.len * self.width);
     }
+}
+
+/// What [`Checkpoint::select`] chose: the layers, and the weights it left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Tensor names of the layers, in order.
+    pub layers: Vec<String>,
+    /// `*.weight` tensors not selected by default, in model order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A weight tensor the default selection leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Tensor name.
+    pub name: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// Why a `*.weight` tensor is not a layer to compress by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// An embedding table: a lookup, not a matrix-vector product.
+    Embedding,
+    /// Not 2-D (a norm's scale, a convolution); the shape.
+    NotMatrix(Vec<usize>),
+    /// Not a float tensor; the dtype.
+    NotFloat(Dtype),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Embedding => {
+                f.write_str("embedding table (a lookup, not a matrix-vector layer)")
+            }
+            SkipReason::NotMatrix(shape) => write!(f, "shape {shape:?}, not 2-D"),
+            SkipReason::NotFloat(dtype) => write!(f, "dtype {dtype:?}, not a float type"),
+        }
+    }
+}
+
+/// Whether a tensor name is an embedding table's: a component (between dots) that contains
+/// `embed` (`embed_tokens`, `word_embeddings`, `pos_embed`) or is GPT-2's `wte` or `wpe`.
+/// Names only: a tied output head (`lm_head`) shares an embedding's values but is a layer.
+pub fn is_embedding(name: &str) -> bool {
+    name.split('.').any(|c| {
+        let c = c.to_ascii_lowercase();
+        c.contains("embed") || c == "wte" || c == "wpe"
+    })
+}
+
+/// The bias tensor's name of a weight named `NAME.weight` (PyTorch's naming): `NAME.bias`.
+pub fn bias_name(weight: &str) -> Option<String> {
+    weight.strip_suffix(".weight").map(|s| format!("{s}.bias"))
+}
+
+/// A name with every run of digits replaced by `#`: names with the same skeleton differ only
+/// in their numbers.
+pub(crate) fn skeleton(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_digits = false;
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+/// A checkpoint's SHA-256 being taken on its own thread ([`Checkpoint::spawn_sha256`]).
+pub struct HashJob(std::thread::JoinHandle<Result<[u8; 32]>>);
+
+impl HashJob {
+    /// Waits for the hash.
+    pub fn wait(self) -> Result<[u8; 32]> {
+        self.0.join().unwrap_or_else(|_| {
+            Err(Error::Write {
+                path: PathBuf::new(),
+                reason: "the hashing thread panicked".into(),
+            })
+        })
+    }
+}
+
+/// SHA-256 of `files`, one after the other, read in 4 MiB pieces.
+fn sha256_files(files: &[PathBuf]) -> Result<[u8; 32]> {
+    use std::io::Read;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    for path in files {
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(h.finalize().into())
 }
 
 /// Fails on the first NaN or infinite value, naming its flat index, row and column.

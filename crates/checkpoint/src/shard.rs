@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub(crate) const CHUNK: usize = 8 << 20;
 
 pub(crate) struct Shard {
+    /// The file.
+    pub(crate) path: std::path::PathBuf,
     map: Mmap,
     data_start: usize,
     pub(crate) metadata: Metadata,
@@ -51,6 +53,7 @@ impl Shard {
             SafeTensors::read_metadata(&map).map_err(|e| invalid(explain(&e, &map)))?;
         let names = metadata.offset_keys();
         Ok(Self {
+            path: path.to_path_buf(),
             map,
             data_start: 8 + header_len,
             metadata,
@@ -65,6 +68,20 @@ impl Shard {
             .as_ref()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
+    }
+
+    /// Every tensor's name, dtype and shape, in offset order.
+    pub(crate) fn infos(&self) -> Vec<crate::TensorInfo> {
+        self.names
+            .iter()
+            .filter_map(|n| {
+                self.metadata.info(n).map(|i| crate::TensorInfo {
+                    name: n.clone(),
+                    dtype: i.dtype,
+                    shape: i.shape.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Byte range of tensor `name` in the file (validated at open).
@@ -109,11 +126,6 @@ impl Shard {
             self.map
                 .unchecked_advise_range(UncheckedAdvice::DontNeed, offset, len)
         };
-    }
-
-    /// The whole file, streamed in chunks (for hashing).
-    pub(crate) fn stream_all(&self, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        self.stream((0, self.map.len()), sink)
     }
 }
 

@@ -484,3 +484,143 @@ proptest! {
         }
     }
 }
+
+/// A file written the way Python's `safetensors` writes one: tensors sorted by name.
+fn name_sorted(path: &Path, tensors: &[(&str, Vec<usize>)]) {
+    let mut t: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s)| {
+            let len: usize = s.iter().product();
+            (*n, Dtype::F32, s.clone(), f32_bytes(&vec![0.5; len]))
+        })
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(b.0));
+    write(path, &BTreeMap::new(), t);
+}
+
+#[test]
+fn a_name_sorted_transformer_is_listed_in_model_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lm.safetensors");
+    let mut tensors = vec![
+        ("lm_head.weight", vec![8, 4]),
+        ("model.embed_tokens.weight", vec![8, 4]),
+        ("model.norm.weight", vec![4]),
+    ];
+    let names: Vec<String> = (0..12)
+        .flat_map(|i| {
+            [
+                format!("model.layers.{i}.self_attn.q_proj.weight"),
+                format!("model.layers.{i}.input_layernorm.weight"),
+            ]
+        })
+        .collect();
+    for n in &names {
+        let shape = if n.contains("norm") {
+            vec![4]
+        } else {
+            vec![4, 4]
+        };
+        tensors.push((n.as_str(), shape));
+    }
+    name_sorted(&path, &tensors);
+    let ck = Checkpoint::open(&path).unwrap();
+    let sel = ck.select(&[]).unwrap();
+    let expected: Vec<String> = (0..12)
+        .map(|i| format!("model.layers.{i}.self_attn.q_proj.weight"))
+        .chain(["lm_head.weight".to_string()])
+        .collect();
+    assert_eq!(
+        sel.layers, expected,
+        "numbered layers in order, the head last"
+    );
+    let skipped: Vec<(&str, String)> = sel
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.to_string()))
+        .collect();
+    assert_eq!(skipped[0].0, "model.embed_tokens.weight");
+    assert!(skipped[0].1.contains("embedding"), "{skipped:?}");
+    assert!(skipped[1].0.contains("layers.0.input_layernorm"));
+    assert!(skipped[1].1.contains("not 2-D"));
+    assert_eq!(skipped.last().unwrap().0, "model.norm.weight");
+    // Named, an embedding table is a layer like any other.
+    assert_eq!(
+        ck.select_layers(&["model.embed_tokens.weight".to_string()])
+            .unwrap(),
+        ["model.embed_tokens.weight"]
+    );
+}
+
+#[test]
+fn a_file_in_its_writers_order_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let z = |n: usize| f32_bytes(&vec![0.5; n]);
+    write(
+        &path,
+        &BTreeMap::new(),
+        vec![
+            ("encoder.weight", Dtype::F32, vec![2, 2], z(4)),
+            ("encoder.bias", Dtype::F32, vec![2], z(2)),
+            ("block10.weight", Dtype::F32, vec![2, 2], z(4)),
+            ("decoder.weight", Dtype::F32, vec![2, 2], z(4)),
+            ("block9.weight", Dtype::F32, vec![2, 2], z(4)),
+        ],
+    );
+    let ck = Checkpoint::open(&path).unwrap();
+    assert_eq!(
+        ck.select_layers(&[]).unwrap(),
+        [
+            "encoder.weight",
+            "block9.weight",
+            "decoder.weight",
+            "block10.weight"
+        ]
+    );
+    assert!(is_embedding("transformer.wte.weight"));
+    assert!(is_embedding("bert.embeddings.word_embeddings.weight"));
+    assert!(!is_embedding("lm_head.weight"));
+    assert_eq!(bias_name("fc1.weight").as_deref(), Some("fc1.bias"));
+    assert_eq!(bias_name("fc1.w"), None);
+}
+
+#[test]
+fn tensors_written_out_of_order_give_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = vec![
+        ("a".to_string(), Dtype::F32, vec![3]),
+        ("b".to_string(), Dtype::BF16, vec![2, 2]),
+        ("c".to_string(), Dtype::F32, vec![5]),
+    ];
+    let meta = BTreeMap::from([("k".to_string(), "v".to_string())]);
+    let in_order = dir.path().join("1.safetensors");
+    let mut w = Writer::create(&in_order, &meta, &specs).unwrap();
+    w.write_tensor(&f32_bytes(&[1.0, 2.0, 3.0])).unwrap();
+    w.write_sparse(Dtype::BF16, 4, &[1, 3], |i| i as f32 + 1.0)
+        .unwrap();
+    w.write_sparse(Dtype::F32, 5, &[4], |_| 7.0).unwrap();
+    w.finish().unwrap();
+    let shuffled = dir.path().join("2.safetensors");
+    let mut w = Writer::create(&shuffled, &meta, &specs).unwrap();
+    w.write_sparse_named("c", Dtype::F32, 5, &[4], |_| 7.0)
+        .unwrap();
+    w.write_named("a", |sink| sink(&f32_bytes(&[1.0, 2.0, 3.0])))
+        .unwrap();
+    assert!(w.write_named("a", |sink| sink(&[0; 12])).is_err());
+    assert!(w.write_named("d", |sink| sink(&[])).is_err());
+    w.write_sparse(Dtype::BF16, 4, &[1, 3], |i| i as f32 + 1.0)
+        .unwrap();
+    w.finish().unwrap();
+    assert_eq!(
+        std::fs::read(&in_order).unwrap(),
+        std::fs::read(&shuffled).unwrap()
+    );
+    let mut w = Writer::create(&dir.path().join("3.safetensors"), &meta, &specs).unwrap();
+    w.write_named("b", |sink| sink(&[0; 8])).unwrap();
+    let err = w.finish().unwrap_err().to_string();
+    assert!(
+        err.contains("\"a\" was declared but never written"),
+        "{err}"
+    );
+}

@@ -3,22 +3,35 @@
 //! The `safetensors` crate's own serialiser keeps `__metadata__` in a `HashMap`, so its bytes
 //! vary from run to run; this one writes the header from sorted maps, puts tensors in the
 //! order given, and streams each tensor's data so a large model never needs to be in memory
-//! at once.
+//! at once. Tensors may be written in any order ([`Writer::write_named`]): every offset is
+//! fixed by the header, so the bytes do not depend on the order of writing.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
 
 use crate::error::{Error, Result};
 
-/// Writes one safetensors file, tensor by tensor, in the order declared at creation.
+/// One declared tensor: where its data goes, and whether it was written.
+struct Slot {
+    name: String,
+    /// Offset of its data in the file.
+    at: u64,
+    size: usize,
+    written: bool,
+}
+
+/// Writes one safetensors file, tensor by tensor: in the order declared at creation
+/// ([`Writer::write_tensor`]), or by name in any order.
 pub struct Writer {
     path: PathBuf,
     out: BufWriter<File>,
-    pending: std::vec::IntoIter<(String, usize)>,
+    slots: Vec<Slot>,
+    /// Where the file's write position is (to skip a seek when writing in order).
+    position: u64,
 }
 
 impl Writer {
@@ -38,7 +51,7 @@ impl Writer {
             );
         }
         let mut offset = 0usize;
-        let mut sizes = Vec::with_capacity(tensors.len());
+        let mut sizes: Vec<(String, usize, usize)> = Vec::with_capacity(tensors.len());
         for (name, dtype, shape) in tensors {
             let bad = |reason: String| Error::BadTensor {
                 tensor: name.clone(),
@@ -61,7 +74,7 @@ impl Writer {
                 name.clone(),
                 serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, end]}),
             );
-            sizes.push((name.clone(), size));
+            sizes.push((name.clone(), offset, size));
             offset = end;
         }
         let mut json = serde_json::to_vec(&header).expect("header serialises");
@@ -75,10 +88,20 @@ impl Writer {
         out.write_all(&(json.len() as u64).to_le_bytes())
             .map_err(io)?;
         out.write_all(&json).map_err(io)?;
+        let data = 8 + json.len() as u64;
         Ok(Self {
             path: path.to_path_buf(),
             out,
-            pending: sizes.into_iter(),
+            slots: sizes
+                .into_iter()
+                .map(|(name, offset, size)| Slot {
+                    name,
+                    at: data + offset as u64,
+                    size,
+                    written: false,
+                })
+                .collect(),
+            position: data,
         })
     }
 
@@ -89,17 +112,61 @@ impl Writer {
     }
 
     /// Writes the next tensor in pieces: `fill` gets a sink and feeds it the tensor's bytes
-    /// in order, chunk by chunk; the total must match the declared shape and dtype.
+    /// in order, chunk by chunk; the total must match the declared shape and dtype. "Next" is
+    /// the first declared tensor not written yet.
     pub fn write_tensor_with(
         &mut self,
         fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
     ) -> Result<()> {
-        let Some((name, size)) = self.pending.next() else {
+        let Some(i) = self.slots.iter().position(|s| !s.written) else {
             return Err(Error::Write {
                 path: self.path.clone(),
                 reason: "more tensors written than declared".into(),
             });
         };
+        self.write_slot(i, fill)
+    }
+
+    /// Writes the declared tensor `name` in pieces, as [`Writer::write_tensor_with`] does.
+    pub fn write_named(
+        &mut self,
+        name: &str,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let i = self.slot(name)?;
+        self.write_slot(i, fill)
+    }
+
+    fn slot(&self, name: &str) -> Result<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| Error::Write {
+                path: self.path.clone(),
+                reason: format!("tensor \"{name}\" was not declared"),
+            })
+    }
+
+    fn write_slot(
+        &mut self,
+        i: usize,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let (at, size) = (self.slots[i].at, self.slots[i].size);
+        let name = self.slots[i].name.clone();
+        if self.slots[i].written {
+            return Err(Error::BadTensor {
+                tensor: name,
+                reason: "written twice".into(),
+            });
+        }
+        let io = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| Error::Io { path, source }
+        };
+        if self.position != at {
+            self.out.seek(SeekFrom::Start(at)).map_err(io(&self.path))?;
+        }
         let mut written = 0usize;
         let (out, path) = (&mut self.out, &self.path);
         fill(&mut |chunk: &[u8]| {
@@ -121,6 +188,8 @@ impl Writer {
                 reason: format!("{written} bytes of data, its shape and dtype need {size}"),
             });
         }
+        self.slots[i].written = true;
+        self.position = at + size as u64;
         Ok(())
     }
 
@@ -134,23 +203,20 @@ impl Writer {
         positions: &[u64],
         value: impl Fn(usize) -> f32,
     ) -> Result<()> {
-        const CHUNK: usize = 1 << 20;
-        self.write_tensor_with(|sink| {
-            let mut buf = vec![0f32; CHUNK.min(len)];
-            let mut bytes = Vec::new();
-            let mut next = 0usize;
-            for start in (0..len).step_by(CHUNK) {
-                let end = (start + CHUNK).min(len);
-                let chunk = &mut buf[..end - start];
-                chunk.fill(0.0);
-                while next < positions.len() && positions[next] < end as u64 {
-                    chunk[positions[next] as usize - start] = value(next);
-                    next += 1;
-                }
-                crate::convert::encode_into(dtype, chunk, &mut bytes);
-                sink(&bytes)?;
-            }
-            Ok(())
+        self.write_tensor_with(|sink| sparse_chunks(dtype, len, positions, value, sink))
+    }
+
+    /// [`Writer::write_sparse`] for the declared tensor `name`.
+    pub fn write_sparse_named(
+        &mut self,
+        name: &str,
+        dtype: Dtype,
+        len: usize,
+        positions: &[u64],
+        value: impl Fn(usize) -> f32,
+    ) -> Result<()> {
+        self.write_named(name, |sink| {
+            sparse_chunks(dtype, len, positions, value, sink)
         })
     }
 
@@ -158,10 +224,10 @@ impl Writer {
     /// are made all-or-nothing by renaming, which protects against a failed or killed run,
     /// not against power loss.)
     pub fn finish(mut self) -> Result<()> {
-        if let Some((name, _)) = self.pending.next() {
+        if let Some(slot) = self.slots.iter().find(|s| !s.written) {
             return Err(Error::Write {
                 path: self.path.clone(),
-                reason: format!("tensor \"{name}\" was declared but never written"),
+                reason: format!("tensor \"{}\" was declared but never written", slot.name),
             });
         }
         let io = |source| Error::Io {
@@ -170,4 +236,30 @@ impl Writer {
         };
         self.out.flush().map_err(io)
     }
+}
+
+/// The bytes of a sparse tensor (see [`Writer::write_sparse`]), fed to `sink` in chunks.
+fn sparse_chunks(
+    dtype: Dtype,
+    len: usize,
+    positions: &[u64],
+    value: impl Fn(usize) -> f32,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let mut buf = vec![0f32; CHUNK.min(len)];
+    let mut bytes = Vec::new();
+    let mut next = 0usize;
+    for start in (0..len).step_by(CHUNK) {
+        let end = (start + CHUNK).min(len);
+        let chunk = &mut buf[..end - start];
+        chunk.fill(0.0);
+        while next < positions.len() && positions[next] < end as u64 {
+            chunk[positions[next] as usize - start] = value(next);
+            next += 1;
+        }
+        crate::convert::encode_into(dtype, chunk, &mut bytes);
+        sink(&bytes)?;
+    }
+    Ok(())
 }

@@ -92,7 +92,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Reading a safetensors dataset failed.
+    /// An input-vector file that does not hold what was asked for.
+    #[error("input {}: {reason}", path.display())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading a safetensors dataset or input file failed.
     #[error(transparent)]
     Checkpoint(#[from] eie_checkpoint::Error),
 }

@@ -250,6 +250,150 @@ impl Scaling {
     }
 }
 
+/// Metadata keys under which a model records the input scaling it was trained with (`train`
+/// writes them; every later command reads them back, and compress carries them into
+/// `model.eie`).
+pub mod meta {
+    /// `unit` or `raw`.
+    pub const SCALE: &str = "eie.scale";
+    /// The mean subtracted.
+    pub const MEAN: &str = "eie.mean";
+    /// The standard deviation divided by.
+    pub const STD: &str = "eie.std";
+    /// All three.
+    pub const ALL: [&str; 3] = [SCALE, MEAN, STD];
+}
+
+/// Scaling parameters given explicitly (on the command line); each one not given comes from
+/// what the model records, else the default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScalingRequest {
+    /// `unit` (true) or `raw` (false).
+    pub unit: Option<bool>,
+    /// The mean.
+    pub mean: Option<f32>,
+    /// The standard deviation.
+    pub std: Option<f32>,
+}
+
+impl ScalingRequest {
+    /// Whether anything is given.
+    pub fn is_set(&self) -> bool {
+        self.unit.is_some() || self.mean.is_some() || self.std.is_some()
+    }
+}
+
+impl Scaling {
+    /// The scaling of a model: `given` first, then what `metadata` records ([`meta`]), then
+    /// the defaults; checked.
+    pub fn resolve(
+        given: &ScalingRequest,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let recorded = |key: &str| -> Result<Option<f32>> {
+            metadata
+                .get(key)
+                .map(|v| {
+                    v.parse::<f32>().map_err(|_| Error::Scaling {
+                        reason: format!("model metadata {key} = \"{v}\" is not a number"),
+                    })
+                })
+                .transpose()
+        };
+        let s = Self {
+            unit: match given.unit {
+                Some(u) => u,
+                None => metadata.get(meta::SCALE).is_none_or(|s| s != "raw"),
+            },
+            mean: match given.mean {
+                Some(m) => m,
+                None => recorded(meta::MEAN)?.unwrap_or(0.0),
+            },
+            std: match given.std {
+                Some(s) => s,
+                None => recorded(meta::STD)?.unwrap_or(1.0),
+            },
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// The metadata that records this scaling.
+    pub fn to_metadata(&self) -> [(String, String); 3] {
+        [
+            (
+                meta::SCALE.into(),
+                if self.unit { "unit" } else { "raw" }.into(),
+            ),
+            (meta::MEAN.into(), self.mean.to_string()),
+            (meta::STD.into(), self.std.to_string()),
+        ]
+    }
+}
+
+/// Input vectors of `width` floats from a safetensors file holding one float tensor (or
+/// `tensor`), shaped `[width]` or `[vectors, width]`; every value finite.
+pub fn vectors_from_file(
+    path: &std::path::Path,
+    tensor: Option<&str>,
+    width: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let ck = eie_checkpoint::Checkpoint::open(path)?;
+    let bad = |tensor: &str, reason: String| Error::Tensor {
+        path: path.to_path_buf(),
+        tensor: tensor.to_string(),
+        reason,
+    };
+    let name = match tensor {
+        Some(n) => n.to_string(),
+        None => {
+            let all = ck.tensors();
+            match all.as_slice() {
+                [one] => one.name.clone(),
+                _ => {
+                    return Err(Error::Input {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "holds {} tensors; say which with --input-tensor ({})",
+                            all.len(),
+                            ck.available()
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    let Some(info) = ck.info(&name) else {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            reason: format!("no tensor \"{name}\""),
+        });
+    };
+    let data = ck.read_f32(&name).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let vectors: Vec<Vec<f32>> = match info.shape[..] {
+        [n] if n == width => vec![data],
+        [_, n] if n == width => data.chunks(width.max(1)).map(<[f32]>::to_vec).collect(),
+        _ => {
+            return Err(bad(
+                &name,
+                format!(
+                    "shape {:?}, expected [{width}] or [vectors, {width}] for the first layer's {width} inputs",
+                    info.shape
+                ),
+            ));
+        }
+    };
+    for (v, x) in vectors.iter().enumerate() {
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(bad(&name, format!("vector {v}, value {i} is {}", x[i])));
+        }
+    }
+    Ok(vectors)
+}
+
 impl fmt::Display for Scaling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let unit = if self.unit { "unit" } else { "raw" };

@@ -97,6 +97,24 @@ pub enum Error {
         /// burn's message.
         reason: String,
     },
+    /// A selection of layers that is not a whole network.
+    #[error(
+        "the selected layers end at \"{last}\", but \"{next}\" (not selected) takes its {outputs} outputs: accuracy needs the whole network, so select every layer in order (by default all are) or name them all with --layers"
+    )]
+    NotWhole {
+        /// The last selected layer.
+        last: String,
+        /// A layer that takes its outputs.
+        next: String,
+        /// Its outputs.
+        outputs: usize,
+    },
+    /// Compressing (the pipeline's stages, which retraining runs).
+    #[error(transparent)]
+    Pipeline(#[from] eie_pipeline::Error),
+    /// Reading a dataset.
+    #[error(transparent)]
+    Dataset(#[from] eie_dataset::Error),
     /// Reading a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] eie_checkpoint::Error),

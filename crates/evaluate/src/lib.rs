@@ -5,7 +5,9 @@ mod accuracy;
 mod error;
 mod model;
 mod network;
+pub mod retrain;
 mod share;
+mod stages;
 mod train;
 
 #[cfg(test)]
@@ -21,8 +23,13 @@ pub use accuracy::{
 };
 pub use error::{Error, Result};
 pub use network::{Dense, LayerValues, MAX_WEIGHTS, Network, format_arch, parse_arch};
+pub use retrain::{RETRAIN_KNOBS, RetrainChoices, RetrainSettings, retrain};
 pub use share::{
     CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,
     grouped_gradients,
+};
+pub use stages::{
+    ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, bundle_density,
+    check_whole_network, eie_stage, float_stages, is_retrained, stage_reports,
 };
 pub use train::{EpochStats, Mode, TrainConfig, train};

@@ -31,13 +31,6 @@ pub struct Dense {
     pub bias: Option<Vec<f32>>,
 }
 
-impl Dense {
-    /// The bias tensor's name for a weight named `NAME.weight`.
-    pub fn bias_name_for(weight: &str) -> Option<String> {
-        weight.strip_suffix(".weight").map(|s| format!("{s}.bias"))
-    }
-}
-
 /// A multilayer perceptron: layers in order, ReLU after every layer but the last.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
@@ -104,7 +97,7 @@ impl Network {
         for name in names {
             let m = ck.read_matrix(name)?;
             eie_checkpoint::check_finite(name, &m.data, m.cols)?;
-            let bias_name = Dense::bias_name_for(name).filter(|b| ck.info(b).is_some());
+            let bias_name = eie_checkpoint::bias_name(name).filter(|b| ck.info(b).is_some());
             let bias = match &bias_name {
                 Some(b) => {
                     let info = ck.info(b).expect("checked");

@@ -14,8 +14,14 @@
 //! Loading checks, in order: magic, version, flags, length (truncation or trailing bytes),
 //! checksum, the payload's decoding, then every layer's structure ([`PackedLayer::from_parts`])
 //! and the bundle's own rules; nothing is returned before all of it passed.
+//!
+//! Writing has two forms with the same bytes: [`Bundle::to_bytes`] for a bundle in memory, and
+//! [`BundleWriter`], which takes the layers one at a time (so a model larger than memory
+//! streams through) and checks the same rules as it goes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use bincode::{Decode, Encode};
 use sha2::{Digest, Sha256};
@@ -69,95 +75,162 @@ pub struct Bundle {
     layers: Vec<PackedLayer>,
 }
 
+fn check_pointer_bits(pointer_bits: u8) -> Result<()> {
+    if POINTER_BITS.contains(&pointer_bits) {
+        Ok(())
+    } else {
+        Err(Error::InvalidBundle {
+            reason: format!("pointer width {pointer_bits} bits, expected one of {POINTER_BITS:?}"),
+        })
+    }
+}
+
+/// The layer in progress while its column batches arrive.
+struct OpenLayer {
+    name: String,
+    /// Parts seen.
+    parts: usize,
+    /// The next column a part must start at.
+    next: usize,
+    total: usize,
+    rows: usize,
+    pes: usize,
+    index_bits: u8,
+    codebook: Codebook,
+    bias: Option<String>,
+}
+
+/// The bundle's rules on its layers, checked one layer at a time (by [`Bundle::new`] and by
+/// [`BundleWriter`], so both accept exactly the same layers): names non-empty and unique,
+/// except that the column batches of one layer are consecutive parts with its name covering
+/// its columns in order, with the same rows, PEs, bit widths, codebook and bias; every
+/// layer's pointers fitting the pointer width; a folded bias's name new.
+struct Rules {
+    pointer_bits: u8,
+    names: BTreeSet<String>,
+    /// (layer, bias) of every logical layer with a folded bias.
+    biases: Vec<(String, String)>,
+    open: Option<OpenLayer>,
+}
+
+impl Rules {
+    fn new(pointer_bits: u8) -> Result<Self> {
+        check_pointer_bits(pointer_bits)?;
+        Ok(Self {
+            pointer_bits,
+            names: BTreeSet::new(),
+            biases: Vec::new(),
+            open: None,
+        })
+    }
+
+    fn bad<T>(reason: String) -> Result<T> {
+        Err(Error::InvalidBundle { reason })
+    }
+
+    /// The open layer, checked complete, is closed.
+    fn close(&mut self) -> Result<()> {
+        if let Some(open) = self.open.take()
+            && open.next != open.total
+        {
+            return Self::bad(format!(
+                "layer \"{}\": its parts cover {} of its {} columns",
+                open.name, open.next, open.total
+            ));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, layer: &PackedLayer) -> Result<()> {
+        if let Some(open) = &mut self.open
+            && open.name == layer.name()
+        {
+            let same = layer
+                .span()
+                .is_some_and(|s| s.first == open.next && s.total == open.total)
+                && layer.rows() == open.rows
+                && layer.pes() == open.pes
+                && layer.index_bits() == open.index_bits
+                && *layer.codebook() == open.codebook
+                && layer.bias() == open.bias.as_deref();
+            if !same {
+                return Self::bad(format!(
+                    "layer \"{}\": part {} does not continue the layer (columns from {} of {}, same rows, PEs, bits, codebook and bias)",
+                    open.name, open.parts, open.next, open.total
+                ));
+            }
+            open.next += layer.cols();
+            open.parts += 1;
+            return layer.check_pointer_width(self.pointer_bits);
+        }
+        self.close()?;
+        if layer.name().is_empty() {
+            return Self::bad("a layer has an empty name".into());
+        }
+        if !self.names.insert(layer.name().to_string()) {
+            return Self::bad(format!("layer name \"{}\" appears twice", layer.name()));
+        }
+        if layer.rows().checked_mul(layer.total_cols()).is_none() {
+            return Self::bad(format!(
+                "layer \"{}\": {} x {} overflows",
+                layer.name(),
+                layer.rows(),
+                layer.total_cols()
+            ));
+        }
+        if let Some(span) = layer.span() {
+            if span.first != 0 {
+                return Self::bad(format!(
+                    "layer \"{}\": its first part starts at column {}, expected 0",
+                    layer.name(),
+                    span.first
+                ));
+            }
+            self.open = Some(OpenLayer {
+                name: layer.name().to_string(),
+                parts: 1,
+                next: layer.cols(),
+                total: span.total,
+                rows: layer.rows(),
+                pes: layer.pes(),
+                index_bits: layer.index_bits(),
+                codebook: layer.codebook().clone(),
+                bias: layer.bias().map(str::to_string),
+            });
+        }
+        if let Some(b) = layer.bias() {
+            self.biases.push((layer.name().to_string(), b.to_string()));
+        }
+        layer.check_pointer_width(self.pointer_bits)
+    }
+
+    /// After the last layer: the last one complete, and every folded bias's name new (it is a
+    /// tensor of its own when unpacked).
+    fn finish(mut self) -> Result<()> {
+        self.close()?;
+        let mut seen = BTreeSet::new();
+        for (layer, b) in &self.biases {
+            if b.is_empty() || self.names.contains(b) || !seen.insert(b.as_str()) {
+                return Self::bad(format!(
+                    "layer \"{layer}\": bias name \"{b}\" is empty or names another tensor"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Bundle {
     /// Assembles a bundle, checking its rules: layer names non-empty and unique, except that
     /// the column batches of one layer are consecutive parts with its name, covering its
     /// columns in order, with the same rows, PEs, bit widths, codebook and bias; pointer width
     /// supported, and every layer's pointers fitting it.
     pub fn new(meta: BundleMeta, layers: Vec<PackedLayer>) -> Result<Self> {
-        if !POINTER_BITS.contains(&meta.pointer_bits) {
-            return Err(Error::InvalidBundle {
-                reason: format!(
-                    "pointer width {} bits, expected one of {POINTER_BITS:?}",
-                    meta.pointer_bits
-                ),
-            });
+        let mut rules = Rules::new(meta.pointer_bits)?;
+        for layer in &layers {
+            rules.push(layer)?;
         }
-        let bad = |reason: String| Err(Error::InvalidBundle { reason });
-        let mut names = std::collections::BTreeSet::new();
-        let mut i = 0;
-        while i < layers.len() {
-            let first = &layers[i];
-            if first.name().is_empty() {
-                return bad("a layer has an empty name".into());
-            }
-            if !names.insert(first.name()) {
-                return bad(format!("layer name \"{}\" appears twice", first.name()));
-            }
-            if first.rows().checked_mul(first.total_cols()).is_none() {
-                return bad(format!(
-                    "layer \"{}\": {} x {} overflows",
-                    first.name(),
-                    first.rows(),
-                    first.total_cols()
-                ));
-            }
-            let mut end = i + 1;
-            if let Some(span) = first.span() {
-                if span.first != 0 {
-                    return bad(format!(
-                        "layer \"{}\": its first part starts at column {}, expected 0",
-                        first.name(),
-                        span.first
-                    ));
-                }
-                let mut next = first.cols();
-                while end < layers.len() && layers[end].name() == first.name() {
-                    let part = &layers[end];
-                    let same = part
-                        .span()
-                        .is_some_and(|s| s.first == next && s.total == span.total)
-                        && part.rows() == first.rows()
-                        && part.pes() == first.pes()
-                        && part.index_bits() == first.index_bits()
-                        && part.codebook() == first.codebook()
-                        && part.bias() == first.bias();
-                    if !same {
-                        return bad(format!(
-                            "layer \"{}\": part {} does not continue the layer (columns from {next} of {}, same rows, PEs, bits, codebook and bias)",
-                            first.name(),
-                            end - i,
-                            span.total
-                        ));
-                    }
-                    next += part.cols();
-                    end += 1;
-                }
-                if next != span.total {
-                    return bad(format!(
-                        "layer \"{}\": its parts cover {next} of its {} columns",
-                        first.name(),
-                        span.total
-                    ));
-                }
-            }
-            for layer in &layers[i..end] {
-                layer.check_pointer_width(meta.pointer_bits)?;
-            }
-            i = end;
-        }
-        // A folded bias is a tensor of its own when unpacked: its name must be new.
-        let mut biases = std::collections::BTreeSet::new();
-        for parts in layers.chunk_by(|a, b| a.span().is_some() && a.name() == b.name()) {
-            if let Some(b) = parts[0].bias()
-                && (b.is_empty() || names.contains(b) || !biases.insert(b))
-            {
-                return bad(format!(
-                    "layer \"{}\": bias name \"{b}\" is empty or names another tensor",
-                    parts[0].name()
-                ));
-            }
-        }
+        rules.finish()?;
         Ok(Self { meta, layers })
     }
 
@@ -196,26 +269,17 @@ impl Bundle {
 
     /// Serialises the bundle: header, then the checksummed payload.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let payload = bincode::encode_to_vec(WireBundle::from(self), config()).map_err(|e| {
-            Error::Encode {
-                reason: e.to_string(),
-            }
-        })?;
-        if payload.len() > DECODE_LIMIT {
-            // Never write what the loader would refuse.
-            return Err(Error::Encode {
-                reason: format!(
-                    "the payload is {} bytes, over the {DECODE_LIMIT} a bundle may hold",
-                    payload.len()
-                ),
-            });
+        let mut payload = encode_to_vec(&MetaRef::from(&self.meta))?;
+        payload.extend(encode_to_vec(&(self.layers.len() as u64))?);
+        for layer in &self.layers {
+            payload.extend(encode_to_vec(&LayerRef::from(layer))?);
         }
+        check_payload_len(payload.len() as u64)?;
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&Sha256::digest(&payload));
+        out.extend_from_slice(&header(
+            payload.len() as u64,
+            Sha256::digest(&payload).into(),
+        ));
         out.extend_from_slice(&payload);
         Ok(out)
     }
@@ -298,7 +362,213 @@ fn config() -> impl bincode::config::Config {
         .with_limit::<DECODE_LIMIT>()
 }
 
+fn encode_to_vec(value: &impl Encode) -> Result<Vec<u8>> {
+    bincode::encode_to_vec(value, config()).map_err(|e| Error::Encode {
+        reason: e.to_string(),
+    })
+}
+
+/// Never write what the loader would refuse.
+fn check_payload_len(len: u64) -> Result<()> {
+    if len > DECODE_LIMIT as u64 {
+        return Err(Error::Encode {
+            reason: format!(
+                "the payload is {len} bytes, over the {DECODE_LIMIT} a bundle may hold"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The 56-byte header of a payload of `len` bytes with SHA-256 `digest`.
+fn header(len: u64, digest: [u8; 32]) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&0u32.to_le_bytes());
+    h[16..24].copy_from_slice(&len.to_le_bytes());
+    h[24..56].copy_from_slice(&digest);
+    h
+}
+
+/// Writes a bundle one layer at a time, with the bytes [`Bundle::to_bytes`] gives for the same
+/// metadata and layers, and the same rules as [`Bundle::new`], checked as each layer arrives.
+/// The metadata comes last (a source checksum can finish while the layers are packed), so the
+/// encoded layers wait in a spool file until [`BundleWriter::finish`]; memory holds one layer
+/// at a time.
+pub struct BundleWriter {
+    rules: Rules,
+    spool: std::io::BufWriter<std::fs::File>,
+    spool_path: PathBuf,
+    layers: u64,
+    bytes: u64,
+}
+
+impl BundleWriter {
+    /// A bundle of `pointer_bits`-bit pointers whose layers are spooled in a new file at
+    /// `spool` (removed by [`BundleWriter::finish`], or when the writer is dropped).
+    pub fn create(spool: &Path, pointer_bits: u8) -> Result<Self> {
+        let rules = Rules::new(pointer_bits)?;
+        let file = std::fs::File::create(spool).map_err(|source| Error::Io {
+            path: spool.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            rules,
+            spool: std::io::BufWriter::with_capacity(1 << 20, file),
+            spool_path: spool.to_path_buf(),
+            layers: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Appends a layer (or the next column batch of one), checking the bundle's rules.
+    pub fn push(&mut self, layer: &PackedLayer) -> Result<()> {
+        self.rules.push(layer)?;
+        let bytes = encode_to_vec(&LayerRef::from(layer))?;
+        self.bytes += bytes.len() as u64;
+        self.layers += 1;
+        self.spool.write_all(&bytes).map_err(|source| Error::Io {
+            path: self.spool_path.clone(),
+            source,
+        })
+    }
+
+    /// Checks the last rules and writes the bundle to `out`: header, `meta`, then the layers.
+    /// `meta.pointer_bits` must be the width the writer was created with. Returns the size of
+    /// the file in bytes.
+    pub fn finish(mut self, meta: &BundleMeta, out: &Path) -> Result<u64> {
+        if meta.pointer_bits != self.rules.pointer_bits {
+            return Err(Error::InvalidBundle {
+                reason: format!(
+                    "the metadata says {}-bit pointers, the layers were checked for {}",
+                    meta.pointer_bits, self.rules.pointer_bits
+                ),
+            });
+        }
+        let rules = std::mem::replace(&mut self.rules, Rules::new(meta.pointer_bits)?);
+        rules.finish()?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        self.spool.flush().map_err(io(&self.spool_path))?;
+        let mut head = encode_to_vec(&MetaRef::from(meta))?;
+        head.extend(encode_to_vec(&self.layers)?);
+        let len = head.len() as u64 + self.bytes;
+        check_payload_len(len)?;
+        let mut file = std::fs::File::create(out).map_err(io(out))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        let mut hash = Sha256::new();
+        w.write_all(&header(len, [0; 32])).map_err(io(out))?;
+        w.write_all(&head).map_err(io(out))?;
+        hash.update(&head);
+        let mut spool = std::fs::File::open(&self.spool_path).map_err(io(&self.spool_path))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = spool.read(&mut buf).map_err(io(&self.spool_path))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            w.write_all(&buf[..n]).map_err(io(out))?;
+        }
+        w.flush().map_err(io(out))?;
+        drop(w);
+        file.seek(SeekFrom::Start(24)).map_err(io(out))?;
+        file.write_all(&hash.finalize()).map_err(io(out))?;
+        Ok(HEADER_LEN as u64 + len)
+    }
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.spool_path);
+    }
+}
+
 // ---- the wire types: the payload's exact shape, private to this module -------------------
+
+// The owned types decode (and let tests forge payloads); the borrowed ones encode without
+// copying a layer. Both describe the same bytes: bincode encodes a struct as its fields in
+// order, a `&str` like a `String` and a slice like a `Vec`, and the payload is the metadata
+// fields followed by the layers as a length-prefixed sequence (a test checks the two agree).
+
+#[derive(Encode)]
+struct MetaRef<'a> {
+    tool_version: &'a str,
+    source_name: &'a str,
+    source_sha256: Option<[u8; 32]>,
+    pointer_bits: u8,
+    settings: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> From<&'a BundleMeta> for MetaRef<'a> {
+    fn from(m: &'a BundleMeta) -> Self {
+        Self {
+            tool_version: &m.tool_version,
+            source_name: &m.source.name,
+            source_sha256: m.source.sha256,
+            pointer_bits: m.pointer_bits,
+            settings: m
+                .settings
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Encode)]
+struct LayerRef<'a> {
+    name: &'a str,
+    bias: Option<&'a str>,
+    span: Option<(u64, u64)>,
+    rows: u64,
+    cols: u64,
+    code_bits: u8,
+    index_bits: u8,
+    codebook_len: u32,
+    codebook_frac_bits: u8,
+    codebook_values: &'a [f32],
+    codebook_fixed: &'a [i16],
+    pes: Vec<StreamsRef<'a>>,
+}
+
+#[derive(Encode)]
+struct StreamsRef<'a> {
+    codes: &'a [u8],
+    z: &'a [u8],
+    ptr: &'a [u32],
+}
+
+impl<'a> From<&'a PackedLayer> for LayerRef<'a> {
+    fn from(l: &'a PackedLayer) -> Self {
+        let book = l.codebook();
+        Self {
+            name: l.name(),
+            bias: l.bias(),
+            span: l.span().map(|s| (s.first as u64, s.total as u64)),
+            rows: l.rows() as u64,
+            cols: l.cols() as u64,
+            code_bits: book.code_bits(),
+            index_bits: l.index_bits(),
+            codebook_len: book.len() as u32,
+            codebook_frac_bits: book.frac_bits(),
+            codebook_values: book.values(),
+            codebook_fixed: book.fixed(),
+            pes: l
+                .streams()
+                .iter()
+                .map(|s| StreamsRef {
+                    codes: s.codes(),
+                    z: s.z(),
+                    ptr: s.ptr(),
+                })
+                .collect(),
+        }
+    }
+}
 
 #[derive(Clone, Encode, Decode)]
 struct WireBundle {
@@ -333,6 +603,7 @@ struct WireStreams {
     ptr: Vec<u32>,
 }
 
+#[cfg(test)]
 impl From<&Bundle> for WireBundle {
     fn from(b: &Bundle) -> Self {
         Self {
@@ -351,6 +622,7 @@ impl From<&Bundle> for WireBundle {
     }
 }
 
+#[cfg(test)]
 impl From<&PackedLayer> for WireLayer {
     fn from(l: &PackedLayer) -> Self {
         let book = l.codebook();
@@ -484,6 +756,52 @@ mod tests {
         out.extend_from_slice(&Sha256::digest(&payload));
         out.extend_from_slice(&payload);
         out
+    }
+
+    /// The borrowed encoding, the streaming writer and the owned wire types (the payload's
+    /// documented shape) give the same bytes.
+    #[test]
+    fn every_writer_gives_the_documented_bytes() {
+        let b = sample();
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(bytes, seal(&WireBundle::from(&b)));
+        let dir = std::env::temp_dir().join(format!("eie-bundle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut w = BundleWriter::create(&dir.join("spool"), 16).unwrap();
+        for l in b.layers() {
+            w.push(l).unwrap();
+        }
+        let n = w.finish(b.meta(), &dir.join("model.eie")).unwrap();
+        let written = std::fs::read(dir.join("model.eie")).unwrap();
+        assert!(!dir.join("spool").exists(), "the spool is removed");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(n as usize, written.len());
+        assert_eq!(written, bytes);
+    }
+
+    #[test]
+    fn the_writer_checks_the_bundle_rules() {
+        let b = sample();
+        let dir = std::env::temp_dir().join(format!("eie-bundle-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut w = BundleWriter::create(&dir.join("spool"), 16).unwrap();
+        w.push(&b.layers()[0]).unwrap();
+        let err = w.push(&b.layers()[0]).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+        let mut meta = b.meta().clone();
+        meta.pointer_bits = 32;
+        let w = BundleWriter::create(&dir.join("spool2"), 16).unwrap();
+        assert!(w.finish(&meta, &dir.join("x.eie")).is_err());
+        // An unfinished column batch is caught at the end.
+        let wide = b.layers()[0].clone().split_columns(2).unwrap();
+        let mut w = BundleWriter::create(&dir.join("spool3"), 16).unwrap();
+        w.push(&wide[0]).unwrap();
+        let err = w.finish(b.meta(), &dir.join("y.eie")).unwrap_err();
+        assert!(
+            err.to_string().contains("cover 2 of its 3 columns"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -192,6 +192,14 @@ pub enum Error {
         /// The encoder's message.
         reason: String,
     },
+    /// Reading or writing a bundle file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Bundle-level metadata that breaks a rule (duplicate layer names, bad pointer width...).
     #[error("invalid bundle: {reason}")]
     InvalidBundle {

@@ -228,6 +228,61 @@ impl PackedLayer {
         Ok(parts)
     }
 
+    /// The codes of a whole layer back from its parts, side by side: the inverse of
+    /// [`PackedLayer::split_columns`] (a layer stored whole is its own one part). Positions are
+    /// row-major over all of the layer's columns, the bias column included.
+    pub fn join_columns(parts: &[PackedLayer]) -> Result<SparseCodes> {
+        let Some(first) = parts.first() else {
+            return Err(Error::InvalidLayer {
+                layer: String::new(),
+                reason: "no parts to join".into(),
+            });
+        };
+        let total = first.total_cols();
+        let mut next = 0;
+        for part in parts {
+            if part.name != first.name
+                || part.rows != first.rows
+                || part.first_col() != next
+                || part.total_cols() != total
+            {
+                return Err(Error::InvalidLayer {
+                    layer: first.name.clone(),
+                    reason: format!(
+                        "a part of columns {}..{} does not continue the layer at column {next}",
+                        part.first_col(),
+                        part.first_col() + part.cols
+                    ),
+                });
+            }
+            next += part.cols;
+        }
+        if next != total {
+            return Err(Error::InvalidLayer {
+                layer: first.name.clone(),
+                reason: format!("its parts cover {next} of its {total} columns"),
+            });
+        }
+        if let [whole] = parts {
+            return Ok(whole.decode_sparse());
+        }
+        let mut entries = Vec::with_capacity(parts.iter().map(PackedLayer::nonzeros).sum());
+        for part in parts {
+            let codes = part.decode_sparse();
+            let (pc, at) = (part.cols as u64, part.first_col() as u64);
+            entries.extend(
+                codes
+                    .positions()
+                    .iter()
+                    .zip(codes.codes())
+                    .map(|(&p, &c)| ((p / pc) * total as u64 + at + p % pc, c)),
+            );
+        }
+        entries.sort_unstable_by_key(|e| e.0);
+        let (positions, codes) = entries.into_iter().unzip();
+        SparseCodes::new(first.rows, total, positions, codes)
+    }
+
     /// Where this column batch sits in its layer; None for a whole layer.
     pub fn span(&self) -> Option<Span> {
         self.span
@@ -391,6 +446,30 @@ mod tests {
     fn book(n: usize) -> Codebook {
         let values: Vec<f32> = (1..=n).map(|v| v as f32 * 0.25).collect();
         Codebook::new(4, &values).unwrap()
+    }
+
+    #[test]
+    fn joining_column_batches_gives_the_whole_layer_back() {
+        let m = CodeMatrix::new(
+            7,
+            10,
+            (0..70)
+                .map(|i| if i % 3 == 0 { (i % 2 + 1) as u8 } else { 0 })
+                .collect(),
+        )
+        .unwrap();
+        let whole = PackedLayer::encode("fc", &m, book(2), 3, 2).unwrap();
+        for batch in [0, 1, 3, 4, 9, 10] {
+            let parts = whole.clone().split_columns(batch).unwrap();
+            assert_eq!(
+                PackedLayer::join_columns(&parts).unwrap().to_dense(),
+                m,
+                "batch {batch}"
+            );
+        }
+        let parts = whole.split_columns(4).unwrap();
+        assert!(PackedLayer::join_columns(&parts[1..]).is_err());
+        assert!(PackedLayer::join_columns(&parts[..2]).is_err());
     }
 
     #[test]

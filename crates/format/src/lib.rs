@@ -13,8 +13,8 @@ mod streams;
 mod testutil;
 
 pub use bundle::{
-    BUNDLE_FILE, Bundle, BundleMeta, FORMAT_VERSION, HEADER_LEN, MAGIC, POINTER_BITS, SourceInfo,
-    hex,
+    BUNDLE_FILE, Bundle, BundleMeta, BundleWriter, FORMAT_VERSION, HEADER_LEN, MAGIC, POINTER_BITS,
+    SourceInfo, hex,
 };
 pub use codebook::{
     Codebook, MAX_CODE_BITS, MAX_FRAC_BITS, MIN_CODE_BITS, choose_frac_bits, to_fixed,

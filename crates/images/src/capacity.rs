@@ -3,7 +3,7 @@
 
 use eie_format::{PackedLayer, SparseCodes, entry_counts, max_pointer};
 
-use crate::words::{SPMAT_WORD_BITS, entries_per_word};
+use crate::words::{CODEBOOK_WORD_BITS, SPMAT_WORD_BITS, codebook_words, entries_per_word};
 
 /// Per-PE memory sizes, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +98,102 @@ pub fn spmat_bytes(layer: &PackedLayer, pe: usize) -> u64 {
     (layer.streams()[pe].entries() as u64).div_ceil(per_word) * (SPMAT_WORD_BITS as u64 / 8)
 }
 
+/// Bytes of one PE's pointer image for a layer (or column batch) of `cols` columns: every PE
+/// stores `cols + 1` pointers, whatever its rows.
+pub fn pointer_image_bytes(cols: usize, pointer_bits: u8) -> u64 {
+    (cols as u64 + 1) * pointer_bits as u64 / 8
+}
+
 /// Bytes of one PE's pointer image.
 pub fn pointer_bytes(layer: &PackedLayer, pointer_bits: u8) -> u64 {
-    (layer.cols() as u64 + 1) * pointer_bits as u64 / 8
+    pointer_image_bytes(layer.cols(), pointer_bits)
+}
+
+/// Bytes of each image kind of a layer (or of one column batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LayerBytes {
+    /// Spmat images, over all PEs.
+    pub spmat: u64,
+    /// Pointer images, over all PEs.
+    pub pointers: u64,
+    /// The codebook image (one, which every PE of the layer loads).
+    pub codebook: u64,
+}
+
+impl LayerBytes {
+    /// The bytes of `layer`'s images with `pointer_bits`-bit pointers.
+    pub fn of(layer: &PackedLayer, pointer_bits: u8) -> Self {
+        Self {
+            spmat: (0..layer.pes()).map(|pe| spmat_bytes(layer, pe)).sum(),
+            pointers: pointer_bytes(layer, pointer_bits) * layer.pes() as u64,
+            codebook: codebook_words(layer.codebook().fixed()).len() as u64
+                * (CODEBOOK_WORD_BITS as u64 / 8),
+        }
+    }
+
+    /// The bytes of a layer stored as these parts: Spmat and pointer images add up, the
+    /// codebook is one.
+    pub fn of_parts(parts: &[PackedLayer], pointer_bits: u8) -> Self {
+        parts.iter().fold(Self::default(), |acc, p| {
+            let b = Self::of(p, pointer_bits);
+            Self {
+                spmat: acc.spmat + b.spmat,
+                pointers: acc.pointers + b.pointers,
+                codebook: b.codebook,
+            }
+        })
+    }
+
+    /// Every image together.
+    pub fn total(&self) -> u64 {
+        self.spmat + self.pointers + self.codebook
+    }
+}
+
+/// How evenly a layer's entries (padding included) are spread over its PEs: what sets the
+/// cycles of a layer, since every PE waits for the busiest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EntryBalance {
+    /// Fewest entries in a PE.
+    pub min: usize,
+    /// Mean entries per PE.
+    pub mean: f64,
+    /// Most entries in a PE.
+    pub max: usize,
+}
+
+impl EntryBalance {
+    /// Of `layer`'s PEs.
+    pub fn of(layer: &PackedLayer) -> Self {
+        let e: Vec<usize> = layer.streams().iter().map(|s| s.entries()).collect();
+        Self {
+            min: e.iter().copied().min().unwrap_or(0),
+            mean: e.iter().sum::<usize>() as f64 / e.len().max(1) as f64,
+            max: e.iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    /// Of a layer stored as `parts` (its column batches): each PE's entries over all parts.
+    pub fn of_parts(parts: &[PackedLayer]) -> Self {
+        let pes = parts.first().map_or(0, PackedLayer::pes);
+        let e: Vec<usize> = (0..pes)
+            .map(|pe| parts.iter().map(|p| p.streams()[pe].entries()).sum())
+            .collect();
+        Self {
+            min: e.iter().copied().min().unwrap_or(0),
+            mean: e.iter().sum::<usize>() as f64 / e.len().max(1) as f64,
+            max: e.iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    /// max / mean (1 for an empty layer): the slowdown against perfect balance.
+    pub fn imbalance(&self) -> f64 {
+        if self.mean > 0.0 {
+            self.max as f64 / self.mean
+        } else {
+            1.0
+        }
+    }
 }
 
 /// Checks every PE of `layer` against `capacity`; one [`Overflow`] per memory that does not

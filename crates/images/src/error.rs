@@ -44,6 +44,55 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+
+    // ---- fitting layers to the hardware -------------------------------------------------
+    /// A layer whose pointer array alone overflows the pointer SRAM, at any PE count.
+    #[error(
+        "layer \"{layer}\": every PE stores {pointers} pointers ({needed} B), over its {capacity} B pointer SRAM, at any PE count; use column batches (--column-batch), a larger --pointer-kib, or --allow-overflow"
+    )]
+    PointerSram {
+        /// Layer name.
+        layer: String,
+        /// Pointers per PE (columns + 1).
+        pointers: u64,
+        /// Bytes they take.
+        needed: u64,
+        /// Bytes of the pointer SRAM.
+        capacity: u64,
+    },
+    /// A column pointer that does not fit the pointer width, with the changes that would fit.
+    #[error(
+        "layer \"{layer}\" PE {pe}: column pointer {value} does not fit {pointer_bits}-bit pointers (at most {}); use more PEs or wider pointers: {}",
+        eie_format::max_pointer(*.pointer_bits),
+        crate::fit::remedies_text(.remedies)
+    )]
+    PointerOverflow {
+        /// Layer name.
+        layer: String,
+        /// The first PE that overflows.
+        pe: usize,
+        /// Its pointer value (its entry count).
+        value: u64,
+        /// The pointer width.
+        pointer_bits: u8,
+        /// What would fit, each verified.
+        remedies: Vec<crate::fit::Remedy>,
+    },
+    /// A layer that does not fit the per-PE SRAMs.
+    #[error(
+        "the model does not fit the per-PE SRAMs ({} KiB Spmat, {} KiB pointers; --allow-overflow writes it anyway): {}",
+        .spmat_bytes / 1024,
+        .pointer_bytes / 1024,
+        .overflows.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    Capacity {
+        /// Spmat SRAM per PE, in bytes.
+        spmat_bytes: u64,
+        /// Pointer SRAM per PE, in bytes.
+        pointer_bytes: u64,
+        /// Every overflow of the layer.
+        overflows: Vec<crate::capacity::Overflow>,
+    },
 }
 
 /// The crate's result alias.

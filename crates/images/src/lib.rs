@@ -3,18 +3,20 @@
 
 mod capacity;
 mod error;
+mod fit;
 mod manifest;
 mod words;
 
 pub use capacity::{
-    Capacity, Memory, Overflow, check as check_capacity, fitting_batch, fitting_pes, pointer_bytes,
-    spmat_bytes,
+    Capacity, EntryBalance, LayerBytes, Memory, Overflow, check as check_capacity, fitting_batch,
+    fitting_pes, pointer_bytes, pointer_image_bytes, spmat_bytes,
 };
 pub use error::{Error, Result};
+pub use fit::{AUTO_BATCH, ColumnBatch, Fit, Placed, Remedy};
 pub use manifest::{
-    Encoding, FileEntry, FileKind, IMAGES_DIR, ImageFile, ImageSet, LayerManifest, LoadedImages,
-    MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestSource, PartManifest,
-    PeManifest, layer_dir_name, load, render,
+    Encoding, FileEntry, FileKind, IMAGES_DIR, ImageFile, ImageSet, ImageWriter, LayerImages,
+    LayerManifest, LoadedImages, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest,
+    ManifestSource, PartManifest, PeManifest, layer_dir_name, load, render, render_layer,
 };
 pub use words::{
     CODEBOOK_WORD_BITS, SPMAT_WORD_BITS, codebook_words, entries_per_word, from_hex, from_le_bytes,
@@ -25,16 +27,9 @@ impl ImageSet {
     /// Writes every image and `manifest.json` under `dir` (creating folders). Plain writes:
     /// callers that need all-or-nothing output write into a staging folder and rename it.
     pub fn write_into(&self, dir: &std::path::Path) -> Result<()> {
-        let io = |path: std::path::PathBuf| move |source| Error::Io { path, source };
-        for file in &self.files {
-            let path = dir.join(&file.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent.to_path_buf()))?;
-            }
-            std::fs::write(&path, &file.bytes).map_err(io(path.clone()))?;
-        }
+        manifest::write_files(dir, &self.files)?;
         let path = dir.join(MANIFEST_FILE);
-        std::fs::write(&path, self.manifest.to_json()).map_err(io(path.clone()))
+        std::fs::write(&path, self.manifest.to_json()).map_err(|source| Error::Io { path, source })
     }
 }
 
@@ -136,6 +131,37 @@ mod tests {
         assert_eq!(
             (ptr.path.as_str(), ptr.words, ptr.bytes),
             ("images/000-fc1.weight/pe03.ptr.bin", 31, 62)
+        );
+    }
+
+    #[test]
+    fn the_streaming_writer_writes_what_render_gives() {
+        let b = bundle(
+            vec![
+                layer("fc1.weight", 40, 30, 4, 4, 4, 1),
+                layer("fc2.weight", 10, 40, 3, 3, 2, 2),
+            ],
+            16,
+        );
+        let whole = written(&b);
+        let streamed = tempfile::tempdir().unwrap();
+        let mut w = ImageWriter::new(streamed.path(), 16);
+        for l in b.layers() {
+            w.push(l).unwrap();
+        }
+        let m = w.finish(&b.meta().tool_version, &b.meta().source).unwrap();
+        assert_eq!(m, render(&b).unwrap().manifest);
+        for f in &render(&b).unwrap().files {
+            assert_eq!(
+                std::fs::read(streamed.path().join(&f.path)).unwrap(),
+                std::fs::read(whole.path().join(&f.path)).unwrap(),
+                "{}",
+                f.path
+            );
+        }
+        assert_eq!(
+            std::fs::read(streamed.path().join(MANIFEST_FILE)).unwrap(),
+            std::fs::read(whole.path().join(MANIFEST_FILE)).unwrap()
         );
     }
 

@@ -3,7 +3,8 @@
 
 use std::path::{Component, Path};
 
-use eie_format::{Bundle, Codebook, PackedLayer, PeStreams, Span, hex};
+use eie_format::{Bundle, Codebook, PackedLayer, PeStreams, SourceInfo, Span, hex};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -230,81 +231,116 @@ fn pe_file_stem(pe: usize, pes: usize) -> String {
     format!("pe{pe:0width$}")
 }
 
-/// Renders every image of `bundle` with its manifest. Checks every pointer fits the bundle's
-/// pointer width (an error names the layer and PE).
-pub fn render(bundle: &Bundle) -> Result<ImageSet> {
-    let meta = bundle.meta();
-    let pointer_bits = meta.pointer_bits as u32;
-    let mut files = Vec::new();
-    let mut layers = Vec::new();
-    for (index, layer) in bundle.layers().iter().enumerate() {
-        layer.check_pointer_width(meta.pointer_bits)?;
-        let dir = format!("{IMAGES_DIR}/{}", layer_dir_name(index, layer.name()));
-        let mut entries = Vec::new();
-        let mut add =
-            |path: String, pe: Option<usize>, kind: FileKind, word_bits: u32, words: &[u64]| {
-                for (encoding, ext, bytes) in [
-                    (Encoding::Binary, "bin", to_le_bytes(words, word_bits)),
-                    (
-                        Encoding::Readmemh,
-                        "hex",
-                        to_hex(words, word_bits).into_bytes(),
-                    ),
-                ] {
-                    let path = format!("{path}.{ext}");
-                    entries.push(FileEntry {
-                        path: path.clone(),
-                        layer: layer.name().to_string(),
-                        pe,
-                        kind,
-                        encoding,
-                        word_bits,
-                        words: words.len(),
-                        byte_order: LITTLE_ENDIAN.to_string(),
-                        bytes: bytes.len(),
-                        sha256: hex(&Sha256::digest(&bytes)),
-                    });
-                    files.push(ImageFile { path, bytes });
-                }
-            };
-        let book = layer.codebook();
-        add(
-            format!("{dir}/codebook"),
-            None,
-            FileKind::Codebook,
-            CODEBOOK_WORD_BITS,
-            &codebook_words(book.fixed()),
-        );
-        let mut pe_manifest = Vec::new();
-        for (pe, s) in layer.streams().iter().enumerate() {
+/// One layer's (or column batch's) images and its manifest record.
+#[derive(Debug, Clone)]
+pub struct LayerImages {
+    /// The layer's manifest record.
+    pub manifest: LayerManifest,
+    /// Its files, in manifest order.
+    pub files: Vec<ImageFile>,
+}
+
+/// Which memory of which PE a pair of files images.
+struct Memory<'a> {
+    layer: &'a str,
+    pe: Option<usize>,
+    kind: FileKind,
+    word_bits: u32,
+}
+
+/// A memory's words as its two files, binary then `$readmemh`, with their manifest entries.
+fn both(stem: &str, m: &Memory, words: &[u64]) -> [(FileEntry, ImageFile); 2] {
+    let file = |encoding: Encoding, ext: &str, bytes: Vec<u8>| {
+        let path = format!("{stem}.{ext}");
+        let entry = FileEntry {
+            path: path.clone(),
+            layer: m.layer.to_string(),
+            pe: m.pe,
+            kind: m.kind,
+            encoding,
+            word_bits: m.word_bits,
+            words: words.len(),
+            byte_order: LITTLE_ENDIAN.to_string(),
+            bytes: bytes.len(),
+            sha256: hex(&Sha256::digest(&bytes)),
+        };
+        (entry, ImageFile { path, bytes })
+    };
+    [
+        file(Encoding::Binary, "bin", to_le_bytes(words, m.word_bits)),
+        file(
+            Encoding::Readmemh,
+            "hex",
+            to_hex(words, m.word_bits).into_bytes(),
+        ),
+    ]
+}
+
+/// Renders the images of `layer`, the `index`-th of its model, with `pointer_bits`-bit
+/// pointers; checks every pointer fits them (an error names the layer and PE). The PEs are
+/// rendered in parallel; the result does not depend on how.
+pub fn render_layer(index: usize, layer: &PackedLayer, pointer_bits: u8) -> Result<LayerImages> {
+    layer.check_pointer_width(pointer_bits)?;
+    let word_bits = pointer_bits as u32;
+    let name = layer.name();
+    let dir = format!("{IMAGES_DIR}/{}", layer_dir_name(index, name));
+    let book = layer.codebook();
+    let mut pairs: Vec<(FileEntry, ImageFile)> = both(
+        &format!("{dir}/codebook"),
+        &Memory {
+            layer: name,
+            pe: None,
+            kind: FileKind::Codebook,
+            word_bits: CODEBOOK_WORD_BITS,
+        },
+        &codebook_words(book.fixed()),
+    )
+    .into();
+    let per_pe: Vec<(Vec<(FileEntry, ImageFile)>, PeManifest)> = layer
+        .streams()
+        .par_iter()
+        .enumerate()
+        .map(|(pe, s)| {
             let stem = format!("{dir}/{}", pe_file_stem(pe, layer.pes()));
             let spmat = pack_spmat(s.codes(), s.z(), layer.code_bits(), layer.index_bits());
             let ptr: Vec<u64> = s.ptr().iter().map(|&p| p as u64).collect();
-            add(
-                format!("{stem}.spmat"),
-                Some(pe),
-                FileKind::Spmat,
-                SPMAT_WORD_BITS,
+            let mut files: Vec<(FileEntry, ImageFile)> = Vec::with_capacity(4);
+            let memory = |kind, word_bits| Memory {
+                layer: name,
+                pe: Some(pe),
+                kind,
+                word_bits,
+            };
+            files.extend(both(
+                &format!("{stem}.spmat"),
+                &memory(FileKind::Spmat, SPMAT_WORD_BITS),
                 &spmat,
-            );
-            add(
-                format!("{stem}.ptr"),
-                Some(pe),
-                FileKind::Pointers,
-                pointer_bits,
+            ));
+            files.extend(both(
+                &format!("{stem}.ptr"),
+                &memory(FileKind::Pointers, word_bits),
                 &ptr,
-            );
-            pe_manifest.push(PeManifest {
+            ));
+            let record = PeManifest {
                 index: pe,
                 rows: layer.slice_rows(pe),
                 entries: s.entries(),
                 padding: s.padding(),
                 spmat_words: spmat.len(),
-            });
-        }
-        layers.push(LayerManifest {
+            };
+            (files, record)
+        })
+        .collect();
+    let mut pe_manifest = Vec::with_capacity(per_pe.len());
+    for (files, record) in per_pe {
+        pairs.extend(files);
+        pe_manifest.push(record);
+    }
+    let (entries, files): (Vec<FileEntry>, Vec<ImageFile>) = pairs.into_iter().unzip();
+    Ok(LayerImages {
+        manifest: LayerManifest {
             index,
-            name: layer.name().to_string(),
+            name: name.to_string(),
             bias: layer.bias().map(str::to_string),
             part: layer.span().map(|s| PartManifest {
                 first_col: s.first,
@@ -326,24 +362,100 @@ pub fn render(bundle: &Bundle) -> Result<ImageSet> {
             padding: layer.padding(),
             pe: pe_manifest,
             files: entries,
-        });
-    }
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        format_version: MANIFEST_VERSION,
-        tool_version: meta.tool_version.clone(),
-        source: ManifestSource {
-            name: meta.source.name.clone(),
-            sha256: meta.source.sha256.map(|h| hex(&h)),
         },
-        byte_order: LITTLE_ENDIAN.to_string(),
-        spmat_word_bits: SPMAT_WORD_BITS,
-        pointer_bits,
-        codebook_word_bits: CODEBOOK_WORD_BITS,
-        entry_layout: ENTRY_LAYOUT.to_string(),
-        layers,
-    };
+        files,
+    })
+}
+
+impl Manifest {
+    /// The manifest of a model whose layers' records are `layers` (from [`render_layer`]).
+    pub fn new(
+        tool_version: &str,
+        source: &SourceInfo,
+        pointer_bits: u8,
+        layers: Vec<LayerManifest>,
+    ) -> Self {
+        Self {
+            format: MANIFEST_FORMAT.to_string(),
+            format_version: MANIFEST_VERSION,
+            tool_version: tool_version.to_string(),
+            source: ManifestSource {
+                name: source.name.clone(),
+                sha256: source.sha256.map(|h| hex(&h)),
+            },
+            byte_order: LITTLE_ENDIAN.to_string(),
+            spmat_word_bits: SPMAT_WORD_BITS,
+            pointer_bits: pointer_bits as u32,
+            codebook_word_bits: CODEBOOK_WORD_BITS,
+            entry_layout: ENTRY_LAYOUT.to_string(),
+            layers,
+        }
+    }
+}
+
+/// Renders every image of `bundle` with its manifest. Checks every pointer fits the bundle's
+/// pointer width (an error names the layer and PE).
+pub fn render(bundle: &Bundle) -> Result<ImageSet> {
+    let meta = bundle.meta();
+    let mut files = Vec::new();
+    let mut layers = Vec::new();
+    for (index, layer) in bundle.layers().iter().enumerate() {
+        let rendered = render_layer(index, layer, meta.pointer_bits)?;
+        files.extend(rendered.files);
+        layers.push(rendered.manifest);
+    }
+    let manifest = Manifest::new(&meta.tool_version, &meta.source, meta.pointer_bits, layers);
     Ok(ImageSet { manifest, files })
+}
+
+/// Writes a model's images into a folder one layer at a time, as they are packed, so a large
+/// model never has all its images in memory; [`ImageWriter::finish`] writes `manifest.json`.
+/// The files are those [`render`] gives for the same layers. Plain writes: callers that need
+/// all-or-nothing output write into a staging folder and rename it.
+pub struct ImageWriter {
+    dir: std::path::PathBuf,
+    pointer_bits: u8,
+    layers: Vec<LayerManifest>,
+}
+
+impl ImageWriter {
+    /// Images of `pointer_bits`-bit pointers, under `dir`.
+    pub fn new(dir: &Path, pointer_bits: u8) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            pointer_bits,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Renders and writes the next layer (or column batch); returns the number of files.
+    pub fn push(&mut self, layer: &PackedLayer) -> Result<usize> {
+        let rendered = render_layer(self.layers.len(), layer, self.pointer_bits)?;
+        write_files(&self.dir, &rendered.files)?;
+        self.layers.push(rendered.manifest);
+        Ok(rendered.files.len())
+    }
+
+    /// Writes `manifest.json` and returns the manifest.
+    pub fn finish(self, tool_version: &str, source: &SourceInfo) -> Result<Manifest> {
+        let manifest = Manifest::new(tool_version, source, self.pointer_bits, self.layers);
+        let path = self.dir.join(MANIFEST_FILE);
+        std::fs::write(&path, manifest.to_json()).map_err(|source| Error::Io { path, source })?;
+        Ok(manifest)
+    }
+}
+
+/// Writes `files` under `dir`, creating folders.
+pub(crate) fn write_files(dir: &Path, files: &[ImageFile]) -> Result<()> {
+    let io = |path: std::path::PathBuf| move |source| Error::Io { path, source };
+    for file in files {
+        let path = dir.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent.to_path_buf()))?;
+        }
+        std::fs::write(&path, &file.bytes).map_err(io(path.clone()))?;
+    }
+    Ok(())
 }
 
 /// Images read back from disk: the manifest and every layer rebuilt from the image bytes

@@ -82,10 +82,11 @@ pub fn unpack_spmat(
 /// Little-endian bytes of words `word_bits` wide (8, 16, 32 or 64).
 pub fn to_le_bytes(words: &[u64], word_bits: u32) -> Vec<u8> {
     let width = (word_bits / 8) as usize;
-    words
-        .iter()
-        .flat_map(|w| w.to_le_bytes().into_iter().take(width))
-        .collect()
+    let mut out = Vec::with_capacity(words.len() * width);
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes()[..width]);
+    }
+    out
 }
 
 /// Words back from little-endian bytes; the length must be a whole number of words.
@@ -110,12 +111,18 @@ pub fn from_le_bytes(bytes: &[u8], word_bits: u32) -> Result<Vec<u64>, String> {
 /// `$readmemh` text: one word per line, `word_bits / 4` lowercase hex digits, no prefix, no
 /// comments, `\n` after every line.
 pub fn to_hex(words: &[u64], word_bits: u32) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digits = (word_bits / 4) as usize;
-    let mut out = String::with_capacity(words.len() * (digits + 1));
-    for w in words {
-        out.push_str(&format!("{w:0digits$x}\n"));
+    let mut out = vec![0u8; words.len() * (digits + 1)];
+    // Digit by digit into a buffer: formatting machinery per word would dominate the time
+    // of writing a large model's images.
+    for (line, &w) in out.chunks_exact_mut(digits + 1).zip(words) {
+        for (k, d) in line[..digits].iter_mut().enumerate() {
+            *d = DIGITS[((w >> (4 * (digits - 1 - k))) & 0xf) as usize];
+        }
+        line[digits] = b'\n';
     }
-    out
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// Words back from `$readmemh` text as [`to_hex`] writes it (every line exactly

@@ -38,6 +38,18 @@ pub enum Error {
         /// What does not match.
         reason: String,
     },
+    /// Inputs given for layers that do not form a network.
+    #[error(
+        "layer \"{next}\" cannot take the output of layer \"{prev}\": {reason}; the layers do not form a network, so give --layer NAME to feed one of them"
+    )]
+    NotANetwork {
+        /// The earlier layer.
+        prev: String,
+        /// The layer that cannot take its outputs.
+        next: String,
+        /// Why.
+        reason: String,
+    },
     /// A parameter outside its range.
     #[error("{what} must be {expected}, got {got}")]
     Parameter {

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod bench;
 mod error;
 pub mod fixed;
 pub mod float;
 pub mod functional;
 mod layer;
 pub mod reference;
+pub mod run;
+pub mod sweep;
 pub mod timing;
+pub mod vectors;
 pub mod workload;
 
 #[cfg(test)]

@@ -154,3 +154,27 @@ pub fn random_activations(len: usize, density: f64, seed: u64) -> Vec<i16> {
     }
     a
 }
+
+/// Seed offset of a paper layer's activations from its weights' seed.
+const ACTIVATION_SEED: u64 = 1000;
+
+/// Layer `index` of [`PAPER_LAYERS`] as every benchmark generates it from `seed`: its weights
+/// with 4-bit codes (seeded `seed + index`) and its input activations at the paper's density
+/// (seeded `seed + 1000 + index`). Each layer has seeds of its own, so layers can be made in
+/// any order, or in parallel, with the same result.
+pub fn paper_layer(index: usize, seed: u64) -> (SparseCodes, Codebook, Vec<i16>) {
+    let spec = &PAPER_LAYERS[index];
+    let (codes, codebook) = random_layer(
+        spec.outputs,
+        spec.inputs,
+        spec.weight_density,
+        4,
+        seed + index as u64,
+    );
+    let input = random_activations(
+        spec.inputs,
+        spec.act_density,
+        seed + ACTIVATION_SEED + index as u64,
+    );
+    (codes, codebook, input)
+}

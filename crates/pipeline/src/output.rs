@@ -4,21 +4,33 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use eie_format::{BUNDLE_FILE, Bundle};
 
+use crate::error::{Error, Result, io};
+
 const STAGING_PREFIX: &str = ".eie-staging-";
+
+/// File name of the checkpoint with every layer pruned (written on request).
+pub const PRUNED_FILE: &str = "pruned.safetensors";
+/// File name of the checkpoint with every layer pruned and weight-shared (on request).
+pub const QUANTIZED_FILE: &str = "quantized.safetensors";
+/// File name of compress's report.
+pub const REPORT_FILE: &str = "report.json";
 
 /// Every top-level name an eie-compress output folder may hold. Publishing a new output
 /// replaces all of them, so no file of an earlier run survives beside a new model.eie.
 pub const OUTPUT_NAMES: [&str; 6] = [
     eie_images::IMAGES_DIR,
     eie_images::MANIFEST_FILE,
-    "pruned.safetensors",
-    "quantized.safetensors",
-    "report.json",
+    PRUNED_FILE,
+    QUANTIZED_FILE,
+    REPORT_FILE,
     BUNDLE_FILE,
 ];
+
+fn bail<T>(reason: String) -> Result<T> {
+    Err(Error::Output { reason })
+}
 
 /// Whether a folder entry is a staging folder (of this or an interrupted run).
 fn is_staging(name: &str) -> bool {
@@ -41,10 +53,10 @@ pub fn refuse_input_as_output(input: &Path, outputs: &[PathBuf]) -> Result<()> {
     };
     for output in outputs {
         if std::fs::canonicalize(output).is_ok_and(|o| o == input) {
-            bail!(
+            return bail(format!(
                 "{} is both the input and an output; write elsewhere",
                 output.display()
-            );
+            ));
         }
     }
     Ok(())
@@ -62,25 +74,28 @@ pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
         return Ok(());
     }
     if !dir.is_dir() {
-        bail!("output {} exists and is not a folder", dir.display());
+        return bail(format!(
+            "output {} exists and is not a folder",
+            dir.display()
+        ));
     }
     if force {
         return Ok(());
     }
     let mut entries: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list output folder {}", dir.display()))?
+        .map_err(io("cannot list output folder", dir))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|name| !is_staging(name))
         .collect();
     if !entries.is_empty() {
         entries.sort();
-        bail!(
+        return bail(format!(
             "output folder {} already holds {} entries ({}{}); use --force to replace eie-compress's files there",
             dir.display(),
             entries.len(),
             entries[..entries.len().min(3)].join(", "),
             if entries.len() > 3 { ", ..." } else { "" }
-        );
+        ));
     }
     Ok(())
 }
@@ -90,18 +105,15 @@ pub fn check_out_dir(dir: &Path, force: bool) -> Result<()> {
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
     check_out_dir(dir, force)?;
     if dir.exists() {
-        for entry in
-            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
-        {
-            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in std::fs::read_dir(dir).map_err(io("cannot list", dir))? {
+            let entry = entry.map_err(io("cannot list", dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_staging(&name) && abandoned(&name) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     } else {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io("cannot create output folder", dir))?;
     }
     Ok(())
 }
@@ -128,10 +140,11 @@ impl Staging {
         };
         let _ = std::fs::remove_dir_all(&staging.dir);
         std::fs::create_dir(&staging.dir)
-            .with_context(|| format!("cannot create staging folder {}", staging.dir.display()))?;
+            .map_err(io("cannot create staging folder", &staging.dir))?;
         Ok(staging)
     }
 
+    /// The staging folder, where the output is written before it is published.
     pub fn path(&self) -> &Path {
         &self.dir
     }
@@ -148,8 +161,7 @@ impl Staging {
         for name in OUTPUT_NAMES {
             let (from, to) = (self.dir.join(name), self.out.join(name));
             if from.exists() {
-                std::fs::rename(&from, &to)
-                    .with_context(|| format!("cannot move {} into place", to.display()))?;
+                std::fs::rename(&from, &to).map_err(io("cannot move into place", &to))?;
             }
         }
         self.finish()
@@ -160,12 +172,10 @@ impl Staging {
         if path.is_dir() {
             // Renamed aside first: the name is free at once, the deletion may take a while.
             let aside = self.dir.join(".old");
-            std::fs::rename(path, &aside)
-                .with_context(|| format!("cannot replace {}", path.display()))?;
-            std::fs::remove_dir_all(&aside)
-                .with_context(|| format!("cannot remove {}", aside.display()))
+            std::fs::rename(path, &aside).map_err(io("cannot replace", path))?;
+            std::fs::remove_dir_all(&aside).map_err(io("cannot remove", &aside))
         } else if path.exists() {
-            std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))
+            std::fs::remove_file(path).map_err(io("cannot replace", path))
         } else {
             Ok(())
         }
@@ -173,8 +183,7 @@ impl Staging {
 
     /// Removes the (emptied) staging folder and marks the output published.
     fn finish(mut self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("cannot remove {}", self.dir.display()))?;
+        std::fs::remove_dir_all(&self.dir).map_err(io("cannot remove", &self.dir))?;
         self.published = true;
         Ok(())
     }
@@ -182,15 +191,14 @@ impl Staging {
     /// (for outputs other than a packed model: test vectors).
     pub fn publish_all(self) -> Result<()> {
         let mut names: Vec<_> = std::fs::read_dir(&self.dir)
-            .with_context(|| format!("cannot list {}", self.dir.display()))?
+            .map_err(io("cannot list", &self.dir))?
             .filter_map(|e| e.ok().map(|e| e.file_name()))
             .collect();
         names.sort();
         for name in names {
             let (from, to) = (self.dir.join(&name), self.out.join(&name));
             self.remove(&to)?;
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("cannot move {} into place", to.display()))?;
+            std::fs::rename(&from, &to).map_err(io("cannot move into place", &to))?;
         }
         self.finish()
     }
@@ -209,28 +217,43 @@ impl Drop for Staging {
 
 /// Writes one file all-or-nothing: `write` fills a temporary file beside `path`, which is
 /// renamed over `path` only if it succeeds. Refuses an existing `path` unless `force`.
-pub fn write_file(path: &Path, force: bool, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub fn write_file<E: From<Error>>(
+    path: &Path,
+    force: bool,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
     if path.exists() && !force {
-        bail!(
-            "{} already exists; use --force to replace it",
-            path.display()
-        );
+        return Err(Error::Output {
+            reason: format!(
+                "{} already exists; use --force to replace it",
+                path.display()
+            ),
+        }
+        .into());
     }
     if path.is_dir() {
-        bail!("{} is a folder, expected a file path", path.display());
+        return Err(Error::Output {
+            reason: format!("{} is a folder, expected a file path", path.display()),
+        }
+        .into());
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?
-        .to_string_lossy();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let Some(name) = path.file_name() else {
+        return Err(Error::Output {
+            reason: format!("{} has no file name", path.display()),
+        }
+        .into());
+    };
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot move {} into place", path.display()))
+        std::fs::rename(&tmp, path).map_err(|e| io("cannot move into place", path)(e).into())
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -245,8 +268,10 @@ pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
     } else {
         path.to_path_buf()
     };
-    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let bundle = Bundle::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a valid bundle", file.display()))?;
+    let bytes = std::fs::read(&file).map_err(io("cannot read", &file))?;
+    let bundle = Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
+        path: file.clone(),
+        error,
+    })?;
     Ok((file, bundle))
 }

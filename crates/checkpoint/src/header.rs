@@ -1,0 +1,208 @@
+//! A checkpoint's header: what it holds (tensor names, dtypes, shapes, shard by shard, and
+//! its metadata) without the data. Model order and layer selection are decided here, from
+//! the header alone, so they can be tested without files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::glob::{glob_match, natural_cmp};
+use crate::{Selection, SkipReason, Skipped, TensorInfo, is_embedding, skeleton};
+
+/// What a checkpoint holds, without its data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    path: PathBuf,
+    /// Every shard's tensors, in offset order.
+    shards: Vec<Vec<TensorInfo>>,
+    /// Name to (shard, position).
+    lookup: HashMap<String, (usize, usize)>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Header {
+    /// The header of a checkpoint at `path` (named in errors) whose shards hold `shards`
+    /// (each in offset order), with `metadata`. Names are unique (a checkpoint that opened
+    /// guarantees it; a later duplicate is ignored).
+    pub fn new(
+        path: &Path,
+        shards: Vec<Vec<TensorInfo>>,
+        metadata: BTreeMap<String, String>,
+    ) -> Self {
+        let mut lookup = HashMap::new();
+        for (s, tensors) in shards.iter().enumerate() {
+            for (i, t) in tensors.iter().enumerate() {
+                lookup.entry(t.name.clone()).or_insert((s, i));
+            }
+        }
+        Self {
+            path: path.to_path_buf(),
+            shards,
+            lookup,
+            metadata,
+        }
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.lookup.len()
+    }
+
+    /// Whether it holds no tensor.
+    pub fn is_empty(&self) -> bool {
+        self.lookup.is_empty()
+    }
+
+    /// Every tensor's name: shard by shard, in offset order within a shard.
+    fn names(&self) -> Vec<String> {
+        self.tensors().into_iter().map(|t| t.name).collect()
+    }
+
+    /// Every tensor: shard by shard, in file (offset) order within a shard.
+    pub fn tensors(&self) -> Vec<TensorInfo> {
+        self.shards.iter().flatten().cloned().collect()
+    }
+
+    /// The tensor called `name`, if present.
+    pub fn info(&self, name: &str) -> Option<TensorInfo> {
+        let &(s, i) = self.lookup.get(name)?;
+        Some(self.shards[s][i].clone())
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
+    /// Every tensor, in model order: the order the checkpoint was written in, with two
+    /// corrections.
+    ///
+    /// - A file whose tensors are sorted by name (as Python's `safetensors` writes them, by
+    ///   dtype and then name) says nothing about the model's order: its tensors are ordered
+    ///   embedding tables first, then names with numbers in natural order (`layers.2` before
+    ///   `layers.10`), then the names without numbers (heads such as `lm_head` last), each
+    ///   group in natural order.
+    /// - In any other file, names that differ only in their numbers follow their numbers
+    ///   (`fc2` before `fc10`) in the places those names hold.
+    pub fn model_order(&self) -> Vec<String> {
+        let sorted_by_name = self.shards.iter().all(|shard| {
+            shard
+                .windows(2)
+                .all(|w| w[0].dtype != w[1].dtype || w[0].name <= w[1].name)
+        });
+        let mut names = self.names();
+        if sorted_by_name {
+            let rank = |n: &str| {
+                if is_embedding(n) {
+                    0
+                } else if n.bytes().any(|b| b.is_ascii_digit()) {
+                    1
+                } else {
+                    2
+                }
+            };
+            names.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| natural_cmp(a, b)));
+            return names;
+        }
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            groups.entry(skeleton(n)).or_default().push(i);
+        }
+        for places in groups.values().filter(|p| p.len() > 1) {
+            let mut members: Vec<String> = places.iter().map(|&i| names[i].clone()).collect();
+            members.sort_by(|a, b| natural_cmp(a, b));
+            for (&i, n) in places.iter().zip(members) {
+                names[i] = n;
+            }
+        }
+        names
+    }
+
+    /// The layers to compress, in order, and the weights left out by default.
+    ///
+    /// With no patterns: every 2-D float tensor whose name ends in `.weight`, in
+    /// [`Header::model_order`], except embedding tables (lookups, not matrix-vector
+    /// layers; see [`is_embedding`]); every other `*.weight` is listed as skipped, with the
+    /// reason. With patterns (globs, see [`glob_match`]): the tensors each pattern matches,
+    /// pattern by pattern, each pattern's matches in model order; every pattern must match
+    /// something, and every tensor matched must be a 2-D float tensor (an embedding table
+    /// too); a name matched twice is kept once, and nothing is skipped.
+    pub fn select(&self, patterns: &[String]) -> Result<Selection> {
+        let ordered = self.model_order();
+        if patterns.is_empty() {
+            let mut layers = Vec::new();
+            let mut skipped = Vec::new();
+            for n in ordered.into_iter().filter(|n| n.ends_with(".weight")) {
+                let info = self.info(&n).expect("listed");
+                let reason = if !info.is_float() {
+                    Some(SkipReason::NotFloat(info.dtype))
+                } else if info.shape.len() != 2 {
+                    Some(SkipReason::NotMatrix(info.shape.clone()))
+                } else if is_embedding(&n) {
+                    Some(SkipReason::Embedding)
+                } else {
+                    None
+                };
+                match reason {
+                    None => layers.push(n),
+                    Some(reason) => skipped.push(Skipped { name: n, reason }),
+                }
+            }
+            if layers.is_empty() {
+                return Err(Error::NothingSelected {
+                    path: self.path.clone(),
+                    reason: "no 2-D float tensor whose name ends in \".weight\" and is not an embedding table (name the layers with --layers)".into(),
+                });
+            }
+            return Ok(Selection { layers, skipped });
+        }
+        let mut picked: Vec<String> = Vec::new();
+        for pattern in patterns {
+            let matched: Vec<&String> = ordered.iter().filter(|n| glob_match(pattern, n)).collect();
+            if matched.is_empty() {
+                return Err(Error::NoMatch {
+                    pattern: pattern.clone(),
+                    available: self.available(),
+                });
+            }
+            for name in matched {
+                let info = self.info(name).expect("listed");
+                if !info.is_float() {
+                    return Err(Error::UnsupportedDtype {
+                        tensor: name.clone(),
+                        dtype: format!("{:?}", info.dtype),
+                    });
+                }
+                if info.shape.len() != 2 {
+                    return Err(Error::NotMatrix {
+                        tensor: name.clone(),
+                        shape: info.shape,
+                    });
+                }
+                if !picked.contains(name) {
+                    picked.push(name.clone());
+                }
+            }
+        }
+        Ok(Selection {
+            layers: picked,
+            skipped: Vec::new(),
+        })
+    }
+
+    /// The names of [`Header::select`]'s layers.
+    pub fn select_layers(&self, patterns: &[String]) -> Result<Vec<String>> {
+        Ok(self.select(patterns)?.layers)
+    }
+
+    /// A short list of the tensor names, for error messages.
+    pub fn available(&self) -> String {
+        let mut names = self.names();
+        names.sort_by(|a, b| natural_cmp(a, b));
+        match names.len() {
+            0 => "the checkpoint holds no tensors".into(),
+            n if n <= 8 => format!("tensors: {}", names.join(", ")),
+            n => format!("tensors: {}, ... ({n} in all)", names[..8].join(", ")),
+        }
+    }
+}

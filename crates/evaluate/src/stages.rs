@@ -1,0 +1,307 @@
+//! The accuracy of every stage of a compression: the original network, pruned, pruned and
+//! weight-shared (float), and the bit-exact EIE model on the images. What `eval`, `compress
+//! --dataset` and retraining share.
+
+use std::path::Path;
+
+use eie_checkpoint::{Checkpoint, bias_name};
+use eie_dataset::Dataset;
+use eie_format::{Bundle, PackedLayer};
+use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE};
+use eie_simulate::{Arith, LayerView, run::fractions};
+use serde::Serialize;
+
+use crate::accuracy::{Accuracy, check_packed, eie_accuracy, float_accuracy};
+use crate::error::{Error, Result};
+use crate::network::Network;
+
+/// Name of the pruned float stage.
+pub const PRUNED_STAGE: &str = "pruned (float)";
+/// Name of the pruned and weight-shared float stage.
+pub const SHARED_STAGE: &str = "pruned + shared (float)";
+
+/// One stage's accuracy.
+#[derive(Debug, Clone)]
+pub struct StageAccuracy {
+    /// The stage.
+    pub name: String,
+    /// Weight density (non-zero weights / weights) of the stage's model.
+    pub density: Option<f64>,
+    /// Its accuracy.
+    pub accuracy: Accuracy,
+    /// The training loss at the end of the training that made this stage, if any.
+    pub train_loss: Option<f64>,
+}
+
+impl StageAccuracy {
+    /// The float network's accuracy on `data`, as stage `name`.
+    pub fn float(name: impl Into<String>, net: &Network, data: &Dataset) -> Result<Self> {
+        Ok(Self {
+            name: name.into(),
+            density: Some(net.density()),
+            accuracy: float_accuracy(net, data)?,
+            train_loss: None,
+        })
+    }
+
+    /// The progress line of the stage.
+    pub fn line(&self) -> String {
+        let a = &self.accuracy;
+        format!(
+            "{}: held-out top-1 {:.2}% ({}/{})",
+            self.name,
+            100.0 * a.top1(),
+            a.correct,
+            a.total
+        )
+    }
+}
+
+/// One class's accuracy, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassReport {
+    /// The label.
+    pub class: usize,
+    /// Samples of the class predicted as the class.
+    pub correct: u64,
+    /// Samples of the class.
+    pub total: u64,
+    /// correct / total.
+    pub top1: f64,
+}
+
+/// One stage, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// The stage.
+    pub stage: String,
+    /// Its weight density.
+    pub density: Option<f64>,
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Correct predictions.
+    pub correct: u64,
+    /// Samples.
+    pub total: u64,
+    /// top1 minus the first stage's top1, in percentage points.
+    pub delta_pct: f64,
+    /// Mean training loss of the last epoch of the training that made this stage.
+    pub train_loss: Option<f64>,
+    /// Per class.
+    pub per_class: Vec<ClassReport>,
+}
+
+/// The stages as reported, each against the first.
+pub fn stage_reports(stages: &[StageAccuracy]) -> Vec<StageReport> {
+    let base = stages.first().map_or(0.0, |s| s.accuracy.top1());
+    stages
+        .iter()
+        .map(|s| StageReport {
+            stage: s.name.clone(),
+            density: s.density,
+            top1: s.accuracy.top1(),
+            correct: s.accuracy.correct,
+            total: s.accuracy.total,
+            delta_pct: 100.0 * (s.accuracy.top1() - base),
+            train_loss: s.train_loss,
+            per_class: s
+                .accuracy
+                .per_class
+                .iter()
+                .enumerate()
+                .map(|(class, c)| ClassReport {
+                    class,
+                    correct: c.correct,
+                    total: c.total,
+                    top1: if c.total == 0 {
+                        0.0
+                    } else {
+                        c.correct as f64 / c.total as f64
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// With a dataset, the selected layers must be the whole network: a selection whose last
+/// layer feeds another 2-D weight of the checkpoint would measure (and retrain) a network
+/// that ends in the middle of the model.
+pub fn check_whole_network(ck: &Checkpoint, names: &[String]) -> Result<()> {
+    let (Some(last), Ok(all)) = (names.last(), ck.select_layers(&[])) else {
+        return Ok(());
+    };
+    let outputs = ck.info(last).map_or(0, |i| i.shape[0]);
+    for other in all.iter().filter(|n| !names.contains(n)) {
+        if ck.info(other).is_some_and(|i| i.shape[1] == outputs) {
+            return Err(Error::NotWhole {
+                last: last.clone(),
+                next: other.clone(),
+                outputs,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a bundle's model was retrained (its pruned weights are not the original ones).
+pub fn is_retrained(bundle: &Bundle) -> bool {
+    bundle.meta().settings.contains_key("retrain")
+}
+
+/// `net` with each layer replaced by what the packed model stores for it: per stored weight
+/// its code `c`, and `value(original, c)`; zero where nothing is stored. A folded bias takes
+/// the value of its column's code (`value(original, c)` too); a bias that is not folded is
+/// kept as it is.
+fn from_codes(net: &Network, bundle: &Bundle, value: impl Fn(f32, f32) -> f32) -> Result<Network> {
+    let mut out = net.clone();
+    let views = LayerView::all(bundle);
+    for (view, l) in views.iter().zip(out.layers_mut()) {
+        let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
+            layer: view.name().to_string(),
+            reason: e.to_string(),
+        })?;
+        let book = view.codebook().values();
+        let (cols, inputs) = (view.cols() as u64, view.inputs() as u64);
+        let original = l.weight.to_vec();
+        l.weight.iter_mut().for_each(|w| *w = 0.0);
+        let mut bias: Option<Vec<f32>> = l.bias.as_deref().map(|b| b.to_vec());
+        if view.has_bias()
+            && let Some(b) = bias.as_mut()
+        {
+            b.iter_mut().for_each(|v| *v = 0.0);
+        }
+        for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
+            let (row, col) = (p / cols, p % cols);
+            if col == inputs {
+                if let Some(b) = bias.as_mut() {
+                    let orig = l.bias.as_deref().map_or(0.0, |ob| ob[row as usize]);
+                    b[row as usize] = value(orig, book[c as usize]);
+                }
+            } else {
+                let i = (row * inputs + col) as usize;
+                l.weight[i] = value(original[i], book[c as usize]);
+            }
+        }
+        if let (Some(b), Some(dst)) = (bias, l.bias) {
+            dst.copy_from_slice(&b);
+        }
+    }
+    Ok(out)
+}
+
+/// The float stages of a packed model made from `net`'s checkpoint: each from the output
+/// folder's dense checkpoint when it holds one (`dir`), else rebuilt from `net` and the
+/// packed codes, which carry the pruning mask. Pruned: the original weights where the images
+/// store a weight, the biases as they were. Pruned and shared: every stored weight (and
+/// folded bias) replaced by its shared value. A retrained model's pruned weights are not the
+/// original ones: without its `pruned.safetensors` that stage is left out, and said so in the
+/// returned notes (as is the shared stage when retraining changed a bias the images do not
+/// hold). The output of `pack` is its checkpoint as it is: it has no float stages.
+pub fn float_stages(
+    net: &Network,
+    names: &[String],
+    bundle: &Bundle,
+    dir: Option<&Path>,
+    data: &Dataset,
+) -> Result<(Vec<StageAccuracy>, Vec<String>)> {
+    let retrained = is_retrained(bundle);
+    let compressed = bundle
+        .meta()
+        .settings
+        .get("command")
+        .is_some_and(|c| c == "compress");
+    let loose_bias = LayerView::all(bundle)
+        .iter()
+        .zip(net.layers())
+        .any(|(v, l)| l.bias.is_some() && !v.has_bias());
+    let mut stages = Vec::new();
+    let mut notes = Vec::new();
+    for (file, name) in [(PRUNED_FILE, PRUNED_STAGE), (QUANTIZED_FILE, SHARED_STAGE)] {
+        let path = dir.map(|d| d.join(file));
+        if let Some(path) = path.filter(|p| p.is_file()) {
+            let ck = Checkpoint::open(&path)?;
+            let stage_net = Network::from_checkpoint(&ck, names).map_err(|e| Error::Layer {
+                layer: names.first().cloned().unwrap_or_default(),
+                reason: format!("{}: {e}", path.display()),
+            })?;
+            stages.push(StageAccuracy::float(name, &stage_net, data)?);
+            continue;
+        }
+        if !compressed {
+            continue;
+        }
+        let rebuilt = match name {
+            PRUNED_STAGE if retrained => None,
+            PRUNED_STAGE => Some(from_codes(net, bundle, |orig, _| orig)?),
+            _ if retrained && loose_bias => None,
+            _ => Some(from_codes(net, bundle, |_, shared| shared)?),
+        };
+        match rebuilt {
+            Some(n) => stages.push(StageAccuracy::float(name, &n, data)?),
+            None => notes.push(format!(
+                "{name}: the model was retrained, and the output holds no {file} (compress --dense-checkpoints writes it)"
+            )),
+        }
+    }
+    Ok((stages, notes))
+}
+
+/// The bit-exact EIE model's stage on `data` (`ck`: the checkpoint the bundle was made from,
+/// to name the stage), with activation fractions `given` or, when none are given,
+/// calibrated on `data` itself; returns the fractions used.
+pub fn eie_stage(
+    ck: &Checkpoint,
+    bundle: &Bundle,
+    data: &Dataset,
+    given: &[u8],
+    arith: Arith,
+) -> Result<(StageAccuracy, Vec<u8>)> {
+    let views = LayerView::all(bundle);
+    check_packed(&views, data)?;
+    let inputs: Vec<Vec<f32>> = if given.is_empty() {
+        (0..data.len()).map(|i| data.input(i).to_vec()).collect()
+    } else {
+        Vec::new()
+    };
+    let fracs = fractions(&views, &inputs, given, arith.relu_last)?;
+    let stage = StageAccuracy {
+        name: eie_stage_name(ck, &views),
+        density: Some(bundle_density(&views)),
+        accuracy: eie_accuracy(&views, data, &fracs, arith)?,
+        train_loss: None,
+    };
+    Ok((stage, fracs))
+}
+
+/// The bit-exact stage's name; it says so when the images leave out biases the checkpoint
+/// has (`pack`, or `compress --no-bias-column`), since the float stages keep them.
+fn eie_stage_name(ck: &Checkpoint, views: &[LayerView]) -> String {
+    let missing = views
+        .iter()
+        .any(|v| !v.has_bias() && bias_name(v.name()).is_some_and(|b| ck.info(&b).is_some()));
+    if missing {
+        "EIE bit-exact (images, without biases)".into()
+    } else {
+        "EIE bit-exact (images)".into()
+    }
+}
+
+/// The density of packed layers: stored non-zero weights (bias column excluded) over weights.
+pub fn bundle_density(views: &[LayerView]) -> f64 {
+    let (mut nz, mut n) = (0u64, 0u64);
+    for view in views {
+        n += (view.rows() * view.inputs()) as u64;
+        let Ok(codes) = PackedLayer::join_columns(view.parts()) else {
+            continue;
+        };
+        let (cols, inputs) = (view.cols() as u64, view.inputs() as u64);
+        nz += codes
+            .positions()
+            .iter()
+            .zip(codes.codes())
+            .filter(|&(&p, &c)| c != 0 && p % cols != inputs)
+            .count() as u64;
+    }
+    if n == 0 { 0.0 } else { nz as f64 / n as f64 }
+}

@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod compress;
+mod dense;
+mod error;
+mod observer;
+pub mod output;
+mod pack;
+pub mod plan;
+pub mod recipe;
+pub mod report;
+pub mod settings;
+mod share;
+
+pub use compress::{
+    Compressed, Decided, Job, Retrained, Timings, compress, image_provenance, source_info,
+};
+pub use error::{Error, Result};
+pub use observer::{Observer, Quiet};
+pub use pack::{PackJob, Packed, pack, pack_tensor};
+pub use plan::{BiasPlan, LayerPlan, Plan, Request};
+pub use recipe::Recipe;
+pub use report::Report;
+pub use settings::{
+    Assignments, CodebookKind, InitKind, Knob, LAYER_KNOBS, LayerSettings, Pruning, RUN_KNOBS,
+    RunSettings,
+};
+pub use share::{Shared, representable, share};

@@ -1,0 +1,456 @@
+//! Resolution: which layers a run compresses, with which settings and which biases, decided
+//! from the checkpoint's header, the command line and the recipe before any weight is read.
+//! Every check that does not need the weights happens here.
+
+use std::collections::BTreeMap;
+
+use eie_checkpoint::{Dtype, Header, Skipped, bias_name, glob_match};
+use eie_images::Fit;
+
+use crate::error::{Error, Result};
+use crate::recipe::Recipe;
+use crate::settings::{Assignments, LayerSettings, Pruning};
+
+/// What a run asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Layer patterns (`--layers`); empty: the recipe's `select`, else the default selection.
+    pub patterns: &'a [String],
+    /// Settings given on the command line.
+    pub cli: &'a Assignments<LayerSettings>,
+    /// The recipe, if any.
+    pub recipe: Option<&'a Recipe>,
+    /// Fold each layer's `NAME.bias` in as an extra column.
+    pub fold_bias: bool,
+}
+
+/// A folded bias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BiasPlan {
+    /// Its tensor's name.
+    pub name: String,
+    /// Its tensor's dtype.
+    pub dtype: Dtype,
+}
+
+/// One layer to compress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerPlan {
+    /// The weight tensor's name.
+    pub name: String,
+    /// Rows (outputs).
+    pub rows: usize,
+    /// Columns (inputs), without the bias column.
+    pub inputs: usize,
+    /// The weight tensor's dtype.
+    pub dtype: Dtype,
+    /// The bias folded in as the last column, if any.
+    pub bias: Option<BiasPlan>,
+    /// Its settings.
+    pub settings: LayerSettings,
+}
+
+impl LayerPlan {
+    /// Columns as packed: the inputs, plus one for a folded bias.
+    pub fn cols(&self) -> usize {
+        self.inputs + usize::from(self.bias.is_some())
+    }
+}
+
+/// The layers of a run, in model order, and the weights left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The layers, in the order they are packed.
+    pub layers: Vec<LayerPlan>,
+    /// `*.weight` tensors the default selection left out, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Plan {
+    /// Resolves `request` against a checkpoint's header (pure: no weight is read, no file
+    /// opened): the selection, every layer's
+    /// settings (built-in defaults, the command line, the recipe's `[defaults]`, then each
+    /// matching `[[layers]]` rule in file order, later winning; a key both on the command line
+    /// and in `[defaults]` is an error rather than a silent override), and the biases.
+    pub fn resolve(ck: &Header, request: &Request) -> Result<Self> {
+        let recipe = request.recipe;
+        let patterns = match (request.patterns, recipe) {
+            (p, _) if !p.is_empty() => p.to_vec(),
+            (_, Some(r)) => r.select.clone(),
+            _ => Vec::new(),
+        };
+        let selection = ck.select(&patterns)?;
+        let settings = resolve_settings(&selection.layers, request.cli, recipe)?;
+        if settings
+            .iter()
+            .any(|(_, s)| matches!(s.pruning, Pruning::Global(_)))
+            && !settings
+                .iter()
+                .all(|(_, s)| matches!(s.pruning, Pruning::Global(_)))
+        {
+            return Err(Error::Plan {
+                reason: "a global density applies to every layer; some layers here set their own pruning".into(),
+            });
+        }
+        let mut layers = Vec::with_capacity(settings.len());
+        for (name, settings) in settings {
+            let info = ck.info(&name).expect("selected");
+            let (rows, inputs) = (info.shape[0], info.shape[1]);
+            let bias = match bias_name(&name) {
+                Some(b) if request.fold_bias && ck.info(&b).is_some() => {
+                    let bi = ck.info(&b).expect("checked");
+                    if !bi.is_float() {
+                        return Err(Error::Plan {
+                            reason: format!(
+                                "bias \"{b}\" has dtype {:?}, expected a float tensor",
+                                bi.dtype
+                            ),
+                        });
+                    }
+                    if bi.shape != [rows] {
+                        return Err(Error::Plan {
+                            reason: format!(
+                                "bias \"{b}\" has shape {:?}, expected [{rows}] to match the {rows} rows of \"{name}\" (or leave biases out with --no-bias-column)",
+                                bi.shape
+                            ),
+                        });
+                    }
+                    Some(BiasPlan {
+                        name: b,
+                        dtype: bi.dtype,
+                    })
+                }
+                _ => None,
+            };
+            layers.push(LayerPlan {
+                name,
+                rows,
+                inputs,
+                dtype: info.dtype,
+                bias,
+                settings,
+            });
+        }
+        Ok(Self {
+            layers,
+            skipped: selection.skipped,
+        })
+    }
+
+    /// The layers' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.layers.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// The global density, when the layers are pruned with one.
+    pub fn global_density(&self) -> Option<f64> {
+        self.layers.first().and_then(|l| match l.settings.pruning {
+            Pruning::Global(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    /// The pointer SRAM depends only on the columns: checked for every layer before any is
+    /// read.
+    pub fn check_fits(&self, fit: &Fit) -> Result<()> {
+        for l in &self.layers {
+            fit.check_pointer_sram(&l.name, l.cols())?;
+        }
+        Ok(())
+    }
+
+    /// Every layer's settings, for the bundle's provenance (`layer.NAME`).
+    pub fn provenance(&self) -> BTreeMap<String, String> {
+        self.layers
+            .iter()
+            .map(|p| {
+                let s = &p.settings;
+                (
+                    format!("layer.{}", p.name),
+                    format!(
+                        "pruning {}; {} bits, {}; index {} bits; balance {}; bias {}",
+                        s.pruning,
+                        s.code_bits,
+                        s.method_name(),
+                        s.index_bits,
+                        s.balance,
+                        p.bias.as_ref().map_or("none", |b| b.name.as_str())
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The layers to compress (after `skip` rules) with their settings, in `selected` order.
+pub fn resolve_settings(
+    selected: &[String],
+    cli: &Assignments<LayerSettings>,
+    recipe: Option<&Recipe>,
+) -> Result<Vec<(String, LayerSettings)>> {
+    let mut base = LayerSettings::default();
+    cli.apply(&mut base);
+    let Some(recipe) = recipe else {
+        return Ok(selected.iter().map(|n| (n.clone(), base.clone())).collect());
+    };
+    let both = cli.overlap(&recipe.defaults);
+    if !both.is_empty() {
+        return Err(Error::Plan {
+            reason: format!(
+                "{} set both on the command line and in [defaults] of recipe {}; keep one",
+                both.join(", "),
+                recipe.path.display()
+            ),
+        });
+    }
+    let global =
+        cli.get("global_density").is_some() || recipe.defaults.get("global_density").is_some();
+    if global
+        && let Some(r) = recipe
+            .rules
+            .iter()
+            .find(|r| r.set.has_group(crate::settings::PRUNING))
+    {
+        return Err(Error::Plan {
+            reason: format!(
+                "recipe {}: [[layers]] pattern \"{}\" sets its own pruning, which a global density cannot combine with",
+                recipe.path.display(),
+                r.pattern
+            ),
+        });
+    }
+    recipe.defaults.apply(&mut base);
+    for r in &recipe.rules {
+        if !selected.iter().any(|n| glob_match(&r.pattern, n)) {
+            return Err(Error::Plan {
+                reason: format!(
+                    "recipe {}: [[layers]] pattern \"{}\" matches no selected layer (selected: {})",
+                    recipe.path.display(),
+                    r.pattern,
+                    selected.join(", ")
+                ),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for name in selected {
+        let mut s = base.clone();
+        let mut skip = false;
+        for r in recipe.rules.iter().filter(|r| glob_match(&r.pattern, name)) {
+            r.set.apply(&mut s);
+            skip |= r.skip;
+        }
+        if !skip {
+            out.push((name.clone(), s));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Plan {
+            reason: format!(
+                "recipe {}: every selected layer is skipped",
+                recipe.path.display()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::settings::{InitKind, LAYER_KNOBS};
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn header(tensors: &[(&str, Dtype, &[usize])]) -> Header {
+        let infos = tensors
+            .iter()
+            .map(|(n, d, s)| eie_checkpoint::TensorInfo {
+                name: n.to_string(),
+                dtype: *d,
+                shape: s.to_vec(),
+            })
+            .collect();
+        Header::new(Path::new("m.safetensors"), vec![infos], Default::default())
+    }
+
+    fn request<'a>(cli: &'a Assignments<LayerSettings>) -> Request<'a> {
+        Request {
+            patterns: &[],
+            cli,
+            recipe: None,
+            fold_bias: true,
+        }
+    }
+
+    #[test]
+    fn a_plan_pairs_biases_and_lists_what_it_skips() {
+        let h = header(&[
+            ("embed.weight", Dtype::F32, &[10, 4]),
+            ("fc1.weight", Dtype::BF16, &[8, 4]),
+            ("fc1.bias", Dtype::F32, &[8]),
+            ("norm.weight", Dtype::F32, &[8]),
+            ("fc2.weight", Dtype::F32, &[3, 8]),
+        ]);
+        let mut cli = Assignments::new();
+        cli.set_text(&LAYER_KNOBS, "density", "0.5").unwrap();
+        let plan = Plan::resolve(&h, &request(&cli)).unwrap();
+        assert_eq!(plan.names(), ["fc1.weight", "fc2.weight"]);
+        let fc1 = &plan.layers[0];
+        assert_eq!(
+            (fc1.rows, fc1.inputs, fc1.cols(), fc1.dtype),
+            (8, 4, 5, Dtype::BF16)
+        );
+        assert_eq!(
+            fc1.bias.as_ref().map(|b| (b.name.as_str(), b.dtype)),
+            Some(("fc1.bias", Dtype::F32))
+        );
+        assert!(plan.layers[1].bias.is_none());
+        assert_eq!(fc1.settings.pruning, Pruning::Density(0.5));
+        let skipped: Vec<&str> = plan.skipped.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(skipped, ["embed.weight", "norm.weight"]);
+        let no_bias = Request {
+            fold_bias: false,
+            ..request(&cli)
+        };
+        assert!(
+            Plan::resolve(&h, &no_bias).unwrap().layers[0]
+                .bias
+                .is_none()
+        );
+        assert!(plan.provenance()["layer.fc1.weight"].ends_with("bias fc1.bias"));
+    }
+
+    #[test]
+    fn a_bias_that_does_not_fit_its_weight_is_named() {
+        let h = header(&[
+            ("fc.weight", Dtype::F32, &[8, 4]),
+            ("fc.bias", Dtype::F32, &[4]),
+        ]);
+        let cli = Assignments::new();
+        let err = Plan::resolve(&h, &request(&cli)).unwrap_err().to_string();
+        assert!(
+            err.contains("bias \"fc.bias\" has shape [4], expected [8]"),
+            "{err}"
+        );
+        let h = header(&[
+            ("fc.weight", Dtype::F32, &[8, 4]),
+            ("fc.bias", Dtype::I32, &[8]),
+        ]);
+        let err = Plan::resolve(&h, &request(&cli)).unwrap_err().to_string();
+        assert!(err.contains("expected a float tensor"), "{err}");
+    }
+
+    #[test]
+    fn the_pointer_sram_is_checked_before_any_weight_is_read() {
+        let h = header(&[("wide.weight", Dtype::F32, &[2, 20_000])]);
+        let cli = Assignments::new();
+        let plan = Plan::resolve(&h, &request(&cli)).unwrap();
+        let whole = Fit {
+            column_batch: eie_images::ColumnBatch::Columns(0),
+            ..Fit::default()
+        };
+        let err = plan.check_fits(&whole).unwrap_err().to_string();
+        assert!(err.contains("20001 pointers"), "{err}");
+        assert!(
+            plan.check_fits(&Fit::default()).is_ok(),
+            "auto batches fit it"
+        );
+    }
+
+    #[test]
+    fn the_alexnet_recipe_resolves_to_the_paper_settings() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/recipes/alexnet.toml"
+        ));
+        let recipe = Recipe::load(path).unwrap();
+        let layers = names(&[
+            "classifier.1.weight",
+            "classifier.4.weight",
+            "classifier.6.weight",
+        ]);
+        let got = resolve_settings(&layers, &Assignments::new(), Some(&recipe)).unwrap();
+        let d: Vec<(String, Pruning, u8)> = got
+            .into_iter()
+            .map(|(n, s)| (n, s.pruning, s.code_bits))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                ("classifier.1.weight".to_string(), Pruning::Density(0.09), 4),
+                ("classifier.4.weight".to_string(), Pruning::Density(0.09), 4),
+                ("classifier.6.weight".to_string(), Pruning::Density(0.25), 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn later_rules_win_and_skip_removes() {
+        let text = r#"
+            [defaults]
+            density = 0.1
+            code_bits = 5
+            [[layers]]
+            pattern = "fc*"
+            threshold_std = 0.5
+            [[layers]]
+            pattern = "fc2.weight"
+            code_bits = 3
+            init = "kmeans++"
+            seed = 9
+            [[layers]]
+            pattern = "head.weight"
+            skip = true
+        "#;
+        let r = Recipe::parse(Path::new("r.toml"), text).unwrap();
+        let got = resolve_settings(
+            &names(&["fc1.weight", "fc2.weight", "head.weight"]),
+            &Assignments::new(),
+            Some(&r),
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].1.pruning, got[0].1.code_bits),
+            (Pruning::ThresholdStd(0.5), 5)
+        );
+        assert_eq!(
+            (got[1].1.code_bits, got[1].1.init, got[1].1.seed),
+            (3, InitKind::KMeansPlusPlus, 9)
+        );
+    }
+
+    #[test]
+    fn conflicts_are_named() {
+        let r = Recipe::parse(
+            Path::new("r.toml"),
+            "[[layers]]\npattern = \"conv*\"\ndensity = 0.5\n",
+        )
+        .unwrap();
+        let err = resolve_settings(&names(&["fc1.weight"]), &Assignments::new(), Some(&r))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"conv*\" matches no selected layer"), "{err}");
+        let r = Recipe::parse(
+            Path::new("r.toml"),
+            "[defaults]\nglobal_density = 0.1\n[[layers]]\npattern = \"fc*\"\ndensity = 0.2\n",
+        )
+        .unwrap();
+        let err = resolve_settings(&names(&["fc1.weight"]), &Assignments::new(), Some(&r))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("global density cannot combine"), "{err}");
+        let r = Recipe::parse(Path::new("r.toml"), "[defaults]\ncode_bits = 3\n").unwrap();
+        let mut cli = Assignments::new();
+        cli.set_text(&LAYER_KNOBS, "code_bits", "5").unwrap();
+        let err = resolve_settings(&names(&["fc1.weight"]), &cli, Some(&r))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("code_bits set both"), "{err}");
+    }
+}

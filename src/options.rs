@@ -1,0 +1,320 @@
+//! The option groups several commands share, each declared once and flattened into every
+//! command that takes it: same names, same types, same help. Each group turns itself into
+//! the library's settings type; nothing here does any work.
+
+use std::path::PathBuf;
+
+use eie_dataset::{SampleRange, ScalingRequest, Spec};
+use eie_images::{Capacity, ColumnBatch, Fit};
+use eie_simulate::{Arith, TimingParams};
+
+/// The input data of a command: a dataset and which of its samples.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DatasetArgs {
+    /// A dataset: mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE, or synthetic
+    /// (or synthetic:SEED).
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<Spec>,
+    /// The dataset's samples to use, A..B (indices from 0; default all). With `compress
+    /// --retrain` and with `train`, the samples trained on.
+    #[arg(long, value_name = "A..B", requires = "dataset")]
+    pub range: Option<SampleRange>,
+}
+
+/// Held-out samples, for the commands that also train.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EvalRangeArgs {
+    /// Held-out samples of the dataset that accuracy is reported on, A..B (default: --range).
+    #[arg(long, value_name = "A..B", requires = "dataset")]
+    pub eval_range: Option<SampleRange>,
+}
+
+/// How a dataset's inputs are scaled.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleKind {
+    /// Integer inputs (U8 pixels) divided by their type's largest value: [0, 1].
+    Unit,
+    /// Inputs as stored.
+    Raw,
+}
+
+/// Input scaling; each default is what the model records (`train` writes it), else `unit`,
+/// mean 0, std 1.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ScaleArgs {
+    /// unit: integer inputs (U8 pixels) divided by their type's largest value, to [0, 1];
+    /// raw: as stored (float inputs are always taken as stored).
+    #[arg(long, value_enum)]
+    pub scale: Option<ScaleKind>,
+    /// Subtracted from every input after --scale.
+    #[arg(long, allow_negative_numbers = true)]
+    pub mean: Option<f32>,
+    /// Every input is divided by it after subtracting the mean.
+    #[arg(long)]
+    pub std: Option<f32>,
+}
+
+impl ScaleArgs {
+    /// The scaling asked for.
+    pub fn request(&self) -> ScalingRequest {
+        ScalingRequest {
+            unit: self.scale.map(|k| k == ScaleKind::Unit),
+            mean: self.mean,
+            std: self.std,
+        }
+    }
+}
+
+/// The EIE model's activation fractions.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ActFracArgs {
+    /// Activation fractional bits of the EIE model, one per layer boundary (layers + 1,
+    /// comma-separated); default: calibrated on the inputs the command runs.
+    #[arg(long, value_name = "F,F,...", value_delimiter = ',')]
+    pub act_frac: Vec<u8>,
+}
+
+/// The EIE model's arithmetic (docs/fixed-point.md).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ArithArgs {
+    /// Accumulator width in bits (even, 16..=62).
+    #[arg(long, default_value_t = Arith::default().acc_bits)]
+    pub acc_bits: u8,
+    /// Apply ReLU on the last layer's write-back too (by default its outputs are logits).
+    #[arg(long)]
+    pub relu_last: bool,
+}
+
+impl ArithArgs {
+    /// The arithmetic, checked.
+    pub fn arith(&self) -> eie_simulate::Result<Arith> {
+        let a = Arith {
+            acc_bits: self.acc_bits,
+            relu_last: self.relu_last,
+        };
+        a.validate()?;
+        Ok(a)
+    }
+}
+
+/// The timing model's hardware (docs/timing-model.md).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TimingArgs {
+    /// Activation queue depth per PE.
+    #[arg(long, default_value_t = TimingParams::default().fifo_depth)]
+    pub fifo: usize,
+    /// Clock in MHz.
+    #[arg(long, default_value_t = TimingParams::default().clock_mhz)]
+    pub clock_mhz: f64,
+    /// Width of a Spmat SRAM line, in bits.
+    #[arg(long, default_value_t = TimingParams::default().spmat_width)]
+    pub spmat_width: u32,
+    /// Arithmetic pipeline stages.
+    #[arg(long, default_value_t = TimingParams::default().pipeline_depth)]
+    pub pipeline_depth: u32,
+    /// Model the authors' ring-buffer queue, which holds one activation less than its depth.
+    #[arg(long)]
+    pub queue_ring: bool,
+    /// No cycle to move past a group of N activations without non-zeros left (the default
+    /// charges one, as the authors' simulator does).
+    #[arg(long)]
+    pub no_group_advance: bool,
+}
+
+impl TimingArgs {
+    /// The parameters, checked.
+    pub fn params(&self) -> eie_simulate::Result<TimingParams> {
+        let p = TimingParams {
+            fifo_depth: self.fifo,
+            queue_ring: self.queue_ring,
+            clock_mhz: self.clock_mhz,
+            spmat_width: self.spmat_width,
+            pipeline_depth: self.pipeline_depth,
+            group_advance: !self.no_group_advance,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+/// Column batches.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ColumnBatchArgs {
+    /// Column batches: "auto" stores a layer whole when it fits its pointers and the pointer
+    /// SRAM, else in batches of 4096 columns (the paper's activation batch) or the largest
+    /// power of two below that fits; a number C splits every layer wider than C columns;
+    /// 0 keeps every layer whole. Pointers restart at 0 in every batch.
+    #[arg(long, value_name = "auto|C", default_value_t = ColumnBatch::Auto)]
+    pub column_batch: ColumnBatch,
+}
+
+fn parse_pointer_bits(s: &str) -> Result<u8, String> {
+    match s {
+        "16" => Ok(16),
+        "32" => Ok(32),
+        _ => Err(format!("expected 16 or 32, got {s}")),
+    }
+}
+
+/// How packed layers are fitted to the hardware's memories.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FitArgs {
+    /// Width of a column pointer in the images: 16 (the paper) or 32.
+    #[arg(long, default_value_t = Fit::default().pointer_bits, value_parser = parse_pointer_bits)]
+    pub pointer_bits: u8,
+    /// Sparse-matrix SRAM per PE, in KiB (the paper: 128).
+    #[arg(long, default_value_t = Capacity::default().spmat_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub spmat_kib: u64,
+    /// Column-pointer SRAM per PE, in KiB (the paper: 32).
+    #[arg(long, default_value_t = Capacity::default().pointer_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub pointer_kib: u64,
+    #[command(flatten)]
+    pub column_batch: ColumnBatchArgs,
+    /// Write layers that overflow the SRAMs anyway, with a warning, instead of failing.
+    #[arg(long)]
+    pub allow_overflow: bool,
+}
+
+impl FitArgs {
+    /// The fitting rules.
+    pub fn fit(&self) -> Fit {
+        Fit {
+            pointer_bits: self.pointer_bits,
+            capacity: Capacity {
+                spmat_bytes: self.spmat_kib * 1024,
+                pointer_bytes: self.pointer_kib * 1024,
+            },
+            column_batch: self.column_batch.column_batch,
+            allow_overflow: self.allow_overflow,
+        }
+    }
+}
+
+/// The PE count a model is packed for.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PesArgs {
+    /// Processing elements; row i of a layer goes to PE i mod N.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub pes: u32,
+}
+
+/// Which tensors are layers.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LayersArgs {
+    /// Layers (glob, repeatable, in the order given; default: every 2-D float tensor named
+    /// *.weight that is not an embedding table, in model order).
+    #[arg(long = "layers", value_name = "PATTERN")]
+    pub layers: Vec<String>,
+}
+
+/// Replacing earlier outputs.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ForceArgs {
+    /// Write over an existing output, replacing eie-compress's own files there (never an
+    /// input).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where a simulation's input vectors come from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Input vectors: a safetensors file with one float tensor, `[inputs]` or `[vectors,
+    /// inputs]`.
+    #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+    pub input: Option<PathBuf>,
+    /// The tensor to read when the input file holds several.
+    #[arg(long, value_name = "NAME", requires = "input")]
+    pub input_tensor: Option<String>,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+    /// Without --input or --dataset: the fraction of non-zero activations generated
+    /// (exactly round(D x inputs) of them, at random positions, values in [-1, 1]).
+    #[arg(
+        long,
+        value_name = "D",
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with_all = ["input", "dataset"]
+    )]
+    pub act_density: f64,
+    /// Seed of the generated activations.
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["input", "dataset"])]
+    pub seed: u64,
+    #[command(flatten)]
+    pub act_frac: ActFracArgs,
+}
+
+impl InputArgs {
+    /// Whether the inputs come from the user (a file or a dataset) or fractions are given,
+    /// which only a network can take.
+    pub fn external(&self) -> bool {
+        self.input.is_some() || self.data.dataset.is_some() || !self.act_frac.act_frac.is_empty()
+    }
+}
+
+impl InputArgs {
+    /// Input vectors of `width` floats: a dataset's samples (scaled as the options say, else
+    /// as `recorded`, the model's metadata, says), the vectors of the input file, or one
+    /// generated vector.
+    pub fn vectors(
+        &self,
+        width: usize,
+        recorded: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        if self.data.dataset.is_none() && self.scale.request().is_set() {
+            anyhow::bail!("--scale, --mean and --std apply to a dataset; give --dataset");
+        }
+        if let Some(spec) = &self.data.dataset {
+            let scaling = eie_dataset::Scaling::resolve(&self.scale.request(), recorded)?;
+            let data = eie_dataset::load(spec, self.data.range.unwrap_or_default(), &scaling)?;
+            if data.width() != width {
+                anyhow::bail!(
+                    "dataset {} has {} inputs per sample, but the first layer takes {width}",
+                    data.name(),
+                    data.width()
+                );
+            }
+            return Ok((0..data.len()).map(|i| data.input(i).to_vec()).collect());
+        }
+        match &self.input {
+            Some(path) => Ok(eie_dataset::vectors_from_file(
+                path,
+                self.input_tensor.as_deref(),
+                width,
+            )?),
+            None => {
+                if !(0.0..=1.0).contains(&self.act_density) {
+                    anyhow::bail!("--act-density must be in [0, 1], got {}", self.act_density);
+                }
+                let q =
+                    eie_simulate::workload::random_activations(width, self.act_density, self.seed);
+                Ok(vec![
+                    q.iter()
+                        .map(|&v| eie_simulate::fixed::from_q16(v, 14))
+                        .collect(),
+                ])
+            }
+        }
+    }
+}
+
+/// The bundle's layers, or only the one named `layer` (an error listing the names when
+/// there is none of that name).
+pub fn select_views<'a>(
+    bundle: &'a eie_format::Bundle,
+    layer: Option<&str>,
+) -> anyhow::Result<Vec<eie_simulate::LayerView<'a>>> {
+    use eie_simulate::LayerView;
+    let mut views = LayerView::all(bundle);
+    if let Some(name) = layer {
+        views.retain(|v| v.name() == name);
+        if views.is_empty() {
+            let names: Vec<&str> = LayerView::all(bundle).iter().map(|v| v.name()).collect();
+            anyhow::bail!("no layer named \"{name}\" (layers: {})", names.join(", "));
+        }
+    }
+    Ok(views)
+}

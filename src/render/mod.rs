@@ -1,0 +1,7 @@
+//! Rendering: what the libraries return, as text tables and JSON.
+
+pub mod report;
+pub mod stages;
+pub mod summary;
+pub mod table;
+pub mod timing;

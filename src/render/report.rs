@@ -1,0 +1,172 @@
+//! The compress report: `report.json` (the pipeline's figures, plus accuracy with a
+//! dataset) and its table.
+
+use eie_evaluate::StageReport;
+use eie_pipeline::Report;
+use eie_pipeline::report::LayerReport;
+use serde::Serialize;
+
+use super::stages::{fractions, render_stages};
+use super::table::Table;
+
+/// `report.json`: the pipeline's report, then accuracy.
+#[derive(Serialize)]
+pub struct CompressReport {
+    #[serde(flatten)]
+    pub report: Report,
+    /// With `--dataset`: accuracy after every stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<AccuracyReport>,
+}
+
+#[derive(Serialize)]
+pub struct AccuracyReport {
+    /// The dataset specification.
+    pub dataset: String,
+    /// The training samples (with retraining).
+    pub train: Option<String>,
+    /// The samples accuracy is measured on.
+    pub held_out: String,
+    /// True when no held-out range was given and accuracy is measured on the training samples.
+    pub held_out_is_train: bool,
+    pub retrain: Option<RetrainReport>,
+    /// Activation fractions of the EIE model (calibrated on the held-out samples unless given).
+    pub act_frac: Vec<u8>,
+    pub stages: Vec<StageReport>,
+}
+
+#[derive(Serialize)]
+pub struct RetrainReport {
+    pub schedule: Vec<f64>,
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub centroid_epochs: usize,
+    pub centroid_lr: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+/// The printed report.
+pub fn render(c: &CompressReport) -> String {
+    let r = &c.report;
+    let mut out = format!(
+        "{} from {}, {} PEs, {}-bit pointers\n",
+        r.tool_version, r.source.name, r.pes, r.pointer_bits
+    );
+    let mut t = Table::new(&[
+        "layer",
+        "shape",
+        "density",
+        "kept",
+        "bits c/i",
+        "SSE",
+        "entries",
+        "padding",
+        "EIE bytes",
+        "x dense",
+        "x DC P+Q",
+        "Huffman B",
+        "entries/PE min/mean/max",
+        "imbalance",
+    ]);
+    for l in &r.layers {
+        t.row(vec![
+            format!("{}{}", l.name, if l.bias.is_some() { " +bias" } else { "" }),
+            format!("{}x{}", l.rows, l.inputs),
+            format!("{:.2}%", 100.0 * l.pruning.density),
+            l.pruning.kept.to_string(),
+            format!("{}/{}", l.quantization.code_bits, l.index_bits),
+            format!("{:.4e}", l.quantization.sse),
+            l.entries.to_string(),
+            format!("{:.1}%", l.padding_pct),
+            l.bytes.total.to_string(),
+            format!("{:.1}", l.compression.vs_dense),
+            format!("{:.1}", l.compression.deep_compression_pq),
+            l.compression.huffman_bytes.to_string(),
+            format!(
+                "{}/{:.1}/{}",
+                l.entries_per_pe.min, l.entries_per_pe.mean, l.entries_per_pe.max
+            ),
+            format!("{:.2}", l.entries_per_pe.imbalance),
+        ]);
+    }
+    let tt = &r.totals;
+    if r.layers.len() > 1 {
+        t.row(vec![
+            "total".into(),
+            String::new(),
+            format!("{:.2}%", 100.0 * tt.density),
+            tt.kept.to_string(),
+            String::new(),
+            String::new(),
+            tt.entries.to_string(),
+            format!("{:.1}%", tt.padding_pct),
+            tt.bytes.total.to_string(),
+            format!("{:.1}", tt.compression.vs_dense),
+            format!("{:.1}", tt.compression.deep_compression_pq),
+            tt.compression.huffman_bytes.to_string(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    out.push_str(&t.render());
+    if !r.skipped.is_empty() {
+        let names: Vec<String> = r
+            .skipped
+            .iter()
+            .take(6)
+            .map(|s| format!("{} ({})", s.name, s.reason))
+            .collect();
+        out.push_str(&format!(
+            "not compressed: {} weight tensor{}: {}{} (name them with --layers to compress them; report.json lists all)\n",
+            r.skipped.len(),
+            if r.skipped.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if r.skipped.len() > 6 { ", ..." } else { "" }
+        ));
+    }
+    let balanced: Vec<&LayerReport> = r.layers.iter().filter(|l| l.balance.is_some()).collect();
+    if !balanced.is_empty() {
+        let mut t = Table::new(&[
+            "balanced layer",
+            "non-zeros/PE plain min/max",
+            "imbalance plain",
+            "balanced min/max",
+            "imbalance balanced",
+            "kept, not by plain",
+            "plain, not kept",
+        ]);
+        for l in balanced {
+            let b = l.balance.as_ref().expect("filtered");
+            t.row(vec![
+                l.name.clone(),
+                format!("{}/{}", b.plain.min, b.plain.max),
+                format!("{:.3}", b.plain.imbalance),
+                format!("{}/{}", b.balanced.min, b.balanced.max),
+                format!("{:.3}", b.balanced.imbalance),
+                b.kept_not_plain.to_string(),
+                b.plain_not_kept.to_string(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&t.render());
+    }
+    if let Some(a) = &c.accuracy {
+        out.push_str(&format!(
+            "\naccuracy on {}{}\n",
+            a.held_out,
+            if a.held_out_is_train {
+                " (the training samples: give --eval-range for held-out ones)"
+            } else {
+                ""
+            }
+        ));
+        out.push_str(&render_stages(&a.stages));
+        out.push_str(&format!(
+            "EIE activation fractions: {}\n",
+            fractions(&a.act_frac)
+        ));
+    }
+    out
+}
