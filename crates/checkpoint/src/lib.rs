@@ -290,15 +290,14 @@ impl Checkpoint {
         Ok((shard, shard.range(name).ok_or_else(not_found)?))
     }
 
-    /// Streams the raw little-endian bytes of tensor `name` to `sink`, in chunks, releasing
-    /// the mapped pages behind them.
+    /// Streams the raw little-endian bytes of tensor `name` to `sink`, in chunks.
     pub fn stream_raw(&self, name: &str, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let (shard, range) = self.locate(name)?;
         shard.stream(range, sink)
     }
 
-    /// Random access to float tensor `name`'s elements as f32, straight from the mapped
-    /// file: the way to scan a large tensor without an f32 copy of it.
+    /// Random access to float tensor `name`'s elements as f32, straight from the file: the
+    /// way to scan a large tensor without an f32 copy of it.
     pub fn reader(&self, name: &str) -> Result<TensorReader<'_>> {
         let info = self.info(name).ok_or_else(|| Error::TensorNotFound {
             path: self.path.clone(),
@@ -320,8 +319,8 @@ impl Checkpoint {
         })
     }
 
-    /// Tensor `name` converted exactly to f32 (F32, F16 or BF16), row-major. The mapped
-    /// pages are released as they are converted, so memory holds the f32 copy only.
+    /// Tensor `name` converted exactly to f32 (F32, F16 or BF16), row-major; memory holds the
+    /// f32 copy and one chunk of the file.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         let info = self.info(name).ok_or_else(|| Error::TensorNotFound {
             path: self.path.clone(),
@@ -379,33 +378,28 @@ impl TensorReader<'_> {
         self.len == 0
     }
 
-    /// Decodes elements `first..first + out.len()` into `out` (exactly), then releases the
-    /// mapped pages behind them: a scan keeps about one block of the tensor resident, and a
-    /// second pass reads the pages back from the page cache.
+    /// Decodes elements `first..first + out.len()` into `out` (exactly), read from the file
+    /// into a buffer of the calling thread's: a scan holds one block per thread in memory.
     ///
     /// # Panics
     /// If the range is past the end of the tensor.
-    pub fn read(&self, first: usize, out: &mut [f32]) {
+    pub fn read(&self, first: usize, out: &mut [f32]) -> Result<()> {
         assert!(
             first + out.len() <= self.len,
             "elements {first}..{} of {}",
             first + out.len(),
             self.len
         );
-        let (a, b) = (
-            self.start + first * self.width,
-            self.start + (first + out.len()) * self.width,
-        );
-        convert::decode_to(self.dtype, self.shard.bytes(a, b), out);
-        self.shard.release(a, b - a);
-    }
-}
-
-impl Drop for TensorReader<'_> {
-    /// Releases the tensor's mapped pages: a scan (several passes) keeps the tensor resident
-    /// at most once, and only while it is being scanned.
-    fn drop(&mut self) {
-        self.shard.release(self.start, self.len * self.width);
+        thread_local! {
+            static BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BYTES.with_borrow_mut(|bytes| {
+            bytes.resize(out.len() * self.width, 0);
+            self.shard
+                .read_at(self.start + first * self.width, bytes)?;
+            convert::decode_to(self.dtype, bytes, out);
+            Ok(())
+        })
     }
 }
 
@@ -499,23 +493,35 @@ impl HashJob {
     }
 }
 
-/// SHA-256 of `files`, one after the other, read in 4 MiB pieces.
+/// SHA-256 of `files`, one after the other. Large files are hashed through a memory map, 8 MiB
+/// at a time, each piece's pages released after it is hashed: the hash reads the page cache
+/// in place (no copy), and the process never holds more than one piece.
 fn sha256_files(files: &[PathBuf]) -> Result<[u8; 32]> {
-    use std::io::Read;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
     for path in files {
         let io = |source| Error::Io {
             path: path.clone(),
             source,
         };
-        let mut f = std::fs::File::open(path).map_err(io)?;
-        loop {
-            let n = f.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
+        let f = std::fs::File::open(path).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        if len < shard::CHUNK as u64 {
+            let mut bytes = Vec::with_capacity(len as usize);
+            std::io::Read::read_to_end(&mut &f, &mut bytes).map_err(io)?;
+            h.update(&bytes);
+            continue;
+        }
+        // SAFETY: a read-only map of a file this function opened, dropped before it returns;
+        // like every reader of mapped files, it relies on the file not being truncated
+        // meanwhile. MADV_DONTNEED drops clean pages only (they read back identical), and no
+        // slice of the map outlives the call that hashes it.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
+        for at in (0..map.len()).step_by(shard::CHUNK) {
+            let end = (at + shard::CHUNK).min(map.len());
+            h.update(&map[at..end]);
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, end - at)
+            };
         }
     }
     Ok(h.finalize().into())

@@ -1,10 +1,12 @@
-//! One safetensors file: memory-mapped, validated at open, its pages released as they are
-//! consumed.
+//! One safetensors file: validated at open (through a memory map of it, which is dropped at
+//! once), then read with positioned reads into the caller's buffers. Reads go through the page
+//! cache without mapping it: a scan touches no page of this process's memory but its own
+//! buffers, and never pays page faults or the TLB shootdowns of releasing mapped pages.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use memmap2::{Mmap, UncheckedAdvice};
+use memmap2::Mmap;
 use safetensors::{SafeTensorError, SafeTensors, tensor::Metadata};
 
 use crate::error::{Error, Result};
@@ -15,7 +17,7 @@ pub(crate) const CHUNK: usize = 8 << 20;
 pub(crate) struct Shard {
     /// The file.
     pub(crate) path: std::path::PathBuf,
-    map: Mmap,
+    file: std::fs::File,
     data_start: usize,
     pub(crate) metadata: Metadata,
     /// Tensor names in offset order.
@@ -46,15 +48,17 @@ impl Shard {
                 meta.len()
             )));
         }
-        // SAFETY: the map is read-only and private to this value. Like every reader of
-        // memory-mapped checkpoints, we rely on the file not being truncated while mapped.
+        // SAFETY: the map is read-only and lives only while the header is validated. Like
+        // every reader of memory-mapped checkpoints, we rely on the file not being truncated
+        // meanwhile; later reads are positioned reads, which see a truncation as an error.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
         let (header_len, metadata) =
             SafeTensors::read_metadata(&map).map_err(|e| invalid(explain(&e, &map)))?;
+        drop(map);
         let names = metadata.offset_keys();
         Ok(Self {
             path: path.to_path_buf(),
-            map,
+            file,
             data_start: 8 + header_len,
             metadata,
             names,
@@ -94,39 +98,51 @@ impl Shard {
         })
     }
 
-    /// Feeds `range` of the file to `sink` in chunks, releasing each chunk's pages after use
-    /// so a large tensor never stays resident twice (once mapped, once converted).
+    /// Feeds `range` of the file to `sink` in chunks read into one buffer.
     pub(crate) fn stream(
         &self,
         (start, end): (usize, usize),
         sink: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
+        let mut buf = vec![0u8; CHUNK.min(end - start)];
         let mut at = start;
         while at < end {
             let stop = (at + CHUNK).min(end);
-            sink(&self.map[at..stop])?;
-            self.release(at, stop - at);
+            let chunk = &mut buf[..stop - at];
+            self.read_at(at, chunk)?;
+            sink(chunk)?;
             at = stop;
         }
         Ok(())
     }
 
-    /// The mapped bytes `start..end`.
-    pub(crate) fn bytes(&self, start: usize, end: usize) -> &[u8] {
-        &self.map[start..end]
+    /// Fills `buf` with the file's bytes from `offset`.
+    pub(crate) fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        read_exact_at(&self.file, buf, offset as u64).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
+}
 
-    /// Drops the pages of `len` bytes at `offset` from memory; they are read back from the
-    /// file if touched again.
-    pub(crate) fn release(&self, offset: usize, len: usize) {
-        // SAFETY: the map is a read-only mapping of a file: MADV_DONTNEED only drops clean
-        // pages, which read back identical from the file, so no borrowed slice changes.
-        // Failure is harmless (the pages stay resident), hence ignored.
-        let _ = unsafe {
-            self.map
-                .unchecked_advise_range(UncheckedAdvice::DontNeed, offset, len)
-        };
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
     }
+    Ok(())
 }
 
 /// A readable reason for a safetensors validation error.

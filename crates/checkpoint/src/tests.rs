@@ -350,14 +350,14 @@ fn large_tensors_convert_across_chunks_and_read_again_after_release() {
     assert_eq!(
         ck.read_f32("w").unwrap(),
         values,
-        "pages released after the first read come back"
+        "the same values every read"
     );
     assert_eq!(encode(Dtype::F16, &values).len(), 2 * n);
     let r = ck.reader("w").unwrap();
     let mut buf = vec![0f32; 1000];
-    r.read(4_999_000, &mut buf);
+    r.read(4_999_000, &mut buf).unwrap();
     assert_eq!(buf, values[4_999_000..]);
-    r.read(17, &mut buf[..3]);
+    r.read(17, &mut buf[..3]).unwrap();
     assert_eq!(buf[..3], values[17..20]);
     assert_eq!(round_to(Dtype::BF16, 1.0 + 1.0 / 512.0), 1.0);
 }
@@ -623,4 +623,48 @@ fn tensors_written_out_of_order_give_the_same_file() {
         err.contains("\"a\" was declared but never written"),
         "{err}"
     );
+}
+
+/// A file truncated after it was opened: reads fail with an error naming it, never a crash.
+#[test]
+fn a_file_truncated_under_a_reader_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    write(
+        &path,
+        &BTreeMap::new(),
+        vec![("w", Dtype::F32, vec![1000], f32_bytes(&[0.5; 1000]))],
+    );
+    let ck = Checkpoint::open(&path).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    let mut buf = vec![0f32; 1000];
+    let err = ck.reader("w").unwrap().read(0, &mut buf).unwrap_err();
+    assert!(err.to_string().contains("m.safetensors"), "{err}");
+    assert!(ck.read_f32("w").is_err());
+}
+
+/// The fast decoders agree with `half`'s value-by-value conversion on every 16-bit pattern.
+#[test]
+fn every_half_precision_pattern_decodes_exactly() {
+    let bytes: Vec<u8> = (0..=u16::MAX).flat_map(|b| b.to_le_bytes()).collect();
+    for (dtype, reference) in [
+        (Dtype::F16, (|b: u16| half::f16::from_bits(b).to_f32()) as fn(u16) -> f32),
+        (Dtype::BF16, |b: u16| half::bf16::from_bits(b).to_f32()),
+    ] {
+        let mut out = vec![0f32; 1 << 16];
+        crate::convert::decode_to(dtype, &bytes, &mut out);
+        for (b, v) in (0..=u16::MAX).zip(&out) {
+            let r = reference(b);
+            assert!(
+                v.to_bits() == r.to_bits() || (v.is_nan() && r.is_nan()),
+                "{dtype:?} {b:#06x}: {v} against {r}"
+            );
+        }
+    }
 }

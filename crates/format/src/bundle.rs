@@ -398,24 +398,29 @@ fn header(len: u64, digest: [u8; 32]) -> [u8; HEADER_LEN] {
 /// at a time.
 pub struct BundleWriter {
     rules: Rules,
-    spool: std::io::BufWriter<std::fs::File>,
+    /// The encoded layers: in memory up to [`SPOOL_IN_MEMORY`] bytes, then in the spool file.
+    memory: Vec<u8>,
+    memory_limit: usize,
+    spool: Option<std::io::BufWriter<std::fs::File>>,
     spool_path: PathBuf,
     layers: u64,
     bytes: u64,
 }
 
+/// Encoded layers kept in memory before they go to the spool file: a constant bound on the
+/// writer's memory, which spares small and mid-sized models a round trip through the disk.
+const SPOOL_IN_MEMORY: usize = 64 << 20;
+
 impl BundleWriter {
-    /// A bundle of `pointer_bits`-bit pointers whose layers are spooled in a new file at
-    /// `spool` (removed by [`BundleWriter::finish`], or when the writer is dropped).
+    /// A bundle of `pointer_bits`-bit pointers whose layers, past a bound on memory, are
+    /// spooled in a new file at `spool` (removed by [`BundleWriter::finish`], or when the writer
+    /// is dropped).
     pub fn create(spool: &Path, pointer_bits: u8) -> Result<Self> {
-        let rules = Rules::new(pointer_bits)?;
-        let file = std::fs::File::create(spool).map_err(|source| Error::Io {
-            path: spool.to_path_buf(),
-            source,
-        })?;
         Ok(Self {
-            rules,
-            spool: std::io::BufWriter::with_capacity(1 << 20, file),
+            rules: Rules::new(pointer_bits)?,
+            memory: Vec::new(),
+            memory_limit: SPOOL_IN_MEMORY,
+            spool: None,
             spool_path: spool.to_path_buf(),
             layers: 0,
             bytes: 0,
@@ -425,13 +430,34 @@ impl BundleWriter {
     /// Appends a layer (or the next column batch of one), checking the bundle's rules.
     pub fn push(&mut self, layer: &PackedLayer) -> Result<()> {
         self.rules.push(layer)?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        if self.spool.is_none() {
+            // Encoded straight into memory; spilled to the spool file once past the bound.
+            let before = self.memory.len();
+            bincode::encode_into_std_write(LayerRef::from(layer), &mut self.memory, config())
+                .map_err(|e| Error::Encode {
+                    reason: e.to_string(),
+                })?;
+            self.bytes += (self.memory.len() - before) as u64;
+            self.layers += 1;
+            if self.memory.len() <= self.memory_limit {
+                return Ok(());
+            }
+            let file = std::fs::File::create(&self.spool_path).map_err(io(&self.spool_path))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            w.write_all(&self.memory).map_err(io(&self.spool_path))?;
+            self.memory = Vec::new();
+            self.spool = Some(w);
+            return Ok(());
+        }
         let bytes = encode_to_vec(&LayerRef::from(layer))?;
         self.bytes += bytes.len() as u64;
         self.layers += 1;
-        self.spool.write_all(&bytes).map_err(|source| Error::Io {
-            path: self.spool_path.clone(),
-            source,
-        })
+        let w = self.spool.as_mut().expect("spilled");
+        w.write_all(&bytes).map_err(io(&self.spool_path))
     }
 
     /// Checks the last rules and writes the bundle to `out`: header, `meta`, then the layers.
@@ -452,7 +478,9 @@ impl BundleWriter {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
-        self.spool.flush().map_err(io(&self.spool_path))?;
+        if let Some(w) = self.spool.as_mut() {
+            w.flush().map_err(io(&self.spool_path))?;
+        }
         let mut head = encode_to_vec(&MetaRef::from(meta))?;
         head.extend(encode_to_vec(&self.layers)?);
         let len = head.len() as u64 + self.bytes;
@@ -463,15 +491,21 @@ impl BundleWriter {
         w.write_all(&header(len, [0; 32])).map_err(io(out))?;
         w.write_all(&head).map_err(io(out))?;
         hash.update(&head);
-        let mut spool = std::fs::File::open(&self.spool_path).map_err(io(&self.spool_path))?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = spool.read(&mut buf).map_err(io(&self.spool_path))?;
-            if n == 0 {
-                break;
+        if self.spool.is_none() {
+            hash.update(&self.memory);
+            w.write_all(&self.memory).map_err(io(out))?;
+        } else {
+            let mut spool =
+                std::fs::File::open(&self.spool_path).map_err(io(&self.spool_path))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = spool.read(&mut buf).map_err(io(&self.spool_path))?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+                w.write_all(&buf[..n]).map_err(io(out))?;
             }
-            hash.update(&buf[..n]);
-            w.write_all(&buf[..n]).map_err(io(out))?;
         }
         w.flush().map_err(io(out))?;
         drop(w);
@@ -483,7 +517,9 @@ impl BundleWriter {
 
 impl Drop for BundleWriter {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.spool_path);
+        if self.spool.take().is_some() {
+            let _ = std::fs::remove_file(&self.spool_path);
+        }
     }
 }
 
@@ -767,16 +803,21 @@ mod tests {
         assert_eq!(bytes, seal(&WireBundle::from(&b)));
         let dir = std::env::temp_dir().join(format!("eie-bundle-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut w = BundleWriter::create(&dir.join("spool"), 16).unwrap();
-        for l in b.layers() {
-            w.push(l).unwrap();
+        // In memory, and through the spool file.
+        for limit in [SPOOL_IN_MEMORY, 0] {
+            let mut w = BundleWriter::create(&dir.join("spool"), 16).unwrap();
+            w.memory_limit = limit;
+            for l in b.layers() {
+                w.push(l).unwrap();
+            }
+            assert_eq!(dir.join("spool").exists(), limit == 0, "limit {limit}");
+            let n = w.finish(b.meta(), &dir.join("model.eie")).unwrap();
+            let written = std::fs::read(dir.join("model.eie")).unwrap();
+            assert!(!dir.join("spool").exists(), "the spool is removed");
+            assert_eq!(n as usize, written.len());
+            assert_eq!(written, bytes);
         }
-        let n = w.finish(b.meta(), &dir.join("model.eie")).unwrap();
-        let written = std::fs::read(dir.join("model.eie")).unwrap();
-        assert!(!dir.join("spool").exists(), "the spool is removed");
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(n as usize, written.len());
-        assert_eq!(written, bytes);
     }
 
     #[test]

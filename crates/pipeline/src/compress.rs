@@ -330,7 +330,20 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
         });
     }
     let reader = ck.reader(name)?;
-    match eie_prune::select(reader.len(), &|first, out| reader.read(first, out), rule) {
+    // The selection reads through an infallible callback: the first read error is kept (the
+    // block read as zeros meanwhile) and returned after it.
+    let failed = std::sync::Mutex::new(None);
+    let read = |first: usize, out: &mut [f32]| {
+        if let Err(e) = reader.read(first, out) {
+            out.fill(0.0);
+            failed.lock().expect("not poisoned").get_or_insert(e);
+        }
+    };
+    let selected = eie_prune::select(reader.len(), &read, rule);
+    if let Some(e) = failed.into_inner().expect("not poisoned") {
+        return Err(e.into());
+    }
+    match selected {
         Ok(sel) => Ok(Survivors {
             positions: sel.positions,
             values: sel.values,

@@ -67,6 +67,33 @@ struct Scan {
 }
 
 #[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    #[test]
+    fn the_integer_threshold_keeps_what_the_float_rule_keeps() {
+        for t in [0.0, 1e-45, 1e-30, 0.1, 0.3, 1.0 / 3.0, 2.5, 1e30, 3.5e38, f64::MAX] {
+            let lo = bits_at_least(t);
+            for w in [0.0f32, 1e-45, 1e-30, 0.1, 0.099_999_99, 0.3, 1.0 / 3.0, 2.5, 1e30, f32::MAX] {
+                for w in [w, -w, f32::from_bits(w.to_bits() + 1), f32::from_bits(w.to_bits().saturating_sub(1))] {
+                    let float_rule = w != 0.0 && (w.abs() as f64) >= t;
+                    assert_eq!(abs_bits(w) >= lo.max(1), float_rule, "t {t}, w {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sixty_four_flags_gather_into_their_bits() {
+        let mut f = [0u8; 64];
+        for j in [0, 1, 7, 8, 30, 63] {
+            f[j] = 1;
+        }
+        assert_eq!(gather(&f), 1 | 2 | 1 << 7 | 1 << 8 | 1 << 30 | 1 << 63);
+    }
+}
+
+#[cfg(test)]
 thread_local! {
     /// Full passes made by this thread's selections (tests check the one-pass claim).
     pub(crate) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -100,28 +127,69 @@ impl Acc {
     }
 }
 
-/// One pass over the tensor (see [`Scan`]). The loop is branch-free: `keep` is generic (it
-/// inlines), accepted weights are compacted into per-thread scratch by index arithmetic (a
-/// test that holds for a few percent of weights mispredicts too often to branch on), and a
-/// non-finite weight only sets a flag, its block being searched afterwards.
-fn scan<F: Fn(f32) -> bool + Sync>(len: usize, read: &Read, keep: F) -> Scan {
+/// Bit patterns of |w| at or above this are not finite.
+const INF: u32 = 0x7f80_0000;
+
+/// 64 flags (0 or 1, one byte each) as the bits of a u64, flag j in bit j: eight bytes at a
+/// time, gathered by one multiplication (each byte's bit lands in the top byte).
+fn gather(flags: &[u8; 64]) -> u64 {
+    let mut m = 0u64;
+    for (g, eight) in flags.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
+        m |= (word.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * g);
+    }
+    m
+}
+
+/// The scan of 64 weights' |w| bit patterns `u`: the mask of those kept (finite, at least
+/// `lo`, which is at least 1 so zeros are never kept), the count of finite non-zeros, and
+/// whether any is not finite. Written as independent lanes so the compiler vectorizes it.
+fn scan64(u: &[u32; 64], lo: u32) -> (u64, u32, bool) {
+    let mut kept = [0u8; 64];
+    let mut nonzero = 0u32;
+    let mut bad = 0u32;
+    for j in 0..64 {
+        let x = u[j];
+        kept[j] = ((x >= lo) & (x < INF)) as u8;
+        nonzero += ((x != 0) & (x < INF)) as u32;
+        bad |= (x >= INF) as u32;
+    }
+    (gather(&kept), nonzero, bad != 0)
+}
+
+/// One pass over the tensor (see [`Scan`]), keeping every finite weight whose |w| bit pattern
+/// is at least `lo` (>= 1). Every 64 weights become a bit mask in a branch-free, vectorized
+/// loop, so collecting costs per accepted weight, found by their set bits; a non-finite
+/// weight only sets a flag, its block being searched afterwards.
+fn scan(len: usize, read: &Read, lo: u32) -> Scan {
     #[cfg(test)]
     SCANS.with(|c| c.set(c.get() + 1));
+    let lo = lo.max(1);
     let acc = blocks(len)
         .into_par_iter()
         .fold(
-            || (Acc::new(), vec![0f32; BLOCK], vec![0u32; BLOCK + 1]),
-            |(mut acc, mut buf, mut idx), (a, b)| {
+            || (Acc::new(), vec![0f32; BLOCK]),
+            |(mut acc, mut buf), (a, b)| {
                 let block = &mut buf[..b - a];
                 read(a, block);
-                let (mut n, mut nonzero, mut bad) = (0usize, 0u64, false);
-                for (i, &w) in block.iter().enumerate() {
-                    let u = abs_bits(w);
-                    let finite = u < 0x7f80_0000;
-                    nonzero += (finite & (u != 0)) as u64;
-                    bad |= !finite;
-                    idx[n] = i as u32;
-                    n += (finite & keep(w)) as usize;
+                let (mut nonzero, mut bad) = (0u64, false);
+                let (mut pos, mut val) = (Vec::new(), Vec::new());
+                let mut u = [0u32; 64];
+                for (c, chunk) in block.chunks(64).enumerate() {
+                    for (x, &w) in u.iter_mut().zip(chunk) {
+                        *x = abs_bits(w);
+                    }
+                    // A short last chunk: the lanes past it are zero, neither kept nor counted.
+                    u[chunk.len()..].fill(0);
+                    let (mut kept, nz, nf) = scan64(&u, lo);
+                    nonzero += nz as u64;
+                    bad |= nf;
+                    while kept != 0 {
+                        let i = c * 64 + kept.trailing_zeros() as usize;
+                        pos.push((a + i) as u64);
+                        val.push(block[i]);
+                        kept &= kept - 1;
+                    }
                 }
                 acc.nonzero += nonzero;
                 if bad
@@ -130,13 +198,11 @@ fn scan<F: Fn(f32) -> bool + Sync>(len: usize, read: &Read, keep: F) -> Scan {
                 {
                     acc.first_bad = Some((a + i, block[i]));
                 }
-                let pos = idx[..n].iter().map(|&i| (a + i as usize) as u64).collect();
-                let val = idx[..n].iter().map(|&i| block[i as usize]).collect();
                 acc.parts.push((a, pos, val));
-                (acc, buf, idx)
+                (acc, buf)
             },
         )
-        .map(|(acc, _, _)| acc)
+        .map(|(acc, _)| acc)
         .reduce(Acc::new, Acc::merge);
     let Acc {
         nonzero,
@@ -156,6 +222,26 @@ fn scan<F: Fn(f32) -> bool + Sync>(len: usize, read: &Read, keep: F) -> Scan {
         positions,
         values,
     }
+}
+
+/// The smallest |w| bit pattern whose magnitude is at least `t` (as f64): what the rule
+/// "keep |w| >= t" keeps, as an integer threshold.
+fn bits_at_least(t: f64) -> u32 {
+    if !(t > 0.0) {
+        return 1;
+    }
+    if t > f32::MAX as f64 {
+        return INF;
+    }
+    let mut v = t as f32;
+    if (v as f64) < t {
+        v = f32::from_bits(v.to_bits() + 1);
+    }
+    // Rounding to f32 may have gone up past the smallest: step back while still >= t.
+    while v.to_bits() > 1 && (f32::from_bits(v.to_bits() - 1) as f64) >= t {
+        v = f32::from_bits(v.to_bits() - 1);
+    }
+    v.to_bits().max(1)
 }
 
 /// High-bits histogram of |w| over the finite non-zeros of `values`.
@@ -193,8 +279,9 @@ fn histogram_pass(len: usize, read: &Read) -> Vec<u64> {
         )
 }
 
-/// Where the threshold estimate samples: `windows` evenly spaced runs of `width` weights, for
-/// tensors of at least `min_len` weights.
+/// Where the threshold estimate samples: up to `windows` evenly spaced runs of `width` weights
+/// (all of them when `min_len` is 0, as tests set it), for tensors of at least `min_len`
+/// weights.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sampling {
     pub(crate) windows: usize,
@@ -202,23 +289,30 @@ pub(crate) struct Sampling {
     pub(crate) min_len: usize,
 }
 
-/// The sampling [`select`] uses: 1M weights, for tensors of 16M weights or more.
+/// The sampling [`select`] uses: a sixteenth of the tensor in windows of 4096 weights, at
+/// most 256 of them (1M weights), for tensors of 256K weights or more.
 const SAMPLING: Sampling = Sampling {
     windows: 256,
     width: 4096,
-    min_len: 1 << 24,
+    min_len: 1 << 18,
 };
 
-/// A bin safely at or below where the `k` largest of `len` weights start, estimated from 256
-/// evenly spaced windows of 4096 weights (deterministic): a quarter more than the expected
-/// count, plus four standard deviations, plus one bin. Only speed depends on it: a wrong
-/// guess costs one more pass, never a different result.
+/// A bin safely at or below where the `k` largest of `len` weights start, estimated from
+/// evenly spaced windows of the tensor (deterministic; as many as a sixteenth of it fills, up
+/// to the sampling's count): a quarter more than the expected count, plus four standard
+/// deviations, plus one bin. Only speed depends on it: a wrong guess costs one more pass,
+/// never a different result.
 fn estimated_bin(len: usize, read: &Read, k: u64, sampling: &Sampling) -> usize {
     let Sampling {
         windows,
         width,
         min_len,
     } = *sampling;
+    let windows = if min_len == 0 {
+        windows
+    } else {
+        windows.min(len / (16 * width.max(1)))
+    };
     if len < min_len.max(windows * width) || windows < 2 {
         return 0; // small tensors: collect every non-zero in the one pass
     }
@@ -247,10 +341,9 @@ pub(crate) fn select_with(
     sampling: &Sampling,
 ) -> Result<Selection> {
     rule.validate()?;
-    let nonzero_finite = |w: f32| w != 0.0;
     let (scan, positions, values) = match rule {
         Rule::KeepAll => {
-            let mut sc = scan(len, read, nonzero_finite);
+            let mut sc = scan(len, read, 1);
             let (p, v) = (
                 std::mem::take(&mut sc.positions),
                 std::mem::take(&mut sc.values),
@@ -259,7 +352,7 @@ pub(crate) fn select_with(
         }
         Rule::ThresholdStd(s) => {
             let t = s * std_dev(len, read);
-            let mut sc = scan(len, read, |w| w != 0.0 && (w.abs() as f64) >= t);
+            let mut sc = scan(len, read, bits_at_least(t));
             let (p, v) = (
                 std::mem::take(&mut sc.positions),
                 std::mem::take(&mut sc.values),
@@ -273,9 +366,7 @@ pub(crate) fn select_with(
                 _ => unreachable!(),
             };
             let low = estimated_bin(len, read, wanted, sampling);
-            let mut sc = scan(len, read, |w| {
-                w != 0.0 && (abs_bits(w) >> 16) as usize >= low
-            });
+            let mut sc = scan(len, read, (low as u32) << 16);
             let k = wanted.min(sc.nonzero);
             let (p, v) = if k == 0 {
                 (Vec::new(), Vec::new())
@@ -292,9 +383,7 @@ pub(crate) fn select_with(
                 // The sample guessed too high: the exact bin from a full histogram, then
                 // collect again from it.
                 let (bin, above) = threshold_bin(&histogram_pass(len, read), k);
-                let again = scan(len, read, |w| {
-                    w != 0.0 && (abs_bits(w) >> 16) as usize >= bin
-                });
+                let again = scan(len, read, (bin as u32) << 16);
                 top_k(again.positions, again.values, bin, k - above)
             };
             (sc, p, v)
@@ -318,8 +407,13 @@ pub(crate) fn select_with(
 
 /// From candidates (every non-zero whose high bits reach `bin`, in order): all those above
 /// the bin, and the `in_bin` largest inside it (magnitude descending, then earliest); one
-/// pass keeps them in order.
-fn top_k(positions: Vec<u64>, values: Vec<f32>, bin: usize, in_bin: u64) -> (Vec<u64>, Vec<f32>) {
+/// pass keeps them in order, compacting the candidates in place.
+fn top_k(
+    mut positions: Vec<u64>,
+    mut values: Vec<f32>,
+    bin: usize,
+    in_bin: u64,
+) -> (Vec<u64>, Vec<f32>) {
     let high = |v: f32| (abs_bits(v) >> 16) as usize;
     let mut inside: Vec<usize> = (0..values.len())
         .filter(|&i| high(values[i]) == bin)
@@ -333,17 +427,21 @@ fn top_k(positions: Vec<u64>, values: Vec<f32>, bin: usize, in_bin: u64) -> (Vec
     let mut kept_inside = inside[..wanted].to_vec();
     kept_inside.sort_unstable();
     let mut next_inside = kept_inside.iter().peekable();
-    let mut out = (Vec::new(), Vec::new());
-    for (i, (p, v)) in positions.into_iter().zip(values).enumerate() {
+    let mut n = 0;
+    for i in 0..values.len() {
+        let v = values[i];
         let keep = match high(v).cmp(&bin) {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
             std::cmp::Ordering::Equal => next_inside.next_if_eq(&&i).is_some(),
         };
         if keep {
-            out.0.push(p);
-            out.1.push(v);
+            positions[n] = positions[i];
+            values[n] = v;
+            n += 1;
         }
     }
-    out
+    positions.truncate(n);
+    values.truncate(n);
+    (positions, values)
 }
