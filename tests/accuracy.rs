@@ -984,3 +984,130 @@ fn python_reads_the_trained_model_as_pytorch_layout() {
     // burn computes in f32, numpy here in f64: a near-tie may flip, nothing more.
     assert!(python.abs_diff(ours) <= 2, "python {python}, eval {ours}");
 }
+
+/// Without dense checkpoints, eval rebuilds the float stages from the checkpoint and
+/// model.eie: the same numbers as from the checkpoints themselves, and as compress measured.
+#[test]
+fn eval_rebuilds_the_float_stages_without_dense_checkpoints() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    let compress = |out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "compress",
+            &m,
+            "-o",
+            out,
+            "--density",
+            "0.3",
+            "--pes",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8500",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        json(t.run(&a).ok())
+    };
+    let lean = compress("lean", &[]);
+    let dense = compress("dense", &["--dense-checkpoints"]);
+    assert!(!t.exists("lean/pruned.safetensors") && t.exists("dense/pruned.safetensors"));
+    assert_eq!(lean["accuracy"], dense["accuracy"]);
+    let eval = |dir: &str| {
+        json(
+            t.run(&[
+                "eval",
+                &m,
+                dir,
+                "--dataset",
+                "synthetic",
+                "--range",
+                "8000..8500",
+                "--json",
+            ])
+            .ok(),
+        )
+    };
+    let (a, b) = (eval("lean"), eval("dense"));
+    assert_eq!(a["stages"], b["stages"]);
+    assert_eq!(
+        stage_names(&a["stages"]),
+        [
+            "original (float)",
+            "pruned (float)",
+            "pruned + shared (float)",
+            "EIE bit-exact (images)"
+        ]
+    );
+    assert_eq!(a["stages"], lean["accuracy"]["stages"]);
+    assert!(a.get("notes").is_none());
+}
+
+/// A retrained model's pruned weights are its fine-tuned ones: without its pruned
+/// checkpoint, eval leaves that stage out and says why.
+#[test]
+fn eval_says_what_it_cannot_rebuild_for_a_retrained_model() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "out",
+        "--density",
+        "0.3",
+        "--pes",
+        "4",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..1000",
+        "--eval-range",
+        "8000..8300",
+        "--retrain",
+        "--epochs",
+        "1",
+        "-q",
+    ])
+    .ok();
+    let e = json(
+        t.run(&[
+            "eval",
+            &m,
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8300",
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(
+        stage_names(&e["stages"]),
+        [
+            "original (float)",
+            "pruned + shared (float)",
+            "EIE bit-exact (images)"
+        ]
+    );
+    let note = e["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("pruned (float)") && note.contains("--dense-checkpoints"),
+        "{note}"
+    );
+    let text = t
+        .run(&[
+            "eval",
+            &m,
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8300",
+        ])
+        .ok()
+        .to_string();
+    assert!(text.contains("not measured: pruned (float)"), "{text}");
+}

@@ -369,7 +369,7 @@ fn the_default_selection_skips_the_embedding_and_a_named_one_keeps_its_f16_dtype
         .ok()
         .to_string();
     assert!(
-        text.contains("not compressed: 1 weight tensor: embed.weight (embedding table"),
+        text.contains("skipped 1 weight tensor (--layers selects any of them; report.json lists every one): embed.weight (embedding table"),
         "{text}"
     );
 
@@ -705,4 +705,116 @@ fn small_and_empty_layers_work() {
     let d = Checkpoint::open(t.path("d.safetensors")).unwrap();
     assert_eq!(f32s(&d, "few.weight"), few);
     assert_eq!(f32s(&d, "zero.weight"), vec![0.0; 24]);
+}
+
+/// A checkpoint written the way Python's safetensors writes one (tensors sorted by name):
+/// the layers come in the model's order, numbered blocks by their numbers and the head last,
+/// and the embedding and the norms are listed as skipped.
+#[test]
+fn a_name_sorted_transformer_is_compressed_in_model_order() {
+    let t = TestDir::new();
+    let mut tensors: Vec<(String, Vec<usize>)> = vec![
+        ("lm_head.weight".into(), vec![16, 8]),
+        ("model.embed_tokens.weight".into(), vec![16, 8]),
+        ("model.norm.weight".into(), vec![8]),
+    ];
+    for i in 0..11 {
+        tensors.push((
+            format!("model.layers.{i}.self_attn.q_proj.weight"),
+            vec![8, 8],
+        ));
+        tensors.push((format!("model.layers.{i}.mlp.down_proj.weight"), vec![8, 8]));
+        tensors.push((format!("model.layers.{i}.input_layernorm.weight"), vec![8]));
+    }
+    tensors.sort();
+    let data: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors
+        .iter()
+        .map(|(n, s)| {
+            let len: usize = s.iter().product();
+            let v = (0..len)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+                .collect();
+            (n.as_str(), s.clone(), v)
+        })
+        .collect();
+    t.checkpoint("lm.safetensors", &data);
+    let r = json(
+        t.run(&[
+            "compress",
+            "lm.safetensors",
+            "-o",
+            "out",
+            "--density",
+            "0.5",
+            "--pes",
+            "2",
+            "--json",
+        ])
+        .ok(),
+    );
+    let names: Vec<&str> = r["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<String> = (0..11)
+        .flat_map(|i| {
+            [
+                format!("model.layers.{i}.mlp.down_proj.weight"),
+                format!("model.layers.{i}.self_attn.q_proj.weight"),
+            ]
+        })
+        .collect();
+    expected.push("lm_head.weight".into());
+    assert_eq!(names, expected);
+    let skipped: Vec<&str> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 13);
+    assert_eq!(skipped[0], "model.embed_tokens.weight");
+    assert_eq!(skipped[1], "model.layers.0.input_layernorm.weight");
+    // The images are in the same order.
+    let manifest = json(&std::fs::read_to_string(t.path("out/manifest.json")).unwrap());
+    assert_eq!(
+        manifest["layers"][2]["name"],
+        "model.layers.1.mlp.down_proj.weight"
+    );
+    assert_eq!(manifest["layers"][22]["dir"], "images/022-lm_head.weight");
+}
+
+/// The dense checkpoints are one flag or one recipe key; both at once is an error.
+#[test]
+fn dense_checkpoints_are_opt_in_by_flag_or_recipe() {
+    let t = TestDir::new();
+    let m = model();
+    t.write(
+        "r.toml",
+        b"dense_checkpoints = true\n[defaults]\ndensity = 0.5\n",
+    );
+    t.run(&["compress", &m, "-o", "a", "--recipe", "r.toml"])
+        .ok();
+    assert!(t.exists("a/pruned.safetensors") && t.exists("a/quantized.safetensors"));
+    t.run(&["compress", &m, "-o", "b", "--density", "0.5"]).ok();
+    assert!(!t.exists("b/pruned.safetensors") && !t.exists("b/quantized.safetensors"));
+    t.run(&[
+        "compress",
+        &m,
+        "-o",
+        "c",
+        "--recipe",
+        "r.toml",
+        "--dense-checkpoints",
+    ])
+    .fails_with(&["dense_checkpoints set both", "r.toml"]);
+    assert!(!t.exists("c"));
+    // No spool or staging file is left behind.
+    let names: Vec<String> = std::fs::read_dir(t.path("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
 }

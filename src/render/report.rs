@@ -115,15 +115,15 @@ pub fn render(c: &CompressReport) -> String {
         let names: Vec<String> = r
             .skipped
             .iter()
-            .take(6)
+            .take(4)
             .map(|s| format!("{} ({})", s.name, s.reason))
             .collect();
         out.push_str(&format!(
-            "not compressed: {} weight tensor{}: {}{} (name them with --layers to compress them; report.json lists all)\n",
+            "skipped {} weight tensor{} (--layers selects any of them; report.json lists every one): {}{}\n",
             r.skipped.len(),
             if r.skipped.len() == 1 { "" } else { "s" },
-            names.join(", "),
-            if r.skipped.len() > 6 { ", ..." } else { "" }
+            names.join("; "),
+            if r.skipped.len() > 4 { "; ..." } else { "" }
         ));
     }
     let balanced: Vec<&LayerReport> = r.layers.iter().filter(|l| l.balance.is_some()).collect();

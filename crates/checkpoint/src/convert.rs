@@ -36,14 +36,15 @@ pub(crate) fn decode_to(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
                 for (x, c) in bits.iter_mut().zip(b.chunks_exact(2)) {
                     *x = u16::from_le_bytes([c[0], c[1]]);
                 }
-                bits.reinterpret_cast::<half::f16>()
-                    .convert_to_f32_slice(o);
+                bits.reinterpret_cast::<half::f16>().convert_to_f32_slice(o);
             }
         }
         Dtype::BF16 => out
             .iter_mut()
             .zip(bytes.chunks_exact(2))
-            .for_each(|(o, c)| *o = half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32()),
+            .for_each(|(o, c)| {
+                *o = half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32()
+            }),
         _ => unreachable!("callers check float_width first"),
     }
 }

@@ -395,8 +395,7 @@ impl TensorReader<'_> {
         }
         BYTES.with_borrow_mut(|bytes| {
             bytes.resize(out.len() * self.width, 0);
-            self.shard
-                .read_at(self.start + first * self.width, bytes)?;
+            self.shard.read_at(self.start + first * self.width, bytes)?;
             convert::decode_to(self.dtype, bytes, out);
             Ok(())
         })
@@ -436,7 +435,7 @@ impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SkipReason::Embedding => {
-                f.write_str("embedding table (a lookup, not a matrix-vector layer)")
+                f.write_str("embedding table: a lookup, not a matrix-vector layer")
             }
             SkipReason::NotMatrix(shape) => write!(f, "shape {shape:?}, not 2-D"),
             SkipReason::NotFloat(dtype) => write!(f, "dtype {dtype:?}, not a float type"),

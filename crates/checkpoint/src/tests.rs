@@ -654,7 +654,10 @@ fn a_file_truncated_under_a_reader_is_an_error() {
 fn every_half_precision_pattern_decodes_exactly() {
     let bytes: Vec<u8> = (0..=u16::MAX).flat_map(|b| b.to_le_bytes()).collect();
     for (dtype, reference) in [
-        (Dtype::F16, (|b: u16| half::f16::from_bits(b).to_f32()) as fn(u16) -> f32),
+        (
+            Dtype::F16,
+            (|b: u16| half::f16::from_bits(b).to_f32()) as fn(u16) -> f32,
+        ),
         (Dtype::BF16, |b: u16| half::bf16::from_bits(b).to_f32()),
     ] {
         let mut out = vec![0f32; 1 << 16];

@@ -495,8 +495,7 @@ impl BundleWriter {
             hash.update(&self.memory);
             w.write_all(&self.memory).map_err(io(out))?;
         } else {
-            let mut spool =
-                std::fs::File::open(&self.spool_path).map_err(io(&self.spool_path))?;
+            let mut spool = std::fs::File::open(&self.spool_path).map_err(io(&self.spool_path))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = spool.read(&mut buf).map_err(io(&self.spool_path))?;

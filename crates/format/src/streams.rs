@@ -119,44 +119,51 @@ pub fn encode(
     let starts = codes.row_starts();
     (0..pes)
         .into_par_iter()
-        .map(|pe| {
-            encode_pe(
-                layer,
-                codes.cols(),
-                pe,
-                &codes.pe_entries(&starts, pes, pe),
-                index_bits,
-            )
-        })
+        .map(|pe| encode_pe(layer, codes, &starts, pes, pe, index_bits))
         .collect()
 }
 
-/// Encodes PE `pe`'s non-zeros (local row ascending): a stable counting sort by column keeps
-/// rows ascending within each column, then one pass per column places the padding.
+/// Encodes PE `pe`'s non-zeros (its rows pe, pe + N, ...; `starts` from
+/// [`SparseCodes::row_starts`]): a stable counting sort by column, straight from the codes,
+/// keeps rows ascending within each column, then one pass per column places the padding.
 fn encode_pe(
     layer: &str,
-    cols: usize,
+    sparse: &SparseCodes,
+    starts: &[usize],
+    pes: usize,
     pe: usize,
-    entries: &[(u32, u32, u8)],
     index_bits: u8,
 ) -> Result<PeStreams> {
+    let cols = sparse.cols();
+    let (positions, all_codes) = (sparse.positions(), sparse.codes());
+    let rows = (pe..sparse.rows()).step_by(pes);
     let mut start = vec![0usize; cols + 1];
-    for &(_, col, _) in entries {
-        start[col as usize + 1] += 1;
+    let mut n = 0;
+    for r in rows.clone() {
+        let base = (r * cols) as u64;
+        for &p in &positions[starts[r]..starts[r + 1]] {
+            start[(p - base) as usize + 1] += 1;
+        }
+        n += starts[r + 1] - starts[r];
     }
     for j in 0..cols {
         start[j + 1] += start[j];
     }
-    let mut slots = vec![(0u32, 0u8); entries.len()];
+    let mut slots = vec![(0u32, 0u8); n];
     let mut fill = start.clone();
-    for &(local, col, code) in entries {
-        slots[fill[col as usize]] = (local, code);
-        fill[col as usize] += 1;
+    for (local, r) in rows.enumerate() {
+        let base = (r * cols) as u64;
+        for i in starts[r]..starts[r + 1] {
+            let col = (positions[i] - base) as usize;
+            slots[fill[col]] = (local as u32, all_codes[i]);
+            fill[col] += 1;
+        }
     }
+    let entries = &slots;
 
     let max = max_z(index_bits) as usize;
-    let mut codes = Vec::with_capacity(entries.len());
-    let mut z = Vec::with_capacity(entries.len());
+    let mut codes = Vec::with_capacity(entries.len() + entries.len() / 8);
+    let mut z = Vec::with_capacity(entries.len() + entries.len() / 8);
     let mut ptr = Vec::with_capacity(cols + 1);
     ptr.push(0u32);
     for j in 0..cols {

@@ -267,6 +267,29 @@ pub fn compress(
     })
 }
 
+/// One layer through prune, share and pack, in memory (what [`compress`] does to every layer
+/// before writing it): its packed streams (whole, before column batches) and what pruning and
+/// sharing did, adding the time of each stage to `timings`. A global density needs every
+/// layer: [`compress`] runs it.
+pub fn compress_one(
+    ck: &Checkpoint,
+    plan: &LayerPlan,
+    pes: usize,
+    timings: &mut Timings,
+) -> Result<(PackedLayer, LayerOutcome)> {
+    let rule = match plan.settings.pruning {
+        Pruning::None => Rule::KeepAll,
+        Pruning::Density(d) => Rule::Density(d),
+        Pruning::ThresholdStd(s) => Rule::ThresholdStd(s),
+        Pruning::Global(_) => {
+            return Err(Error::Plan {
+                reason: "a global density needs every layer: run the whole pipeline".into(),
+            });
+        }
+    };
+    compress_layer(ck, plan, Source::Prune(rule), pes, None, timings)
+}
+
 /// For a global density: the count each layer keeps (two streaming passes over the layers).
 fn global_counts(
     ck: &Checkpoint,
@@ -483,6 +506,9 @@ fn sparse_codes(
         reason: e.to_string(),
     };
     let Some(bias_codes) = bias_codes else {
+        if !codes.contains(&0) {
+            return SparseCodes::new(rows, inputs, positions, codes.to_vec()).map_err(bad);
+        }
         let (pos, out): (Vec<u64>, Vec<u8>) = positions
             .into_iter()
             .zip(codes.iter().copied())

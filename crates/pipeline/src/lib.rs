@@ -14,14 +14,15 @@ pub mod settings;
 mod share;
 
 pub use compress::{
-    Compressed, Decided, Job, Retrained, Timings, compress, image_provenance, source_info,
+    Compressed, Decided, Job, Retrained, Timings, compress, compress_one, image_provenance,
+    source_info,
 };
 pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
 pub use pack::{PackJob, Packed, pack, pack_tensor};
 pub use plan::{BiasPlan, LayerPlan, Plan, Request};
 pub use recipe::Recipe;
-pub use report::Report;
+pub use report::{LayerOutcome, Report};
 pub use settings::{
     Assignments, CodebookKind, InitKind, Knob, LAYER_KNOBS, LayerSettings, Pruning, RUN_KNOBS,
     RunSettings,

@@ -64,6 +64,8 @@ struct Scan {
     first_bad: Option<(usize, f32)>,
     positions: Vec<u64>,
     values: Vec<f32>,
+    /// High-bits histogram of the accepted weights' |w| (what [`histogram`] of `values` is).
+    high: Vec<u64>,
 }
 
 #[cfg(test)]
@@ -72,10 +74,37 @@ mod scan_tests {
 
     #[test]
     fn the_integer_threshold_keeps_what_the_float_rule_keeps() {
-        for t in [0.0, 1e-45, 1e-30, 0.1, 0.3, 1.0 / 3.0, 2.5, 1e30, 3.5e38, f64::MAX] {
+        for t in [
+            0.0,
+            1e-45,
+            1e-30,
+            0.1,
+            0.3,
+            1.0 / 3.0,
+            2.5,
+            1e30,
+            3.5e38,
+            f64::MAX,
+        ] {
             let lo = bits_at_least(t);
-            for w in [0.0f32, 1e-45, 1e-30, 0.1, 0.099_999_99, 0.3, 1.0 / 3.0, 2.5, 1e30, f32::MAX] {
-                for w in [w, -w, f32::from_bits(w.to_bits() + 1), f32::from_bits(w.to_bits().saturating_sub(1))] {
+            for w in [
+                0.0f32,
+                1e-45,
+                1e-30,
+                0.1,
+                0.099_999_99,
+                0.3,
+                1.0 / 3.0,
+                2.5,
+                1e30,
+                f32::MAX,
+            ] {
+                for w in [
+                    w,
+                    -w,
+                    f32::from_bits(w.to_bits() + 1),
+                    f32::from_bits(w.to_bits().saturating_sub(1)),
+                ] {
                     let float_rule = w != 0.0 && (w.abs() as f64) >= t;
                     assert_eq!(abs_bits(w) >= lo.max(1), float_rule, "t {t}, w {w}");
                 }
@@ -105,6 +134,7 @@ struct Acc {
     nonzero: u64,
     first_bad: Option<(usize, f32)>,
     parts: Vec<(usize, Vec<u64>, Vec<f32>)>,
+    high: Vec<u64>,
 }
 
 impl Acc {
@@ -113,6 +143,7 @@ impl Acc {
             nonzero: 0,
             first_bad: None,
             parts: Vec::new(),
+            high: vec![0; 1 << 15],
         }
     }
 
@@ -123,6 +154,10 @@ impl Acc {
             (a, b) => a.or(b),
         };
         self.parts.extend(other.parts);
+        self.high
+            .iter_mut()
+            .zip(&other.high)
+            .for_each(|(a, b)| *a += b);
         self
     }
 }
@@ -173,7 +208,9 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
                 let block = &mut buf[..b - a];
                 read(a, block);
                 let (mut nonzero, mut bad) = (0u64, false);
-                let (mut pos, mut val) = (Vec::new(), Vec::new());
+                // Sized like the thread's previous block: most blocks accept alike.
+                let guess = acc.parts.last().map_or(0, |p| p.1.len() + p.1.len() / 8);
+                let (mut pos, mut val) = (Vec::with_capacity(guess), Vec::with_capacity(guess));
                 let mut u = [0u32; 64];
                 for (c, chunk) in block.chunks(64).enumerate() {
                     for (x, &w) in u.iter_mut().zip(chunk) {
@@ -188,6 +225,7 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
                         let i = c * 64 + kept.trailing_zeros() as usize;
                         pos.push((a + i) as u64);
                         val.push(block[i]);
+                        acc.high[(u[i - c * 64] >> 16) as usize] += 1;
                         kept &= kept - 1;
                     }
                 }
@@ -208,6 +246,7 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
         nonzero,
         first_bad,
         mut parts,
+        high,
     } = acc;
     parts.sort_unstable_by_key(|p| p.0);
     let total = parts.iter().map(|p| p.1.len()).sum();
@@ -221,13 +260,14 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
         first_bad,
         positions,
         values,
+        high,
     }
 }
 
 /// The smallest |w| bit pattern whose magnitude is at least `t` (as f64): what the rule
 /// "keep |w| >= t" keeps, as an integer threshold.
 fn bits_at_least(t: f64) -> u32 {
-    if !(t > 0.0) {
+    if t.is_nan() || t <= 0.0 {
         return 1;
     }
     if t > f32::MAX as f64 {
@@ -372,7 +412,7 @@ pub(crate) fn select_with(
                 (Vec::new(), Vec::new())
             } else if sc.values.len() as u64 >= k {
                 // At least k candidates: the k largest are all among them.
-                let (bin, above) = threshold_bin(&histogram(&sc.values), k);
+                let (bin, above) = threshold_bin(&sc.high, k);
                 top_k(
                     std::mem::take(&mut sc.positions),
                     std::mem::take(&mut sc.values),

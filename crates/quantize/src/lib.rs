@@ -75,7 +75,7 @@ pub fn cluster(values: &[f32], k: usize, method: Method) -> Result<Clustering> {
         });
     }
     let data = Sorted::new(values);
-    if data.distinct() <= k {
+    if data.distinct_up_to(k) <= k {
         let centroids: Vec<f32> = data
             .distinct_values()
             .into_iter()

@@ -88,10 +88,25 @@ impl Sorted {
 
     /// Number of distinct values.
     pub fn distinct(&self) -> usize {
+        self.distinct_up_to(usize::MAX)
+    }
+
+    /// The number of distinct values, counting stops past `limit` (so checking "at most k"
+    /// costs a pass only over the values it takes to find k + 1 of them).
+    pub fn distinct_up_to(&self, limit: usize) -> usize {
         if self.x.is_empty() {
             return 0;
         }
-        1 + self.x.windows(2).filter(|w| w[0] != w[1]).count()
+        let mut n = 1;
+        for w in self.x.windows(2) {
+            if w[0] != w[1] {
+                n += 1;
+                if n > limit {
+                    break;
+                }
+            }
+        }
+        n
     }
 
     /// The distinct values, ascending.
@@ -113,25 +128,54 @@ impl Sorted {
 }
 
 /// `values` in ascending (total) order. Large inputs take an LSD radix sort (three passes of
-/// 11 bits) on order-preserving integer keys: several times faster than comparing.
+/// 11 bits) on order-preserving integer keys: several times faster than comparing; two
+/// halves are sorted side by side and merged.
 pub fn sort(values: &[f32]) -> Vec<f32> {
     if values.len() < 1 << 16 {
         let mut v = values.to_vec();
         v.sort_unstable_by(f32::total_cmp);
         return v;
     }
-    // Flip the sign bit of positives and every bit of negatives: unsigned order = total order.
-    let key = |x: f32| {
-        let b = x.to_bits();
-        if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
-    };
-    let unkey = |k: u32| f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k });
+    let (lo, hi) = values.split_at(values.len() / 2);
+    let (a, b) = rayon::join(|| radix_keys(lo), || radix_keys(hi));
+    // Merge the two sorted key runs; keys compare like the values' total order.
+    let mut out = Vec::with_capacity(values.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        let take_a = x <= y;
+        out.push(unkey(if take_a { x } else { y }));
+        i += take_a as usize;
+        j += !take_a as usize;
+    }
+    out.extend(a[i..].iter().map(|&k| unkey(k)));
+    out.extend(b[j..].iter().map(|&k| unkey(k)));
+    out
+}
+
+/// The order-preserving key of a float: flip the sign bit of positives and every bit of
+/// negatives, and unsigned order is the total order.
+fn key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+}
+
+fn unkey(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k })
+}
+
+/// The keys of `values`, sorted by an LSD radix sort; a pass whose digit is the same for
+/// every key (the high bits of weights of one layer often are) is skipped.
+fn radix_keys(values: &[f32]) -> Vec<u32> {
     let mut a: Vec<u32> = values.iter().map(|&x| key(x)).collect();
     let mut b = vec![0u32; a.len()];
     for shift in [0u32, 11, 22] {
         let mut count = [0usize; 2048];
         for &k in &a {
             count[((k >> shift) & 0x7ff) as usize] += 1;
+        }
+        if count.contains(&a.len()) {
+            continue;
         }
         let mut at = 0;
         for c in count.iter_mut() {
@@ -146,5 +190,5 @@ pub fn sort(values: &[f32]) -> Vec<f32> {
         }
         std::mem::swap(&mut a, &mut b);
     }
-    a.into_iter().map(unkey).collect()
+    a
 }
