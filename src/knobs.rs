@@ -102,7 +102,7 @@ macro_rules! knob_group {
 
         impl clap::Args for $name {
             fn augment_args(cmd: Command) -> Command {
-                augment(cmd, &$table, $keep, $heading, $configure)
+                augment(cmd, $table, $keep, $heading, $configure)
             }
 
             fn augment_args_for_update(cmd: Command) -> Command {
@@ -113,8 +113,8 @@ macro_rules! knob_group {
         impl FromArgMatches for $name {
             fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
                 Ok(Self(Given {
-                    values: given(matches, &$table, $keep),
-                    knobs: Some(&$table),
+                    values: given(matches, $table, $keep),
+                    knobs: Some($table),
                 }))
             }
 
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn every_per_layer_flag_is_a_recipe_key_and_back() {
         let flags = compress_flags();
-        for k in &LAYER_KNOBS {
+        for k in LAYER_KNOBS {
             assert!(flags.contains(&k.flag()), "--{} missing", k.flag());
             let text = format!("[defaults]\n{} = {}\n", k.key, toml_value(k));
             Recipe::parse(Path::new("r.toml"), &text)
@@ -239,10 +239,10 @@ mod tests {
     #[test]
     fn every_retraining_flag_is_a_retrain_key_and_back() {
         let flags = compress_flags();
-        for k in &eie_evaluate::RETRAIN_KNOBS {
+        for k in eie_evaluate::RETRAIN_KNOBS {
             let t: toml::Table =
                 toml::from_str(&format!("{} = {}\n", k.key, toml_value(k))).unwrap();
-            Assignments::from_toml(&eie_evaluate::RETRAIN_KNOBS, &t, |_| true)
+            Assignments::from_toml(eie_evaluate::RETRAIN_KNOBS, &t, |_| true)
                 .unwrap_or_else(|e| panic!("[retrain] {}: {e}", k.key));
             assert_eq!(
                 flags.contains(&k.flag()),
@@ -251,7 +251,7 @@ mod tests {
                 k.flag()
             );
         }
-        for k in &RUN_KNOBS {
+        for k in RUN_KNOBS {
             assert!(flags.contains(&k.flag()), "--{}", k.flag());
             let text = format!("{} = {}\n", k.key, toml_value(k));
             Recipe::parse(Path::new("r.toml"), &text).unwrap();

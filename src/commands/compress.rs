@@ -120,7 +120,7 @@ fn retrain_choices(args: &Args, recipe: Option<&Recipe>) -> Result<RetrainChoice
     let cli = args.retraining.0.assignments()?;
     let table = match recipe.and_then(|r| r.tables.get("retrain").map(|t| (r, t))) {
         Some((r, t)) => {
-            let from_recipe = Assignments::from_toml(&RETRAIN_KNOBS, t, |_| true)
+            let from_recipe = Assignments::from_toml(RETRAIN_KNOBS, t, |_| true)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", r.place("[retrain]")))?;
             let both = cli.overlap(&from_recipe);
             if !both.is_empty() {

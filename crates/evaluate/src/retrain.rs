@@ -108,7 +108,7 @@ fn check_schedule(schedule: &[f64]) -> Result<(), String> {
 }
 
 /// Every retraining setting: the command line's flags and the keys of a recipe's `[retrain]`.
-pub static RETRAIN_KNOBS: [Knob<RetrainChoices>; 8] = [
+pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
     Knob {
         key: "epochs",
         value_name: "E",
@@ -528,21 +528,21 @@ mod retrain_tests {
     #[test]
     fn choices_resolve_to_a_schedule() {
         let mut a = Assignments::<RetrainChoices>::new();
-        a.set_text(&RETRAIN_KNOBS, "rounds", "4").unwrap();
-        a.set_text(&RETRAIN_KNOBS, "epochs", "2").unwrap();
+        a.set_text(RETRAIN_KNOBS, "rounds", "4").unwrap();
+        a.set_text(RETRAIN_KNOBS, "epochs", "2").unwrap();
         let mut c = RetrainChoices::default();
         a.apply(&mut c);
         let s = c.resolve(7).unwrap();
         assert_eq!(s.schedule, [0.25, 0.5, 0.75, 1.0]);
         assert_eq!((s.fine_tune.epochs, s.centroids.epochs), (2, 2));
         assert_eq!((s.fine_tune.seed, s.centroids.seed), (7, 7));
-        let e = a.set_text(&RETRAIN_KNOBS, "rounds", "100000").unwrap_err();
+        let e = a.set_text(RETRAIN_KNOBS, "rounds", "100000").unwrap_err();
         assert_eq!(e, "rounds 100000 is over 1000");
         let t: toml::Table = toml::from_str("schedule = [0.5, 0.4]\n").unwrap();
-        let e = Assignments::from_toml(&RETRAIN_KNOBS, &t, |_| true).unwrap_err();
+        let e = Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).unwrap_err();
         assert!(e.contains("increasing"), "{e}");
         let t: toml::Table = toml::from_str("schedule = [0.5, 1.0]\nrounds = 2\n").unwrap();
-        let e = Assignments::from_toml(&RETRAIN_KNOBS, &t, |_| true).unwrap_err();
+        let e = Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).unwrap_err();
         assert!(e.contains("give one of rounds and schedule"), "{e}");
     }
 }

@@ -26,7 +26,7 @@ fn main() {
     let runs: usize = rest.get(1).map_or(5, |r| r.parse().expect("RUNS"));
     let ck = Checkpoint::open(file).expect("a checkpoint");
     let mut cli = Assignments::new();
-    cli.set_text(&LAYER_KNOBS, "density", density)
+    cli.set_text(LAYER_KNOBS, "density", density)
         .expect("a density");
     let plan = Plan::resolve(
         ck.header(),

@@ -594,7 +594,7 @@ mod tests {
     ) -> Compressed {
         let mut cli = Assignments::new();
         for (k, v) in settings {
-            cli.set_text(&LAYER_KNOBS, k, v).unwrap();
+            cli.set_text(LAYER_KNOBS, k, v).unwrap();
         }
         let plan = Plan::resolve(
             ck.header(),

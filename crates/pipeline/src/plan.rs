@@ -297,7 +297,7 @@ mod tests {
             ("fc2.weight", Dtype::F32, &[3, 8]),
         ]);
         let mut cli = Assignments::new();
-        cli.set_text(&LAYER_KNOBS, "density", "0.5").unwrap();
+        cli.set_text(LAYER_KNOBS, "density", "0.5").unwrap();
         let plan = Plan::resolve(&h, &request(&cli)).unwrap();
         assert_eq!(plan.names(), ["fc1.weight", "fc2.weight"]);
         let fc1 = &plan.layers[0];
@@ -447,7 +447,7 @@ mod tests {
         assert!(err.contains("global density cannot combine"), "{err}");
         let r = Recipe::parse(Path::new("r.toml"), "[defaults]\ncode_bits = 3\n").unwrap();
         let mut cli = Assignments::new();
-        cli.set_text(&LAYER_KNOBS, "code_bits", "5").unwrap();
+        cli.set_text(LAYER_KNOBS, "code_bits", "5").unwrap();
         let err = resolve_settings(&names(&["fc1.weight"]), &cli, Some(&r))
             .unwrap_err()
             .to_string();

@@ -82,7 +82,7 @@ impl Recipe {
                     }
                 }
                 ("defaults", toml::Value::Table(t)) => {
-                    recipe.defaults = Assignments::from_toml(&LAYER_KNOBS, &t, |_| true)
+                    recipe.defaults = Assignments::from_toml(LAYER_KNOBS, &t, |_| true)
                         .map_err(|e| bad(format!("[defaults]: {e}")))?;
                 }
                 ("layers", toml::Value::Array(rules)) => {
@@ -111,7 +111,7 @@ impl Recipe {
                                 )));
                             }
                         };
-                        let set = Assignments::from_toml(&LAYER_KNOBS, &t, layer_keys)
+                        let set = Assignments::from_toml(LAYER_KNOBS, &t, layer_keys)
                             .map_err(|e| bad(format!("{}: {e}", place(&pattern))))?;
                         recipe.rules.push(Rule { pattern, skip, set });
                     }
@@ -122,7 +122,7 @@ impl Recipe {
                 (name, value) if RUN_KNOBS.iter().any(|k| k.key == name) => {
                     let mut one = toml::Table::new();
                     one.insert(name.to_string(), value);
-                    let set = Assignments::from_toml(&RUN_KNOBS, &one, |_| true).map_err(bad)?;
+                    let set = Assignments::from_toml(RUN_KNOBS, &one, |_| true).map_err(bad)?;
                     recipe.run = recipe.run.merged(&set);
                 }
                 (name, _) => {

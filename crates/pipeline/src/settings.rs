@@ -584,7 +584,7 @@ fn unit_interval(key: &'static str) -> impl Fn(&Value) -> Result<(), String> {
 }
 
 /// Every per-layer setting: the command line's flags and a recipe's keys.
-pub static LAYER_KNOBS: [Knob<LayerSettings>; 10] = [
+pub static LAYER_KNOBS: &[Knob<LayerSettings>] = &[
     Knob {
         key: "density",
         value_name: "D",
@@ -728,7 +728,7 @@ pub struct RunSettings {
 }
 
 /// Every run-wide setting.
-pub static RUN_KNOBS: [Knob<RunSettings>; 1] = [Knob {
+pub static RUN_KNOBS: &[Knob<RunSettings>] = &[Knob {
     key: "dense_checkpoints",
     value_name: "",
     doc: "Also write pruned.safetensors and quantized.safetensors: every tensor of the checkpoint, dense, after pruning and after weight sharing (eval rebuilds them without).",
@@ -746,13 +746,13 @@ mod tests {
 
     #[test]
     fn flags_and_defaults_come_from_the_definition() {
-        let k = find(&LAYER_KNOBS, "max_iter").unwrap();
+        let k = find(LAYER_KNOBS, "max_iter").unwrap();
         assert_eq!(k.flag(), "max-iter");
         assert_eq!(k.default_text().as_deref(), Some("300"));
-        assert_eq!(find(&LAYER_KNOBS, "density").unwrap().default_text(), None);
-        assert_eq!(find(&LAYER_KNOBS, "balance").unwrap().default_text(), None);
+        assert_eq!(find(LAYER_KNOBS, "density").unwrap().default_text(), None);
+        assert_eq!(find(LAYER_KNOBS, "balance").unwrap().default_text(), None);
         assert_eq!(
-            find(&LAYER_KNOBS, "init")
+            find(LAYER_KNOBS, "init")
                 .unwrap()
                 .default_text()
                 .as_deref(),
@@ -763,14 +763,14 @@ mod tests {
     #[test]
     fn values_are_checked_when_given() {
         let mut a = Assignments::<LayerSettings>::new();
-        assert!(a.set_text(&LAYER_KNOBS, "code_bits", "9").is_err());
-        assert!(a.set_text(&LAYER_KNOBS, "init", "forgy").is_err());
-        let e = a.set_text(&LAYER_KNOBS, "density", "1.5").unwrap_err();
+        assert!(a.set_text(LAYER_KNOBS, "code_bits", "9").is_err());
+        assert!(a.set_text(LAYER_KNOBS, "init", "forgy").is_err());
+        let e = a.set_text(LAYER_KNOBS, "density", "1.5").unwrap_err();
         assert_eq!(e, "density 1.5 is outside (0, 1]");
-        a.set_text(&LAYER_KNOBS, "density", "0.5").unwrap();
-        let e = a.set_text(&LAYER_KNOBS, "threshold_std", "1").unwrap_err();
+        a.set_text(LAYER_KNOBS, "density", "0.5").unwrap();
+        let e = a.set_text(LAYER_KNOBS, "threshold_std", "1").unwrap_err();
         assert_eq!(e, "give one of density, threshold_std and global_density");
-        a.set_text(&LAYER_KNOBS, "init", "kmeans++").unwrap();
+        a.set_text(LAYER_KNOBS, "init", "kmeans++").unwrap();
         let mut s = LayerSettings::default();
         a.apply(&mut s);
         assert_eq!(
@@ -782,10 +782,10 @@ mod tests {
     #[test]
     fn later_values_replace_a_whole_group() {
         let mut a = Assignments::<LayerSettings>::new();
-        a.set_text(&LAYER_KNOBS, "density", "0.5").unwrap();
+        a.set_text(LAYER_KNOBS, "density", "0.5").unwrap();
         let mut b = Assignments::<LayerSettings>::new();
-        b.set_text(&LAYER_KNOBS, "threshold_std", "0.7").unwrap();
-        b.set_text(&LAYER_KNOBS, "code_bits", "3").unwrap();
+        b.set_text(LAYER_KNOBS, "threshold_std", "0.7").unwrap();
+        b.set_text(LAYER_KNOBS, "code_bits", "3").unwrap();
         assert_eq!(a.overlap(&b), [PRUNING]);
         let m = a.merged(&b);
         assert_eq!(m.keys().collect::<Vec<_>>(), ["threshold_std", "code_bits"]);
@@ -794,16 +794,16 @@ mod tests {
     #[test]
     fn recipe_tables_name_unknown_keys() {
         let t: toml::Table = toml::from_str("densty = 0.1\n").unwrap();
-        let e = Assignments::from_toml(&LAYER_KNOBS, &t, |_| true).unwrap_err();
+        let e = Assignments::from_toml(LAYER_KNOBS, &t, |_| true).unwrap_err();
         assert!(
             e.contains("unknown key \"densty\"") && e.contains("density"),
             "{e}"
         );
         let t: toml::Table = toml::from_str("code_bits = 9\n").unwrap();
-        let e = Assignments::from_toml(&LAYER_KNOBS, &t, |_| true).unwrap_err();
+        let e = Assignments::from_toml(LAYER_KNOBS, &t, |_| true).unwrap_err();
         assert_eq!(e, "code_bits 9 is outside 1..=8");
         let t: toml::Table = toml::from_str("density = 1\ninit = \"density\"\n").unwrap();
-        let a = Assignments::from_toml(&LAYER_KNOBS, &t, |_| true).unwrap();
+        let a = Assignments::from_toml(LAYER_KNOBS, &t, |_| true).unwrap();
         assert_eq!(a.get("density"), Some(&Value::Float(1.0)));
         assert_eq!(a.get("init"), Some(&Value::Choice("density")));
     }
