@@ -1054,3 +1054,53 @@ fn training_output_over_its_own_dataset() {
         images
     );
 }
+
+/// Inputs are sacred: a shard of a sharded checkpoint in the output folder, named like an
+/// output, is never replaced, whatever --force says.
+#[test]
+fn a_shard_named_like_an_output_is_never_written() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("out")).unwrap();
+    t.checkpoint(
+        "out/quantized.safetensors",
+        &[("fc1.weight", vec![4, 4], vec![0.5; 16])],
+    );
+    t.write(
+        "out/model.safetensors.index.json",
+        br#"{"weight_map": {"fc1.weight": "quantized.safetensors"}}"#,
+    );
+    let before = std::fs::read(t.path("out/quantized.safetensors")).unwrap();
+    for cmd in ["compress", "pack"] {
+        t.run(
+            &[
+                cmd,
+                "out/model.safetensors.index.json",
+                "-o",
+                "out",
+                "--force",
+                "--dense-checkpoints",
+            ][..if cmd == "pack" { 5 } else { 6 }],
+        )
+        .fails_with(&["quantized.safetensors", "both the input and an output"]);
+    }
+    assert_eq!(
+        std::fs::read(t.path("out/quantized.safetensors")).unwrap(),
+        before
+    );
+}
+
+/// The vectors' manifest would replace the images' manifest: refused in the model's folder.
+#[test]
+fn vectors_are_not_written_over_their_model() {
+    let t = TestDir::new();
+    let m = fixture("tiny-mlp.safetensors");
+    t.run(&["pack", m.to_str().unwrap(), "-o", "out", "--pes", "2"])
+        .ok();
+    let before = t.snapshot("out");
+    t.run(&["vectors", "out", "-o", "out", "--force"])
+        .fails_with(&["holds the packed model", "elsewhere"]);
+    t.run(&["vectors", "out/model.eie", "-o", "out/", "--force"])
+        .fails_with(&["holds the packed model"]);
+    assert_eq!(t.snapshot("out"), before);
+    t.run(&["verify", "out"]).ok();
+}

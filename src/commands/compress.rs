@@ -144,6 +144,10 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
     refuse_input_as_output(&args.model, &output_paths(&args.out))?;
     let recipe = args.recipe.as_deref().map(Recipe::load).transpose()?;
     let ck = Checkpoint::open(&args.model)?;
+    // A sharded checkpoint's shards are inputs too.
+    for file in ck.hashed_files() {
+        refuse_input_as_output(&file, &output_paths(&args.out))?;
+    }
     let cli = args.settings.0.assignments()?;
     let plan = Plan::resolve(
         ck.header(),

@@ -39,6 +39,10 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     check_out_dir(&args.out, args.force.force)?;
     refuse_input_as_output(&args.model, &output_paths(&args.out))?;
     let ck = Checkpoint::open(&args.model)?;
+    // A sharded checkpoint's shards are inputs too.
+    for file in ck.hashed_files() {
+        refuse_input_as_output(&file, &output_paths(&args.out))?;
+    }
     let names = ck.select_layers(&args.layers.layers)?;
     let mut widths = LayerSettings::default();
     args.widths.0.assignments()?.apply(&mut widths);

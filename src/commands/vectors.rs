@@ -33,7 +33,20 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (_, bundle) = load_bundle(&args.dir)?;
+    let (bundle_path, bundle) = load_bundle(&args.dir)?;
+    // The vectors' manifest.json would replace the images' own: never into the model's folder.
+    let model_dir = match bundle_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if let Ok(out) = std::fs::canonicalize(&args.out)
+        && std::fs::canonicalize(model_dir).is_ok_and(|m| m == out)
+    {
+        anyhow::bail!(
+            "{} holds the packed model the vectors are made from; write them elsewhere",
+            args.out.display()
+        );
+    }
     let views = select_views(&bundle, args.layer.as_deref())?;
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;

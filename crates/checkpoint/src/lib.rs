@@ -268,14 +268,14 @@ impl Checkpoint {
     }
 
     /// SHA-256 of the checkpoint: of [`Checkpoint::hashed_files`], one after the other. Read
-    /// with plain reads, not through the memory map, so hashing never adds the file to this
-    /// process's resident memory.
+    /// with plain reads into one buffer, so hashing never adds the file to this process's
+    /// resident memory.
     pub fn sha256(&self) -> Result<[u8; 32]> {
         sha256_files(&self.hashed_files())
     }
 
     /// [`Checkpoint::sha256`] on a thread of its own, so the hash is taken while the tensors
-    /// are read for other work (one pass over the data, two cores).
+    /// are read for other work (the data read on two cores at once).
     pub fn spawn_sha256(&self) -> HashJob {
         let files = self.hashed_files();
         HashJob(std::thread::spawn(move || sha256_files(&files)))
@@ -492,35 +492,25 @@ impl HashJob {
     }
 }
 
-/// SHA-256 of `files`, one after the other. Large files are hashed through a memory map, 8 MiB
-/// at a time, each piece's pages released after it is hashed: the hash reads the page cache
-/// in place (no copy), and the process never holds more than one piece.
+/// SHA-256 of `files`, one after the other, read 8 MiB at a time. Plain reads, not a memory
+/// map: a file truncated meanwhile ends the read early (and the pipeline's own reads of it
+/// fail, naming it) instead of crashing the process.
 fn sha256_files(files: &[PathBuf]) -> Result<[u8; 32]> {
+    use std::io::Read;
     let mut h = Sha256::new();
+    let mut buf = vec![0u8; shard::CHUNK];
     for path in files {
         let io = |source| Error::Io {
             path: path.clone(),
             source,
         };
-        let f = std::fs::File::open(path).map_err(io)?;
-        let len = f.metadata().map_err(io)?.len();
-        if len < shard::CHUNK as u64 {
-            let mut bytes = Vec::with_capacity(len as usize);
-            std::io::Read::read_to_end(&mut &f, &mut bytes).map_err(io)?;
-            h.update(&bytes);
-            continue;
-        }
-        // SAFETY: a read-only map of a file this function opened, dropped before it returns;
-        // like every reader of mapped files, it relies on the file not being truncated
-        // meanwhile. MADV_DONTNEED drops clean pages only (they read back identical), and no
-        // slice of the map outlives the call that hashes it.
-        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
-        for at in (0..map.len()).step_by(shard::CHUNK) {
-            let end = (at + shard::CHUNK).min(map.len());
-            h.update(&map[at..end]);
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, end - at)
-            };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
         }
     }
     Ok(h.finalize().into())

@@ -752,10 +752,7 @@ mod tests {
         assert_eq!(find(LAYER_KNOBS, "density").unwrap().default_text(), None);
         assert_eq!(find(LAYER_KNOBS, "balance").unwrap().default_text(), None);
         assert_eq!(
-            find(LAYER_KNOBS, "init")
-                .unwrap()
-                .default_text()
-                .as_deref(),
+            find(LAYER_KNOBS, "init").unwrap().default_text().as_deref(),
             Some("linear")
         );
     }
