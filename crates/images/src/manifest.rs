@@ -280,12 +280,26 @@ fn both(stem: &str, m: &Memory, words: &[u64]) -> [(FileEntry, ImageFile); 2] {
 /// pointers; checks every pointer fits them (an error names the layer and PE). The PEs are
 /// rendered in parallel; the result does not depend on how.
 pub fn render_layer(index: usize, layer: &PackedLayer, pointer_bits: u8) -> Result<LayerImages> {
+    render_layer_with(index, layer, pointer_bits, None)
+}
+
+/// What is done with each file as soon as it is rendered (written, by [`ImageWriter`]).
+type Sink<'a> = &'a (dyn Fn(&ImageFile) -> Result<()> + Sync);
+
+/// [`render_layer`]; with a sink, every file goes to it as it is rendered and is not kept
+/// (the layer's files are then never all in memory at once).
+fn render_layer_with(
+    index: usize,
+    layer: &PackedLayer,
+    pointer_bits: u8,
+    sink: Option<Sink>,
+) -> Result<LayerImages> {
     layer.check_pointer_width(pointer_bits)?;
     let word_bits = pointer_bits as u32;
     let name = layer.name();
     let dir = format!("{IMAGES_DIR}/{}", layer_dir_name(index, name));
     let book = layer.codebook();
-    let mut pairs: Vec<(FileEntry, ImageFile)> = both(
+    let pairs: Vec<(FileEntry, ImageFile)> = both(
         &format!("{dir}/codebook"),
         &Memory {
             layer: name,
@@ -296,6 +310,25 @@ pub fn render_layer(index: usize, layer: &PackedLayer, pointer_bits: u8) -> Resu
         &codebook_words(book.fixed()),
     )
     .into();
+    let pass = |files: Vec<(FileEntry, ImageFile)>| -> Result<Vec<(FileEntry, ImageFile)>> {
+        let Some(sink) = sink else {
+            return Ok(files);
+        };
+        files
+            .into_iter()
+            .map(|(entry, file)| {
+                sink(&file)?;
+                Ok((
+                    entry,
+                    ImageFile {
+                        path: file.path,
+                        bytes: Vec::new(),
+                    },
+                ))
+            })
+            .collect()
+    };
+    let mut pairs = pass(pairs)?;
     let per_pe: Vec<(Vec<(FileEntry, ImageFile)>, PeManifest)> = layer
         .streams()
         .par_iter()
@@ -328,9 +361,9 @@ pub fn render_layer(index: usize, layer: &PackedLayer, pointer_bits: u8) -> Resu
                 padding: s.padding(),
                 spmat_words: spmat.len(),
             };
-            (files, record)
+            Ok((pass(files)?, record))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut pe_manifest = Vec::with_capacity(per_pe.len());
     for (files, record) in per_pe {
         pairs.extend(files);
@@ -430,8 +463,21 @@ impl ImageWriter {
 
     /// Renders and writes the next layer (or column batch); returns the number of files.
     pub fn push(&mut self, layer: &PackedLayer) -> Result<usize> {
-        let rendered = render_layer(self.layers.len(), layer, self.pointer_bits)?;
-        write_files(&self.dir, &rendered.files)?;
+        let index = self.layers.len();
+        let folder = self
+            .dir
+            .join(IMAGES_DIR)
+            .join(layer_dir_name(index, layer.name()));
+        std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
+            path: folder.clone(),
+            source,
+        })?;
+        // Each PE's files are written as soon as they are rendered, the PEs side by side.
+        let write = |file: &ImageFile| {
+            let path = self.dir.join(&file.path);
+            std::fs::write(&path, &file.bytes).map_err(|source| Error::Io { path, source })
+        };
+        let rendered = render_layer_with(index, layer, self.pointer_bits, Some(&write))?;
         self.layers.push(rendered.manifest);
         Ok(rendered.files.len())
     }
@@ -448,19 +494,19 @@ impl ImageWriter {
 /// Writes `files` under `dir`, creating folders.
 pub(crate) fn write_files(dir: &Path, files: &[ImageFile]) -> Result<()> {
     let io = |path: std::path::PathBuf| move |source| Error::Io { path, source };
-    let mut folders: Vec<std::path::PathBuf> = files
-        .iter()
-        .filter_map(|f| dir.join(&f.path).parent().map(Path::to_path_buf))
-        .collect();
-    folders.dedup();
-    for folder in &folders {
-        std::fs::create_dir_all(folder).map_err(io(folder.clone()))?;
-    }
-    // Side by side: creating a file costs more than writing it on some file systems.
-    files.par_iter().try_for_each(|file| {
+    let mut made: Option<std::path::PathBuf> = None;
+    for file in files {
         let path = dir.join(&file.path);
-        std::fs::write(&path, &file.bytes).map_err(io(path.clone()))
-    })
+        // A layer's files share one folder: made once.
+        if let Some(parent) = path.parent()
+            && made.as_deref() != Some(parent)
+        {
+            std::fs::create_dir_all(parent).map_err(io(parent.to_path_buf()))?;
+            made = Some(parent.to_path_buf());
+        }
+        std::fs::write(&path, &file.bytes).map_err(io(path.clone()))?;
+    }
+    Ok(())
 }
 
 /// Images read back from disk: the manifest and every layer rebuilt from the image bytes

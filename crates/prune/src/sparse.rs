@@ -128,12 +128,25 @@ thread_local! {
     pub(crate) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The accepted weights of a run of consecutive blocks.
+struct Part {
+    /// First element of the run.
+    start: usize,
+    /// One past its last element: where a block continuing the run starts.
+    end: usize,
+    positions: Vec<u64>,
+    values: Vec<f32>,
+}
+
 /// Per-thread state of a scan: integer counts (merged in any order, same result) and the
-/// accepted weights of each block, keyed by block start so they are concatenated in order.
+/// accepted weights of each run of consecutive blocks the thread scanned (rayon folds a
+/// contiguous range in order), concatenated in order at the end. One growing pair of vectors
+/// per run, not per block: many small vectors freed by the worker threads would stay in their
+/// allocator arenas, memory the process holds but cannot use again.
 struct Acc {
     nonzero: u64,
     first_bad: Option<(usize, f32)>,
-    parts: Vec<(usize, Vec<u64>, Vec<f32>)>,
+    parts: Vec<Part>,
     high: Vec<u64>,
 }
 
@@ -208,9 +221,17 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
                 let block = &mut buf[..b - a];
                 read(a, block);
                 let (mut nonzero, mut bad) = (0u64, false);
-                // Sized like the thread's previous block: most blocks accept alike.
-                let guess = acc.parts.last().map_or(0, |p| p.1.len() + p.1.len() / 8);
-                let (mut pos, mut val) = (Vec::with_capacity(guess), Vec::with_capacity(guess));
+                if acc.parts.last().is_none_or(|p| p.end != a) {
+                    acc.parts.push(Part {
+                        start: a,
+                        end: a,
+                        positions: Vec::new(),
+                        values: Vec::new(),
+                    });
+                }
+                let part = acc.parts.last_mut().expect("pushed above");
+                part.end = b;
+                let (pos, val) = (&mut part.positions, &mut part.values);
                 let mut u = [0u32; 64];
                 for (c, chunk) in block.chunks(64).enumerate() {
                     for (x, &w) in u.iter_mut().zip(chunk) {
@@ -236,7 +257,6 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
                 {
                     acc.first_bad = Some((a + i, block[i]));
                 }
-                acc.parts.push((a, pos, val));
                 (acc, buf)
             },
         )
@@ -248,12 +268,19 @@ fn scan(len: usize, read: &Read, lo: u32) -> Scan {
         mut parts,
         high,
     } = acc;
-    parts.sort_unstable_by_key(|p| p.0);
-    let total = parts.iter().map(|p| p.1.len()).sum();
-    let (mut positions, mut values) = (Vec::with_capacity(total), Vec::with_capacity(total));
-    for (_, p, v) in parts {
-        positions.extend_from_slice(&p);
-        values.extend_from_slice(&v);
+    parts.sort_unstable_by_key(|p| p.start);
+    let total: usize = parts.iter().map(|p| p.positions.len()).sum();
+    let mut parts = parts.into_iter();
+    // The first run's vectors become the result; the others are appended in order.
+    let (mut positions, mut values) = match parts.next() {
+        Some(p) => (p.positions, p.values),
+        None => (Vec::new(), Vec::new()),
+    };
+    positions.reserve_exact(total - positions.len());
+    values.reserve_exact(total - values.len());
+    for p in parts {
+        positions.extend_from_slice(&p.positions);
+        values.extend_from_slice(&p.values);
     }
     Scan {
         nonzero,
