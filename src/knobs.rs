@@ -195,6 +195,14 @@ mod tests {
             .collect()
     }
 
+    /// clap's own consistency checks on every command (conflicting short flags, `requires`
+    /// naming an argument that does not exist, ...), which otherwise fire only when the
+    /// command is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        crate::Cli::command().debug_assert();
+    }
+
     /// Every per-layer flag is a recipe key and every recipe key a flag: both come from the
     /// one table, and this checks the derivation on both sides.
     #[test]

@@ -39,18 +39,18 @@ pub enum ScaleKind {
 }
 
 /// Input scaling; each default is what the model records (`train` writes it), else `unit`,
-/// mean 0, std 1.
+/// mean 0, std 1. It scales a dataset, so each option requires `--dataset`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ScaleArgs {
     /// unit: integer inputs (U8 pixels) divided by their type's largest value, to [0, 1];
     /// raw: as stored (float inputs are always taken as stored).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, requires = "dataset")]
     pub scale: Option<ScaleKind>,
     /// Subtracted from every input after --scale.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, requires = "dataset")]
     pub mean: Option<f32>,
     /// Every input is divided by it after subtracting the mean.
-    #[arg(long)]
+    #[arg(long, requires = "dataset")]
     pub std: Option<f32>,
 }
 
@@ -63,6 +63,13 @@ impl ScaleArgs {
             std: self.std,
         }
     }
+}
+
+/// Parses an `--act-density`: a fraction in [0, 1] (checked by the simulator's own rule).
+pub fn act_density(text: &str) -> Result<f64, String> {
+    let d: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    eie_simulate::workload::check_act_density(d).map_err(|e| e.to_string())?;
+    Ok(d)
 }
 
 /// The EIE model's activation fractions.
@@ -141,9 +148,9 @@ impl TimingArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ColumnBatchArgs {
     /// Column batches: "auto" stores a layer whole when it fits its pointers and the pointer
-    /// SRAM, else in batches of 4096 columns (the paper's activation batch) or the largest
-    /// power of two below that fits; a number C splits every layer wider than C columns;
-    /// 0 keeps every layer whole. Pointers restart at 0 in every batch.
+    /// SRAM, else in batches of 4096 columns (the paper's activation batch; a batch that
+    /// still overflows is an error naming what fits); a number C splits every layer wider
+    /// than C columns; 0 keeps every layer whole. Pointers restart at 0 in every batch.
     #[arg(long, value_name = "auto|C", default_value_t = ColumnBatch::Auto)]
     pub column_batch: ColumnBatch,
 }
@@ -237,6 +244,7 @@ pub struct InputArgs {
         value_name = "D",
         default_value_t = 1.0,
         allow_negative_numbers = true,
+        value_parser = act_density,
         conflicts_with_all = ["input", "dataset"]
     )]
     pub act_density: f64,
@@ -264,9 +272,21 @@ impl InputArgs {
         width: usize,
         recorded: &std::collections::BTreeMap<String, String>,
     ) -> anyhow::Result<Vec<Vec<f32>>> {
-        if self.data.dataset.is_none() && self.scale.request().is_set() {
-            anyhow::bail!("--scale, --mean and --std apply to a dataset; give --dataset");
+        let vectors = self.vectors_unchecked(width, recorded)?;
+        if vectors.is_empty() {
+            match &self.input {
+                Some(path) => anyhow::bail!("{} holds no input vector", path.display()),
+                None => anyhow::bail!("the input holds no vector"),
+            }
         }
+        Ok(vectors)
+    }
+
+    fn vectors_unchecked(
+        &self,
+        width: usize,
+        recorded: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         if let Some(spec) = &self.data.dataset {
             let scaling = eie_dataset::Scaling::resolve(&self.scale.request(), recorded)?;
             let data = eie_dataset::load(spec, self.data.range.unwrap_or_default(), &scaling)?;
@@ -286,9 +306,6 @@ impl InputArgs {
                 width,
             )?),
             None => {
-                if !(0.0..=1.0).contains(&self.act_density) {
-                    anyhow::bail!("--act-density must be in [0, 1], got {}", self.act_density);
-                }
                 let q =
                     eie_simulate::workload::random_activations(width, self.act_density, self.seed);
                 Ok(vec![
@@ -302,13 +319,16 @@ impl InputArgs {
 }
 
 /// The bundle's layers, or only the one named `layer` (an error listing the names when
-/// there is none of that name).
+/// there is none of that name); never none.
 pub fn select_views<'a>(
     bundle: &'a eie_format::Bundle,
     layer: Option<&str>,
 ) -> anyhow::Result<Vec<eie_simulate::LayerView<'a>>> {
     use eie_simulate::LayerView;
     let mut views = LayerView::all(bundle);
+    if views.is_empty() {
+        anyhow::bail!("the packed model holds no layer");
+    }
     if let Some(name) = layer {
         views.retain(|v| v.name() == name);
         if views.is_empty() {

@@ -444,7 +444,7 @@ fn simulate_takes_dataset_samples_as_inputs() {
     assert_eq!(f["fractions"], r["fractions"]);
     // Scaling options need a dataset; generated-activation options conflict with one.
     t.run(&["simulate", "out", "--mean", "0.5"])
-        .fails_with(&["--mean", "give --dataset"]);
+        .usage_error(&["--mean", "--dataset"]);
     let c = t.run(&[
         "simulate",
         "out",

@@ -989,7 +989,7 @@ fn accuracy_options_that_cannot_apply() {
     .fails_with(&["3"]);
     // Scaling without a dataset.
     t.run(&["compress", &m, "-o", "out", "--std", "2"])
-        .fails_with(&["--std", "give --dataset"]);
+        .usage_error(&["--std", "--dataset"]);
     assert!(!t.exists("out"));
     // EIE options without an output folder to evaluate (clap: exit 2).
     let r = t.run(&[

@@ -239,6 +239,34 @@ fn layers_are_selected_by_pattern_in_order() {
     assert_eq!(names, ["fc2.weight", "fc1.weight"]);
 }
 
+/// pack selects as compress does: an embedding table and a 1-D scale are left out and said.
+#[test]
+fn the_default_selection_skips_an_embedding_table_and_says_so() {
+    let t = TestDir::new();
+    let model = t.checkpoint(
+        "m.safetensors",
+        &[
+            ("embed.weight", vec![8, 4], sparse(8, 4, 2, 3)),
+            ("fc.weight", vec![4, 8], sparse(4, 8, 2, 3)),
+            ("norm.weight", vec![4], vec![1.0; 4]),
+        ],
+    );
+    let out = t
+        .run(&["pack", model.to_str().unwrap(), "-o", "out"])
+        .ok()
+        .to_string();
+    assert!(
+        out.contains(
+            "skipped 2 weight tensors (--layers selects any of them): embed.weight (embedding table"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("norm.weight (shape [4], not 2-D)"), "{out}");
+    let report = json(t.run(&["inspect", "out", "--json"]).ok());
+    assert_eq!(report["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(report["layers"][0]["name"], "fc.weight");
+}
+
 #[test]
 fn force_replaces_an_earlier_output() {
     let t = TestDir::new();
@@ -295,6 +323,7 @@ fn capacity_overflow_says_by_how_much_and_what_fits() {
             "4 PEs would fit it",
         ])
         .to_string();
+    assert!(!t.exists("out"), "failed run left output: {line}");
     assert!(!t.exists("out"), "failed run left output: {line}");
     // With --allow-overflow: a warning, and the images.
     let r = t.run(&[

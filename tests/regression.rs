@@ -184,3 +184,60 @@ fn a_zero_centroid_prunes_its_weights_instead_of_storing_them() {
     assert_eq!(&q[..2], &[0.0, 0.0]);
     t.run(&["verify", "out"]).ok();
 }
+
+/// Issue 8 review: an error that shows its source and also exposes it printed the cause
+/// twice ("No such file or directory (os error 2): No such file or directory (os error 2)").
+#[test]
+fn an_errors_cause_is_printed_once() {
+    let t = TestDir::new();
+    for args in [
+        &["compress", "nope.safetensors", "-o", "out"][..],
+        &["simulate", "nope"],
+        &["inspect", "nope"],
+    ] {
+        let line = t.run(args).fails_with(&["nope"]).to_string();
+        assert_eq!(line.matches("No such file").count(), 1, "{line}");
+    }
+}
+
+/// Issue 8 review: streaming layer by layer, a run stopped at the first layer that overflowed
+/// its SRAMs; every layer's overflow is listed, and nothing is written.
+#[test]
+fn every_layers_sram_overflow_is_listed() {
+    let t = TestDir::new();
+    let w: Vec<f32> = (0..64 * 512).map(|i| [0.5, -0.5, 0.25][i % 3]).collect();
+    let two = t.checkpoint(
+        "two.safetensors",
+        &[
+            ("a.weight", vec![64, 512], w.clone()),
+            ("b.weight", vec![64, 512], w),
+        ],
+    );
+    let m = two.to_str().unwrap();
+    t.run(&["pack", m, "-o", "out", "--pes", "2", "--spmat-kib", "8"])
+        .fails_with(&["\"a.weight\"", "\"b.weight\""]);
+    assert!(!t.exists("out"));
+}
+
+/// Issue 8 review: an input of no vector made `vectors` index the first one (a panic) and
+/// `simulate` report a run of none.
+#[test]
+fn an_input_of_no_vector_is_an_error() {
+    let t = TestDir::new();
+    let tiny = fixture("tiny-mlp.safetensors");
+    t.run(&[
+        "compress",
+        tiny.to_str().unwrap(),
+        "-o",
+        "m",
+        "--density",
+        "0.3",
+    ])
+    .ok();
+    t.checkpoint("empty.safetensors", &[("x", vec![0, 64], Vec::new())]);
+    t.run(&["simulate", "m", "--input", "empty.safetensors"])
+        .fails_with(&["empty.safetensors", "holds no input vector"]);
+    t.run(&["vectors", "m", "-o", "v", "--input", "empty.safetensors"])
+        .fails_with(&["empty.safetensors", "holds no input vector"]);
+    assert!(!t.exists("v"));
+}

@@ -377,7 +377,7 @@ fn simulate_bad_inputs() {
     .ok();
     for d in ["1.5", "-0.1"] {
         t.run(&["simulate", "m", "--act-density", d])
-            .fails_with(&["--act-density", "[0, 1]"]);
+            .usage_error(&["--act-density", "[0, 1]"]);
     }
     t.run(&["simulate", "m", "--fifo", "0"])
         .fails_with(&["queue depth", "at least 1"]);

@@ -41,6 +41,17 @@ impl Run {
         &self.stdout
     }
 
+    /// Asserts a usage error (clap's exit 2, no panic) whose message contains every one of
+    /// `needles`.
+    #[track_caller]
+    pub fn usage_error(&self, needles: &[&str]) {
+        assert_eq!(self.status, 2, "expected exit 2\nstderr:\n{}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        for n in needles {
+            assert!(self.stderr.contains(n), "{n:?} not in {:?}", self.stderr);
+        }
+    }
+
     /// Asserts the failure shape every bad input must have (exit 1, one `error:` line, no
     /// panic) and that the message contains every one of `needles`.
     #[track_caller]

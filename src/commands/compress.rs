@@ -233,9 +233,6 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
             Some(d)
         }
         None => {
-            if args.scale.request().is_set() {
-                bail!("--scale, --mean and --std apply to a dataset; give --dataset");
-            }
             if !args.act_frac.act_frac.is_empty() {
                 bail!("--act-frac applies to a dataset; give --dataset");
             }
@@ -319,6 +316,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             stages.push(original);
             match &r.retrain {
                 Some(settings) => Some(retrain(
+                    r.ck.header(),
                     &r.plan.layers,
                     job.pes,
                     d.net.clone(),

@@ -13,6 +13,7 @@ use super::tool_version;
 use crate::knobs::PackFlags;
 use crate::options::{FitArgs, ForceArgs, LayersArgs, PesArgs};
 use crate::progress::Progress;
+use crate::render::report::skipped_line;
 use crate::render::summary::summary;
 
 #[derive(clap::Args, Debug)]
@@ -43,7 +44,8 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     for file in ck.hashed_files() {
         refuse_input_as_output(&file, &output_paths(&args.out))?;
     }
-    let names = ck.select_layers(&args.layers.layers)?;
+    let selection = ck.select(&args.layers.layers)?;
+    let names = selection.layers;
     let mut widths = LayerSettings::default();
     args.widths.0.assignments()?.apply(&mut widths);
     let fit = args.fit.fit();
@@ -69,6 +71,12 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
 
     let (_, bundle) = load_bundle(&args.out)?;
     print!("{}", summary(&bundle, None));
+    let skipped: Vec<(&str, String)> = selection
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.to_string()))
+        .collect();
+    print!("{}", skipped_line(&skipped, ""));
     println!(
         "wrote {} (model.eie, manifest.json, {} image files)",
         args.out.display(),

@@ -57,9 +57,6 @@ struct VectorRun {
 pub fn run(args: Args) -> Result<()> {
     let (_, bundle) = load_bundle(&args.dir)?;
     let views = select_views(&bundle, args.layer.as_deref())?;
-    if views.is_empty() {
-        bail!("the bundle holds no layer");
-    }
     let pes = views[0].pes();
     if let Some(n) = args.pes
         && n as usize != pes

@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// For --model: the density of the generated input activations of every layer.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = crate::options::act_density)]
     pub act_density: f64,
     /// Seed of the generated layers and activations.
     #[arg(long, default_value_t = 2016)]
@@ -115,7 +115,7 @@ pub fn run(args: Args) -> Result<()> {
             first_cycles(&p.layer) as f64 / p.timing.cycles.max(1) as f64,
             p.entries,
             p.padding,
-            100.0 * p.padding as f64 / p.entries.max(1) as f64,
+            eie_images::pct(p.padding, p.entries),
             p.timing.spmat_reads(),
             p.timing.pointer_reads,
             p.timing.broadcasts,

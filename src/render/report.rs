@@ -111,21 +111,12 @@ pub fn render(c: &CompressReport) -> String {
         ]);
     }
     out.push_str(&t.render());
-    if !r.skipped.is_empty() {
-        let names: Vec<String> = r
-            .skipped
-            .iter()
-            .take(4)
-            .map(|s| format!("{} ({})", s.name, s.reason))
-            .collect();
-        out.push_str(&format!(
-            "skipped {} weight tensor{} (--layers selects any of them; report.json lists every one): {}{}\n",
-            r.skipped.len(),
-            if r.skipped.len() == 1 { "" } else { "s" },
-            names.join("; "),
-            if r.skipped.len() > 4 { "; ..." } else { "" }
-        ));
-    }
+    let skipped: Vec<(&str, String)> = r
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.clone()))
+        .collect();
+    out.push_str(&skipped_line(&skipped, "; report.json lists every one"));
     let balanced: Vec<&LayerReport> = r.layers.iter().filter(|l| l.balance.is_some()).collect();
     if !balanced.is_empty() {
         let mut t = Table::new(&[
@@ -169,4 +160,24 @@ pub fn render(c: &CompressReport) -> String {
         ));
     }
     out
+}
+
+/// The `*.weight` tensors a default selection left out, in a line (empty if none): the
+/// first few, with why.
+pub fn skipped_line(skipped: &[(&str, String)], more: &str) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = skipped
+        .iter()
+        .take(4)
+        .map(|(name, reason)| format!("{name} ({reason})"))
+        .collect();
+    format!(
+        "skipped {} weight tensor{} (--layers selects any of them{more}): {}{}\n",
+        skipped.len(),
+        if skipped.len() == 1 { "" } else { "s" },
+        names.join("; "),
+        if skipped.len() > 4 { "; ..." } else { "" }
+    )
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::glob::{glob_match, natural_cmp};
-use crate::{Selection, SkipReason, Skipped, TensorInfo, is_embedding, skeleton};
+use crate::{Dtype, Selection, SkipReason, Skipped, TensorInfo, is_embedding, skeleton};
 
 /// What a checkpoint holds, without its data.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,10 +85,16 @@ impl Header {
     /// - In any other file, names that differ only in their numbers follow their numbers
     ///   (`fc2` before `fc10`) in the places those names hold.
     pub fn model_order(&self) -> Vec<String> {
+        // Sorted as Python writes: each dtype one contiguous run, sorted by name within it.
         let sorted_by_name = self.shards.iter().all(|shard| {
-            shard
-                .windows(2)
-                .all(|w| w[0].dtype != w[1].dtype || w[0].name <= w[1].name)
+            let mut finished: Vec<Dtype> = Vec::new();
+            shard.windows(2).all(|w| {
+                if w[0].dtype == w[1].dtype {
+                    return w[0].name <= w[1].name;
+                }
+                finished.push(w[0].dtype);
+                !finished.contains(&w[1].dtype)
+            })
         });
         let mut names = self.names();
         if sorted_by_name {

@@ -10,6 +10,8 @@ mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use safetensors::Dtype;
 use sha2::{Digest, Sha256};
@@ -56,7 +58,8 @@ pub struct Matrix {
 }
 
 /// A checkpoint: one safetensors file, or a sharded one given by its
-/// `*.safetensors.index.json`. Every file is memory-mapped and fully validated at open.
+/// `*.safetensors.index.json`. Every file is fully validated at open (its header through a
+/// short-lived memory map); tensors are then read with positioned reads.
 pub struct Checkpoint {
     path: PathBuf,
     shards: Vec<Shard>,
@@ -271,14 +274,19 @@ impl Checkpoint {
     /// with plain reads into one buffer, so hashing never adds the file to this process's
     /// resident memory.
     pub fn sha256(&self) -> Result<[u8; 32]> {
-        sha256_files(&self.hashed_files())
+        sha256_files(&self.hashed_files(), &AtomicBool::new(false))
     }
 
     /// [`Checkpoint::sha256`] on a thread of its own, so the hash is taken while the tensors
     /// are read for other work (the data read on two cores at once).
     pub fn spawn_sha256(&self) -> HashJob {
         let files = self.hashed_files();
-        HashJob(std::thread::spawn(move || sha256_files(&files)))
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&cancel);
+        HashJob {
+            handle: Some(std::thread::spawn(move || sha256_files(&files, &stop))),
+            cancel,
+        }
     }
 
     fn locate(&self, name: &str) -> Result<(&Shard, (usize, usize))> {
@@ -358,7 +366,7 @@ impl Checkpoint {
     }
 }
 
-/// Elements of one float tensor, decoded to f32 on demand from the mapped file.
+/// Elements of one float tensor, decoded to f32 on demand with positioned reads of the file.
 pub struct TensorReader<'a> {
     shard: &'a Shard,
     start: usize,
@@ -478,12 +486,19 @@ pub(crate) fn skeleton(name: &str) -> String {
 }
 
 /// A checkpoint's SHA-256 being taken on its own thread ([`Checkpoint::spawn_sha256`]).
-pub struct HashJob(std::thread::JoinHandle<Result<[u8; 32]>>);
+///
+/// Dropped without [`HashJob::wait`] (a run that failed early), it stops the thread after the
+/// chunk in hand and waits for it, so no read of the input outlives the run.
+pub struct HashJob {
+    handle: Option<std::thread::JoinHandle<Result<[u8; 32]>>>,
+    cancel: Arc<AtomicBool>,
+}
 
 impl HashJob {
     /// Waits for the hash.
-    pub fn wait(self) -> Result<[u8; 32]> {
-        self.0.join().unwrap_or_else(|_| {
+    pub fn wait(mut self) -> Result<[u8; 32]> {
+        let handle = self.handle.take().expect("waited once");
+        handle.join().unwrap_or_else(|_| {
             Err(Error::Write {
                 path: PathBuf::new(),
                 reason: "the hashing thread panicked".into(),
@@ -492,10 +507,20 @@ impl HashJob {
     }
 }
 
+impl Drop for HashJob {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.cancel.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+    }
+}
+
 /// SHA-256 of `files`, one after the other, read 8 MiB at a time. Plain reads, not a memory
 /// map: a file truncated meanwhile ends the read early (and the pipeline's own reads of it
 /// fail, naming it) instead of crashing the process.
-fn sha256_files(files: &[PathBuf]) -> Result<[u8; 32]> {
+/// Stops early, with an error, once `cancel` is set.
+fn sha256_files(files: &[PathBuf], cancel: &AtomicBool) -> Result<[u8; 32]> {
     use std::io::Read;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; shard::CHUNK];
@@ -506,6 +531,12 @@ fn sha256_files(files: &[PathBuf]) -> Result<[u8; 32]> {
         };
         let mut f = std::fs::File::open(path).map_err(io)?;
         loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Write {
+                    path: path.clone(),
+                    reason: "hashing cancelled".into(),
+                });
+            }
             let n = f.read(&mut buf).map_err(io)?;
             if n == 0 {
                 break;

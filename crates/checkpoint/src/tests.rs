@@ -585,6 +585,29 @@ fn a_file_in_its_writers_order_keeps_it() {
     assert_eq!(bias_name("fc1.w"), None);
 }
 
+/// Regression: a writer's order whose dtypes interleave is not Python's sort, even when each
+/// dtype's names happen to ascend.
+#[test]
+fn interleaved_dtypes_keep_the_writers_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let (w4, h4) = (f32_bytes(&[0.5; 4]), vec![0u8; 8]);
+    write(
+        &path,
+        &BTreeMap::new(),
+        vec![
+            ("b.weight", Dtype::F32, vec![2, 2], w4.clone()),
+            ("a.weight", Dtype::BF16, vec![2, 2], h4),
+            ("c.weight", Dtype::F32, vec![2, 2], w4),
+        ],
+    );
+    let ck = Checkpoint::open(&path).unwrap();
+    assert_eq!(
+        ck.select_layers(&[]).unwrap(),
+        ["b.weight", "a.weight", "c.weight"]
+    );
+}
+
 #[test]
 fn tensors_written_out_of_order_give_the_same_file() {
     let dir = tempfile::tempdir().unwrap();

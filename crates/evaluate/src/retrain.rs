@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use eie_checkpoint::round_to;
+use eie_checkpoint::{Header, bias_name, round_to};
 use eie_dataset::Dataset;
 use eie_pipeline::settings::{Kind, Knob, Scope, Value, any};
 use eie_pipeline::{Decided, LayerPlan, Observer, Pruning, Retrained, representable, share};
@@ -74,17 +74,8 @@ fn positive(key: &'static str) -> impl Fn(&Value) -> Result<(), String> {
 }
 
 fn int(v: &Value) -> usize {
-    match v {
-        Value::Int(i) => *i as usize,
-        other => unreachable!("an integer setting got {other:?}"),
-    }
-}
-
-fn float(v: &Value) -> f64 {
-    match v {
-        Value::Float(x) => *x,
-        other => unreachable!("a number setting got {other:?}"),
-    }
+    // Every integer knob here is capped at u32::MAX or MAX_ROUNDS, so this cannot truncate.
+    v.int() as usize
 }
 
 /// The rounds group: a schedule is given either way.
@@ -145,7 +136,7 @@ pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
         group: None,
         scope: Scope::Everywhere,
         check: |v| positive("lr")(v),
-        apply: |s, v| s.lr = float(v),
+        apply: |s, v| s.lr = v.float(),
         show: |s| Some(s.lr.to_string()),
     },
     Knob {
@@ -156,7 +147,7 @@ pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
         group: None,
         scope: Scope::Everywhere,
         check: |v| positive("centroid_lr")(v),
-        apply: |s, v| s.centroid_lr = float(v),
+        apply: |s, v| s.centroid_lr = v.float(),
         show: |s| Some(s.centroid_lr.to_string()),
     },
     Knob {
@@ -184,7 +175,7 @@ pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
             Value::Float(x) if x.is_finite() && *x >= 0.0 => Ok(()),
             other => Err(format!("weight_decay {other} must be finite and >= 0")),
         },
-        apply: |s, v| s.weight_decay = float(v),
+        apply: |s, v| s.weight_decay = v.float(),
         show: |s| Some(s.weight_decay.to_string()),
     },
     Knob {
@@ -313,11 +304,16 @@ fn round_rules(net: &Network, plans: &[LayerPlan], t: f64, std0: &[f64]) -> Resu
 
 /// Every weight and bias of `net` rounded to its tensor's dtype (retraining works in f32;
 /// the outputs keep the checkpoint's dtypes). A weight that rounds to zero is pruned.
-fn round_to_dtypes(net: &mut Network, plans: &[LayerPlan]) {
+fn round_to_dtypes(net: &mut Network, plans: &[LayerPlan], header: &Header) {
     for (l, p) in net.layers_mut().zip(plans) {
         l.weight.iter_mut().for_each(|w| *w = round_to(p.dtype, *w));
-        if let (Some(b), Some(bp)) = (l.bias, &p.bias) {
-            b.iter_mut().for_each(|v| *v = round_to(bp.dtype, *v));
+        // Every bias, folded or not: the dense checkpoints and the rebuilt float stages store
+        // it in its checkpoint dtype, so the accuracy measured here must be of those values.
+        let dtype = bias_name(&p.name)
+            .and_then(|b| header.info(&b))
+            .map(|i| i.dtype);
+        if let (Some(b), Some(dtype)) = (l.bias, dtype) {
+            b.iter_mut().for_each(|v| *v = round_to(dtype, *v));
         }
     }
 }
@@ -339,10 +335,11 @@ fn stage(
 }
 
 /// Retrains `net` (the planned layers, as read from their checkpoint; `plans` in the same
-/// order) on `data`, recording each stage's accuracy on `held` in `stages`; balanced pruning
-/// balances over `pes` PEs.
+/// order, their tensors described by `header`) on `data`, recording each stage's accuracy on
+/// `held` in `stages`; balanced pruning balances over `pes` PEs.
 #[allow(clippy::too_many_arguments)]
 pub fn retrain(
+    header: &Header,
     plans: &[LayerPlan],
     pes: usize,
     mut net: Network,
@@ -412,7 +409,7 @@ pub fn retrain(
                     last = Some(s.clone());
                 },
             )?;
-            round_to_dtypes(&mut net, plans);
+            round_to_dtypes(&mut net, plans, header);
             stage(
                 stages,
                 observer,
@@ -544,5 +541,44 @@ mod retrain_tests {
         let t: toml::Table = toml::from_str("schedule = [0.5, 1.0]\nrounds = 2\n").unwrap();
         let e = Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).unwrap_err();
         assert!(e.contains("give one of rounds and schedule"), "{e}");
+    }
+
+    /// The schema in docs/recipes.md is a recipe every key of which is read as documented.
+    #[test]
+    fn the_documented_schema_parses() {
+        use eie_pipeline::{Recipe, RunSettings};
+        let doc = include_str!("../../../docs/recipes.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block");
+        let recipe = Recipe::parse(std::path::Path::new("docs/recipes.md"), block).unwrap();
+        assert_eq!(recipe.select, ["classifier.*.weight"]);
+        assert_eq!(recipe.rules.len(), 1);
+        let mut run = RunSettings::default();
+        recipe.run.apply(&mut run);
+        assert!(!run.dense_checkpoints);
+        let t = &recipe.tables["retrain"];
+        let a = Assignments::from_toml(RETRAIN_KNOBS, t, |_| true).unwrap();
+        let mut c = RetrainChoices::default();
+        a.apply(&mut c);
+        assert_eq!((c.rounds, c.epochs, c.batch_size), (Some(3), 4, 64));
+        // Uncommented, each documented alternative is a key the parser knows.
+        for alt in block.lines().filter_map(|l| l.strip_prefix("# ")) {
+            let Some((key, _)) = alt.split_once(" = ") else {
+                continue;
+            };
+            let read = if eie_pipeline::LAYER_KNOBS.iter().any(|k| k.key == key) {
+                let text = format!("[defaults]\n{alt}\n");
+                Recipe::parse(std::path::Path::new("alt.toml"), &text)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            } else {
+                let t: toml::Table = toml::from_str(alt).map_err(|e| e.to_string()).unwrap();
+                Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).map(|_| ())
+            };
+            assert!(read.is_ok(), "documented alternative {alt:?}: {read:?}");
+        }
     }
 }

@@ -149,14 +149,20 @@ pub fn is_retrained(bundle: &Bundle) -> bool {
     bundle.meta().settings.contains_key("retrain")
 }
 
-/// `net` with each layer replaced by what the packed model stores for it: per stored weight
-/// its code `c`, and `value(original, c)`; zero where nothing is stored. A folded bias takes
-/// the value of its column's code (`value(original, c)` too); a bias that is not folded is
-/// kept as it is.
-fn from_codes(net: &Network, bundle: &Bundle, value: impl Fn(f32, f32) -> f32) -> Result<Network> {
+/// `net` with each layer's weights replaced by what the packed model stores for them: per
+/// stored weight its code `c`, and `value(original, c)`; zero where nothing is stored. With
+/// `folded_bias`, a folded bias takes the value of its column's code the same way (zero where
+/// nothing is stored); otherwise, and for a bias that is not folded, the bias is kept as it
+/// is (pruning never touches a bias; only weight sharing does).
+fn from_codes(
+    net: &Network,
+    bundle: &Bundle,
+    folded_bias: bool,
+    value: impl Fn(f32, f32) -> f32,
+) -> Result<Network> {
     let mut out = net.clone();
     let views = LayerView::all(bundle);
-    for (view, l) in views.iter().zip(out.layers_mut()) {
+    for (view, mut l) in views.iter().zip(out.layers_mut()) {
         let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
             layer: view.name().to_string(),
             reason: e.to_string(),
@@ -165,26 +171,23 @@ fn from_codes(net: &Network, bundle: &Bundle, value: impl Fn(f32, f32) -> f32) -
         let (cols, inputs) = (view.cols() as u64, view.inputs() as u64);
         let original = l.weight.to_vec();
         l.weight.iter_mut().for_each(|w| *w = 0.0);
-        let mut bias: Option<Vec<f32>> = l.bias.as_deref().map(|b| b.to_vec());
-        if view.has_bias()
-            && let Some(b) = bias.as_mut()
-        {
+        let bias_from_codes = folded_bias && view.has_bias();
+        let original_bias: Option<Vec<f32>> = l.bias.as_deref().map(|b| b.to_vec());
+        if bias_from_codes && let Some(b) = l.bias.as_deref_mut() {
             b.iter_mut().for_each(|v| *v = 0.0);
         }
         for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
-            let (row, col) = (p / cols, p % cols);
+            let (row, col) = ((p / cols) as usize, p % cols);
             if col == inputs {
-                if let Some(b) = bias.as_mut() {
-                    let orig = l.bias.as_deref().map_or(0.0, |ob| ob[row as usize]);
-                    b[row as usize] = value(orig, book[c as usize]);
+                if bias_from_codes
+                    && let (Some(b), Some(ob)) = (l.bias.as_deref_mut(), &original_bias)
+                {
+                    b[row] = value(ob[row], book[c as usize]);
                 }
             } else {
-                let i = (row * inputs + col) as usize;
+                let i = row * inputs as usize + col as usize;
                 l.weight[i] = value(original[i], book[c as usize]);
             }
-        }
-        if let (Some(b), Some(dst)) = (bias, l.bias) {
-            dst.copy_from_slice(&b);
         }
     }
     Ok(out)
@@ -233,9 +236,9 @@ pub fn float_stages(
         }
         let rebuilt = match name {
             PRUNED_STAGE if retrained => None,
-            PRUNED_STAGE => Some(from_codes(net, bundle, |orig, _| orig)?),
+            PRUNED_STAGE => Some(from_codes(net, bundle, false, |orig, _| orig)?),
             _ if retrained && loose_bias => None,
-            _ => Some(from_codes(net, bundle, |_, shared| shared)?),
+            _ => Some(from_codes(net, bundle, true, |_, shared| shared)?),
         };
         match rebuilt {
             Some(n) => stages.push(StageAccuracy::float(name, &n, data)?),
@@ -267,7 +270,7 @@ pub fn eie_stage(
     let fracs = fractions(&views, &inputs, given, arith.relu_last)?;
     let stage = StageAccuracy {
         name: eie_stage_name(ck, &views),
-        density: Some(bundle_density(&views)),
+        density: Some(bundle_density(&views)?),
         accuracy: eie_accuracy(&views, data, &fracs, arith)?,
         train_loss: None,
     };
@@ -288,13 +291,14 @@ fn eie_stage_name(ck: &Checkpoint, views: &[LayerView]) -> String {
 }
 
 /// The density of packed layers: stored non-zero weights (bias column excluded) over weights.
-pub fn bundle_density(views: &[LayerView]) -> f64 {
+pub fn bundle_density(views: &[LayerView]) -> Result<f64> {
     let (mut nz, mut n) = (0u64, 0u64);
     for view in views {
         n += (view.rows() * view.inputs()) as u64;
-        let Ok(codes) = PackedLayer::join_columns(view.parts()) else {
-            continue;
-        };
+        let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
+            layer: view.name().to_string(),
+            reason: e.to_string(),
+        })?;
         let (cols, inputs) = (view.cols() as u64, view.inputs() as u64);
         nz += codes
             .positions()
@@ -303,5 +307,5 @@ pub fn bundle_density(views: &[LayerView]) -> f64 {
             .filter(|&(&p, &c)| c != 0 && p % cols != inputs)
             .count() as u64;
     }
-    if n == 0 { 0.0 } else { nz as f64 / n as f64 }
+    Ok(if n == 0 { 0.0 } else { nz as f64 / n as f64 })
 }

@@ -269,8 +269,7 @@ impl Bundle {
 
     /// Serialises the bundle: header, then the checksummed payload.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut payload = encode_to_vec(&MetaRef::from(&self.meta))?;
-        payload.extend(encode_to_vec(&(self.layers.len() as u64))?);
+        let mut payload = payload_head(&self.meta, self.layers.len() as u64)?;
         for layer in &self.layers {
             payload.extend(encode_to_vec(&LayerRef::from(layer))?);
         }
@@ -381,6 +380,13 @@ fn check_payload_len(len: u64) -> Result<()> {
 }
 
 /// The 56-byte header of a payload of `len` bytes with SHA-256 `digest`.
+/// The payload's start, before its layers: the metadata and the layer count.
+fn payload_head(meta: &BundleMeta, layers: u64) -> Result<Vec<u8>> {
+    let mut head = encode_to_vec(&MetaRef::from(meta))?;
+    head.extend(encode_to_vec(&layers)?);
+    Ok(head)
+}
+
 fn header(len: u64, digest: [u8; 32]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(&MAGIC);
@@ -481,8 +487,7 @@ impl BundleWriter {
         if let Some(w) = self.spool.as_mut() {
             w.flush().map_err(io(&self.spool_path))?;
         }
-        let mut head = encode_to_vec(&MetaRef::from(meta))?;
-        head.extend(encode_to_vec(&self.layers)?);
+        let head = payload_head(meta, self.layers)?;
         let len = head.len() as u64 + self.bytes;
         check_payload_len(len)?;
         let mut file = std::fs::File::create(out).map_err(io(out))?;

@@ -303,6 +303,29 @@ pub fn fitting_batch(layer: &PackedLayer, limit: u64) -> Option<usize> {
     Some(if fits(power) { power } else { lo })
 }
 
+/// The first few of `overflows`, in one line, and how many more there are.
+pub(crate) fn list_overflows(overflows: &[Overflow]) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = overflows
+        .iter()
+        .take(SHOWN)
+        .map(|o| o.to_string())
+        .collect();
+    if overflows.len() > SHOWN {
+        out.push(format!("and {} more", overflows.len() - SHOWN));
+    }
+    out.join("; ")
+}
+
+/// `part` as a percentage of `whole` (0 for an empty whole): padding of entries, and the like.
+pub fn pct(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use eie_format::{CodeMatrix, Codebook, SparseCodes};

@@ -17,6 +17,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Writing a file or creating a folder failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// `manifest.json` is not valid JSON of the expected shape, or describes itself
     /// inconsistently.
     #[error("manifest {}: {reason}", path.display())]
@@ -78,19 +86,19 @@ pub enum Error {
         /// What would fit, each verified.
         remedies: Vec<crate::fit::Remedy>,
     },
-    /// A layer that does not fit the per-PE SRAMs.
+    /// Layers that do not fit the per-PE SRAMs (the first few listed in the message).
     #[error(
         "the model does not fit the per-PE SRAMs ({} KiB Spmat, {} KiB pointers; --allow-overflow writes it anyway): {}",
         .spmat_bytes / 1024,
         .pointer_bytes / 1024,
-        .overflows.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("; ")
+        crate::capacity::list_overflows(.overflows)
     )]
     Capacity {
         /// Spmat SRAM per PE, in bytes.
         spmat_bytes: u64,
         /// Pointer SRAM per PE, in bytes.
         pointer_bytes: u64,
-        /// Every overflow of the layer.
+        /// Every overflow found (of every layer of a run).
         overflows: Vec<crate::capacity::Overflow>,
     },
 }

@@ -162,6 +162,14 @@ impl Fit {
     /// width (an error naming the layer and PE, with the remedies that fit), each PE inside
     /// its SRAMs (an error, or overflows returned with [`Fit::allow_overflow`]).
     pub fn place(&self, layer: PackedLayer) -> Result<Placed> {
+        let placed = self.place_all(layer)?;
+        self.check_overflows(placed.overflows.clone())?;
+        Ok(placed)
+    }
+
+    /// [`Fit::place`] with every SRAM overflow returned, allowed or not, so that a run over
+    /// many layers can list them all before failing once with [`Fit::check_overflows`].
+    pub fn place_all(&self, layer: PackedLayer) -> Result<Placed> {
         let batch = self.batch_for(&layer);
         let parts = layer.split_columns(batch)?;
         for part in &parts {
@@ -185,14 +193,20 @@ impl Fit {
             .iter()
             .flat_map(|p| check(p, self.pointer_bits, &self.capacity))
             .collect();
-        if !overflows.is_empty() && !self.allow_overflow {
-            return Err(Error::Capacity {
-                spmat_bytes: self.capacity.spmat_bytes,
-                pointer_bytes: self.capacity.pointer_bytes,
-                overflows,
-            });
-        }
         Ok(Placed { parts, overflows })
+    }
+
+    /// An error listing `overflows` (of one layer or many), unless there are none or
+    /// [`Fit::allow_overflow`] allows them.
+    pub fn check_overflows(&self, overflows: Vec<Overflow>) -> Result<()> {
+        if overflows.is_empty() || self.allow_overflow {
+            return Ok(());
+        }
+        Err(Error::Capacity {
+            spmat_bytes: self.capacity.spmat_bytes,
+            pointer_bytes: self.capacity.pointer_bytes,
+            overflows,
+        })
     }
 
     /// Every change that would fit a part whose pointers overflow, each verified.

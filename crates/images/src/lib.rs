@@ -9,7 +9,7 @@ mod words;
 
 pub use capacity::{
     Capacity, EntryBalance, LayerBytes, Memory, Overflow, check as check_capacity, fitting_batch,
-    fitting_pes, pointer_bytes, pointer_image_bytes, spmat_bytes,
+    fitting_pes, pct, pointer_bytes, pointer_image_bytes, spmat_bytes,
 };
 pub use error::{Error, Result};
 pub use fit::{AUTO_BATCH, ColumnBatch, Fit, Placed, Remedy};
@@ -29,7 +29,8 @@ impl ImageSet {
     pub fn write_into(&self, dir: &std::path::Path) -> Result<()> {
         manifest::write_files(dir, &self.files)?;
         let path = dir.join(MANIFEST_FILE);
-        std::fs::write(&path, self.manifest.to_json()).map_err(|source| Error::Io { path, source })
+        std::fs::write(&path, self.manifest.to_json())
+            .map_err(|source| Error::Write { path, source })
     }
 }
 

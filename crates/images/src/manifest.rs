@@ -468,14 +468,14 @@ impl ImageWriter {
             .dir
             .join(IMAGES_DIR)
             .join(layer_dir_name(index, layer.name()));
-        std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
+        std::fs::create_dir_all(&folder).map_err(|source| Error::Write {
             path: folder.clone(),
             source,
         })?;
         // Each PE's files are written as soon as they are rendered, the PEs side by side.
         let write = |file: &ImageFile| {
             let path = self.dir.join(&file.path);
-            std::fs::write(&path, &file.bytes).map_err(|source| Error::Io { path, source })
+            std::fs::write(&path, &file.bytes).map_err(|source| Error::Write { path, source })
         };
         let rendered = render_layer_with(index, layer, self.pointer_bits, Some(&write))?;
         self.layers.push(rendered.manifest);
@@ -486,14 +486,15 @@ impl ImageWriter {
     pub fn finish(self, tool_version: &str, source: &SourceInfo) -> Result<Manifest> {
         let manifest = Manifest::new(tool_version, source, self.pointer_bits, self.layers);
         let path = self.dir.join(MANIFEST_FILE);
-        std::fs::write(&path, manifest.to_json()).map_err(|source| Error::Io { path, source })?;
+        std::fs::write(&path, manifest.to_json())
+            .map_err(|source| Error::Write { path, source })?;
         Ok(manifest)
     }
 }
 
 /// Writes `files` under `dir`, creating folders.
 pub(crate) fn write_files(dir: &Path, files: &[ImageFile]) -> Result<()> {
-    let io = |path: std::path::PathBuf| move |source| Error::Io { path, source };
+    let io = |path: std::path::PathBuf| move |source| Error::Write { path, source };
     let mut made: Option<std::path::PathBuf> = None;
     for file in files {
         let path = dir.join(&file.path);

@@ -1,6 +1,6 @@
 //! The compress flow: checkpoint -> prune -> share -> pack, one layer resident at a time.
 //!
-//! Each layer is pruned straight from the memory-mapped checkpoint into a list of survivors,
+//! Each layer is pruned straight from the checkpoint file into a list of survivors,
 //! clustered, turned into codes, packed, fitted to the hardware, and written (its images and
 //! its part of `model.eie`) before the next layer is read; the checkpoint is hashed on
 //! another thread meanwhile. Memory holds one layer's survivors and streams, whatever the
@@ -206,26 +206,26 @@ pub fn compress(
     };
     let mut out = PackedWriter::create(dir, job.fit.pointer_bits)?;
     let mut layers = Vec::with_capacity(plan.layers.len());
+    // Every layer's SRAM overflows, listed together before the run fails (or warned of).
+    let mut overflows = Vec::new();
     observer.start("compress", plan.layers.len() as u64);
     for (i, (lp, decided)) in plan.layers.iter().zip(decided).enumerate() {
         observer.step(&lp.name);
         let source = match decided {
             Some(d) => Source::Decided(Box::new(d)),
-            None => Source::Prune(match lp.settings.pruning {
-                Pruning::None => Rule::KeepAll,
-                Pruning::Density(d) => Rule::Density(d),
-                Pruning::ThresholdStd(s) => Rule::ThresholdStd(s),
-                Pruning::Global(_) => Rule::Count(global[i]),
-            }),
+            None => Source::Prune(rule(lp.settings.pruning, global.get(i).copied())?),
         };
         let (layer, outcome) =
             compress_layer(ck, lp, source, job.pes, dense.as_mut(), &mut timings)?;
         let t = Instant::now();
-        let placed = job.fit.place(layer)?;
+        let placed = job.fit.place_all(layer)?;
         timings.encode += t.elapsed();
-        for o in &placed.overflows {
-            observer.warn(&o.to_string());
+        if job.fit.allow_overflow {
+            for o in &placed.overflows {
+                observer.warn(&o.to_string());
+            }
         }
+        overflows.extend(placed.overflows.iter().cloned());
         let t = Instant::now();
         out.push(&placed.parts)?;
         timings.write += t.elapsed();
@@ -238,6 +238,7 @@ pub fn compress(
         observer.advance();
     }
     observer.finish();
+    job.fit.check_overflows(overflows)?;
     let t = Instant::now();
     if let Some(d) = dense {
         d.finish(ck, &overrides)?;
@@ -277,17 +278,21 @@ pub fn compress_one(
     pes: usize,
     timings: &mut Timings,
 ) -> Result<(PackedLayer, LayerOutcome)> {
-    let rule = match plan.settings.pruning {
+    let rule = rule(plan.settings.pruning, None)?;
+    compress_layer(ck, plan, Source::Prune(rule), pes, None, timings)
+}
+
+/// The pruning rule of a layer's setting; a global density keeps `global_count` weights (the
+/// layer's share, which only a pass over every layer finds).
+fn rule(pruning: Pruning, global_count: Option<u64>) -> Result<Rule> {
+    Ok(match pruning {
         Pruning::None => Rule::KeepAll,
         Pruning::Density(d) => Rule::Density(d),
         Pruning::ThresholdStd(s) => Rule::ThresholdStd(s),
-        Pruning::Global(_) => {
-            return Err(Error::Plan {
-                reason: "a global density needs every layer: run the whole pipeline".into(),
-            });
-        }
-    };
-    compress_layer(ck, plan, Source::Prune(rule), pes, None, timings)
+        Pruning::Global(_) => Rule::Count(global_count.ok_or_else(|| Error::Plan {
+            reason: "a global density needs every layer: run the whole pipeline".into(),
+        })?),
+    })
 }
 
 /// For a global density: the count each layer keeps (two streaming passes over the layers).
@@ -329,7 +334,7 @@ struct Survivors {
     report: PruneReport,
 }
 
-/// Prunes a layer. Plain rules select straight from the mapped tensor (no f32 copy);
+/// Prunes a layer. Plain rules select straight from the tensor in the file (no f32 copy);
 /// balanced pruning needs every PE's rows at once, so it prunes an f32 copy in place.
 fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<Survivors> {
     let (name, rows, inputs) = (&lp.name, lp.rows, lp.inputs);

@@ -45,18 +45,24 @@ pub struct Packed {
 pub fn pack(ck: &Checkpoint, job: &PackJob, dir: &Path, observer: &dyn Observer) -> Result<Packed> {
     let hash = ck.spawn_sha256();
     let mut out = PackedWriter::create(dir, job.fit.pointer_bits)?;
+    // Every layer's SRAM overflows, listed together before the run fails (or warned of).
+    let mut overflows = Vec::new();
     observer.start("pack", job.names.len() as u64);
     for name in job.names {
         observer.step(name);
         let layer = pack_tensor(ck, name, job.code_bits, job.index_bits, job.pes)?;
-        let placed = job.fit.place(layer)?;
-        for o in &placed.overflows {
-            observer.warn(&o.to_string());
+        let placed = job.fit.place_all(layer)?;
+        if job.fit.allow_overflow {
+            for o in &placed.overflows {
+                observer.warn(&o.to_string());
+            }
         }
+        overflows.extend(placed.overflows.iter().cloned());
         out.push(&placed.parts)?;
         observer.advance();
     }
     observer.finish();
+    job.fit.check_overflows(overflows)?;
     let meta = BundleMeta {
         tool_version: job.tool_version.to_string(),
         source: source_info(ck.path(), hash.wait()?),

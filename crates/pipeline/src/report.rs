@@ -232,14 +232,7 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-/// `part` as a percentage of `whole` (0 for an empty whole).
-pub fn pct(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
-}
+pub use eie_images::pct;
 
 /// What compressing one layer produced, besides its packed streams.
 #[derive(Debug, Clone)]

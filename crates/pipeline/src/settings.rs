@@ -48,28 +48,33 @@ pub enum Value {
 impl Value {
     // The accessors are only called by a knob on its own kind's values, which
     // `Assignments::set` checked, so a mismatch is a bug in a knob table.
-    fn int(&self) -> u64 {
+
+    /// The integer of a [`Value::Int`].
+    pub fn int(&self) -> u64 {
         match self {
             Value::Int(v) => *v,
             other => unreachable!("an integer setting got {other:?}"),
         }
     }
 
-    fn float(&self) -> f64 {
+    /// The number of a [`Value::Float`].
+    pub fn float(&self) -> f64 {
         match self {
             Value::Float(v) => *v,
             other => unreachable!("a number setting got {other:?}"),
         }
     }
 
-    fn switch(&self) -> bool {
+    /// The state of a [`Value::Switch`].
+    pub fn switch(&self) -> bool {
         match self {
             Value::Switch(v) => *v,
             other => unreachable!("a switch setting got {other:?}"),
         }
     }
 
-    fn choice(&self) -> &'static str {
+    /// The word of a [`Value::Choice`].
+    pub fn choice(&self) -> &'static str {
         match self {
             Value::Choice(v) => v,
             other => unreachable!("a choice setting got {other:?}"),

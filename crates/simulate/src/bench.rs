@@ -88,7 +88,7 @@ pub fn bench_layer(
         act_density: spec.act_density,
         entries,
         padding,
-        padding_pct: 100.0 * padding as f64 / entries.max(1) as f64,
+        padding_pct: eie_images::pct(padding, entries),
         batches: t.batches,
         broadcasts: t.broadcasts,
         theoretical_cycles: t.theoretical_cycles(),

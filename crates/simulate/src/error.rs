@@ -60,6 +60,9 @@ pub enum Error {
         /// The value given.
         got: String,
     },
+    /// A run given no layer to run.
+    #[error("no layer to run: the packed model holds none, or none was selected")]
+    NoLayers,
     /// A number of activation fractions that does not match the layers.
     #[error("{got} activation fractions given, the model has {expected} layer boundaries")]
     Fractions {

@@ -63,7 +63,8 @@ pub fn run_chain(
     arith: Arith,
     params: &TimingParams,
 ) -> Result<(Vec<i16>, Vec<Step>)> {
-    views[0].check_input(x.len())?;
+    views.first().ok_or(Error::NoLayers)?.check_input(x.len())?;
+    check_fractions(fracs, views.len())?;
     let input = quantize(x, fracs[0])?;
     let mut a = input.clone();
     let mut steps = Vec::with_capacity(views.len());

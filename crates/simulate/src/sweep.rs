@@ -77,13 +77,7 @@ pub fn paper_workload(seed: u64) -> Vec<Work> {
 /// A packed model's layers (column batches joined back), each on generated activations of
 /// density `act_density` (seeded `seed + layer index`).
 pub fn model_workload(bundle: &Bundle, act_density: f64, seed: u64) -> Result<Vec<Work>> {
-    if !(0.0..=1.0).contains(&act_density) {
-        return Err(Error::Parameter {
-            what: "the activation density",
-            expected: "in [0, 1]",
-            got: act_density.to_string(),
-        });
-    }
+    crate::workload::check_act_density(act_density)?;
     LayerView::all(bundle)
         .into_iter()
         .enumerate()

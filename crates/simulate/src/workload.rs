@@ -138,6 +138,18 @@ pub fn random_layer(
     )
 }
 
+/// An activation density must be a fraction in [0, 1].
+pub fn check_act_density(density: f64) -> crate::Result<()> {
+    if !(0.0..=1.0).contains(&density) {
+        return Err(crate::Error::Parameter {
+            what: "the activation density",
+            expected: "in [0, 1]",
+            got: density.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Exactly round(density x len) non-zero activations at seeded random positions, each a
 /// random non-zero 16-bit value in [-2^14, 2^14] (so [-1, 1] with 14 fractional bits).
 pub fn random_activations(len: usize, density: f64, seed: u64) -> Vec<i16> {
