@@ -40,6 +40,9 @@ enum Command {
     Simulate(commands::simulate::Args),
     /// The EIE paper's nine benchmark layers (Table III): generate, pack for 64 PEs, simulate.
     BenchPaper(commands::bench_paper::Args),
+    /// The energy model's constants (pJ per action, mW), each with its derivation from the
+    /// paper, as a TOML file that --energy-table reads back.
+    EnergyTable(commands::energy_table::Args),
     /// The timing model over one parameter (PEs, queue depth, index bits, Spmat width): a CSV
     /// and SVG plots, like the paper's Figures 8, 11 and 12.
     Sweep(commands::sweep::Args),
@@ -55,6 +58,13 @@ enum Command {
     #[command(mut_arg("dataset", |a| a.required(true)))]
     #[command(mut_arg("act_frac", |a| a.requires("dir")))]
     #[command(mut_arg("acc_bits", |a| a.requires("dir")))]
+    #[command(mut_arg("energy_table", |a| a.requires("dir")))]
+    #[command(mut_arg("fifo", |a| a.requires("dir")))]
+    #[command(mut_arg("clock_mhz", |a| a.requires("dir")))]
+    #[command(mut_arg("spmat_width", |a| a.requires("dir")))]
+    #[command(mut_arg("pipeline_depth", |a| a.requires("dir")))]
+    #[command(mut_arg("queue_ring", |a| a.requires("dir")))]
+    #[command(mut_arg("no_group_advance", |a| a.requires("dir")))]
     Eval(commands::eval::Args),
     /// Summarise a packed model: per layer shape, PEs, entries, padding, bytes, balance.
     Inspect(commands::inspect::Args),
@@ -75,6 +85,7 @@ fn dispatch(command: Command, progress: &progress::Progress, quiet: bool) -> any
         Command::Simulate(args) => commands::simulate::run(args),
         Command::BenchPaper(args) => commands::bench_paper::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::EnergyTable(args) => commands::energy_table::run(args),
         Command::Vectors(args) => commands::vectors::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Unpack(args) => commands::unpack::run(args),

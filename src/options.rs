@@ -223,6 +223,67 @@ pub struct ForceArgs {
     pub force: bool,
 }
 
+/// The energy model's constants.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EnergyArgs {
+    /// A TOML file of energy constants (pJ per action, mW of static power) replacing the
+    /// defaults derived from the paper; any subset of the keys `eie-compress energy-table`
+    /// prints (docs/energy.md).
+    #[arg(long, value_name = "FILE")]
+    pub energy_table: Option<PathBuf>,
+}
+
+impl EnergyArgs {
+    /// The table: the paper's, with the file's overrides.
+    pub fn table(&self) -> anyhow::Result<eie_energy::Table> {
+        Ok(match &self.energy_table {
+            Some(path) => eie_energy::Table::load(path)?,
+            None => eie_energy::Table::paper(),
+        })
+    }
+}
+
+/// The savings breakdown's chart.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ChartArgs {
+    /// Also draw the savings breakdown as an SVG waterfall chart into FILE (docs/energy.md).
+    #[arg(long, value_name = "FILE.svg")]
+    pub savings_chart: Option<PathBuf>,
+    #[command(flatten)]
+    pub force: ForceArgs,
+}
+
+impl ChartArgs {
+    /// Checks the chart's path before any work: never one of `inputs`, and not an existing
+    /// file without --force.
+    pub fn check(&self, inputs: &[PathBuf]) -> anyhow::Result<()> {
+        let Some(chart) = &self.savings_chart else {
+            return Ok(());
+        };
+        for input in inputs {
+            eie_pipeline::output::refuse_input_as_output(input, std::slice::from_ref(chart))?;
+        }
+        if chart.exists() && !self.force.force {
+            anyhow::bail!(
+                "{} already exists; use --force to replace it",
+                chart.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the chart `draw` makes, all or nothing (and draws nothing when none is asked).
+    pub fn write(&self, draw: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<()> {
+        if let Some(chart) = &self.savings_chart {
+            let svg = draw()?;
+            eie_pipeline::output::write_file(chart, true, |tmp| -> anyhow::Result<()> {
+                Ok(std::fs::write(tmp, svg)?)
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Where a simulation's input vectors come from.
 #[derive(clap::Args, Debug, Clone)]
 pub struct InputArgs {

@@ -222,8 +222,41 @@ fn vectors_hold_what_the_write_back_makes_of_the_accumulators() {
 fn bench_paper_runs_the_nine_layers() {
     let t = TestDir::new();
     let r = json(t.run(&["bench-paper", "--json"]).ok());
-    let layers = r.as_array().unwrap();
+    let layers = r["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 9);
+    // Energy: every layer's, adding up to the nine layers' total; powers of the order of
+    // Table II's 64 x 9.157 mW; each savings chain multiplying to its product.
+    let mut sum_nj = 0.0;
+    for l in layers {
+        let e = &l["energy"];
+        let nj = e["total_nj"].as_f64().unwrap();
+        let parts: f64 = e["components_pj"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((parts / 1e3 - nj).abs() < 1e-6 * nj, "{}", l["name"]);
+        let mw = e["power_mw"].as_f64().unwrap();
+        assert!((300.0..1500.0).contains(&mw), "{}: {mw} mW", l["name"]);
+        let s = &l["savings"];
+        let product: f64 = s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|st| st["factor"].as_f64().unwrap())
+            .product();
+        assert!((product / s["product"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+        assert!(
+            s["actual"].as_f64().unwrap() < product,
+            "the real saving is below the product"
+        );
+        sum_nj += nj;
+    }
+    let total = r["total"]["energy"]["total_nj"].as_f64().unwrap();
+    assert!((total - sum_nj).abs() < 1e-6 * total);
+    let dram = r["energy_table"]["dram_32b_pj"].as_f64().unwrap();
+    assert_eq!(dram, 640.0);
     for l in layers {
         let name = l["name"].as_str().unwrap();
         assert!(
@@ -245,7 +278,7 @@ fn bench_paper_runs_the_nine_layers() {
     );
     let (a, b) = (
         layers[3]["cycles"].as_u64().unwrap(),
-        whole[3]["cycles"].as_u64().unwrap(),
+        whole["layers"][3]["cycles"].as_u64().unwrap(),
     );
     assert!(a > b, "batched {a} vs whole {b}");
     let text = t.run(&["bench-paper"]).ok().to_string();
@@ -449,18 +482,26 @@ fn layers_that_do_not_chain_run_independently() {
         .fails_with(&["\"nope\"", "fig2.weight"]);
 }
 
-/// docs/timing-model.md shows the bench-paper table as the tool prints it: a change to the
-/// model that moves a figure must update the document.
+/// docs/timing-model.md shows bench-paper's timing table as the tool prints it, and
+/// docs/energy.md its energy and savings tables: a change to a model that moves a figure
+/// must update its document.
 #[test]
-fn the_timing_model_document_shows_bench_papers_table() {
+fn the_documents_show_bench_papers_tables() {
     let t = TestDir::new();
     let printed = t.run(&["bench-paper"]).ok().to_string();
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/timing-model.md"),
-    )
-    .unwrap();
+    let (timing, energy) = printed
+        .split_once("\n\n")
+        .expect("the timing table, then energy");
+    let doc = |name: &str| {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name))
+            .unwrap()
+    };
     assert!(
-        doc.contains(&printed),
-        "docs/timing-model.md is out of date; bench-paper now prints:\n{printed}"
+        doc("docs/timing-model.md").contains(&format!("{timing}\n")),
+        "docs/timing-model.md is out of date; bench-paper now prints:\n{timing}"
+    );
+    assert!(
+        doc("docs/energy.md").contains(energy),
+        "docs/energy.md is out of date; bench-paper now prints:\n{energy}"
     );
 }

@@ -4,12 +4,16 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use eie_energy::savings::sum_facts;
+use eie_energy::{Energy, EnergyReport, LayerEnergy, Savings, layer_energy, savings};
 use eie_images::Fit;
 use eie_simulate::bench::{PaperResult, bench_layer};
 use eie_simulate::workload::PAPER_LAYERS;
 use rayon::prelude::*;
+use serde::Serialize;
 
-use crate::options::{ArithArgs, ColumnBatchArgs, PesArgs, TimingArgs};
+use crate::options::{ArithArgs, ChartArgs, ColumnBatchArgs, EnergyArgs, PesArgs, TimingArgs};
+use crate::render::energy::{SAVINGS_HEADING, energy_table, heading, savings_table, waterfall};
 use crate::render::table::Table;
 
 #[derive(clap::Args, Debug)]
@@ -31,6 +35,35 @@ pub struct Args {
     pub timing: TimingArgs,
     #[command(flatten)]
     pub arith: ArithArgs,
+    #[command(flatten)]
+    pub energy: EnergyArgs,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// `--json`: every layer's figures, energy and savings, and the nine layers' together.
+#[derive(Serialize)]
+struct Report<'a> {
+    layers: Vec<LayerReport<'a>>,
+    total: Total,
+    /// The energy constants used (pJ per action, mW), and their file if not the defaults.
+    energy_table: std::collections::BTreeMap<&'static str, f64>,
+    energy_table_file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LayerReport<'a> {
+    #[serde(flatten)]
+    result: &'a PaperResult,
+    energy: EnergyReport,
+    savings: Savings,
+}
+
+#[derive(Serialize)]
+struct Total {
+    time_us: f64,
+    energy: EnergyReport,
+    savings: Savings,
 }
 
 /// The printed table.
@@ -73,6 +106,9 @@ pub fn run(args: Args) -> Result<()> {
     let start = Instant::now();
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
+    let table = args.energy.table()?;
+    let inputs: Vec<std::path::PathBuf> = args.energy.energy_table.iter().cloned().collect();
+    args.chart.check(&inputs)?;
     // The paper's memories decide the automatic column batches.
     let fit = Fit {
         column_batch: args.column_batch.column_batch,
@@ -85,11 +121,69 @@ pub fn run(args: Args) -> Result<()> {
         .map(|i| bench_layer(i, pes, &fit, args.seed, arith, &params))
         .collect::<eie_simulate::Result<Vec<_>>>()?;
     let elapsed = start.elapsed().as_secs_f64();
+    let energies: Vec<LayerEnergy> = results
+        .iter()
+        .map(|r| {
+            layer_energy(
+                r.view(),
+                &r.timing,
+                params.spmat_width,
+                fit.pointer_bits,
+                &fit.capacity,
+                &table,
+            )
+        })
+        .collect();
+    let total = energies
+        .iter()
+        .fold(Energy::default(), |a, e| a.plus(&e.energy));
+    let facts: Vec<_> = energies.iter().map(|e| e.facts).collect();
+    let total_savings = savings(&sum_facts(&facts), &total, &table);
+    let layer_savings: Vec<Savings> = energies
+        .iter()
+        .map(|e| savings(&e.facts, &e.energy, &table))
+        .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        let report = Report {
+            layers: results
+                .iter()
+                .zip(&energies)
+                .zip(&layer_savings)
+                .map(|((result, e), s)| LayerReport {
+                    result,
+                    energy: e.energy.report(),
+                    savings: s.clone(),
+                })
+                .collect(),
+            total: Total {
+                time_us: total.time_us,
+                energy: total.report(),
+                savings: total_savings.clone(),
+            },
+            energy_table: table.entries(),
+            energy_table_file: table.source.clone(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&results, pes, params.clock_mhz));
+        let names = results.iter().map(|r| r.name.to_string());
+        let rows: Vec<(String, Energy)> = names
+            .clone()
+            .zip(energies.iter().map(|e| e.energy))
+            .collect();
+        println!("\n{}", heading(table.source.as_deref()));
+        print!("{}", energy_table(&rows, Some(&total)));
+        let mut rows: Vec<(String, Savings)> = names.zip(layer_savings).collect();
+        rows.push(("nine layers".into(), total_savings.clone()));
+        println!("\n{SAVINGS_HEADING}");
+        print!("{}", savings_table(&rows));
     }
+    args.chart.write(|| {
+        waterfall(
+            "Where EIE's energy saving comes from: the paper's nine layers",
+            &total_savings,
+        )
+    })?;
     if args.timings {
         let simulated: u64 = results.iter().map(|r| r.entries_simulated).sum();
         eprintln!(

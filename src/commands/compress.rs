@@ -341,7 +341,14 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             let (float, _) = float_stages(&d.net, &names, &bundle, Some(staging.path()), d.held())?;
             stages.extend(float);
         }
-        let (stage, fracs) = eie_stage(&r.ck, &bundle, d.held(), &args.act_frac.act_frac, r.arith)?;
+        let (stage, fracs, _) = eie_stage(
+            &r.ck,
+            &bundle,
+            d.held(),
+            &args.act_frac.act_frac,
+            r.arith,
+            None,
+        )?;
         stages.push(stage);
         accuracy = Some(AccuracyReport {
             dataset: d.spec.to_string(),

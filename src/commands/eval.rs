@@ -9,14 +9,18 @@ use anyhow::{Result, bail};
 use eie_checkpoint::Checkpoint;
 use eie_dataset::Scaling;
 use eie_evaluate::{
-    Network, StageAccuracy, StageReport, check_whole_network, eie_stage, float_stages,
+    Counting, Network, StageAccuracy, StageReport, check_whole_network, eie_stage, float_stages,
     stage_reports,
 };
 use eie_format::hex;
 use eie_pipeline::output::load_bundle;
+use eie_pipeline::recorded_capacity;
 use serde::Serialize;
 
-use crate::options::{ActFracArgs, ArithArgs, DatasetArgs, LayersArgs, ScaleArgs};
+use crate::options::{
+    ActFracArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, ScaleArgs, TimingArgs,
+};
+use crate::render::energy::{CostReport, costed_tables};
 use crate::render::stages::{fractions, render_stages};
 
 #[derive(clap::Args, Debug)]
@@ -36,6 +40,11 @@ pub struct Args {
     pub act_frac: ActFracArgs,
     #[command(flatten)]
     pub arith: ArithArgs,
+    /// The bit-exact stage's runs also go through the timing model, for their energy.
+    #[command(flatten)]
+    pub timing: TimingArgs,
+    #[command(flatten)]
+    pub energy: EnergyArgs,
     /// Print JSON (with per-class accuracy) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -54,6 +63,9 @@ struct EvalReport {
     /// Stages that could not be measured, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<String>,
+    /// What the bit-exact stage's runs cost (docs/energy.md), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    energy: Option<CostReport>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -68,10 +80,13 @@ pub fn run(args: Args) -> Result<()> {
     let data = eie_dataset::load(spec, args.data.range.unwrap_or_default(), &scaling)?;
     net.check_dataset(&data)?;
     let arith = args.arith.arith()?;
+    let params = args.timing.params()?;
+    let table = args.energy.table()?;
 
     let mut stages = vec![StageAccuracy::float("original (float)", &net, &data)?];
     let mut act_frac = None;
     let mut notes = Vec::new();
+    let mut costed = None;
     if let Some(dir) = &args.dir {
         let (file, bundle) = load_bundle(dir)?;
         // The output must come from this very checkpoint.
@@ -110,9 +125,23 @@ pub fn run(args: Args) -> Result<()> {
         let (float, why) = float_stages(&net, &names, &bundle, Some(dir), &data)?;
         stages.extend(float);
         notes = why;
-        let (stage, fracs) = eie_stage(&ck, &bundle, &data, &args.act_frac.act_frac, arith)?;
+        let counting = Counting {
+            params,
+            pointer_bits: bundle.meta().pointer_bits,
+            capacity: recorded_capacity(&bundle.meta().settings),
+        };
+        let (stage, fracs, runs) = eie_stage(
+            &ck,
+            &bundle,
+            &data,
+            &args.act_frac.act_frac,
+            arith,
+            Some(&counting),
+        )?;
         stages.push(stage);
         act_frac = Some(fracs);
+        let views = eie_simulate::LayerView::all(&bundle);
+        costed = runs.map(|r| r.costed(&views, counting.pointer_bits, &table));
     }
 
     let report = EvalReport {
@@ -124,6 +153,7 @@ pub fn run(args: Args) -> Result<()> {
         act_frac,
         stages: stage_reports(&stages),
         notes,
+        energy: costed.as_ref().map(|c| CostReport::new(c, &table)),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -147,6 +177,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     for n in &report.notes {
         println!("not measured: {n}");
+    }
+    if let Some(c) = &costed {
+        print!("{}", costed_tables(c, &table));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod bench_paper;
 pub mod compress;
 pub mod demo;
+pub mod energy_table;
 pub mod eval;
 pub mod inspect;
 pub mod pack;

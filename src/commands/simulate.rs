@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use eie_energy::{Counts, Energy, EnergyReport, Runs};
 use eie_pipeline::output::load_bundle;
+use eie_pipeline::recorded_capacity;
 use eie_simulate::run::{Mode, Step, fractions, run_chain, run_independent};
 use serde::Serialize;
 
-use crate::options::{ArithArgs, InputArgs, TimingArgs, select_views};
+use crate::options::{ArithArgs, ChartArgs, EnergyArgs, InputArgs, TimingArgs, select_views};
+use crate::render::energy::{CostReport, costed_tables, waterfall};
 use crate::render::table::Table;
 use crate::render::timing::{LayerRun, layer_run};
 
@@ -32,6 +35,10 @@ pub struct Args {
     pub timing: TimingArgs,
     #[command(flatten)]
     pub arith: ArithArgs,
+    #[command(flatten)]
+    pub energy: EnergyArgs,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Serialize)]
@@ -45,6 +52,9 @@ struct Report {
     /// input's and output's (independent mode).
     fractions: Vec<Vec<u8>>,
     vectors: Vec<VectorRun>,
+    /// What the runs cost (docs/energy.md): per layer and for the model, the mean energy per
+    /// inference and the savings breakdown over every vector.
+    energy: CostReport,
 }
 
 #[derive(Serialize)]
@@ -52,10 +62,21 @@ struct VectorRun {
     layers: Vec<LayerRun>,
     total_cycles: u64,
     total_time_us: f64,
+    energy: EnergyReport,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (_, bundle) = load_bundle(&args.dir)?;
+    let (bundle_path, bundle) = load_bundle(&args.dir)?;
+    let table = args.energy.table()?;
+    let inputs: Vec<PathBuf> = [
+        Some(bundle_path),
+        args.input.input.clone(),
+        args.energy.energy_table.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    args.chart.check(&inputs)?;
     let views = select_views(&bundle, args.layer.as_deref())?;
     let pes = views[0].pes();
     if let Some(n) = args.pes
@@ -101,6 +122,25 @@ pub fn run(args: Args) -> Result<()> {
             steps.push(runs.into_iter().map(|r| r.step).collect());
         }
     }
+    // What each vector's run of each layer did, and what all of them cost.
+    let capacity = recorded_capacity(settings);
+    let pointer_bits = bundle.meta().pointer_bits;
+    let counts: Vec<Vec<Counts>> = steps
+        .iter()
+        .map(|run| {
+            run.iter()
+                .zip(&views)
+                .map(|(s, v)| {
+                    Counts::of(*v, &s.timing, params.spmat_width, pointer_bits, &capacity)
+                })
+                .collect()
+        })
+        .collect();
+    let mut runs = Runs::new();
+    for c in &counts {
+        runs.add(c);
+    }
+    let costed = runs.costed(&views, pointer_bits, &table);
     let mut report = Report {
         mode: mode.name(),
         pes,
@@ -109,21 +149,31 @@ pub fn run(args: Args) -> Result<()> {
         acc_bits: arith.acc_bits,
         fractions: fracs_report,
         vectors: Vec::new(),
+        energy: CostReport::new(&costed, &table),
     };
-    for run in &steps {
+    for (run, counts) in steps.iter().zip(&counts) {
+        let energies: Vec<Energy> = counts.iter().map(|c| Energy::of(c, &table)).collect();
         let layers: Vec<LayerRun> = run
             .iter()
             .zip(&views)
+            .zip(&energies)
             .enumerate()
-            .map(|(i, (s, v))| layer_run(*v, s, f_out[i]))
+            .map(|(i, ((s, v), e))| layer_run(*v, s, f_out[i], e))
             .collect();
         let total_cycles = layers.iter().map(|l| l.timing.cycles).sum();
+        let energy = energies.iter().fold(Energy::default(), |a, e| a.plus(e));
         report.vectors.push(VectorRun {
             layers,
             total_cycles,
             total_time_us: total_cycles as f64 / params.clock_mhz,
+            energy: energy.report(),
         });
     }
+    let title = format!(
+        "Where EIE's energy saving comes from: {}",
+        bundle.meta().source.name
+    );
+    args.chart.write(|| waterfall(&title, &costed.savings))?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -197,5 +247,6 @@ pub fn run(args: Args) -> Result<()> {
         ]);
     }
     print!("{}", t.render());
+    print!("{}", costed_tables(&costed, &table));
     Ok(())
 }

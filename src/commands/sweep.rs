@@ -5,13 +5,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use eie_energy::{Component, Energy, layer_energy};
 use eie_images::Fit;
 use eie_pipeline::output::{check_out_dir, load_bundle, write_file};
+use eie_pipeline::recorded_capacity;
 use eie_simulate::sweep::{Point, model_workload, paper_workload, point};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
-use crate::options::{ColumnBatchArgs, ForceArgs, TimingArgs};
+use crate::options::{ColumnBatchArgs, EnergyArgs, ForceArgs, TimingArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Param {
@@ -62,6 +64,8 @@ pub struct Args {
     pub force: ForceArgs,
     #[command(flatten)]
     pub timing: TimingArgs,
+    #[command(flatten)]
+    pub energy: EnergyArgs,
 }
 
 /// One line of a plot: a layer's name and its (parameter, metric) points.
@@ -79,11 +83,20 @@ pub fn run(args: Args) -> Result<()> {
         column_batch: args.column_batch.column_batch,
         ..Fit::default()
     };
-    let work = match &args.model {
-        None => paper_workload(args.seed),
+    let table = args.energy.table()?;
+    // The images' pointers and SRAMs, for the energy: the model's as recorded, else the
+    // paper's.
+    let (work, pointer_bits, capacity) = match &args.model {
+        None => (paper_workload(args.seed), fit.pointer_bits, fit.capacity),
         Some(model) => {
             let (_, bundle) = load_bundle(model)?;
-            model_workload(&bundle, args.act_density, args.seed)?
+            let recorded = recorded_capacity(&bundle.meta().settings);
+            let bits = bundle.meta().pointer_bits;
+            (
+                model_workload(&bundle, args.act_density, args.seed)?,
+                bits,
+                recorded,
+            )
         }
     };
     let points: Vec<Point> = work
@@ -91,12 +104,33 @@ pub fn run(args: Args) -> Result<()> {
         .flat_map(|w| args.values.par_iter().map(move |&v| (w, v)))
         .map(|(w, v)| point(w, param, v, &base, &fit))
         .collect::<eie_simulate::Result<Vec<_>>>()?;
+    let energies: Vec<Energy> = points
+        .iter()
+        .map(|p| {
+            layer_energy(
+                p.view(),
+                &p.timing,
+                p.spmat_width,
+                pointer_bits,
+                &capacity,
+                &table,
+            )
+            .energy
+        })
+        .collect();
+    let energy_of = |p: &Point| -> &Energy {
+        let i = points
+            .iter()
+            .position(|q| std::ptr::eq(q, p))
+            .expect("a point");
+        &energies[i]
+    };
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
 
     let name = param.name();
     let mut csv = String::from(
-        "layer,param,value,cycles,time_us,load_efficiency,speedup,entries,padding,padding_pct,spmat_reads,pointer_reads,broadcasts,stall_cycles\n",
+        "layer,param,value,cycles,time_us,load_efficiency,speedup,entries,padding,padding_pct,spmat_reads,pointer_reads,broadcasts,stall_cycles,energy_nj,power_mw,pj_per_mac,spmat_read_nj\n",
     );
     let first_cycles = |layer: &str| {
         points
@@ -104,9 +138,9 @@ pub fn run(args: Args) -> Result<()> {
             .find(|p| p.layer == layer)
             .map_or(1, |p| p.timing.cycles.max(1))
     };
-    for p in &points {
+    for (p, e) in points.iter().zip(&energies) {
         csv.push_str(&format!(
-            "{},{name},{},{},{:.4},{:.6},{:.4},{},{},{:.3},{},{},{},{}\n",
+            "{},{name},{},{},{:.4},{:.6},{:.4},{},{},{:.3},{},{},{},{},{:.4},{:.3},{:.4},{:.4}\n",
             p.layer,
             p.value,
             p.timing.cycles,
@@ -120,6 +154,10 @@ pub fn run(args: Args) -> Result<()> {
             p.timing.pointer_reads,
             p.timing.broadcasts,
             p.timing.stall_cycles,
+            e.total_pj() / 1e3,
+            e.power_mw(),
+            e.pj_per_mac(),
+            e.get(Component::SpmatRead) / 1e3,
         ));
     }
     let csv_path = args.dir.join(format!("sweep-{name}.csv"));
@@ -174,12 +212,24 @@ pub fn run(args: Args) -> Result<()> {
                 series(&|p| p.timing.time_us()),
             ));
         }
-        Param::SpmatWidth => plots.push((
-            format!("sweep-{name}.svg"),
-            "Spmat lines read per entry".into(),
-            series(&|p| p.timing.spmat_reads() as f64 / p.timing.macs.max(1) as f64),
-        )),
+        Param::SpmatWidth => {
+            plots.push((
+                format!("sweep-{name}.svg"),
+                "Spmat lines read per entry".into(),
+                series(&|p| p.timing.spmat_reads() as f64 / p.timing.macs.max(1) as f64),
+            ));
+            plots.push((
+                format!("sweep-{name}-read-energy.svg"),
+                "Spmat read energy per inference (nJ)".into(),
+                series(&|p| energy_of(p).get(Component::SpmatRead) / 1e3),
+            ));
+        }
     }
+    plots.push((
+        format!("sweep-{name}-energy.svg"),
+        "energy per inference (nJ)".into(),
+        series(&|p| energy_of(p).total_pj() / 1e3),
+    ));
     for (file, y_label, data) in &plots {
         let svg = plot(
             name,
@@ -190,6 +240,12 @@ pub fn run(args: Args) -> Result<()> {
         write_file(&args.dir.join(file), true, |tmp| -> Result<()> {
             Ok(std::fs::write(tmp, &svg)?)
         })?;
+    }
+    if args.param == Param::SpmatWidth {
+        print!(
+            "{}",
+            read_energy_minima(&layers, &points, &energies, &args.values)
+        );
     }
     println!(
         "swept {name} over {:?} on {} layers: {} and {}",
@@ -203,6 +259,46 @@ pub fn run(args: Args) -> Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// Where the Spmat read energy is lowest, per layer and over all layers: the paper's Figure 9
+/// question, which it answered with 64 bits for AlexNet's layers.
+fn read_energy_minima(
+    layers: &[String],
+    points: &[Point],
+    energies: &[Energy],
+    widths: &[u32],
+) -> String {
+    let mut out = String::from("Spmat read energy per inference is lowest at:\n");
+    for l in layers {
+        if let Some((p, pj)) = points
+            .iter()
+            .zip(energies)
+            .filter(|(p, _)| &p.layer == l)
+            .map(|(p, e)| (p, e.get(Component::SpmatRead)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            out.push_str(&format!("  {l}: {} bits ({:.1} nJ)\n", p.value, pj / 1e3));
+        }
+    }
+    let total = |w: u32| -> f64 {
+        points
+            .iter()
+            .zip(energies)
+            .filter(|(p, _)| p.value == w)
+            .map(|(_, e)| e.get(Component::SpmatRead))
+            .sum()
+    };
+    if let Some(&w) = widths
+        .iter()
+        .min_by(|&&a, &&b| total(a).total_cmp(&total(b)))
+    {
+        out.push_str(&format!(
+            "  all layers together: {w} bits ({:.1} nJ)\n",
+            total(w) / 1e3
+        ));
+    }
+    out
 }
 
 /// An SVG line plot, one line per layer; `log_x` for parameters swept in powers of two.

@@ -1,5 +1,6 @@
 //! A layer's run as `simulate --json` reports it.
 
+use eie_energy::{Energy, EnergyReport};
 use eie_simulate::fixed::from_q16;
 use eie_simulate::run::Step;
 use eie_simulate::{LayerTiming, LayerView};
@@ -11,6 +12,8 @@ pub struct LayerRun {
     pub name: String,
     #[serde(flatten)]
     pub timing: TimingReport,
+    /// What the run cost (docs/energy.md).
+    pub energy: EnergyReport,
     pub outputs: Outputs,
 }
 
@@ -86,11 +89,12 @@ pub struct Outputs {
     pub float: Vec<f32>,
 }
 
-/// The report of one layer's step.
-pub fn layer_run(view: LayerView, s: &Step, f_out: u8) -> LayerRun {
+/// The report of one layer's step, which cost `energy`.
+pub fn layer_run(view: LayerView, s: &Step, f_out: u8, energy: &Energy) -> LayerRun {
     LayerRun {
         name: view.name().to_string(),
         timing: TimingReport::from(&s.timing),
+        energy: energy.report(),
         outputs: Outputs {
             frac_bits: f_out,
             fixed: s.output.outputs.clone(),

@@ -3,8 +3,11 @@
 
 use burn::tensor::Device;
 use eie_dataset::Dataset;
+use eie_energy::{Counts, Runs};
+use eie_images::Capacity;
 use eie_simulate::fixed::quantize;
-use eie_simulate::{Arith, LayerView, check_chain, float::relu_at, functional};
+use eie_simulate::run::step;
+use eie_simulate::{Arith, LayerView, TimingParams, check_chain, float::relu_at, functional};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -143,4 +146,67 @@ pub fn eie_accuracy(
         .collect::<Result<Vec<_>>>()?;
     let classes = layers.last().expect("checked").rows();
     Ok(Accuracy::count(&predictions, data.labels(), classes))
+}
+
+/// How to count the bit-exact runs for the energy model.
+#[derive(Debug, Clone, Copy)]
+pub struct Counting {
+    /// The timing model's parameters.
+    pub params: TimingParams,
+    /// The images' pointer width.
+    pub pointer_bits: u8,
+    /// The SRAMs they were packed for.
+    pub capacity: Capacity,
+}
+
+/// [`eie_accuracy`], each sample also run through the timing model and counted for the energy
+/// model: the same predictions (the timing model does not change the arithmetic), and every
+/// sample's counts added up layer by layer (in sample order, so the sums do not depend on the
+/// thread count).
+pub fn eie_accuracy_counted(
+    layers: &[LayerView],
+    data: &Dataset,
+    fracs: &[u8],
+    arith: Arith,
+    counting: &Counting,
+) -> Result<(Accuracy, Runs)> {
+    check_packed(layers, data)?;
+    eie_simulate::fixed::check_fractions(fracs, layers.len())?;
+    counting.params.validate()?;
+    let per_sample = (0..data.len())
+        .into_par_iter()
+        .map(|i| -> Result<(usize, Vec<Counts>)> {
+            let mut a = quantize(data.input(i), fracs[0])?;
+            let mut counts = Vec::with_capacity(layers.len());
+            for (l, view) in layers.iter().enumerate() {
+                let relu = relu_at(l, layers.len(), arith.relu_last);
+                let s = step(
+                    *view,
+                    &a,
+                    fracs[l],
+                    fracs[l + 1],
+                    arith,
+                    relu,
+                    &counting.params,
+                )?;
+                counts.push(Counts::of(
+                    *view,
+                    &s.timing,
+                    counting.params.spmat_width,
+                    counting.pointer_bits,
+                    &counting.capacity,
+                ));
+                a = s.output.outputs;
+            }
+            Ok((first_max(&a), counts))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut runs = Runs::new();
+    let mut predictions = Vec::with_capacity(per_sample.len());
+    for (p, counts) in &per_sample {
+        predictions.push(*p);
+        runs.add(counts);
+    }
+    let classes = layers.last().expect("checked").rows();
+    Ok((Accuracy::count(&predictions, data.labels(), classes), runs))
 }

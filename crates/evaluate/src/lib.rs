@@ -19,7 +19,8 @@ mod tests;
 extern crate self as eie_evaluate;
 
 pub use accuracy::{
-    Accuracy, ClassCount, check_packed, eie_accuracy, eie_predict, float_accuracy, predict,
+    Accuracy, ClassCount, Counting, check_packed, eie_accuracy, eie_accuracy_counted, eie_predict,
+    float_accuracy, predict,
 };
 pub use error::{Error, Result};
 pub use network::{Dense, LayerValues, MAX_WEIGHTS, Network, format_arch, parse_arch};

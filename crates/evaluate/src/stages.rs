@@ -11,9 +11,12 @@ use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE};
 use eie_simulate::{Arith, LayerView, run::fractions};
 use serde::Serialize;
 
-use crate::accuracy::{Accuracy, check_packed, eie_accuracy, float_accuracy};
+use crate::accuracy::{
+    Accuracy, Counting, check_packed, eie_accuracy, eie_accuracy_counted, float_accuracy,
+};
 use crate::error::{Error, Result};
 use crate::network::Network;
+use eie_energy::Runs;
 
 /// Name of the pruned float stage.
 pub const PRUNED_STAGE: &str = "pruned (float)";
@@ -252,14 +255,16 @@ pub fn float_stages(
 
 /// The bit-exact EIE model's stage on `data` (`ck`: the checkpoint the bundle was made from,
 /// to name the stage), with activation fractions `given` or, when none are given,
-/// calibrated on `data` itself; returns the fractions used.
+/// calibrated on `data` itself; returns the fractions used, and with `counting` every
+/// sample's run counted for the energy model.
 pub fn eie_stage(
     ck: &Checkpoint,
     bundle: &Bundle,
     data: &Dataset,
     given: &[u8],
     arith: Arith,
-) -> Result<(StageAccuracy, Vec<u8>)> {
+    counting: Option<&Counting>,
+) -> Result<(StageAccuracy, Vec<u8>, Option<Runs>)> {
     let views = LayerView::all(bundle);
     check_packed(&views, data)?;
     let inputs: Vec<Vec<f32>> = if given.is_empty() {
@@ -268,13 +273,20 @@ pub fn eie_stage(
         Vec::new()
     };
     let fracs = fractions(&views, &inputs, given, arith.relu_last)?;
+    let (accuracy, runs) = match counting {
+        Some(c) => {
+            let (a, runs) = eie_accuracy_counted(&views, data, &fracs, arith, c)?;
+            (a, Some(runs))
+        }
+        None => (eie_accuracy(&views, data, &fracs, arith)?, None),
+    };
     let stage = StageAccuracy {
         name: eie_stage_name(ck, &views),
         density: Some(bundle_density(&views)?),
-        accuracy: eie_accuracy(&views, data, &fracs, arith)?,
+        accuracy,
         train_loss: None,
     };
-    Ok((stage, fracs))
+    Ok((stage, fracs, runs))
 }
 
 /// The bit-exact stage's name; it says so when the images leave out biases the checkpoint

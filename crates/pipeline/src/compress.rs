@@ -14,7 +14,7 @@ use eie_checkpoint::{Checkpoint, check_finite};
 use eie_format::{
     BUNDLE_FILE, BundleMeta, BundleWriter, Codebook, PackedLayer, SourceInfo, SparseCodes,
 };
-use eie_images::{Fit, ImageWriter};
+use eie_images::{Capacity, Fit, ImageWriter};
 use eie_prune::{Global, PruneReport, Rule};
 use rayon::prelude::*;
 
@@ -119,6 +119,23 @@ pub fn image_provenance(pes: usize, index_bits: u8, fit: &Fit) -> BTreeMap<Strin
         ),
         ("column_batch".to_string(), fit.column_batch.to_string()),
     ])
+}
+
+/// The SRAM sizes a bundle was packed for, as [`image_provenance`] records them (the paper's
+/// when the bundle records none, or records them unreadably).
+pub fn recorded_capacity(settings: &BTreeMap<String, String>) -> Capacity {
+    let kib = |key: &str, default: u64| {
+        settings
+            .get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|k| k.checked_mul(1024))
+            .unwrap_or(default)
+    };
+    let paper = Capacity::default();
+    Capacity {
+        spmat_bytes: kib("spmat_kib", paper.spmat_bytes),
+        pointer_bytes: kib("pointer_kib", paper.pointer_bytes),
+    }
 }
 
 /// The source record of a checkpoint file: its name (no folders) and SHA-256.
@@ -568,6 +585,20 @@ mod tests {
     use crate::output::{PRUNED_FILE, QUANTIZED_FILE};
     use crate::settings::{Assignments, LAYER_KNOBS};
     use crate::{Quiet, Request};
+
+    #[test]
+    fn the_recorded_capacity_reads_back() {
+        let fit = Fit {
+            capacity: Capacity {
+                spmat_bytes: 64 * 1024,
+                pointer_bytes: 8 * 1024,
+            },
+            ..Fit::default()
+        };
+        let recorded = image_provenance(4, 4, &fit);
+        assert_eq!(recorded_capacity(&recorded), fit.capacity);
+        assert_eq!(recorded_capacity(&BTreeMap::new()), Capacity::default());
+    }
 
     /// fc1 [16, 12] with a bias, fc2 [4, 16]: deterministic, distinct magnitudes.
     fn model(dir: &Path) -> Checkpoint {

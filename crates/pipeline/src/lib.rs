@@ -15,7 +15,7 @@ mod share;
 
 pub use compress::{
     Compressed, Decided, Job, Retrained, Timings, compress, compress_one, image_provenance,
-    source_info,
+    recorded_capacity, source_info,
 };
 pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};

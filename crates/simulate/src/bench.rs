@@ -54,6 +54,19 @@ pub struct PaperResult {
     pub pointer_reads: u64,
     /// Entries the timing model walked (those of broadcast columns, padding included).
     pub entries_simulated: u64,
+    /// The layer as packed (its column batches), for figures computed from the run.
+    #[serde(skip)]
+    pub parts: Vec<PackedLayer>,
+    /// The run.
+    #[serde(skip)]
+    pub timing: crate::timing::LayerTiming,
+}
+
+impl PaperResult {
+    /// The layer as packed.
+    pub fn view(&self) -> LayerView<'_> {
+        LayerView::new(&self.parts)
+    }
 }
 
 /// Generates paper layer `index` from `seed` (see [`paper_layer`]), packs it for `pes` PEs
@@ -80,6 +93,7 @@ pub fn bench_layer(
     let f_out = fraction_for(y.iter().fold(0.0, |m: f64, v| m.max(v.abs())));
     let s = step(view, &input, 14, f_out, arith, true, params)?;
     let t = &s.timing;
+    let entries_simulated = t.pes.iter().map(|p| p.entries).sum();
     Ok(PaperResult {
         name: spec.name,
         inputs: spec.inputs,
@@ -99,6 +113,8 @@ pub fn bench_layer(
         gops: t.gops(),
         spmat_reads: t.spmat_reads(),
         pointer_reads: t.pointer_reads,
-        entries_simulated: t.pes.iter().map(|p| p.entries).sum(),
+        entries_simulated,
+        timing: s.timing,
+        parts,
     })
 }

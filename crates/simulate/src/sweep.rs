@@ -109,6 +109,17 @@ pub struct Point {
     pub entries: usize,
     /// Their padding.
     pub padding: usize,
+    /// The layer as packed for this point (its column batches).
+    pub parts: Vec<PackedLayer>,
+    /// The Spmat line width of this point, bits.
+    pub spmat_width: u32,
+}
+
+impl Point {
+    /// The layer as packed for this point.
+    pub fn view(&self) -> LayerView<'_> {
+        LayerView::new(&self.parts)
+    }
 }
 
 /// Runs `work` with `param` at `value` (the layer re-packed when the parameter changes its
@@ -158,11 +169,14 @@ pub fn point(
     if view.has_bias() {
         active.push(true);
     }
+    let timing = timing::layer(view, &active, &params)?;
     Ok(Point {
         layer: work.name.clone(),
         value,
-        timing: timing::layer(view, &active, &params)?,
+        timing,
         entries,
         padding,
+        parts,
+        spmat_width: params.spmat_width,
     })
 }

@@ -120,6 +120,9 @@ pub struct LayerTiming {
     pub padding: u64,
     /// Column batches (parts) the layer ran as.
     pub batches: usize,
+    /// Groups of N activations the leading-non-zero detection moved through (one step each
+    /// after its last non-zero, whether or not that step costs a cycle).
+    pub groups: u64,
     /// max over PEs of the entries of its broadcast columns: no schedule can beat it.
     pub lower_bound: u64,
     /// The clock, for conversions.
@@ -203,6 +206,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         macs: 0,
         padding: 0,
         batches: view.parts().len(),
+        groups: 0,
         lower_bound: 0,
         clock_mhz: params.clock_mhz,
     };
@@ -298,6 +302,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 // Moving past the group, which has no non-zero left.
                 scanner += 1;
             }
+            out.groups += 1;
             g += 1;
         }
     }

@@ -1,0 +1,149 @@
+//! Many runs of a chain of layers (a dataset's samples, a simulation's vectors): their counts
+//! added up layer by layer, then costed as the mean energy per inference and the savings
+//! breakdown over all of them.
+
+use eie_simulate::LayerView;
+
+use crate::counts::{Counts, Facts};
+use crate::model::Energy;
+use crate::savings::{Savings, savings, sum_facts};
+use crate::table::Table;
+
+/// Runs of a chain of layers, counted: per layer the counts of every run added.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Runs {
+    /// Per layer, the counts of every run.
+    pub counts: Vec<Counts>,
+    /// Runs added.
+    pub runs: u64,
+}
+
+impl Runs {
+    /// No run yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one run: its counts, one per layer, in the chain's order.
+    pub fn add(&mut self, run: &[Counts]) {
+        if self.counts.is_empty() {
+            self.counts = run.to_vec();
+        } else {
+            assert_eq!(self.counts.len(), run.len(), "one count per layer");
+            for (sum, c) in self.counts.iter_mut().zip(run) {
+                *sum = sum.plus(c);
+            }
+        }
+        self.runs += 1;
+    }
+
+    /// These runs and `other`'s together.
+    pub fn merge(mut self, other: &Runs) -> Runs {
+        if self.counts.is_empty() {
+            return other.clone();
+        }
+        if !other.counts.is_empty() {
+            for (sum, c) in self.counts.iter_mut().zip(&other.counts) {
+                *sum = sum.plus(c);
+            }
+            self.runs += other.runs;
+        }
+        self
+    }
+
+    /// The runs costed at `table`: per layer (of `views`, the layers counted, with
+    /// `pointer_bits`-bit pointers) and for the chain, the mean energy per inference and the
+    /// savings breakdown over every run.
+    pub fn costed(&self, views: &[LayerView], pointer_bits: u8, table: &Table) -> Costed {
+        let n = self.runs.max(1) as f64;
+        let mut layers = Vec::with_capacity(views.len());
+        let mut facts = Vec::with_capacity(views.len());
+        let mut total = Energy::default();
+        for (view, counts) in views.iter().zip(&self.counts) {
+            let sum = Energy::of(counts, table);
+            let f = Facts::of_runs(*view, pointer_bits, self.runs, counts.broadcasts);
+            layers.push(LayerCost {
+                name: view.name().to_string(),
+                energy: sum.scaled(1.0 / n),
+                savings: savings(&f, &sum, table),
+            });
+            facts.push(f);
+            total = total.plus(&sum);
+        }
+        Costed {
+            savings: savings(&sum_facts(&facts), &total, table),
+            energy: total.scaled(1.0 / n),
+            layers,
+            runs: self.runs,
+        }
+    }
+}
+
+/// One layer's runs costed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerCost {
+    /// The layer.
+    pub name: String,
+    /// Mean energy per inference.
+    pub energy: Energy,
+    /// The savings breakdown over every run.
+    pub savings: Savings,
+}
+
+/// A chain's runs costed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Costed {
+    /// Per layer.
+    pub layers: Vec<LayerCost>,
+    /// Mean energy per inference of the chain.
+    pub energy: Energy,
+    /// The chain's savings breakdown over every run.
+    pub savings: Savings,
+    /// Runs costed.
+    pub runs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(cycles: u64, macs: u64) -> Counts {
+        Counts {
+            cycles,
+            pes: 2,
+            clock_mhz: 800.0,
+            spmat_width: 64,
+            macs,
+            broadcasts: macs / 2,
+            ..Counts::default()
+        }
+    }
+
+    #[test]
+    fn runs_add_and_merge_in_any_grouping() {
+        let mut a = Runs::new();
+        a.add(&[c(10, 4), c(5, 2)]);
+        a.add(&[c(20, 8), c(7, 4)]);
+        let mut b = Runs::new();
+        b.add(&[c(30, 6), c(9, 2)]);
+        let merged = a.clone().merge(&b);
+        let mut all = Runs::new();
+        for run in [
+            [c(10, 4), c(5, 2)],
+            [c(20, 8), c(7, 4)],
+            [c(30, 6), c(9, 2)],
+        ] {
+            all.add(&run);
+        }
+        assert_eq!(merged, all);
+        assert_eq!(Runs::new().merge(&all), all);
+        assert_eq!(all.runs, 3);
+        assert_eq!(all.counts[0].cycles, 60);
+        assert_eq!(all.counts[1].macs, 8);
+        // The mean energy of the runs is their summed energy over their number.
+        let t = Table::paper();
+        let sum = Energy::of(&all.counts[0], &t);
+        let mean = sum.scaled(1.0 / 3.0);
+        assert!((mean.total_pj() * 3.0 - sum.total_pj()).abs() < 1e-9);
+    }
+}

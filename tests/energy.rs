@@ -1,0 +1,232 @@
+//! The energy model through the commands: `simulate`, `eval`, `sweep`, `energy-table`, and
+//! `--energy-table` / `--savings-chart` on good and bad input.
+
+use crate::util::{TestDir, fixture, json};
+
+/// tiny-mlp compressed for 8 PEs into `m`.
+fn model(t: &TestDir) {
+    t.run(&[
+        "compress",
+        fixture("tiny-mlp.safetensors").to_str().unwrap(),
+        "-o",
+        "m",
+        "--density",
+        "0.3",
+        "--pes",
+        "8",
+    ])
+    .ok();
+}
+
+fn total_nj(r: &serde_json::Value) -> f64 {
+    r["energy"]["model"]["total_nj"].as_f64().unwrap()
+}
+
+#[test]
+fn simulate_reports_energy_per_layer_and_vector() {
+    let t = TestDir::new();
+    model(&t);
+    let r = json(t.run(&["simulate", "m", "--json"]).ok());
+    let layers = r["vectors"][0]["layers"].as_array().unwrap();
+    let sum: f64 = layers
+        .iter()
+        .map(|l| l["energy"]["total_nj"].as_f64().unwrap())
+        .sum();
+    assert!(sum > 0.0);
+    assert!((r["vectors"][0]["energy"]["total_nj"].as_f64().unwrap() - sum).abs() < 1e-9 * sum);
+    // One vector: the model's mean is that vector's energy.
+    assert!((total_nj(&r) - sum).abs() < 1e-9 * sum);
+    assert_eq!(r["energy"]["runs"], 1);
+    let text = t.run(&["simulate", "m"]).ok().to_string();
+    assert!(
+        text.contains("energy nJ") && text.contains("savings:"),
+        "{text}"
+    );
+}
+
+/// A constant set to zero removes exactly its component, and the report names the file.
+#[test]
+fn an_energy_table_overrides_its_constants() {
+    let t = TestDir::new();
+    model(&t);
+    let base = json(t.run(&["simulate", "m", "--json"]).ok());
+    t.write(
+        "e.toml",
+        b"multiply_pj = 0\nclock_mw_per_pe = 0\nlnzd_clock_mw_per_node = 0\n",
+    );
+    let r = json(
+        t.run(&["simulate", "m", "--json", "--energy-table", "e.toml"])
+            .ok(),
+    );
+    let c = &r["energy"]["model"]["components_pj"];
+    assert_eq!(c["multiply"], 0.0);
+    assert_eq!(c["clock"], 0.0);
+    let b = &base["energy"]["model"]["components_pj"];
+    let removed = b["multiply"].as_f64().unwrap() + b["clock"].as_f64().unwrap();
+    assert!((total_nj(&base) - total_nj(&r) - removed / 1e3).abs() < 1e-9);
+    assert_eq!(r["energy"]["table_file"], "e.toml");
+    assert_eq!(c["spmat_read"], b["spmat_read"]);
+    // The printed defaults read back to the same energies.
+    let defaults = t.run(&["energy-table"]).ok().to_string();
+    t.write("d.toml", defaults.as_bytes());
+    let d = json(
+        t.run(&["simulate", "m", "--json", "--energy-table", "d.toml"])
+            .ok(),
+    );
+    assert_eq!(d["energy"]["model"], base["energy"]["model"]);
+}
+
+#[test]
+fn a_bad_energy_table_is_an_error_naming_the_file_and_key() {
+    let t = TestDir::new();
+    model(&t);
+    for (text, needles) in [
+        (
+            "multipy_pj = 1\n",
+            &["bad.toml", "\"multipy_pj\"", "multiply_pj"][..],
+        ),
+        ("add_pj = -0.5\n", &["bad.toml", "\"add_pj\"", "at least 0"]),
+        ("add_pj = nan\n", &["bad.toml", "\"add_pj\"", "finite"]),
+        ("add_pj = \"1\"\n", &["bad.toml", "\"add_pj\"", "string"]),
+        ("add_pj =\n", &["bad.toml", "line 1"]),
+    ] {
+        t.write("bad.toml", text.as_bytes());
+        t.run(&["simulate", "m", "--energy-table", "bad.toml"])
+            .fails_with(needles);
+        t.run(&["bench-paper", "--energy-table", "bad.toml"])
+            .fails_with(needles);
+    }
+    t.run(&["simulate", "m", "--energy-table", "nope.toml"])
+        .fails_with(&["nope.toml", "No such file"]);
+}
+
+#[test]
+fn the_savings_chart_is_written_all_or_nothing_and_never_over_an_input() {
+    let t = TestDir::new();
+    model(&t);
+    t.run(&["simulate", "m", "--savings-chart", "s.svg"]).ok();
+    let svg = std::fs::read_to_string(t.path("s.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("weight-shared"),
+        "{svg}"
+    );
+    t.run(&["simulate", "m", "--savings-chart", "s.svg"])
+        .fails_with(&["s.svg", "already exists", "--force"]);
+    t.run(&["simulate", "m", "--savings-chart", "s.svg", "--force"])
+        .ok();
+    let before = std::fs::read(t.path("m/model.eie")).unwrap();
+    t.run(&["simulate", "m", "--savings-chart", "m/model.eie", "--force"])
+        .fails_with(&["model.eie", "both the input and an output"]);
+    assert_eq!(std::fs::read(t.path("m/model.eie")).unwrap(), before);
+    t.write("e.toml", b"add_pj = 1\n");
+    t.run(&[
+        "bench-paper",
+        "--energy-table",
+        "e.toml",
+        "--savings-chart",
+        "e.toml",
+        "--force",
+    ])
+    .fails_with(&["e.toml", "both the input and an output"]);
+    assert_eq!(std::fs::read(t.path("e.toml")).unwrap(), b"add_pj = 1\n");
+}
+
+#[test]
+fn eval_costs_the_bit_exact_stage_on_every_sample() {
+    let t = TestDir::new();
+    let model = fixture("demo-mlp.safetensors");
+    let m = model.to_str().unwrap();
+    t.run(&["compress", m, "-o", "out", "--density", "0.3", "--pes", "8"])
+        .ok();
+    let eval = |extra: &[&str]| {
+        let mut a = vec![
+            "eval",
+            m,
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8040",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        json(t.run(&a).ok())
+    };
+    let r = eval(&[]);
+    assert_eq!(r["energy"]["runs"], 40);
+    let layers = r["energy"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3);
+    // The same samples through simulate: the same mean energy.
+    let s = json(
+        t.run(&[
+            "simulate",
+            "out",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8040",
+            "--act-frac",
+            &r["act_frac"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(s["energy"]["model"], r["energy"]["model"]);
+    // A timing option changes the energy (a slower clock pays the clock network longer).
+    let slow = eval(&["--clock-mhz", "400"]);
+    assert!(total_nj(&slow) > total_nj(&r));
+    // Energy options need an output folder to evaluate.
+    let u = t.run(&[
+        "eval",
+        m,
+        "--dataset",
+        "synthetic",
+        "--energy-table",
+        "x.toml",
+    ]);
+    u.usage_error(&["--energy-table", "DIR"]);
+}
+
+#[test]
+fn sweeps_report_energy_and_where_the_spmat_read_energy_is_lowest() {
+    let t = TestDir::new();
+    let out = t
+        .run(&[
+            "sweep",
+            "s",
+            "--param",
+            "spmat-width",
+            "--values",
+            "32,64,128",
+        ])
+        .ok()
+        .to_string();
+    assert!(
+        out.contains("Spmat read energy per inference is lowest at:"),
+        "{out}"
+    );
+    assert!(out.contains("all layers together:"), "{out}");
+    let csv = std::fs::read_to_string(t.path("s/sweep-spmat-width.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (width, read) = (col("value"), col("spmat_read_nj"));
+    // Alex-7: wider lines, fewer reads, each dearer by the width rule.
+    let alex7: Vec<(u32, f64)> = csv
+        .lines()
+        .filter(|l| l.starts_with("Alex-7,"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[width].parse().unwrap(), f[read].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(alex7.len(), 3);
+    assert!(alex7.iter().all(|&(_, nj)| nj > 0.0));
+    assert!(t.exists("s/sweep-spmat-width-read-energy.svg"));
+    assert!(t.exists("s/sweep-spmat-width-energy.svg"));
+}
