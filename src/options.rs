@@ -284,6 +284,15 @@ impl ChartArgs {
     }
 }
 
+/// The CPU baseline.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CpuArgs {
+    /// Also run the same layers on this machine's CPU as dense f32 and CSR products, batch 1
+    /// and 64 (faer), and print EIE's speed-up over each (the median of repeated runs).
+    #[arg(long)]
+    pub cpu: bool,
+}
+
 /// Where a simulation's input vectors come from.
 #[derive(clap::Args, Debug, Clone)]
 pub struct InputArgs {

@@ -7,6 +7,7 @@ mod util;
 mod accuracy;
 mod bad_input;
 mod compress;
+mod cpu;
 mod energy;
 mod pack;
 mod regression;

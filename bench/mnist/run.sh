@@ -26,7 +26,7 @@ run() { # name, then compress options
     $bin -q compress "$out/lenet-s1.safetensors" -o "$out/$name" \
         --recipe docs/recipes/lenet-300-100.toml "${split[@]}" --force "$@"
 }
-run retrain-64 --pes 64 --retrain
+run retrain-64 --pes 64 --retrain --dense-checkpoints
 run retrain-4 --pes 4 --retrain
 run oneshot-64 --pes 64
 run balance-retrain-64 --pes 64 --balance --retrain

@@ -4,15 +4,20 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use eie_baseline::{Budget, Machine, Operands, measure_layer};
 use eie_energy::savings::sum_facts;
 use eie_energy::{Energy, EnergyReport, LayerEnergy, Savings, layer_energy, savings};
 use eie_images::Fit;
 use eie_simulate::bench::{PaperResult, bench_layer};
+use eie_simulate::fixed::from_q16;
 use eie_simulate::workload::PAPER_LAYERS;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::options::{ArithArgs, ChartArgs, ColumnBatchArgs, EnergyArgs, PesArgs, TimingArgs};
+use crate::options::{
+    ArithArgs, ChartArgs, ColumnBatchArgs, CpuArgs, EnergyArgs, PesArgs, TimingArgs,
+};
+use crate::render::cpu::{CpuReport, CpuRow};
 use crate::render::energy::{SAVINGS_HEADING, energy_table, heading, savings_table, waterfall};
 use crate::render::table::Table;
 
@@ -39,6 +44,8 @@ pub struct Args {
     pub energy: EnergyArgs,
     #[command(flatten)]
     pub chart: ChartArgs,
+    #[command(flatten)]
+    pub cpu: CpuArgs,
 }
 
 /// `--json`: every layer's figures, energy and savings, and the nine layers' together.
@@ -49,6 +56,9 @@ struct Report<'a> {
     /// The energy constants used (pJ per action, mW), and their file if not the defaults.
     energy_table: std::collections::BTreeMap<&'static str, f64>,
     energy_table_file: Option<String>,
+    /// With --cpu: the same layers on this machine's CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<CpuReport>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +153,25 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|e| savings(&e.facts, &e.energy, &table))
         .collect();
+    // The CPU baseline, layer after layer (nothing else running), after the simulation.
+    let cpu = if args.cpu.cpu {
+        let machine = Machine::this();
+        let rows = results
+            .iter()
+            .map(|r| -> Result<CpuRow> {
+                let x: Vec<f32> = r.input.iter().map(|&q| from_q16(q, 14)).collect();
+                let ops = Operands::of(r.view(), &[x])?;
+                let counter = machine.counter.as_ref();
+                Ok(CpuRow::new(
+                    measure_layer(&ops, &Budget::default(), counter),
+                    r.time_us,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Some(CpuReport::new(machine, rows))
+    } else {
+        None
+    };
     if args.json {
         let report = Report {
             layers: results
@@ -162,6 +191,7 @@ pub fn run(args: Args) -> Result<()> {
             },
             energy_table: table.entries(),
             energy_table_file: table.source.clone(),
+            cpu,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -177,6 +207,9 @@ pub fn run(args: Args) -> Result<()> {
         rows.push(("nine layers".into(), total_savings.clone()));
         println!("\n{SAVINGS_HEADING}");
         print!("{}", savings_table(&rows));
+        if let Some(c) = &cpu {
+            print!("{}", c.render());
+        }
     }
     args.chart.write(|| {
         waterfall(

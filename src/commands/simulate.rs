@@ -4,13 +4,18 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use eie_baseline::{BATCH, Budget, Machine, Operands, measure_layer};
 use eie_energy::{Counts, Energy, EnergyReport, Runs};
 use eie_pipeline::output::load_bundle;
 use eie_pipeline::recorded_capacity;
+use eie_simulate::fixed::from_q16;
 use eie_simulate::run::{Mode, Step, fractions, run_chain, run_independent};
 use serde::Serialize;
 
-use crate::options::{ArithArgs, ChartArgs, EnergyArgs, InputArgs, TimingArgs, select_views};
+use crate::options::{
+    ArithArgs, ChartArgs, CpuArgs, EnergyArgs, InputArgs, TimingArgs, select_views,
+};
+use crate::render::cpu::{CpuReport, CpuRow};
 use crate::render::energy::{CostReport, costed_tables, waterfall};
 use crate::render::table::Table;
 use crate::render::timing::{LayerRun, layer_run};
@@ -39,6 +44,8 @@ pub struct Args {
     pub energy: EnergyArgs,
     #[command(flatten)]
     pub chart: ChartArgs,
+    #[command(flatten)]
+    pub cpu: CpuArgs,
 }
 
 #[derive(Serialize)]
@@ -55,6 +62,9 @@ struct Report {
     /// What the runs cost (docs/energy.md): per layer and for the model, the mean energy per
     /// inference and the savings breakdown over every vector.
     energy: CostReport,
+    /// With --cpu: the same layers on this machine's CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<CpuReport>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +105,9 @@ pub fn run(args: Args) -> Result<()> {
     let mut fracs_report = Vec::new();
     // Per layer, the fraction of its output.
     let f_out: Vec<u8>;
+    // The first layer's float inputs, for the CPU baseline (chained: the vectors; independent:
+    // each layer's own).
+    let cpu_inputs: Vec<Vec<Vec<f32>>>;
     match mode {
         Mode::Chained => {
             let vectors = args.input.vectors(views[0].inputs(), settings)?;
@@ -109,6 +122,25 @@ pub fn run(args: Args) -> Result<()> {
             }
             f_out = fracs[1..].to_vec();
             fracs_report.push(fracs);
+            // Layer i > 0 takes layer i - 1's outputs, as EIE computed them.
+            let batch: Vec<Vec<f32>> = vectors.into_iter().take(BATCH).collect();
+            cpu_inputs = (0..views.len())
+                .map(|i| match i {
+                    0 => batch.clone(),
+                    _ => steps
+                        .iter()
+                        .take(BATCH)
+                        .map(|run| {
+                            run[i - 1]
+                                .output
+                                .outputs
+                                .iter()
+                                .map(|&q| from_q16(q, f_out[i - 1]))
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect();
         }
         Mode::Independent => {
             // Layers that do not chain run side by side, each on its own generated input.
@@ -117,6 +149,7 @@ pub fn run(args: Args) -> Result<()> {
                 .map(|v| Ok(args.input.vectors(v.inputs(), settings)?.swap_remove(0)))
                 .collect::<Result<Vec<_>>>()?;
             let runs = run_independent(&views, &inputs, arith, &params)?;
+            cpu_inputs = inputs.iter().map(|x| vec![x.clone()]).collect();
             f_out = runs.iter().map(|r| r.fracs[1]).collect();
             fracs_report = runs.iter().map(|r| r.fracs.to_vec()).collect();
             steps.push(runs.into_iter().map(|r| r.step).collect());
@@ -141,6 +174,25 @@ pub fn run(args: Args) -> Result<()> {
         runs.add(c);
     }
     let costed = runs.costed(&views, pointer_bits, &table);
+    // The CPU baseline, layer after layer, after the simulation.
+    let cpu = if args.cpu.cpu {
+        let machine = Machine::this();
+        let runs = steps.len() as f64;
+        let rows = views
+            .iter()
+            .zip(&cpu_inputs)
+            .enumerate()
+            .map(|(i, (v, inputs))| -> Result<CpuRow> {
+                let ops = Operands::of(*v, inputs)?;
+                let eie_us = steps.iter().map(|s| s[i].timing.time_us()).sum::<f64>() / runs;
+                let cpu = measure_layer(&ops, &Budget::default(), machine.counter.as_ref());
+                Ok(CpuRow::new(cpu, eie_us))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Some(CpuReport::new(machine, rows))
+    } else {
+        None
+    };
     let mut report = Report {
         mode: mode.name(),
         pes,
@@ -150,6 +202,7 @@ pub fn run(args: Args) -> Result<()> {
         fractions: fracs_report,
         vectors: Vec::new(),
         energy: CostReport::new(&costed, &table),
+        cpu,
     };
     for (run, counts) in steps.iter().zip(&counts) {
         let energies: Vec<Energy> = counts.iter().map(|c| Energy::of(c, &table)).collect();
@@ -248,5 +301,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     print!("{}", t.render());
     print!("{}", costed_tables(&costed, &table));
+    if let Some(c) = &report.cpu {
+        print!("{}", c.render());
+    }
     Ok(())
 }

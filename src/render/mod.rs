@@ -1,5 +1,6 @@
 //! Rendering: what the libraries return, as text tables and JSON.
 
+pub mod cpu;
 pub mod energy;
 pub mod report;
 pub mod stages;

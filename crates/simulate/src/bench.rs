@@ -60,6 +60,9 @@ pub struct PaperResult {
     /// The run.
     #[serde(skip)]
     pub timing: crate::timing::LayerTiming,
+    /// Its input activations (14 fractional bits).
+    #[serde(skip)]
+    pub input: Vec<i16>,
 }
 
 impl PaperResult {
@@ -116,5 +119,6 @@ pub fn bench_layer(
         entries_simulated,
         timing: s.timing,
         parts,
+        input,
     })
 }
