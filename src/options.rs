@@ -263,6 +263,9 @@ impl ChartArgs {
         for input in inputs {
             eie_pipeline::output::refuse_input_as_output(input, std::slice::from_ref(chart))?;
         }
+        if chart.is_dir() {
+            anyhow::bail!("{} is a folder, expected a file path", chart.display());
+        }
         if chart.exists() && !self.force.force {
             anyhow::bail!(
                 "{} already exists; use --force to replace it",

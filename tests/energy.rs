@@ -228,5 +228,32 @@ fn sweeps_report_energy_and_where_the_spmat_read_energy_is_lowest() {
     assert_eq!(alex7.len(), 3);
     assert!(alex7.iter().all(|&(_, nj)| nj > 0.0));
     assert!(t.exists("s/sweep-spmat-width-read-energy.svg"));
+    // Per value every layer and the total, with every component adding up.
+    let energy = std::fs::read_to_string(t.path("s/sweep-spmat-width-energy.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = energy
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        3 * 10,
+        "nine layers and the total, three widths"
+    );
+    for r in &rows {
+        let parts: f64 = r[7..].iter().map(|v| v.parse::<f64>().unwrap()).sum();
+        let nj: f64 = r[3].parse().unwrap();
+        assert!((parts / 1e3 - nj).abs() < 1e-3 * nj.max(1.0), "{r:?}");
+    }
+    let total64: f64 = rows
+        .iter()
+        .filter(|r| r[1] == "64" && r[2] != "total")
+        .map(|r| r[3].parse::<f64>().unwrap())
+        .sum();
+    let row64 = rows
+        .iter()
+        .find(|r| r[1] == "64" && r[2] == "total")
+        .unwrap();
+    assert!((row64[3].parse::<f64>().unwrap() - total64).abs() < 1e-2);
     assert!(t.exists("s/sweep-spmat-width-energy.svg"));
 }

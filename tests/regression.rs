@@ -241,3 +241,36 @@ fn an_input_of_no_vector_is_an_error() {
         .fails_with(&["empty.safetensors", "holds no input vector"]);
     assert!(!t.exists("v"));
 }
+
+/// Issue 9 review: a device or FIFO given as an input was read until memory ran out (or
+/// blocked forever): a recipe, an energy table, an index, an IDX file, a model.eie, a
+/// manifest. Each is refused as "not a regular file" before it is opened.
+#[test]
+fn special_files_are_refused_not_read() {
+    use std::os::unix::fs::symlink;
+    let t = TestDir::new();
+    let tiny = crate::util::fixture("tiny-mlp.safetensors");
+    let m = tiny.to_str().unwrap();
+    t.run(&["compress", m, "-o", "good", "--density", "0.3"])
+        .ok();
+    symlink("/dev/zero", t.path("zero.toml")).unwrap();
+    symlink("/dev/zero", t.path("z.safetensors.index.json")).unwrap();
+    symlink("/dev/zero", t.path("z.idx")).unwrap();
+    std::fs::create_dir(t.path("m")).unwrap();
+    symlink("/dev/zero", t.path("m/model.eie")).unwrap();
+    let cases: [&[&str]; 5] = [
+        &["compress", m, "-o", "o1", "--recipe", "zero.toml"],
+        &["simulate", "good", "--energy-table", "zero.toml"],
+        &["compress", "z.safetensors.index.json", "-o", "o2"],
+        &["simulate", "good", "--dataset", "idx:z.idx,z.idx"],
+        &["simulate", "m"],
+    ];
+    for args in cases {
+        t.run(args).fails_with(&["not a regular file"]);
+    }
+    // A manifest that is a device.
+    std::fs::remove_file(t.path("good/manifest.json")).unwrap();
+    symlink("/dev/zero", t.path("good/manifest.json")).unwrap();
+    t.run(&["verify", "good"])
+        .fails_with(&["manifest.json", "not a regular file"]);
+}

@@ -164,6 +164,11 @@ pub fn run(args: Args) -> Result<()> {
     write_file(&csv_path, true, |tmp| -> Result<()> {
         Ok(std::fs::write(tmp, &csv)?)
     })?;
+    let energy_csv = energy_csv(name, &points, &energies, &args.values);
+    let energy_path = args.dir.join(format!("sweep-{name}-energy.csv"));
+    write_file(&energy_path, true, |tmp| -> Result<()> {
+        Ok(std::fs::write(tmp, &energy_csv)?)
+    })?;
 
     let layers: Vec<String> = work.iter().map(|w| w.name.clone()).collect();
     let series = |metric: &dyn Fn(&Point) -> f64| -> Vec<Series> {
@@ -259,6 +264,38 @@ pub fn run(args: Args) -> Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// Per value, every layer's energy and all layers' together: energy per inference, power,
+/// energy per MAC, inferences per joule and every component (docs/energy.md).
+fn energy_csv(name: &str, points: &[Point], energies: &[Energy], values: &[u32]) -> String {
+    let mut out = String::from("param,value,layer,energy_nj,power_mw,pj_per_mac,inferences_per_j");
+    for c in Component::ALL {
+        out.push_str(&format!(",{}_pj", c.name()));
+    }
+    out.push('\n');
+    let mut row = |value: u32, layer: &str, e: &Energy| {
+        out.push_str(&format!(
+            "{name},{value},{layer},{:.4},{:.3},{:.4},{:.6e}",
+            e.total_pj() / 1e3,
+            e.power_mw(),
+            e.pj_per_mac(),
+            e.per_joule()
+        ));
+        for c in Component::ALL {
+            out.push_str(&format!(",{:.3}", e.get(c)));
+        }
+        out.push('\n');
+    };
+    for &v in values {
+        let mut total = Energy::default();
+        for (p, e) in points.iter().zip(energies).filter(|(p, _)| p.value == v) {
+            row(v, &p.layer, e);
+            total = total.plus(e);
+        }
+        row(v, "total", &total);
+    }
+    out
 }
 
 /// Where the Spmat read energy is lowest, per layer and over all layers: the paper's Figure 9

@@ -105,7 +105,7 @@ impl Checkpoint {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let text = read_index(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -483,6 +483,30 @@ pub(crate) fn skeleton(name: &str) -> String {
         }
     }
     out
+}
+
+/// The largest index file read (Hugging Face's indexes are tens of kilobytes).
+const MAX_INDEX_BYTES: u64 = 64 << 20;
+
+/// An index's text: a regular file (a FIFO or device would block or never end), of at most
+/// [`MAX_INDEX_BYTES`].
+fn read_index(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_INDEX_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, over the {MAX_INDEX_BYTES} an index may have",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_INDEX_BYTES + 1)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// A checkpoint's SHA-256 being taken on its own thread ([`Checkpoint::spawn_sha256`]).

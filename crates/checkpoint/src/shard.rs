@@ -33,6 +33,10 @@ impl Shard {
             path: path.to_path_buf(),
             source,
         };
+        // Checked before opening: opening a FIFO blocks until something writes to it.
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(io(std::io::Error::other("not a regular file")));
+        }
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {

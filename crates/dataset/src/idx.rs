@@ -110,6 +110,18 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         path: path.to_path_buf(),
         reason,
     };
+    // A FIFO or device (/dev/zero) would block or never end: regular files only, and no
+    // larger than the largest decompressed set.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    if meta.len() > MAX_DECOMPRESSED {
+        return Err(bad(format!(
+            "{} bytes, over the {MAX_DECOMPRESSED} an IDX file may have",
+            meta.len()
+        )));
+    }
     let bytes = std::fs::read(path).map_err(io)?;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();

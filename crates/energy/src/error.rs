@@ -36,13 +36,17 @@ pub enum Error {
         /// Every key.
         known: String,
     },
-    /// A value that is not a finite number of at least 0.
-    #[error("energy key \"{key}\" is {value}: expected a finite number, at least 0")]
+    /// A value that is not a number from 0 to the key's largest.
+    #[error(
+        "energy key \"{key}\" is {value}: expected a finite number, at least 0 and at most {max}"
+    )]
     BadValue {
         /// The key.
         key: String,
         /// The value as written.
         value: String,
+        /// The largest it may be.
+        max: f64,
     },
 }
 

@@ -93,6 +93,10 @@ fn act_sram() -> f64 {
 /// The width rule's default exponent: a w-bit line costs (w / 64)^(1/2) of a 64-bit one.
 const DEFAULT_WIDTH_EXPONENT: f64 = 0.5;
 
+/// The largest energy (pJ) or power (mW) a table may give: a millijoule per action, a
+/// megawatt per PE.
+pub const MAX_VALUE: f64 = 1e9;
+
 /// One constant of the table.
 #[derive(Debug, Clone, Copy)]
 pub struct Constant {
@@ -106,6 +110,9 @@ pub struct Constant {
     pub derivation: &'static str,
     /// The default.
     pub default: fn() -> f64,
+    /// The largest value a table may give it (a guard against figures off by orders of
+    /// magnitude, whose products would overflow).
+    pub max: f64,
 }
 
 /// Names each constant's place in [`CONSTANTS`] (and in a [`Table`]).
@@ -140,6 +147,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a 64-bit line read of the 128 KB Spmat SRAM",
         derivation: "SpmatRead 4.955 mW less its clock share (1.874 / 9.157), at one access every 8 cycles of 800 MHz",
         default: || per_action(paper::SPMAT_READ_MW, paper::CYCLES_PER_SRAM_ACCESS),
+        max: MAX_VALUE,
     },
     Constant {
         key: "spmat_width_exponent",
@@ -147,6 +155,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "how a Spmat line's read energy grows with its width w: (w / 64)^x",
         derivation: "1/2: read energy grows as the square root of the bits the access spans (Horowitz: 10, 20, 100 pJ for 64-bit reads of 8 KB, 32 KB, 1 MB)",
         default: || DEFAULT_WIDTH_EXPONENT,
+        max: 4.0,
     },
     Constant {
         key: "pointer_read_pj",
@@ -154,6 +163,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a pointer-pair read (both banks, one per PE per broadcast)",
         derivation: "PtrRead 1.807 mW less its clock share, at one access every 8 cycles",
         default: || per_action(paper::PTR_READ_MW, paper::CYCLES_PER_SRAM_ACCESS),
+        max: MAX_VALUE,
     },
     Constant {
         key: "decode_pj",
@@ -161,6 +171,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "decoding one entry, padding included: codebook look-up, row-index accumulation, pipeline registers",
         derivation: "ArithmUnit 1.162 mW less its clock share at one entry per cycle, less the multiply and the add",
         default: || arith_entry() - multiply() - paper::INT32_ADD_PJ,
+        max: MAX_VALUE,
     },
     Constant {
         key: "multiply_pj",
@@ -168,6 +179,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a 16-bit fixed-point multiply (real entries only)",
         derivation: "Table I's 3.1 pJ 32-bit multiply over 5 (Figure 10)",
         default: multiply,
+        max: MAX_VALUE,
     },
     Constant {
         key: "add_pj",
@@ -175,6 +187,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "the accumulator's add (real entries only)",
         derivation: "Table I: 32-bit integer add",
         default: || paper::INT32_ADD_PJ,
+        max: MAX_VALUE,
     },
     Constant {
         key: "accumulator_read_pj",
@@ -182,6 +195,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a destination register-file read (real entries not served by the bypass)",
         derivation: "ActRW 1.122 mW less its clock share at one cycle, over its 2 + 1/8 accesses per cycle",
         default: rf_access,
+        max: MAX_VALUE,
     },
     Constant {
         key: "accumulator_write_pj",
@@ -189,6 +203,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a destination register-file write (every real entry)",
         derivation: "as accumulator_read_pj",
         default: rf_access,
+        max: MAX_VALUE,
     },
     Constant {
         key: "source_read_pj",
@@ -196,6 +211,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "reading a broadcast activation from its source register file",
         derivation: "as accumulator_read_pj",
         default: rf_access,
+        max: MAX_VALUE,
     },
     Constant {
         key: "queue_push_pj",
@@ -203,6 +219,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "pushing a broadcast activation into one PE's queue",
         derivation: "Act queue 0.112 mW less its clock share, at one push and one pop every 8 cycles, halved",
         default: queue_half,
+        max: MAX_VALUE,
     },
     Constant {
         key: "queue_pop_pj",
@@ -210,6 +227,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "popping it",
         derivation: "as queue_push_pj",
         default: queue_half,
+        max: MAX_VALUE,
     },
     Constant {
         key: "lnzd_step_pj",
@@ -217,6 +235,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "one step of one leading-non-zero-detection node (a broadcast, or moving past a group)",
         derivation: "LNZD 0.023 mW per node less its clock share, at one step every 8 cycles",
         default: || per_action(paper::LNZD_NODE_MW, paper::CYCLES_PER_SRAM_ACCESS),
+        max: MAX_VALUE,
     },
     Constant {
         key: "act_sram_access_pj",
@@ -224,6 +243,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a 16-bit access of the 2 KB activation SRAM (layers longer than the register files)",
         derivation: "Horowitz's 20 pJ (64 bits, 32 KB) x sqrt(2 KB / 32 KB) x (16 / 64)^(1/2)",
         default: act_sram,
+        max: MAX_VALUE,
     },
     Constant {
         key: "dram_32b_pj",
@@ -231,6 +251,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a 32-bit DRAM read (weights that do not fit the SRAMs; the dense baseline)",
         derivation: "Table I",
         default: || paper::DRAM_32B_PJ,
+        max: MAX_VALUE,
     },
     Constant {
         key: "sram_32b_pj",
@@ -238,6 +259,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a 32-bit read of a 32 KB SRAM (the savings breakdown's on-chip reference)",
         derivation: "Table I",
         default: || paper::SRAM_32B_32KB_PJ,
+        max: MAX_VALUE,
     },
     Constant {
         key: "clock_mw_per_pe",
@@ -245,6 +267,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a PE's clock network, every cycle, busy or idle",
         derivation: "Table II, by kind (the paper describes no clock gating)",
         default: || paper::CLOCK_NETWORK_MW,
+        max: MAX_VALUE,
     },
     Constant {
         key: "lnzd_clock_mw_per_node",
@@ -252,6 +275,7 @@ pub static CONSTANTS: &[Constant] = &[
         what: "an LNZD node's clock network, every cycle",
         derivation: "LNZD 0.023 mW x the clock share",
         default: || paper::LNZD_NODE_MW * clock_share(),
+        max: MAX_VALUE,
     },
     Constant {
         key: "leakage_mw_per_pe",
@@ -259,10 +283,14 @@ pub static CONSTANTS: &[Constant] = &[
         what: "a PE's leakage, every cycle",
         derivation: "0: the paper publishes no leakage figure (set your process's)",
         default: || 0.0,
+        max: MAX_VALUE,
     },
 ];
 
 const _: () = assert!(CONSTANTS.len() == Key::LeakagePerPe as usize + 1);
+
+/// The largest energy-table file read: a table of every key is under 4 KB.
+pub const MAX_TABLE_BYTES: u64 = 1 << 20;
 
 /// Energy per action (and static power): [`CONSTANTS`]' defaults, with any overrides.
 #[derive(Debug, Clone, PartialEq)]
@@ -302,10 +330,12 @@ impl Table {
                     key: key.to_string(),
                     known: keys(),
                 })?;
-        if !value.is_finite() || value < 0.0 {
+        let max = CONSTANTS[index].max;
+        if !value.is_finite() || value < 0.0 || value > max {
             return Err(Error::BadValue {
                 key: key.to_string(),
                 value: value.to_string(),
+                max,
             });
         }
         self.values[index] = value;
@@ -315,10 +345,11 @@ impl Table {
     /// The defaults, overridden by a TOML file of `key = number` lines (any subset of the
     /// keys); the error names the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            eie_format::files::read_text(path, MAX_TABLE_BYTES).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let mut t = Self::parse(&text).map_err(|e| Error::File {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -341,6 +372,10 @@ impl Table {
                     return Err(Error::BadValue {
                         key: key.clone(),
                         value: format!("a {}", other.type_str()),
+                        max: CONSTANTS
+                            .iter()
+                            .find(|c| c.key == key)
+                            .map_or(MAX_VALUE, |c| c.max),
                     });
                 }
             };
@@ -468,6 +503,8 @@ mod tests {
             ("add_pj = nan\n", "add_pj"),
             ("add_pj = \"x\"\n", "add_pj"),
             ("add_pj = \n", "line 1"),
+            ("add_pj = 1e300\n", "at most 1000000000"),
+            ("spmat_width_exponent = 5\n", "at most 4"),
             ("[t]\nadd_pj = 1\n", "\"t\""),
         ] {
             let e = Table::parse(text).unwrap_err().to_string();

@@ -4,6 +4,7 @@
 mod bundle;
 mod codebook;
 mod error;
+pub mod files;
 mod layer;
 mod matrix;
 mod sparse;

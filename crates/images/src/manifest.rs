@@ -525,10 +525,11 @@ pub struct LoadedImages {
 /// binary images, validating it. A path in the manifest that would leave `dir` is refused.
 pub fn load(dir: &Path) -> Result<LoadedImages> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&manifest_path).map_err(|source| Error::Io {
-        path: manifest_path.clone(),
-        source,
-    })?;
+    let text =
+        eie_format::files::read_text(&manifest_path, u64::MAX).map_err(|source| Error::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
     let bad = |reason: String| Error::Manifest {
         path: manifest_path.clone(),
         reason,
@@ -707,7 +708,8 @@ fn read_checked(dir: &Path, entry: &FileEntry) -> Result<Vec<u8>> {
         });
     }
     let path = dir.join(rel);
-    let bytes = std::fs::read(&path).map_err(|source| Error::Io { path, source })?;
+    let bytes = eie_format::files::read_regular(&path, u64::MAX)
+        .map_err(|source| Error::Io { path, source })?;
     let found = hex(&Sha256::digest(&bytes));
     if found != entry.sha256 {
         return Err(Error::Checksum {

@@ -268,7 +268,8 @@ pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
     } else {
         path.to_path_buf()
     };
-    let bytes = std::fs::read(&file).map_err(io("cannot read", &file))?;
+    let bytes =
+        eie_format::files::read_regular(&file, u64::MAX).map_err(io("cannot read", &file))?;
     let bundle = Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
         path: file.clone(),
         error,

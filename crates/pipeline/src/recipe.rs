@@ -43,13 +43,17 @@ pub struct Recipe {
     pub tables: BTreeMap<String, toml::Table>,
 }
 
+/// The largest recipe file read.
+pub const MAX_RECIPE_BYTES: u64 = 1 << 20;
+
 impl Recipe {
     /// Reads and checks `path` (unknown keys, value ranges).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Recipe {
-            path: path.to_path_buf(),
-            reason: format!("cannot read it: {e}"),
-        })?;
+        let text =
+            eie_format::files::read_text(path, MAX_RECIPE_BYTES).map_err(|e| Error::Recipe {
+                path: path.to_path_buf(),
+                reason: format!("cannot read it: {e}"),
+            })?;
         Self::parse(path, &text)
     }
 
