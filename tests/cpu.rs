@@ -1,22 +1,12 @@
 //! The CPU baseline through `simulate --cpu` (bench-paper --cpu runs the same code on the
 //! paper's layers; docs/results.md has its figures).
 
-use crate::util::{TestDir, fixture, json};
+use crate::util::{TestDir, json, tiny_model};
 
 #[test]
 fn simulate_runs_the_layers_on_the_cpu_beside_eie() {
     let t = TestDir::new();
-    t.run(&[
-        "compress",
-        fixture("tiny-mlp.safetensors").to_str().unwrap(),
-        "-o",
-        "m",
-        "--density",
-        "0.3",
-        "--pes",
-        "8",
-    ])
-    .ok();
+    tiny_model(&t, "m");
     let r = json(t.run(&["simulate", "m", "--cpu", "--json"]).ok());
     let cpu = &r["cpu"];
     assert!(!cpu["machine"]["cpu"].as_str().unwrap().is_empty());

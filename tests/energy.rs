@@ -1,21 +1,10 @@
 //! The energy model through the commands: `simulate`, `eval`, `sweep`, `energy-table`, and
 //! `--energy-table` / `--savings-chart` on good and bad input.
 
-use crate::util::{TestDir, fixture, json};
+use crate::util::{TestDir, fixture, json, tiny_model};
 
-/// tiny-mlp compressed for 8 PEs into `m`.
 fn model(t: &TestDir) {
-    t.run(&[
-        "compress",
-        fixture("tiny-mlp.safetensors").to_str().unwrap(),
-        "-o",
-        "m",
-        "--density",
-        "0.3",
-        "--pes",
-        "8",
-    ])
-    .ok();
+    tiny_model(t, "m");
 }
 
 fn total_nj(r: &serde_json::Value) -> f64 {

@@ -3,21 +3,10 @@
 use eie_checkpoint::Dtype;
 use serde_json::Value;
 
-use crate::util::{TestDir, fixture, json};
+use crate::util::{TestDir, fixture, json, tiny_model};
 
-/// A compressed two-layer model (48x64 then 10x48, biases folded) on 8 PEs.
 fn model(t: &TestDir) {
-    t.run(&[
-        "compress",
-        fixture("tiny-mlp.safetensors").to_str().unwrap(),
-        "-o",
-        "m",
-        "--density",
-        "0.3",
-        "--pes",
-        "8",
-    ])
-    .ok();
+    tiny_model(t, "m");
 }
 
 fn words(bytes: &[u8], width: usize) -> Vec<u64> {

@@ -200,3 +200,19 @@ pub fn python_with_safetensors(test: &str) -> bool {
     }
     found
 }
+
+/// tiny-mlp compressed to 30% for 8 PEs into `out` (a small chained model for simulate,
+/// energy and CPU tests).
+pub fn tiny_model(t: &TestDir, out: &str) {
+    t.run(&[
+        "compress",
+        fixture("tiny-mlp.safetensors").to_str().unwrap(),
+        "-o",
+        out,
+        "--density",
+        "0.3",
+        "--pes",
+        "8",
+    ])
+    .ok();
+}
