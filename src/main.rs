@@ -36,9 +36,11 @@ enum Command {
     /// Prune, weight-share and pack a trained checkpoint: images, model.eie and a report.
     Compress(commands::compress::Args),
     /// Run a packed model through the bit-exact fixed-point model and the cycle-level timing
-    /// model of EIE: cycles, time, load balance, SRAM reads, and the outputs.
+    /// model of EIE: cycles, time, load balance, SRAM reads, energy, and the outputs.
+    #[command(mut_arg("force", |a| a.requires("savings_chart")))]
     Simulate(commands::simulate::Args),
     /// The EIE paper's nine benchmark layers (Table III): generate, pack for 64 PEs, simulate.
+    #[command(mut_arg("force", |a| a.requires("savings_chart")))]
     BenchPaper(commands::bench_paper::Args),
     /// The energy model's constants (pJ per action, mW), each with its derivation from the
     /// paper, as a TOML file that --energy-table reads back.
@@ -58,6 +60,7 @@ enum Command {
     #[command(mut_arg("dataset", |a| a.required(true)))]
     #[command(mut_arg("act_frac", |a| a.requires("dir")))]
     #[command(mut_arg("acc_bits", |a| a.requires("dir")))]
+    #[command(mut_arg("relu_last", |a| a.requires("dir")))]
     #[command(mut_arg("energy_table", |a| a.requires("dir")))]
     #[command(mut_arg("fifo", |a| a.requires("dir")))]
     #[command(mut_arg("clock_mhz", |a| a.requires("dir")))]

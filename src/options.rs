@@ -254,14 +254,35 @@ pub struct ChartArgs {
 }
 
 impl ChartArgs {
-    /// Checks the chart's path before any work: never one of `inputs`, and not an existing
-    /// file without --force.
-    pub fn check(&self, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    /// Checks the chart's path before any work: never one of `inputs` nor inside one of the
+    /// input `folders` (a packed model's), in a folder that exists, and not an existing file
+    /// without --force.
+    pub fn check(&self, inputs: &[PathBuf], folders: &[PathBuf]) -> anyhow::Result<()> {
         let Some(chart) = &self.savings_chart else {
             return Ok(());
         };
         for input in inputs {
             eie_pipeline::output::refuse_input_as_output(input, std::slice::from_ref(chart))?;
+        }
+        let parent = match chart.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let Ok(parent) = std::fs::canonicalize(parent) else {
+            anyhow::bail!(
+                "{}: its folder {} does not exist",
+                chart.display(),
+                parent.display()
+            );
+        };
+        for folder in folders {
+            if std::fs::canonicalize(folder).is_ok_and(|f| parent.starts_with(f)) {
+                anyhow::bail!(
+                    "{} is inside {}, an input; write the chart elsewhere",
+                    chart.display(),
+                    folder.display()
+                );
+            }
         }
         if chart.is_dir() {
             anyhow::bail!("{} is a folder, expected a file path", chart.display());
@@ -280,7 +301,8 @@ impl ChartArgs {
         if let Some(chart) = &self.savings_chart {
             let svg = draw()?;
             eie_pipeline::output::write_file(chart, true, |tmp| -> anyhow::Result<()> {
-                Ok(std::fs::write(tmp, svg)?)
+                std::fs::write(tmp, svg)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", chart.display()))
             })?;
         }
         Ok(())

@@ -118,6 +118,29 @@ fn the_savings_chart_is_written_all_or_nothing_and_never_over_an_input() {
     ])
     .fails_with(&["e.toml", "both the input and an output"]);
     assert_eq!(std::fs::read(t.path("e.toml")).unwrap(), b"add_pj = 1\n");
+    // Not into the model's folder, not over the dataset's files, not into a missing folder;
+    // --force means nothing without a chart.
+    t.run(&["simulate", "m", "--savings-chart", "m/chart.svg"])
+        .fails_with(&["m/chart.svg", "inside m", "an input"]);
+    assert!(!t.exists("m/chart.svg"));
+    // (Refused before the dataset is read: the files need only exist.)
+    t.write("x.idx", b"IDX images");
+    t.write("y.idx", b"IDX labels");
+    t.run(&[
+        "simulate",
+        "m",
+        "--dataset",
+        "idx:x.idx,y.idx",
+        "--savings-chart",
+        "x.idx",
+        "--force",
+    ])
+    .fails_with(&["x.idx", "both the input and an output"]);
+    assert_eq!(std::fs::read(t.path("x.idx")).unwrap(), b"IDX images");
+    t.run(&["simulate", "m", "--savings-chart", "nope/c.svg"])
+        .fails_with(&["nope/c.svg", "does not exist"]);
+    t.run(&["simulate", "m", "--force"])
+        .usage_error(&["--savings-chart"]);
 }
 
 #[test]
@@ -180,6 +203,15 @@ fn eval_costs_the_bit_exact_stage_on_every_sample() {
         "x.toml",
     ]);
     u.usage_error(&["--energy-table", "DIR"]);
+}
+
+/// Regression (issue 9 review): a value given twice was swept, summed and plotted twice.
+#[test]
+fn a_sweep_value_given_twice_is_an_error() {
+    let t = TestDir::new();
+    t.run(&["sweep", "s", "--param", "fifo", "--values", "8,4,8"])
+        .fails_with(&["--values", "8 twice"]);
+    assert!(!t.exists("s/sweep-fifo.csv"));
 }
 
 #[test]

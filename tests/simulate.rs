@@ -226,8 +226,19 @@ fn bench_paper_runs_the_nine_layers() {
             .map(|v| v.as_f64().unwrap())
             .sum();
         assert!((parts / 1e3 - nj).abs() < 1e-6 * nj, "{}", l["name"]);
+        // VGG-6's seven column batches need 50 KB of pointers per PE, over the 32 KB SRAM:
+        // it alone fetches from DRAM. The others draw about Table II's power.
+        let dram = e["components_pj"]["dram"].as_f64().unwrap();
+        assert_eq!(
+            dram > 0.0,
+            l["name"] == "VGG-6",
+            "{}: {dram} pJ of DRAM",
+            l["name"]
+        );
         let mw = e["power_mw"].as_f64().unwrap();
-        assert!((300.0..1500.0).contains(&mw), "{}: {mw} mW", l["name"]);
+        if dram == 0.0 {
+            assert!((300.0..1500.0).contains(&mw), "{}: {mw} mW", l["name"]);
+        }
         let s = &l["savings"];
         let product: f64 = s["steps"]
             .as_array()

@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use eie_baseline::{Budget, Machine, Operands, measure_layer};
-use eie_energy::savings::sum_facts;
-use eie_energy::{Energy, EnergyReport, LayerEnergy, Savings, layer_energy, savings};
+use eie_energy::{Energy, EnergyReport, LayerEnergy, Savings, combine, layer_energy, savings};
 use eie_images::Fit;
 use eie_simulate::bench::{PaperResult, bench_layer};
 use eie_simulate::fixed::from_q16;
@@ -118,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
     let arith = args.arith.arith()?;
     let table = args.energy.table()?;
     let inputs: Vec<std::path::PathBuf> = args.energy.energy_table.iter().cloned().collect();
-    args.chart.check(&inputs)?;
+    args.chart.check(&inputs, &[])?;
     // The paper's memories decide the automatic column batches.
     let fit = Fit {
         column_batch: args.column_batch.column_batch,
@@ -147,12 +146,11 @@ pub fn run(args: Args) -> Result<()> {
     let total = energies
         .iter()
         .fold(Energy::default(), |a, e| a.plus(&e.energy));
-    let facts: Vec<_> = energies.iter().map(|e| e.facts).collect();
-    let total_savings = savings(&sum_facts(&facts), &total, &table);
     let layer_savings: Vec<Savings> = energies
         .iter()
-        .map(|e| savings(&e.facts, &e.energy, &table))
+        .map(|e| savings(&e.facts, &e.energy, &table, 1))
         .collect();
+    let total_savings = combine(&layer_savings);
     // The CPU baseline, layer after layer (nothing else running), after the simulation.
     let cpu = if args.cpu.cpu {
         let machine = Machine::this();

@@ -78,15 +78,24 @@ struct VectorRun {
 pub fn run(args: Args) -> Result<()> {
     let (bundle_path, bundle) = load_bundle(&args.dir)?;
     let table = args.energy.table()?;
-    let inputs: Vec<PathBuf> = [
-        Some(bundle_path),
+    // The chart never goes over an input: the model, its folder, the input vectors, the
+    // dataset's files, the energy table.
+    let mut inputs: Vec<PathBuf> = [
+        Some(bundle_path.clone()),
         args.input.input.clone(),
         args.energy.energy_table.clone(),
     ]
     .into_iter()
     .flatten()
     .collect();
-    args.chart.check(&inputs)?;
+    if let Some(spec) = &args.input.data.dataset {
+        inputs.extend(spec.files()?);
+    }
+    let model_dir = match bundle_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    args.chart.check(&inputs, &[model_dir])?;
     let views = select_views(&bundle, args.layer.as_deref())?;
     let pes = views[0].pes();
     if let Some(n) = args.pes

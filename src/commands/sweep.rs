@@ -78,6 +78,15 @@ pub fn run(args: Args) -> Result<()> {
         if force { Ok(()) } else { Err(e) }
     })?;
     let base = args.timing.params()?;
+    // A value given twice would be swept, summed and plotted twice.
+    if let Some(v) = args
+        .values
+        .iter()
+        .enumerate()
+        .find_map(|(i, v)| args.values[..i].contains(v).then_some(v))
+    {
+        anyhow::bail!("--values gives {v} twice");
+    }
     let param = args.param.into();
     let fit = Fit {
         column_batch: args.column_batch.column_batch,
@@ -99,15 +108,14 @@ pub fn run(args: Args) -> Result<()> {
             )
         }
     };
-    let points: Vec<Point> = work
+    // Each point costed as soon as it is run, its packed layer then dropped: a sweep holds
+    // one layer per thread, not one per point.
+    let costed: Vec<(Point, Energy)> = work
         .par_iter()
         .flat_map(|w| args.values.par_iter().map(move |&v| (w, v)))
-        .map(|(w, v)| point(w, param, v, &base, &fit))
-        .collect::<eie_simulate::Result<Vec<_>>>()?;
-    let energies: Vec<Energy> = points
-        .iter()
-        .map(|p| {
-            layer_energy(
+        .map(|(w, v)| -> eie_simulate::Result<(Point, Energy)> {
+            let mut p = point(w, param, v, &base, &fit)?;
+            let e = layer_energy(
                 p.view(),
                 &p.timing,
                 p.spmat_width,
@@ -115,9 +123,12 @@ pub fn run(args: Args) -> Result<()> {
                 &capacity,
                 &table,
             )
-            .energy
+            .energy;
+            p.parts = Vec::new();
+            Ok((p, e))
         })
-        .collect();
+        .collect::<eie_simulate::Result<Vec<_>>>()?;
+    let (points, energies): (Vec<Point>, Vec<Energy>) = costed.into_iter().unzip();
     let energy_of = |p: &Point| -> &Energy {
         let i = points
             .iter()

@@ -35,6 +35,7 @@ pub struct CpuReport {
 
 impl CpuRow {
     pub fn new(cpu: LayerCpu, eie_us: f64) -> Self {
+        // CPU time per inference over EIE's (not finite for a run of no time).
         let per = |s: f64, batch: usize| s * 1e6 / batch as f64 / eie_us;
         let speedup = Speedups {
             dense: per(cpu.dense.median_s, 1),
@@ -90,7 +91,14 @@ impl CpuReport {
         let mut t = Table::new(&header);
         let uj = |e: Option<f64>| e.map_or("-".into(), |j| format!("{:.2}", j * 1e6));
         let us = |s: f64, batch: usize| format!("{:.2}", s * 1e6 / batch as f64);
-        let x = |v: f64| format!("{v:.1}");
+        // A run of no time (nothing broadcast) has no speed-up to speak of.
+        let x = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.1}")
+            } else {
+                "-".into()
+            }
+        };
         for l in &self.layers {
             let mut row = vec![
                 l.cpu.name.clone(),
@@ -124,7 +132,7 @@ impl CpuReport {
         ]);
         let m = &self.machine;
         format!(
-            "\nCPU baseline: {}, {} threads; faer's dense products use them all, its CSR products one; the median of repeated runs; /64: per inference of a batch of {BATCH}\n{}energy on the CPU: {}\nGPU: {}\n",
+            "\nCPU baseline: {}, {} threads; faer's products use them all for layers of a million weights or more (its CSR matrix-vector product one; its CSR-times-matrix product passes over the matrix once per batch column); the median of repeated runs; /64: per inference of a batch of {BATCH}\n{}energy on the CPU: {}\nGPU: {}\n",
             m.cpu,
             m.threads,
             t.render(),

@@ -172,7 +172,14 @@ pub fn savings_table(rows: &[(String, Savings)]) -> String {
         "product, real",
         "actual",
     ]);
-    let x = |v: f64| format!("{v:.1}x");
+    // A factor of nothing over nothing (a layer with no entries, a run with no broadcast).
+    let x = |v: f64| {
+        if v > 0.0 && v.is_finite() {
+            format!("{v:.1}x")
+        } else {
+            "-".into()
+        }
+    };
     for (name, s) in rows {
         t.row(vec![
             name.clone(),

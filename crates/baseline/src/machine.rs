@@ -22,8 +22,9 @@ pub struct Machine {
     pub counter: Option<EnergyCounter>,
 }
 
-/// A cumulative energy counter in microjoules: the package zones of Linux's powercap
-/// interface, summed.
+/// A cumulative energy counter in microjoules: the CPU package zones of Linux's powercap
+/// interface (named `package-N`), summed; other top-level zones (`psys`, which already holds
+/// the packages, and the MMIO copies of the package counters) are left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnergyCounter {
     /// `energy_uj` files, one per package zone.
@@ -33,17 +34,22 @@ pub struct EnergyCounter {
 }
 
 impl EnergyCounter {
-    /// The package zones under `root` (normally `/sys/class/powercap`) whose counters can be
-    /// read; none if there are none.
+    /// The package zones under `root` (normally `/sys/class/powercap`) whose counters and
+    /// wrap-around ranges can be read; none if there are none.
     pub fn find(root: &Path) -> Option<Self> {
         let mut zones: Vec<PathBuf> = std::fs::read_dir(root)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            // Top-level zones only (intel-rapl:0, not its sub-zone intel-rapl:0:0).
+            // Top-level RAPL zones only (intel-rapl:0, not its sub-zone intel-rapl:0:0, nor
+            // intel-rapl-mmio:0, a second view of the same package).
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.matches(':').count() == 1)
+                    .is_some_and(|n| n.matches(':').count() == 1 && !n.contains("mmio"))
+            })
+            .filter(|p| {
+                std::fs::read_to_string(p.join("name"))
+                    .is_ok_and(|name| name.trim().starts_with("package"))
             })
             .collect();
         zones.sort();
@@ -51,10 +57,13 @@ impl EnergyCounter {
         let mut ranges = Vec::new();
         for z in zones {
             let file = z.join("energy_uj");
-            let range = read_u64(&z.join("max_energy_range_uj"));
-            if read_u64(&file).is_some() {
+            // Without its range a wrap-around cannot be undone: no reading rather than a
+            // wrong one.
+            if let (Some(_), Some(range)) =
+                (read_u64(&file), read_u64(&z.join("max_energy_range_uj")))
+            {
                 files.push(file);
-                ranges.push(range.unwrap_or(u64::MAX));
+                ranges.push(range);
             }
         }
         (!files.is_empty()).then_some(Self { files, ranges })
@@ -139,14 +148,18 @@ mod tests {
     fn a_powercap_tree_is_read_and_wraps() {
         let dir = std::env::temp_dir().join(format!("eie-powercap-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for (zone, uj, range) in [("intel-rapl:0", 900, 1000), ("intel-rapl:1", 50, 1000)] {
-            std::fs::create_dir_all(dir.join(zone)).unwrap();
-            std::fs::write(dir.join(zone).join("energy_uj"), format!("{uj}\n")).unwrap();
-            std::fs::write(
-                dir.join(zone).join("max_energy_range_uj"),
-                format!("{range}\n"),
-            )
-            .unwrap();
+        for (zone, name, uj, range) in [
+            ("intel-rapl:0", "package-0", 900, 1000),
+            ("intel-rapl:1", "package-1", 50, 1000),
+            // psys holds the packages already; the MMIO zone repeats package 0.
+            ("intel-rapl:2", "psys", 5000, 10000),
+            ("intel-rapl-mmio:0", "package-0", 900, 1000),
+        ] {
+            let z = dir.join(zone);
+            std::fs::create_dir_all(&z).unwrap();
+            std::fs::write(z.join("name"), format!("{name}\n")).unwrap();
+            std::fs::write(z.join("energy_uj"), format!("{uj}\n")).unwrap();
+            std::fs::write(z.join("max_energy_range_uj"), format!("{range}\n")).unwrap();
         }
         // A sub-zone is part of its package: not counted twice.
         std::fs::create_dir_all(dir.join("intel-rapl:0:0")).unwrap();

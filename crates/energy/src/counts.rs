@@ -35,11 +35,13 @@ pub struct Counts {
     pub lnzd_steps: u64,
     /// Nodes of the detection tree (21 for 64 PEs).
     pub lnzd_nodes: u64,
-    /// 16-bit activation-SRAM reads (inputs longer than the register files hold).
+    /// 16-bit activation-SRAM reads (inputs longer than the register files hold; a folded
+    /// bias's constant input is not one).
     pub act_sram_reads: u64,
     /// 16-bit activation-SRAM writes (outputs longer than the register files hold).
     pub act_sram_writes: u64,
-    /// Bytes fetched from DRAM: the part of each PE's images beyond its SRAMs.
+    /// Bytes fetched from DRAM: the part of each PE's images (all its column batches) beyond
+    /// its SRAMs.
     pub dram_bytes: u64,
 }
 
@@ -68,15 +70,19 @@ impl Counts {
     ) -> Self {
         let pes = view.pes();
         let held = RF_ENTRIES * pes as u64;
-        let (cols, rows) = (view.cols() as u64, view.rows() as u64);
-        let dram_bytes = view
+        let (inputs, rows) = (view.inputs() as u64, view.rows() as u64);
+        // A PE holds every column batch of the layer (the batches restart the pointers'
+        // values, not their number): what all of them need beyond its SRAMs comes from DRAM.
+        let pointers: u64 = view
             .parts()
             .iter()
-            .map(|part| {
-                let ptr = pointer_bytes(part, pointer_bits).saturating_sub(capacity.pointer_bytes);
-                (0..part.pes())
-                    .map(|pe| spmat_bytes(part, pe).saturating_sub(capacity.spmat_bytes) + ptr)
-                    .sum::<u64>()
+            .map(|part| pointer_bytes(part, pointer_bits))
+            .sum();
+        let dram_bytes = (0..pes)
+            .map(|pe| {
+                let spmat: u64 = view.parts().iter().map(|part| spmat_bytes(part, pe)).sum();
+                spmat.saturating_sub(capacity.spmat_bytes)
+                    + pointers.saturating_sub(capacity.pointer_bytes)
             })
             .sum();
         Self {
@@ -92,7 +98,8 @@ impl Counts {
             broadcasts: timing.broadcasts,
             lnzd_steps: timing.broadcasts + timing.groups,
             lnzd_nodes: lnzd_nodes(pes),
-            act_sram_reads: if cols > held { cols } else { 0 },
+            // The bias column's constant 1 is not an activation read from anywhere.
+            act_sram_reads: if inputs > held { inputs } else { 0 },
             act_sram_writes: if rows > held { rows } else { 0 },
             dram_bytes,
         }
@@ -223,6 +230,12 @@ mod tests {
             pointer_bytes: 4,
         };
         assert_eq!(Counts::of(view, &t, 64, 16, &tiny).dram_bytes, 2 * 6);
+        // In column batches of 2, each PE holds 3 + 3 pointers (12 bytes, 8 over), and PE 1's
+        // entries now fill a Spmat line in each batch (16 bytes, 8 over): 8 + 16.
+        let parts = layer.split_columns(2).unwrap();
+        let batched = LayerView::new(&parts);
+        let t = timing::layer(batched, &active, &params).unwrap();
+        assert_eq!(Counts::of(batched, &t, 64, 16, &tiny).dram_bytes, 8 + 16);
     }
 
     #[test]

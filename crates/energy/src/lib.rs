@@ -12,7 +12,7 @@ pub use counts::{Counts, Facts};
 pub use error::{Error, Result};
 pub use model::{Component, Energy, EnergyReport};
 pub use runs::{Costed, LayerCost, Runs};
-pub use savings::{Savings, savings};
+pub use savings::{Savings, combine, savings};
 pub use table::{Key, Table};
 
 use eie_images::Capacity;

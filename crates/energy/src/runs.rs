@@ -6,7 +6,7 @@ use eie_simulate::LayerView;
 
 use crate::counts::{Counts, Facts};
 use crate::model::Energy;
-use crate::savings::{Savings, savings, sum_facts};
+use crate::savings::{Savings, combine, savings};
 use crate::table::Table;
 
 /// Runs of a chain of layers, counted: per layer the counts of every run added.
@@ -57,7 +57,6 @@ impl Runs {
     pub fn costed(&self, views: &[LayerView], pointer_bits: u8, table: &Table) -> Costed {
         let n = self.runs.max(1) as f64;
         let mut layers = Vec::with_capacity(views.len());
-        let mut facts = Vec::with_capacity(views.len());
         let mut total = Energy::default();
         for (view, counts) in views.iter().zip(&self.counts) {
             let sum = Energy::of(counts, table);
@@ -65,13 +64,13 @@ impl Runs {
             layers.push(LayerCost {
                 name: view.name().to_string(),
                 energy: sum.scaled(1.0 / n),
-                savings: savings(&f, &sum, table),
+                savings: savings(&f, &sum, table, self.runs),
             });
-            facts.push(f);
             total = total.plus(&sum);
         }
+        let per_layer: Vec<Savings> = layers.iter().map(|l| l.savings.clone()).collect();
         Costed {
-            savings: savings(&sum_facts(&facts), &total, table),
+            savings: combine(&per_layer),
             energy: total.scaled(1.0 / n),
             layers,
             runs: self.runs,

@@ -16,11 +16,12 @@ pub struct Step {
     pub name: &'static str,
     /// Weight-fetch energy after this step, pJ per inference.
     pub energy_pj: f64,
-    /// Energy before it over energy after it (1 for the first step).
+    /// Energy before it over energy after it (1 for the first step; 0 when the step leaves
+    /// nothing to fetch).
     pub factor: f64,
 }
 
-/// The breakdown of a layer or a model.
+/// The breakdown of a layer or a model, per inference.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Savings {
     /// The steps, in order: dense f32 weights from DRAM, from SRAM, pruned, weight-shared (the
@@ -28,13 +29,16 @@ pub struct Savings {
     pub steps: Vec<Step>,
     /// The product of the factors (the first step's energy over the last's).
     pub product: f64,
-    /// The same chain with weight sharing as it really stores (relative indices, pointers
-    /// and codebook, not bare codes): its factor, and the product with it in place of the
-    /// paper's.
+    /// Weight sharing as it really stores (codes and relative indices, pointers, codebook,
+    /// not bare codes): the weight-fetch energy of the images' bits, pJ per inference ...
+    pub shared_real_pj: f64,
+    /// ... and of those of the broadcast columns.
+    pub skipped_real_pj: f64,
+    /// The pruned step's energy over `shared_real_pj`: the real weight-sharing factor.
     pub shared_real_factor: f64,
-    /// The product with the real weight-sharing factor.
+    /// The first step's energy over `skipped_real_pj`: the product with the real factor.
     pub product_real: f64,
-    /// The energy the access-count model computes for the run, pJ.
+    /// The energy the access-count model computes for the run, pJ per inference.
     pub model_pj: f64,
     /// Dense f32 weights from DRAM over the model's energy: the saving the run actually has.
     pub actual: f64,
@@ -49,26 +53,53 @@ pub const STEPS: [&str; 5] = [
     "zero activations skipped",
 ];
 
-/// The breakdown of `facts` (summed over a model's layers, or one layer's), whose run cost
-/// `energy`, at the energies of `table`.
-pub fn savings(facts: &Facts, energy: &Energy, table: &Table) -> Savings {
+/// The breakdown of `facts` (one layer's, of one run or of several), whose run cost `energy`,
+/// at the energies of `table`; every energy divided by `runs`, the inferences the facts and
+/// the energy cover.
+pub fn savings(facts: &Facts, energy: &Energy, table: &Table, runs: u64) -> Savings {
     let sram = table.get(Key::Sram32);
     let dram = table.get(Key::Dram32);
-    let dense = facts.dense_weights as f64;
-    let entries = facts.entries as f64;
+    let per = 1.0 / runs.max(1) as f64;
+    let dense = facts.dense_weights as f64 * per;
+    let entries = facts.entries as f64 * per;
     let active = if facts.cols > 0 {
         facts.broadcast_cols as f64 / facts.cols as f64
     } else {
         1.0
     };
     let shared = entries * sram * facts.code_bits as f64 / 32.0;
-    let energies = [
-        dense * dram,
-        dense * sram,
-        entries * sram,
-        shared,
-        shared * active,
-    ];
+    let shared_real = facts.image_bits as f64 * per / 32.0 * sram;
+    from_energies(
+        [
+            dense * dram,
+            dense * sram,
+            entries * sram,
+            shared,
+            shared * active,
+        ],
+        [shared_real, shared_real * active],
+        energy.total_pj() * per,
+    )
+}
+
+/// The breakdown of several layers run one after the other: each step's energy the sum of
+/// theirs, the factors those sums' ratios.
+pub fn combine(layers: &[Savings]) -> Savings {
+    let mut steps = [0.0; 5];
+    let mut real = [0.0; 2];
+    let mut model = 0.0;
+    for s in layers {
+        for (sum, step) in steps.iter_mut().zip(&s.steps) {
+            *sum += step.energy_pj;
+        }
+        real[0] += s.shared_real_pj;
+        real[1] += s.skipped_real_pj;
+        model += s.model_pj;
+    }
+    from_energies(steps, real, model)
+}
+
+fn from_energies(energies: [f64; 5], real: [f64; 2], model_pj: f64) -> Savings {
     let steps: Vec<Step> = STEPS
         .iter()
         .zip(energies)
@@ -83,45 +114,22 @@ pub fn savings(facts: &Facts, energy: &Energy, table: &Table) -> Savings {
             },
         })
         .collect();
-    let product: f64 = steps.iter().map(|s| s.factor).product();
-    let shared_real_factor = ratio(entries * 32.0, facts.image_bits as f64);
-    let paper_shared = steps[3].factor;
-    let model_pj = energy.total_pj();
     Savings {
-        product,
-        shared_real_factor,
-        product_real: ratio(product * shared_real_factor, paper_shared),
+        product: ratio(energies[0], energies[4]),
+        shared_real_pj: real[0],
+        skipped_real_pj: real[1],
+        shared_real_factor: ratio(energies[2], real[0]),
+        product_real: ratio(energies[0], real[1]),
         actual: ratio(energies[0], model_pj),
         model_pj,
         steps,
     }
 }
 
+/// `a / b`, 0 when there is nothing to divide by (a layer with nothing stored, a run with
+/// nothing broadcast): reports print such a factor as "-".
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
-}
-
-/// The facts of several layers as one model.
-pub fn sum_facts(layers: &[Facts]) -> Facts {
-    let mut out = Facts::default();
-    for f in layers {
-        out.dense_weights += f.dense_weights;
-        out.entries += f.entries;
-        out.image_bits += f.image_bits;
-        out.cols += f.cols;
-        out.broadcast_cols += f.broadcast_cols;
-    }
-    // The code width of the model: its layers' entries weigh it.
-    let weighted: f64 = layers
-        .iter()
-        .map(|f| f.code_bits as f64 * f.entries as f64)
-        .sum();
-    out.code_bits = if out.entries > 0 {
-        (weighted / out.entries as f64).round() as u8
-    } else {
-        layers.first().map_or(4, |f| f.code_bits)
-    };
-    out
 }
 
 #[cfg(test)]
@@ -139,16 +147,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_factors_multiply_to_the_product() {
-        let t = Table::paper();
-        let e = Energy {
-            parts: [1.0; 13],
+    fn energy(pj: f64) -> Energy {
+        Energy {
+            parts: [pj / 13.0; 13],
             cycles: 10.0,
             time_us: 1.0,
             macs: 100.0,
-        };
-        let s = savings(&facts(), &e, &t);
+        }
+    }
+
+    #[test]
+    fn the_factors_multiply_to_the_product() {
+        let t = Table::paper();
+        let s = savings(&facts(), &energy(13.0), &t, 1);
         let product: f64 = s.steps.iter().map(|s| s.factor).product();
         assert!((product - s.product).abs() < 1e-9 * product);
         assert!((s.product - s.steps[0].energy_pj / s.steps[4].energy_pj).abs() < 1e-6);
@@ -160,18 +171,59 @@ mod tests {
         assert!((s.steps[3].factor - 8.0).abs() < 1e-12);
         assert!((s.steps[4].factor - 2.5).abs() < 1e-12);
         assert!((s.shared_real_factor - 110.0 * 32.0 / facts().image_bits as f64).abs() < 1e-12);
-        assert!((s.product_real - s.product / 8.0 * s.shared_real_factor).abs() < 1e-9);
+        assert!((s.product_real - s.product / 8.0 * s.shared_real_factor).abs() < 1e-6);
         assert!((s.actual - 1000.0 * 640.0 / 13.0).abs() < 1e-9);
     }
 
+    /// Energies are per inference: the facts and energy of N runs give the breakdown of one.
     #[test]
-    fn a_model_sums_its_layers() {
-        let mut b = facts();
-        b.code_bits = 2;
-        b.entries = 330;
-        let m = sum_facts(&[facts(), b]);
-        assert_eq!((m.dense_weights, m.entries, m.cols), (2000, 440, 20));
-        // (4 x 110 + 2 x 330) / 440 = 2.5, rounded to 3.
-        assert_eq!(m.code_bits, 3);
+    fn runs_are_divided_out() {
+        let t = Table::paper();
+        let one = savings(&facts(), &energy(13.0), &t, 1);
+        let mut three = facts();
+        for v in [
+            &mut three.dense_weights,
+            &mut three.entries,
+            &mut three.image_bits,
+            &mut three.cols,
+            &mut three.broadcast_cols,
+        ] {
+            *v *= 3;
+        }
+        let s = savings(&three, &energy(39.0), &t, 3);
+        for (a, b) in s.steps.iter().zip(&one.steps) {
+            assert!((a.energy_pj - b.energy_pj).abs() < 1e-9 * b.energy_pj);
+        }
+        assert!((s.model_pj - 13.0).abs() < 1e-9 && (s.actual - one.actual).abs() < 1e-6);
+    }
+
+    /// A model's chain is the sum of its layers' energies, step by step; a layer with no
+    /// weights adds nothing to the fetches, only to the modelled energy.
+    #[test]
+    fn a_model_sums_its_layers_energies() {
+        let t = Table::paper();
+        let a = savings(&facts(), &energy(13.0), &t, 1);
+        let mut f = facts();
+        f.code_bits = 2;
+        f.entries = 330;
+        f.broadcast_cols = 10;
+        let b = savings(&f, &energy(26.0), &t, 1);
+        let m = combine(&[a.clone(), b.clone()]);
+        for k in 0..5 {
+            let sum = a.steps[k].energy_pj + b.steps[k].energy_pj;
+            assert!((m.steps[k].energy_pj - sum).abs() < 1e-9 * sum);
+        }
+        let product: f64 = m.steps.iter().map(|s| s.factor).product();
+        assert!((product - m.product).abs() < 1e-9 * product);
+        assert!((m.model_pj - 39.0).abs() < 1e-9);
+        let empty = Facts {
+            cols: 5,
+            ..Facts::default()
+        };
+        let e = savings(&empty, &energy(5.0), &t, 1);
+        assert_eq!(e.steps[2].factor, 0.0, "nothing stored: no factor");
+        let with_empty = combine(&[a.clone(), e]);
+        assert_eq!(with_empty.steps[4].energy_pj, a.steps[4].energy_pj);
+        assert!((with_empty.model_pj - 18.0).abs() < 1e-9);
     }
 }

@@ -391,11 +391,21 @@ impl Table {
             "# EIE energy table (eie-compress; docs/energy.md). pJ per action, mW for power.\n",
         );
         for (c, v) in CONSTANTS.iter().zip(&self.values) {
+            let default = (c.default)();
+            // An overridden value's derivation is the default's, not its own.
+            let derivation = if *v == default {
+                c.derivation.to_string()
+            } else {
+                format!(
+                    "set by {}; the default, {default:?}, is: {}",
+                    self.source.as_deref().unwrap_or("the caller"),
+                    c.derivation
+                )
+            };
             out.push_str(&format!(
-                "\n# {} ({})\n# {}\n{} = {v:?}\n",
+                "\n# {} ({})\n# {derivation}\n{} = {v:?}\n",
                 c.what,
                 unit(c),
-                c.derivation,
                 c.key
             ));
         }
