@@ -114,15 +114,16 @@ fn main() -> ExitCode {
 }
 
 /// An error and its causes in one line, joined by ": ", leaving out a cause the message
-/// already ends with (library errors that show their source and also expose it).
+/// already shows (library errors that show their source and also expose it); control
+/// characters escaped and very long names or patterns cut ([`eie_format::shown`]).
 fn one_line(e: &anyhow::Error) -> String {
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
         let cause = cause.to_string();
-        if !line.ends_with(&cause) {
+        if !line.contains(&cause) {
             line.push_str(": ");
             line.push_str(&cause);
         }
     }
-    line
+    eie_format::shown(&line)
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use eie_dataset::{SampleRange, ScalingRequest, Spec};
 use eie_images::{Capacity, ColumnBatch, Fit};
+use eie_pipeline::output::{Inputs, Kind, check_file, write_file};
 use eie_simulate::{Arith, TimingParams};
 
 /// The input data of a command: a dataset and which of its samples.
@@ -201,7 +202,7 @@ impl FitArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct PesArgs {
     /// Processing elements; row i of a layer goes to PE i mod N.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=eie_format::MAX_PES as i64))]
     pub pes: u32,
 }
 
@@ -254,59 +255,50 @@ pub struct ChartArgs {
 }
 
 impl ChartArgs {
-    /// Checks the chart's path before any work: never one of `inputs` nor inside one of the
-    /// input `folders` (a packed model's), in a folder that exists, and not an existing file
-    /// without --force.
-    pub fn check(&self, inputs: &[PathBuf], folders: &[PathBuf]) -> anyhow::Result<()> {
-        let Some(chart) = &self.savings_chart else {
-            return Ok(());
-        };
-        for input in inputs {
-            eie_pipeline::output::refuse_input_as_output(input, std::slice::from_ref(chart))?;
-        }
-        let parent = match chart.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
-        let Ok(parent) = std::fs::canonicalize(parent) else {
-            anyhow::bail!(
-                "{}: its folder {} does not exist",
-                chart.display(),
-                parent.display()
-            );
-        };
-        for folder in folders {
-            if std::fs::canonicalize(folder).is_ok_and(|f| parent.starts_with(f)) {
-                anyhow::bail!(
-                    "{} is inside {}, an input; write the chart elsewhere",
-                    chart.display(),
-                    folder.display()
-                );
-            }
-        }
-        if chart.is_dir() {
-            anyhow::bail!("{} is a folder, expected a file path", chart.display());
-        }
-        if chart.exists() && !self.force.force {
-            anyhow::bail!(
-                "{} already exists; use --force to replace it",
-                chart.display()
-            );
+    /// Checks the chart's path before any work: never one of `inputs` nor inside an input
+    /// folder, in a folder that exists, and not an existing file unless --force and a chart
+    /// eie-compress drew.
+    pub fn check(&self, inputs: &Inputs) -> anyhow::Result<()> {
+        if let Some(chart) = &self.savings_chart {
+            check_file(chart, self.force.force, SVG, inputs)?;
         }
         Ok(())
     }
 
     /// Writes the chart `draw` makes, all or nothing (and draws nothing when none is asked).
-    pub fn write(&self, draw: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<()> {
+    pub fn write(
+        &self,
+        inputs: &Inputs,
+        draw: impl FnOnce() -> anyhow::Result<String>,
+    ) -> anyhow::Result<()> {
         if let Some(chart) = &self.savings_chart {
             let svg = draw()?;
-            eie_pipeline::output::write_file(chart, true, |tmp| -> anyhow::Result<()> {
-                std::fs::write(tmp, svg)
-                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", chart.display()))
-            })?;
+            write_file(
+                chart,
+                self.force.force,
+                SVG,
+                inputs,
+                |tmp| -> anyhow::Result<()> {
+                    std::fs::write(tmp, svg)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", chart.display()))
+                },
+            )?;
         }
         Ok(())
     }
+}
+
+/// How an SVG this tool drew starts (plotters' SVG backend), by which `--force` knows one.
+pub const SVG: Kind = Kind::Text("<svg");
+
+/// The files (and, for an MNIST folder, the folder) a dataset is read from: inputs, which no
+/// output may replace or sit inside.
+pub fn dataset_inputs(spec: &eie_dataset::Spec) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = spec.files()?;
+    if let eie_dataset::Spec::Mnist { dir, .. } = spec {
+        paths.push(dir.clone());
+    }
+    Ok(paths)
 }
 
 /// The CPU baseline.

@@ -98,7 +98,11 @@ fn density_run_on_a_python_written_checkpoint_and_its_report_recomputed() {
             v
         };
         assert_eq!(names(ck), names(&original));
-        assert_eq!(ck.metadata(), original.metadata());
+        // The source's metadata, marked as eie-compress's (so --force knows the file).
+        let mut expected = original.metadata();
+        expected.insert("eie-compress".into(), ck.metadata()["eie-compress"].clone());
+        assert_eq!(ck.metadata(), expected);
+        assert!(ck.metadata()["eie-compress"].starts_with("eie-compress "));
         for untouched in ["embed.weight", "steps"] {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             ck.stream_raw(untouched, &mut |c| {

@@ -105,7 +105,7 @@ fn the_savings_chart_is_written_all_or_nothing_and_never_over_an_input() {
         .ok();
     let before = std::fs::read(t.path("m/model.eie")).unwrap();
     t.run(&["simulate", "m", "--savings-chart", "m/model.eie", "--force"])
-        .fails_with(&["model.eie", "both the input and an output"]);
+        .fails_with(&["model.eie", "an input of this command"]);
     assert_eq!(std::fs::read(t.path("m/model.eie")).unwrap(), before);
     t.write("e.toml", b"add_pj = 1\n");
     t.run(&[
@@ -116,7 +116,7 @@ fn the_savings_chart_is_written_all_or_nothing_and_never_over_an_input() {
         "e.toml",
         "--force",
     ])
-    .fails_with(&["e.toml", "both the input and an output"]);
+    .fails_with(&["e.toml", "an input of this command"]);
     assert_eq!(std::fs::read(t.path("e.toml")).unwrap(), b"add_pj = 1\n");
     // Not into the model's folder, not over the dataset's files, not into a missing folder;
     // --force means nothing without a chart.
@@ -135,7 +135,7 @@ fn the_savings_chart_is_written_all_or_nothing_and_never_over_an_input() {
         "x.idx",
         "--force",
     ])
-    .fails_with(&["x.idx", "both the input and an output"]);
+    .fails_with(&["x.idx", "an input of this command"]);
     assert_eq!(std::fs::read(t.path("x.idx")).unwrap(), b"IDX images");
     t.run(&["simulate", "m", "--savings-chart", "nope/c.svg"])
         .fails_with(&["nope/c.svg", "does not exist"]);

@@ -111,9 +111,17 @@ fn unpack_refuses_to_overwrite_without_force() {
         std::fs::read(t.path("dense.safetensors")).unwrap(),
         b"keep me"
     );
+    // --force replaces only a file eie-compress wrote: "keep me" is not one.
     t.run(&["unpack", "out", "-o", "dense.safetensors", "--force"])
+        .fails_with(&["dense.safetensors", "not written by eie-compress"]);
+    assert_eq!(
+        std::fs::read(t.path("dense.safetensors")).unwrap(),
+        b"keep me"
+    );
+    t.run(&["unpack", "out", "-o", "ours.safetensors"]).ok();
+    t.run(&["unpack", "out", "-o", "ours.safetensors", "--force"])
         .ok();
-    assert!(Checkpoint::open(t.path("dense.safetensors")).is_ok());
+    assert!(Checkpoint::open(t.path("ours.safetensors")).is_ok());
 }
 
 /// The written file must load in Python's safetensors (the reference implementation).

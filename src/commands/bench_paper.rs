@@ -116,8 +116,9 @@ pub fn run(args: Args) -> Result<()> {
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
     let table = args.energy.table()?;
-    let inputs: Vec<std::path::PathBuf> = args.energy.energy_table.iter().cloned().collect();
-    args.chart.check(&inputs, &[])?;
+    let mut inputs = eie_pipeline::output::Inputs::new();
+    inputs.extend(&args.energy.energy_table);
+    args.chart.check(&inputs)?;
     // The paper's memories decide the automatic column batches.
     let fit = Fit {
         column_batch: args.column_batch.column_batch,
@@ -209,7 +210,7 @@ pub fn run(args: Args) -> Result<()> {
             print!("{}", c.render());
         }
     }
-    args.chart.write(|| {
+    args.chart.write(&inputs, || {
         waterfall(
             "Where EIE's energy saving comes from: the paper's nine layers",
             &total_savings,

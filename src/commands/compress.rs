@@ -14,8 +14,7 @@ use eie_evaluate::{
     eie_stage, float_stages, retrain, stage_reports,
 };
 use eie_pipeline::output::{
-    PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE, Staging, check_out_dir, load_bundle, output_paths,
-    refuse_input_as_output,
+    Inputs, Layout, PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE, Staging, check_out_dir, load_bundle,
 };
 use eie_pipeline::{
     Assignments, Job, LayerSettings, Observer, Plan, Recipe, Request, RunSettings, image_provenance,
@@ -111,6 +110,7 @@ struct Resolved {
     retrain: Option<RetrainSettings>,
     data: Option<Datasets>,
     provenance: BTreeMap<String, String>,
+    inputs: Inputs,
 }
 
 /// The retraining settings: the command line and the recipe's `[retrain]` (a key in both is
@@ -140,14 +140,16 @@ fn retrain_choices(args: &Args, recipe: Option<&Recipe>) -> Result<RetrainChoice
 }
 
 fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
-    check_out_dir(&args.out, args.force.force)?;
-    refuse_input_as_output(&args.model, &output_paths(&args.out))?;
-    let recipe = args.recipe.as_deref().map(Recipe::load).transpose()?;
-    let ck = Checkpoint::open(&args.model)?;
-    // A sharded checkpoint's shards are inputs too.
-    for file in ck.hashed_files() {
-        refuse_input_as_output(&file, &output_paths(&args.out))?;
+    let mut inputs = Inputs::new();
+    inputs.add(&args.model).extend(&args.recipe);
+    if let Some(spec) = &args.data.dataset {
+        inputs.extend(crate::options::dataset_inputs(spec)?);
     }
+    // Opening reads headers only; a sharded checkpoint's shards are inputs too.
+    let ck = Checkpoint::open(&args.model)?;
+    inputs.extend(ck.hashed_files());
+    check_out_dir(&args.out, args.force.force, &inputs, Layout::Model)?;
+    let recipe = args.recipe.as_deref().map(Recipe::load).transpose()?;
     let cli = args.settings.0.assignments()?;
     let plan = Plan::resolve(
         ck.header(),
@@ -290,6 +292,7 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         retrain,
         data,
         provenance,
+        inputs,
     })
 }
 
@@ -307,7 +310,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     };
     let names = r.plan.names();
 
-    let staging = Staging::create(&args.out, args.force.force)?;
+    let staging = Staging::create(&args.out, args.force.force, &r.inputs, Layout::Model)?;
     let mut stages: Vec<StageAccuracy> = Vec::new();
     let retrained = match &r.data {
         Some(d) => {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::progress::Progress;
-use eie_pipeline::output::write_file;
+use eie_pipeline::output::{Inputs, Kind, check_file, write_file};
 
 /// The shipped model: made by `train` (the command is in fixtures/make_demo_model.sh).
 const MODEL: &[u8] = include_bytes!("../../fixtures/demo-mlp.safetensors");
@@ -16,6 +16,8 @@ const MODEL_FILE: &str = "demo-mlp.safetensors";
 const RECIPE_FILE: &str = "recipe.toml";
 /// Deep Compression's settings scaled to the demo's MLP: sparse hidden layers, a denser
 /// classifier, 4-bit codes, iterative pruning in three rounds with retraining.
+/// The demo's recipe, byte for byte: anything else under its name is not the demo's.
+const RECIPE_KIND: Kind = Kind::Text(RECIPE);
 const RECIPE: &str = r#"# The demo's compression recipe (docs/recipes.md).
 [defaults]
 code_bits = 4
@@ -57,10 +59,20 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
     let model = out.join(MODEL_FILE);
     let recipe = out.join(RECIPE_FILE);
     let eie = out.join("eie");
-    write_file(&model, true, |tmp| -> Result<()> {
-        Ok(std::fs::write(tmp, MODEL)?)
-    })?;
-    write_file(&recipe, true, |tmp| -> Result<()> {
+    // The demo replaces its own two files on every run, and nothing else: a foreign file of
+    // either name (an edited recipe included) is refused.
+    let inputs = Inputs::new();
+    for (path, kind) in [(&model, Kind::Safetensors), (&recipe, RECIPE_KIND)] {
+        check_file(path, true, kind, &inputs)?;
+    }
+    write_file(
+        &model,
+        true,
+        Kind::Safetensors,
+        &inputs,
+        |tmp| -> Result<()> { Ok(std::fs::write(tmp, MODEL)?) },
+    )?;
+    write_file(&recipe, true, RECIPE_KIND, &inputs, |tmp| -> Result<()> {
         Ok(std::fs::write(tmp, RECIPE)?)
     })?;
     println!(

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use eie_checkpoint::Checkpoint;
-use eie_pipeline::output::{
-    Staging, check_out_dir, load_bundle, output_paths, refuse_input_as_output,
-};
+use eie_pipeline::output::{Inputs, Layout, Staging, load_bundle};
 use eie_pipeline::{LayerSettings, PackJob, image_provenance};
 
 use super::tool_version;
@@ -37,13 +35,13 @@ pub struct Args {
 
 pub fn run(args: Args, progress: &Progress) -> Result<()> {
     // Resolve: every check before any work.
-    check_out_dir(&args.out, args.force.force)?;
-    refuse_input_as_output(&args.model, &output_paths(&args.out))?;
+    let mut inputs = Inputs::new();
+    inputs.add(&args.model);
+    // Opening reads headers only; a sharded checkpoint's shards are inputs too.
     let ck = Checkpoint::open(&args.model)?;
-    // A sharded checkpoint's shards are inputs too.
-    for file in ck.hashed_files() {
-        refuse_input_as_output(&file, &output_paths(&args.out))?;
-    }
+    inputs.extend(ck.hashed_files());
+    // Locked from here: a second run into the same folder fails at once.
+    let staging = Staging::create(&args.out, args.force.force, &inputs, Layout::Model)?;
     let selection = ck.select(&args.layers.layers)?;
     let names = selection.layers;
     let mut widths = LayerSettings::default();
@@ -65,7 +63,6 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         provenance,
     };
 
-    let staging = Staging::create(&args.out, args.force.force)?;
     let packed = eie_pipeline::pack(&ck, &job, staging.path(), progress)?;
     staging.publish()?;
 

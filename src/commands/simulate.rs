@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use eie_baseline::{BATCH, Budget, Machine, Operands, measure_layer};
 use eie_energy::{Counts, Energy, EnergyReport, Runs};
-use eie_pipeline::output::load_bundle;
+use eie_pipeline::output::{Inputs, load_bundle};
 use eie_pipeline::recorded_capacity;
 use eie_simulate::fixed::from_q16;
 use eie_simulate::run::{Mode, Step, fractions, run_chain, run_independent};
@@ -25,7 +25,7 @@ pub struct Args {
     /// Output folder of `pack` or `compress` (or a model.eie file).
     pub dir: PathBuf,
     /// The PE count, as a check: it is fixed when a model is packed.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=eie_format::MAX_PES as i64))]
     pub pes: Option<u32>,
     /// Simulate only this layer.
     #[arg(long, value_name = "NAME")]
@@ -80,22 +80,18 @@ pub fn run(args: Args) -> Result<()> {
     let table = args.energy.table()?;
     // The chart never goes over an input: the model, its folder, the input vectors, the
     // dataset's files, the energy table.
-    let mut inputs: Vec<PathBuf> = [
-        Some(bundle_path.clone()),
-        args.input.input.clone(),
-        args.energy.energy_table.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if let Some(spec) = &args.input.data.dataset {
-        inputs.extend(spec.files()?);
+    let mut inputs = Inputs::new();
+    inputs
+        .add(&bundle_path)
+        .extend(&args.input.input)
+        .extend(&args.energy.energy_table);
+    if args.dir.is_dir() {
+        inputs.add(&args.dir);
     }
-    let model_dir = match bundle_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    args.chart.check(&inputs, &[model_dir])?;
+    if let Some(spec) = &args.input.data.dataset {
+        inputs.extend(crate::options::dataset_inputs(spec)?);
+    }
+    args.chart.check(&inputs)?;
     let views = select_views(&bundle, args.layer.as_deref())?;
     let pes = views[0].pes();
     if let Some(n) = args.pes
@@ -235,7 +231,8 @@ pub fn run(args: Args) -> Result<()> {
         "Where EIE's energy saving comes from: {}",
         bundle.meta().source.name
     );
-    args.chart.write(|| waterfall(&title, &costed.savings))?;
+    args.chart
+        .write(&inputs, || waterfall(&title, &costed.savings))?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

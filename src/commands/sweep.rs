@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use eie_energy::{Component, Energy, layer_energy};
 use eie_images::Fit;
-use eie_pipeline::output::{check_out_dir, load_bundle, write_file};
+use eie_pipeline::output::{Inputs, Kind, check_replaceable, load_bundle, write_file};
 use eie_pipeline::recorded_capacity;
 use eie_simulate::sweep::{Point, model_workload, paper_workload, point};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
-use crate::options::{ColumnBatchArgs, EnergyArgs, ForceArgs, TimingArgs};
+use crate::options::{ColumnBatchArgs, EnergyArgs, ForceArgs, SVG, TimingArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Param {
@@ -73,10 +73,22 @@ type Series = (String, Vec<(f64, f64)>);
 
 pub fn run(args: Args) -> Result<()> {
     let force = args.force.force;
-    check_out_dir(&args.dir, force).or_else(|e| {
-        // An existing sweep folder is fine: the files are replaced one by one with --force.
-        if force { Ok(()) } else { Err(e) }
-    })?;
+    // The folder may hold other sweeps; this one's files are replaced (with --force) only if
+    // this tool wrote them, and never inside the model's folder or over the energy table.
+    let mut inputs = Inputs::new();
+    inputs.extend(&args.model).extend(&args.energy.energy_table);
+    inputs.check_folder(&args.dir, &[])?;
+    let name = eie_simulate::sweep::Param::from(args.param).name();
+    if let Ok(entries) = std::fs::read_dir(&args.dir) {
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&format!("sweep-{name}")) {
+                check_replaceable(&entry.path(), force, kind_of(&file))?;
+            }
+        }
+    } else if args.dir.exists() {
+        anyhow::bail!("output {} exists and is not a folder", args.dir.display());
+    }
     let base = args.timing.params()?;
     // A value given twice would be swept, summed and plotted twice.
     if let Some(v) = args
@@ -88,6 +100,9 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("--values gives {v} twice");
     }
     let param = args.param.into();
+    for &v in &args.values {
+        eie_simulate::sweep::check_value(param, v, &base)?;
+    }
     let fit = Fit {
         column_batch: args.column_batch.column_batch,
         ..Fit::default()
@@ -172,14 +187,18 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     let csv_path = args.dir.join(format!("sweep-{name}.csv"));
-    write_file(&csv_path, true, |tmp| -> Result<()> {
+    write_file(&csv_path, force, CSV, &inputs, |tmp| -> Result<()> {
         Ok(std::fs::write(tmp, &csv)?)
     })?;
     let energy_csv = energy_csv(name, &points, &energies, &args.values);
     let energy_path = args.dir.join(format!("sweep-{name}-energy.csv"));
-    write_file(&energy_path, true, |tmp| -> Result<()> {
-        Ok(std::fs::write(tmp, &energy_csv)?)
-    })?;
+    write_file(
+        &energy_path,
+        force,
+        ENERGY_CSV,
+        &inputs,
+        |tmp| -> Result<()> { Ok(std::fs::write(tmp, &energy_csv)?) },
+    )?;
 
     let layers: Vec<String> = work.iter().map(|w| w.name.clone()).collect();
     let series = |metric: &dyn Fn(&Point) -> f64| -> Vec<Series> {
@@ -253,9 +272,13 @@ pub fn run(args: Args) -> Result<()> {
             data,
             matches!(args.param, Param::Pes | Param::Fifo | Param::SpmatWidth),
         )?;
-        write_file(&args.dir.join(file), true, |tmp| -> Result<()> {
-            Ok(std::fs::write(tmp, &svg)?)
-        })?;
+        write_file(
+            &args.dir.join(file),
+            force,
+            SVG,
+            &inputs,
+            |tmp| -> Result<()> { Ok(std::fs::write(tmp, &svg)?) },
+        )?;
     }
     if args.param == Param::SpmatWidth {
         print!(
@@ -279,6 +302,20 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Per value, every layer's energy and all layers' together: energy per inference, power,
 /// energy per MAC, inferences per joule and every component (docs/energy.md).
+/// How this tool's sweep files start, by which `--force` knows them.
+const CSV: Kind = Kind::Text("layer,param,value,");
+const ENERGY_CSV: Kind = Kind::Text("param,value,layer,energy_nj,");
+
+fn kind_of(file: &str) -> Kind {
+    if file.ends_with("-energy.csv") {
+        ENERGY_CSV
+    } else if file.ends_with(".csv") {
+        CSV
+    } else {
+        SVG
+    }
+}
+
 fn energy_csv(name: &str, points: &[Point], energies: &[Energy], values: &[u32]) -> String {
     let mut out = String::from("param,value,layer,energy_nj,power_mw,pj_per_mac,inferences_per_j");
     for c in Component::ALL {

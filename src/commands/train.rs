@@ -10,7 +10,7 @@ use anyhow::Result;
 use eie_dataset::Scaling;
 use eie_evaluate::{Mode, Network, TrainConfig, float_accuracy, format_arch, parse_arch, train};
 use eie_pipeline::Observer;
-use eie_pipeline::output::{refuse_input_as_output, write_file};
+use eie_pipeline::output::{Inputs, Kind, check_file, write_file};
 
 use super::tool_version;
 use crate::options::{DatasetArgs, EvalRangeArgs, ForceArgs, ScaleArgs};
@@ -75,15 +75,9 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         seed: args.seed,
     };
     cfg.validate()?;
-    if args.out.exists() && !force {
-        anyhow::bail!(
-            "{} already exists; use --force to replace it",
-            args.out.display()
-        );
-    }
-    for i in &dataset.files()? {
-        refuse_input_as_output(i, std::slice::from_ref(&args.out))?;
-    }
+    let mut inputs = Inputs::new();
+    inputs.extend(crate::options::dataset_inputs(dataset)?);
+    check_file(&args.out, force, Kind::Safetensors, &inputs)?;
     let scaling = Scaling::resolve(&args.scale.request(), &BTreeMap::new())?;
     let data = eie_dataset::load(dataset, range.unwrap_or_default(), &scaling)?;
     let held = eval_range
@@ -152,10 +146,16 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             acc.total
         );
     }
-    write_file(&args.out, force, |tmp| -> Result<()> {
-        net.write_safetensors(tmp, &metadata)?;
-        Ok(())
-    })?;
+    write_file(
+        &args.out,
+        force,
+        Kind::Safetensors,
+        &inputs,
+        |tmp| -> Result<()> {
+            net.write_safetensors(tmp, &metadata)?;
+            Ok(())
+        },
+    )?;
     println!("wrote {}", args.out.display());
     Ok(())
 }

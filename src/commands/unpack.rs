@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use eie_checkpoint::{Dtype, Writer};
 use eie_format::{PackedLayer, hex};
-use eie_pipeline::output::{load_bundle, refuse_input_as_output, write_file};
+use eie_pipeline::output::{Inputs, Kind, check_file, load_bundle, write_file};
 
 use crate::options::ForceArgs;
 
@@ -73,7 +73,12 @@ fn gather(parts: &[PackedLayer]) -> Result<Layer> {
 
 pub fn run(args: Args) -> Result<()> {
     let (bundle_path, bundle) = load_bundle(&args.dir)?;
-    refuse_input_as_output(&bundle_path, std::slice::from_ref(&args.out))?;
+    let mut inputs = Inputs::new();
+    inputs.add(&bundle_path);
+    if args.dir.is_dir() {
+        inputs.add(&args.dir);
+    }
+    check_file(&args.out, args.force.force, Kind::Safetensors, &inputs)?;
     let layers = bundle.logical_layers();
     let mut specs = Vec::new();
     for parts in &layers {
@@ -97,17 +102,23 @@ pub fn run(args: Args) -> Result<()> {
         metadata.insert("source_sha256".into(), hex(&h));
     }
     // Layer by layer: each written dense from its non-zeros, never all in memory at once.
-    write_file(&args.out, args.force.force, |tmp| -> Result<()> {
-        let mut w = Writer::create(tmp, &metadata, &specs)?;
-        for parts in &layers {
-            let l = gather(parts)?;
-            w.write_sparse(Dtype::F32, l.rows * l.inputs, &l.positions, |i| l.values[i])?;
-            if let Some(b) = &l.bias {
-                w.write_tensor(&eie_checkpoint::f32_bytes(b))?;
+    write_file(
+        &args.out,
+        args.force.force,
+        Kind::Safetensors,
+        &inputs,
+        |tmp| -> Result<()> {
+            let mut w = Writer::create(tmp, &metadata, &specs)?;
+            for parts in &layers {
+                let l = gather(parts)?;
+                w.write_sparse(Dtype::F32, l.rows * l.inputs, &l.positions, |i| l.values[i])?;
+                if let Some(b) = &l.bias {
+                    w.write_tensor(&eie_checkpoint::f32_bytes(b))?;
+                }
             }
-        }
-        Ok(w.finish()?)
-    })?;
+            Ok(w.finish()?)
+        },
+    )?;
     println!("wrote {} ({} tensors)", args.out.display(), specs.len());
     Ok(())
 }

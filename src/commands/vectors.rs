@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use eie_pipeline::output::{Staging, load_bundle};
+use eie_pipeline::output::{Inputs, Layout, Staging, load_bundle};
 use eie_simulate::float::relu_at;
 use eie_simulate::run::{Mode, fractions, run_chain, run_independent};
 use eie_simulate::vectors::{LayerRun, render};
@@ -47,6 +47,16 @@ pub fn run(args: Args) -> Result<()> {
             args.out.display()
         );
     }
+    let mut inputs = Inputs::new();
+    inputs
+        .add(&bundle_path)
+        .add(model_dir)
+        .extend(&args.input.input);
+    if let Some(spec) = &args.input.data.dataset {
+        inputs.extend(crate::options::dataset_inputs(spec)?);
+    }
+    // Locked from here: a second run into the same folder fails at once.
+    let staging = Staging::create(&args.out, args.force.force, &inputs, Layout::Vectors)?;
     let views = select_views(&bundle, args.layer.as_deref())?;
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
@@ -100,10 +110,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     let meta = bundle.meta();
     let set = render(&meta.tool_version, &meta.source.name, mode, &runs, arith);
-    let staging = Staging::create(&args.out, args.force.force)?;
     set.write_into(staging.path())
         .context("cannot write the vectors")?;
-    staging.publish_all()?;
+    staging.publish()?;
     let files: usize = set.manifest.layers.iter().map(|l| l.files.len()).sum();
     println!(
         "wrote {} ({} layers, {files} vector files, manifest.json)",

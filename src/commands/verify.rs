@@ -14,6 +14,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (_, bundle) = load_bundle(&args.dir)?;
+    if !args.dir.is_dir() {
+        bail!(
+            "{} is not an output folder: verify compares a folder's images with its model.eie",
+            args.dir.display()
+        );
+    }
+    eie_pipeline::check_provenance(&bundle)?;
     let images = eie_images::load(&args.dir)?;
     let m = &images.manifest;
     let meta = bundle.meta();
@@ -54,11 +61,63 @@ pub fn run(args: Args) -> Result<()> {
             .unwrap_or_default();
         bail!("manifest.json differs from what model.eie renders to{at}");
     }
+    // Nothing under images/ but what the manifest lists, and no link at all.
+    let listed: std::collections::BTreeSet<&str> = m
+        .layers
+        .iter()
+        .flat_map(|l| l.files.iter().map(|f| f.path.as_str()))
+        .collect();
+    let mut extra = Vec::new();
+    walk(
+        &args.dir.join(eie_images::IMAGES_DIR),
+        eie_images::IMAGES_DIR,
+        &listed,
+        &mut extra,
+    )?;
+    if let Some(first) = extra.first() {
+        bail!(
+            "{} holds {} entr{} the manifest does not list, first {first}",
+            args.dir.display(),
+            extra.len(),
+            if extra.len() == 1 { "y" } else { "ies" }
+        );
+    }
     let files: usize = m.layers.iter().map(|l| l.files.len()).sum();
     println!(
         "ok: {} layer{}; model.eie, manifest.json and {files} image files agree (every checksum, every PE's streams)",
         bundle.layers().len(),
         if bundle.layers().len() == 1 { "" } else { "s" }
     );
+    Ok(())
+}
+
+/// Collects under `dir` (shown as `rel`) every entry that is not a listed regular file or a
+/// folder: links (which may lead out of the folder), special files, unlisted files.
+fn walk(
+    dir: &std::path::Path,
+    rel: &str,
+    listed: &std::collections::BTreeSet<&str>,
+    extra: &mut Vec<String>,
+) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.display()))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let rel = format!("{rel}/{}", entry.file_name().to_string_lossy());
+        let t = entry
+            .file_type()
+            .map_err(|e| anyhow::anyhow!("cannot inspect {rel}: {e}"))?;
+        if t.is_symlink() {
+            extra.push(format!("{rel} (a symbolic link)"));
+        } else if t.is_dir() {
+            walk(&entry.path(), &rel, listed, extra)?;
+        } else if !t.is_file() {
+            extra.push(format!("{rel} (a special file)"));
+        } else if !listed.contains(rel.as_str()) {
+            extra.push(rel);
+        }
+    }
     Ok(())
 }

@@ -93,6 +93,14 @@ pub enum Error {
         /// A short list of the names that exist.
         available: String,
     },
+    /// A layer pattern that is not accepted (too long to match in bounded time).
+    #[error("pattern \"{pattern}\": {reason}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
     /// Nothing to select at all.
     #[error("{}: {reason}", path.display())]
     NothingSelected {

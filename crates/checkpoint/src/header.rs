@@ -164,6 +164,10 @@ impl Header {
         }
         let mut picked: Vec<String> = Vec::new();
         for pattern in patterns {
+            crate::glob::check_pattern(pattern).map_err(|reason| Error::BadPattern {
+                pattern: pattern.clone(),
+                reason,
+            })?;
             let matched: Vec<&String> = ordered.iter().filter(|n| glob_match(pattern, n)).collect();
             if matched.is_empty() {
                 return Err(Error::NoMatch {

@@ -122,76 +122,118 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
             meta.len()
         )));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        // Bounded, so that a small hostile file cannot expand without limit.
-        flate2::read::GzDecoder::new(bytes.as_slice())
-            .take(MAX_DECOMPRESSED + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| bad(format!("the gzip stream does not decompress: {e}")))?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
+    let file = std::fs::read(path).map_err(io)?;
+    if file.starts_with(&[0x1f, 0x8b]) {
+        // Decompressed no further than the header inside says (plus one byte, to see that
+        // nothing follows): a small hostile file cannot expand past its own claim.
+        let mut gz = flate2::bufread::GzDecoder::new(file.as_slice());
+        let parsed = parse(&mut gz, None, &bad)?;
+        let rest = gz.into_inner();
+        if !rest.is_empty() {
             return Err(bad(format!(
-                "it decompresses to more than {} GiB",
-                MAX_DECOMPRESSED >> 30
+                "{} bytes after the end of the gzip stream",
+                rest.len()
             )));
         }
-        out
+        Ok(parsed)
     } else {
-        bytes
-    };
-    if bytes.len() < 4 {
-        return Err(bad(format!(
-            "{} bytes, shorter than the 4-byte magic",
-            bytes.len()
-        )));
+        parse(&mut file.as_slice(), Some(file.len() as u64), &bad)
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
+}
+
+/// Reads one IDX array from `r`: the header, then exactly the bytes its dimensions describe,
+/// refusing fewer or more. `total`, when known, is the whole input's size, checked against
+/// the header before the data is read.
+fn parse(r: &mut impl Read, total: Option<u64>, bad: &dyn Fn(String) -> Error) -> Result<IdxArray> {
+    let inflate = |e: std::io::Error| bad(format!("the gzip stream does not decompress: {e}"));
+    let mut magic = [0u8; 4];
+    let got = read_up_to(r, &mut magic).map_err(inflate)?;
+    if got < 4 {
+        return Err(bad(format!("{got} bytes, shorter than the 4-byte magic")));
+    }
+    if magic[0] != 0 || magic[1] != 0 {
         return Err(bad(format!(
             "magic {:02x} {:02x} {:02x} {:02x}, expected 00 00 TYPE RANK",
-            bytes[0], bytes[1], bytes[2], bytes[3]
+            magic[0], magic[1], magic[2], magic[3]
         )));
     }
-    let dtype = IdxType::from_code(bytes[2]).ok_or_else(|| {
+    let dtype = IdxType::from_code(magic[2]).ok_or_else(|| {
         bad(format!(
             "element type 0x{:02x}, expected 0x08 (u8), 0x09, 0x0B, 0x0C, 0x0D or 0x0E",
-            bytes[2]
+            magic[2]
         ))
     })?;
-    let rank = bytes[3] as usize;
+    let rank = magic[3] as usize;
     if rank == 0 {
         return Err(bad("rank 0, expected at least one dimension".into()));
     }
     let header = 4 + 4 * rank;
-    if bytes.len() < header {
+    let mut raw = vec![0u8; 4 * rank];
+    let got = read_up_to(r, &mut raw).map_err(inflate)?;
+    if got < raw.len() {
         return Err(bad(format!(
             "{} bytes, shorter than the header of {rank} dimensions ({header} bytes)",
-            bytes.len()
+            4 + got
         )));
     }
-    let dims: Vec<usize> = bytes[4..header]
+    let dims: Vec<usize> = raw
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
     let expected = dims
         .iter()
         .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
-    let found = bytes.len() - header;
-    if found < expected {
+        .filter(|&n| n as u64 <= MAX_DECOMPRESSED)
+        .ok_or_else(|| {
+            bad(format!(
+                "dimensions {dims:?} describe more than the {} GiB an IDX file may hold",
+                MAX_DECOMPRESSED >> 30
+            ))
+        })?;
+    if let Some(total) = total {
+        let found = total - header as u64;
+        if found < expected as u64 {
+            return Err(bad(format!(
+                "short data: dimensions {dims:?} need {expected} bytes after the header, found {found}"
+            )));
+        }
+        if found > expected as u64 {
+            return Err(bad(format!(
+                "{} bytes past the end of the data that dimensions {dims:?} describe",
+                found - expected as u64
+            )));
+        }
+    }
+    let mut data = Vec::new();
+    r.take(expected as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(inflate)?;
+    if data.len() < expected {
         return Err(bad(format!(
-            "short data: dimensions {dims:?} need {expected} bytes after the header, found {found}"
+            "short data: dimensions {dims:?} need {expected} bytes after the header, found {}",
+            data.len()
         )));
     }
-    if found > expected {
+    if data.len() > expected {
         return Err(bad(format!(
-            "{} bytes past the end of the data that dimensions {dims:?} describe",
-            found - expected
+            "more data than the dimensions {dims:?} describe ({expected} bytes after the header)"
         )));
     }
-    let mut data = bytes;
-    data.drain(..header);
     Ok(IdxArray { dtype, dims, data })
+}
+
+/// Fills as much of `buf` as `r` has; the count read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Samples `range` of an images file and a labels file.

@@ -315,7 +315,10 @@ pub fn format_arch(widths: &[usize]) -> String {
         .join("-")
 }
 
-/// Widths from `784-300-100-10`.
+/// Most layers `train` builds.
+pub const MAX_LAYERS: usize = 64;
+/// Widths from `784-300-100-10`: at most [`MAX_LAYERS`] layers of at most
+/// [`eie_format::MAX_DIM`] units ([`Network::init`] bounds the weights).
 pub fn parse_arch(arch: &str) -> Result<Vec<usize>> {
     let bad = |reason: &str| Error::Arch {
         arch: arch.to_string(),
@@ -330,6 +333,12 @@ pub fn parse_arch(arch: &str) -> Result<Vec<usize>> {
         return Err(bad(
             "expected at least two positive widths (inputs and outputs)",
         ));
+    }
+    if widths.len() > MAX_LAYERS + 1 {
+        return Err(bad("at most 64 layers"));
+    }
+    if widths.iter().any(|&w| w > eie_format::MAX_DIM) {
+        return Err(bad("at most 16777216 units in a layer"));
     }
     Ok(widths)
 }

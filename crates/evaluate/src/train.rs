@@ -58,11 +58,14 @@ impl TrainConfig {
     }
 }
 
+/// Largest batch a step trains on (a batch's activations are held for the backward pass).
+pub const MAX_BATCH: usize = 65536;
+
 pub(crate) fn check_common(batch_size: usize, lr: f64) -> Result<()> {
-    if batch_size == 0 {
+    if batch_size == 0 || batch_size > MAX_BATCH {
         return Err(Error::Config {
             what: "batch size",
-            reason: "must be at least 1".into(),
+            reason: format!("{batch_size}: expected 1..={MAX_BATCH}"),
         });
     }
     if !(lr.is_finite() && lr > 0.0) {

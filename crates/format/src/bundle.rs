@@ -208,6 +208,9 @@ impl Rules {
     /// tensor of its own when unpacked).
     fn finish(mut self) -> Result<()> {
         self.close()?;
+        if self.names.is_empty() {
+            return Self::bad("no layers: a model has at least one".into());
+        }
         let mut seen = BTreeSet::new();
         for (layer, b) in &self.biases {
             if b.is_empty() || self.names.contains(b) || !seen.insert(b.as_str()) {
@@ -336,6 +339,7 @@ impl Bundle {
                 found: hex(&digest),
             });
         }
+        check_lengths(payload)?;
         let (wire, read): (WireBundle, usize) = bincode::decode_from_slice(payload, config())
             .map_err(|e| Error::Decode {
                 reason: e.to_string(),
@@ -352,6 +356,103 @@ impl Bundle {
 /// Lowercase hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks every length prefix of a payload against the bytes that remain after it, before
+/// bincode allocates what the prefixes claim (it sizes a `Vec` by its prefix before reading
+/// a byte of it). Walks the wire types' exact shape; a checksum proves integrity, not sanity.
+fn check_lengths(payload: &[u8]) -> Result<()> {
+    let mut w = Walk { rest: payload };
+    w.vec(1, "the tool version")?;
+    w.vec(1, "the source name")?;
+    if w.tag("the source checksum")? {
+        w.skip(32, "the source checksum")?;
+    }
+    w.skip(1, "the pointer width")?;
+    for _ in 0..w.len(16, "the settings")? {
+        w.vec(1, "a setting's key")?;
+        w.vec(1, "a setting's value")?;
+    }
+    for _ in 0..w.len(1, "the layers")? {
+        w.vec(1, "a layer's name")?;
+        if w.tag("a layer's bias")? {
+            w.vec(1, "a layer's bias")?;
+        }
+        if w.tag("a layer's span")? {
+            w.skip(16, "a layer's span")?;
+        }
+        // rows, cols, code bits, index bits, codebook length, codebook fractional bits
+        w.skip(8 + 8 + 1 + 1 + 4 + 1, "a layer's geometry")?;
+        w.vec(4, "a codebook's values")?;
+        w.vec(2, "a codebook's fixed-point values")?;
+        for _ in 0..w.len(24, "a layer's PE streams")? {
+            w.vec(1, "a PE's codes")?;
+            w.vec(1, "a PE's relative indices")?;
+            w.vec(4, "a PE's pointers")?;
+        }
+    }
+    Ok(())
+}
+
+/// A cursor over a payload for [`check_lengths`].
+struct Walk<'a> {
+    rest: &'a [u8],
+}
+
+impl Walk<'_> {
+    fn short(&self, what: &str, needs: String) -> Error {
+        Error::Decode {
+            reason: format!(
+                "{what} claims {needs}, but only {} bytes of the payload remain",
+                self.rest.len()
+            ),
+        }
+    }
+
+    fn skip(&mut self, n: usize, what: &str) -> Result<()> {
+        if n > self.rest.len() {
+            return Err(self.short(what, format!("{n} bytes")));
+        }
+        self.rest = &self.rest[n..];
+        Ok(())
+    }
+
+    fn tag(&mut self, what: &str) -> Result<bool> {
+        let t = *self
+            .rest
+            .first()
+            .ok_or_else(|| self.short(what, "1 byte".into()))?;
+        self.skip(1, what)?;
+        match t {
+            0 => Ok(false),
+            1 => Ok(true),
+            t => Err(Error::Decode {
+                reason: format!("{what}: option tag {t}, expected 0 or 1"),
+            }),
+        }
+    }
+
+    /// A length prefix of elements of at least `min` bytes each, checked against the rest.
+    fn len(&mut self, min: u64, what: &str) -> Result<u64> {
+        let prefix = self
+            .rest
+            .get(..8)
+            .ok_or_else(|| self.short(what, "an 8-byte length".into()))?;
+        let n = u64::from_le_bytes(prefix.try_into().expect("8 bytes"));
+        self.rest = &self.rest[8..];
+        if n.checked_mul(min)
+            .is_none_or(|b| b > self.rest.len() as u64)
+        {
+            return Err(self.short(what, format!("{n} elements of {min} bytes or more")));
+        }
+        Ok(n)
+    }
+
+    /// A vector of `size`-byte elements, skipped.
+    fn vec(&mut self, size: u64, what: &str) -> Result<()> {
+        let n = self.len(size, what)?;
+        self.skip((n * size) as usize, what)
+    }
 }
 
 fn config() -> impl bincode::config::Config {

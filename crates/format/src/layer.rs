@@ -16,6 +16,35 @@ pub struct Span {
     pub total: usize,
 }
 
+/// Most rows, and most columns, of a layer (2^24): four thousand times the paper's largest
+/// (VGG-16's fc6 has 25,088 columns), and small enough that a vector of them (64 MiB of f32)
+/// is always allocatable. A bundle claiming more is refused whatever its checksum says.
+pub const MAX_DIM: usize = 1 << 24;
+/// Most weights (rows x columns) of a layer, 2^31: 8 GiB as the dense f32 tensor `unpack`
+/// writes (VGG-16's fc6 has 2^26.6).
+pub const MAX_WEIGHTS: usize = 1 << 31;
+/// Most processing elements (4096, 64 times the paper's; a PE costs its own streams and
+/// queue).
+pub const MAX_PES: usize = 4096;
+
+/// Why a layer of `rows` x `cols` on `pes` PEs is over this format's limits, if it is.
+pub fn over_limits(rows: usize, cols: usize, pes: usize) -> Option<String> {
+    if rows > MAX_DIM || cols > MAX_DIM {
+        return Some(format!(
+            "{rows} x {cols}: at most {MAX_DIM} rows and {MAX_DIM} columns"
+        ));
+    }
+    if rows.checked_mul(cols).is_none_or(|w| w > MAX_WEIGHTS) {
+        return Some(format!(
+            "{rows} x {cols}: at most {MAX_WEIGHTS} weights in a layer"
+        ));
+    }
+    if pes == 0 || pes > MAX_PES {
+        return Some(format!("{pes} PEs: 1..={MAX_PES}"));
+    }
+    None
+}
+
 /// One fully connected layer in EIE's format.
 ///
 /// Every constructor validates the whole layer (see [`PackedLayer::from_parts`]), so a value
@@ -65,6 +94,12 @@ impl PackedLayer {
         let name = name.into();
         if pes == 0 {
             return Err(Error::ZeroPes);
+        }
+        if let Some(reason) = over_limits(codes.rows(), codes.cols(), pes) {
+            return Err(Error::InvalidLayer {
+                layer: name,
+                reason,
+            });
         }
         check_index_bits(index_bits)?;
         if let Some(i) = codes
@@ -125,10 +160,10 @@ impl PackedLayer {
                 reason: "a folded bias needs a column, but the layer has none".into(),
             });
         }
-        if rows.checked_mul(cols).is_none() {
+        if let Some(reason) = over_limits(rows, cols, pes) {
             return Err(Error::InvalidLayer {
                 layer: name,
-                reason: format!("{rows} x {cols} overflows"),
+                reason,
             });
         }
         for (pe, s) in streams.iter().enumerate() {
@@ -170,6 +205,12 @@ impl PackedLayer {
     /// Marks this layer as the column batch `span.first..span.first + cols` of a layer of
     /// `span.total` columns.
     pub fn with_span(mut self, span: Span) -> Result<Self> {
+        if let Some(reason) = over_limits(self.rows, span.total, self.pes()) {
+            return Err(Error::InvalidLayer {
+                layer: self.name,
+                reason,
+            });
+        }
         if self.cols == 0
             || span
                 .first

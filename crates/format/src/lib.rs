@@ -9,6 +9,7 @@ mod layer;
 mod matrix;
 mod sparse;
 mod streams;
+pub mod text;
 
 #[cfg(test)]
 mod testutil;
@@ -21,9 +22,10 @@ pub use codebook::{
     Codebook, MAX_CODE_BITS, MAX_FRAC_BITS, MIN_CODE_BITS, choose_frac_bits, to_fixed,
 };
 pub use error::{Error, Result, max_pointer};
-pub use layer::{PackedLayer, Span};
+pub use layer::{MAX_DIM, MAX_PES, MAX_WEIGHTS, PackedLayer, Span, over_limits};
 pub use matrix::CodeMatrix;
 pub use sparse::SparseCodes;
 pub use streams::{
     MAX_INDEX_BITS, MIN_INDEX_BITS, PeStreams, encode, entry_counts, max_z, slice_rows,
 };
+pub use text::shown;

@@ -15,8 +15,9 @@ pub use error::{Error, Result};
 pub use fit::{AUTO_BATCH, ColumnBatch, Fit, Placed, Remedy};
 pub use manifest::{
     Encoding, FileEntry, FileKind, IMAGES_DIR, ImageFile, ImageSet, ImageWriter, LayerImages,
-    LayerManifest, LoadedImages, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest,
-    ManifestSource, PartManifest, PeManifest, layer_dir_name, load, render, render_layer,
+    LayerManifest, LoadedImages, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION,
+    MAX_MANIFEST_BYTES, Manifest, ManifestSource, PartManifest, PeManifest, layer_dir_name, load,
+    read_manifest, render, render_layer,
 };
 pub use words::{
     CODEBOOK_WORD_BITS, SPMAT_WORD_BITS, codebook_words, entries_per_word, from_hex, from_le_bytes,

@@ -25,6 +25,7 @@ pub const MANIFEST_VERSION: u32 = 2;
 
 /// What a manifest says about the whole image set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Always [`MANIFEST_FORMAT`].
     pub format: String,
@@ -50,6 +51,7 @@ pub struct Manifest {
 
 /// The source checkpoint, as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestSource {
     /// File name or description.
     pub name: String,
@@ -59,6 +61,7 @@ pub struct ManifestSource {
 
 /// One layer's geometry, codebook, per-PE counts and files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerManifest {
     /// Position in the model, from 0.
     pub index: usize,
@@ -105,6 +108,7 @@ pub struct LayerManifest {
 
 /// Where a column batch sits in its layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PartManifest {
     /// First column of the layer held by this part.
     pub first_col: usize,
@@ -114,6 +118,7 @@ pub struct PartManifest {
 
 /// One PE's counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PeManifest {
     /// PE index.
     pub index: usize,
@@ -151,6 +156,7 @@ pub enum Encoding {
 
 /// One image file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileEntry {
     /// Path relative to the manifest, `/`-separated.
     pub path: String,
@@ -520,15 +526,20 @@ pub struct LoadedImages {
     pub layers: Vec<PackedLayer>,
 }
 
-/// Reads `dir/manifest.json` and every file it names; checks each file's size and SHA-256,
-/// that each `.hex` says the same words as its `.bin`, and rebuilds every layer from the
-/// binary images, validating it. A path in the manifest that would leave `dir` is refused.
-pub fn load(dir: &Path) -> Result<LoadedImages> {
+/// Largest `manifest.json` read (its size grows with layers x PEs: a 127-layer model on 64
+/// PEs has about 10 MB).
+pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
+/// Reads and checks `dir/manifest.json` alone: a regular file of at most
+/// [`MAX_MANIFEST_BYTES`], no field this version does not know, this format and version.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let text =
-        eie_format::files::read_text(&manifest_path, u64::MAX).map_err(|source| Error::Io {
-            path: manifest_path.clone(),
-            source,
+        eie_format::files::read_text(&manifest_path, MAX_MANIFEST_BYTES).map_err(|source| {
+            Error::Io {
+                path: manifest_path.clone(),
+                source,
+            }
         })?;
     let bad = |reason: String| Error::Manifest {
         path: manifest_path.clone(),
@@ -547,6 +558,15 @@ pub fn load(dir: &Path) -> Result<LoadedImages> {
             manifest.pointer_bits, manifest.spmat_word_bits
         )));
     }
+    Ok(manifest)
+}
+
+/// Reads `dir/manifest.json` and every file it names; checks each file's size and SHA-256,
+/// that each `.hex` says the same words as its `.bin`, and rebuilds every layer from the
+/// binary images, validating it. A path in the manifest that would leave `dir` is refused.
+pub fn load(dir: &Path) -> Result<LoadedImages> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest = read_manifest(dir)?;
     let layers = manifest
         .layers
         .iter()
@@ -708,7 +728,17 @@ fn read_checked(dir: &Path, entry: &FileEntry) -> Result<Vec<u8>> {
         });
     }
     let path = dir.join(rel);
-    let bytes = eie_format::files::read_regular(&path, u64::MAX)
+    // A link may not lead out of the output folder.
+    if let (Ok(real), Ok(root)) = (std::fs::canonicalize(&path), std::fs::canonicalize(dir))
+        && !real.starts_with(&root)
+    {
+        return Err(image_err(
+            &entry.path,
+            format!("a link to {}, outside the output folder", real.display()),
+        ));
+    }
+    // Never more than the manifest says: a sparse or growing file is refused, not read.
+    let bytes = eie_format::files::read_regular(&path, entry.bytes as u64)
         .map_err(|source| Error::Io { path, source })?;
     let found = hex(&Sha256::digest(&bytes));
     if found != entry.sha256 {

@@ -217,7 +217,7 @@ pub fn compress(
         _ => Vec::new(),
     };
     let mut dense = if job.run.dense_checkpoints {
-        Some(DenseCheckpoints::create(ck, plan, dir)?)
+        Some(DenseCheckpoints::create(ck, plan, dir, job.tool_version)?)
     } else {
         None
     };

@@ -26,7 +26,12 @@ pub(crate) struct DenseCheckpoints {
 impl DenseCheckpoints {
     /// Creates both files in `dir`, in the input's tensor order with each folded bias moved
     /// right after its weight.
-    pub(crate) fn create(ck: &Checkpoint, plan: &Plan, dir: &Path) -> Result<Self> {
+    pub(crate) fn create(
+        ck: &Checkpoint,
+        plan: &Plan,
+        dir: &Path,
+        tool_version: &str,
+    ) -> Result<Self> {
         let by_weight: HashMap<&str, &LayerPlan> =
             plan.layers.iter().map(|l| (l.name.as_str(), l)).collect();
         let biases: HashSet<&str> = plan
@@ -51,7 +56,9 @@ impl DenseCheckpoints {
                 (n.clone(), i.dtype, i.shape)
             })
             .collect();
-        let metadata = ck.metadata();
+        // The source's metadata, marked as written by this tool (so `--force` knows the file).
+        let mut metadata = ck.metadata();
+        metadata.insert("eie-compress".into(), tool_version.into());
         let mut layers: HashSet<String> = by_weight.keys().map(|n| n.to_string()).collect();
         layers.extend(biases.iter().map(|b| b.to_string()));
         Ok(Self {

@@ -8,6 +8,7 @@ mod observer;
 pub mod output;
 mod pack;
 pub mod plan;
+mod provenance;
 pub mod recipe;
 pub mod report;
 pub mod settings;
@@ -21,6 +22,7 @@ pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
 pub use pack::{PackJob, Packed, pack, pack_tensor};
 pub use plan::{BiasPlan, LayerPlan, Plan, Request};
+pub use provenance::check_provenance;
 pub use recipe::Recipe;
 pub use report::{LayerOutcome, Report};
 pub use settings::{

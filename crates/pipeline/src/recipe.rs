@@ -73,9 +73,19 @@ impl Recipe {
         for (key, value) in raw {
             match (key.as_str(), value) {
                 ("select", toml::Value::Array(items)) => {
+                    // An empty list would fall back to the default selection: every layer.
+                    if items.is_empty() {
+                        return Err(bad(
+                            "select = []: expected at least one layer pattern (leave select out to take the default layers)".into(),
+                        ));
+                    }
                     for item in items {
                         match item {
-                            toml::Value::String(s) => recipe.select.push(s),
+                            toml::Value::String(s) => {
+                                eie_checkpoint::check_pattern(&s)
+                                    .map_err(|e| bad(format!("select: {e}")))?;
+                                recipe.select.push(s)
+                            }
                             other => {
                                 return Err(bad(format!(
                                     "select: expected layer patterns (strings), got {}",
@@ -104,6 +114,8 @@ impl Recipe {
                                 )));
                             }
                         };
+                        eie_checkpoint::check_pattern(&pattern)
+                            .map_err(|e| bad(format!("[[layers]] {}: {e}", i + 1)))?;
                         let skip = match t.remove("skip") {
                             None => false,
                             Some(toml::Value::Boolean(b)) => b,

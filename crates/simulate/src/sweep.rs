@@ -122,6 +122,33 @@ impl Point {
     }
 }
 
+/// Checks one swept value before any work: the re-packed layers' limits for PEs and index
+/// bits, [`TimingParams::validate`] for the queue depth and the Spmat width.
+pub fn check_value(param: Param, value: u32, base: &TimingParams) -> Result<()> {
+    let mut params = *base;
+    match param {
+        Param::Pes if value == 0 || value as usize > eie_format::MAX_PES => Err(Error::Parameter {
+            what: "PEs",
+            expected: "in 1..=4096",
+            got: value.to_string(),
+        }),
+        Param::IndexBits if !(1..=8).contains(&value) => Err(Error::Parameter {
+            what: "index bits",
+            expected: "in 1..=8",
+            got: value.to_string(),
+        }),
+        Param::Fifo => {
+            params.fifo_depth = value as usize;
+            params.validate()
+        }
+        Param::SpmatWidth => {
+            params.spmat_width = value;
+            params.validate()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs `work` with `param` at `value` (the layer re-packed when the parameter changes its
 /// packing), other parameters as in `base`, column batches as `fit` says.
 pub fn point(

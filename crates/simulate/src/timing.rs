@@ -55,6 +55,13 @@ impl TimingParams {
                 got,
             })
         };
+        if self.fifo_depth > MAX_FIFO_DEPTH {
+            return bad(
+                "the activation queue depth",
+                "at most 4096 entries (every PE allocates its queue whole)",
+                self.fifo_depth.to_string(),
+            );
+        }
         if self.queue_capacity() == 0 {
             return bad(
                 "the activation queue depth",
@@ -62,15 +69,19 @@ impl TimingParams {
                 self.fifo_depth.to_string(),
             );
         }
-        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
+        if !(MIN_CLOCK_MHZ..=MAX_CLOCK_MHZ).contains(&self.clock_mhz) {
             return bad(
                 "the clock",
-                "a positive number of MHz",
-                self.clock_mhz.to_string(),
+                "0.001..=1000000 MHz",
+                format!("{:e}", self.clock_mhz),
             );
         }
-        if self.pipeline_depth == 0 {
-            return bad("the pipeline depth", "at least 1", "0".into());
+        if self.pipeline_depth == 0 || self.pipeline_depth > MAX_PIPELINE_DEPTH {
+            return bad(
+                "the pipeline depth",
+                "1..=64 stages",
+                self.pipeline_depth.to_string(),
+            );
         }
         if self.spmat_width == 0 || self.spmat_width > 1024 {
             return bad(
@@ -82,6 +93,16 @@ impl TimingParams {
         Ok(())
     }
 }
+
+/// Deepest activation queue (entries): the paper explores 1 to 256 (Figure 8), and every PE
+/// allocates its queue whole.
+pub const MAX_FIFO_DEPTH: usize = 4096;
+/// Slowest and fastest clocks, in MHz: outside them a time is not a number worth printing.
+pub const MIN_CLOCK_MHZ: f64 = 1e-3;
+/// See [`MIN_CLOCK_MHZ`].
+pub const MAX_CLOCK_MHZ: f64 = 1e6;
+/// Deepest arithmetic pipeline (stages); the paper's is 4.
+pub const MAX_PIPELINE_DEPTH: u32 = 64;
 
 /// One PE's counters for a layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,0 +1,108 @@
+//! Outputs that never destroy an input: every output is checked against what the command
+//! reads ([`Inputs`]); `--force` replaces only eie-compress's own files ([`owned`]); an
+//! output folder is locked, filled in a staging folder and published by renames with a
+//! journal ([`staging`]); a single file goes through a temporary file beside it and a
+//! rename ([`write_file`]). docs/reliability.md states the promises.
+
+use std::path::{Path, PathBuf};
+
+use eie_format::{BUNDLE_FILE, Bundle};
+
+use crate::error::{Error, Result, io};
+
+mod inputs;
+pub mod owned;
+pub mod staging;
+
+pub use inputs::Inputs;
+pub use owned::{Kind, check_replaceable};
+pub use staging::{CRASH_AT_ENV, Layout, Lock, Staging, check_out_dir, recover};
+
+/// File name of the checkpoint with every layer pruned (written on request).
+pub const PRUNED_FILE: &str = "pruned.safetensors";
+/// File name of the checkpoint with every layer pruned and weight-shared (on request).
+pub const QUANTIZED_FILE: &str = "quantized.safetensors";
+/// File name of compress's report.
+pub const REPORT_FILE: &str = "report.json";
+
+/// Every top-level name an eie-compress output folder may hold. Publishing a new output
+/// replaces all of them, so no file of an earlier run survives beside a new model.eie.
+pub const OUTPUT_NAMES: [&str; 6] = [
+    eie_images::IMAGES_DIR,
+    eie_images::MANIFEST_FILE,
+    PRUNED_FILE,
+    QUANTIZED_FILE,
+    REPORT_FILE,
+    BUNDLE_FILE,
+];
+
+/// Checks, before any work, that the file `path` may be written: not an input nor inside
+/// one, in a folder that exists, and nothing there or (with `force`) a regular file of
+/// `kind` that eie-compress wrote ([`check_replaceable`]).
+pub fn check_file(path: &Path, force: bool, kind: Kind, inputs: &Inputs) -> Result<()> {
+    inputs.check_file(path)?;
+    let parent = parent_of(path);
+    if !parent.is_dir() {
+        return Err(Error::Output {
+            reason: format!(
+                "{}: its folder {} does not exist",
+                path.display(),
+                parent.display()
+            ),
+        });
+    }
+    if path.file_name().is_none() {
+        return Err(Error::Output {
+            reason: format!("{} has no file name", path.display()),
+        });
+    }
+    check_replaceable(path, force, kind)
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes one file all-or-nothing: `write` fills a temporary file beside `path`, which is
+/// renamed over `path` only if it succeeds; [`check_file`] runs first (again, if the caller
+/// checked before its work: the folder may have changed meanwhile).
+pub fn write_file<E: From<Error>>(
+    path: &Path,
+    force: bool,
+    kind: Kind,
+    inputs: &Inputs,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    check_file(path, force, kind, inputs)?;
+    let name = path.file_name().expect("checked").to_string_lossy();
+    let tmp = parent_of(path).join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = write(&tmp).and_then(|()| {
+        // The last look before the rename: a special file or a foreign one may have appeared.
+        check_replaceable(path, force, kind)?;
+        std::fs::rename(&tmp, path).map_err(|e| io("cannot move into place", path)(e).into())
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The bundle of an output folder (or a bundle file given directly), fully validated.
+pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
+    let file = if path.is_dir() {
+        recover(path)?;
+        path.join(BUNDLE_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let bytes =
+        eie_format::files::read_regular(&file, u64::MAX).map_err(io("cannot read", &file))?;
+    let bundle = Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
+        path: file.clone(),
+        error,
+    })?;
+    Ok((file, bundle))
+}

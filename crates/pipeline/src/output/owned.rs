@@ -1,0 +1,212 @@
+//! Recognising the files eie-compress wrote: `--force` replaces those, and never a foreign
+//! file, a link, a folder given as a file, or a special file (device, FIFO, socket).
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+use eie_format::BUNDLE_FILE;
+use eie_images::{IMAGES_DIR, MANIFEST_FILE};
+
+use super::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE};
+use crate::error::{Error, Result, io};
+
+/// The kind of a single output file, by which an existing one is recognised as written by
+/// eie-compress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A safetensors checkpoint whose `__metadata__` has the key `eie-compress` or a key
+    /// starting with `eie.` (what `train`, `unpack` and the dense checkpoints write).
+    Safetensors,
+    /// A text file that starts with these bytes (a CSV's header row, `<svg`, a comment).
+    Text(&'static str),
+}
+
+/// Largest manifest, report or safetensors header read to recognise a file.
+pub(crate) const MAX_SNIFF: u64 = 256 << 20;
+
+fn refuse<T>(reason: String) -> Result<T> {
+    Err(Error::Output { reason })
+}
+
+/// Checks that the file output `path` may be written: nothing there, or (with `force`) a
+/// regular file of `kind` that eie-compress wrote.
+pub fn check_replaceable(path: &Path, force: bool, kind: Kind) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("cannot inspect", path)(e)),
+        Ok(m) => m,
+    };
+    let t = meta.file_type();
+    if t.is_dir() {
+        return refuse(format!(
+            "{} is a folder, expected a file path",
+            path.display()
+        ));
+    }
+    if t.is_symlink() {
+        return refuse(format!(
+            "{} is a symbolic link; eie-compress replaces only files it wrote, so remove the link or write elsewhere",
+            path.display()
+        ));
+    }
+    if !t.is_file() {
+        return refuse(format!(
+            "{} is a special file (a device, FIFO or socket); eie-compress never replaces one",
+            path.display()
+        ));
+    }
+    if !force {
+        return refuse(format!(
+            "{} already exists; use --force to replace it",
+            path.display()
+        ));
+    }
+    if !recognised(path, kind) {
+        return refuse(format!(
+            "{} exists and was not written by eie-compress ({}); it is not replaced, even with --force",
+            path.display(),
+            match kind {
+                Kind::Safetensors => "not a safetensors file with eie-compress's metadata".into(),
+                Kind::Text(start) => format!("it does not start with {start:?}"),
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the regular file `path` is a file of `kind` that eie-compress wrote.
+pub(crate) fn recognised(path: &Path, kind: Kind) -> bool {
+    match kind {
+        Kind::Text(start) => {
+            let mut head = vec![0u8; start.len()];
+            std::fs::File::open(path)
+                .and_then(|mut f| f.read_exact(&mut head))
+                .is_ok_and(|()| head == start.as_bytes())
+        }
+        Kind::Safetensors => safetensors_metadata(path).is_some_and(|keys| {
+            keys.iter()
+                .any(|k| k == "eie-compress" || k.starts_with("eie."))
+        }),
+    }
+}
+
+/// The `__metadata__` keys of a safetensors file, if it is one (header read, bounded).
+fn safetensors_metadata(path: &Path) -> Option<Vec<String>> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_SNIFF {
+        return None;
+    }
+    let mut header = Vec::new();
+    f.take(len).read_to_end(&mut header).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    let meta = json.get("__metadata__")?.as_object()?;
+    Some(meta.keys().cloned().collect())
+}
+
+/// The entries of an output folder's eie-compress names that `--force` may not replace,
+/// each with the reason: links, special files, files that are not what this tool writes
+/// under that name, and anything under `images/` that `manifest.json` does not list.
+pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
+    let mut foreign = Vec::new();
+    let listed = listed_images(out);
+    for name in super::OUTPUT_NAMES {
+        let path = out.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let t = meta.file_type();
+        let why = if t.is_symlink() {
+            Some("a symbolic link".to_string())
+        } else if name == IMAGES_DIR {
+            if t.is_dir() {
+                let mut extra = Vec::new();
+                walk(&path, IMAGES_DIR, &listed, &mut extra);
+                extra.sort();
+                if !extra.is_empty() {
+                    foreign.extend(extra.into_iter().map(|(f, why)| format!("{f} ({why})")));
+                }
+                None
+            } else {
+                Some("not a folder".into())
+            }
+        } else if !t.is_file() {
+            Some(if t.is_dir() {
+                "a folder".into()
+            } else {
+                "a special file".into()
+            })
+        } else {
+            let ours = match name {
+                BUNDLE_FILE => starts_with(&path, &eie_format::MAGIC),
+                MANIFEST_FILE => listed.is_some(),
+                REPORT_FILE => report_is_ours(&path),
+                PRUNED_FILE | QUANTIZED_FILE => recognised(&path, Kind::Safetensors),
+                _ => false,
+            };
+            (!ours).then(|| "not a file eie-compress writes under this name".into())
+        };
+        if let Some(why) = why {
+            foreign.push(format!("{name} ({why})"));
+        }
+    }
+    foreign
+}
+
+/// Every image path `out/manifest.json` lists, if it is an eie-compress manifest.
+fn listed_images(out: &Path) -> Option<BTreeSet<String>> {
+    let manifest = eie_images::read_manifest(out).ok()?;
+    Some(
+        manifest
+            .layers
+            .iter()
+            .flat_map(|l| l.files.iter().map(|f| f.path.clone()))
+            .collect(),
+    )
+}
+
+/// Collects into `extra` every entry under `dir` (shown as `rel`) that is not a regular file
+/// listed in `listed`, or a folder holding only such.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    listed: &Option<BTreeSet<String>>,
+    extra: &mut Vec<(String, &'static str)>,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        extra.push((rel.to_string(), "cannot be listed"));
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = format!("{rel}/{name}");
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&entry.path(), &rel, listed, extra),
+            Ok(t) if t.is_file() => {
+                if !listed.as_ref().is_some_and(|l| l.contains(&rel)) {
+                    extra.push((rel, "not listed in manifest.json"));
+                }
+            }
+            Ok(t) if t.is_symlink() => extra.push((rel, "a symbolic link")),
+            _ => extra.push((rel, "a special file")),
+        }
+    }
+}
+
+fn starts_with(path: &Path, magic: &[u8]) -> bool {
+    let mut head = vec![0u8; magic.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == magic)
+}
+
+fn report_is_ours(path: &Path) -> bool {
+    eie_format::files::read_regular(path, MAX_SNIFF)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("tool_version")?.as_str().map(str::to_string))
+        .is_some_and(|v| v.starts_with("eie-compress"))
+}
