@@ -291,6 +291,15 @@ impl ChartArgs {
 /// How an SVG this tool drew starts (plotters' SVG backend), by which `--force` knows one.
 pub const SVG: Kind = Kind::Text("<svg");
 
+/// A packed model's inputs: its `model.eie`, and the output folder when the model was given
+/// as one (nothing is written inside it).
+pub fn model_inputs(inputs: &mut Inputs, given: &std::path::Path, bundle_file: &std::path::Path) {
+    inputs.add(bundle_file);
+    if given.is_dir() {
+        inputs.add(given);
+    }
+}
+
 /// The files (and, for an MNIST folder, the folder) a dataset is read from: inputs, which no
 /// output may replace or sit inside.
 pub fn dataset_inputs(spec: &eie_dataset::Spec) -> anyhow::Result<Vec<PathBuf>> {

@@ -274,3 +274,575 @@ fn special_files_are_refused_not_read() {
     t.run(&["verify", "good"])
         .fails_with(&["manifest.json", "not a regular file"]);
 }
+
+// ---- issue 12: reliability, as a hostile user found it -------------------------------------
+
+use crate::util::{forge, tiny_model};
+
+/// Issue 12 (1): `compress S/index.json -o S --force`, with shards named like compress's
+/// outputs, replaced both shards.
+#[test]
+fn force_never_replaces_the_shards_of_its_input() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("S")).unwrap();
+    t.checkpoint(
+        "S/pruned.safetensors",
+        &[("fc1.weight", vec![4, 4], vec![0.5; 16])],
+    );
+    t.checkpoint(
+        "S/quantized.safetensors",
+        &[("fc2.weight", vec![2, 4], vec![0.25; 8])],
+    );
+    t.write(
+        "S/model.safetensors.index.json",
+        br#"{"weight_map": {"fc1.weight": "pruned.safetensors", "fc2.weight": "quantized.safetensors"}}"#,
+    );
+    let before = t.snapshot("S");
+    t.run(&[
+        "compress",
+        "S/model.safetensors.index.json",
+        "-o",
+        "S",
+        "--force",
+        "--dense-checkpoints",
+        "--pes",
+        "2",
+    ])
+    .fails_with(&["an input of this command"]);
+    assert_eq!(t.snapshot("S"), before);
+}
+
+/// Issue 12 (1): `pack s/images/figure2.safetensors -o s --force` deleted its own input, and
+/// any foreign file under `OUT/images/`.
+#[test]
+fn pack_never_deletes_its_input_or_a_foreign_file_under_images() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.path("s/images")).unwrap();
+    std::fs::copy(
+        fixture("figure2.safetensors"),
+        t.path("s/images/figure2.safetensors"),
+    )
+    .unwrap();
+    let before = t.snapshot("s");
+    t.run(&["pack", "s/images/figure2.safetensors", "-o", "s", "--force"])
+        .fails_with(&["s/images", "an input of this command"]);
+    assert_eq!(t.snapshot("s"), before);
+    // A packed model with a note of the user's under images/: --force refuses to delete it.
+    let fig = fixture("figure2.safetensors");
+    t.run(&["pack", fig.to_str().unwrap(), "-o", "p"]).ok();
+    t.write("p/images/notes.txt", b"mine");
+    t.run(&["pack", fig.to_str().unwrap(), "-o", "p", "--force"])
+        .fails_with(&["images/notes.txt", "not listed in manifest.json"]);
+    assert_eq!(
+        std::fs::read(t.path("p/images/notes.txt")).unwrap(),
+        b"mine"
+    );
+    t.run(&["verify", "p"]).fails_with(&["notes.txt"]);
+    std::fs::remove_file(t.path("p/images/notes.txt")).unwrap();
+    t.run(&["pack", fig.to_str().unwrap(), "-o", "p", "--force"])
+        .ok();
+    t.run(&["verify", "p"]).ok();
+}
+
+/// Issue 12 (1): `vectors v -o v --force` and `unpack v -o v/manifest.json --force` replaced a
+/// packed model's manifest.json.
+#[test]
+fn nothing_is_written_inside_the_model_a_command_reads() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let before = t.snapshot("v");
+    t.run(&["vectors", "v", "-o", "v", "--force"])
+        .fails_with(&["v"]);
+    t.run(&["vectors", "v", "-o", "v/vectors", "--force"])
+        .fails_with(&["an input of this command"]);
+    t.run(&["unpack", "v", "-o", "v/manifest.json", "--force"])
+        .fails_with(&["v/manifest.json", "an input of this command"]);
+    t.run(&["unpack", "v", "-o", "v/model.eie", "--force"])
+        .fails_with(&["v/model.eie", "an input of this command"]);
+    assert_eq!(t.snapshot("v"), before);
+    t.run(&["verify", "v"]).ok();
+}
+
+/// Issue 12 (2): `-o` on a device, FIFO or link with `--force` replaced it with a regular
+/// file.
+#[test]
+fn force_never_replaces_a_special_file_or_a_link() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let fifo = t.path("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut targets = vec![];
+    if made {
+        targets.push("fifo");
+    }
+    std::os::unix::fs::symlink("/dev/null", t.path("null")).unwrap();
+    targets.push("null");
+    std::os::unix::fs::symlink(t.path("elsewhere.safetensors"), t.path("link")).unwrap();
+    for target in targets {
+        t.run(&["unpack", "v", "-o", target, "--force"])
+            .fails_with(&[target]);
+        let m = std::fs::symlink_metadata(t.path(target)).unwrap();
+        assert!(!m.is_file(), "{target} was replaced");
+    }
+    t.run(&["unpack", "v", "-o", "link", "--force"])
+        .fails_with(&["symbolic link"]);
+    if made {
+        t.run(&[
+            "train",
+            "--dataset",
+            "synthetic",
+            "--arch",
+            "64-10",
+            "--epochs",
+            "1",
+            "-o",
+            "fifo",
+            "--force",
+        ])
+        .fails_with(&["fifo", "special file"]);
+        assert!(!std::fs::metadata(&fifo).unwrap().is_file());
+    }
+    if std::path::Path::new("/dev/null").exists() {
+        t.run(&["unpack", "v", "-o", "/dev/null", "--force"])
+            .fails_with(&["/dev/null", "special file"]);
+    }
+}
+
+/// Issue 12 (3): a `model.eie` whose rows were changed and whose SHA-256 was recomputed made
+/// simulate and vectors abort on a 34 GB allocation, unpack write gigabytes, and 2^60 rows
+/// panic; a stream length lie likewise. Every command now refuses the lie before allocating.
+#[test]
+fn a_length_behind_a_valid_checksum_is_refused() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let good = std::fs::read(t.path("v/model.eie")).unwrap();
+    let rows = forge::first_rows_at(&good);
+    let codes = forge::first_codes_len_at(&good);
+    let lies = [
+        (
+            forge::with_u64(&good, rows, 1 << 32),
+            "at most 16777216 rows",
+        ),
+        (
+            forge::with_u64(&good, rows, 1 << 60),
+            "at most 16777216 rows",
+        ),
+        (forge::with_u64(&good, codes, 1 << 40), "PE's codes claims"),
+        (
+            forge::with_u64(&good, forge::layer_count_at(&good), u64::MAX),
+            "the layers claims",
+        ),
+    ];
+    for (bytes, needle) in lies {
+        std::fs::create_dir_all(t.path("lie")).unwrap();
+        std::fs::write(t.path("lie/model.eie"), &bytes).unwrap();
+        for args in [
+            &["inspect", "lie"][..],
+            &["simulate", "lie"],
+            &["vectors", "lie", "-o", "lv"],
+            &["unpack", "lie", "-o", "lie.safetensors"],
+            &["verify", "lie"],
+        ] {
+            t.run(args).fails_with(&["lie/model.eie", needle]);
+        }
+        assert!(!t.exists("lv") && !t.exists("lie.safetensors"));
+    }
+    let names: Vec<_> = std::fs::read_dir(t.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+}
+
+/// Issue 12 (4): a bundle with zero layers made `vectors` panic (index out of bounds).
+#[test]
+fn a_bundle_without_layers_is_refused() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let good = std::fs::read(t.path("v/model.eie")).unwrap();
+    let at = forge::layer_count_at(&good);
+    // The layer count 0 and nothing after it.
+    let mut none = good[..at].to_vec();
+    none.extend(0u64.to_le_bytes());
+    std::fs::create_dir(t.path("z")).unwrap();
+    std::fs::write(t.path("z/model.eie"), forge::reseal(none)).unwrap();
+    for args in [
+        &["vectors", "z", "-o", "zv"][..],
+        &["simulate", "z"],
+        &["inspect", "z"],
+    ] {
+        t.run(args).fails_with(&["z/model.eie", "no layers"]);
+    }
+}
+
+/// Issue 12 (5): options that size an allocation had no bound: `--fifo 100000000` took
+/// 2.35 GB, 10^10 aborted, 2^64-1 panicked; `sweep --param pes --values 65536` passed 13 GB;
+/// `--clock-mhz 1e-320` printed `inf`.
+#[test]
+fn options_that_size_an_allocation_are_bounded() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    for fifo in ["100000000", "10000000000", "18446744073709551615"] {
+        t.run(&["simulate", "v", "--fifo", fifo])
+            .fails_with(&["activation queue depth", "at most 4096"]);
+    }
+    t.run(&["sweep", "--param", "pes", "--values", "65536", "sw"])
+        .fails_with(&["PEs", "1..=4096"]);
+    t.run(&["sweep", "--param", "fifo", "--values", "8,5000", "sw"])
+        .fails_with(&["at most 4096"]);
+    assert!(!t.exists("sw"));
+    t.run(&["simulate", "v", "--clock-mhz", "1e-320"])
+        .fails_with(&["clock", "1e-320"]);
+    let tiny = fixture("tiny-mlp.safetensors");
+    t.run(&[
+        "compress",
+        tiny.to_str().unwrap(),
+        "-o",
+        "p",
+        "--pes",
+        "65536",
+    ])
+    .usage_error(&["--pes"]);
+    t.run(&["simulate", "v", "--pipeline-depth", "1000000"])
+        .fails_with(&["pipeline depth", "1..=64"]);
+}
+
+/// Issue 12 (6): an image, manifest or model.eie that is a link to the zero device was read
+/// until memory ran out; a 3 GiB sparse image was read whole before its 16 declared bytes
+/// were compared; a FIFO in its place hung.
+#[test]
+fn files_are_read_no_further_than_they_declare() {
+    use std::os::unix::fs::symlink;
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let image = "v/images/000-fc1.weight/codebook.bin";
+    // A sparse file of 3 GiB costs nothing on disk; reading it whole took 3 GB of memory.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.path(image))
+        .unwrap();
+    f.set_len(3 << 30).unwrap();
+    drop(f);
+    t.run(&["verify", "v"])
+        .fails_with(&["codebook.bin", "over the", "this input may have"]);
+    // model.eie likewise: read no further than its header declares.
+    tiny_model(&t, "w");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.path("w/model.eie"))
+        .unwrap();
+    f.set_len(3 << 30).unwrap();
+    drop(f);
+    t.run(&["inspect", "w"])
+        .fails_with(&["w/model.eie", "3221225472 bytes, over the"]);
+    std::fs::remove_file(t.path(image)).unwrap();
+    symlink("/dev/zero", t.path(image)).unwrap();
+    t.run(&["verify", "v"])
+        .fails_with(&["/dev/zero", "outside the output folder"]);
+    std::fs::remove_file(t.path(image)).unwrap();
+    if std::process::Command::new("mkfifo")
+        .arg(t.path(image))
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        t.run(&["verify", "v"]).fails_with(&["not a regular file"]);
+    }
+}
+
+/// Issue 12 (7): an IDX file whose 3.1 MB of gzip inflate to 3.2 GB was read into 3.2 GB of
+/// memory before being refused; now decompression stops one byte past what its header says.
+#[test]
+fn a_gzip_bomb_is_refused_at_its_headers_size() {
+    use std::io::Write;
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&[0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 8, 0, 0, 0, 8])
+        .unwrap();
+    // 640 bytes declared, 64 MiB of zeros after them.
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    t.write("bomb.gz", &gz.finish().unwrap());
+    t.run(&["simulate", "v", "--dataset", "idx:bomb.gz,bomb.gz"])
+        .fails_with(&[
+            "bomb.gz",
+            "more data than the dimensions [10, 8, 8] describe",
+        ]);
+}
+
+/// Issue 12 (11): a gzip IDX with trailing junk was accepted while a raw one was refused.
+#[test]
+fn a_gzip_idx_with_trailing_junk_is_refused() {
+    use std::io::Write;
+    let t = TestDir::new();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&[0, 0, 8, 1, 0, 0, 0, 2, 7, 9]).unwrap();
+    let mut bytes = gz.finish().unwrap();
+    bytes.extend(b"junk");
+    t.write("l.gz", &bytes);
+    tiny_model(&t, "v");
+    t.run(&["simulate", "v", "--dataset", "idx:l.gz,l.gz"])
+        .fails_with(&["l.gz", "4 bytes after the end of the gzip stream"]);
+}
+
+/// Issue 12 (8): two runs into one `-o` at once: one reported success while the folder had no
+/// model.eie. The output folder is locked: a second writer fails at once, and whoever says
+/// "wrote" left a complete output.
+#[test]
+fn a_second_writer_into_one_folder_fails_at_once() {
+    let t = TestDir::new();
+    tiny_model(&t, "o");
+    let tiny = fixture("tiny-mlp.safetensors");
+    let args = [
+        "compress",
+        tiny.to_str().unwrap(),
+        "-o",
+        "o",
+        "--force",
+        "--pes",
+        "4",
+    ];
+    // Holding the lock as a running writer would.
+    let dir = std::fs::File::open(t.path("o")).unwrap();
+    dir.try_lock().unwrap();
+    t.run(&args)
+        .fails_with(&["another eie-compress run is writing o"]);
+    drop(dir);
+    // And racing for real: every run that says "wrote" left a model that verifies.
+    for _ in 0..5 {
+        let spawn = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_eie-compress"))
+                .args(args)
+                .current_dir(t.path("."))
+                .output()
+                .unwrap()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(spawn);
+            let b = s.spawn(spawn);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        for out in [&a, &b] {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                assert!(stdout.contains("wrote o"), "{stdout}");
+            } else {
+                assert!(stderr.contains("another eie-compress run"), "{stderr}");
+            }
+        }
+        assert!(a.status.success() || b.status.success());
+        t.run(&["verify", "o"]).ok();
+    }
+}
+
+/// Issue 12 (9): a kill -9 during the final moves left a folder without model.eie and the
+/// previous output lost. Killed (aborted, no clean-up) before each publishing step in turn,
+/// a run leaves the old output or the new one: the next command that opens the folder
+/// finishes or rolls back what the journal says, and removes the staging folder.
+#[test]
+fn a_crash_at_any_publishing_step_leaves_the_old_or_the_new_output() {
+    let t = TestDir::new();
+    let tiny = fixture("tiny-mlp.safetensors");
+    let m = tiny.to_str().unwrap();
+    let run = |out: &str, pes: &str, crash: Option<usize>| {
+        let k = crash.map(|k| k.to_string()).unwrap_or_default();
+        let mut env = vec![];
+        if crash.is_some() {
+            env.push(("EIE_COMPRESS_CRASH_AT", k.as_str()));
+        }
+        t.run_env(
+            &[
+                "compress",
+                m,
+                "-o",
+                out,
+                "--force",
+                "--pes",
+                pes,
+                "--dense-checkpoints",
+            ],
+            &env,
+        )
+    };
+    run("old", "4", None).ok();
+    run("new", "8", None).ok();
+    let old = std::fs::read(t.path("old/model.eie")).unwrap();
+    let new = std::fs::read(t.path("new/model.eie")).unwrap();
+    let (mut saw_old, mut saw_new) = (false, false);
+    for k in 0.. {
+        let _ = std::fs::remove_dir_all(t.path("o"));
+        run("o", "4", None).ok();
+        let crashed = run("o", "8", Some(k));
+        if crashed.status == 0 {
+            assert!(k > 3, "publishing has more than 3 steps");
+            break;
+        }
+        assert!(
+            crashed.stderr.contains("aborting before publishing step"),
+            "{}",
+            crashed.stderr
+        );
+        // The next command to open the folder recovers it; verify checks every file.
+        t.run(&["verify", "o"]).ok();
+        let now = std::fs::read(t.path("o/model.eie")).unwrap();
+        assert!(now == old || now == new, "step {k}: neither output");
+        saw_old |= now == old;
+        saw_new |= now == new;
+        let staging: Vec<_> = std::fs::read_dir(t.path("o"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".eie-staging"))
+            .collect();
+        assert!(staging.is_empty(), "step {k}: {staging:?} left");
+        for f in ["report.json", "pruned.safetensors", "quantized.safetensors"] {
+            assert!(t.exists(&format!("o/{f}")), "step {k}: no {f}");
+        }
+    }
+    assert!(saw_old && saw_new);
+}
+
+/// Issue 12 (10): a 400,000-character tensor name against a 100,000-character pattern took
+/// 42 s. Patterns are bounded (1024 characters) and matched in time linear in the name for
+/// literal runs; the error does not echo the pattern whole.
+#[test]
+fn a_huge_pattern_is_refused_at_once() {
+    let t = TestDir::new();
+    let name = "a".repeat(400_000);
+    t.checkpoint(
+        "long.safetensors",
+        &[(name.as_str(), vec![2, 2], vec![1.0; 4])],
+    );
+    let pattern = format!("*{}b", "a".repeat(100_000));
+    let e = t
+        .run(&[
+            "compress",
+            "long.safetensors",
+            "-o",
+            "o",
+            "--layers",
+            &pattern,
+        ])
+        .fails_with(&["at most 1024"])
+        .to_string();
+    assert!(e.len() < 2000, "{} characters", e.len());
+    // Through a recipe too.
+    t.write(
+        "r.toml",
+        format!("[[layers]]\npattern = \"{pattern}\"\ndensity = 0.5\n").as_bytes(),
+    );
+    t.run(&[
+        "compress",
+        "long.safetensors",
+        "-o",
+        "o",
+        "--recipe",
+        "r.toml",
+    ])
+    .fails_with(&["r.toml", "at most 1024"]);
+    // A long literal run inside the bound still matches quickly.
+    let ok = format!("*{}*", "a".repeat(1000));
+    t.run(&["compress", "long.safetensors", "-o", "o", "--layers", &ok])
+        .ok();
+}
+
+/// Issue 12 (11): `verify` accepted edited bundle settings, unknown manifest fields, extra
+/// files under images/ and links leaving the output folder.
+#[test]
+fn verify_checks_settings_fields_extra_files_and_links() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let good = std::fs::read(t.path("v/model.eie")).unwrap();
+    // "pes" = "8" (as packed) edited to "9".
+    std::fs::write(
+        t.path("v/model.eie"),
+        forge::replaced(&good, b"pes\x01\0\0\0\0\0\0\08", b"pes\x01\0\0\0\0\0\0\09"),
+    )
+    .unwrap();
+    t.run(&["verify", "v"])
+        .fails_with(&["recorded settings", "9 PEs"]);
+    std::fs::write(t.path("v/model.eie"), &good).unwrap();
+    t.run(&["verify", "v"]).ok();
+    // An unknown manifest field.
+    let manifest = std::fs::read_to_string(t.path("v/manifest.json")).unwrap();
+    std::fs::write(
+        t.path("v/manifest.json"),
+        manifest.replacen('{', "{\n  \"extra\": 1,", 1),
+    )
+    .unwrap();
+    t.run(&["verify", "v"])
+        .fails_with(&["unknown field", "extra"]);
+    std::fs::write(t.path("v/manifest.json"), &manifest).unwrap();
+    // An extra file, then a link to a copy outside the folder.
+    t.write("v/images/000-fc1.weight/extra.bin", b"x");
+    t.run(&["verify", "v"]).fails_with(&["extra.bin"]);
+    std::fs::remove_file(t.path("v/images/000-fc1.weight/extra.bin")).unwrap();
+    let image = "v/images/000-fc1.weight/codebook.bin";
+    std::fs::copy(t.path(image), t.path("outside.bin")).unwrap();
+    std::fs::remove_file(t.path(image)).unwrap();
+    std::os::unix::fs::symlink(t.path("outside.bin"), t.path(image)).unwrap();
+    t.run(&["verify", "v"])
+        .fails_with(&["outside the output folder"]);
+}
+
+/// Issue 12 (11): `select = []` in a recipe selected every layer.
+#[test]
+fn an_empty_select_is_an_error() {
+    let t = TestDir::new();
+    t.write("r.toml", b"select = []\n");
+    let tiny = fixture("tiny-mlp.safetensors");
+    t.run(&[
+        "compress",
+        tiny.to_str().unwrap(),
+        "-o",
+        "o",
+        "--recipe",
+        "r.toml",
+    ])
+    .fails_with(&["r.toml", "select = []"]);
+}
+
+/// Issue 12 (11): `demo -o DIR` overwrote DIR/recipe.toml without --force.
+#[test]
+fn demo_never_overwrites_a_foreign_file() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.path("d")).unwrap();
+    t.write("d/recipe.toml", b"# mine\n");
+    t.run(&["demo", "-o", "d"])
+        .fails_with(&["d/recipe.toml", "not written by eie-compress"]);
+    assert_eq!(std::fs::read(t.path("d/recipe.toml")).unwrap(), b"# mine\n");
+}
+
+/// Issue 12 (11): a layer name with a newline gave a multi-line error; a cause was printed
+/// twice ("No such file or directory (os error 2): No such file or directory (os error 2)").
+#[test]
+fn an_error_is_one_line_with_its_cause_once() {
+    let t = TestDir::new();
+    t.checkpoint(
+        "n.safetensors",
+        &[("fc\n1.weight", vec![2, 2], vec![1.0; 4])],
+    );
+    t.run(&[
+        "compress",
+        "n.safetensors",
+        "-o",
+        "o",
+        "--layers",
+        "nothing",
+    ])
+    .fails_with(&["fc\\n1.weight"]);
+    for args in [
+        &["verify", "missing"][..],
+        &["simulate", "missing"],
+        &["unpack", "missing", "-o", "x.safetensors"],
+        &["compress", "missing.safetensors", "-o", "o"],
+    ] {
+        let line = t.run(args).fails_with(&["missing"]).to_string();
+        assert!(line.matches("os error 2").count() <= 1, "{line}");
+    }
+}

@@ -81,13 +81,10 @@ pub fn run(args: Args) -> Result<()> {
     // The chart never goes over an input: the model, its folder, the input vectors, the
     // dataset's files, the energy table.
     let mut inputs = Inputs::new();
+    crate::options::model_inputs(&mut inputs, &args.dir, &bundle_path);
     inputs
-        .add(&bundle_path)
         .extend(&args.input.input)
         .extend(&args.energy.energy_table);
-    if args.dir.is_dir() {
-        inputs.add(&args.dir);
-    }
     if let Some(spec) = &args.input.data.dataset {
         inputs.extend(crate::options::dataset_inputs(spec)?);
     }

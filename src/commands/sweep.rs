@@ -76,7 +76,15 @@ pub fn run(args: Args) -> Result<()> {
     // The folder may hold other sweeps; this one's files are replaced (with --force) only if
     // this tool wrote them, and never inside the model's folder or over the energy table.
     let mut inputs = Inputs::new();
-    inputs.extend(&args.model).extend(&args.energy.energy_table);
+    inputs.extend(&args.energy.energy_table);
+    if let Some(model) = &args.model {
+        let file = if model.is_dir() {
+            model.join(eie_format::BUNDLE_FILE)
+        } else {
+            model.clone()
+        };
+        crate::options::model_inputs(&mut inputs, model, &file);
+    }
     inputs.check_folder(&args.dir, &[])?;
     let name = eie_simulate::sweep::Param::from(args.param).name();
     if let Ok(entries) = std::fs::read_dir(&args.dir) {

@@ -74,10 +74,7 @@ fn gather(parts: &[PackedLayer]) -> Result<Layer> {
 pub fn run(args: Args) -> Result<()> {
     let (bundle_path, bundle) = load_bundle(&args.dir)?;
     let mut inputs = Inputs::new();
-    inputs.add(&bundle_path);
-    if args.dir.is_dir() {
-        inputs.add(&args.dir);
-    }
+    crate::options::model_inputs(&mut inputs, &args.dir, &bundle_path);
     check_file(&args.out, args.force.force, Kind::Safetensors, &inputs)?;
     let layers = bundle.logical_layers();
     let mut specs = Vec::new();

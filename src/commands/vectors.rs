@@ -48,10 +48,8 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let mut inputs = Inputs::new();
-    inputs
-        .add(&bundle_path)
-        .add(model_dir)
-        .extend(&args.input.input);
+    crate::options::model_inputs(&mut inputs, &args.dir, &bundle_path);
+    inputs.extend(&args.input.input);
     if let Some(spec) = &args.input.data.dataset {
         inputs.extend(crate::options::dataset_inputs(spec)?);
     }

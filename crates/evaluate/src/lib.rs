@@ -23,7 +23,7 @@ pub use accuracy::{
     float_accuracy, predict,
 };
 pub use error::{Error, Result};
-pub use network::{Dense, LayerValues, MAX_WEIGHTS, Network, format_arch, parse_arch};
+pub use network::{Dense, LayerValues, MAX_LAYERS, MAX_WEIGHTS, Network, format_arch, parse_arch};
 pub use retrain::{RETRAIN_KNOBS, RetrainChoices, RetrainSettings, retrain};
 pub use share::{
     CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,

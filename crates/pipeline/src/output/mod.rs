@@ -98,11 +98,30 @@ pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
     } else {
         path.to_path_buf()
     };
-    let bytes =
-        eie_format::files::read_regular(&file, u64::MAX).map_err(io("cannot read", &file))?;
+    // Never more than the header declares: a sparse or growing file is refused, not read.
+    let limit = declared_len(&file).map_err(io("cannot read", &file))?;
+    let bytes = eie_format::files::read_regular(&file, limit).map_err(io("cannot read", &file))?;
     let bundle = Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
         path: file.clone(),
         error,
     })?;
     Ok((file, bundle))
+}
+
+/// The size a `model.eie` declares in its header (56 bytes plus the payload length), or the
+/// header's size when it has no valid header (the loader then says what is wrong).
+fn declared_len(file: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(eie_format::HEADER_LEN);
+    if std::fs::metadata(file)?.is_file() {
+        std::fs::File::open(file)?
+            .take(eie_format::HEADER_LEN as u64)
+            .read_to_end(&mut head)?;
+    }
+    let header = eie_format::HEADER_LEN as u64;
+    if head.len() < eie_format::HEADER_LEN || head[..8] != eie_format::MAGIC {
+        return Ok(header);
+    }
+    let payload = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes"));
+    Ok(header.saturating_add(payload))
 }

@@ -177,11 +177,9 @@ impl Journal {
                 .filter(|n| !n.is_empty())
                 .map(str::to_string)
                 .collect();
-            // Names of entries of one folder: never a path, never a way out.
-            names
-                .iter()
-                .all(|n| n != "." && n != ".." && !n.contains('\\'))
-                .then_some(names)
+            // Only names this tool publishes: recovery moves and deletes what the journal
+            // names, so a stray journal must not reach a user's file.
+            names.iter().all(|n| publishable(n)).then_some(names)
         };
         match (field("old "), field("new ")) {
             (Some(old), Some(new)) => Ok(Some(Self { old, new })),
@@ -192,6 +190,19 @@ impl Journal {
             )),
         }
     }
+}
+
+/// Whether `name` is an entry this tool publishes: an output name, or a vectors layer folder
+/// (`NNN-layer`).
+fn publishable(name: &str) -> bool {
+    if OUTPUT_NAMES.contains(&name) {
+        return true;
+    }
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    digits >= 3
+        && name.as_bytes().get(digits) == Some(&b'-')
+        && !name.contains(['/', '\\'])
+        && name != ".."
 }
 
 /// Counts publishing steps for [`CRASH_AT_ENV`].
@@ -447,8 +458,16 @@ mod tests {
         };
         j.write(dir.path()).unwrap();
         assert_eq!(Journal::read(dir.path()).unwrap(), Some(j));
-        std::fs::write(dir.path().join(JOURNAL), "old ../x\nnew y\n").unwrap();
-        assert!(Journal::read(dir.path()).is_err());
+        for foreign in ["old ../x\nnew y\n", "old model.eie\nnew notes.txt\n"] {
+            std::fs::write(dir.path().join(JOURNAL), foreign).unwrap();
+            assert!(Journal::read(dir.path()).is_err(), "{foreign}");
+        }
+        std::fs::write(
+            dir.path().join(JOURNAL),
+            "old \nnew 000-fc1.weight/manifest.json\n",
+        )
+        .unwrap();
+        assert!(Journal::read(dir.path()).unwrap().is_some());
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! Writes the fuzz seeds made in code and the hostile corpus: `fuzz/make_corpus.sh` runs it
+//! (`cargo run -p eie-fuzz --example make_corpus -- FUZZ_DIR`). Every hostile file gets a
+//! `.error` note: the words its refusal must contain (checked by the crate's tests).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+fn write(path: PathBuf, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A hostile file and the error it must get.
+fn hostile(dir: &Path, target: &str, name: &str, bytes: &[u8], error: &str) {
+    let path = dir.join("hostile").join(target).join(name);
+    write(path.clone(), bytes);
+    write(
+        PathBuf::from(format!("{}.error", path.display())),
+        error.as_bytes(),
+    );
+}
+
+fn reseal(mut b: Vec<u8>) -> Vec<u8> {
+    let len = (b.len() - 56) as u64;
+    b[16..24].copy_from_slice(&len.to_le_bytes());
+    let d = Sha256::digest(&b[56..]);
+    b[24..56].copy_from_slice(&d);
+    b
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn string(b: &[u8], at: usize) -> usize {
+    at + 8 + u64_at(b, at) as usize
+}
+
+/// Offsets in a bundle: the layer count, and the first layer's rows.
+fn offsets(b: &[u8]) -> (usize, usize) {
+    let mut p = string(b, string(b, 56));
+    p += if b[p] == 1 { 33 } else { 1 };
+    p += 1;
+    let n = u64_at(b, p);
+    p += 8;
+    for _ in 0..n {
+        p = string(b, string(b, p));
+    }
+    let count = p;
+    let mut q = string(b, count + 8);
+    q = if b[q] == 1 { string(b, q + 1) } else { q + 1 };
+    q += if b[q] == 1 { 17 } else { 1 };
+    (count, q)
+}
+
+fn with_u64(b: &[u8], at: usize, v: u64) -> Vec<u8> {
+    let mut b = b.to_vec();
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    reseal(b)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A safetensors file from a header JSON and a data block.
+fn safetensors(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend(header.as_bytes());
+    b.extend(data);
+    b
+}
+
+fn main() {
+    let dir = PathBuf::from(std::env::args().nth(1).expect("the fuzz folder"));
+    let seed = eie_fuzz::seed_bundle();
+    let bundle = seed.to_bytes().unwrap();
+    write(dir.join("corpus/bundle/seed-fuzz.eie"), &bundle);
+    let manifest = eie_images::render(&seed).unwrap().manifest.to_json();
+    write(dir.join("corpus/manifest/seed.json"), manifest.as_bytes());
+    let labels = [0u8, 0, 8, 1, 0, 0, 0, 4, 3, 1, 4, 1];
+    let images: Vec<u8> = [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]
+        .into_iter()
+        .chain(0..8)
+        .collect();
+    write(dir.join("corpus/idx/seed-labels.idx"), &labels);
+    write(dir.join("corpus/idx/seed-images.idx.gz"), &gzip(&images));
+    write(
+        dir.join("corpus/safetensors/seed-f16.safetensors"),
+        &safetensors(
+            r#"{"__metadata__":{"format":"pt"},"fc.weight":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"fc.bias":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}}"#,
+            &[0, 60, 0, 188, 0, 0, 0, 56, 128, 63, 0, 64],
+        ),
+    );
+
+    // ---- hostile: safetensors -------------------------------------------------------------
+    let h = "safetensors";
+    let mut huge = u64::MAX.to_le_bytes().to_vec();
+    huge.extend(b"{}");
+    hostile(
+        &dir,
+        h,
+        "header-length-lie.safetensors",
+        &huge,
+        "over the 100 MB limit",
+    );
+    hostile(
+        &dir,
+        h,
+        "offsets-past-the-end.safetensors",
+        &safetensors(
+            r#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#,
+            &[0; 8],
+        ),
+        "do not cover the data section exactly",
+    );
+    hostile(
+        &dir,
+        h,
+        "shape-disagrees-with-bytes.safetensors",
+        &safetensors(
+            r#"{"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,16]}}"#,
+            &[0; 16],
+        ),
+        "does not match its shape and dtype",
+    );
+    hostile(
+        &dir,
+        h,
+        "overlapping-tensors.safetensors",
+        &safetensors(
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+            &[0; 12],
+        ),
+        "tensor \"b\" has data offsets that overlap",
+    );
+    hostile(
+        &dir,
+        h,
+        "shape-overflow.safetensors",
+        &safetensors(
+            r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}"#,
+            &[0; 4],
+        ),
+        "shape overflows",
+    );
+    hostile(
+        &dir,
+        h,
+        "not-json.safetensors",
+        &safetensors("{not json", &[]),
+        "header is not valid safetensors JSON",
+    );
+
+    // ---- hostile: bundle ------------------------------------------------------------------
+    let h = "bundle";
+    let (count, rows) = offsets(&bundle);
+    hostile(
+        &dir,
+        h,
+        "rows-2-to-the-32.eie",
+        &with_u64(&bundle, rows, 1 << 32),
+        "at most 16777216 rows",
+    );
+    hostile(
+        &dir,
+        h,
+        "rows-2-to-the-60.eie",
+        &with_u64(&bundle, rows, 1 << 60),
+        "at most 16777216 rows",
+    );
+    hostile(
+        &dir,
+        h,
+        "layer-count-lie.eie",
+        &with_u64(&bundle, count, u64::MAX),
+        "the layers claims",
+    );
+    let mut none = bundle[..count].to_vec();
+    none.extend(0u64.to_le_bytes());
+    hostile(&dir, h, "no-layers.eie", &reseal(none), "no layers");
+    // (A checksum mismatch and a truncation are the format crate's tests: the bundle target
+    // recomputes the header's length and checksum, as a hostile user would.)
+    let mut magic = bundle.clone();
+    magic[0] = b'X';
+    hostile(
+        &dir,
+        h,
+        "bad-magic.eie",
+        &magic,
+        "not an EIE bundle: magic bytes",
+    );
+
+    // ---- hostile: manifest ----------------------------------------------------------------
+    let h = "manifest";
+    hostile(
+        &dir,
+        h,
+        "unknown-field.json",
+        manifest.replacen('{', "{\n  \"extra\": 1,", 1).as_bytes(),
+        "unknown field `extra`",
+    );
+    hostile(
+        &dir,
+        h,
+        "path-leaves-the-folder.json",
+        manifest
+            .replacen("\"path\": \"images/", "\"path\": \"../images/", 1)
+            .as_bytes(),
+        "leaves the images folder",
+    );
+    let size = "\"bytes\": ";
+    let at = manifest.find(size).unwrap() + size.len();
+    let end = at + manifest[at..].find(',').unwrap();
+    let smaller = format!("{}1{}", &manifest[..at], &manifest[end..]);
+    hostile(
+        &dir,
+        h,
+        "declared-size-smaller.json",
+        smaller.as_bytes(),
+        "over the 1 this input may have",
+    );
+    hostile(
+        &dir,
+        h,
+        "wrong-version.json",
+        manifest
+            .replacen("\"format_version\": 2", "\"format_version\": 99", 1)
+            .as_bytes(),
+        "version 99",
+    );
+
+    // ---- hostile: idx ---------------------------------------------------------------------
+    let h = "idx";
+    let mut bomb = vec![0u8, 0, 8, 1, 0, 0, 0, 10];
+    bomb.extend(vec![0u8; 1 << 20]);
+    hostile(
+        &dir,
+        h,
+        "gzip-bomb.idx.gz",
+        &gzip(&bomb),
+        "more data than the dimensions [10] describe",
+    );
+    let mut junk = gzip(&labels);
+    junk.extend(b"junk");
+    hostile(
+        &dir,
+        h,
+        "gzip-trailing-junk.idx.gz",
+        &junk,
+        "4 bytes after the end of the gzip stream",
+    );
+    hostile(&dir, h, "rank-0.idx", &[0, 0, 8, 0], "rank 0");
+    hostile(
+        &dir,
+        h,
+        "dimensions-overflow.idx",
+        &[
+            0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        ],
+        "more than the 4 GiB",
+    );
+    hostile(
+        &dir,
+        h,
+        "short-data.idx",
+        &[0, 0, 8, 1, 0, 0, 0, 9, 1, 2],
+        "short data",
+    );
+
+    // ---- hostile: recipe ------------------------------------------------------------------
+    let h = "recipe";
+    hostile(
+        &dir,
+        h,
+        "empty-select.toml",
+        b"select = []\n",
+        "select = []",
+    );
+    hostile(
+        &dir,
+        h,
+        "huge-pattern.toml",
+        format!(
+            "[[layers]]\npattern = \"{}\"\ndensity = 0.5\n",
+            "*a".repeat(5000)
+        )
+        .as_bytes(),
+        "at most 1024",
+    );
+    hostile(
+        &dir,
+        h,
+        "unknown-key.toml",
+        b"[defaults]\nmystery = 1\n",
+        "unknown key \"mystery\"",
+    );
+    hostile(
+        &dir,
+        h,
+        "code-bits-9.toml",
+        b"[defaults]\ncode_bits = 9\n",
+        "code_bits 9 is outside 1..=8",
+    );
+}

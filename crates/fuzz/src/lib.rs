@@ -1,0 +1,163 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use eie_format::{Bundle, BundleMeta, CodeMatrix, Codebook, PackedLayer, SourceInfo};
+
+/// A fuzz target: untrusted bytes in, accepted or refused out.
+pub type Target = fn(&[u8]) -> Outcome;
+
+/// Every target, by the name of its corpus folder (`fuzz/corpus/NAME`).
+pub const TARGETS: [(&str, Target); 5] = [
+    ("safetensors", safetensors),
+    ("bundle", bundle),
+    ("manifest", manifest),
+    ("idx", idx),
+    ("recipe", recipe),
+];
+
+/// What a target made of its input: accepted, or refused with this message. Either is fine;
+/// a panic, a hang or an abort is the bug a fuzzer looks for.
+pub type Outcome = Result<(), String>;
+
+thread_local! {
+    /// A private scratch folder of this thread (tests replay targets on several at once),
+    /// for readers that take a path.
+    static SCRATCH: PathBuf = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "eie-fuzz-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
+    };
+    /// The seed bundle's images in this thread's scratch folder, written once.
+    static IMAGES: PathBuf = {
+        let dir = scratch().join("model");
+        std::fs::create_dir_all(&dir).expect("the image folder");
+        eie_images::render(&seed_bundle())
+            .and_then(|set| set.write_into(&dir))
+            .expect("the seed images");
+        dir
+    };
+}
+
+fn scratch() -> PathBuf {
+    SCRATCH.with(|d| d.clone())
+}
+
+/// Removes this thread's scratch folder (the targets must not run on this thread after).
+pub fn remove_scratch() {
+    let _ = std::fs::remove_dir_all(scratch());
+}
+
+/// Writes `bytes` to the scratch file `name` and returns its path.
+fn file(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = scratch().join(name);
+    std::fs::write(&path, bytes).expect("a scratch file");
+    path
+}
+
+/// A safetensors checkpoint: the header parsed and validated, then every float tensor read.
+pub fn safetensors(bytes: &[u8]) -> Outcome {
+    let path = file("input.safetensors", bytes);
+    let ck = eie_checkpoint::Checkpoint::open(&path).map_err(|e| e.to_string())?;
+    for t in ck.tensors() {
+        if t.is_float() {
+            ck.read_f32(&t.name).map_err(|e| e.to_string())?;
+        }
+    }
+    ck.select(&[]).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A `model.eie`: decoded and validated; an accepted bundle must re-encode to the same
+/// bytes (one encoding per bundle) and render to images. The header's length and checksum
+/// are recomputed first, as a hostile user would, so that mutations reach the decoder
+/// instead of dying at the checksum (whose own tests are the format crate's).
+pub fn bundle(bytes: &[u8]) -> Outcome {
+    let mut bytes = bytes.to_vec();
+    if bytes.len() >= eie_format::HEADER_LEN {
+        let len = (bytes.len() - eie_format::HEADER_LEN) as u64;
+        bytes[16..24].copy_from_slice(&len.to_le_bytes());
+        let digest = Sha256::digest(&bytes[eie_format::HEADER_LEN..]);
+        bytes[24..56].copy_from_slice(&digest);
+    }
+    let bytes = bytes.as_slice();
+    let b = Bundle::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let again = b.to_bytes().map_err(|e| e.to_string())?;
+    assert!(
+        again == bytes,
+        "an accepted bundle re-encodes to other bytes"
+    );
+    eie_images::render(&b).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A `manifest.json` beside the images of a small model ([`seed_bundle`]): parsed, every
+/// file it names read within its declared size and checked, the layers rebuilt.
+pub fn manifest(bytes: &[u8]) -> Outcome {
+    let dir = IMAGES.with(|d| d.clone());
+    std::fs::write(dir.join(eie_images::MANIFEST_FILE), bytes).expect("the manifest");
+    eie_images::load(&dir).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// An IDX file, raw or gzip.
+pub fn idx(bytes: &[u8]) -> Outcome {
+    let path = file("input.idx", bytes);
+    eie_dataset::read_idx(&path).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A recipe (TOML): parsed and checked.
+pub fn recipe(bytes: &[u8]) -> Outcome {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    eie_pipeline::Recipe::parse(Path::new("recipe.toml"), text).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The model behind the manifest target: two small layers, 3 PEs, a folded bias and a
+/// column batch, so the manifest names every kind of file.
+pub fn seed_bundle() -> Bundle {
+    let codes = |rows: usize, cols: usize, seed: usize| {
+        let c: Vec<u8> = (0..rows * cols)
+            .map(|i| {
+                if (i * 7 + seed) % 5 < 2 {
+                    ((i + seed) % 3 + 1) as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        CodeMatrix::new(rows, cols, c).expect("codes")
+    };
+    let book = Codebook::new(4, &[-0.5, 0.25, 1.0]).expect("a codebook");
+    let fc1 = PackedLayer::encode("fc1.weight", &codes(7, 9, 1), book.clone(), 3, 4)
+        .and_then(|l| l.with_bias("fc1.bias"))
+        .expect("fc1");
+    let fc2 = PackedLayer::encode("fc2.weight", &codes(4, 7, 2), book, 3, 2)
+        .and_then(|l| l.split_columns(4))
+        .expect("fc2");
+    let meta = BundleMeta {
+        tool_version: "eie-fuzz".into(),
+        source: SourceInfo {
+            name: "seed".into(),
+            sha256: None,
+        },
+        pointer_bits: 16,
+        settings: Default::default(),
+    };
+    let mut layers = vec![fc1];
+    layers.extend(fc2);
+    Bundle::new(meta, layers).expect("the seed bundle")
+}
+
+#[cfg(test)]
+mod tests;
