@@ -56,6 +56,8 @@ fn show(path: &Path) -> String {
 pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // One demo at a time in a folder (compress locks OUT/eie on its own).
+    let _lock = eie_pipeline::output::Lock::take(out)?;
     let model = out.join(MODEL_FILE);
     let recipe = out.join(RECIPE_FILE);
     let eie = out.join("eie");

@@ -111,6 +111,26 @@ pub fn run(args: Args) -> Result<()> {
     for &v in &args.values {
         eie_simulate::sweep::check_value(param, v, &base)?;
     }
+    // One sweep at a time into a folder: a second fails at once. A folder made for a sweep
+    // that then fails is removed again (if still empty).
+    let created = !args.dir.exists();
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let _lock = eie_pipeline::output::Lock::take(&args.dir)?;
+    let result = sweep(&args, param, base, force, &inputs);
+    if result.is_err() && created {
+        let _ = std::fs::remove_dir(&args.dir);
+    }
+    result
+}
+
+fn sweep(
+    args: &Args,
+    param: eie_simulate::sweep::Param,
+    base: eie_simulate::TimingParams,
+    force: bool,
+    inputs: &Inputs,
+) -> Result<()> {
     let fit = Fit {
         column_batch: args.column_batch.column_batch,
         ..Fit::default()
@@ -159,8 +179,6 @@ pub fn run(args: Args) -> Result<()> {
             .expect("a point");
         &energies[i]
     };
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("cannot create {}", args.dir.display()))?;
 
     let name = param.name();
     let mut csv = String::from(
@@ -195,7 +213,7 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     let csv_path = args.dir.join(format!("sweep-{name}.csv"));
-    write_file(&csv_path, force, CSV, &inputs, |tmp| -> Result<()> {
+    write_file(&csv_path, force, CSV, inputs, |tmp| -> Result<()> {
         Ok(std::fs::write(tmp, &csv)?)
     })?;
     let energy_csv = energy_csv(name, &points, &energies, &args.values);
@@ -204,7 +222,7 @@ pub fn run(args: Args) -> Result<()> {
         &energy_path,
         force,
         ENERGY_CSV,
-        &inputs,
+        inputs,
         |tmp| -> Result<()> { Ok(std::fs::write(tmp, &energy_csv)?) },
     )?;
 
@@ -284,7 +302,7 @@ pub fn run(args: Args) -> Result<()> {
             &args.dir.join(file),
             force,
             SVG,
-            &inputs,
+            inputs,
             |tmp| -> Result<()> { Ok(std::fs::write(tmp, &svg)?) },
         )?;
     }

@@ -27,6 +27,21 @@ pub const MAX_WEIGHTS: usize = 1 << 31;
 /// queue).
 pub const MAX_PES: usize = 4096;
 
+/// Most column batches (parts) of a layer: a part costs its own streams and image files on
+/// every PE (`--column-batch 1` on VGG-16's fc6 would make 25,088 parts of 256 files each).
+pub const MAX_PARTS: usize = 4096;
+
+/// Why splitting a layer of `cols` columns into batches of `batch` is over
+/// [`MAX_PARTS`], if it is.
+pub fn too_many_parts(cols: usize, batch: usize) -> Option<String> {
+    let parts = if batch == 0 { 1 } else { cols.div_ceil(batch) };
+    (parts > MAX_PARTS).then(|| {
+        format!(
+            "column batches of {batch} make {parts} parts of its {cols} columns; at most {MAX_PARTS} (use a larger --column-batch)"
+        )
+    })
+}
+
 /// Why a layer of `rows` x `cols` on `pes` PEs is over this format's limits, if it is.
 pub fn over_limits(rows: usize, cols: usize, pes: usize) -> Option<String> {
     if rows > MAX_DIM || cols > MAX_DIM {
@@ -234,6 +249,12 @@ impl PackedLayer {
     pub fn split_columns(self, batch: usize) -> Result<Vec<PackedLayer>> {
         if batch == 0 || self.cols <= batch || self.span.is_some() {
             return Ok(vec![self]);
+        }
+        if let Some(reason) = too_many_parts(self.cols, batch) {
+            return Err(Error::InvalidLayer {
+                layer: self.name,
+                reason,
+            });
         }
         // Columns are independent in the format (the relative row index restarts at every
         // column), so a part's streams are each PE's entries of its columns, pointers rebased.
@@ -672,5 +693,24 @@ mod tests {
         let layer = PackedLayer::encode("d", &m, book(2), 1, 4).unwrap();
         assert_eq!(layer.dense(), vec![0.25, 0.0, 0.0, 0.5]);
         assert_eq!(layer.nonzeros(), 2);
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn limits_bound_a_layer_and_its_batches() {
+        assert!(over_limits(MAX_DIM, 1, 1).is_none());
+        assert!(over_limits(MAX_DIM + 1, 1, 1).is_some());
+        assert!(over_limits(1 << 16, 1 << 16, 64).is_some(), "2^32 weights");
+        assert!(over_limits(4, 4, MAX_PES + 1).is_some());
+        assert!(over_limits(4, 4, 0).is_some());
+        // VGG-16's fc6: 25,088 columns (plus a bias) in batches of 4096 is fine, of 1 not.
+        assert!(too_many_parts(25_089, 4096).is_none());
+        let e = too_many_parts(25_089, 1).unwrap();
+        assert!(e.contains("25089 parts"), "{e}");
+        assert!(too_many_parts(25_089, 0).is_none());
     }
 }

@@ -22,7 +22,9 @@ pub use codebook::{
     Codebook, MAX_CODE_BITS, MAX_FRAC_BITS, MIN_CODE_BITS, choose_frac_bits, to_fixed,
 };
 pub use error::{Error, Result, max_pointer};
-pub use layer::{MAX_DIM, MAX_PES, MAX_WEIGHTS, PackedLayer, Span, over_limits};
+pub use layer::{
+    MAX_DIM, MAX_PARTS, MAX_PES, MAX_WEIGHTS, PackedLayer, Span, over_limits, too_many_parts,
+};
 pub use matrix::CodeMatrix;
 pub use sparse::SparseCodes;
 pub use streams::{

@@ -116,8 +116,18 @@ pub struct Placed {
 impl Fit {
     /// The pointer SRAM depends only on a layer's columns (every PE stores `cols + 1`
     /// pointers), so it can be checked before a layer is read: an error when a layer of `cols`
-    /// columns (the bias column included) cannot fit whatever its PE count.
+    /// columns (the bias column included) cannot fit whatever its PE count, or when its
+    /// column batches would be more than [`eie_format::MAX_PARTS`].
     pub fn check_pointer_sram(&self, layer: &str, cols: usize) -> Result<()> {
+        if let ColumnBatch::Columns(c) = self.column_batch
+            && let Some(reason) = eie_format::too_many_parts(cols, c)
+        {
+            return Err(eie_format::Error::InvalidLayer {
+                layer: layer.to_string(),
+                reason,
+            }
+            .into());
+        }
         if self.allow_overflow {
             return Ok(());
         }
