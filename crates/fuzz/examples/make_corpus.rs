@@ -82,6 +82,63 @@ fn main() {
     write(dir.join("corpus/bundle/seed-fuzz.eie"), &bundle);
     let manifest = eie_images::render(&seed).unwrap().manifest.to_json();
     write(dir.join("corpus/manifest/seed.json"), manifest.as_bytes());
+    // The images target: the first byte picks a binary image, the rest is its content.
+    let set = eie_images::render(&seed).unwrap();
+    let binaries: Vec<&eie_images::FileEntry> = set
+        .manifest
+        .layers
+        .iter()
+        .flat_map(|l| l.files.iter())
+        .filter(|f| f.encoding == eie_images::Encoding::Binary)
+        .collect();
+    let content = |path: &str| -> Vec<u8> {
+        set.files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap()
+            .bytes
+            .clone()
+    };
+    for (i, f) in binaries.iter().enumerate() {
+        let mut b = vec![i as u8];
+        b.extend(content(&f.path));
+        write(dir.join(format!("corpus/images/seed-{i:02}.bin")), &b);
+    }
+    let pick = |kind: eie_images::FileKind| binaries.iter().position(|f| f.kind == kind).unwrap();
+    let spmat = pick(eie_images::FileKind::Spmat);
+    let ptr = pick(eie_images::FileKind::Pointers);
+    let mut codes = vec![spmat as u8];
+    codes.extend([0xff; 8]);
+    codes.extend(&content(&binaries[spmat].path)[8..]);
+    hostile(
+        &dir,
+        "images",
+        "code-outside-the-codebook.bin",
+        &codes,
+        "has code 15, outside the codebook",
+    );
+    let mut ptrs = vec![ptr as u8];
+    let mut p = content(&binaries[ptr].path);
+    p[2] = 0xff;
+    p[3] = 0xff;
+    ptrs.extend(p);
+    hostile(
+        &dir,
+        "images",
+        "pointers-not-monotonic.bin",
+        &ptrs,
+        "column pointers decrease at column 1",
+    );
+    let mut odd = vec![spmat as u8];
+    odd.extend([1, 2, 3]);
+    hostile(
+        &dir,
+        "images",
+        "not-whole-words.bin",
+        &odd,
+        "3 bytes is not a whole number of 64-bit words",
+    );
+
     let labels = [0u8, 0, 8, 1, 0, 0, 0, 4, 3, 1, 4, 1];
     let images: Vec<u8> = [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]
         .into_iter()

@@ -12,10 +12,11 @@ use eie_format::{Bundle, BundleMeta, CodeMatrix, Codebook, PackedLayer, SourceIn
 pub type Target = fn(&[u8]) -> Outcome;
 
 /// Every target, by the name of its corpus folder (`fuzz/corpus/NAME`).
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("safetensors", safetensors),
     ("bundle", bundle),
     ("manifest", manifest),
+    ("images", images),
     ("idx", idx),
     ("recipe", recipe),
 ];
@@ -35,6 +36,22 @@ thread_local! {
             NEXT.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
+    };
+    /// The seed bundle's image files (path, bytes).
+    static SEED_FILES: Vec<(String, Vec<u8>)> = eie_images::render(&seed_bundle())
+        .expect("the seed images")
+        .files
+        .into_iter()
+        .map(|f| (f.path, f.bytes))
+        .collect();
+    /// A second copy of the seed's images, which the images target edits.
+    static IMAGE_EDITS: PathBuf = {
+        let dir = scratch().join("edits");
+        std::fs::create_dir_all(&dir).expect("the image folder");
+        eie_images::render(&seed_bundle())
+            .and_then(|set| set.write_into(&dir))
+            .expect("the seed images");
         dir
     };
     /// The seed bundle's images in this thread's scratch folder, written once.
@@ -107,6 +124,70 @@ pub fn manifest(bytes: &[u8]) -> Outcome {
     std::fs::write(dir.join(eie_images::MANIFEST_FILE), bytes).expect("the manifest");
     eie_images::load(&dir).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// One image file of the seed bundle ([`seed_bundle`]) replaced: the first byte picks which
+/// binary image, the rest is its new content. The manifest is updated to agree (size, words,
+/// checksum) and the `$readmemh` twin is rewritten from the same words, so that mutations
+/// reach the decoding of the words into streams, and the layers' validation behind it.
+pub fn images(bytes: &[u8]) -> Outcome {
+    let Some((&pick, data)) = bytes.split_first() else {
+        return Err("empty input".into());
+    };
+    let dir = IMAGE_EDITS.with(|d| d.clone());
+    let mut manifest = eie_images::render(&seed_bundle())
+        .map_err(|e| e.to_string())?
+        .manifest;
+    let binaries: Vec<(usize, usize)> = manifest
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(l, lm)| {
+            lm.files
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.encoding == eie_images::Encoding::Binary)
+                .map(move |(f, _)| (l, f))
+        })
+        .collect();
+    let (l, f) = binaries[pick as usize % binaries.len()];
+    let entry = manifest.layers[l].files[f].clone();
+    let set = |e: &mut eie_images::FileEntry, content: &[u8], words: usize| {
+        e.bytes = content.len();
+        e.words = words;
+        e.sha256 = eie_format::hex(&Sha256::digest(content));
+    };
+    let words = eie_images::from_le_bytes(data, entry.word_bits).unwrap_or_default();
+    let hex = eie_images::to_hex(&words, entry.word_bits);
+    std::fs::write(dir.join(&entry.path), data).expect("the image");
+    set(&mut manifest.layers[l].files[f], data, words.len());
+    let twin = manifest.layers[l]
+        .files
+        .iter()
+        .position(|t| {
+            t.kind == entry.kind && t.pe == entry.pe && t.encoding == eie_images::Encoding::Readmemh
+        })
+        .expect("a hex twin");
+    let twin_path = manifest.layers[l].files[twin].path.clone();
+    std::fs::write(dir.join(&twin_path), hex.as_bytes()).expect("the hex twin");
+    set(
+        &mut manifest.layers[l].files[twin],
+        hex.as_bytes(),
+        words.len(),
+    );
+    std::fs::write(dir.join(eie_images::MANIFEST_FILE), manifest.to_json()).expect("the manifest");
+    let result = eie_images::load(&dir)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    // The next input starts from the seed's files again.
+    SEED_FILES.with(|seed| {
+        for (path, original) in seed {
+            if *path == entry.path || *path == twin_path {
+                std::fs::write(dir.join(path), original).expect("a seed image");
+            }
+        }
+    });
+    result
 }
 
 /// An IDX file, raw or gzip.
