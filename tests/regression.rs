@@ -765,7 +765,7 @@ fn verify_checks_settings_fields_extra_files_and_links() {
     )
     .unwrap();
     t.run(&["verify", "v"])
-        .fails_with(&["recorded settings", "9 PEs"]);
+        .fails_with(&["recorded settings", "\"pes\" is 9, but layer"]);
     std::fs::write(t.path("v/model.eie"), &good).unwrap();
     t.run(&["verify", "v"]).ok();
     // An unknown manifest field.

@@ -1,7 +1,7 @@
 //! What a bundle's settings may say, checked against its layers: `verify` refuses a
 //! `model.eie` whose recorded settings were edited to disagree with what it holds.
 
-use eie_format::Bundle;
+use eie_format::{Bundle, PackedLayer};
 
 use crate::error::{Error, Result};
 
@@ -86,15 +86,20 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
             eie_format::shown(command)
         ));
     }
-    if let Some(pes) = number("pes", 1..=eie_format::MAX_PES as u64)?
-        && let Some(l) = layers.iter().find(|l| l.pes() as u64 != pes)
-    {
-        return bad(format!(
-            "{pes} PEs, but layer \"{}\" has {}",
-            l.name(),
-            l.pes()
-        ));
-    }
+    // A number recorded for the whole bundle must be every layer's.
+    let every_layer = |key: &str, range, of: fn(&PackedLayer) -> usize| -> Result<()> {
+        if let Some(v) = number(key, range)?
+            && let Some(l) = layers.iter().find(|l| of(l) as u64 != v)
+        {
+            return bad(format!(
+                "\"{key}\" is {v}, but layer \"{}\" has {}",
+                l.name(),
+                of(l)
+            ));
+        }
+        Ok(())
+    };
+    every_layer("pes", 1..=eie_format::MAX_PES as u64, PackedLayer::pes)?;
     if let Some(bits) = number("pointer_bits", 16..=32)?
         && bits != bundle.meta().pointer_bits as u64
     {
@@ -152,24 +157,8 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
         }
     }
     if command == "pack" {
-        if let Some(bits) = number("code_bits", 1..=8)?
-            && let Some(l) = layers.iter().find(|l| l.code_bits() as u64 != bits)
-        {
-            return bad(format!(
-                "{bits}-bit codes, but layer \"{}\" has {}-bit codes",
-                l.name(),
-                l.code_bits()
-            ));
-        }
-        if let Some(bits) = number("index_bits", 1..=8)?
-            && let Some(l) = layers.iter().find(|l| l.index_bits() as u64 != bits)
-        {
-            return bad(format!(
-                "{bits}-bit indices, but layer \"{}\" has {}-bit indices",
-                l.name(),
-                l.index_bits()
-            ));
-        }
+        every_layer("code_bits", 1..=8, |l| l.code_bits() as usize)?;
+        every_layer("index_bits", 1..=8, |l| l.index_bits() as usize)?;
     } else {
         number("index_bits", 1..=8)?;
     }
@@ -199,4 +188,89 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use eie_format::{BundleMeta, CodeMatrix, Codebook, SourceInfo};
+
+    use super::*;
+
+    fn bundle(settings: &[(&str, &str)]) -> Bundle {
+        let codes = CodeMatrix::new(3, 4, vec![1, 0, 2, 0, 0, 1, 0, 0, 2, 0, 0, 1]).unwrap();
+        let book = Codebook::new(4, &[0.5, -1.0]).unwrap();
+        let layer = PackedLayer::encode("fc.weight", &codes, book, 2, 4)
+            .unwrap()
+            .with_bias("fc.bias")
+            .unwrap();
+        let meta = BundleMeta {
+            tool_version: "test".into(),
+            source: SourceInfo {
+                name: "m".into(),
+                sha256: None,
+            },
+            pointer_bits: 16,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        Bundle::new(meta, vec![layer]).unwrap()
+    }
+
+    const TRUE: [(&str, &str); 9] = [
+        ("pes", "2"),
+        ("index_bits", "4"),
+        ("pointer_bits", "16"),
+        ("spmat_kib", "128"),
+        ("pointer_kib", "32"),
+        ("column_batch", "auto"),
+        ("command", "compress"),
+        ("bias_column", "true"),
+        (
+            "layer.fc.weight",
+            "pruning density 0.5; 4 bits, k-means, linear init; index 4 bits; balance false; bias fc.bias",
+        ),
+    ];
+
+    #[test]
+    fn recorded_settings_must_be_true_of_the_layers() {
+        check_provenance(&bundle(&TRUE)).unwrap();
+        check_provenance(&bundle(&[])).unwrap();
+        let lie = |key: &str, value: &str, needle: &str| {
+            let mut s: Vec<(&str, &str)> =
+                TRUE.iter().filter(|(k, _)| *k != key).copied().collect();
+            if !value.is_empty() {
+                s.push((key, value));
+            }
+            let e = check_provenance(&bundle(&s)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{key}={value}: {e}");
+        };
+        lie("pes", "3", "\"pes\" is 3, but layer \"fc.weight\" has 2");
+        lie("pes", "0", "expected 1..=4096");
+        lie("pointer_bits", "32", "32-bit pointers");
+        lie("command", "other", "expected \"compress\" or \"pack\"");
+        lie("command", "", "\"command\" is missing");
+        lie("bias_column", "false", "folds fc.bias");
+        lie(
+            "column_batch",
+            "2",
+            "a part of layer \"fc.weight\" has 4 columns",
+        );
+        lie("column_batch", "many", "expected \"auto\" or a number");
+        lie("mystery", "1", "unknown key \"mystery\"");
+        lie("layer.other", "x", "unknown key \"layer.other\"");
+        lie(
+            "layer.fc.weight",
+            "pruning none; 8 bits, k-means; index 4 bits; balance false; bias fc.bias",
+            "does not say \"4 bits\"",
+        );
+        lie(
+            "layer.fc.weight",
+            "pruning none; 4 bits, k-means; index 4 bits; balance false; bias none",
+            "does not say \"bias fc.bias\"",
+        );
+    }
 }
