@@ -846,3 +846,28 @@ fn an_error_is_one_line_with_its_cause_once() {
         assert!(line.matches("os error 2").count() <= 1, "{line}");
     }
 }
+
+/// Issue 12 review: `vectors --force` replaced a layer folder of its output folder that held
+/// its own `--input` (the folders it replaces are known only once the vectors are made).
+#[test]
+fn vectors_never_replace_a_folder_holding_their_input() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    t.run(&["vectors", "v", "-o", "vv"]).ok();
+    t.checkpoint(
+        "vv/000-fc1.weight/in.safetensors",
+        &[("x", vec![1, 64], vec![0.5; 64])],
+    );
+    let before = t.snapshot("vv");
+    t.run(&[
+        "vectors",
+        "v",
+        "-o",
+        "vv",
+        "--force",
+        "--input",
+        "vv/000-fc1.weight/in.safetensors",
+    ])
+    .fails_with(&["an input of this command"]);
+    assert_eq!(t.snapshot("vv"), before);
+}

@@ -111,6 +111,8 @@ fn recover_locked(dir: &Path) -> Result<()> {
         .map_err(io("cannot list", dir))?
         .flatten()
         .filter(|e| is_staging(&e.file_name().to_string_lossy()))
+        // Only folders: a file of that name is not a staging folder of this tool's.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .collect();
     staged.sort();
@@ -287,6 +289,8 @@ pub struct Staging {
     published: bool,
     layout: Layout,
     force: bool,
+    /// Checked again against the entries publishing actually replaces.
+    inputs: Inputs,
     _lock: Lock,
 }
 
@@ -310,6 +314,7 @@ impl Staging {
             published: false,
             layout,
             force,
+            inputs: inputs.clone(),
             _lock: lock,
         })
     }
@@ -356,6 +361,10 @@ impl Staging {
                 (old, new)
             }
         };
+        // The entries about to be replaced, named at last: none may hold an input (a vectors
+        // folder's layer folders are known only now).
+        let replaced: Vec<&str> = old.iter().map(String::as_str).collect();
+        self.inputs.check_folder(&self.out, &replaced)?;
         if self.layout == Layout::Vectors && !old.is_empty() {
             check_vectors_owned(&self.out, &old, self.force)?;
         }
