@@ -16,8 +16,10 @@ const MODEL_FILE: &str = "demo-mlp.safetensors";
 const RECIPE_FILE: &str = "recipe.toml";
 /// Deep Compression's settings scaled to the demo's MLP: sparse hidden layers, a denser
 /// classifier, 4-bit codes, iterative pruning in three rounds with retraining.
-/// The demo's recipe, byte for byte: anything else under its name is not the demo's.
-const RECIPE_KIND: Kind = Kind::Text(RECIPE);
+/// The demo's model and recipe, byte for byte: anything else under their names (a model
+/// the user trained, an edited recipe) is not the demo's, and is not replaced.
+const MODEL_KIND: Kind = Kind::Exact(MODEL);
+const RECIPE_KIND: Kind = Kind::Exact(RECIPE.as_bytes());
 const RECIPE: &str = r#"# The demo's compression recipe (docs/recipes.md).
 [defaults]
 code_bits = 4
@@ -64,16 +66,12 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
     // The demo replaces its own two files on every run, and nothing else: a foreign file of
     // either name (an edited recipe included) is refused.
     let inputs = Inputs::new();
-    for (path, kind) in [(&model, Kind::Safetensors), (&recipe, RECIPE_KIND)] {
+    for (path, kind) in [(&model, MODEL_KIND), (&recipe, RECIPE_KIND)] {
         check_file(path, true, kind, &inputs)?;
     }
-    write_file(
-        &model,
-        true,
-        Kind::Safetensors,
-        &inputs,
-        |tmp| -> Result<()> { Ok(std::fs::write(tmp, MODEL)?) },
-    )?;
+    write_file(&model, true, MODEL_KIND, &inputs, |tmp| -> Result<()> {
+        Ok(std::fs::write(tmp, MODEL)?)
+    })?;
     write_file(&recipe, true, RECIPE_KIND, &inputs, |tmp| -> Result<()> {
         Ok(std::fs::write(tmp, RECIPE)?)
     })?;

@@ -87,15 +87,11 @@ pub fn run(args: Args) -> Result<()> {
     }
     inputs.check_folder(&args.dir, &[])?;
     let name = eie_simulate::sweep::Param::from(args.param).name();
-    if let Ok(entries) = std::fs::read_dir(&args.dir) {
-        for entry in entries.flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file.starts_with(&format!("sweep-{name}")) {
-                check_replaceable(&entry.path(), force, kind_of(&file))?;
-            }
-        }
-    } else if args.dir.exists() {
+    if args.dir.exists() && !args.dir.is_dir() {
         anyhow::bail!("output {} exists and is not a folder", args.dir.display());
+    }
+    for file in output_names(args.param, name) {
+        check_replaceable(&args.dir.join(&file), force, kind_of(&file))?;
     }
     let base = args.timing.params()?;
     // A value given twice would be swept, summed and plotted twice.
@@ -291,6 +287,12 @@ fn sweep(
         "energy per inference (nJ)".into(),
         series(&|p| energy_of(p).total_pj() / 1e3),
     ));
+    debug_assert!(
+        plots
+            .iter()
+            .all(|(f, _, _)| output_names(args.param, name).contains(f)),
+        "every plot is a name output_names checks"
+    );
     for (file, y_label, data) in &plots {
         let svg = plot(
             name,
@@ -328,6 +330,26 @@ fn sweep(
 
 /// Per value, every layer's energy and all layers' together: energy per inference, power,
 /// energy per MAC, inferences per joule and every component (docs/energy.md).
+/// The files a sweep of `param` writes: its CSVs and plots (as `sweep` names them below).
+fn output_names(param: Param, name: &str) -> Vec<String> {
+    let mut files = vec![
+        format!("sweep-{name}.csv"),
+        format!("sweep-{name}-energy.csv"),
+        format!("sweep-{name}.svg"),
+        format!("sweep-{name}-energy.svg"),
+    ];
+    files.extend(
+        match param {
+            Param::Pes => Some("padding"),
+            Param::IndexBits => Some("time"),
+            Param::SpmatWidth => Some("read-energy"),
+            Param::Fifo => None,
+        }
+        .map(|extra| format!("sweep-{name}-{extra}.svg")),
+    );
+    files
+}
+
 /// How this tool's sweep files start, by which `--force` knows them.
 const CSV: Kind = Kind::Text("layer,param,value,");
 const ENERGY_CSV: Kind = Kind::Text("param,value,layer,energy_nj,");

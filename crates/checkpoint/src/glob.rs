@@ -2,9 +2,11 @@
 
 use std::cmp::Ordering;
 
-/// Longest pattern accepted (characters): matching costs at most the name's length times the
-/// longest run of a pattern with `?` or `[...]` in it, so this bounds it.
+/// Longest pattern accepted (characters): a run with `?` or `[...]` costs a word operation
+/// per 64 of its characters for each character of the name, so this bounds it.
 pub const MAX_PATTERN: usize = 1024;
+/// Most patterns one command takes (`--layers`, or a recipe's `select` and `[[layers]]`).
+pub const MAX_PATTERNS: usize = 256;
 
 /// Whether `name` matches the glob `pattern`: `*` any run of characters (dots included),
 /// `?` one character, `[abc]`, `[a-z]` and `[!abc]` one character of (or not of) a set;
@@ -12,8 +14,8 @@ pub const MAX_PATTERN: usize = 1024;
 ///
 /// Linear in the name for literal runs: the pattern is cut at its stars, and each run between
 /// two stars is matched at its leftmost place after the previous one (a glob never needs to
-/// backtrack further), found by Knuth-Morris-Pratt when it is literal, else by trying each
-/// place. A pattern longer than [`MAX_PATTERN`] matches nothing ([`check_pattern`] says why).
+/// backtrack further), found by Knuth-Morris-Pratt when it is literal, else by Shift-And:
+/// each reads the name once. A pattern longer than [`MAX_PATTERN`] matches nothing ([`check_pattern`] says why).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     if pattern.chars().count() > MAX_PATTERN {
         return false;
@@ -147,8 +149,40 @@ fn find(run: &[Tok], n: &[char], from: usize) -> Option<usize> {
         .collect();
     match literal {
         Some(needle) => kmp(&needle, n, from),
-        None => (from..=n.len().checked_sub(run.len())?).find(|&i| matches_at(run, n, i)),
+        None => shift_and(run, n, from),
     }
+}
+
+/// Shift-And (Baeza-Yates and Gonnet): the first place at or after `from` where `run`, with
+/// `?` and classes, matches in `n`, reading `n` once with ceil(len / 64) word operations per
+/// character.
+fn shift_and(run: &[Tok], n: &[char], from: usize) -> Option<usize> {
+    let m = run.len();
+    let words = m.div_ceil(64);
+    let (last, bit) = ((m - 1) / 64, 1u64 << ((m - 1) % 64));
+    let mut masks: std::collections::HashMap<char, Vec<u64>> = std::collections::HashMap::new();
+    let mut state = vec![0u64; words];
+    for (i, &c) in n.iter().enumerate().skip(from) {
+        let mask = masks.entry(c).or_insert_with(|| {
+            let mut v = vec![0u64; words];
+            for (k, t) in run.iter().enumerate() {
+                if t.matches(c) {
+                    v[k / 64] |= 1 << (k % 64);
+                }
+            }
+            v
+        });
+        let mut carry = 1u64;
+        for (w, m) in state.iter_mut().zip(mask.iter()) {
+            let out = *w >> 63;
+            *w = ((*w << 1) | carry) & m;
+            carry = out;
+        }
+        if state[last] & bit != 0 {
+            return Some(i + 1 - m);
+        }
+    }
+    None
 }
 
 /// Knuth-Morris-Pratt: the first place at or after `from` where `needle` occurs in `hay`.
@@ -297,6 +331,11 @@ mod tests {
             &"a".repeat(MAX_PATTERN + 1)
         ));
         assert!(check_pattern(&"*".repeat(MAX_PATTERN + 1)).is_err());
+        // Runs of `?` and classes (Shift-And), longer than a word.
+        let q = format!("*{}b*", "?".repeat(100));
+        assert!(!glob_match(&q, &name));
+        assert!(glob_match(&q, &format!("{name}b")));
+        assert!(glob_match(&format!("*[a]{}?*", "?".repeat(70)), &name));
     }
 
     #[test]

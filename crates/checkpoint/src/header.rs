@@ -163,6 +163,16 @@ impl Header {
             return Ok(Selection { layers, skipped });
         }
         let mut picked: Vec<String> = Vec::new();
+        if patterns.len() > crate::glob::MAX_PATTERNS {
+            return Err(Error::BadPattern {
+                pattern: patterns[crate::glob::MAX_PATTERNS].clone(),
+                reason: format!(
+                    "{} patterns given; at most {} are accepted",
+                    patterns.len(),
+                    crate::glob::MAX_PATTERNS
+                ),
+            });
+        }
         for pattern in patterns {
             crate::glob::check_pattern(pattern).map_err(|reason| Error::BadPattern {
                 pattern: pattern.clone(),

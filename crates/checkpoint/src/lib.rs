@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 pub use convert::{encode, encode_into, f32_bytes, float_width, round_to};
 pub use error::{Error, Result};
-pub use glob::{MAX_PATTERN, check_pattern, glob_match, natural_cmp};
+pub use glob::{MAX_PATTERN, MAX_PATTERNS, check_pattern, glob_match, natural_cmp};
 pub use header::Header;
 use shard::Shard;
 pub use writer::Writer;

@@ -27,6 +27,21 @@ pub const MAX_WEIGHTS: usize = 1 << 31;
 /// queue).
 pub const MAX_PES: usize = 4096;
 
+/// Longest layer (or bias) name, in bytes: a name is repeated in every image file's record
+/// of the manifest and in the images' folder name, so a megabyte-long one would make
+/// gigabytes of manifest.
+pub const MAX_NAME: usize = 1024;
+
+/// Why `name` cannot name a layer, if it cannot.
+pub fn bad_name(name: &str) -> Option<String> {
+    (name.len() > MAX_NAME).then(|| {
+        format!(
+            "a name of {} bytes; at most {MAX_NAME} are accepted",
+            name.len()
+        )
+    })
+}
+
 /// Most column batches (parts) of a layer: a part costs its own streams and image files on
 /// every PE (`--column-batch 1` on VGG-16's fc6 would make 25,088 parts of 256 files each).
 pub const MAX_PARTS: usize = 4096;
@@ -110,6 +125,12 @@ impl PackedLayer {
         if pes == 0 {
             return Err(Error::ZeroPes);
         }
+        if let Some(reason) = bad_name(&name) {
+            return Err(Error::InvalidLayer {
+                layer: crate::shown(&name),
+                reason,
+            });
+        }
         if let Some(reason) = over_limits(codes.rows(), codes.cols(), pes) {
             return Err(Error::InvalidLayer {
                 layer: name,
@@ -158,6 +179,12 @@ impl PackedLayer {
         streams: Vec<PeStreams>,
     ) -> Result<Self> {
         let name = name.into();
+        if let Some(reason) = bad_name(&name).or_else(|| bias.as_deref().and_then(bad_name)) {
+            return Err(Error::InvalidLayer {
+                layer: crate::shown(&name),
+                reason,
+            });
+        }
         if streams.is_empty() {
             return Err(Error::InvalidLayer {
                 layer: name,

@@ -23,7 +23,8 @@ pub use codebook::{
 };
 pub use error::{Error, Result, max_pointer};
 pub use layer::{
-    MAX_DIM, MAX_PARTS, MAX_PES, MAX_WEIGHTS, PackedLayer, Span, over_limits, too_many_parts,
+    MAX_DIM, MAX_NAME, MAX_PARTS, MAX_PES, MAX_WEIGHTS, PackedLayer, Span, bad_name, over_limits,
+    too_many_parts,
 };
 pub use matrix::CodeMatrix;
 pub use sparse::SparseCodes;

@@ -80,6 +80,17 @@ impl Plan {
             _ => Vec::new(),
         };
         let selection = ck.select(&patterns)?;
+        // Names are bounded before any work (they are repeated in every image's record).
+        if let Some((name, reason)) = selection
+            .layers
+            .iter()
+            .find_map(|n| eie_format::bad_name(n).map(|r| (n, r)))
+        {
+            return Err(Error::Layer {
+                layer: eie_format::shown(name),
+                reason,
+            });
+        }
         let settings = resolve_settings(&selection.layers, request.cli, recipe)?;
         if settings
             .iter()

@@ -66,8 +66,9 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
     let number = |k: &str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
         match get(k) {
             None => Ok(None),
+            // Digits only, as this tool writes them ("+4" parses, but was never written).
             Some(v) => match v.parse::<u64>() {
-                Ok(n) if range.contains(&n) => Ok(Some(n)),
+                Ok(n) if range.contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
                 _ => Err(Error::Plan {
                     reason: format!(
                         "model.eie's recorded settings: \"{k}\" is {:?}, expected {}..={}",
@@ -84,6 +85,21 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
         return bad(format!(
             "\"command\" is {:?}, expected \"compress\" or \"pack\"",
             eie_format::shown(command)
+        ));
+    }
+    // Each command records its own keys, and only those.
+    let (foreign, other): (&[&str], &str) = if command == "pack" {
+        (&["bias_column", "recipe", "retrain"], "compress")
+    } else {
+        (&["code_bits", "layers"], "pack")
+    };
+    if let Some(k) = settings
+        .keys()
+        .find(|k| foreign.contains(&k.as_str()) || (command == "pack" && k.starts_with("layer.")))
+    {
+        return bad(format!(
+            "\"{}\" is a key only {other} records, in a bundle made by {command}",
+            eie_format::shown(k)
         ));
     }
     // A number recorded for the whole bundle must be every layer's.
@@ -160,12 +176,18 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
         every_layer("code_bits", 1..=8, |l| l.code_bits() as usize)?;
         every_layer("index_bits", 1..=8, |l| l.index_bits() as usize)?;
     } else {
+        // compress records the command line's width; a recipe may give layers others, which
+        // their own lines (below) say.
         number("index_bits", 1..=8)?;
     }
-    // compress's line per layer: "pruning ...; C bits, ...; index I bits; balance B; bias X".
-    for l in layers {
+    // compress's line per layer: "pruning ...; C bits, ...; index I bits; balance B; bias X";
+    // every layer has one.
+    for l in layers.iter().filter(|_| command == "compress") {
         let Some(line) = get(&format!("layer.{}", l.name())) else {
-            continue;
+            return bad(format!(
+                "no \"layer.{}\" line for a layer compress made",
+                l.name()
+            ));
         };
         let expect = [
             format!("; {} bits, ", l.code_bits()),
@@ -250,6 +272,9 @@ mod tests {
         };
         lie("pes", "3", "\"pes\" is 3, but layer \"fc.weight\" has 2");
         lie("pes", "0", "expected 1..=4096");
+        lie("pes", "+2", "expected 1..=4096");
+        lie("code_bits", "4", "a key only pack records");
+        lie("layer.fc.weight", "", "no \"layer.fc.weight\" line");
         lie("pointer_bits", "32", "32-bit pointers");
         lie("command", "other", "expected \"compress\" or \"pack\"");
         lie("command", "", "\"command\" is missing");

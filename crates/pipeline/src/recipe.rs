@@ -84,7 +84,13 @@ impl Recipe {
                             toml::Value::String(s) => {
                                 eie_checkpoint::check_pattern(&s)
                                     .map_err(|e| bad(format!("select: {e}")))?;
-                                recipe.select.push(s)
+                                recipe.select.push(s);
+                                if recipe.select.len() > eie_checkpoint::MAX_PATTERNS {
+                                    return Err(bad(format!(
+                                        "select: more than {} patterns",
+                                        eie_checkpoint::MAX_PATTERNS
+                                    )));
+                                }
                             }
                             other => {
                                 return Err(bad(format!(
@@ -130,6 +136,12 @@ impl Recipe {
                         let set = Assignments::from_toml(LAYER_KNOBS, &t, layer_keys)
                             .map_err(|e| bad(format!("{}: {e}", place(&pattern))))?;
                         recipe.rules.push(Rule { pattern, skip, set });
+                        if recipe.rules.len() > eie_checkpoint::MAX_PATTERNS {
+                            return Err(bad(format!(
+                                "more than {} [[layers]] rules",
+                                eie_checkpoint::MAX_PATTERNS
+                            )));
+                        }
                     }
                 }
                 (name, toml::Value::Table(t)) if FOREIGN_TABLES.contains(&name) => {

@@ -77,8 +77,7 @@ pub fn write_file<E: From<Error>>(
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
     check_file(path, force, kind, inputs)?;
-    let name = path.file_name().expect("checked").to_string_lossy();
-    let tmp = parent_of(path).join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = new_temp_file(path)?;
     let result = write(&tmp).and_then(|()| {
         // The last look before the rename: a special file or a foreign one may have appeared.
         check_replaceable(path, force, kind)?;
@@ -90,16 +89,68 @@ pub fn write_file<E: From<Error>>(
     result
 }
 
+/// Creates, exclusively, a new empty temporary file beside `path` (`.NAME.tmp-PID-N`):
+/// never opened through a link or over a file planted under that name, which the write
+/// would otherwise follow into another file.
+fn new_temp_file(path: &Path) -> Result<PathBuf> {
+    let name = path.file_name().expect("checked").to_string_lossy();
+    let parent = parent_of(path);
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..64u32 {
+        let tmp = parent.join(format!(
+            ".{name}.tmp-{}-{}",
+            std::process::id(),
+            salt.wrapping_add(attempt)
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(_) => return Ok(tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(io("cannot create a temporary file beside", path)(e));
+            }
+        }
+    }
+    Err(Error::Output {
+        reason: format!(
+            "cannot create a temporary file beside {}: every name tried exists",
+            path.display()
+        ),
+    })
+}
+
 /// The bundle of an output folder (or a bundle file given directly), fully validated.
 pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
     let file = if path.is_dir() {
         recover(path)?;
         path.join(BUNDLE_FILE)
     } else {
+        // A model.eie given as a file: its folder may hold an interrupted publication.
+        if let Some(parent) = path.parent() {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            recover(parent)?;
+        }
         path.to_path_buf()
     };
-    // Never more than the header declares: a sparse or growing file is refused, not read.
-    let limit = declared_len(&file).map_err(io("cannot read", &file))?;
+    // Never more than the header declares: a sparse or growing file is refused, not read;
+    // a file without a bundle's header is refused on its first 56 bytes.
+    let head = read_head(&file).map_err(io("cannot read", &file))?;
+    let limit = match declared_len(&head) {
+        Some(limit) => limit,
+        None => {
+            let error = Bundle::from_bytes(&head).expect_err("not a bundle's header");
+            return Err(Error::Bundle { path: file, error });
+        }
+    };
     let bytes = eie_format::files::read_regular(&file, limit).map_err(io("cannot read", &file))?;
     let bundle = Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
         path: file.clone(),
@@ -108,20 +159,28 @@ pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
     Ok((file, bundle))
 }
 
-/// The size a `model.eie` declares in its header (56 bytes plus the payload length), or the
-/// header's size when it has no valid header (the loader then says what is wrong).
-fn declared_len(file: &Path) -> std::io::Result<u64> {
+/// The first bytes of `file` (at most a header's), if it is a regular file.
+fn read_head(file: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(eie_format::HEADER_LEN);
-    if std::fs::metadata(file)?.is_file() {
-        std::fs::File::open(file)?
-            .take(eie_format::HEADER_LEN as u64)
-            .read_to_end(&mut head)?;
+    if !std::fs::metadata(file)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
     }
-    let header = eie_format::HEADER_LEN as u64;
+    std::fs::File::open(file)?
+        .take(eie_format::HEADER_LEN as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The size a `model.eie` declares in its header (56 bytes plus the payload length), if
+/// `head` is a bundle's header.
+fn declared_len(head: &[u8]) -> Option<u64> {
     if head.len() < eie_format::HEADER_LEN || head[..8] != eie_format::MAGIC {
-        return Ok(header);
+        return None;
     }
     let payload = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes"));
-    Ok(header.saturating_add(payload))
+    Some((eie_format::HEADER_LEN as u64).saturating_add(payload))
 }

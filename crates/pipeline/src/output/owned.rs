@@ -20,6 +20,8 @@ pub enum Kind {
     Safetensors,
     /// A text file that starts with these bytes (a CSV's header row, `<svg`, a comment).
     Text(&'static str),
+    /// A file with exactly these bytes (the demo's shipped model and recipe).
+    Exact(&'static [u8]),
 }
 
 /// Largest manifest, report or safetensors header read to recognise a file.
@@ -69,6 +71,7 @@ pub fn check_replaceable(path: &Path, force: bool, kind: Kind) -> Result<()> {
             match kind {
                 Kind::Safetensors => "not a safetensors file with eie-compress's metadata".into(),
                 Kind::Text(start) => format!("it does not start with {start:?}"),
+                Kind::Exact(_) => "it is not the file eie-compress writes there".into(),
             }
         ));
     }
@@ -83,6 +86,10 @@ pub(crate) fn recognised(path: &Path, kind: Kind) -> bool {
             std::fs::File::open(path)
                 .and_then(|mut f| f.read_exact(&mut head))
                 .is_ok_and(|()| head == start.as_bytes())
+        }
+        Kind::Exact(bytes) => {
+            std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
+                && std::fs::read(path).is_ok_and(|b| b == bytes)
         }
         Kind::Safetensors => safetensors_metadata(path).is_some_and(|keys| {
             keys.iter()

@@ -79,9 +79,11 @@ impl Lock {
     }
 }
 
-/// Whether a folder entry is a staging folder.
+/// Whether a folder entry is named like this tool's staging folders (`.eie-staging-PID`);
+/// anything else, `.eie-staging-notes` included, is the user's.
 pub(crate) fn is_staging(name: &str) -> bool {
-    name.starts_with(STAGING_PREFIX)
+    name.strip_prefix(STAGING_PREFIX)
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Finishes or rolls back what an interrupted run left in `dir` (see the module's docs), if
@@ -118,6 +120,16 @@ fn recover_locked(dir: &Path) -> Result<()> {
     staged.sort();
     for s in staged {
         if let Some(journal) = Journal::read(&s)? {
+            // The old entries wait in a real folder inside the staging folder: a link there
+            // would move files in from elsewhere.
+            let aside = s.join(OLD_DIR);
+            if std::fs::symlink_metadata(&aside).is_ok_and(|m| !m.is_dir()) {
+                return bail(format!(
+                    "{} is not a folder this tool made; move {} away by hand",
+                    aside.display(),
+                    s.display()
+                ));
+            }
             let complete = journal.new.iter().all(|n| !exists(&s.join(n)));
             if !complete {
                 // Take the new entries that made it in back out, then put the old ones back.
@@ -222,6 +234,11 @@ fn step() {
 /// not holding one under a name a run replaces, a folder (or nothing yet), and empty unless
 /// `force`, in which case the entries a run would replace must be eie-compress's own.
 pub fn check_out_dir(out: &Path, force: bool, inputs: &Inputs, layout: Layout) -> Result<()> {
+    // An interrupted publication is finished or rolled back first: what the folder holds
+    // afterwards is what counts.
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
+        recover(out)?;
+    }
     let names: &[&str] = match layout {
         Layout::Model => &OUTPUT_NAMES,
         Layout::Vectors => &[],
@@ -352,12 +369,15 @@ impl Staging {
                     .flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect();
-                new.sort();
-                let old = new
+                // The manifest moves out first and in last: its presence marks a complete
+                // set of vectors, as model.eie does a packed model.
+                new.sort_by_key(|n| (n == eie_images::MANIFEST_FILE, n.clone()));
+                let mut old: Vec<String> = new
                     .iter()
                     .filter(|n| exists(&self.out.join(n)))
                     .cloned()
                     .collect();
+                old.sort_by_key(|n| (n != eie_images::MANIFEST_FILE, n.clone()));
                 (old, new)
             }
         };
@@ -393,7 +413,8 @@ impl Staging {
 }
 
 /// With `--force`, a vectors folder's replaced entries must be what its vectors manifest
-/// lists.
+/// lists: a regular `manifest.json` of format `eie-vectors`, and layer folders holding only
+/// the files it names (no link, no file of the user's).
 fn check_vectors_owned(out: &Path, old: &[String], force: bool) -> Result<()> {
     if !force {
         return bail(format!(
@@ -403,33 +424,72 @@ fn check_vectors_owned(out: &Path, old: &[String], force: bool) -> Result<()> {
         ));
     }
     let manifest = out.join(eie_images::MANIFEST_FILE);
-    let listed: Option<Vec<String>> = eie_format::files::read_regular(&manifest, owned::MAX_SNIFF)
-        .ok()
+    let regular = std::fs::symlink_metadata(&manifest).is_ok_and(|m| m.is_file());
+    let listed: Option<(Vec<String>, Vec<String>)> = regular
+        .then(|| eie_format::files::read_regular(&manifest, owned::MAX_SNIFF).ok())
+        .flatten()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .filter(|v| v.get("format").and_then(|f| f.as_str()) == Some("eie-vectors"))
         .and_then(|v| {
-            v.get("layers")?.as_array().map(|ls| {
-                ls.iter()
-                    .filter_map(|l| l.get("dir")?.as_str().map(str::to_string))
-                    .collect()
-            })
+            let layers = v.get("layers")?.as_array()?;
+            let dirs = layers
+                .iter()
+                .filter_map(|l| l.get("dir")?.as_str().map(str::to_string))
+                .collect();
+            let files = layers
+                .iter()
+                .filter_map(|l| l.get("files")?.as_array())
+                .flatten()
+                .filter_map(|f| f.get("path")?.as_str().map(str::to_string))
+                .collect();
+            Some((dirs, files))
         });
-    for o in old {
-        let ours = match &listed {
-            None => false,
-            Some(_) if o == eie_images::MANIFEST_FILE => true,
-            Some(dirs) => {
-                dirs.contains(o) && std::fs::symlink_metadata(out.join(o)).is_ok_and(|m| m.is_dir())
-            }
-        };
-        if !ours {
-            return bail(format!(
-                "{} holds {o}, which its vectors manifest does not list; --force replaces only eie-compress's files: move it away or write elsewhere",
-                out.display()
-            ));
+    let refuse = |what: &str, why: &str| {
+        bail(format!(
+            "{} holds {what} ({why}); --force replaces only eie-compress's files: move it away or write elsewhere",
+            out.display()
+        ))
+    };
+    let Some((dirs, files)) = listed else {
+        return refuse(
+            eie_images::MANIFEST_FILE,
+            "not a regular vectors manifest of eie-compress's",
+        );
+    };
+    for o in old.iter().filter(|o| *o != eie_images::MANIFEST_FILE) {
+        if !dirs.contains(o) {
+            return refuse(o, "not a layer folder its vectors manifest lists");
+        }
+        let mut extra = Vec::new();
+        unlisted(&out.join(o), o, &files, &mut extra);
+        if let Some(first) = extra.first() {
+            return refuse(first, "not a file its vectors manifest lists");
         }
     }
     Ok(())
+}
+
+/// Every entry under `dir` (shown as `rel`) that is not a regular file listed in `files`.
+fn unlisted(dir: &Path, rel: &str, files: &[String], extra: &mut Vec<String>) {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        _ => {
+            extra.push(rel.to_string());
+            return;
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        extra.push(rel.to_string());
+        return;
+    };
+    for entry in entries.flatten() {
+        let rel = format!("{rel}/{}", entry.file_name().to_string_lossy());
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => unlisted(&entry.path(), &rel, files, extra),
+            Ok(t) if t.is_file() && files.contains(&rel) => {}
+            _ => extra.push(rel),
+        }
+    }
 }
 
 impl Drop for Staging {
