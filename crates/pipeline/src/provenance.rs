@@ -5,21 +5,8 @@ use eie_format::{Bundle, PackedLayer};
 
 use crate::error::{Error, Result};
 
-/// Every key `compress` and `pack` record, besides `layer.NAME` (one per layer).
-const KNOWN: [&str; 12] = [
-    "pes",
-    "index_bits",
-    "pointer_bits",
-    "spmat_kib",
-    "pointer_kib",
-    "column_batch",
-    "command",
-    "bias_column",
-    "code_bits",
-    "layers",
-    "recipe",
-    "retrain",
-];
+/// The keys only one of the commands records (besides compress's `layer.NAME` lines).
+const OPTIONAL: [&str; 5] = ["bias_column", "code_bits", "layers", "recipe", "retrain"];
 
 /// The keys a bundle made by `compress` or `pack` always records.
 const REQUIRED: [&str; 7] = [
@@ -51,7 +38,11 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
         let ok = match key.strip_prefix("layer.") {
             Some(name) => layers.iter().any(|l| l.name() == name),
             // The input scaling the source was trained with (`eie.scale`, `eie.mean`, ...).
-            None => KNOWN.contains(&key.as_str()) || key.starts_with("eie."),
+            None => {
+                REQUIRED.contains(&key.as_str())
+                    || OPTIONAL.contains(&key.as_str())
+                    || key.starts_with("eie.")
+            }
         };
         if !ok {
             return bad(format!("unknown key \"{}\"", eie_format::shown(key)));
