@@ -287,7 +287,8 @@ fn sweep(
         "energy per inference (nJ)".into(),
         series(&|p| energy_of(p).total_pj() / 1e3),
     ));
-    debug_assert!(
+    // What --force checked before the work must be what is written.
+    assert!(
         plots
             .iter()
             .all(|(f, _, _)| output_names(args.param, name).contains(f)),

@@ -67,16 +67,14 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .flat_map(|l| l.files.iter().map(|f| f.path.as_str()))
         .collect();
-    let mut extra = Vec::new();
-    walk(
+    let extra = eie_pipeline::output::owned::unlisted(
         &args.dir.join(eie_images::IMAGES_DIR),
         eie_images::IMAGES_DIR,
-        &listed,
-        &mut extra,
-    )?;
-    if let Some(first) = extra.first() {
+        &|rel| listed.contains(rel),
+    );
+    if let Some((first, why)) = extra.first() {
         bail!(
-            "{} holds {} entr{} the manifest does not list, first {first}",
+            "{} holds {} entr{} the manifest does not list, first {first} ({why})",
             args.dir.display(),
             extra.len(),
             if extra.len() == 1 { "y" } else { "ies" }
@@ -88,36 +86,5 @@ pub fn run(args: Args) -> Result<()> {
         bundle.layers().len(),
         if bundle.layers().len() == 1 { "" } else { "s" }
     );
-    Ok(())
-}
-
-/// Collects under `dir` (shown as `rel`) every entry that is not a listed regular file or a
-/// folder: links (which may lead out of the folder), special files, unlisted files.
-fn walk(
-    dir: &std::path::Path,
-    rel: &str,
-    listed: &std::collections::BTreeSet<&str>,
-    extra: &mut Vec<String>,
-) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.display()))?
-        .flatten()
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let rel = format!("{rel}/{}", entry.file_name().to_string_lossy());
-        let t = entry
-            .file_type()
-            .map_err(|e| anyhow::anyhow!("cannot inspect {rel}: {e}"))?;
-        if t.is_symlink() {
-            extra.push(format!("{rel} (a symbolic link)"));
-        } else if t.is_dir() {
-            walk(&entry.path(), &rel, listed, extra)?;
-        } else if !t.is_file() {
-            extra.push(format!("{rel} (a special file)"));
-        } else if !listed.contains(rel.as_str()) {
-            extra.push(rel);
-        }
-    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! big-endian u32 dimensions, then the elements, big-endian, row-major. Gzip-compressed
 //! files (the usual `.gz` downloads) are recognised by their own magic, not by their name.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -122,22 +122,24 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
             meta.len()
         )));
     }
-    let file = std::fs::read(path).map_err(io)?;
-    if file.starts_with(&[0x1f, 0x8b]) {
+    // Streamed, never read whole: the header is checked against the file's size (raw) or
+    // bounds the decompression (gzip) before the data is read.
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let gzip = file.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
+    if gzip {
         // Decompressed no further than the header inside says (plus one byte, to see that
         // nothing follows): a small hostile file cannot expand past its own claim.
-        let mut gz = flate2::bufread::GzDecoder::new(file.as_slice());
+        let mut gz = flate2::bufread::GzDecoder::new(file);
         let parsed = parse(&mut gz, None, &bad)?;
-        let rest = gz.into_inner();
-        if !rest.is_empty() {
+        let rest = std::io::copy(&mut gz.into_inner(), &mut std::io::sink()).map_err(io)?;
+        if rest > 0 {
             return Err(bad(format!(
-                "{} bytes after the end of the gzip stream",
-                rest.len()
+                "{rest} bytes after the end of the gzip stream"
             )));
         }
         Ok(parsed)
     } else {
-        parse(&mut file.as_slice(), Some(file.len() as u64), &bad)
+        parse(&mut file, Some(meta.len()), &bad)
     }
 }
 

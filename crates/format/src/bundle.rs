@@ -286,6 +286,16 @@ impl Bundle {
         Ok(out)
     }
 
+    /// The file size a `model.eie` declares in its header (the header plus the payload
+    /// length), if `head` starts with a bundle's header: what a reader may read, and no more.
+    pub fn declared_len(head: &[u8]) -> Option<u64> {
+        if head.len() < HEADER_LEN || head[..MAGIC.len()] != MAGIC {
+            return None;
+        }
+        let payload = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes"));
+        Some((HEADER_LEN as u64).saturating_add(payload))
+    }
+
     /// Parses and validates a serialised bundle.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let got = bytes.len() as u64;

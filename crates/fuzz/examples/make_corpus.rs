@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use eie_fuzz::forge::{self, layer_count_at, reseal, with_u64};
 
 fn write(path: PathBuf, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -20,45 +20,6 @@ fn hostile(dir: &Path, target: &str, name: &str, bytes: &[u8], error: &str) {
         PathBuf::from(format!("{}.error", path.display())),
         error.as_bytes(),
     );
-}
-
-fn reseal(mut b: Vec<u8>) -> Vec<u8> {
-    let len = (b.len() - 56) as u64;
-    b[16..24].copy_from_slice(&len.to_le_bytes());
-    let d = Sha256::digest(&b[56..]);
-    b[24..56].copy_from_slice(&d);
-    b
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-}
-
-fn string(b: &[u8], at: usize) -> usize {
-    at + 8 + u64_at(b, at) as usize
-}
-
-/// Offsets in a bundle: the layer count, and the first layer's rows.
-fn offsets(b: &[u8]) -> (usize, usize) {
-    let mut p = string(b, string(b, 56));
-    p += if b[p] == 1 { 33 } else { 1 };
-    p += 1;
-    let n = u64_at(b, p);
-    p += 8;
-    for _ in 0..n {
-        p = string(b, string(b, p));
-    }
-    let count = p;
-    let mut q = string(b, count + 8);
-    q = if b[q] == 1 { string(b, q + 1) } else { q + 1 };
-    q += if b[q] == 1 { 17 } else { 1 };
-    (count, q)
-}
-
-fn with_u64(b: &[u8], at: usize, v: u64) -> Vec<u8> {
-    let mut b = b.to_vec();
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    reseal(b)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -215,7 +176,7 @@ fn main() {
 
     // ---- hostile: bundle ------------------------------------------------------------------
     let h = "bundle";
-    let (count, rows) = offsets(&bundle);
+    let (count, rows) = (layer_count_at(&bundle), forge::first_rows_at(&bundle));
     hostile(
         &dir,
         h,

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod forge;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -38,6 +40,10 @@ thread_local! {
         std::fs::create_dir_all(&dir).expect("a scratch folder");
         dir
     };
+    /// The seed bundle's manifest, rendered once.
+    static SEED_MANIFEST: eie_images::Manifest = eie_images::render(&seed_bundle())
+        .expect("the seed images")
+        .manifest;
     /// The seed bundle's image files (path, bytes).
     static SEED_FILES: Vec<(String, Vec<u8>)> = eie_images::render(&seed_bundle())
         .expect("the seed images")
@@ -99,13 +105,11 @@ pub fn safetensors(bytes: &[u8]) -> Outcome {
 /// are recomputed first, as a hostile user would, so that mutations reach the decoder
 /// instead of dying at the checksum (whose own tests are the format crate's).
 pub fn bundle(bytes: &[u8]) -> Outcome {
-    let mut bytes = bytes.to_vec();
-    if bytes.len() >= eie_format::HEADER_LEN {
-        let len = (bytes.len() - eie_format::HEADER_LEN) as u64;
-        bytes[16..24].copy_from_slice(&len.to_le_bytes());
-        let digest = Sha256::digest(&bytes[eie_format::HEADER_LEN..]);
-        bytes[24..56].copy_from_slice(&digest);
-    }
+    let bytes = if bytes.len() >= eie_format::HEADER_LEN {
+        forge::reseal(bytes.to_vec())
+    } else {
+        bytes.to_vec()
+    };
     let bytes = bytes.as_slice();
     let b = Bundle::from_bytes(bytes).map_err(|e| e.to_string())?;
     let again = b.to_bytes().map_err(|e| e.to_string())?;
@@ -135,9 +139,7 @@ pub fn images(bytes: &[u8]) -> Outcome {
         return Err("empty input".into());
     };
     let dir = IMAGE_EDITS.with(|d| d.clone());
-    let mut manifest = eie_images::render(&seed_bundle())
-        .map_err(|e| e.to_string())?
-        .manifest;
+    let mut manifest = SEED_MANIFEST.with(|m| m.clone());
     let binaries: Vec<(usize, usize)> = manifest
         .layers
         .iter()

@@ -144,7 +144,7 @@ pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
     // Never more than the header declares: a sparse or growing file is refused, not read;
     // a file without a bundle's header is refused on its first 56 bytes.
     let head = read_head(&file).map_err(io("cannot read", &file))?;
-    let limit = match declared_len(&head) {
+    let limit = match Bundle::declared_len(&head) {
         Some(limit) => limit,
         None => {
             let error = Bundle::from_bytes(&head).expect_err("not a bundle's header");
@@ -173,14 +173,4 @@ fn read_head(file: &Path) -> std::io::Result<Vec<u8>> {
         .take(eie_format::HEADER_LEN as u64)
         .read_to_end(&mut head)?;
     Ok(head)
-}
-
-/// The size a `model.eie` declares in its header (56 bytes plus the payload length), if
-/// `head` is a bundle's header.
-fn declared_len(head: &[u8]) -> Option<u64> {
-    if head.len() < eie_format::HEADER_LEN || head[..8] != eie_format::MAGIC {
-        return None;
-    }
-    let payload = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes"));
-    Some((eie_format::HEADER_LEN as u64).saturating_add(payload))
 }

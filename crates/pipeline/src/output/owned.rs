@@ -130,12 +130,12 @@ pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
             Some("a symbolic link".to_string())
         } else if name == IMAGES_DIR {
             if t.is_dir() {
-                let mut extra = Vec::new();
-                walk(&path, IMAGES_DIR, &listed, &mut extra);
-                extra.sort();
-                if !extra.is_empty() {
-                    foreign.extend(extra.into_iter().map(|(f, why)| format!("{f} ({why})")));
-                }
+                let ours = |rel: &str| listed.as_ref().is_some_and(|l| l.contains(rel));
+                foreign.extend(
+                    unlisted(&path, IMAGES_DIR, &ours)
+                        .into_iter()
+                        .map(|(f, why)| format!("{f} ({why})")),
+                );
                 None
             } else {
                 Some("not a folder".into())
@@ -175,12 +175,29 @@ fn listed_images(out: &Path) -> Option<BTreeSet<String>> {
     )
 }
 
-/// Collects into `extra` every entry under `dir` (shown as `rel`) that is not a regular file
-/// listed in `listed`, or a folder holding only such.
+/// Every entry under the folder `dir` (shown as `rel`, `/`-separated) that is not a regular
+/// file `listed` accepts, with the reason, sorted: a link (which may lead anywhere), a special
+/// file, an unlisted file, a folder that cannot be listed; `dir` itself when it is not a real
+/// folder. What `--force` may not delete, and what `verify` refuses under `images/`.
+pub fn unlisted(
+    dir: &Path,
+    rel: &str,
+    listed: &dyn Fn(&str) -> bool,
+) -> Vec<(String, &'static str)> {
+    let mut extra = Vec::new();
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        extra.push((rel.to_string(), "not a folder"));
+    } else {
+        walk(dir, rel, listed, &mut extra);
+    }
+    extra.sort();
+    extra
+}
+
 fn walk(
     dir: &Path,
     rel: &str,
-    listed: &Option<BTreeSet<String>>,
+    listed: &dyn Fn(&str) -> bool,
     extra: &mut Vec<(String, &'static str)>,
 ) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -188,12 +205,11 @@ fn walk(
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = format!("{rel}/{name}");
+        let rel = format!("{rel}/{}", entry.file_name().to_string_lossy());
         match entry.file_type() {
             Ok(t) if t.is_dir() => walk(&entry.path(), &rel, listed, extra),
             Ok(t) if t.is_file() => {
-                if !listed.as_ref().is_some_and(|l| l.contains(&rel)) {
+                if !listed(&rel) {
                     extra.push((rel, "not listed in manifest.json"));
                 }
             }

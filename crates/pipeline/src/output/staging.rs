@@ -460,36 +460,12 @@ fn check_vectors_owned(out: &Path, old: &[String], force: bool) -> Result<()> {
         if !dirs.contains(o) {
             return refuse(o, "not a layer folder its vectors manifest lists");
         }
-        let mut extra = Vec::new();
-        unlisted(&out.join(o), o, &files, &mut extra);
-        if let Some(first) = extra.first() {
+        let listed = |rel: &str| files.iter().any(|f| f == rel);
+        if let Some((first, _)) = owned::unlisted(&out.join(o), o, &listed).first() {
             return refuse(first, "not a file its vectors manifest lists");
         }
     }
     Ok(())
-}
-
-/// Every entry under `dir` (shown as `rel`) that is not a regular file listed in `files`.
-fn unlisted(dir: &Path, rel: &str, files: &[String], extra: &mut Vec<String>) {
-    match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        _ => {
-            extra.push(rel.to_string());
-            return;
-        }
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        extra.push(rel.to_string());
-        return;
-    };
-    for entry in entries.flatten() {
-        let rel = format!("{rel}/{}", entry.file_name().to_string_lossy());
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => unlisted(&entry.path(), &rel, files, extra),
-            Ok(t) if t.is_file() && files.contains(&rel) => {}
-            _ => extra.push(rel),
-        }
-    }
 }
 
 impl Drop for Staging {
