@@ -51,6 +51,10 @@ enum Command {
     /// RTL test vectors: per layer the input activations, the expected outputs and every PE's
     /// expected accumulators, as $readmemh and binary, with a manifest.
     Vectors(commands::vectors::Args),
+    /// Co-simulate the reference Verilog design (rtl/) on a packed model in Icarus Verilog or
+    /// Verilator: outputs and accumulators against the functional model, cycles against the
+    /// timing model.
+    RtlCheck(commands::rtl_check::Args),
     /// Train an MLP classifier (Adam, seeded, reproducible) and write it as a PyTorch-layout
     /// safetensors checkpoint.
     #[command(mut_arg("dataset", |a| a.required(true)))]
@@ -90,6 +94,7 @@ fn dispatch(command: Command, progress: &progress::Progress, quiet: bool) -> any
         Command::Sweep(args) => commands::sweep::run(args),
         Command::EnergyTable(args) => commands::energy_table::run(args),
         Command::Vectors(args) => commands::vectors::run(args),
+        Command::RtlCheck(args) => commands::rtl_check::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Unpack(args) => commands::unpack::run(args),
     }

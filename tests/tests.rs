@@ -11,5 +11,6 @@ mod cpu;
 mod energy;
 mod pack;
 mod regression;
+mod rtl;
 mod simulate;
 mod unpack;

@@ -232,13 +232,22 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         clock_mhz: params.clock_mhz,
     };
     let mut finish = vec![0u64; n]; // first cycle each PE is free
+    // The cycle after the last entry issued (padding included): only entries go through the
+    // arithmetic pipeline, so only they leave something to drain; an empty slice's cycle
+    // does not.
+    let mut entry_end = 0u64;
     let mut scanner = levels; // the first broadcast waits for the LNZD tree
     let mut lower = vec![0u64; n];
     for (index, part) in view.parts().iter().enumerate() {
         if index > 0 {
             // Barrier: the next batch's pointers replace this batch's once every PE is done
             // and the pipeline has drained; the LNZD tree then restarts.
-            let done = finish.iter().copied().max().unwrap_or(0) + drain;
+            let done = finish
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0)
+                .max(entry_end + drain);
             scanner = scanner.max(done) + levels;
         }
         let epl = (params.spmat_width / part.entry_bits()).max(1) as u64;
@@ -286,6 +295,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                     pe.entries += e;
                     lower[k] += e;
                     if e > 0 {
+                        entry_end = entry_end.max(start + e);
                         // Spmat lines: those the column spans, less the one still buffered.
                         let (l0, l1) = (lo_e / epl, (hi_e - 1) / epl);
                         pe.spmat_reads += l1 - l0 + 1 - u64::from(line[k] == Some(l0));
@@ -331,7 +341,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
     out.cycles = if out.broadcasts == 0 {
         scanner
     } else {
-        scanner.max(busy_end + drain)
+        scanner.max(busy_end).max(entry_end + drain)
     };
     for pe in &mut pes {
         pe.starved = out.cycles - pe.busy;

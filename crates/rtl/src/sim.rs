@@ -1,0 +1,226 @@
+//! Running the testbench in Icarus Verilog or Verilator, and reading what it printed.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::design::{DESCRIPTORS_FILE, Rendered};
+use crate::error::{Error, Result};
+use crate::sources::SOURCES;
+
+/// A Verilog simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simulator {
+    /// Icarus Verilog (`iverilog -g2012`, then `vvp`).
+    Iverilog,
+    /// Verilator (`verilator --binary`), compiled to C++: much faster on large models.
+    Verilator,
+}
+
+impl Simulator {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Simulator::Iverilog => "iverilog",
+            Simulator::Verilator => "verilator",
+        }
+    }
+
+    /// Whether the simulator's programs can be started here.
+    pub fn available(self) -> bool {
+        let program = match self {
+            Simulator::Iverilog => "iverilog",
+            Simulator::Verilator => "verilator",
+        };
+        Command::new(program)
+            .arg(if self == Simulator::Iverilog { "-V" } else { "--version" })
+            .output()
+            .is_ok_and(|o| o.status.success() || self == Simulator::Iverilog)
+    }
+}
+
+/// What a testbench run printed and meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRun {
+    /// Every output and accumulator matched.
+    pub pass: bool,
+    /// The cycle count of each layer that finished, in order.
+    pub cycles: Vec<u64>,
+    /// The FAIL lines (empty on PASS).
+    pub failures: Vec<String>,
+    /// Everything the testbench printed.
+    pub log: String,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+fn run_tool(
+    tool: &'static str,
+    simulator: Simulator,
+    command: &mut Command,
+) -> Result<std::process::Output> {
+    command.output().map_err(|source| Error::NoSimulator {
+        tool,
+        simulator: simulator.name(),
+        source,
+    })
+}
+
+/// Writes the RTL and the testbench files into `work` (an empty folder), builds the
+/// testbench with `simulator` and runs it.
+pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<SimRun> {
+    let work = &std::fs::canonicalize(work).map_err(io(work))?;
+    let rtl = work.join("rtl");
+    std::fs::create_dir_all(rtl.join("tb")).map_err(io(&rtl))?;
+    let mut sources = Vec::new();
+    for (name, text) in SOURCES {
+        let path = rtl.join(name);
+        std::fs::write(&path, text).map_err(io(&path))?;
+        // relative to the work folder, where the tools run
+        sources.push(format!("rtl/{name}"));
+    }
+    for (name, text) in [
+        ("tb_params.vh", &rendered.params),
+        ("tb_model.vh", &rendered.model),
+        (DESCRIPTORS_FILE, &rendered.descriptors),
+    ] {
+        let path = work.join(name);
+        std::fs::write(&path, text).map_err(io(&path))?;
+    }
+    let output = match simulator {
+        Simulator::Iverilog => {
+            let build = run_tool(
+                "iverilog",
+                simulator,
+                Command::new("iverilog")
+                    .args(["-g2012", "-s", "eie_tb", "-o", "eie_tb.vvp", "-I", "."])
+                    .args(&sources)
+                    .current_dir(work),
+            )?;
+            if !build.status.success() {
+                return Err(Error::Tool {
+                    tool: "iverilog",
+                    status: build.status.to_string(),
+                    output: tail(&String::from_utf8_lossy(&build.stderr), 30),
+                });
+            }
+            run_tool(
+                "vvp",
+                simulator,
+                Command::new("vvp").args(["-n", "eie_tb.vvp"]).current_dir(work),
+            )?
+        }
+        Simulator::Verilator => {
+            let build = run_tool(
+                "verilator",
+                simulator,
+                Command::new("verilator")
+                    .args([
+                        "--binary",
+                        "-j",
+                        "2",
+                        "-O2",
+                        "-Wno-fatal",
+                        "-Wno-lint",
+                        "-Wno-style",
+                        "--top-module",
+                        "eie_tb",
+                        "--Mdir",
+                        "obj",
+                        "-o",
+                        "eie_tb",
+                        "-I.",
+                    ])
+                    .args(&sources)
+                    .current_dir(work),
+            )?;
+            if !build.status.success() {
+                return Err(Error::Tool {
+                    tool: "verilator",
+                    status: build.status.to_string(),
+                    output: tail(&String::from_utf8_lossy(&build.stderr), 30),
+                });
+            }
+            run_tool(
+                "the Verilator testbench",
+                simulator,
+                Command::new(work.join("obj").join("eie_tb")).current_dir(work),
+            )?
+        }
+    };
+    let log = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let parsed = parse(&log);
+    if !parsed.pass && parsed.failures.is_empty() {
+        return Err(Error::Tool {
+            tool: simulator.name(),
+            status: output.status.to_string(),
+            output: tail(&log, 30),
+        });
+    }
+    if parsed.pass && !output.status.success() {
+        return Err(Error::Tool {
+            tool: simulator.name(),
+            status: output.status.to_string(),
+            output: tail(&log, 30),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Reads a testbench's log: `EIE-RTL layer L cycles C NAME` per layer, `EIE-RTL PASS`, and
+/// `FAIL: ...` lines.
+pub fn parse(log: &str) -> SimRun {
+    let mut run = SimRun {
+        pass: false,
+        cycles: Vec::new(),
+        failures: Vec::new(),
+        log: log.to_string(),
+    };
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix("EIE-RTL layer ") {
+            let mut words = rest.split_whitespace();
+            if let (Some(_), Some("cycles"), Some(c)) = (words.next(), words.next(), words.next())
+                && let Ok(c) = c.parse()
+            {
+                run.cycles.push(c);
+            }
+        } else if line.trim() == "EIE-RTL PASS" {
+            run.pass = true;
+        } else if let Some(at) = line.find("FAIL: ") {
+            run.failures.push(line[at..].to_string());
+        }
+    }
+    if !run.failures.is_empty() {
+        run.pass = false;
+    }
+    run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_is_read_line_by_line() {
+        let run = parse(
+            "EIE-RTL layer 0 cycles 37 fc1\nEIE-RTL layer 1 cycles 12 fc 2\nEIE-RTL PASS\n",
+        );
+        assert!(run.pass);
+        assert_eq!(run.cycles, vec![37, 12]);
+        let run = parse("EIE-RTL layer 0 cycles 37 fc1\nFATAL: tb.sv:9: FAIL: layer 0 (fc1) PE 1\n");
+        assert!(!run.pass);
+        assert_eq!(run.failures, vec!["FAIL: layer 0 (fc1) PE 1".to_string()]);
+        // a PASS after a FAIL is no pass
+        assert!(!parse("FAIL: x\nEIE-RTL PASS\n").pass);
+    }
+}
