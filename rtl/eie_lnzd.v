@@ -1,8 +1,10 @@
+`default_nettype none
 // Leading-non-zero detection (LNZD): the lowest-indexed set bit of `in`, which is the next
 // non-zero activation in column order. A quadtree of 4-input priority encoders,
-// ceil(log4 N) levels deep (paper, Section IV). Combinational; the control charges the
-// tree's fill once per layer and per column batch (docs/rtl.md).
-`default_nettype none
+// L = ceil(log4 N) levels deep (paper, Section IV): level 1 encodes groups of 4 inputs,
+// each further level groups 4 nodes of the level below and prefixes their 2-bit choice.
+// Combinational; the control charges the tree's fill once per layer and per column batch
+// (docs/rtl.md).
 module eie_lnzd #(
     parameter integer N  = 64,
     parameter integer L  = ($clog2(N) + 1) / 2,
@@ -12,46 +14,40 @@ module eie_lnzd #(
     output wire          found,
     output wire [IW-1:0] index
 );
+  genvar l, i;
   generate
     if (L == 0) begin : g_one
       assign found = in[0];
       assign index = 1'b0;
-    end else if (L == 1) begin : g_leaf
-      wire [3:0] v;
-      genvar i;
-      for (i = 0; i < 4; i = i + 1) begin : g_pad
-        if (i < N) begin : g_bit
-          assign v[i] = in[i];
-        end else begin : g_zero
-          assign v[i] = 1'b0;
+    end else begin : g_tree
+      localparam integer W = 4 ** L;  // inputs, padded with zeros
+      wire [W-1:0] leaves;
+      assign leaves[N-1:0] = in;
+      if (W > N) begin : g_pad
+        assign leaves[W-1:N] = {(W - N) {1'b0}};
+      end
+      for (l = 1; l <= L; l = l + 1) begin : g_lvl
+        localparam integer NODES = W / (4 ** l);
+        wire [NODES-1:0] v;  // the node's subtree holds a set bit
+        wire [NODES*2*l-1:0] ix;  // its lowest set bit within the subtree, 2l bits
+        for (i = 0; i < NODES; i = i + 1) begin : g_node
+          wire [3:0] f;
+          if (l == 1) begin : g_leaf
+            assign f = leaves[4*i+:4];
+          end else begin : g_inner
+            assign f = g_lvl[l-1].v[4*i+:4];
+          end
+          wire [1:0] sel = f[0] ? 2'd0 : f[1] ? 2'd1 : f[2] ? 2'd2 : 2'd3;
+          assign v[i] = |f;
+          if (l == 1) begin : g_leaf_ix
+            assign ix[2*i+:2] = sel;
+          end else begin : g_inner_ix
+            assign ix[2*l*i+:2*l] = {sel, g_lvl[l-1].ix[2*(l-1)*(4*i+sel)+:2*(l-1)]};
+          end
         end
       end
-      assign found = |v;
-      assign index = v[0] ? 2'd0 : v[1] ? 2'd1 : v[2] ? 2'd2 : 2'd3;
-    end else begin : g_node
-      localparam integer Q = 4 ** (L - 1);  // inputs per subtree
-      wire [4*Q-1:0] padded;
-      assign padded[N-1:0] = in;
-      if (4 * Q > N) begin : g_pad
-        assign padded[4*Q-1:N] = {(4 * Q - N) {1'b0}};
-      end
-      wire [3:0] f;
-      wire [2*L-3:0] sub[0:3];
-      genvar i;
-      for (i = 0; i < 4; i = i + 1) begin : g_sub
-        eie_lnzd #(
-            .N (Q),
-            .L (L - 1),
-            .IW(2 * L - 2)
-        ) u_sub (
-            .in   (padded[i*Q+:Q]),
-            .found(f[i]),
-            .index(sub[i])
-        );
-      end
-      wire [1:0] sel = f[0] ? 2'd0 : f[1] ? 2'd1 : f[2] ? 2'd2 : 2'd3;
-      assign found = |f;
-      assign index = {sel, sub[sel]};
+      assign found = g_lvl[L].v[0];
+      assign index = g_lvl[L].ix[2*L-1:0];
     end
   endgenerate
 endmodule

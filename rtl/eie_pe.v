@@ -56,6 +56,13 @@ module eie_pe #(
     input wire [RA-1:0] wb_row,
     input wire          swap,
 
+    // Host writes into the PE's memories (how a chip is loaded; the testbench may also
+    // load them directly): 0 Spmat word, 1 pointer bank 0, 2 pointer bank 1.
+    input  wire        host_we,
+    input  wire [ 1:0] host_mem,
+    input  wire [31:0] host_addr,
+    input  wire [63:0] host_data,
+
     // Testbench access: write a source activation; read an accumulator and an activation.
     input  wire                ld_we,
     input  wire [      AA-1:0] ld_addr,
@@ -266,6 +273,9 @@ module eie_pe #(
         acc[wb_row] <= {ACC_BITS{1'b0}};
       end
       if (swap) bank <= !bank;
+      if (host_we && host_mem == 2'd0) spmat[host_addr[SA-1:0]] <= host_data;
+      if (host_we && host_mem == 2'd1) ptr_b0[host_addr[PA-1:0]] <= host_data[PTR_BITS-1:0];
+      if (host_we && host_mem == 2'd2) ptr_b1[host_addr[PA-1:0]] <= host_data[PTR_BITS-1:0];
       if (ld_we) begin
         if (bank) act1[ld_addr] <= ld_data;
         else act0[ld_addr] <= ld_data;

@@ -33,6 +33,14 @@ module eie_top #(
     output wire [         1:0] phase,     // 1: accumulators final; 2: outputs written
     output wire                done,
     output reg  [        31:0] cycles,    // of the layer just computed
+    // host writes (docs/rtl.md "Memory map"): host_mem 0..2 a PE's Spmat word / pointer
+    // bank 0 / bank 1 (PE host_pe), 3 a descriptor's 64-bit quarter (address = part x 4 +
+    // quarter), 4 a codebook word (address = slot x 2^code_bits + code)
+    input  wire                host_we,
+    input  wire [      KA-1:0] host_pe,
+    input  wire [         2:0] host_mem,
+    input  wire [        31:0] host_addr,
+    input  wire [        63:0] host_data,
     // testbench access
     input  wire                ld_we,     // write a source activation
     input  wire [      KA-1:0] ld_pe,
@@ -59,21 +67,12 @@ module eie_top #(
   reg [DA-1:0] scan_part, cfg_part;  // the part being scanned; the part the PEs work on
   reg [COL_BITS-1:0] g, gcol;  // the group and its first column (g x N)
   reg [N_PE-1:0] mask;  // non-zeros of the group not yet broadcast
-  reg [15:0] val[0:N_PE-1];
+  reg [16*N_PE-1:0] val;  // the group's activations, 16 bits each
   reg [7:0] wait_cnt;  // LNZD fill
   reg [31:0] cyc;
   reg [RA-1:0] wb_row;
 
-  // descriptor fields
-  function [COL_BITS-1:0] f_first(input [255:0] d);
-    f_first = d[0+:COL_BITS];
-  endfunction
-  function [COL_BITS-1:0] f_cols(input [255:0] d);
-    f_cols = d[32+:COL_BITS];
-  endfunction
-  function [COL_BITS-1:0] f_inputs(input [255:0] d);
-    f_inputs = d[64+:COL_BITS];
-  endfunction
+  // descriptor fields: first column [31:0], columns [63:32], inputs [95:64] (docs/rtl.md)
   wire [255:0] ds = desc[scan_part];
   wire [255:0] dc = desc[cfg_part];
   wire [255:0] dn = desc[scan_part+1'b1];
@@ -102,10 +101,10 @@ module eie_top #(
   wire scan_now = (state == S_SCAN && wait_done) || (state == S_BARRIER && all_idle && LEVELS == 0);
   wire bc_valid = scan_now && lead_found && !stall;
   wire [COL_BITS-1:0] lead_col = gcol + lead;
-  wire [COL_BITS-1:0] bc_col = lead_col - f_first(ds);
-  wire [15:0] bc_value = val[lead[KA-1:0]];
+  wire [COL_BITS-1:0] bc_col = lead_col - ds[0+:COL_BITS];
+  wire [15:0] bc_value = val[lead[KA-1:0]*16+:16];
   wire advance = scan_now && !lead_found;
-  wire [COL_BITS-1:0] part_end = f_first(ds) + f_cols(ds);
+  wire [COL_BITS-1:0] part_end = ds[0+:COL_BITS] + ds[32+:COL_BITS];
   wire [COL_BITS:0] next_gcol = gcol + N_PE;
   wire part_over = next_gcol >= part_end;
   wire part_last = ds[236];
@@ -118,7 +117,7 @@ module eie_top #(
   wire [COL_BITS-1:0] ld_g = (new_layer || (advance && part_over)) ? dl[96+:COL_BITS] : g + 1'b1;
   wire [COL_BITS-1:0] ld_gcol = (new_layer || (advance && part_over)) ? dl[96+:COL_BITS] * N_PE : next_gcol[COL_BITS-1:0];
   wire [N_PE-1:0] ld_mask;
-  wire [15:0] ld_val[0:N_PE-1];
+  wire [16*N_PE-1:0] ld_val;
 
   // the codebook of the layer the PEs work on
   wire [(16*NC)-1:0] codebook;
@@ -133,11 +132,11 @@ module eie_top #(
   generate
     for (k = 0; k < N_PE; k = k + 1) begin : g_pe
       wire [COL_BITS-1:0] col = ld_gcol + k;
-      wire in_part = col >= f_first(dl) && col < f_first(dl) + f_cols(dl);
-      wire is_input = col < f_inputs(dl);
-      wire is_bias = dl[236+1] && col == f_inputs(dl);
+      wire in_part = col >= dl[0+:COL_BITS] && col < dl[0+:COL_BITS] + dl[32+:COL_BITS];
+      wire is_input = col < dl[64+:COL_BITS];
+      wire is_bias = dl[236+1] && col == dl[64+:COL_BITS];
       assign ld_mask[k] = in_part && (is_input ? grp_act[k] != 0 : is_bias);
-      assign ld_val[k] = is_input ? grp_act[k] : (16'd1 << dl[232+:4]);
+      assign ld_val[k*16+:16] = is_input ? grp_act[k] : (16'd1 << dl[232+:4]);
       eie_pe #(
           .PE_INDEX(k),
           .N_PE(N_PE),
@@ -175,6 +174,10 @@ module eie_top #(
           .wb_en(state == S_WB),
           .wb_row(wb_row),
           .swap(state == S_WB && wb_row == ACC_ROWS - 1),
+          .host_we(host_we && host_pe == k && host_mem < 3'd3),
+          .host_mem(host_mem[1:0]),
+          .host_addr(host_addr),
+          .host_data(host_data),
           .ld_we(ld_we && ld_pe == k),
           .ld_addr(ld_addr),
           .ld_data(ld_data),
@@ -193,7 +196,11 @@ module eie_top #(
   assign phase = (state == S_HOLD_ACC) ? 2'd1 : (state == S_HOLD_OUT) ? 2'd2 : 2'd0;
   assign done = state == S_DONE;
 
-  integer i;
+  always @(posedge clk) begin
+    if (host_we && host_mem == 3'd3) desc[host_addr[DA+1:2]][host_addr[1:0]*64+:64] <= host_data;
+    if (host_we && host_mem == 3'd4) cb_mem[host_addr[CBA-1:0]] <= host_data[15:0];
+  end
+
   always @(posedge clk) begin
     if (rst) begin
       state <= S_IDLE;
@@ -210,7 +217,7 @@ module eie_top #(
         g <= ld_g;
         gcol <= ld_gcol;
         mask <= ld_mask;
-        for (i = 0; i < N_PE; i = i + 1) val[i] <= ld_val[i];
+        val <= ld_val;
       end
       if (bc_valid) mask[lead[KA-1:0]] <= 1'b0;
       if (new_layer) begin

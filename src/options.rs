@@ -124,7 +124,7 @@ pub struct TimingArgs {
     #[arg(long)]
     pub queue_ring: bool,
     /// No cycle to move past a group of N activations without non-zeros left (the default
-    /// charges one, as the authors' simulator does).
+    /// charges one after every group, as the reference RTL does).
     #[arg(long)]
     pub no_group_advance: bool,
 }

@@ -492,3 +492,29 @@ fn column_batches_fit_a_layer_too_wide_for_its_pointers() {
         "{text}"
     );
 }
+
+#[test]
+fn pack_says_which_biases_it_does_not_fold() {
+    // Issue 10: pack dropped NAME.bias without a word.
+    let t = TestDir::new();
+    let out = t
+        .run(&[
+            "pack",
+            fixture("tiny-mlp.safetensors").to_str().unwrap(),
+            "-o",
+            "out",
+        ])
+        .ok()
+        .to_string();
+    assert!(out.contains("not folded: fc1.bias, fc2.bias"), "{out}");
+    let f2 = t
+        .run(&[
+            "pack",
+            fixture("figure2.safetensors").to_str().unwrap(),
+            "-o",
+            "f2",
+        ])
+        .ok()
+        .to_string();
+    assert!(!f2.contains("not folded"), "{f2}");
+}

@@ -9,18 +9,24 @@ use crate::util::{TestDir, fixture, json};
 /// Whether `tool` runs here; prints why a test skips when it does not.
 fn have(tool: &str) -> bool {
     let found = std::process::Command::new(tool)
-        .arg(if tool == "iverilog" { "-V" } else { "--version" })
+        .arg(if tool == "iverilog" {
+            "-V"
+        } else {
+            "--version"
+        })
         .output()
         .is_ok();
     if !found {
-        eprintln!("skipping: {tool} is not installed (apt-get install iverilog verilator)");
+        eprintln!("skipping: {tool} is not installed (apt-get install iverilog verilator yosys)");
     }
     found
 }
 
 /// Deterministic weights in [-1, 1): a 64-bit LCG.
 fn weights(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             s = s
@@ -37,7 +43,10 @@ fn passes(t: &TestDir, args: &[&str], layers: usize) -> String {
     let mut all = vec!["rtl-check"];
     all.extend_from_slice(args);
     let out = t.run(&all).ok().to_string();
-    assert!(out.contains("PASS: every output and accumulator bit-exact"), "{out}");
+    assert!(
+        out.contains("PASS: every output and accumulator bit-exact"),
+        "{out}"
+    );
     let rows: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("layer "))
@@ -90,7 +99,13 @@ fn the_demo_models_three_layers_cosimulate_on_8_pes() {
     ])
     .ok();
     let m = json(&std::fs::read_to_string(t.path("demo/manifest.json")).unwrap());
-    assert!(m["layers"].as_array().unwrap().iter().all(|l| !l["bias"].is_null()));
+    assert!(
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| !l["bias"].is_null())
+    );
     // A real input: one held-out sample of the demo's dataset, chained through all three.
     passes(
         &t,
@@ -131,7 +146,13 @@ fn a_64_pe_layer_with_padding_a_bias_and_column_batches_cosimulates() {
     let m = json(&std::fs::read_to_string(t.path("m/manifest.json")).unwrap());
     let parts = m["layers"].as_array().unwrap();
     assert_eq!(parts.len(), 4, "201 columns in batches of 64");
-    assert!(parts.iter().map(|p| p["padding"].as_u64().unwrap()).sum::<u64>() > 0);
+    assert!(
+        parts
+            .iter()
+            .map(|p| p["padding"].as_u64().unwrap())
+            .sum::<u64>()
+            > 0
+    );
     assert!(!parts[3]["bias"].is_null());
     // A shallow queue, so that the broadcast stalls too.
     passes(&t, &["m", "--fifo", "2", "--act-density", "0.5"], 1);
@@ -223,7 +244,11 @@ fn a_mangled_or_missing_image_fails_naming_the_file() {
     t.run(&["rtl-check", "f2"])
         .fails_with(&["pe00.spmat.hex holds 1 words, the manifest says 2"]);
     // A word of the wrong width.
-    std::fs::write(&spmat, text.replacen("09052f03160d1901", "9052f03160d1901", 1)).unwrap();
+    std::fs::write(
+        &spmat,
+        text.replacen("09052f03160d1901", "9052f03160d1901", 1),
+    )
+    .unwrap();
     t.run(&["rtl-check", "f2"])
         .fails_with(&["pe00.spmat.hex line 1: expected 16 hex digits (64-bit words)"]);
     std::fs::write(&spmat, &text).unwrap();
@@ -256,4 +281,45 @@ fn rtl_check_names_what_the_design_does_not_support() {
     // A model.eie alone has no images to load.
     t.run(&["rtl-check", "f2/model.eie"])
         .fails_with(&["not a model folder"]);
+}
+
+#[test]
+fn yosys_synthesises_the_pe_and_the_top() {
+    if !have("yosys") {
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rtl/synth.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("8")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pe = text
+        .lines()
+        .find(|l| l.starts_with("eie_pe:"))
+        .expect("the PE's counts");
+    let top = text
+        .lines()
+        .find(|l| l.starts_with("eie_top"))
+        .expect("the top's counts");
+    assert!(top.contains("with 8 PEs as black boxes"), "{top}");
+    for line in [pe, top] {
+        assert!(line.ends_with(" 0 latches"), "{line}");
+        let cells: u64 = line
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(cells > 1000, "{line}");
+    }
 }

@@ -74,6 +74,20 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         .map(|s| (s.name.as_str(), s.reason.to_string()))
         .collect();
     print!("{}", skipped_line(&skipped, ""));
+    // pack stores tensors as they are and does not fold biases (compress does): say so, so
+    // that nobody takes these images for the layer with its bias.
+    let unfolded: Vec<String> = names
+        .iter()
+        .filter_map(|n| eie_checkpoint::bias_name(n))
+        .filter(|b| ck.info(b).is_some())
+        .collect();
+    if !unfolded.is_empty() {
+        println!(
+            "not folded: {} (pack stores the weights alone; `compress` folds a layer's bias in as \
+             its last column)",
+            unfolded.join(", ")
+        );
+    }
     println!(
         "wrote {} (model.eie, manifest.json, {} image files)",
         args.out.display(),

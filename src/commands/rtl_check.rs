@@ -75,8 +75,8 @@ fn work_folder(asked: Option<&Path>, inputs: &Inputs) -> Result<Work> {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
-            let path = std::env::temp_dir()
-                .join(format!("eie-rtl-check-{}-{nanos}", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("eie-rtl-check-{}-{nanos}", std::process::id()));
             std::fs::create_dir(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             Work { path, keep: false }
@@ -146,7 +146,12 @@ pub fn run(args: Args) -> Result<()> {
     for (i, run) in runs.iter().enumerate() {
         let rtl = sim.cycles.get(i).copied();
         let shown = rtl.map_or("-".to_string(), |c| c.to_string());
-        println!("{:<30} {:>10}  {:>12}", run.view.name(), shown, model_cycles[i]);
+        println!(
+            "{:<30} {:>10}  {:>12}",
+            run.view.name(),
+            shown,
+            model_cycles[i]
+        );
         if rtl.is_some_and(|c| c != model_cycles[i]) {
             differ.push(run.view.name().to_string());
         }

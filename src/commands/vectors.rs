@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use eie_pipeline::output::{Inputs, Layout, Staging, load_bundle};
+use eie_simulate::LayerView;
+use eie_simulate::fixed::Arith;
 use eie_simulate::float::relu_at;
 use eie_simulate::run::{Mode, fractions, run_chain, run_independent};
-use eie_simulate::fixed::Arith;
 use eie_simulate::timing::TimingParams;
 use eie_simulate::vectors::{LayerRun, render};
-use eie_simulate::LayerView;
 
 use crate::options::{ArithArgs, ForceArgs, InputArgs, TimingArgs, select_views};
 
@@ -87,7 +87,7 @@ pub fn layer_runs<'a>(
     arith: Arith,
 ) -> Result<(Mode, Vec<LayerRun<'a>>)> {
     let mode = Mode::of(views, source.external())?;
-        let mut runs = Vec::new();
+    let mut runs = Vec::new();
     match mode {
         Mode::Chained => {
             let vectors = source.vectors(views[0].inputs(), settings)?;

@@ -69,7 +69,7 @@ pub struct Descriptor {
     pub inputs: u32,
     /// The group (of N columns) holding `first_col`.
     pub first_group: u32,
-    /// Index of the part's pointer p[0] in every PE's pointer memory.
+    /// Index of the part's first pointer in every PE's pointer memory.
     pub ptr_base: u32,
     /// Word of the part's first Spmat word in every PE's Spmat memory.
     pub spmat_base: u32,
@@ -231,11 +231,11 @@ fn verilog_text(name: &str) -> String {
         .collect()
 }
 
-fn image<'a>(
-    layer: &'a LayerManifest,
+fn image(
+    layer: &LayerManifest,
     kind: FileKind,
     pe: Option<usize>,
-) -> Result<&'a eie_images::FileEntry> {
+) -> Result<&eie_images::FileEntry> {
     layer
         .files
         .iter()
@@ -303,7 +303,10 @@ pub fn plan(
         if layer.pes != n {
             return Err(Error::Unsupported {
                 parameter: "layers packed for different PE counts",
-                got: format!("\"{}\" on {} PEs, \"{}\" on {n}", layer.name, layer.pes, first.name),
+                got: format!(
+                    "\"{}\" on {} PEs, \"{}\" on {n}",
+                    layer.name, layer.pes, first.name
+                ),
                 supported: "one PE array for the whole model",
             });
         }
@@ -472,7 +475,8 @@ impl Design {
     /// The testbench files, for a work folder at `work` (where `descriptors.hex` goes).
     pub fn render(&self, work: &Path) -> Result<Rendered> {
         let p = &self.params;
-        let mut params = String::from("// Written by eie-compress rtl-check: the design's parameters.\n");
+        let mut params =
+            String::from("// Written by eie-compress rtl-check: the design's parameters.\n");
         for (name, value) in [
             ("N_PE", p.n_pe as u64),
             ("CODE_BITS", p.code_bits.into()),
@@ -504,7 +508,12 @@ impl Design {
              // vectors' manifest.json: what to load where, and what to expect.\n",
         );
         m += "task automatic load_model;\n  begin\n";
-        writeln!(m, "    check_hex(\"{desc_path}\", {}, 64);", self.descriptors.len()).unwrap();
+        writeln!(
+            m,
+            "    check_hex(\"{desc_path}\", {}, 64);",
+            self.descriptors.len()
+        )
+        .unwrap();
         writeln!(
             m,
             "    $readmemh(\"{desc_path}\", dut.desc, 0, {});",
@@ -515,10 +524,20 @@ impl Design {
             writeln!(m, "    // layer {l}: {}", verilog_text(&layer.name)).unwrap();
             writeln!(m, "    `LOAD_CODEBOOK({l}, \"{}\")", layer.codebook).unwrap();
             for s in &layer.spmat {
-                writeln!(m, "    `LOAD_SPMAT({}, \"{}\", {}, {})", s.pe, s.path, s.base, s.words).unwrap();
+                writeln!(
+                    m,
+                    "    `LOAD_SPMAT({}, \"{}\", {}, {})",
+                    s.pe, s.path, s.base, s.words
+                )
+                .unwrap();
             }
             for s in &layer.pointers {
-                writeln!(m, "    `LOAD_PTR({}, \"{}\", {}, {})", s.pe, s.path, s.base, s.words).unwrap();
+                writeln!(
+                    m,
+                    "    `LOAD_PTR({}, \"{}\", {}, {})",
+                    s.pe, s.path, s.base, s.words
+                )
+                .unwrap();
             }
         }
         m += "  end\nendtask\n\n";
@@ -530,7 +549,12 @@ impl Design {
         m += "task automatic load_layer_input(input integer l);\n  case (l)\n";
         for (l, layer) in self.layers.iter().enumerate() {
             if l == 0 || p.independent {
-                writeln!(m, "    {l}: load_input(\"{}\", {});", layer.input, layer.inputs).unwrap();
+                writeln!(
+                    m,
+                    "    {l}: load_input(\"{}\", {});",
+                    layer.input, layer.inputs
+                )
+                .unwrap();
             }
         }
         m += "    default: ;\n  endcase\nendtask\n\n";
@@ -539,8 +563,12 @@ impl Design {
             writeln!(m, "    {l}: begin").unwrap();
             let name = verilog_text(&layer.name);
             for a in &layer.acc {
-                writeln!(m, "      check_acc({l}, \"{name}\", {}, \"{}\", {});", a.pe, a.path, a.words)
-                    .unwrap();
+                writeln!(
+                    m,
+                    "      check_acc({l}, \"{name}\", {}, \"{}\", {});",
+                    a.pe, a.path, a.words
+                )
+                .unwrap();
             }
             m += "    end\n";
         }

@@ -32,7 +32,11 @@ impl Simulator {
             Simulator::Verilator => "verilator",
         };
         Command::new(program)
-            .arg(if self == Simulator::Iverilog { "-V" } else { "--version" })
+            .arg(if self == Simulator::Iverilog {
+                "-V"
+            } else {
+                "--version"
+            })
             .output()
             .is_ok_and(|o| o.status.success() || self == Simulator::Iverilog)
     }
@@ -116,7 +120,9 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
             run_tool(
                 "vvp",
                 simulator,
-                Command::new("vvp").args(["-n", "eie_tb.vvp"]).current_dir(work),
+                Command::new("vvp")
+                    .args(["-n", "eie_tb.vvp"])
+                    .current_dir(work),
             )?
         }
         Simulator::Verilator => {
@@ -212,12 +218,12 @@ mod tests {
 
     #[test]
     fn a_log_is_read_line_by_line() {
-        let run = parse(
-            "EIE-RTL layer 0 cycles 37 fc1\nEIE-RTL layer 1 cycles 12 fc 2\nEIE-RTL PASS\n",
-        );
+        let run =
+            parse("EIE-RTL layer 0 cycles 37 fc1\nEIE-RTL layer 1 cycles 12 fc 2\nEIE-RTL PASS\n");
         assert!(run.pass);
         assert_eq!(run.cycles, vec![37, 12]);
-        let run = parse("EIE-RTL layer 0 cycles 37 fc1\nFATAL: tb.sv:9: FAIL: layer 0 (fc1) PE 1\n");
+        let run =
+            parse("EIE-RTL layer 0 cycles 37 fc1\nFATAL: tb.sv:9: FAIL: layer 0 (fc1) PE 1\n");
         assert!(!run.pass);
         assert_eq!(run.failures, vec!["FAIL: layer 0 (fc1) PE 1".to_string()]);
         // a PASS after a FAIL is no pass

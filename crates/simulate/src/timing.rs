@@ -19,7 +19,7 @@ pub struct TimingParams {
     /// Arithmetic pipeline stages (default 4).
     pub pipeline_depth: u32,
     /// A group of N activations with no non-zero left costs a cycle to move past (default,
-    /// as in the authors' simulator).
+    /// as in the reference RTL; docs/timing-model.md).
     pub group_advance: bool,
 }
 
