@@ -378,6 +378,38 @@ impl InputArgs {
         Ok(vectors)
     }
 
+    /// The runs `vectors` records and `rtl-check` compares with: chained on the first input
+    /// vector when `views` chain, else each layer on a generated input of its own.
+    pub fn runs<'a>(
+        &self,
+        views: &[eie_simulate::LayerView<'a>],
+        recorded: &std::collections::BTreeMap<String, String>,
+        params: &TimingParams,
+        arith: Arith,
+    ) -> anyhow::Result<(
+        eie_simulate::run::Mode,
+        Vec<eie_simulate::vectors::LayerRun<'a>>,
+    )> {
+        use eie_simulate::run::Mode;
+        let mode = Mode::of(views, self.external())?;
+        let inputs = match mode {
+            Mode::Chained => self.vectors(views[0].inputs(), recorded)?,
+            Mode::Independent => views
+                .iter()
+                .map(|v| Ok(self.vectors(v.inputs(), recorded)?.swap_remove(0)))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        };
+        let runs = eie_simulate::vectors::layer_runs(
+            views,
+            mode,
+            &inputs,
+            &self.act_frac.act_frac,
+            arith,
+            params,
+        )?;
+        Ok((mode, runs))
+    }
+
     fn vectors_unchecked(
         &self,
         width: usize,

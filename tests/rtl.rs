@@ -37,6 +37,13 @@ fn weights(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The paper's Figure 2 packed for 4 PEs into `f2`.
+fn figure2(t: &TestDir) {
+    let f2 = fixture("figure2.safetensors");
+    t.run(&["pack", f2.to_str().unwrap(), "-o", "f2", "--pes", "4"])
+        .ok();
+}
+
 /// Runs rtl-check and asserts PASS with every layer's RTL cycles equal to the model's.
 #[track_caller]
 fn passes(t: &TestDir, args: &[&str], layers: usize) -> String {
@@ -67,9 +74,7 @@ fn figure2_cosimulates_on_4_pes() {
         return;
     }
     let t = TestDir::new();
-    let f2 = fixture("figure2.safetensors");
-    t.run(&["pack", f2.to_str().unwrap(), "-o", "f2", "--pes", "4"])
-        .ok();
+    figure2(&t);
     let out = passes(&t, &["f2"], 1);
     assert!(out.contains("4 PEs"), "{out}");
 }
@@ -233,9 +238,7 @@ fn a_mangled_or_missing_image_fails_naming_the_file() {
         return;
     }
     let t = TestDir::new();
-    let f2 = fixture("figure2.safetensors");
-    t.run(&["pack", f2.to_str().unwrap(), "-o", "f2", "--pes", "4"])
-        .ok();
+    figure2(&t);
     let dir = "f2/images/000-fig2.weight";
     let spmat = t.path(&format!("{dir}/pe00.spmat.hex"));
     let text = std::fs::read_to_string(&spmat).unwrap();
@@ -261,9 +264,7 @@ fn a_mangled_or_missing_image_fails_naming_the_file() {
 #[test]
 fn rtl_check_names_what_the_design_does_not_support() {
     let t = TestDir::new();
-    let f2 = fixture("figure2.safetensors");
-    t.run(&["pack", f2.to_str().unwrap(), "-o", "f2", "--pes", "4"])
-        .ok();
+    figure2(&t);
     t.run(&["rtl-check", "f2", "--queue-ring"])
         .fails_with(&["the RTL does not support the ring-buffer queue"]);
     t.run(&["rtl-check", "f2", "--pipeline-depth", "5"])
@@ -277,7 +278,32 @@ fn rtl_check_names_what_the_design_does_not_support() {
         .fails_with(&["lies inside"]);
     assert!(!t.exists("f2/work"));
     t.run(&["rtl-check", "f2", "--work", "f2"])
-        .fails_with(&["f2"]);
+        .fails_with(&["is f2, an input of this command"]);
+    // Nor the temporary one: a model in the temporary folder itself.
+    let tmp = t.path("f2");
+    t.run_env(&["rtl-check", "f2"], &[("TMPDIR", tmp.to_str().unwrap())])
+        .fails_with(&["lies inside", "an input of this command"]);
+    assert_eq!(
+        std::fs::read_dir(t.path("f2")).unwrap().count(),
+        3,
+        "nothing written in f2"
+    );
+    // A manifest whose word counts are not model.eie's is refused before anything is sized
+    // from it.
+    let path = t.path("f2/manifest.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut m = json(&original);
+    for f in m["layers"][0]["files"].as_array_mut().unwrap() {
+        if f["path"].as_str().unwrap().ends_with("pe00.spmat.hex") {
+            f["words"] = serde_json::json!(2_000_000_000u64);
+        }
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    t.run(&["rtl-check", "f2"]).fails_with(&[
+        "manifest.json does not describe layer 0 (\"fig2.weight\") of model.eie",
+        "pe00.spmat.hex",
+    ]);
+    std::fs::write(&path, original).unwrap();
     // A model.eie alone has no images to load.
     t.run(&["rtl-check", "f2/model.eie"])
         .fails_with(&["not a model folder"]);

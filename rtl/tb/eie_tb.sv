@@ -14,7 +14,7 @@ module eie_tb;
   localparam integer KA = (N_PE > 1) ? $clog2(N_PE) : 1;
   localparam integer AA = $clog2(ACT_DEPTH + 1);
   localparam integer RA = $clog2(ACC_ROWS + 1);
-  localparam integer DA = $clog2(MAX_PARTS + 1);
+  localparam integer DA = $clog2(N_PARTS + 1);
 
   reg clk = 1'b0;
   always #5 clk = ~clk;
@@ -41,8 +41,8 @@ module eie_tb;
       .ACC_ROWS(ACC_ROWS),
       .FIFO_DEPTH(FIFO_DEPTH),
       .ACC_BITS(ACC_BITS),
-      .MAX_PARTS(MAX_PARTS),
-      .MAX_LAYERS(MAX_LAYERS),
+      .MAX_PARTS(N_PARTS),
+      .MAX_LAYERS(N_LAYERS),
       .COL_BITS(COL_BITS),
       .ROW_BITS(ROW_BITS)
   ) dut (
@@ -71,7 +71,7 @@ module eie_tb;
       .dbg_act(dbg_act)
   );
 
-  integer ok, j, r, mismatches;
+  integer j, r, mismatches;
   reg [PTR_BITS-1:0] ptr_tmp[0:MAX_FILE_WORDS-1];
   reg [63:0] vec_tmp[0:MAX_FILE_WORDS-1];
 

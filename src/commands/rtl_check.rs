@@ -10,7 +10,6 @@ use eie_pipeline::output::{Inputs, load_bundle};
 use eie_rtl::Simulator;
 use eie_simulate::vectors::render;
 
-use crate::commands::vectors::layer_runs;
 use crate::options::{ArithArgs, InputArgs, TimingArgs, select_views};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,35 +53,73 @@ impl Drop for Work {
     }
 }
 
+/// The work folder: the one asked for, or a new one in the system's temporary folder. Neither
+/// may lie inside an input (a model packed straight into /tmp is one).
 fn work_folder(asked: Option<&Path>, inputs: &Inputs) -> Result<Work> {
-    let work = match asked {
-        Some(path) => {
-            // An input (the model folder, a dataset) never holds the work folder.
-            inputs.check_folder(path, &[])?;
-            std::fs::create_dir(path).with_context(|| {
-                format!(
-                    "cannot create the work folder {} (rtl-check writes a new folder; \
-                     give one that does not exist)",
-                    path.display()
-                )
-            })?;
-            Work {
-                path: path.to_path_buf(),
-                keep: true,
-            }
-        }
+    let (path, keep) = match asked {
+        Some(path) => (path.to_path_buf(), true),
         None => {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
-            let path =
-                std::env::temp_dir().join(format!("eie-rtl-check-{}-{nanos}", std::process::id()));
-            std::fs::create_dir(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            Work { path, keep: false }
+            let name = format!("eie-rtl-check-{}-{nanos}", std::process::id());
+            (std::env::temp_dir().join(name), false)
         }
     };
-    Ok(work)
+    inputs.check_folder(&path, &[])?;
+    std::fs::create_dir(&path).with_context(|| {
+        format!(
+            "cannot create the work folder {} (rtl-check writes a new folder; give one that \
+             does not exist)",
+            path.display()
+        )
+    })?;
+    Ok(Work { path, keep })
+}
+
+/// Refuses images whose manifest does not describe `model.eie`: the design's memory sizes
+/// and the testbench's word counts come from the manifest, so it must be the one the bundle
+/// (checksummed, validated) renders. The files themselves the testbench checks.
+fn check_manifest(
+    dir: &Path,
+    on_disk: &eie_images::Manifest,
+    bundle: &eie_format::Bundle,
+) -> Result<()> {
+    let expected = eie_images::render(bundle)?.manifest;
+    let shown = dir.join("manifest.json");
+    if on_disk.layers.len() != expected.layers.len() {
+        bail!(
+            "{} lists {} layers, but model.eie holds {}; rerun pack or compress",
+            shown.display(),
+            on_disk.layers.len(),
+            expected.layers.len()
+        );
+    }
+    for (got, want) in on_disk.layers.iter().zip(&expected.layers) {
+        if got != want {
+            let file = got
+                .files
+                .iter()
+                .zip(&want.files)
+                .find(|(g, w)| g != w)
+                .map_or(String::new(), |(g, _)| format!(" (first at {})", g.path));
+            bail!(
+                "{} does not describe layer {} (\"{}\") of model.eie{file}; rerun pack or compress",
+                shown.display(),
+                want.index,
+                want.name
+            );
+        }
+    }
+    if on_disk.pointer_bits != expected.pointer_bits {
+        bail!(
+            "{} says {}-bit pointers, model.eie {}",
+            shown.display(),
+            on_disk.pointer_bits,
+            expected.pointer_bits
+        );
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -95,6 +132,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let manifest = eie_images::read_manifest(&args.dir)?;
+    check_manifest(&args.dir, &manifest, &bundle)?;
     let params = args.timing.params()?;
     eie_rtl::check_timing(&params)?;
     let arith = args.arith.arith()?;
@@ -109,7 +147,9 @@ pub fn run(args: Args) -> Result<()> {
         inputs.extend(crate::options::dataset_inputs(spec)?);
     }
     let views = select_views(&bundle, None)?;
-    let (mode, runs) = layer_runs(&views, &args.input, &bundle.meta().settings, &params, arith)?;
+    let (mode, runs) = args
+        .input
+        .runs(&views, &bundle.meta().settings, &params, arith)?;
     let model_cycles: Vec<u64> = runs.iter().map(|r| r.step.timing.cycles).collect();
     let worst = model_cycles.iter().copied().max().unwrap_or(0);
 
@@ -128,7 +168,7 @@ pub fn run(args: Args) -> Result<()> {
         params.fifo_depth,
         worst.saturating_mul(2).saturating_add(10_000),
     )?;
-    let rendered = design.render(&std::fs::canonicalize(&work.path)?)?;
+    let rendered = design.render();
     let sim = eie_rtl::run(&work.path, &rendered, simulator)?;
     let log = work.path.join("simulation.log");
     std::fs::write(&log, &sim.log).with_context(|| format!("cannot write {}", log.display()))?;

@@ -6,12 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use eie_pipeline::output::{Inputs, Layout, Staging, load_bundle};
-use eie_simulate::LayerView;
-use eie_simulate::fixed::Arith;
-use eie_simulate::float::relu_at;
-use eie_simulate::run::{Mode, fractions, run_chain, run_independent};
-use eie_simulate::timing::TimingParams;
-use eie_simulate::vectors::{LayerRun, render};
+use eie_simulate::vectors::render;
 
 use crate::options::{ArithArgs, ForceArgs, InputArgs, TimingArgs, select_views};
 
@@ -61,7 +56,9 @@ pub fn run(args: Args) -> Result<()> {
     let views = select_views(&bundle, args.layer.as_deref())?;
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
-    let (mode, runs) = layer_runs(&views, &args.input, &bundle.meta().settings, &params, arith)?;
+    let (mode, runs) = args
+        .input
+        .runs(&views, &bundle.meta().settings, &params, arith)?;
     let meta = bundle.meta();
     let set = render(&meta.tool_version, &meta.source.name, mode, &runs, arith);
     set.write_into(staging.path())
@@ -74,64 +71,4 @@ pub fn run(args: Args) -> Result<()> {
         set.manifest.layers.len()
     );
     Ok(())
-}
-
-/// Runs the functional and timing models on `views` as `vectors` records them: chained
-/// (one input, each layer's outputs the next one's inputs) when the layers chain, else each
-/// layer on an input of its own. What `vectors` writes and `rtl-check` compares with.
-pub fn layer_runs<'a>(
-    views: &[LayerView<'a>],
-    source: &InputArgs,
-    settings: &std::collections::BTreeMap<String, String>,
-    params: &TimingParams,
-    arith: Arith,
-) -> Result<(Mode, Vec<LayerRun<'a>>)> {
-    let mode = Mode::of(views, source.external())?;
-    let mut runs = Vec::new();
-    match mode {
-        Mode::Chained => {
-            let vectors = source.vectors(views[0].inputs(), settings)?;
-            let fracs = fractions(
-                views,
-                &vectors[..1],
-                &source.act_frac.act_frac,
-                arith.relu_last,
-            )?;
-            let (input, steps) = run_chain(views, &vectors[0], &fracs, arith, params)?;
-            let mut a = input;
-            for (i, (view, step)) in views.iter().zip(steps).enumerate() {
-                let next = step.output.outputs.clone();
-                runs.push(LayerRun {
-                    view: *view,
-                    input: a,
-                    f_in: fracs[i],
-                    f_out: fracs[i + 1],
-                    relu: relu_at(i, views.len(), arith.relu_last),
-                    step,
-                });
-                a = next;
-            }
-        }
-        Mode::Independent => {
-            let inputs = views
-                .iter()
-                .map(|v| Ok(source.vectors(v.inputs(), settings)?.swap_remove(0)))
-                .collect::<Result<Vec<_>>>()?;
-            for (i, (view, r)) in views
-                .iter()
-                .zip(run_independent(views, &inputs, arith, params)?)
-                .enumerate()
-            {
-                runs.push(LayerRun {
-                    view: *view,
-                    input: r.input,
-                    f_in: r.fracs[0],
-                    f_out: r.fracs[1],
-                    relu: relu_at(i, views.len(), arith.relu_last),
-                    step: r.step,
-                });
-            }
-        }
-    }
-    Ok((mode, runs))
 }

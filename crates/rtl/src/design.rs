@@ -472,8 +472,9 @@ pub fn plan(
 }
 
 impl Design {
-    /// The testbench files, for a work folder at `work` (where `descriptors.hex` goes).
-    pub fn render(&self, work: &Path) -> Result<Rendered> {
+    /// The testbench files. They name `descriptors.hex` relative to the work folder, where
+    /// the testbench runs.
+    pub fn render(&self) -> Rendered {
         let p = &self.params;
         let mut params =
             String::from("// Written by eie-compress rtl-check: the design's parameters.\n");
@@ -488,8 +489,6 @@ impl Design {
             ("ACC_ROWS", p.acc_rows as u64),
             ("FIFO_DEPTH", p.fifo_depth as u64),
             ("ACC_BITS", p.acc_bits.into()),
-            ("MAX_PARTS", p.parts as u64),
-            ("MAX_LAYERS", p.layers as u64),
             ("COL_BITS", p.col_bits.into()),
             ("ROW_BITS", p.row_bits.into()),
             ("MAX_FILE_WORDS", p.max_file_words as u64),
@@ -502,7 +501,7 @@ impl Design {
             writeln!(params, "localparam integer {name} = {value};").expect("to a string");
         }
         let descriptors: String = self.descriptors.iter().map(|d| d.hex() + "\n").collect();
-        let desc_path = verilog_path(&work.join(DESCRIPTORS_FILE))?;
+        let desc_path = DESCRIPTORS_FILE;
         let mut m = String::from(
             "// Written by eie-compress rtl-check from the model's manifest.json and the\n\
              // vectors' manifest.json: what to load where, and what to expect.\n",
@@ -585,10 +584,10 @@ impl Design {
             .unwrap();
         }
         m += "    default: ;\n  endcase\nendtask\n";
-        Ok(Rendered {
+        Rendered {
             params,
             model: m,
             descriptors,
-        })
+        }
     }
 }

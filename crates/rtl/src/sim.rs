@@ -24,22 +24,6 @@ impl Simulator {
             Simulator::Verilator => "verilator",
         }
     }
-
-    /// Whether the simulator's programs can be started here.
-    pub fn available(self) -> bool {
-        let program = match self {
-            Simulator::Iverilog => "iverilog",
-            Simulator::Verilator => "verilator",
-        };
-        Command::new(program)
-            .arg(if self == Simulator::Iverilog {
-                "-V"
-            } else {
-                "--version"
-            })
-            .output()
-            .is_ok_and(|o| o.status.success() || self == Simulator::Iverilog)
-    }
 }
 
 /// What a testbench run printed and meant.
@@ -79,6 +63,19 @@ fn run_tool(
     })
 }
 
+/// Runs a build step; a failure is the tool's error with the end of what it printed.
+fn build(tool: &'static str, simulator: Simulator, command: &mut Command) -> Result<()> {
+    let out = run_tool(tool, simulator, command)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Tool {
+        tool,
+        status: out.status.to_string(),
+        output: tail(&String::from_utf8_lossy(&out.stderr), 30),
+    })
+}
+
 /// Writes the RTL and the testbench files into `work` (an empty folder), builds the
 /// testbench with `simulator` and runs it.
 pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<SimRun> {
@@ -102,7 +99,7 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
     }
     let output = match simulator {
         Simulator::Iverilog => {
-            let build = run_tool(
+            build(
                 "iverilog",
                 simulator,
                 Command::new("iverilog")
@@ -110,13 +107,6 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
                     .args(&sources)
                     .current_dir(work),
             )?;
-            if !build.status.success() {
-                return Err(Error::Tool {
-                    tool: "iverilog",
-                    status: build.status.to_string(),
-                    output: tail(&String::from_utf8_lossy(&build.stderr), 30),
-                });
-            }
             run_tool(
                 "vvp",
                 simulator,
@@ -126,7 +116,7 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
             )?
         }
         Simulator::Verilator => {
-            let build = run_tool(
+            build(
                 "verilator",
                 simulator,
                 Command::new("verilator")
@@ -149,18 +139,12 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
                     .args(&sources)
                     .current_dir(work),
             )?;
-            if !build.status.success() {
-                return Err(Error::Tool {
-                    tool: "verilator",
-                    status: build.status.to_string(),
-                    output: tail(&String::from_utf8_lossy(&build.stderr), 30),
-                });
-            }
-            run_tool(
-                "the Verilator testbench",
-                simulator,
-                Command::new(work.join("obj").join("eie_tb")).current_dir(work),
-            )?
+            // Built a moment ago: failing to start it is an I/O error, not a missing tool.
+            let binary = work.join("obj").join("eie_tb");
+            Command::new(&binary)
+                .current_dir(work)
+                .output()
+                .map_err(io(&binary))?
         }
     };
     let log = String::from_utf8_lossy(&output.stdout).into_owned()

@@ -9,9 +9,12 @@ use eie_images::{layer_dir_name, to_hex, to_le_bytes};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::Result;
 use crate::fixed::Arith;
+use crate::float::relu_at;
 use crate::layer::LayerView;
-use crate::run::{Mode, Step};
+use crate::run::{Mode, Step, fractions, run_chain, run_independent};
+use crate::timing::TimingParams;
 
 /// The manifest.
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +112,53 @@ pub struct VectorSet {
     pub manifest: VectorManifest,
     /// The files, in manifest order.
     pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// The runs the vectors record, on the functional and timing models: for a chained `mode`,
+/// the network on `inputs[0]` (activation fractions `given`, else calibrated on it), each
+/// layer's outputs the next one's inputs; otherwise layer i on `inputs[i]`, calibrated on it.
+pub fn layer_runs<'a>(
+    views: &[LayerView<'a>],
+    mode: Mode,
+    inputs: &[Vec<f32>],
+    given: &[u8],
+    arith: Arith,
+    params: &TimingParams,
+) -> Result<Vec<LayerRun<'a>>> {
+    let relu = |i| relu_at(i, views.len(), arith.relu_last);
+    match mode {
+        Mode::Chained => {
+            let fracs = fractions(views, &inputs[..1], given, arith.relu_last)?;
+            let (input, steps) = run_chain(views, &inputs[0], &fracs, arith, params)?;
+            let mut a = input;
+            let mut runs = Vec::with_capacity(views.len());
+            for (i, (view, step)) in views.iter().zip(steps).enumerate() {
+                let next = step.output.outputs.clone();
+                runs.push(LayerRun {
+                    view: *view,
+                    input: std::mem::replace(&mut a, next),
+                    f_in: fracs[i],
+                    f_out: fracs[i + 1],
+                    relu: relu(i),
+                    step,
+                });
+            }
+            Ok(runs)
+        }
+        Mode::Independent => Ok(views
+            .iter()
+            .zip(run_independent(views, inputs, arith, params)?)
+            .enumerate()
+            .map(|(i, (view, r))| LayerRun {
+                view: *view,
+                input: r.input,
+                f_in: r.fracs[0],
+                f_out: r.fracs[1],
+                relu: relu(i),
+                step: r.step,
+            })
+            .collect()),
+    }
 }
 
 /// Width of a file word holding a W-bit value: the next of 16, 32, 64 bits.
