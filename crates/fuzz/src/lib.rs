@@ -27,6 +27,16 @@ pub const TARGETS: [(&str, Target); 6] = [
 /// a panic, a hang or an abort is the bug a fuzzer looks for.
 pub type Outcome = Result<(), String>;
 
+/// The seed bundle's images written into `name` under this thread's scratch folder.
+fn seed_images(name: &str) -> PathBuf {
+    let dir = scratch().join(name);
+    std::fs::create_dir_all(&dir).expect("the image folder");
+    eie_images::render(&seed_bundle())
+        .and_then(|set| set.write_into(&dir))
+        .expect("the seed images");
+    dir
+}
+
 thread_local! {
     /// A private scratch folder of this thread (tests replay targets on several at once),
     /// for readers that take a path.
@@ -52,23 +62,9 @@ thread_local! {
         .map(|f| (f.path, f.bytes))
         .collect();
     /// A second copy of the seed's images, which the images target edits.
-    static IMAGE_EDITS: PathBuf = {
-        let dir = scratch().join("edits");
-        std::fs::create_dir_all(&dir).expect("the image folder");
-        eie_images::render(&seed_bundle())
-            .and_then(|set| set.write_into(&dir))
-            .expect("the seed images");
-        dir
-    };
+    static IMAGE_EDITS: PathBuf = seed_images("edits");
     /// The seed bundle's images in this thread's scratch folder, written once.
-    static IMAGES: PathBuf = {
-        let dir = scratch().join("model");
-        std::fs::create_dir_all(&dir).expect("the image folder");
-        eie_images::render(&seed_bundle())
-            .and_then(|set| set.write_into(&dir))
-            .expect("the seed images");
-        dir
-    };
+    static IMAGES: PathBuf = seed_images("model");
 }
 
 fn scratch() -> PathBuf {
