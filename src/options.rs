@@ -206,6 +206,21 @@ pub struct PesArgs {
     pub pes: u32,
 }
 
+/// Whether a layer's bias is folded in.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BiasArgs {
+    /// Leave biases out (by default NAME.bias is folded in as one extra column whose input is 1).
+    #[arg(long)]
+    pub no_bias_column: bool,
+}
+
+impl BiasArgs {
+    /// Whether biases are folded.
+    pub fn fold(&self) -> bool {
+        !self.no_bias_column
+    }
+}
+
 /// Which tensors are layers.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct LayersArgs {

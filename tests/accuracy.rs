@@ -592,6 +592,7 @@ fn retraining_without_bias_columns_and_evaluating_packed_images() {
         "packed",
         "--pes",
         "2",
+        "--no-bias-column",
     ])
     .ok();
     let e = json(

@@ -1094,8 +1094,16 @@ fn a_shard_named_like_an_output_is_never_written() {
 fn vectors_are_not_written_over_their_model() {
     let t = TestDir::new();
     let m = fixture("tiny-mlp.safetensors");
-    t.run(&["pack", m.to_str().unwrap(), "-o", "out", "--pes", "2"])
-        .ok();
+    t.run(&[
+        "pack",
+        m.to_str().unwrap(),
+        "-o",
+        "out",
+        "--pes",
+        "2",
+        "--no-bias-column",
+    ])
+    .ok();
     let before = t.snapshot("out");
     t.run(&["vectors", "out", "-o", "out", "--force"])
         .fails_with(&["holds the packed model", "elsewhere"]);

@@ -156,6 +156,7 @@ fn manifest_names_every_file_with_its_checksum() {
         "out",
         "--pes",
         "8",
+        "--no-bias-column",
     ])
     .ok();
     let manifest = json(&std::fs::read_to_string(t.path("out/manifest.json")).unwrap());
@@ -194,10 +195,26 @@ fn manifest_names_every_file_with_its_checksum() {
 fn output_is_deterministic() {
     let t = TestDir::new();
     let model = fixture("tiny-mlp.safetensors");
-    t.run(&["pack", model.to_str().unwrap(), "-o", "a", "--pes", "3"])
-        .ok();
-    t.run(&["pack", model.to_str().unwrap(), "-o", "b", "--pes", "3"])
-        .ok();
+    t.run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        "a",
+        "--pes",
+        "3",
+        "--no-bias-column",
+    ])
+    .ok();
+    t.run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        "b",
+        "--pes",
+        "3",
+        "--no-bias-column",
+    ])
+    .ok();
     assert_eq!(t.snapshot("a"), t.snapshot("b"));
 }
 
@@ -209,6 +226,7 @@ fn progress_stays_off_a_non_terminal_stderr() {
         fixture("tiny-mlp.safetensors").to_str().unwrap(),
         "-o",
         "out",
+        "--no-bias-column",
     ]);
     r.ok();
     assert_eq!(r.stderr, "");
@@ -227,6 +245,7 @@ fn layers_are_selected_by_pattern_in_order() {
         "fc2.w*",
         "--layers",
         "fc1.weight",
+        "--no-bias-column",
     ])
     .ok();
     let report = json(t.run(&["inspect", "out", "--json"]).ok());
@@ -271,8 +290,16 @@ fn the_default_selection_skips_an_embedding_table_and_says_so() {
 fn force_replaces_an_earlier_output() {
     let t = TestDir::new();
     let model = fixture("tiny-mlp.safetensors");
-    t.run(&["pack", model.to_str().unwrap(), "-o", "out", "--pes", "2"])
-        .ok();
+    t.run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        "out",
+        "--pes",
+        "2",
+        "--no-bias-column",
+    ])
+    .ok();
     let before = t.snapshot("out");
     t.run(&["pack", model.to_str().unwrap(), "-o", "out", "--pes", "4"])
         .fails_with(&["out", "already holds", "--force"]);
@@ -291,6 +318,7 @@ fn force_replaces_an_earlier_output() {
         "--layers",
         "fc2.weight",
         "--force",
+        "--no-bias-column",
     ])
     .ok();
     let report = json(t.run(&["inspect", "out", "--json"]).ok());
@@ -494,19 +522,51 @@ fn column_batches_fit_a_layer_too_wide_for_its_pointers() {
 }
 
 #[test]
-fn pack_says_which_biases_it_does_not_fold() {
+fn pack_folds_a_bias_it_can_and_refuses_to_drop_one_it_cannot() {
     // Issue 10: pack dropped NAME.bias without a word.
     let t = TestDir::new();
+    // A bias whose values are among the weight's shared values folds in, as compress folds.
+    let ck = t.checkpoint(
+        "m.safetensors",
+        &[
+            ("fc.weight", vec![2, 3], vec![0.5, 0.0, 0.25, 0.0, 0.5, 0.0]),
+            ("fc.bias", vec![2], vec![0.25, 0.0]),
+        ],
+    );
+    let out = t
+        .run(&["pack", ck.to_str().unwrap(), "-o", "m", "--pes", "2"])
+        .ok()
+        .to_string();
+    assert!(
+        out.contains("biases folded in as last columns: fc.bias"),
+        "{out}"
+    );
+    let m = json(&std::fs::read_to_string(t.path("m/manifest.json")).unwrap());
+    assert_eq!(m["layers"][0]["bias"], "fc.bias");
+    assert_eq!(m["layers"][0]["cols"], 4);
+    // tiny-mlp's biases are not its weights' values: refused, naming both ways out.
+    let tiny = fixture("tiny-mlp.safetensors");
+    t.run(&["pack", tiny.to_str().unwrap(), "-o", "out"])
+        .fails_with(&[
+            "\"fc1.weight\" and its bias \"fc1.bias\"",
+            "eie-compress compress",
+            "--no-bias-column",
+        ]);
+    assert!(!t.exists("out"));
     let out = t
         .run(&[
             "pack",
-            fixture("tiny-mlp.safetensors").to_str().unwrap(),
+            tiny.to_str().unwrap(),
             "-o",
             "out",
+            "--no-bias-column",
         ])
         .ok()
         .to_string();
-    assert!(out.contains("not folded: fc1.bias, fc2.bias"), "{out}");
+    assert!(
+        out.contains("not folded (--no-bias-column): fc1.bias, fc2.bias"),
+        "{out}"
+    );
     let f2 = t
         .run(&[
             "pack",
@@ -516,5 +576,5 @@ fn pack_says_which_biases_it_does_not_fold() {
         ])
         .ok()
         .to_string();
-    assert!(!f2.contains("not folded"), "{f2}");
+    assert!(!f2.contains("folded"), "{f2}");
 }

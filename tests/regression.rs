@@ -98,8 +98,15 @@ fn force_leaves_no_file_of_an_earlier_run() {
     ])
     .ok();
     assert!(t.exists("out/report.json"));
-    t.run(&["pack", m.to_str().unwrap(), "-o", "out", "--force"])
-        .ok();
+    t.run(&[
+        "pack",
+        m.to_str().unwrap(),
+        "-o",
+        "out",
+        "--force",
+        "--no-bias-column",
+    ])
+    .ok();
     for stale in ["report.json", "pruned.safetensors", "quantized.safetensors"] {
         assert!(!t.exists(&format!("out/{stale}")), "{stale} survived");
     }

@@ -81,6 +81,7 @@ fn unpack_of_the_figure2_fixture_and_an_f16_layer() {
             "--pes",
             "4",
             "--force",
+            "--no-bias-column",
         ])
         .ok();
         t.run(&["unpack", "out", "-o", "dense.safetensors", "--force"])

@@ -24,8 +24,8 @@ use eie_simulate::Arith;
 use super::tool_version;
 use crate::knobs::{LayerFlags, RetrainFlags, RunFlags};
 use crate::options::{
-    ActFracArgs, ArithArgs, DatasetArgs, EvalRangeArgs, FitArgs, ForceArgs, LayersArgs, PesArgs,
-    ScaleArgs,
+    ActFracArgs, ArithArgs, BiasArgs, DatasetArgs, EvalRangeArgs, FitArgs, ForceArgs, LayersArgs,
+    PesArgs, ScaleArgs,
 };
 use crate::progress::Progress;
 use crate::render::report::{AccuracyReport, CompressReport, RetrainReport, render};
@@ -43,9 +43,8 @@ pub struct Args {
     /// Per-layer settings, layer selection and retraining in a file (see docs/recipes.md).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
-    /// Leave biases out (by default NAME.bias is folded in as one extra column whose input is 1).
-    #[arg(long)]
-    pub no_bias_column: bool,
+    #[command(flatten)]
+    pub bias: BiasArgs,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -157,7 +156,7 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
             patterns: &args.layers.layers,
             cli: &cli,
             recipe: recipe.as_ref(),
-            fold_bias: !args.no_bias_column,
+            fold_bias: args.bias.fold(),
         },
     )?;
     let fit = args.fit.fit();
@@ -245,7 +244,7 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
     // What the bundle records about how it was made.
     let mut provenance = image_provenance(args.pes.pes as usize, given.index_bits, &fit);
     provenance.insert("command".into(), "compress".into());
-    provenance.insert("bias_column".into(), (!args.no_bias_column).to_string());
+    provenance.insert("bias_column".into(), args.bias.fold().to_string());
     // The input scaling travels on, for `simulate --dataset`: the one measured with, or the
     // one the model was trained with.
     match &data {

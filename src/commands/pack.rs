@@ -9,7 +9,7 @@ use eie_pipeline::{LayerSettings, PackJob, image_provenance};
 
 use super::tool_version;
 use crate::knobs::PackFlags;
-use crate::options::{FitArgs, ForceArgs, LayersArgs, PesArgs};
+use crate::options::{BiasArgs, FitArgs, ForceArgs, LayersArgs, PesArgs};
 use crate::progress::Progress;
 use crate::render::report::skipped_line;
 use crate::render::summary::summary;
@@ -25,6 +25,8 @@ pub struct Args {
     pub widths: PackFlags,
     #[command(flatten)]
     pub layers: LayersArgs,
+    #[command(flatten)]
+    pub bias: BiasArgs,
     #[command(flatten)]
     pub pes: PesArgs,
     #[command(flatten)]
@@ -52,12 +54,14 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     provenance.insert("command".into(), "pack".into());
     provenance.insert("code_bits".into(), widths.code_bits.to_string());
     provenance.insert("layers".into(), args.layers.layers.join(" "));
+    provenance.insert("bias_column".into(), args.bias.fold().to_string());
     let version = tool_version();
     let job = PackJob {
         names: &names,
         code_bits: widths.code_bits,
         index_bits: widths.index_bits,
         pes,
+        fold_bias: args.bias.fold(),
         fit,
         tool_version: &version,
         provenance,
@@ -74,18 +78,25 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         .map(|s| (s.name.as_str(), s.reason.to_string()))
         .collect();
     print!("{}", skipped_line(&skipped, ""));
-    // pack stores tensors as they are and does not fold biases (compress does): say so, so
-    // that nobody takes these images for the layer with its bias.
-    let unfolded: Vec<String> = names
+    // Say which biases are in the images and which are not, so that nobody takes images for
+    // the layer with its bias when they hold the weight alone.
+    let mut folded_names: Vec<&str> = bundle.layers().iter().filter_map(|l| l.bias()).collect();
+    folded_names.dedup(); // column batches repeat their layer's bias
+    if !folded_names.is_empty() {
+        println!(
+            "biases folded in as last columns: {}",
+            folded_names.join(", ")
+        );
+    }
+    let left_out: Vec<String> = names
         .iter()
         .filter_map(|n| eie_checkpoint::bias_name(n))
-        .filter(|b| ck.info(b).is_some())
+        .filter(|b| ck.info(b).is_some() && !folded_names.contains(&b.as_str()))
         .collect();
-    if !unfolded.is_empty() {
+    if !left_out.is_empty() {
         println!(
-            "not folded: {} (pack stores the weights alone; `compress` folds a layer's bias in as \
-             its last column)",
-            unfolded.join(", ")
+            "not folded (--no-bias-column): {} (the images hold the weights alone)",
+            left_out.join(", ")
         );
     }
     println!(

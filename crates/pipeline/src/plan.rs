@@ -107,31 +107,10 @@ impl Plan {
         for (name, settings) in settings {
             let info = ck.info(&name).expect("selected");
             let (rows, inputs) = (info.shape[0], info.shape[1]);
-            let bias = match bias_name(&name) {
-                Some(b) if request.fold_bias && ck.info(&b).is_some() => {
-                    let bi = ck.info(&b).expect("checked");
-                    if !bi.is_float() {
-                        return Err(Error::Plan {
-                            reason: format!(
-                                "bias \"{b}\" has dtype {:?}, expected a float tensor",
-                                bi.dtype
-                            ),
-                        });
-                    }
-                    if bi.shape != [rows] {
-                        return Err(Error::Plan {
-                            reason: format!(
-                                "bias \"{b}\" has shape {:?}, expected [{rows}] to match the {rows} rows of \"{name}\" (or leave biases out with --no-bias-column)",
-                                bi.shape
-                            ),
-                        });
-                    }
-                    Some(BiasPlan {
-                        name: b,
-                        dtype: bi.dtype,
-                    })
-                }
-                _ => None,
+            let bias = if request.fold_bias {
+                paired_bias(ck, &name, rows)?
+            } else {
+                None
             };
             layers.push(LayerPlan {
                 name,
@@ -191,6 +170,37 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// The bias that folds into weight `name` of `rows` rows: its `NAME.bias`, if the checkpoint
+/// has one, which must be a float tensor of shape `[rows]`. One rule for compress and pack.
+pub fn paired_bias(ck: &Header, name: &str, rows: usize) -> Result<Option<BiasPlan>> {
+    let Some(b) = bias_name(name) else {
+        return Ok(None);
+    };
+    let Some(bi) = ck.info(&b) else {
+        return Ok(None);
+    };
+    if !bi.is_float() {
+        return Err(Error::Plan {
+            reason: format!(
+                "bias \"{b}\" has dtype {:?}, expected a float tensor",
+                bi.dtype
+            ),
+        });
+    }
+    if bi.shape != [rows] {
+        return Err(Error::Plan {
+            reason: format!(
+                "bias \"{b}\" has shape {:?}, expected [{rows}] to match the {rows} rows of \"{name}\" (or leave biases out with --no-bias-column)",
+                bi.shape
+            ),
+        });
+    }
+    Ok(Some(BiasPlan {
+        name: b,
+        dtype: bi.dtype,
+    }))
 }
 
 /// The layers to compress (after `skip` rules) with their settings, in `selected` order.

@@ -80,7 +80,7 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
     }
     // Each command records its own keys, and only those.
     let (foreign, other): (&[&str], &str) = if command == "pack" {
-        (&["bias_column", "recipe", "retrain"], "compress")
+        (&["recipe", "retrain"], "compress")
     } else {
         (&["code_bits", "layers"], "pack")
     };
