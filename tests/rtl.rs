@@ -77,6 +77,8 @@ fn figure2_cosimulates_on_4_pes() {
     figure2(&t);
     let out = passes(&t, &["f2"], 1);
     assert!(out.contains("4 PEs"), "{out}");
+    // Loaded through the design's host write port instead: the same result.
+    passes(&t, &["f2", "--host-load"], 1);
 }
 
 #[test]
@@ -115,6 +117,18 @@ fn the_demo_models_three_layers_cosimulate_on_8_pes() {
     passes(
         &t,
         &["demo", "--dataset", "synthetic", "--range", "8000..8001"],
+        3,
+    );
+    passes(
+        &t,
+        &[
+            "demo",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..8001",
+            "--host-load",
+        ],
         3,
     );
 }

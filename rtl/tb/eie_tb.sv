@@ -20,6 +20,15 @@ module eie_tb;
   always #5 clk = ~clk;
   reg rst = 1'b1, start = 1'b0, go = 1'b0;
   reg ld_we = 1'b0;
+  // +host_load: every memory is loaded through the design's host write port, one word a
+  // cycle, as a chip is loaded (slow); by default the testbench writes them directly.
+  reg host_mode;
+  initial host_mode = $test$plusargs("host_load");
+  reg host_we = 1'b0;
+  reg [KA-1:0] host_pe = 0;
+  reg [2:0] host_mem = 0;
+  reg [31:0] host_addr = 0;
+  reg [63:0] host_data = 0;
   reg [KA-1:0] ld_pe = 0, dbg_pe = 0;
   reg [AA-1:0] ld_addr = 0, dbg_addr = 0;
   reg [15:0] ld_data = 0;
@@ -55,11 +64,11 @@ module eie_tb;
       .phase(phase),
       .done(done),
       .cycles(cycles),
-      .host_we(1'b0),
-      .host_pe({KA{1'b0}}),
-      .host_mem(3'd0),
-      .host_addr(32'd0),
-      .host_data(64'd0),
+      .host_we(host_we),
+      .host_pe(host_pe),
+      .host_mem(host_mem),
+      .host_addr(host_addr),
+      .host_data(host_data),
       .ld_we(ld_we),
       .ld_pe(ld_pe),
       .ld_addr(ld_addr),
@@ -74,6 +83,22 @@ module eie_tb;
   integer j, r, mismatches;
   reg [PTR_BITS-1:0] ptr_tmp[0:MAX_FILE_WORDS-1];
   reg [63:0] vec_tmp[0:MAX_FILE_WORDS-1];
+  reg [255:0] desc_tmp[0:N_PARTS-1];
+
+  // One word through the host write port (docs/rtl.md "Memory map").
+  task automatic host_write(input integer mem, input integer k, input integer addr,
+                            input [63:0] data);
+    begin
+      @(negedge clk);
+      host_we   = 1'b1;
+      host_mem  = mem;
+      host_pe   = k;
+      host_addr = addr;
+      host_data = data;
+      @(negedge clk);
+      host_we = 1'b0;
+    end
+  endtask
 
   // A $readmemh file as the manifest describes it: it opens, holds exactly `words` lines of
   // exactly `digits` lowercase hex digits each.
@@ -110,7 +135,10 @@ module eie_tb;
 `define LOAD_SPMAT(K, F, BASE, WORDS) \
   begin \
     check_hex(F, WORDS, 16); \
-    if (WORDS > 0) $readmemh(F, `EIE_PE(K).spmat, BASE, BASE + WORDS - 1); \
+    if (WORDS > 0 && host_mode) begin \
+      $readmemh(F, vec_tmp, 0, WORDS - 1); \
+      for (j = 0; j < WORDS; j = j + 1) host_write(0, K, BASE + j, vec_tmp[j]); \
+    end else if (WORDS > 0) $readmemh(F, `EIE_PE(K).spmat, BASE, BASE + WORDS - 1); \
   end
   // Pointer image of PE K at pointer BASE, split into the two banks by the address's low bit.
 `define LOAD_PTR(K, F, BASE, WORDS) \
@@ -118,14 +146,27 @@ module eie_tb;
     check_hex(F, WORDS, PTR_BITS / 4); \
     $readmemh(F, ptr_tmp, 0, WORDS - 1); \
     for (j = 0; j < WORDS; j = j + 1) \
-      if ((BASE + j) % 2 == 0) `EIE_PE(K).ptr_b0[(BASE + j) / 2] = ptr_tmp[j]; \
+      if (host_mode) host_write(1 + (BASE + j) % 2, K, (BASE + j) / 2, ptr_tmp[j]); \
+      else if ((BASE + j) % 2 == 0) `EIE_PE(K).ptr_b0[(BASE + j) / 2] = ptr_tmp[j]; \
       else `EIE_PE(K).ptr_b1[(BASE + j) / 2] = ptr_tmp[j]; \
   end
   // A layer's codebook into slot L.
 `define LOAD_CODEBOOK(L, F) \
   begin \
     check_hex(F, NC, 4); \
-    $readmemh(F, dut.cb_mem, (L) * NC, (L) * NC + NC - 1); \
+    $readmemh(F, vec_tmp, 0, NC - 1); \
+    for (j = 0; j < NC; j = j + 1) \
+      if (host_mode) host_write(4, 0, (L) * NC + j, vec_tmp[j]); \
+      else dut.cb_mem[(L) * NC + j] = vec_tmp[j][15:0]; \
+  end
+  // The descriptors, one 256-bit line per part.
+`define LOAD_DESCRIPTORS(F) \
+  begin \
+    check_hex(F, N_PARTS, 64); \
+    $readmemh(F, desc_tmp, 0, N_PARTS - 1); \
+    for (j = 0; j < N_PARTS * 4; j = j + 1) \
+      if (host_mode) host_write(3, 0, j, desc_tmp[j/4][(j%4)*64+:64]); \
+      else dut.desc[j/4][(j%4)*64+:64] = desc_tmp[j/4][(j%4)*64+:64]; \
   end
 
   task automatic fail(input string what);
@@ -219,9 +260,11 @@ module eie_tb;
   string name;
   initial begin
     mismatches = 0;
-    load_model();
+    // The host port writes only out of reset; direct loading needs no clock.
+    if (!host_mode) load_model();
     repeat (2) @(negedge clk);
     rst = 1'b0;
+    if (host_mode) load_model();
     load_layer_input(0);
     @(negedge clk);
     start = 1'b1;

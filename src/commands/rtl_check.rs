@@ -31,6 +31,10 @@ pub struct Args {
     /// default a temporary folder, removed afterwards).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
+    /// Load the design's memories through its host write port, one word a cycle, as a chip
+    /// is loaded (slow on large models), instead of writing them directly.
+    #[arg(long)]
+    pub host_load: bool,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -169,7 +173,12 @@ pub fn run(args: Args) -> Result<()> {
         worst.saturating_mul(2).saturating_add(10_000),
     )?;
     let rendered = design.render();
-    let sim = eie_rtl::run(&work.path, &rendered, simulator)?;
+    let loading = if args.host_load {
+        eie_rtl::Loading::HostPort
+    } else {
+        eie_rtl::Loading::Direct
+    };
+    let sim = eie_rtl::run(&work.path, &rendered, simulator, loading)?;
     let log = work.path.join("simulation.log");
     std::fs::write(&log, &sim.log).with_context(|| format!("cannot write {}", log.display()))?;
 

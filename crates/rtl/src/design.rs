@@ -381,7 +381,9 @@ pub fn plan(
                     words: ptr.words,
                 });
                 words = words.max(s.words);
-                max_words = max_words.max(ptr.words);
+                // the testbench stages pointer files, and Spmat files when loading through
+                // the host port
+                max_words = max_words.max(ptr.words).max(s.words);
             }
             let field = |what: &str, v: usize| -> Result<u32> {
                 u32::try_from(v).map_err(|_| Error::Unsupported {
@@ -457,7 +459,7 @@ pub fn plan(
         acc_bits: vectors.acc_bits,
         col_bits: bits((col_max + 2 * n) as u64) + 1,
         row_bits: bits(row_max as u64) + 1,
-        max_file_words: max_words,
+        max_file_words: max_words.max(1 << code_bits),
         acc_word_bits,
         layers: layers.len(),
         parts: descriptors.len(),
@@ -507,18 +509,7 @@ impl Design {
              // vectors' manifest.json: what to load where, and what to expect.\n",
         );
         m += "task automatic load_model;\n  begin\n";
-        writeln!(
-            m,
-            "    check_hex(\"{desc_path}\", {}, 64);",
-            self.descriptors.len()
-        )
-        .unwrap();
-        writeln!(
-            m,
-            "    $readmemh(\"{desc_path}\", dut.desc, 0, {});",
-            self.descriptors.len() - 1
-        )
-        .unwrap();
+        writeln!(m, "    `LOAD_DESCRIPTORS(\"{desc_path}\")").unwrap();
         for (l, layer) in self.layers.iter().enumerate() {
             writeln!(m, "    // layer {l}: {}", verilog_text(&layer.name)).unwrap();
             writeln!(m, "    `LOAD_CODEBOOK({l}, \"{}\")", layer.codebook).unwrap();

@@ -12,4 +12,4 @@ pub mod sources;
 
 pub use design::{Descriptor, Design, Params, Rendered, check_timing, plan};
 pub use error::{Error, Result};
-pub use sim::{SimRun, Simulator, run};
+pub use sim::{Loading, SimRun, Simulator, run};

@@ -76,9 +76,27 @@ fn build(tool: &'static str, simulator: Simulator, command: &mut Command) -> Res
     })
 }
 
+/// How the testbench loads the design's memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loading {
+    /// Written directly into the memories (fast).
+    Direct,
+    /// Through the design's host write port, one word a cycle, as a chip is loaded.
+    HostPort,
+}
+
 /// Writes the RTL and the testbench files into `work` (an empty folder), builds the
-/// testbench with `simulator` and runs it.
-pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<SimRun> {
+/// testbench with `simulator` and runs it, loading the memories as `loading` says.
+pub fn run(
+    work: &Path,
+    rendered: &Rendered,
+    simulator: Simulator,
+    loading: Loading,
+) -> Result<SimRun> {
+    let plusargs: &[&str] = match loading {
+        Loading::Direct => &[],
+        Loading::HostPort => &["+host_load"],
+    };
     let work = &std::fs::canonicalize(work).map_err(io(work))?;
     let rtl = work.join("rtl");
     std::fs::create_dir_all(rtl.join("tb")).map_err(io(&rtl))?;
@@ -112,6 +130,7 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
                 simulator,
                 Command::new("vvp")
                     .args(["-n", "eie_tb.vvp"])
+                    .args(plusargs)
                     .current_dir(work),
             )?
         }
@@ -142,6 +161,7 @@ pub fn run(work: &Path, rendered: &Rendered, simulator: Simulator) -> Result<Sim
             // Built a moment ago: failing to start it is an I/O error, not a missing tool.
             let binary = work.join("obj").join("eie_tb");
             Command::new(&binary)
+                .args(plusargs)
                 .current_dir(work)
                 .output()
                 .map_err(io(&binary))?
