@@ -127,6 +127,20 @@ pub struct TimingArgs {
     /// charges one after every group, as the reference RTL does).
     #[arg(long)]
     pub no_group_advance: bool,
+    /// Whose schedule: this project's, which the reference RTL implements, or the EIE
+    /// authors' cycle simulator's (its group advance, ring queue and pointer register; queue
+    /// depth D then holds D - 1 activations, as theirs).
+    #[arg(long, value_enum, default_value_t = RulesArg::Rtl)]
+    pub timing_rules: RulesArg,
+}
+
+/// `--timing-rules`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RulesArg {
+    /// docs/timing-model.md's rules, the reference RTL's.
+    Rtl,
+    /// The authors' simulator's (docs/timing-model.md "The authors' rules").
+    Authors,
 }
 
 impl TimingArgs {
@@ -139,6 +153,10 @@ impl TimingArgs {
             spmat_width: self.spmat_width,
             pipeline_depth: self.pipeline_depth,
             group_advance: !self.no_group_advance,
+            rules: match self.timing_rules {
+                RulesArg::Rtl => eie_simulate::Rules::Rtl,
+                RulesArg::Authors => eie_simulate::Rules::Authors,
+            },
         };
         p.validate()?;
         Ok(p)

@@ -287,6 +287,8 @@ fn rtl_check_names_what_the_design_does_not_support() {
         .fails_with(&["the Spmat width = 128", "64-bit lines"]);
     t.run(&["rtl-check", "f2", "--no-group-advance"])
         .fails_with(&["--no-group-advance"]);
+    t.run(&["rtl-check", "f2", "--timing-rules", "authors"])
+        .fails_with(&["--timing-rules = authors", "this project's rules"]);
     // The work folder is new, and never inside the model.
     t.run(&["rtl-check", "f2", "--work", "f2/work"])
         .fails_with(&["lies inside"]);

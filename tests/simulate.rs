@@ -505,3 +505,47 @@ fn the_documents_show_bench_papers_tables() {
         "docs/energy.md is out of date; bench-paper now prints:\n{energy}"
     );
 }
+
+#[test]
+fn the_authors_timing_rules_run_and_refuse_what_they_fix() {
+    let t = TestDir::new();
+    let f2 = fixture("figure2.safetensors");
+    t.run(&["pack", f2.to_str().unwrap(), "-o", "f2", "--pes", "4"])
+        .ok();
+    let cycles = |extra: &[&str]| -> u64 {
+        let mut args = vec!["simulate", "f2", "--json"];
+        args.extend_from_slice(extra);
+        json(t.run(&args).ok())["vectors"][0]["layers"][0]["cycles"]
+            .as_u64()
+            .unwrap()
+    };
+    let rtl = cycles(&[]);
+    let authors = cycles(&["--timing-rules", "authors"]);
+    assert_eq!(rtl, 19);
+    assert!(authors >= 9 && authors != rtl, "{authors}");
+    t.run(&["simulate", "f2", "--timing-rules", "authors", "--fifo", "1"])
+        .fails_with(&["at least 2 with the authors' rules"]);
+    t.run(&[
+        "simulate",
+        "f2",
+        "--timing-rules",
+        "authors",
+        "--queue-ring",
+    ])
+    .fails_with(&["--queue-ring with the authors' rules"]);
+    // A queue-depth sweep under their rules (the paper's Figure 8, their way).
+    t.run(&[
+        "sweep",
+        "sw",
+        "--model",
+        "f2",
+        "--param",
+        "fifo",
+        "--values",
+        "2,3,5,9",
+        "--timing-rules",
+        "authors",
+    ])
+    .ok();
+    assert!(t.exists("sw/sweep-fifo.csv"));
+}

@@ -168,6 +168,13 @@ pub fn check_timing(params: &TimingParams) -> Result<()> {
             supported,
         })
     };
+    if params.rules != eie_simulate::Rules::Rtl {
+        return unsupported(
+            "--timing-rules",
+            "authors".into(),
+            "this project's rules (rtl), which the design implements",
+        );
+    }
     if params.queue_ring {
         return unsupported(
             "the ring-buffer queue (--queue-ring)",

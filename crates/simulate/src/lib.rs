@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod authors;
 pub mod bench;
 mod error;
 pub mod fixed;
@@ -20,4 +21,4 @@ mod tests;
 pub use error::{Error, Result};
 pub use fixed::Arith;
 pub use layer::{LayerView, check_chain};
-pub use timing::{LayerTiming, PeCounters, TimingParams};
+pub use timing::{LayerTiming, PeCounters, Rules, TimingParams};

@@ -100,6 +100,15 @@ fn check(
         for pe in &t.pes {
             assert_eq!(pe.busy + pe.starved, t.cycles, "{ctx}");
         }
+        // The authors' rules: every non-zero broadcast once, never below the busiest PE.
+        let authors = TimingParams {
+            rules: crate::Rules::Authors,
+            ..Default::default()
+        };
+        let a = timing::layer(view, &active, &authors).unwrap();
+        assert_eq!(a.broadcasts, t.broadcasts, "{ctx}: authors' rules");
+        assert!(a.cycles >= a.lower_bound, "{ctx}: authors' rules");
+        assert_eq!(a.macs, t.macs, "{ctx}: authors' rules");
     }
 }
 
@@ -447,4 +456,91 @@ proptest! {
         }
         check(&codes, &book, index_bits, bias, &input, f_in, f_out, Arith { acc_bits, relu_last: false });
     }
+}
+
+/// 4 PEs, a 4 x 64 layer of ones and a bias column of ones: the case issue 10 measured on
+/// the authors' simulator (RalphMao/EIE-simulator).
+fn all_ones_with_bias() -> Bundle {
+    let book = Codebook::new(4, &[1.0]).unwrap();
+    let matrix = eie_format::CodeMatrix::new(4, 65, vec![1; 4 * 65]).unwrap();
+    let layer = PackedLayer::encode("fc.weight", &matrix, book, 4, 4)
+        .unwrap()
+        .with_bias("fc.bias")
+        .unwrap();
+    bundle(vec![layer])
+}
+
+#[test]
+fn the_authors_rules_give_their_simulators_cycles() {
+    let b = all_ones_with_bias();
+    let view = LayerView::new(b.layers());
+    let authors = |fifo_depth| TimingParams {
+        fifo_depth,
+        rules: crate::Rules::Authors,
+        ..Default::default()
+    };
+    let cycles = |slots: &dyn Fn(usize) -> bool, fifo| {
+        let mut active: Vec<bool> = (0..64).map(slots).collect();
+        active.push(true); // the bias column
+        timing::layer(view, &active, &authors(fifo)).unwrap().cycles
+    };
+    // Their counts (issue 10): every input non-zero; only slot 3 of each group of 4; only
+    // slot 0; every input with a ring of 2 (it holds 1).
+    assert_eq!(cycles(&|_| true, 8), 73);
+    assert_eq!(cycles(&|j| j % 4 == 3, 8), 25);
+    assert_eq!(cycles(&|j| j % 4 == 0, 8), 40);
+    assert_eq!(cycles(&|_| true, 2), 136);
+    // This project's rules on the same cases: one cycle per group advance, a queue that
+    // holds its depth.
+    let rtl = |slots: &dyn Fn(usize) -> bool, fifo_depth| {
+        let mut active: Vec<bool> = (0..64).map(slots).collect();
+        active.push(true);
+        let p = TimingParams {
+            fifo_depth,
+            ..Default::default()
+        };
+        timing::layer(view, &active, &p).unwrap().cycles
+    };
+    assert_eq!(rtl(&|_| true, 8), 86);
+    assert_eq!(rtl(&|j| j % 4 == 3, 8), 38);
+    // Options their rules fix are refused with them.
+    for bad in [
+        TimingParams {
+            queue_ring: true,
+            ..authors(8)
+        },
+        TimingParams {
+            group_advance: false,
+            ..authors(8)
+        },
+        TimingParams {
+            pipeline_depth: 5,
+            ..authors(8)
+        },
+        authors(1),
+    ] {
+        assert!(timing::layer(view, &[true; 65], &bad).is_err());
+    }
+}
+
+#[test]
+fn the_authors_rules_on_a_traced_case() {
+    // 2 PEs, a 2 x 4 layer: PE 0's row has columns 0, 1, 3, PE 1's columns 1, 2; inputs
+    // 1, 1, 0, 1; a ring of 2. Traced cycle by cycle on their simulator: its own stop rule
+    // fires at 9 with PE 0's last product still in flight; everything is written by 12.
+    let book = Codebook::new(4, &[1.0]).unwrap();
+    let codes = vec![1, 1, 0, 1, 0, 1, 1, 0];
+    let matrix = eie_format::CodeMatrix::new(2, 4, codes).unwrap();
+    let layer = PackedLayer::encode("t", &matrix, book, 2, 4).unwrap();
+    let b = bundle(vec![layer]);
+    let p = TimingParams {
+        fifo_depth: 2,
+        rules: crate::Rules::Authors,
+        ..Default::default()
+    };
+    let t = timing::layer(LayerView::new(b.layers()), &[true, true, false, true], &p).unwrap();
+    assert_eq!(t.cycles, 12);
+    assert_eq!(t.broadcasts, 3);
+    // The two stalls of the trace: cycles 2 and 4, each PE's queue full.
+    assert_eq!(t.stall_cycles, 2);
 }

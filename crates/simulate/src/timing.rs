@@ -5,6 +5,18 @@
 use crate::error::{Error, Result};
 use crate::layer::LayerView;
 
+/// Which schedule the timing model follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rules {
+    /// This project's rules (docs/timing-model.md), which the reference RTL implements.
+    #[default]
+    Rtl,
+    /// The EIE authors' cycle simulator's (RalphMao/EIE-simulator): its group advance, its
+    /// ring queue on registered pointers, its pointer-read register (docs/timing-model.md
+    /// "The authors' rules").
+    Authors,
+}
+
 /// The hardware's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimingParams {
@@ -21,6 +33,8 @@ pub struct TimingParams {
     /// A group of N activations with no non-zero left costs a cycle to move past (default,
     /// as in the reference RTL; docs/timing-model.md).
     pub group_advance: bool,
+    /// Whose schedule.
+    pub rules: Rules,
 }
 
 impl Default for TimingParams {
@@ -32,6 +46,7 @@ impl Default for TimingParams {
             spmat_width: 64,
             pipeline_depth: 4,
             group_advance: true,
+            rules: Rules::Rtl,
         }
     }
 }
@@ -82,6 +97,37 @@ impl TimingParams {
                 "1..=64 stages",
                 self.pipeline_depth.to_string(),
             );
+        }
+        if self.rules == Rules::Authors {
+            let authors = |what, got: String| {
+                Err(Error::Parameter {
+                    what,
+                    expected: "the authors' own (their rules fix it)",
+                    got,
+                })
+            };
+            if self.queue_ring {
+                return authors(
+                    "--queue-ring with the authors' rules, whose queue is their ring",
+                    "on".into(),
+                );
+            }
+            if !self.group_advance {
+                return authors("--no-group-advance with the authors' rules", "on".into());
+            }
+            if self.pipeline_depth != Self::default().pipeline_depth {
+                return authors(
+                    "the pipeline depth with the authors' rules",
+                    self.pipeline_depth.to_string(),
+                );
+            }
+            if self.fifo_depth < 2 {
+                return bad(
+                    "the activation queue depth",
+                    "at least 2 with the authors' rules (their ring holds one less)",
+                    self.fifo_depth.to_string(),
+                );
+            }
         }
         if self.spmat_width == 0 || self.spmat_width > 1024 {
             return bad(
@@ -213,6 +259,9 @@ pub fn lnzd_levels(pes: usize) -> u64 {
 pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
     params.validate()?;
     assert_eq!(active.len(), view.cols(), "one flag per column");
+    if params.rules == Rules::Authors {
+        return authors_layer(view, active, params);
+    }
     let n = view.pes();
     let cap = params.queue_capacity();
     let levels = lnzd_levels(n);
@@ -348,5 +397,31 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
     }
     out.lower_bound = lower.into_iter().max().unwrap_or(0);
     out.pes = pes;
+    Ok(out)
+}
+
+/// [`layer`] under the authors' rules: their schedule (cycles, stalls, busy and blocking
+/// cycles, bypasses), with the counts that do not depend on the schedule (entries, padding,
+/// multiply-accumulates, Spmat and pointer reads, the lower bound) from this model.
+fn authors_layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
+    let mut out = layer(
+        view,
+        active,
+        &TimingParams {
+            rules: Rules::Rtl,
+            ..*params
+        },
+    )?;
+    let runs = crate::authors::layer(view, active, params.fifo_depth);
+    out.cycles = runs.iter().map(|r| r.cycles).sum();
+    out.broadcasts = runs.iter().map(|r| r.broadcasts).sum();
+    out.stall_cycles = runs.iter().map(|r| r.stall_cycles).sum();
+    out.groups = runs.iter().map(|r| r.groups).sum();
+    for (k, pe) in out.pes.iter_mut().enumerate() {
+        pe.busy = runs.iter().map(|r| r.busy[k]).sum();
+        pe.blocking = runs.iter().map(|r| r.blocking[k]).sum();
+        pe.bypasses = runs.iter().map(|r| r.bypasses[k]).sum();
+        pe.starved = out.cycles.saturating_sub(pe.busy);
+    }
     Ok(out)
 }
