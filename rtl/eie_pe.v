@@ -51,8 +51,10 @@ module eie_pe #(
     input  wire [AA-1:0] grp_addr,
     output wire [  15:0] grp_act,
 
-    // Write-back of one local row to the destination register file, and the swap.
+    // Write-back of one local row to the destination register file, and the swap; clearing
+    // one accumulator (before the first layer).
     input wire          wb_en,
+    input wire          clr_en,
     input wire [RA-1:0] wb_row,
     input wire          swap,
 
@@ -202,7 +204,6 @@ module eie_pe #(
   assign dbg_acc = acc[dbg_row];
   assign dbg_act = bank ? act1[dbg_addr] : act0[dbg_addr];
 
-  integer i;
   always @(posedge clk) begin
     if (rst) begin
       pr_valid <= 1'b0;
@@ -217,7 +218,6 @@ module eie_pe #(
       s4_v <= 1'b0;
       bank <= 1'b0;
       row_prev <= 0;
-      for (i = 0; i < ACC_ROWS; i = i + 1) acc[i] <= {ACC_BITS{1'b0}};
     end else begin
       // pointer read stage and queue
       pr_valid <= bc_valid;
@@ -272,6 +272,7 @@ module eie_pe #(
         else act1[wb_row] <= wb_out;
         acc[wb_row] <= {ACC_BITS{1'b0}};
       end
+      if (clr_en) acc[wb_row] <= {ACC_BITS{1'b0}};
       if (swap) bank <= !bank;
       if (host_we && host_mem == 2'd0) spmat[host_addr[SA-1:0]] <= host_data;
       if (host_we && host_mem == 2'd1) ptr_b0[host_addr[PA-1:0]] <= host_data[PTR_BITS-1:0];

@@ -62,7 +62,7 @@ module eie_top #(
   reg [15:0] cb_mem[0:MAX_LAYERS*NC-1];
 
   localparam [3:0] S_IDLE = 0, S_SCAN = 1, S_BARRIER = 2, S_DRAIN = 3, S_HOLD_ACC = 4,
-      S_WB = 5, S_HOLD_OUT = 6, S_DONE = 7;
+      S_WB = 5, S_HOLD_OUT = 6, S_DONE = 7, S_CLEAR = 8;
   reg [3:0] state;
   reg [DA-1:0] scan_part, cfg_part;  // the part being scanned; the part the PEs work on
   reg [COL_BITS-1:0] g, gcol;  // the group and its first column (g x N)
@@ -112,8 +112,11 @@ module eie_top #(
 
   // The group to load into `mask`: the first of a part (at a start, or the advance out of
   // a part whose layer goes on), or the next of this part.
-  wire new_layer = (state == S_IDLE && start) || (state == S_HOLD_OUT && go && !model_last);
-  wire [255:0] dl = (state == S_IDLE) ? desc[0] : (new_layer || (advance && part_over)) ? dn : ds;
+  // After `start` the accumulators are cleared row by row (not counted), then the first
+  // layer starts; after each layer's write-back the next.
+  wire cleared = state == S_CLEAR && wb_row == ACC_ROWS - 1;
+  wire new_layer = cleared || (state == S_HOLD_OUT && go && !model_last);
+  wire [255:0] dl = (state == S_CLEAR) ? desc[0] : (new_layer || (advance && part_over)) ? dn : ds;
   wire [COL_BITS-1:0] ld_g = (new_layer || (advance && part_over)) ? dl[96+:COL_BITS] : g + 1'b1;
   wire [COL_BITS-1:0] ld_gcol = (new_layer || (advance && part_over)) ? dl[96+:COL_BITS] * N_PE : next_gcol[COL_BITS-1:0];
   wire [N_PE-1:0] ld_mask;
@@ -172,6 +175,7 @@ module eie_top #(
           .grp_addr(ld_g[AA-1:0]),
           .grp_act(grp_act[k]),
           .wb_en(state == S_WB),
+          .clr_en(state == S_CLEAR),
           .wb_row(wb_row),
           .swap(state == S_WB && wb_row == ACC_ROWS - 1),
           .host_we(host_we && host_pe == k && host_mem < 3'd3),
@@ -222,7 +226,7 @@ module eie_top #(
       if (bc_valid) mask[lead[KA-1:0]] <= 1'b0;
       if (new_layer) begin
         // the model's layer starts: the LNZD tree fills first
-        if (state != S_IDLE) begin
+        if (state != S_CLEAR) begin
           scan_part <= scan_part + 1'b1;
           cfg_part <= scan_part + 1'b1;
         end
@@ -231,6 +235,12 @@ module eie_top #(
         state <= S_SCAN;
       end
       case (state)
+        S_IDLE:
+        if (start) begin
+          wb_row <= 0;
+          state <= S_CLEAR;
+        end
+        S_CLEAR: wb_row <= wb_row + 1'b1;
         S_SCAN: begin
           if (!wait_done) wait_cnt <= wait_cnt - 1'b1;
           else if (advance && part_over) begin

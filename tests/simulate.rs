@@ -532,7 +532,7 @@ fn the_authors_timing_rules_run_and_refuse_what_they_fix() {
         "authors",
         "--queue-ring",
     ])
-    .fails_with(&["--queue-ring with the authors' rules"]);
+    .fails_with(&["--queue-ring must be off with --timing-rules authors"]);
     // A queue-depth sweep under their rules (the paper's Figure 8, their way).
     t.run(&[
         "sweep",

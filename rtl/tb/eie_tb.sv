@@ -112,6 +112,8 @@ module eie_tb;
       while (!$feof(fd)) begin
         line = 0;
         got  = $fgets(line, fd);
+        // nothing read and not at the end: not a readable text file (a folder, a device)
+        if (got == 0 && !$feof(fd)) $fatal(1, "FAIL: cannot read %0s", path);
         if (got > 0) begin
           n = n + 1;
           if (got != digits + 1 || line[7:0] != 8'h0a)

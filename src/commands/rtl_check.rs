@@ -70,7 +70,17 @@ fn work_folder(asked: Option<&Path>, inputs: &Inputs) -> Result<Work> {
             (std::env::temp_dir().join(name), false)
         }
     };
-    inputs.check_folder(&path, &[])?;
+    inputs.check_folder(&path, &[]).map_err(|e| {
+        if keep {
+            anyhow::Error::from(e)
+        } else {
+            anyhow::anyhow!(
+                "the temporary folder ({}, from TMPDIR) holds an input of this run: set TMPDIR \
+                 elsewhere or give --work DIR",
+                std::env::temp_dir().display()
+            )
+        }
+    })?;
     std::fs::create_dir(&path).with_context(|| {
         format!(
             "cannot create the work folder {} (rtl-check writes a new folder; give one that \
@@ -79,51 +89,6 @@ fn work_folder(asked: Option<&Path>, inputs: &Inputs) -> Result<Work> {
         )
     })?;
     Ok(Work { path, keep })
-}
-
-/// Refuses images whose manifest does not describe `model.eie`: the design's memory sizes
-/// and the testbench's word counts come from the manifest, so it must be the one the bundle
-/// (checksummed, validated) renders. The files themselves the testbench checks.
-fn check_manifest(
-    dir: &Path,
-    on_disk: &eie_images::Manifest,
-    bundle: &eie_format::Bundle,
-) -> Result<()> {
-    let expected = eie_images::render(bundle)?.manifest;
-    let shown = dir.join("manifest.json");
-    if on_disk.layers.len() != expected.layers.len() {
-        bail!(
-            "{} lists {} layers, but model.eie holds {}; rerun pack or compress",
-            shown.display(),
-            on_disk.layers.len(),
-            expected.layers.len()
-        );
-    }
-    for (got, want) in on_disk.layers.iter().zip(&expected.layers) {
-        if got != want {
-            let file = got
-                .files
-                .iter()
-                .zip(&want.files)
-                .find(|(g, w)| g != w)
-                .map_or(String::new(), |(g, _)| format!(" (first at {})", g.path));
-            bail!(
-                "{} does not describe layer {} (\"{}\") of model.eie{file}; rerun pack or compress",
-                shown.display(),
-                want.index,
-                want.name
-            );
-        }
-    }
-    if on_disk.pointer_bits != expected.pointer_bits {
-        bail!(
-            "{} says {}-bit pointers, model.eie {}",
-            shown.display(),
-            on_disk.pointer_bits,
-            expected.pointer_bits
-        );
-    }
-    Ok(())
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -135,8 +100,9 @@ pub fn run(args: Args) -> Result<()> {
             args.dir.display()
         );
     }
-    let manifest = eie_images::read_manifest(&args.dir)?;
-    check_manifest(&args.dir, &manifest, &bundle)?;
+    // The design's memory sizes and the testbench's word counts come from the manifest, and
+    // the testbench reads the image files: all must be what model.eie says (verify's check).
+    let manifest = eie_pipeline::verify(&args.dir, &bundle)?;
     let params = args.timing.params()?;
     eie_rtl::check_timing(&params)?;
     let arith = args.arith.arith()?;
@@ -179,8 +145,6 @@ pub fn run(args: Args) -> Result<()> {
         eie_rtl::Loading::Direct
     };
     let sim = eie_rtl::run(&work.path, &rendered, simulator, loading)?;
-    let log = work.path.join("simulation.log");
-    std::fs::write(&log, &sim.log).with_context(|| format!("cannot write {}", log.display()))?;
 
     println!(
         "rtl-check {} ({} layers, {} PEs, queue depth {}, {})",

@@ -73,6 +73,14 @@ pub enum Error {
         /// What is wrong, naming the path.
         reason: String,
     },
+    /// A model folder whose images, manifest and `model.eie` do not say the same.
+    #[error("{}: {reason}", dir.display())]
+    Disagree {
+        /// The folder.
+        dir: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// A `model.eie` that does not load.
     #[error("{} is not a valid bundle: {error}", path.display())]
     Bundle {

@@ -13,6 +13,7 @@ pub mod recipe;
 pub mod report;
 pub mod settings;
 mod share;
+mod verify;
 
 pub use compress::{
     Compressed, Decided, Job, Retrained, Timings, compress, compress_one, image_provenance,
@@ -30,3 +31,4 @@ pub use settings::{
     RunSettings,
 };
 pub use share::{Shared, representable, share};
+pub use verify::verify;

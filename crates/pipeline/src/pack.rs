@@ -24,8 +24,9 @@ pub struct PackJob<'a> {
     pub index_bits: u8,
     /// Processing elements.
     pub pes: usize,
-    /// Fold each weight's `NAME.bias` in as its last column, as `compress` does; a bias whose
-    /// values are not among the weight's shared values cannot be, and is an error.
+    /// Fold each weight's `NAME.bias` in as its last column, as `compress` does: the weight's
+    /// and the bias's distinct non-zero values together are the codebook, and when they do
+    /// not fit it that is an error.
     pub fold_bias: bool,
     /// How layers are fitted to the hardware.
     pub fit: Fit,
@@ -98,7 +99,7 @@ pub fn pack(ck: &Checkpoint, job: &PackJob, dir: &Path, observer: &dyn Observer)
 
 /// One tensor as it is: zeros are pruned positions, its distinct non-zero values are its
 /// codebook (ascending), which must fit 2^code_bits - 1 entries. With `bias`, the bias is the
-/// last column, its non-zero values in the same codebook.
+/// last column, and the codebook holds the distinct non-zero values of both.
 pub fn pack_tensor(
     ck: &Checkpoint,
     name: &str,

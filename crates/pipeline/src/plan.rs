@@ -184,7 +184,7 @@ pub fn paired_bias(ck: &Header, name: &str, rows: usize) -> Result<Option<BiasPl
     if !bi.is_float() {
         return Err(Error::Plan {
             reason: format!(
-                "bias \"{b}\" has dtype {:?}, expected a float tensor",
+                "bias \"{b}\" has dtype {:?}, expected F32, F16 or BF16",
                 bi.dtype
             ),
         });
@@ -363,7 +363,7 @@ mod tests {
             ("fc.bias", Dtype::I32, &[8]),
         ]);
         let err = Plan::resolve(&h, &request(&cli)).unwrap_err().to_string();
-        assert!(err.contains("expected a float tensor"), "{err}");
+        assert!(err.contains("expected F32, F16 or BF16"), "{err}");
     }
 
     #[test]

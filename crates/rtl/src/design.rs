@@ -223,7 +223,15 @@ fn verilog_path(path: &Path) -> Result<String> {
             reason: "it holds a control character",
         });
     }
-    Ok(text.replace('\\', "\\\\").replace('"', "\\\""))
+    // Paths reach the testbench inside macro arguments, where Icarus Verilog's preprocessor
+    // does not take an escaped quote (and both tools read `\` as an escape).
+    if text.contains(['"', '\\']) {
+        return Err(Error::Path {
+            path: path.to_path_buf(),
+            reason: "it holds a quote or a backslash, which the testbench's macros cannot carry",
+        });
+    }
+    Ok(text.to_string())
 }
 
 /// A name as a Verilog string literal's contents (printable ASCII, others as `?`).
@@ -464,7 +472,10 @@ pub fn plan(
         acc_rows,
         fifo_depth,
         acc_bits: vectors.acc_bits,
-        col_bits: bits((col_max + 2 * n) as u64) + 1,
+        // Column and group registers also address the activation register files (whose depth
+        // covers the rows too): wide enough for both.
+        col_bits: (bits((col_max + 2 * n) as u64) + 1)
+            .max(bits(act_depth.max(acc_rows) as u64 + 1) + 1),
         row_bits: bits(row_max as u64) + 1,
         max_file_words: max_words.max(1 << code_bits),
         acc_word_bits,
@@ -505,7 +516,8 @@ impl Design {
             ("N_LAYERS", p.layers as u64),
             ("N_PARTS", p.parts as u64),
             ("INDEPENDENT", p.independent.into()),
-            ("MAX_CYCLES", p.max_cycles),
+            // a Verilog integer is 32 bits
+            ("MAX_CYCLES", p.max_cycles.min(i32::MAX as u64)),
         ] {
             writeln!(params, "localparam integer {name} = {value};").expect("to a string");
         }

@@ -7,6 +7,9 @@ use crate::design::{DESCRIPTORS_FILE, Rendered};
 use crate::error::{Error, Result};
 use crate::sources::SOURCES;
 
+/// The file in the work folder that keeps everything the tools printed.
+pub const LOG_FILE: &str = "simulation.log";
+
 /// A Verilog simulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Simulator {
@@ -63,9 +66,17 @@ fn run_tool(
     })
 }
 
-/// Runs a build step; a failure is the tool's error with the end of what it printed.
-fn build(tool: &'static str, simulator: Simulator, command: &mut Command) -> Result<()> {
+/// Runs a build step, appending what it printed to `log`; a failure is the tool's error with
+/// the end of what it printed.
+fn build(
+    tool: &'static str,
+    simulator: Simulator,
+    command: &mut Command,
+    log: &mut String,
+) -> Result<()> {
     let out = run_tool(tool, simulator, command)?;
+    *log += &String::from_utf8_lossy(&out.stdout);
+    *log += &String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         return Ok(());
     }
@@ -115,15 +126,55 @@ pub fn run(
         let path = work.join(name);
         std::fs::write(&path, text).map_err(io(&path))?;
     }
-    let output = match simulator {
+    // Everything the tools print, kept in the work folder whatever happens.
+    let mut build_log = String::new();
+    let result = simulate(work, &sources, simulator, plusargs, &mut build_log);
+    let log = match &result {
+        Ok(out) => {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
+        }
+        Err(_) => String::new(),
+    };
+    let log_path = work.join(LOG_FILE);
+    std::fs::write(&log_path, build_log + &log).map_err(io(&log_path))?;
+    let output = result?;
+    let parsed = parse(&log);
+    if !parsed.pass && parsed.failures.is_empty() {
+        return Err(Error::Tool {
+            tool: simulator.name(),
+            status: output.status.to_string(),
+            output: tail(&log, 30),
+        });
+    }
+    if parsed.pass && !output.status.success() {
+        return Err(Error::Tool {
+            tool: simulator.name(),
+            status: output.status.to_string(),
+            output: tail(&log, 30),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Builds the testbench and runs it.
+fn simulate(
+    work: &Path,
+    sources: &[String],
+    simulator: Simulator,
+    plusargs: &[&str],
+    log: &mut String,
+) -> Result<std::process::Output> {
+    Ok(match simulator {
         Simulator::Iverilog => {
             build(
                 "iverilog",
                 simulator,
                 Command::new("iverilog")
                     .args(["-g2012", "-s", "eie_tb", "-o", "eie_tb.vvp", "-I", "."])
-                    .args(&sources)
+                    .args(sources)
                     .current_dir(work),
+                log,
             )?;
             run_tool(
                 "vvp",
@@ -147,6 +198,8 @@ pub fn run(
                         "-Wno-fatal",
                         "-Wno-lint",
                         "-Wno-style",
+                        // an out-of-range select is a design bug, never noise
+                        "-Werror-SELRANGE",
                         "--top-module",
                         "eie_tb",
                         "--Mdir",
@@ -155,8 +208,9 @@ pub fn run(
                         "eie_tb",
                         "-I.",
                     ])
-                    .args(&sources)
+                    .args(sources)
                     .current_dir(work),
+                log,
             )?;
             // Built a moment ago: failing to start it is an I/O error, not a missing tool.
             let binary = work.join("obj").join("eie_tb");
@@ -166,25 +220,7 @@ pub fn run(
                 .output()
                 .map_err(io(&binary))?
         }
-    };
-    let log = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    let parsed = parse(&log);
-    if !parsed.pass && parsed.failures.is_empty() {
-        return Err(Error::Tool {
-            tool: simulator.name(),
-            status: output.status.to_string(),
-            output: tail(&log, 30),
-        });
-    }
-    if parsed.pass && !output.status.success() {
-        return Err(Error::Tool {
-            tool: simulator.name(),
-            status: output.status.to_string(),
-            output: tail(&log, 30),
-        });
-    }
-    Ok(parsed)
+    })
 }
 
 /// Reads a testbench's log: `EIE-RTL layer L cycles C NAME` per layer, `EIE-RTL PASS`, and

@@ -99,25 +99,26 @@ impl TimingParams {
             );
         }
         if self.rules == Rules::Authors {
-            let authors = |what, got: String| {
-                Err(Error::Parameter {
-                    what,
-                    expected: "the authors' own (their rules fix it)",
-                    got,
-                })
-            };
+            // Their rules fix these: the queue is their ring, the group advance theirs, the
+            // arithmetic pipeline theirs.
             if self.queue_ring {
-                return authors(
-                    "--queue-ring with the authors' rules, whose queue is their ring",
+                return bad(
+                    "--queue-ring",
+                    "off with --timing-rules authors (their queue is already their ring)",
                     "on".into(),
                 );
             }
             if !self.group_advance {
-                return authors("--no-group-advance with the authors' rules", "on".into());
+                return bad(
+                    "--no-group-advance",
+                    "off with --timing-rules authors (their group advance is theirs)",
+                    "on".into(),
+                );
             }
             if self.pipeline_depth != Self::default().pipeline_depth {
-                return authors(
-                    "the pipeline depth with the authors' rules",
+                return bad(
+                    "the pipeline depth",
+                    "4 (the default) with --timing-rules authors, whose arithmetic pipeline is fixed",
                     self.pipeline_depth.to_string(),
                 );
             }
@@ -309,8 +310,10 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         let mut t = 0usize; // broadcasts in this part
         let first = part.first_col();
         let end = first + part.cols();
+        // Every part scans at least one group, even a part of no columns (a layer of none):
+        // the scanner loads a group before it can find it empty, as the RTL's does.
         let mut g = first / n;
-        while g * n < end {
+        loop {
             let lo = (g * n).max(first);
             let hi = ((g + 1) * n).min(end);
             for (j, _) in active
@@ -384,6 +387,9 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
             }
             out.groups += 1;
             g += 1;
+            if g * n >= end {
+                break;
+            }
         }
     }
     let busy_end = finish.iter().copied().max().unwrap_or(0);
