@@ -248,6 +248,23 @@ pub struct LayersArgs {
     pub layers: Vec<String>,
 }
 
+/// The model description of a checkpoint.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ArchArgs {
+    /// The model description (docs/models.md) of a checkpoint made elsewhere, e.g.
+    /// 1x28x28-conv20k5-maxpool2-conv50k5-maxpool2-500-10; default: the one `train` recorded
+    /// in the checkpoint, else an MLP of its 2-D layers.
+    #[arg(long, value_name = "DESCRIPTION")]
+    pub arch: Option<String>,
+}
+
+impl ArchArgs {
+    /// The description given, parsed.
+    pub fn arch(&self) -> anyhow::Result<Option<eie_model::Arch>> {
+        Ok(self.arch.as_deref().map(str::parse).transpose()?)
+    }
+}
+
 /// Replacing earlier outputs.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ForceArgs {

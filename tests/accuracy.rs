@@ -427,7 +427,10 @@ fn simulate_takes_dataset_samples_as_inputs() {
     assert_eq!(r["mode"], "chained");
     // The same samples given as an input file run the same.
     let data = eie_dataset::load(
-        &eie_dataset::Spec::Synthetic { seed: 0 },
+        &eie_dataset::Spec::Synthetic {
+            seed: 0,
+            form: eie_dataset::Form::Plain,
+        },
         eie_dataset::SampleRange::new(8000, 8005),
         &eie_dataset::Scaling::default(),
     )
@@ -932,7 +935,10 @@ fn python_reads_the_trained_model_as_pytorch_layout() {
     }
     let t = TestDir::new();
     let data = eie_dataset::load(
-        &eie_dataset::Spec::Synthetic { seed: 0 },
+        &eie_dataset::Spec::Synthetic {
+            seed: 0,
+            form: eie_dataset::Form::Plain,
+        },
         eie_dataset::SampleRange::new(8000, 9000),
         &eie_dataset::Scaling::default(),
     )

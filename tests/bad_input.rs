@@ -915,8 +915,8 @@ fn output_folder_made_from_a_different_checkpoint() {
 fn bad_training_settings() {
     let t = TestDir::new();
     for (args, needle) in [
-        (vec!["--arch", "64"], "at least two positive widths"),
-        (vec!["--arch", "64-x-10"], "widths joined by '-'"),
+        (vec!["--arch", "64"], "an input and at least one layer"),
+        (vec!["--arch", "64-x-10"], "expected a layer"),
         (vec!["--arch", "64-10", "--lr", "0"], "learning rate"),
         (vec!["--arch", "64-10", "--batch-size", "0"], "batch size"),
         (vec!["--arch", "64-10", "--std", "0"], "standard deviation"),

@@ -9,6 +9,7 @@ mod bad_input;
 mod compress;
 mod cpu;
 mod energy;
+mod models;
 mod pack;
 mod regression;
 mod rtl;

@@ -9,8 +9,7 @@ use anyhow::{Result, bail};
 use eie_checkpoint::Checkpoint;
 use eie_dataset::Scaling;
 use eie_evaluate::{
-    Counting, Network, StageAccuracy, StageReport, check_whole_network, eie_stage, float_stages,
-    stage_reports,
+    Counting, StageAccuracy, StageReport, eie_stage, float_stages, network_of, stage_reports,
 };
 use eie_format::hex;
 use eie_pipeline::output::load_bundle;
@@ -18,7 +17,7 @@ use eie_pipeline::recorded_capacity;
 use serde::Serialize;
 
 use crate::options::{
-    ActFracArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, ScaleArgs, TimingArgs,
+    ActFracArgs, ArchArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, ScaleArgs, TimingArgs,
 };
 use crate::render::energy::{CostReport, costed_tables};
 use crate::render::stages::{fractions, render_stages};
@@ -34,6 +33,8 @@ pub struct Args {
     pub data: DatasetArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
+    #[command(flatten)]
+    pub arch: ArchArgs,
     #[command(flatten)]
     pub layers: LayersArgs,
     #[command(flatten)]
@@ -73,9 +74,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("eval needs --dataset");
     };
     let ck = Checkpoint::open(&args.model)?;
-    let names = ck.select_layers(&args.layers.layers)?;
-    check_whole_network(&ck, &names)?;
-    let net = Network::from_checkpoint(&ck, &names)?;
+    let net = network_of(&ck, args.arch.arch()?.as_ref(), &args.layers.layers)?;
+    let names: Vec<String> = net.layers().iter().map(|l| l.name.clone()).collect();
     let scaling = Scaling::resolve(&args.scale.request(), &ck.metadata())?;
     let data = eie_dataset::load(spec, args.data.range.unwrap_or_default(), &scaling)?;
     net.check_dataset(&data)?;

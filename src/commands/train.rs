@@ -1,6 +1,7 @@
-//! `train`: trains an MLP classifier from scratch (Adam, seeded) and writes it as a
-//! PyTorch-layout safetensors checkpoint (`fc1.weight` `[out, in]`, `fc1.bias`, ...) that
-//! records how it was trained, including its input scaling.
+//! `train`: trains a classifier (an MLP, a CNN, an LSTM: any model description) from scratch
+//! (Adam, seeded) and writes it as a PyTorch-layout safetensors checkpoint (`fc1.weight`
+//! `[out, in]`, `conv1.weight` `[out, in, kh, kw]`, `lstm.weight_ih_l0`, ...) that records its
+//! description and how it was trained, including its input scaling.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use eie_dataset::Scaling;
-use eie_evaluate::{Mode, Network, TrainConfig, float_accuracy, format_arch, parse_arch, train};
+use eie_evaluate::{Arch, Mode, Network, TrainConfig, float_accuracy, train};
 use eie_pipeline::Observer;
 use eie_pipeline::output::{Inputs, Kind, check_file, write_file};
 
@@ -18,7 +19,7 @@ use crate::progress::Progress;
 
 /// Metadata keys `train` writes into a model, besides its input scaling.
 mod meta {
-    pub const ARCH: &str = "eie.arch";
+    pub const ARCH: &str = eie_model::ARCH_KEY;
     pub const DATASET: &str = "eie.dataset";
     pub const RANGE: &str = "eie.range";
 }
@@ -29,8 +30,9 @@ pub struct Args {
     pub data: DatasetArgs,
     #[command(flatten)]
     pub eval_range: EvalRangeArgs,
-    /// Layer widths, inputs to outputs: 784-300-100-10 is LeNet-300-100.
-    #[arg(long, value_name = "IN-H1-...-OUT")]
+    /// The model description (docs/models.md): 784-300-100-10 is LeNet-300-100,
+    /// 1x28x28-conv20k5-maxpool2-conv50k5-maxpool2-500-10 LeNet-5, 28x28-lstm128-10 an LSTM.
+    #[arg(long, value_name = "DESCRIPTION")]
     pub arch: String,
     /// Passes over the training samples.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
@@ -66,7 +68,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         args.eval_range.eval_range,
         args.force.force,
     );
-    let widths = parse_arch(&args.arch)?;
+    let arch: Arch = args.arch.parse()?;
     let cfg = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -83,14 +85,13 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let held = eval_range
         .map(|r| eie_dataset::load(dataset, r, &scaling))
         .transpose()?;
-    let mut net = Network::init(&widths, args.seed)?;
+    let mut net = Network::init_arch(&arch, args.seed)?;
     net.check_dataset(&data)?;
     if let Some(h) = &held {
         net.check_dataset(h)?;
     }
     progress.note(&format!(
-        "training {} on {} ({} samples), {} epochs",
-        format_arch(&widths),
+        "training {arch} on {} ({} samples), {} epochs",
         data.name(),
         data.len(),
         args.epochs
@@ -109,7 +110,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let mut metadata = BTreeMap::from([
         ("format".to_string(), "pt".to_string()),
         ("eie.tool_version".into(), tool_version()),
-        (meta::ARCH.into(), format_arch(&widths)),
+        (meta::ARCH.into(), arch.to_string()),
         (meta::DATASET.into(), dataset.to_string()),
         (meta::RANGE.into(), range),
         ("eie.epochs".into(), args.epochs.to_string()),
@@ -124,8 +125,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     }
     let train_acc = float_accuracy(&net, &data)?;
     println!(
-        "trained {} in {:.1} s: training top-1 {:.2}% ({}/{})",
-        format_arch(&widths),
+        "trained {arch} in {:.1} s: training top-1 {:.2}% ({}/{})",
         start.elapsed().as_secs_f64(),
         100.0 * train_acc.top1(),
         train_acc.correct,

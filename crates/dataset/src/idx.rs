@@ -305,6 +305,8 @@ pub(crate) fn load_pair(
     Ok(Raw {
         total,
         width,
+        shape: images.dims[1..].to_vec(),
+        form: crate::Form::Plain,
         integer_max: images.dtype.integer_max(),
         classes: None,
         inputs,

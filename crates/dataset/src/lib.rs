@@ -42,11 +42,38 @@ pub enum Spec {
         /// The file.
         path: PathBuf,
     },
-    /// `synthetic[:SEED]`: the built-in deterministic dataset (see [`synthetic_sample`]).
+    /// `synthetic[:SEED]`: the built-in deterministic dataset (see [`synthetic_sample`]);
+    /// `synthetic-image[:SEED]` the same samples as 1 x 8 x 8 images, `synthetic-sequence[:SEED]`
+    /// as sequences of 8 steps of 8 features.
     Synthetic {
         /// The seed of the generator (default 0).
         seed: u64,
+        /// How the samples present themselves.
+        form: Form,
     },
+}
+
+/// How a dataset's samples present themselves to a network (checked against its input by
+/// eie-model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// As stored: a grid such as MNIST's 28 x 28 reads as a 1 x 28 x 28 image for a
+    /// convolution and as 28 steps of 28 features for an LSTM; a vector as itself.
+    Plain,
+    /// Images, channels x height x width: an LSTM refuses them.
+    Image,
+    /// Sequences, steps x features: a convolution refuses them.
+    Sequence,
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Form::Plain => "plain",
+            Form::Image => "image",
+            Form::Sequence => "sequence",
+        })
+    }
 }
 
 impl FromStr for Spec {
@@ -57,14 +84,22 @@ impl FromStr for Spec {
             spec: s.to_string(),
             reason: reason.to_string(),
         };
-        if s == "synthetic" {
-            return Ok(Spec::Synthetic { seed: 0 });
-        }
-        if let Some(seed) = s.strip_prefix("synthetic:") {
-            let seed = seed
-                .parse()
-                .map_err(|_| bad("the seed after \"synthetic:\" must be an unsigned integer"))?;
-            return Ok(Spec::Synthetic { seed });
+        for (prefix, form) in [
+            ("synthetic", Form::Plain),
+            ("synthetic-image", Form::Image),
+            ("synthetic-sequence", Form::Sequence),
+        ] {
+            if s == prefix {
+                return Ok(Spec::Synthetic { seed: 0, form });
+            }
+            if let Some(seed) = s.strip_prefix(prefix).and_then(|r| r.strip_prefix(':')) {
+                let seed = seed.parse().map_err(|_| {
+                    bad(&format!(
+                        "the seed after \"{prefix}:\" must be an unsigned integer"
+                    ))
+                })?;
+                return Ok(Spec::Synthetic { seed, form });
+            }
         }
         if let Some(rest) = s.strip_prefix("mnist:") {
             let (dir, split) = match rest.rsplit_once(':') {
@@ -101,7 +136,7 @@ impl FromStr for Spec {
             return Ok(Spec::Safetensors { path: s.into() });
         }
         Err(bad(
-            "expected mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE (or FILE.safetensors), or synthetic[:SEED]",
+            "expected mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE (or FILE.safetensors), or synthetic[-image|-sequence][:SEED]",
         ))
     }
 }
@@ -118,7 +153,10 @@ impl fmt::Display for Spec {
                 write!(f, "idx:{},{}", images.display(), labels.display())
             }
             Spec::Safetensors { path } => write!(f, "safetensors:{}", path.display()),
-            Spec::Synthetic { seed } => write!(f, "synthetic:{seed}"),
+            Spec::Synthetic { seed, form } => match form {
+                Form::Plain => write!(f, "synthetic:{seed}"),
+                _ => write!(f, "synthetic-{form}:{seed}"),
+            },
         }
     }
 }
@@ -411,6 +449,8 @@ pub struct Dataset {
     name: String,
     first: usize,
     width: usize,
+    shape: Vec<usize>,
+    form: Form,
     classes: Option<usize>,
     inputs: Vec<f32>,
     labels: Vec<u32>,
@@ -438,10 +478,38 @@ impl Dataset {
             name: name.into(),
             first,
             width,
+            shape: vec![width],
+            form: Form::Plain,
             classes,
             inputs,
             labels,
         }
+    }
+
+    /// The same samples with each one's `shape` (its product must be the width) and `form`.
+    ///
+    /// # Panics
+    /// If the shape's product is not the width.
+    pub fn with_shape(mut self, shape: Vec<usize>, form: Form) -> Self {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            self.width,
+            "a sample's shape holds its width"
+        );
+        self.shape = shape;
+        self.form = form;
+        self
+    }
+
+    /// Each sample's dimensions as stored (`[28, 28]` for MNIST, `[64]` for the synthetic
+    /// set, `[1, 8, 8]` for its image form); their product is [`Dataset::width`].
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// How the samples present themselves.
+    pub fn form(&self) -> Form {
+        self.form
     }
 
     /// A readable name: the specification and the range.
@@ -496,6 +564,9 @@ impl Dataset {
 struct Raw {
     total: usize,
     width: usize,
+    /// A sample's dimensions (product: `width`).
+    shape: Vec<usize>,
+    form: Form,
     /// For integer inputs: the type's largest value (what `unit` divides by).
     integer_max: Option<f32>,
     classes: Option<usize>,
@@ -514,11 +585,13 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
         }
         Spec::Idx { images, labels } => idx::load_pair(images, labels, range, &label)?,
         Spec::Safetensors { path } => tensors::load(path, range, &label)?,
-        Spec::Synthetic { seed } => synthetic::load(*seed, range, &label)?,
+        Spec::Synthetic { seed, form } => synthetic::load(*seed, *form, range, &label)?,
     };
     let first = range.resolve(raw.total, &label)?.start;
     let Raw {
         width,
+        shape,
+        form,
         integer_max,
         classes,
         mut inputs,
@@ -544,6 +617,8 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
         name: format!("{label} [{}..{}]", first, first + labels.len()),
         first,
         width,
+        shape,
+        form,
         classes,
         inputs,
         labels,

@@ -10,7 +10,7 @@
 use eie_rng::Rng;
 
 use crate::error::Result;
-use crate::{Raw, SampleRange};
+use crate::{Form, Raw, SampleRange};
 
 /// Samples in the synthetic dataset (indices 0..10000, like the MNIST test set, so the same
 /// split applies: 0..8000 to train, 8000..10000 held out).
@@ -68,7 +68,10 @@ pub fn synthetic_sample(seed: u64, index: usize) -> (Vec<f32>, u32) {
     (x, label)
 }
 
-pub(crate) fn load(seed: u64, range: SampleRange, name: &str) -> Result<Raw> {
+/// Height and width of a sample as an image (and steps and features as a sequence).
+const SIDE: usize = 8;
+
+pub(crate) fn load(seed: u64, form: Form, range: SampleRange, name: &str) -> Result<Raw> {
     let r = range.resolve(SYNTHETIC_SAMPLES, name)?;
     let protos = prototypes(seed);
     let mut inputs = Vec::with_capacity(r.len() * SYNTHETIC_WIDTH);
@@ -79,6 +82,12 @@ pub(crate) fn load(seed: u64, range: SampleRange, name: &str) -> Result<Raw> {
     Ok(Raw {
         total: SYNTHETIC_SAMPLES,
         width: SYNTHETIC_WIDTH,
+        shape: match form {
+            Form::Plain => vec![SYNTHETIC_WIDTH],
+            Form::Image => vec![1, SIDE, SIDE],
+            Form::Sequence => vec![SIDE, SIDE],
+        },
+        form,
         integer_max: None,
         classes: Some(SYNTHETIC_CLASSES),
         inputs,

@@ -1,17 +1,21 @@
 //! A dataset in one safetensors file: `inputs` `[samples, ...]` (F32, F16, BF16 or U8; the
-//! dimensions after the first are flattened) and `labels` `[samples]` (any integer type).
+//! dimensions after the first are a sample's shape) and `labels` `[samples]` (any integer
+//! type); metadata `eie.form` = `image` or `sequence` says how the samples present themselves
+//! (default: as stored, [`crate::Form::Plain`]).
 
 use std::path::Path;
 
 use eie_checkpoint::{Checkpoint, Dtype};
 
 use crate::error::{Error, Result};
-use crate::{Raw, SampleRange};
+use crate::{Form, Raw, SampleRange};
 
 /// Name of the inputs tensor.
 pub const INPUTS: &str = "inputs";
 /// Name of the labels tensor.
 pub const LABELS: &str = "labels";
+/// The metadata key that declares the samples' form.
+pub const FORM_KEY: &str = "eie.form";
 
 pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
     let ck = Checkpoint::open(path)?;
@@ -54,6 +58,19 @@ pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| bad(INPUTS, format!("shape {:?} overflows", x.shape)))?;
+    let form = match ck.metadata().get(FORM_KEY).map(String::as_str) {
+        None | Some("plain") => Form::Plain,
+        Some("image") => Form::Image,
+        Some("sequence") => Form::Sequence,
+        Some(other) => {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "metadata {FORM_KEY} = \"{other}\", expected image, sequence or plain"
+                ),
+            });
+        }
+    };
     let r = range.resolve(total, name)?;
 
     let (inputs, integer_max) = if x.is_float() {
@@ -115,6 +132,8 @@ pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
     Ok(Raw {
         total,
         width,
+        shape: x.shape[1..].to_vec(),
+        form,
         integer_max,
         classes: None,
         inputs,

@@ -44,8 +44,20 @@ fn tiny_mnist(dir: &Path, gz: bool) {
 #[test]
 fn specs_parse_and_print() {
     for (text, spec) in [
-        ("synthetic", Spec::Synthetic { seed: 0 }),
-        ("synthetic:7", Spec::Synthetic { seed: 7 }),
+        (
+            "synthetic",
+            Spec::Synthetic {
+                seed: 0,
+                form: crate::Form::Plain,
+            },
+        ),
+        (
+            "synthetic:7",
+            Spec::Synthetic {
+                seed: 7,
+                form: crate::Form::Plain,
+            },
+        ),
         (
             "mnist:data/mnist",
             Spec::Mnist {
@@ -315,13 +327,19 @@ proptest! {
 #[test]
 fn the_synthetic_set_is_a_pure_function_of_seed_and_index() {
     let all = load(
-        &Spec::Synthetic { seed: 3 },
+        &Spec::Synthetic {
+            seed: 3,
+            form: crate::Form::Plain,
+        },
         SampleRange::new(0, 200),
         &Scaling::default(),
     )
     .unwrap();
     let part = load(
-        &Spec::Synthetic { seed: 3 },
+        &Spec::Synthetic {
+            seed: 3,
+            form: crate::Form::Plain,
+        },
         SampleRange::new(150, 160),
         &Scaling::default(),
     )
@@ -331,7 +349,10 @@ fn the_synthetic_set_is_a_pure_function_of_seed_and_index() {
     let (x, y) = synthetic_sample(3, 151);
     assert_eq!((x.as_slice(), y), (all.input(151), all.labels()[151]));
     let other = load(
-        &Spec::Synthetic { seed: 4 },
+        &Spec::Synthetic {
+            seed: 4,
+            form: crate::Form::Plain,
+        },
         SampleRange::new(0, 200),
         &Scaling::default(),
     )
@@ -409,7 +430,15 @@ fn scaling_must_be_usable() {
         mean: 0.0,
         std: 0.0,
     };
-    let e = load(&Spec::Synthetic { seed: 0 }, SampleRange::ALL, &s).unwrap_err();
+    let e = load(
+        &Spec::Synthetic {
+            seed: 0,
+            form: crate::Form::Plain,
+        },
+        SampleRange::ALL,
+        &s,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("standard deviation"), "{e}");
 }
 
@@ -471,4 +500,74 @@ fn empty_idx_files_with_huge_dimensions_are_refused_not_overflowed() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("holds no samples (the dataset has 0"), "{e}");
+}
+
+#[test]
+fn forms_come_from_the_spec_or_the_files_metadata() {
+    use crate::Form;
+    for (spec, shape, form) in [
+        ("synthetic", vec![64], Form::Plain),
+        ("synthetic-image:2", vec![1, 8, 8], Form::Image),
+        ("synthetic-sequence", vec![8, 8], Form::Sequence),
+    ] {
+        let s: Spec = spec.parse().unwrap();
+        let d = load(&s, SampleRange::new(0, 3), &Scaling::default()).unwrap();
+        assert_eq!((d.shape(), d.form()), (&shape[..], form), "{spec}");
+        assert_eq!(s.to_string().parse::<Spec>().unwrap(), s);
+    }
+    // The forms are the same samples.
+    let plain = load(
+        &"synthetic".parse().unwrap(),
+        SampleRange::new(0, 5),
+        &Scaling::default(),
+    );
+    let image = load(
+        &"synthetic-image".parse().unwrap(),
+        SampleRange::new(0, 5),
+        &Scaling::default(),
+    );
+    assert_eq!(plain.unwrap().inputs(), image.unwrap().inputs());
+    assert!("synthetic-image:x".parse::<Spec>().is_err());
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |form: &str| {
+        let p = dir.path().join(format!("{form}.safetensors"));
+        let meta = std::collections::BTreeMap::from([("eie.form".to_string(), form.to_string())]);
+        let specs = [
+            (
+                "inputs".to_string(),
+                eie_checkpoint::Dtype::F32,
+                vec![2, 3, 4],
+            ),
+            ("labels".to_string(), eie_checkpoint::Dtype::I64, vec![2]),
+        ];
+        let mut w = eie_checkpoint::Writer::create(&p, &meta, &specs).unwrap();
+        w.write_tensor(&eie_checkpoint::f32_bytes(&[0.5; 24]))
+            .unwrap();
+        w.write_tensor(&[0u8; 16]).unwrap();
+        w.finish().unwrap();
+        p
+    };
+    let d = load(
+        &Spec::Safetensors {
+            path: write("sequence"),
+        },
+        SampleRange::ALL,
+        &Scaling::default(),
+    )
+    .unwrap();
+    assert_eq!((d.shape(), d.form()), (&[3, 4][..], Form::Sequence));
+    let e = load(
+        &Spec::Safetensors {
+            path: write("video"),
+        },
+        SampleRange::ALL,
+        &Scaling::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("eie.form = \"video\"") && e.contains("image, sequence or plain"),
+        "{e}"
+    );
 }

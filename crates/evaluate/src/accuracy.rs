@@ -11,8 +11,8 @@ use eie_simulate::{Arith, LayerView, TimingParams, check_chain, float::relu_at, 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::model::{Mlp, argmax_rows, batch, first_max};
-use crate::network::Network;
+use crate::model::{Model, argmax_rows, batch, first_max, to_vec};
+use eie_model::Network;
 
 /// Samples per forward pass when evaluating.
 const EVAL_BATCH: usize = 1000;
@@ -69,16 +69,39 @@ impl Accuracy {
 
 /// The float network's predictions on every sample.
 pub fn predict(net: &Network, data: &Dataset) -> Result<Vec<usize>> {
+    let mut out = Vec::with_capacity(data.len());
+    for_each_batch(net, data, &mut |logits| {
+        out.extend(argmax_rows(logits)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The float network's logits (burn) of every sample, row after row.
+pub fn logits(net: &Network, data: &Dataset) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(data.len() * net.outputs());
+    for_each_batch(net, data, &mut |logits| {
+        out.extend(to_vec(logits)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Runs `data` through burn's model of `net` in batches, in order.
+fn for_each_batch(
+    net: &Network,
+    data: &Dataset,
+    sink: &mut dyn FnMut(burn::tensor::Tensor<2>) -> Result<()>,
+) -> Result<()> {
     net.check_dataset(data)?;
     let device = Device::flex();
-    let model = Mlp::new(net, &device);
+    let model = Model::new(net, &device);
     let order: Vec<usize> = (0..data.len()).collect();
-    let mut out = Vec::with_capacity(data.len());
     for idx in order.chunks(EVAL_BATCH) {
         let (x, _) = batch(data, idx, &device);
-        out.extend(argmax_rows(model.forward(x))?);
+        sink(model.forward(net, x))?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Top-1 accuracy of the float network.

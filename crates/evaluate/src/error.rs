@@ -8,30 +8,12 @@ pub enum Error {
     /// No layers to build a network from.
     #[error("a network needs at least one layer")]
     NoLayers,
-    /// Two consecutive layers whose shapes do not chain.
-    #[error("layers \"{prev}\" and \"{next}\" do not chain: {reason}")]
-    Chain {
-        /// The earlier layer's weight tensor.
-        prev: String,
-        /// The later layer's weight tensor.
-        next: String,
-        /// The shapes that disagree.
-        reason: String,
-    },
     /// A layer's tensors that cannot be a linear layer (a weight that is not 2-D, a bias of
     /// the wrong length).
     #[error("layer \"{layer}\": {reason}")]
     Layer {
         /// The weight tensor.
         layer: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An architecture string that is not `IN-H1-...-OUT`.
-    #[error("architecture \"{arch}\": {reason}")]
-    Arch {
-        /// As given.
-        arch: String,
         /// What is wrong.
         reason: String,
     },
@@ -109,6 +91,9 @@ pub enum Error {
         /// Its outputs.
         outputs: usize,
     },
+    /// The network: its description, its checkpoint, a dataset that does not fit it.
+    #[error(transparent)]
+    Model(#[from] eie_model::Error),
     /// Compressing (the pipeline's stages, which retraining runs).
     #[error(transparent)]
     Pipeline(#[from] eie_pipeline::Error),

@@ -4,7 +4,6 @@
 mod accuracy;
 mod error;
 mod model;
-mod network;
 pub mod retrain;
 mod share;
 mod stages;
@@ -20,10 +19,10 @@ extern crate self as eie_evaluate;
 
 pub use accuracy::{
     Accuracy, ClassCount, Counting, check_packed, eie_accuracy, eie_accuracy_counted, eie_predict,
-    float_accuracy, predict,
+    float_accuracy, logits, predict,
 };
+pub use eie_model::{Arch, Dense, LayerValues, Network};
 pub use error::{Error, Result};
-pub use network::{Dense, LayerValues, MAX_LAYERS, MAX_WEIGHTS, Network, format_arch, parse_arch};
 pub use retrain::{RETRAIN_KNOBS, RetrainChoices, RetrainSettings, retrain};
 pub use share::{
     CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,
@@ -31,6 +30,6 @@ pub use share::{
 };
 pub use stages::{
     ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, bundle_density,
-    check_whole_network, eie_stage, float_stages, is_retrained, stage_reports,
+    check_whole_network, eie_stage, float_stages, is_retrained, network_of, stage_reports,
 };
 pub use train::{EpochStats, Mode, TrainConfig, train};

@@ -1,20 +1,28 @@
-//! The network as a burn module (the only place burn's types appear). burn's `Linear`
-//! stores W as `[in, out]`, the transpose of PyTorch's layout, so weights are transposed on
-//! the way in and out.
+//! The network as a burn module (the only place burn's types appear): one parameter per
+//! weight matrix and bias, and the forward pass of [`Network::ops`] over a batch.
+//!
+//! A Linear's and an LSTM's matrices live in burn's `[in, out]` layout (the transpose of
+//! PyTorch's, what burn's `linear` takes); a convolution's kernel stays PyTorch's
+//! `[out, in*kh*kw]` and is viewed as `[out, in, kh, kw]`. [`burn_layout`] and
+//! [`pytorch_layout`] are the one place that knows which.
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::module::{avg_pool2d, conv2d, linear, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use eie_dataset::Dataset;
+use eie_model::{Dense, Network, Op, Shape};
 
 use crate::error::{Error, Result};
-use crate::network::Network;
 
-/// The MLP: ReLU after every layer but the last.
+/// Every weight matrix and bias of a [`Network`], in its order.
 #[derive(Module, Debug)]
-pub(crate) struct Mlp {
-    pub layers: Vec<Linear>,
+pub(crate) struct Model {
+    /// Each layer's W in burn's layout ([`burn_layout`]).
+    pub weights: Vec<Param<Tensor<2>>>,
+    /// Each layer's b.
+    pub biases: Vec<Option<Param<Tensor<1>>>>,
 }
 
 /// `rows x cols` row-major to `cols x rows` row-major.
@@ -28,50 +36,212 @@ pub(crate) fn transpose<T: Copy + Default>(m: &[T], rows: usize, cols: usize) ->
     t
 }
 
-impl Mlp {
-    /// The module holding `net`'s values on `device` (an autodiff device to train).
-    pub fn new(net: &Network, device: &Device) -> Self {
-        let layers = net
-            .layers()
-            .iter()
-            .map(|l| {
-                let w = transpose(&l.weight, l.outputs, l.inputs);
-                let weight =
-                    Tensor::<2>::from_data(TensorData::new(w, [l.inputs, l.outputs]), device);
-                let bias = l.bias.as_ref().map(|b| {
-                    Param::from_tensor(Tensor::<1>::from_data(
-                        TensorData::new(b.clone(), [l.outputs]),
-                        device,
-                    ))
-                });
-                Linear {
-                    weight: Param::from_tensor(weight),
-                    bias,
-                }
-            })
-            .collect();
-        Self { layers }
+/// The dimensions of layer `l`'s matrix in burn's layout.
+pub(crate) fn burn_dims(l: &Dense) -> [usize; 2] {
+    if l.is_conv() {
+        [l.outputs, l.inputs]
+    } else {
+        [l.inputs, l.outputs]
+    }
+}
+
+/// Values in PyTorch's layout (`[out, in]` row-major) to burn's.
+pub(crate) fn burn_layout<T: Copy + Default>(l: &Dense, v: &[T]) -> Vec<T> {
+    if l.is_conv() {
+        v.to_vec()
+    } else {
+        transpose(v, l.outputs, l.inputs)
+    }
+}
+
+/// Values in burn's layout back to PyTorch's.
+pub(crate) fn pytorch_layout<T: Copy + Default>(l: &Dense, v: &[T]) -> Vec<T> {
+    if l.is_conv() {
+        v.to_vec()
+    } else {
+        transpose(v, l.inputs, l.outputs)
+    }
+}
+
+/// A batch's activations between operations.
+enum Act {
+    Vector(Tensor<2>),
+    Sequence(Tensor<3>),
+    Image(Tensor<4>),
+}
+
+impl Act {
+    fn of(x: Tensor<2>, shape: Shape) -> Self {
+        let [b, _] = x.dims();
+        match shape {
+            Shape::Vector(_) => Act::Vector(x),
+            Shape::Sequence { steps, features } => Act::Sequence(x.reshape([b, steps, features])),
+            Shape::Image {
+                channels,
+                height,
+                width,
+            } => Act::Image(x.reshape([b, channels, height, width])),
+        }
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        let mut h = x;
-        for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(h);
-            if i < last {
-                h = relu(h);
+    fn vector(self) -> Tensor<2> {
+        match self {
+            Act::Vector(x) => x,
+            Act::Sequence(x) => {
+                let [b, t, f] = x.dims();
+                x.reshape([b, t * f])
+            }
+            Act::Image(x) => {
+                let [b, c, h, w] = x.dims();
+                x.reshape([b, c * h * w])
             }
         }
-        h
+    }
+
+    fn image(self) -> Tensor<4> {
+        match self {
+            Act::Image(x) => x,
+            _ => unreachable!("the network's shapes were checked when it was built"),
+        }
+    }
+
+    fn sequence(self) -> Tensor<3> {
+        match self {
+            Act::Sequence(x) => x,
+            _ => unreachable!("the network's shapes were checked when it was built"),
+        }
+    }
+}
+
+impl Model {
+    /// The module holding `net`'s values on `device` (an autodiff device to train).
+    pub fn new(net: &Network, device: &Device) -> Self {
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for l in net.layers() {
+            let w = burn_layout(l, &l.weight);
+            weights.push(Param::from_tensor(Tensor::<2>::from_data(
+                TensorData::new(w, burn_dims(l)),
+                device,
+            )));
+            biases.push(l.bias.as_ref().map(|b| {
+                Param::from_tensor(Tensor::<1>::from_data(
+                    TensorData::new(b.clone(), [l.outputs]),
+                    device,
+                ))
+            }));
+        }
+        Self { weights, biases }
+    }
+
+    fn bias(&self, i: usize) -> Option<Tensor<1>> {
+        self.biases[i].as_ref().map(|b| b.val())
+    }
+
+    /// The logits of a batch `x` (`[batch, inputs]`, each row a sample's values in order).
+    pub fn forward(&self, net: &Network, x: Tensor<2>) -> Tensor<2> {
+        let mut a = Act::of(x, net.input());
+        for (op, &input) in net.ops().iter().zip(net.shapes()) {
+            a = match *op {
+                Op::Linear { layer } => Act::Vector(linear(
+                    a.vector(),
+                    self.weights[layer].val(),
+                    self.bias(layer),
+                )),
+                Op::Conv {
+                    layer,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let l = &net.layers()[layer];
+                    let channels = l.inputs / (kernel * kernel);
+                    let w = self.weights[layer]
+                        .val()
+                        .reshape([l.outputs, channels, kernel, kernel]);
+                    let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+                    Act::Image(conv2d(a.image(), w, self.bias(layer), options))
+                }
+                Op::MaxPool { kernel, stride } => Act::Image(max_pool2d(
+                    a.image(),
+                    MaxPoolOptions::new([kernel; 2]).with_stride([stride; 2]),
+                )),
+                Op::AvgPool { kernel, stride } => Act::Image(avg_pool2d(
+                    a.image(),
+                    AvgPoolOptions::new([kernel; 2]).with_stride([stride; 2]),
+                )),
+                Op::Relu => match a {
+                    Act::Vector(x) => Act::Vector(relu(x)),
+                    Act::Sequence(x) => Act::Sequence(relu(x)),
+                    Act::Image(x) => Act::Image(relu(x)),
+                },
+                Op::Flatten => Act::Vector(a.vector()),
+                Op::LastStep => {
+                    let x = a.sequence();
+                    let [b, t, f] = x.dims();
+                    Act::Vector(x.narrow(1, t - 1, 1).reshape([b, f]))
+                }
+                Op::Lstm { ih, hh, hidden } => {
+                    let Shape::Sequence { steps, features } = input else {
+                        unreachable!("the network's shapes were checked when it was built")
+                    };
+                    Act::Sequence(self.lstm(a.sequence(), ih, hh, steps, features, hidden))
+                }
+            };
+        }
+        a.vector()
+    }
+
+    /// One LSTM layer over `x` (`[batch, steps, features]`), zero initial state, PyTorch's
+    /// gate order i, f, g, o: every step's `h_t`.
+    fn lstm(
+        &self,
+        x: Tensor<3>,
+        ih: usize,
+        hh: usize,
+        steps: usize,
+        features: usize,
+        hidden: usize,
+    ) -> Tensor<3> {
+        let [b, _, _] = x.dims();
+        let device = x.device();
+        // Every step's input gates in one product.
+        let xg = linear(
+            x.reshape([b * steps, features]),
+            self.weights[ih].val(),
+            self.bias(ih),
+        )
+        .reshape([b, steps, 4 * hidden]);
+        let whh = self.weights[hh].val();
+        let bhh = self.bias(hh);
+        let mut h = Tensor::<2>::zeros([b, hidden], &device);
+        let mut c = Tensor::<2>::zeros([b, hidden], &device);
+        let mut out = Vec::with_capacity(steps);
+        for t in 0..steps {
+            let g = xg.clone().narrow(1, t, 1).reshape([b, 4 * hidden])
+                + linear(h, whh.clone(), bhh.clone());
+            let gate = |k: usize| g.clone().narrow(1, k * hidden, hidden);
+            let (i, f, gg, o) = (
+                sigmoid(gate(0)),
+                sigmoid(gate(1)),
+                tanh(gate(2)),
+                sigmoid(gate(3)),
+            );
+            c = f * c + i * gg;
+            h = o * tanh(c.clone());
+            out.push(h.clone());
+        }
+        Tensor::stack(out, 1)
     }
 
     /// Copies the module's values back into `net` (PyTorch layout).
     pub fn store(&self, net: &mut Network) -> Result<()> {
-        for (m, l) in self.layers.iter().zip(net.layers_mut()) {
-            let w = to_vec(m.weight.val())?;
-            *l.weight = transpose(&w, l.inputs, l.outputs);
-            if let (Some(b), Some(mb)) = (l.bias, &m.bias) {
-                *b = to_vec(mb.val())?;
+        let layers: Vec<Dense> = net.layers().to_vec();
+        for ((i, mut l), d) in net.layers_mut().enumerate().zip(&layers) {
+            let w = to_vec(self.weights[i].val())?;
+            *l.weight = pytorch_layout(d, &w);
+            if let (Some(b), Some(mb)) = (l.bias.as_mut(), &self.biases[i]) {
+                **b = to_vec(mb.val())?;
             }
         }
         Ok(())

@@ -21,10 +21,10 @@ use eie_pipeline::{Decided, LayerPlan, Observer, Pruning, Retrained, representab
 use eie_prune::{Global, PruneReport, Rule};
 
 use crate::error::{Error, Result};
-use crate::network::Network;
 use crate::share::{CentroidConfig, SharedLayer, apply_shared, fine_tune_centroids};
 use crate::stages::StageAccuracy;
 use crate::train::{EpochStats, Mode, TrainConfig, train};
+use eie_model::Network;
 
 /// The most pruning rounds a schedule may have.
 pub const MAX_ROUNDS: usize = 1000;

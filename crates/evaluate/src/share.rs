@@ -11,9 +11,9 @@ use burn::tensor::Device;
 use eie_dataset::Dataset;
 
 use crate::error::{Error, Result};
-use crate::model::{Mlp, argmax_rows, batch, to_vec, transpose};
-use crate::network::Network;
+use crate::model::{Model, argmax_rows, batch, burn_layout, to_vec};
 use crate::train::{EpochStats, Order, check_common};
+use eie_model::Network;
 
 /// One layer's weight sharing: a code per weight and per folded bias value, and the value of
 /// every code.
@@ -149,21 +149,21 @@ pub fn fine_tune_centroids(
     apply_shared(net, shared)?;
     let device = Device::flex().autodiff();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    // Codes in burn's [in, out] layout, to group burn's gradients.
+    // Codes in burn's layout, to group burn's gradients.
     let codes_t: Vec<Vec<u8>> = net
         .layers()
         .iter()
         .zip(shared.iter())
-        .map(|(l, s)| transpose(&s.codes, l.outputs, l.inputs))
+        .map(|(l, s)| burn_layout(l, &s.codes))
         .collect();
     let mut order = Order::new(data.len(), cfg.seed);
     let mut history = Vec::new();
     for epoch in 1..=cfg.epochs {
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
-            let model = Mlp::new(net, &device);
+            let model = Model::new(net, &device);
             let (x, y) = batch(data, idx, &device);
-            let logits = model.forward(x);
+            let logits = model.forward(net, x);
             let loss = loss_fn.forward(logits.clone(), y);
             let value: f32 = loss.clone().into_scalar();
             loss_sum += value as f64 * idx.len() as f64;
@@ -173,14 +173,20 @@ pub fn fine_tune_centroids(
                 .filter(|&(&p, &i)| p == data.labels()[i] as usize)
                 .count();
             let grads = loss.backward();
-            for ((layer, s), codes) in model.layers.iter().zip(shared.iter_mut()).zip(&codes_t) {
+            for (((w, b), s), codes) in model
+                .weights
+                .iter()
+                .zip(&model.biases)
+                .zip(shared.iter_mut())
+                .zip(&codes_t)
+            {
                 let k = s.values.len();
-                let g = layer.weight.grad(&grads).map(to_vec).transpose()?;
+                let g = w.grad(&grads).map(to_vec).transpose()?;
                 let mut sums = match g {
                     Some(g) => grouped_gradients(codes, &g, k),
                     None => vec![0.0; k],
                 };
-                if let (Some(bc), Some(b)) = (&s.bias_codes, &layer.bias)
+                if let (Some(bc), Some(b)) = (&s.bias_codes, b)
                     && let Some(gb) = b.grad(&grads).map(to_vec).transpose()?
                 {
                     for (sum, extra) in sums.iter_mut().zip(grouped_gradients(bc, &gb, k)) {

@@ -7,6 +7,7 @@ use std::path::Path;
 use eie_checkpoint::{Checkpoint, bias_name};
 use eie_dataset::Dataset;
 use eie_format::{Bundle, PackedLayer};
+use eie_model::Arch;
 use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE};
 use eie_simulate::{Arith, LayerView, run::fractions};
 use serde::Serialize;
@@ -15,8 +16,8 @@ use crate::accuracy::{
     Accuracy, Counting, check_packed, eie_accuracy, eie_accuracy_counted, float_accuracy,
 };
 use crate::error::{Error, Result};
-use crate::network::Network;
 use eie_energy::Runs;
+use eie_model::Network;
 
 /// Name of the pruned float stage.
 pub const PRUNED_STAGE: &str = "pruned (float)";
@@ -125,6 +126,37 @@ pub fn stage_reports(stages: &[StageAccuracy]) -> Vec<StageReport> {
                 .collect(),
         })
         .collect()
+}
+
+/// The network of checkpoint `ck`: as `given` describes it, else as its metadata records
+/// (`train` writes [`eie_model::ARCH_KEY`]), else the MLP of the 2-D layers `patterns` select
+/// (every one by default), which must then be the whole network ([`check_whole_network`]).
+pub fn network_of(ck: &Checkpoint, given: Option<&Arch>, patterns: &[String]) -> Result<Network> {
+    let recorded = match ck.metadata().get(eie_model::ARCH_KEY) {
+        Some(text) if given.is_none() && patterns.is_empty() => {
+            Some(text.parse::<Arch>().map_err(|e| Error::Config {
+                what: "the checkpoint's model description",
+                reason: format!(
+                    "metadata {} of {}: {e}",
+                    eie_model::ARCH_KEY,
+                    ck.path().display()
+                ),
+            })?)
+        }
+        _ => None,
+    };
+    match (given.or(recorded.as_ref()), patterns.is_empty()) {
+        (Some(_), false) => Err(Error::Config {
+            what: "--layers",
+            reason: "a model description (--arch) names every layer; --layers selects the layers of an MLP; give one of them".into(),
+        }),
+        (Some(arch), true) => Ok(Network::from_arch_checkpoint(ck, arch)?),
+        (None, _) => {
+            let names = ck.select_layers(patterns)?;
+            check_whole_network(ck, &names)?;
+            Ok(Network::from_checkpoint(ck, &names)?)
+        }
+    }
 }
 
 /// With a dataset, the selected layers must be the whole network: a selection whose last

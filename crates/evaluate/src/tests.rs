@@ -1,4 +1,4 @@
-use eie_dataset::{Dataset, SampleRange, Scaling, Spec, load};
+use eie_dataset::{Dataset, Form, SampleRange, Scaling, Spec, load};
 use eie_rng::Rng;
 use eie_simulate::{Arith, LayerView};
 use proptest::prelude::*;
@@ -7,7 +7,15 @@ use crate::testkit::{pack, share_evenly};
 use crate::*;
 
 fn synthetic(range: SampleRange) -> Dataset {
-    load(&Spec::Synthetic { seed: 0 }, range, &Scaling::default()).unwrap()
+    load(
+        &Spec::Synthetic {
+            seed: 0,
+            form: Form::Plain,
+        },
+        range,
+        &Scaling::default(),
+    )
+    .unwrap()
 }
 
 /// Deep Compression's worked example (the reference doc, section 4): grouped gradients and
@@ -228,15 +236,17 @@ fn bad_datasets_and_networks_are_named() {
     let mut layers = Network::init(&[4, 5, 3], 0).unwrap().layers().to_vec();
     layers[1].inputs = 6;
     layers[1].weight = vec![0.0; 18];
+    layers[1].shape = vec![3, 6];
     let e = Network::new(layers).unwrap_err().to_string();
     assert!(
         e.contains("\"fc1.weight\" and \"fc2.weight\" do not chain") && e.contains("takes 6"),
         "{e}"
     );
     for bad in ["784", "784-x-10", "784-0-10", ""] {
-        assert!(parse_arch(bad).is_err(), "{bad}");
+        assert!(bad.parse::<Arch>().is_err(), "{bad}");
     }
-    assert_eq!(parse_arch("784-300-100-10").unwrap(), [784, 300, 100, 10]);
+    let mlp: Arch = "784-300-100-10".parse().unwrap();
+    assert_eq!(mlp.mlp_widths().unwrap(), [784, 300, 100, 10]);
     let cfg = TrainConfig {
         lr: 0.0,
         ..Default::default()
@@ -286,4 +296,156 @@ fn the_bit_exact_model_tracks_the_float_model() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("65 inputs") && e.contains("fc1.weight"), "{e}");
+}
+
+/// A random small CNN or LSTM description and a sample shape for it.
+fn arch_strategy() -> impl Strategy<Value = String> {
+    let cnn = (
+        1usize..3,
+        5usize..10,
+        1usize..4,
+        1usize..4,
+        1usize..3,
+        0usize..2,
+        0usize..3,
+    )
+        .prop_map(|(c, side, o, k, s, p, pool)| {
+            let pool = match pool {
+                0 => String::new(),
+                1 => "-relu-maxpool2s1".into(),
+                _ => "-avgpool2".into(),
+            };
+            format!("{c}x{side}x{side}-conv{o}k{k}s{s}p{p}{pool}-6-3")
+        });
+    let lstm = (1usize..6, 1usize..5, 1usize..6, 1usize..3)
+        .prop_map(|(t, f, h, l)| format!("{t}x{f}-lstm{h}x{l}-3"));
+    prop_oneof![cnn, lstm]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// burn's batched model of any description computes the host reference's logits (f64
+    /// sums, one sample at a time) to within f32 rounding.
+    #[test]
+    fn burn_matches_the_reference_on_cnns_and_lstms(text in arch_strategy(), seed: u64) {
+        let arch: Arch = text.parse().unwrap();
+        let net = Network::init_arch(&arch, seed).unwrap();
+        let n = 5;
+        let w = net.inputs();
+        let mut rng = Rng::new(seed);
+        let x: Vec<f32> = (0..n * w).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect();
+        let data = Dataset::from_parts("t", 0, w, None, x, vec![0; n])
+            .with_shape(net.input().dims(), Form::Plain);
+        let got = logits(&net, &data).unwrap();
+        for i in 0..n {
+            let want = net.forward(data.input(i));
+            for (g, e) in got[i * 3..(i + 1) * 3].iter().zip(&want) {
+                prop_assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()), "{}: sample {}: {:?} vs {:?}", text, i, &got[i * 3..(i + 1) * 3], want);
+            }
+        }
+    }
+}
+
+fn shaped(form: Form, range: SampleRange) -> Dataset {
+    load(
+        &Spec::Synthetic { seed: 0, form },
+        range,
+        &Scaling::default(),
+    )
+    .unwrap()
+}
+
+/// A CNN and an LSTM learn the synthetic set in its image and sequence forms, the same bits
+/// every run; masked fine-tuning keeps their pruned conv, LSTM and linear weights exactly
+/// zero; centroid fine-tuning moves shared values and nothing else.
+#[test]
+fn cnns_and_lstms_train_mask_and_share() {
+    for (text, form, floor) in [
+        ("1x8x8-conv8k3-relu-maxpool2-10", Form::Image, 0.6),
+        ("8x8-lstm24-10", Form::Sequence, 0.5),
+    ] {
+        let arch: Arch = text.parse().unwrap();
+        let train_set = shaped(form, SampleRange::new(0, 2000));
+        let held = shaped(form, SampleRange::new(8000, 9000));
+        let cfg = TrainConfig {
+            epochs: 8,
+            lr: 1e-2,
+            ..Default::default()
+        };
+        let run = || {
+            let mut net = Network::init_arch(&arch, 3).unwrap();
+            train(&mut net, &train_set, &cfg, Mode::Dense, &mut |_| {}).unwrap();
+            net
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a, b, "{text}: same seed, same data: the same bits");
+        let top1 = float_accuracy(&a, &held).unwrap().top1();
+        assert!(top1 > floor, "{text}: held-out top-1 {top1}");
+
+        // Prune two in three of every matrix, then fine-tune with the mask.
+        let mut net = a.clone();
+        for l in net.layers_mut() {
+            for (i, w) in l.weight.iter_mut().enumerate() {
+                if i % 3 != 0 {
+                    *w = 0.0;
+                }
+            }
+        }
+        let pruned = net.clone();
+        let masked = TrainConfig {
+            epochs: 1,
+            ..cfg.clone()
+        };
+        train(&mut net, &train_set, &masked, Mode::Masked, &mut |_| {}).unwrap();
+        let mut moved = 0;
+        for (p, t) in pruned.layers().iter().zip(net.layers()) {
+            for (&w0, &w1) in p.weight.iter().zip(&t.weight) {
+                if w0 == 0.0 {
+                    assert_eq!(w1.to_bits(), 0, "{text}: {}: a pruned weight moved", t.name);
+                } else if w0 != w1 {
+                    moved += 1;
+                }
+            }
+        }
+        assert!(moved > 0, "{text}: masked fine-tuning changed nothing");
+
+        // Share: each layer's kept weights as 3 values by sign and size; fine-tune them.
+        let mut shared: Vec<SharedLayer> = net
+            .layers()
+            .iter()
+            .map(|l| {
+                let codes = l
+                    .weight
+                    .iter()
+                    .map(|&w| match w {
+                        0.0 => 0,
+                        w if w < 0.0 => 1,
+                        w if w < 0.1 => 2,
+                        _ => 3,
+                    })
+                    .collect();
+                SharedLayer {
+                    codes,
+                    bias_codes: None,
+                    values: vec![0.0, -0.1, 0.05, 0.2],
+                }
+            })
+            .collect();
+        let before = shared.clone();
+        let cc = CentroidConfig {
+            epochs: 1,
+            batch_size: 64,
+            lr: 1e-3,
+            seed: 0,
+        };
+        fine_tune_centroids(&mut net, &mut shared, &train_set, &cc, &mut |_| {}).unwrap();
+        for ((s, b), l) in shared.iter().zip(&before).zip(net.layers()) {
+            assert_eq!(s.codes, b.codes);
+            assert_eq!(s.values[0], 0.0);
+            assert_ne!(s.values, b.values, "{text}: {}: no value moved", l.name);
+            for (&w, &c) in l.weight.iter().zip(&s.codes) {
+                assert_eq!(w, s.values[c as usize], "{text}: {}", l.name);
+            }
+        }
+    }
 }

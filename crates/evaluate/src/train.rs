@@ -11,8 +11,8 @@ use eie_dataset::Dataset;
 use eie_rng::Rng;
 
 use crate::error::{Error, Result};
-use crate::model::{Mlp, argmax_rows, batch, transpose};
-use crate::network::Network;
+use crate::model::{Model, argmax_rows, batch, burn_dims, burn_layout};
+use eie_model::Network;
 
 /// Separates the shuffling stream from the initialisation stream of the same seed.
 pub(crate) const SHUFFLE_STREAM: u64 = 0x7368_7566_666c_6521;
@@ -130,8 +130,8 @@ pub fn train(
     net.check_dataset(data)?;
     let device = Device::flex().autodiff();
     let plain = Device::flex();
-    let mut model = Mlp::new(net, &device);
-    // Masks in burn's [in, out] layout: 1 keeps a weight, 0 holds it at zero.
+    let mut model = Model::new(net, &device);
+    // Masks in burn's layout: 1 keeps a weight, 0 holds it at zero.
     let masks: Option<Vec<Tensor<2>>> = (mode == Mode::Masked).then(|| {
         net.layers()
             .iter()
@@ -141,10 +141,7 @@ pub fn train(
                     .iter()
                     .map(|&w| if w != 0.0 { 1.0 } else { 0.0 })
                     .collect();
-                Tensor::<2>::from_data(
-                    TensorData::new(transpose(&m, l.outputs, l.inputs), [l.inputs, l.outputs]),
-                    &plain,
-                )
+                Tensor::<2>::from_data(TensorData::new(burn_layout(l, &m), burn_dims(l)), &plain)
             })
             .collect()
     });
@@ -160,7 +157,7 @@ pub fn train(
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
             let (x, y) = batch(data, idx, &device);
-            let logits = model.forward(x);
+            let logits = model.forward(net, x);
             let loss = loss_fn.forward(logits.clone(), y);
             let value: f32 = loss.clone().into_scalar();
             loss_sum += value as f64 * idx.len() as f64;
@@ -173,17 +170,17 @@ pub fn train(
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &model);
             if let Some(masks) = &masks {
-                for (l, m) in model.layers.iter().zip(masks) {
-                    if let Some(g) = grads.remove::<2>(l.weight.id) {
-                        grads.register(l.weight.id, g * m.clone());
+                for (w, m) in model.weights.iter().zip(masks) {
+                    if let Some(g) = grads.remove::<2>(w.id) {
+                        grads.register(w.id, g * m.clone());
                     }
                 }
             }
             model = optim.step(cfg.lr, model, grads);
             if let Some(masks) = &masks {
-                for (l, m) in model.layers.iter_mut().zip(masks) {
-                    let w = l.weight.clone();
-                    l.weight = Param::initialized(
+                for (p, m) in model.weights.iter_mut().zip(masks) {
+                    let w = p.clone();
+                    *p = Param::initialized(
                         w.id,
                         (w.val().inner() * m.clone()).autodiff().require_grad(),
                     );

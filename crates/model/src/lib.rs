@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod arch;
+mod error;
+mod network;
+pub mod reference;
+
+#[cfg(test)]
+mod tests;
+
+pub use arch::{Arch, Kind, Layer, MAX_WEIGHTS, Shape, Step, StepOp, TensorSpec};
+pub use error::{Error, Result};
+pub use network::{Dense, LayerValues, Network, Op};
+
+/// The metadata key under which `train` records a model's description.
+pub const ARCH_KEY: &str = "eie.arch";

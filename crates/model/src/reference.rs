@@ -1,0 +1,178 @@
+//! The float forward pass on the host, one sample at a time, every sum accumulated in f64
+//! and every activation stored as f32: the reference burn's batched model is tested against,
+//! and the host's share of a network whose matrices run on EIE (convolutions, pooling, an
+//! LSTM's gates and cell).
+
+use crate::arch::Shape;
+use crate::network::{Dense, Network, Op};
+
+/// `y = W x + b` of one matrix, f64 sums.
+pub fn linear(l: &Dense, x: &[f32]) -> Vec<f32> {
+    (0..l.outputs)
+        .map(|i| {
+            let row = &l.weight[i * l.inputs..(i + 1) * l.inputs];
+            let mut s: f64 = l.bias.as_ref().map_or(0.0, |b| b[i] as f64);
+            for (w, v) in row.iter().zip(x) {
+                s += *w as f64 * *v as f64;
+            }
+            s as f32
+        })
+        .collect()
+}
+
+/// A convolution of image `x` (`channels x height x width`, NCHW) by `l` (`[out, channels,
+/// k, k]`), zero padding; output `out x oh x ow`.
+pub fn conv2d(l: &Dense, x: &[f32], input: Shape, stride: usize, padding: usize) -> Vec<f32> {
+    let Shape::Image {
+        channels,
+        height,
+        width,
+    } = input
+    else {
+        panic!("conv2d of {input:?}: the network's shapes were checked when it was built")
+    };
+    let k = l.shape[2];
+    let oh = (height + 2 * padding - k) / stride + 1;
+    let ow = (width + 2 * padding - k) / stride + 1;
+    let mut y = vec![0f32; l.outputs * oh * ow];
+    for o in 0..l.outputs {
+        let w = &l.weight[o * l.inputs..(o + 1) * l.inputs];
+        let b = l.bias.as_ref().map_or(0.0, |b| b[o] as f64);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut s = b;
+                for c in 0..channels {
+                    for ky in 0..k {
+                        let iy = (oy * stride + ky) as isize - padding as isize;
+                        if iy < 0 || iy >= height as isize {
+                            continue;
+                        }
+                        for kx in 0..k {
+                            let ix = (ox * stride + kx) as isize - padding as isize;
+                            if ix < 0 || ix >= width as isize {
+                                continue;
+                            }
+                            let v = x[(c * height + iy as usize) * width + ix as usize];
+                            s += w[(c * k + ky) * k + kx] as f64 * v as f64;
+                        }
+                    }
+                }
+                y[(o * oh + oy) * ow + ox] = s as f32;
+            }
+        }
+    }
+    y
+}
+
+/// Max (`max`) or average pooling of image `x`, square window `kernel`, no padding.
+pub fn pool(x: &[f32], input: Shape, kernel: usize, stride: usize, max: bool) -> Vec<f32> {
+    let Shape::Image {
+        channels,
+        height,
+        width,
+    } = input
+    else {
+        panic!("pooling of {input:?}: the network's shapes were checked when it was built")
+    };
+    let oh = (height - kernel) / stride + 1;
+    let ow = (width - kernel) / stride + 1;
+    let mut y = Vec::with_capacity(channels * oh * ow);
+    for c in 0..channels {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let window = (0..kernel).flat_map(|ky| {
+                    (0..kernel).map(move |kx| {
+                        x[(c * height + oy * stride + ky) * width + ox * stride + kx]
+                    })
+                });
+                y.push(if max {
+                    window.fold(f32::NEG_INFINITY, f32::max)
+                } else {
+                    (window.map(f64::from).sum::<f64>() / (kernel * kernel) as f64) as f32
+                });
+            }
+        }
+    }
+    y
+}
+
+/// The logistic function.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// One LSTM cell update from its gate pre-activations `gates` (`4H`, PyTorch's order i, f,
+/// g, o): `c = f c + i g`, `h = o tanh(c)`, in f64, stored as f32.
+pub fn lstm_cell(gates: &[f32], c: &mut [f32], h: &mut [f32]) {
+    let hidden = c.len();
+    for j in 0..hidden {
+        let i = sigmoid(gates[j] as f64);
+        let f = sigmoid(gates[hidden + j] as f64);
+        let g = (gates[2 * hidden + j] as f64).tanh();
+        let o = sigmoid(gates[3 * hidden + j] as f64);
+        let cj = f * c[j] as f64 + i * g;
+        c[j] = cj as f32;
+        h[j] = (o * (cj as f32 as f64).tanh()) as f32;
+    }
+}
+
+/// An LSTM layer over sequence `x` (`steps x features`), zero initial state: every step's
+/// `h_t`, `steps x hidden`.
+pub fn lstm(ih: &Dense, hh: &Dense, x: &[f32], steps: usize, hidden: usize) -> Vec<f32> {
+    let features = ih.inputs;
+    let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
+    let mut out = Vec::with_capacity(steps * hidden);
+    for t in 0..steps {
+        let xt = &x[t * features..(t + 1) * features];
+        let gates: Vec<f32> = (0..4 * hidden)
+            .map(|r| {
+                let mut s = ih.bias.as_ref().map_or(0.0, |b| b[r] as f64)
+                    + hh.bias.as_ref().map_or(0.0, |b| b[r] as f64);
+                for (w, v) in ih.weight[r * features..(r + 1) * features].iter().zip(xt) {
+                    s += *w as f64 * *v as f64;
+                }
+                for (w, v) in hh.weight[r * hidden..(r + 1) * hidden].iter().zip(&h) {
+                    s += *w as f64 * *v as f64;
+                }
+                s as f32
+            })
+            .collect();
+        lstm_cell(&gates, &mut c, &mut h);
+        out.extend_from_slice(&h);
+    }
+    out
+}
+
+/// The network's logits for one sample `x` (its input's values, in order).
+pub fn forward(net: &Network, x: &[f32]) -> Vec<f32> {
+    let mut a: Vec<f32> = x.to_vec();
+    let layers = net.layers();
+    for (op, &input) in net.ops().iter().zip(net.shapes()) {
+        a = match *op {
+            Op::Linear { layer } => linear(&layers[layer], &a),
+            Op::Conv {
+                layer,
+                stride,
+                padding,
+                ..
+            } => conv2d(&layers[layer], &a, input, stride, padding),
+            Op::Lstm { ih, hh, hidden } => {
+                let Shape::Sequence { steps, .. } = input else {
+                    panic!("an LSTM of {input:?}: checked when the network was built")
+                };
+                lstm(&layers[ih], &layers[hh], &a, steps, hidden)
+            }
+            Op::MaxPool { kernel, stride } => pool(&a, input, kernel, stride, true),
+            Op::AvgPool { kernel, stride } => pool(&a, input, kernel, stride, false),
+            Op::Relu => a.iter().map(|&v| v.max(0.0)).collect(),
+            Op::Flatten => a,
+            Op::LastStep => {
+                let Shape::Sequence { steps, features } = input else {
+                    panic!("the last step of {input:?}: checked when the network was built")
+                };
+                a[(steps - 1) * features..].to_vec()
+            }
+        };
+    }
+    a
+}

@@ -1,0 +1,362 @@
+use std::collections::BTreeMap;
+
+use eie_checkpoint::{Checkpoint, Dtype, Writer, f32_bytes};
+use eie_dataset::{Dataset, Form};
+use proptest::prelude::*;
+
+use crate::reference;
+use crate::*;
+
+const LENET5: &str = "1x28x28-conv20k5-maxpool2-conv50k5-maxpool2-500-10";
+
+#[test]
+fn lenet5_resolves_to_caffes_shapes() {
+    let arch: Arch = LENET5.parse().unwrap();
+    assert_eq!(arch.to_string(), LENET5);
+    let tensors = arch.tensors().unwrap();
+    let names: Vec<(&str, &[usize])> = tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("conv1.weight", &[20, 1, 5, 5][..]),
+            ("conv1.bias", &[20][..]),
+            ("conv2.weight", &[50, 20, 5, 5][..]),
+            ("conv2.bias", &[50][..]),
+            ("fc1.weight", &[500, 800][..]),
+            ("fc1.bias", &[500][..]),
+            ("fc2.weight", &[10, 500][..]),
+            ("fc2.bias", &[10][..]),
+        ]
+    );
+    let net = Network::init_arch(&arch, 0).unwrap();
+    // conv, pool, conv, pool, flatten, fc1, relu, fc2
+    assert_eq!(net.ops().len(), 8);
+    assert_eq!(net.ops()[4], Op::Flatten);
+    assert_eq!(net.ops()[6], Op::Relu);
+    let weights: usize = net.layers().iter().map(|l| l.weight.len()).sum();
+    assert_eq!(weights, 500 + 25_000 + 400_000 + 5_000);
+}
+
+#[test]
+fn an_lstm_resolves_to_pytorch_tensors() {
+    let arch: Arch = "28x28-lstm128x2-10".parse().unwrap();
+    let t = arch.tensors().unwrap();
+    let names: Vec<&str> = t.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "lstm.weight_ih_l0",
+            "lstm.weight_hh_l0",
+            "lstm.bias_ih_l0",
+            "lstm.bias_hh_l0",
+            "lstm.weight_ih_l1",
+            "lstm.weight_hh_l1",
+            "lstm.bias_ih_l1",
+            "lstm.bias_hh_l1",
+            "fc1.weight",
+            "fc1.bias"
+        ]
+    );
+    assert_eq!(t[0].shape, [512, 28]);
+    assert_eq!(t[4].shape, [512, 128]);
+    let net = Network::init_arch(&arch, 1).unwrap();
+    assert_eq!(net.ops()[2], Op::LastStep);
+    let l0 = &net.layers()[0];
+    assert_eq!(l0.bias_name.as_deref(), Some("lstm.bias_ih_l0"));
+    assert_eq!(
+        net.layers()[1].bias_name.as_deref(),
+        Some("lstm.bias_hh_l0")
+    );
+}
+
+#[test]
+fn descriptions_round_trip_and_name_layers() {
+    for text in [
+        "784-300-100-10",
+        "3x32x32-conv16k3p1-relu-maxpool2-conv32k3s2-avgpool3s1-flatten-64-relu-10",
+        "28x28-rnn=lstm64-head.0=10",
+        "8x8-lstm16-lstm8-relu-4",
+    ] {
+        let a: Arch = text.parse().unwrap();
+        assert_eq!(a.to_string(), text);
+        assert_eq!(a.to_string().parse::<Arch>().unwrap(), a);
+    }
+    let a: Arch = "8x8-lstm16-lstm8-4".parse().unwrap();
+    assert_eq!(a.layers[0].name, "lstm1");
+    assert_eq!(a.layers[1].name, "lstm2");
+    assert_eq!(Arch::mlp(&[4, 3]).unwrap().mlp_widths(), Some(vec![4, 3]));
+    assert_eq!(a.mlp_widths(), None);
+}
+
+#[test]
+fn bad_descriptions_say_what_is_wrong() {
+    for (text, says) in [
+        ("784", "at least one layer"),
+        ("784-0-10", "expected 1..="),
+        ("1x4x4-conv2k5-10", "leaves no output"),
+        ("1x4x4-conv2k3s1p0-maxpool3-10", "leaves no output"),
+        ("1x28x28-lstm10-10", "an LSTM reads sequences"),
+        ("28x28-conv4k3-10", "a convolution needs an image"),
+        ("784-maxpool2-10", "pooling needs an image"),
+        ("28x28-10", "flatten it first"),
+        (
+            "1x8x8-conv4k3",
+            "the last layer must be the Linear classifier",
+        ),
+        ("1x8x8-conv4-10", "needs its kernel"),
+        ("1x8x8-conv4k3q2-10", "unknown option \"q\""),
+        ("1x8x8-conv4k3k3-10", "given twice"),
+        ("784-dense10", "expected a layer"),
+        ("784-a=10-a=10", "used twice"),
+        ("784-a b=10", "not a module path"),
+        ("1x2x3x4-10", "CxHxW"),
+        ("65536x65536-flatten-10", "more than"),
+        ("16777216x16777216x16777216-10", "values per sample"),
+        ("1x16384x16384-conv16777216k1-10", "values per sample"),
+        ("8x8-lstm8388609-10", "gate rows"),
+    ] {
+        let e = text.parse::<Arch>().unwrap_err().to_string();
+        assert!(e.contains(says), "{text}: {e}");
+        assert!(
+            e.contains(text),
+            "{text}: the message names the description: {e}"
+        );
+    }
+}
+
+fn write(path: &std::path::Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
+    let specs: Vec<_> = tensors
+        .iter()
+        .map(|(n, s, _)| (n.to_string(), Dtype::F32, s.clone()))
+        .collect();
+    let mut w = Writer::create(path, &BTreeMap::new(), &specs).unwrap();
+    for (_, _, v) in tensors {
+        w.write_tensor(&f32_bytes(v)).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn a_checkpoint_is_read_against_its_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch: Arch = "1x6x6-conv2k3-maxpool2-3".parse().unwrap();
+    let net = Network::init_arch(&arch, 4).unwrap();
+    let path = dir.path().join("m.safetensors");
+    net.write_safetensors(&path, &BTreeMap::new()).unwrap();
+    let ck = Checkpoint::open(&path).unwrap();
+    let back = Network::from_arch_checkpoint(&ck, &arch).unwrap();
+    assert_eq!(back, net);
+
+    let z = |n: usize| vec![0.0f32; n];
+    let check = |tensors: &[(&str, Vec<usize>, Vec<f32>)], says: &[&str]| {
+        let p = dir.path().join("bad.safetensors");
+        write(&p, tensors);
+        let ck = Checkpoint::open(&p).unwrap();
+        let e = Network::from_arch_checkpoint(&ck, &arch)
+            .unwrap_err()
+            .to_string();
+        for s in says {
+            assert!(e.contains(s), "{e} should say {s}");
+        }
+    };
+    // Wrong shape; names the description's layer and the tensor.
+    check(
+        &[
+            ("conv1.weight", vec![2, 1, 5, 5], z(50)),
+            ("fc1.weight", vec![3, 8], z(24)),
+        ],
+        &[
+            "conv1 (conv2k3)",
+            "conv1.weight",
+            "[2, 1, 3, 3]",
+            "[2, 1, 5, 5]",
+        ],
+    );
+    // Missing tensor.
+    check(
+        &[("conv1.weight", vec![2, 1, 3, 3], z(18))],
+        &["fc1 (3)", "fc1.weight", "has no such tensor"],
+    );
+    // Wrong layer kind: a Linear where the description has a convolution.
+    check(
+        &[
+            ("conv1.weight", vec![2, 9], z(18)),
+            ("fc1.weight", vec![3, 8], z(24)),
+        ],
+        &["conv1.weight", "a Linear's"],
+    );
+    // A tensor the description does not use.
+    check(
+        &[
+            ("conv1.weight", vec![2, 1, 3, 3], z(18)),
+            ("fc1.weight", vec![3, 8], z(24)),
+            ("fc2.weight", vec![3, 3], z(9)),
+        ],
+        &["does not use: fc2.weight"],
+    );
+    // NaN.
+    let mut nan = z(24);
+    nan[5] = f32::NAN;
+    check(
+        &[
+            ("conv1.weight", vec![2, 1, 3, 3], z(18)),
+            ("fc1.weight", vec![3, 8], nan),
+        ],
+        &["fc1.weight", "NaN"],
+    );
+}
+
+#[test]
+fn lstm_gate_rows_must_divide_by_four() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch: Arch = "4x3-lstm2-2".parse().unwrap();
+    let p = dir.path().join("l.safetensors");
+    let z = |n: usize| vec![0.0f32; n];
+    write(
+        &p,
+        &[
+            ("lstm.weight_ih_l0", vec![7, 3], z(21)),
+            ("lstm.weight_hh_l0", vec![8, 2], z(16)),
+            ("fc1.weight", vec![2, 2], z(4)),
+        ],
+    );
+    let e = Network::from_arch_checkpoint(&Checkpoint::open(&p).unwrap(), &arch)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("four gate blocks"), "{e}");
+    // One LSTM bias without the other.
+    write(
+        &p,
+        &[
+            ("lstm.weight_ih_l0", vec![8, 3], z(24)),
+            ("lstm.weight_hh_l0", vec![8, 2], z(16)),
+            ("lstm.bias_ih_l0", vec![8], z(8)),
+            ("fc1.weight", vec![2, 2], z(4)),
+        ],
+    );
+    let e = Network::from_arch_checkpoint(&Checkpoint::open(&p).unwrap(), &arch)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both LSTM biases or neither"), "{e}");
+}
+
+#[test]
+fn datasets_must_be_the_networks_input() {
+    let cnn = Network::init_arch(&"1x8x8-conv2k3-3".parse().unwrap(), 0).unwrap();
+    let lstm = Network::init_arch(&"8x8-lstm4-3".parse().unwrap(), 0).unwrap();
+    let mlp = Network::init(&[64, 3], 0).unwrap();
+    let data = |shape: Vec<usize>, form| {
+        Dataset::from_parts("d", 0, 64, None, vec![0.0; 64], vec![0]).with_shape(shape, form)
+    };
+    let grid = data(vec![8, 8], Form::Plain);
+    for net in [&cnn, &lstm, &mlp] {
+        net.check_dataset(&grid).unwrap();
+    }
+    let image = data(vec![1, 8, 8], Form::Image);
+    cnn.check_dataset(&image).unwrap();
+    mlp.check_dataset(&image).unwrap();
+    let e = lstm.check_dataset(&image).unwrap_err().to_string();
+    assert!(
+        e.contains("holds images of 1x8x8") && e.contains("reads a sequence"),
+        "{e}"
+    );
+    let seq = data(vec![8, 8], Form::Sequence);
+    lstm.check_dataset(&seq).unwrap();
+    let e = cnn.check_dataset(&seq).unwrap_err().to_string();
+    assert!(
+        e.contains("holds sequences of 8x8") && e.contains("reads an image"),
+        "{e}"
+    );
+    let e = cnn
+        .check_dataset(&data(vec![64], Form::Plain))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("samples of 64"), "{e}");
+}
+
+/// A direct convolution, written independently of the reference's loop order.
+fn naive_conv(x: &[f32], h: usize, w: usize, l: &Dense, s: usize, p: usize) -> Vec<f32> {
+    let k = l.shape[2];
+    let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+    let at = |ch: usize, y: isize, xx: isize| -> f64 {
+        if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+            0.0
+        } else {
+            x[(ch * h + y as usize) * w + xx as usize] as f64
+        }
+    };
+    let mut out = Vec::new();
+    for o in 0..l.outputs {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = l.bias.as_ref().map_or(0.0, |b| b[o] as f64);
+                for (i, &wv) in l.weight[o * l.inputs..(o + 1) * l.inputs]
+                    .iter()
+                    .enumerate()
+                {
+                    let (ch, ky, kx) = (i / (k * k), i / k % k, i % k);
+                    acc += wv as f64
+                        * at(
+                            ch,
+                            (oy * s + ky) as isize - p as isize,
+                            (ox * s + kx) as isize - p as isize,
+                        );
+                }
+                out.push(acc as f32);
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The reference convolution is the textbook sum, for any kernel, stride and padding that
+    /// leave an output.
+    #[test]
+    fn reference_conv_is_the_textbook_sum(
+        c in 1usize..3, side in 3usize..9, o in 1usize..4, k in 1usize..4, s in 1usize..3,
+        p in 0usize..2, seed in 0u64..1000,
+    ) {
+        let text = format!("{c}x{side}x{side}-conv{o}k{k}s{s}p{p}-2");
+        let net = Network::init_arch(&text.parse().unwrap(), seed).unwrap();
+        let mut rng = eie_rng::Rng::new(seed);
+        let x: Vec<f32> = (0..c * side * side).map(|_| rng.uniform() as f32 - 0.5).collect();
+        let l = &net.layers()[0];
+        let got = reference::conv2d(l, &x, net.input(), s, p);
+        prop_assert_eq!(got, naive_conv(&x, side, side, l, s, p));
+    }
+}
+
+#[test]
+fn pooling_and_the_lstm_cell_by_hand() {
+    let img = Shape::Image {
+        channels: 1,
+        height: 2,
+        width: 4,
+    };
+    let x = [1.0, 5.0, -1.0, 0.0, 3.0, 2.0, 4.0, -2.0];
+    assert_eq!(reference::pool(&x, img, 2, 2, true), [5.0, 4.0]);
+    assert_eq!(reference::pool(&x, img, 2, 2, false), [2.75, 0.25]);
+    // Gates i, f, g, o of one unit; c = f c + i g, h = o tanh(c).
+    let (mut c, mut h) = ([0.5f32], [0.0f32]);
+    reference::lstm_cell(&[0.0, 100.0, 0.0, 100.0], &mut c, &mut h);
+    assert_eq!(c[0], 0.5);
+    assert!((h[0] - 0.5f32.tanh()).abs() < 1e-7);
+}
+
+#[test]
+fn an_mlp_is_the_same_network_either_way() {
+    // Network::init keeps drawing as it always has: fc1 weight, fc1 bias, fc2 ...
+    let a = Network::init(&[5, 4, 3], 9).unwrap();
+    let b = Network::init_arch(&Arch::mlp(&[5, 4, 3]).unwrap(), 9).unwrap();
+    assert_eq!(a.layers(), b.layers());
+    assert!(a.is_mlp() && b.is_mlp());
+    let x = [0.1, -0.2, 0.3, 0.4, -0.5];
+    assert_eq!(a.forward(&x), b.forward(&x));
+    assert_eq!(a.describe(), "5-4-3");
+}
