@@ -122,7 +122,7 @@ fn the_wrong_kind_of_dataset_is_refused_by_name() {
     ])
     .fails_with(&[
         "holds images of 1x8x8",
-        "\"lstm.weight_ih_l0\" reads a sequence of 8 steps of 8 features",
+        "\"lstm (lstm16)\" reads a sequence of 8 steps of 8 features",
     ]);
     t.run(&[
         "eval",
@@ -134,7 +134,7 @@ fn the_wrong_kind_of_dataset_is_refused_by_name() {
     ])
     .fails_with(&[
         "holds sequences of 8x8",
-        "\"conv1.weight\" reads an image of 1x8x8",
+        "\"conv1 (conv6k3)\" reads an image of 1x8x8",
     ]);
     // A form that does not exist.
     t.run(&[

@@ -181,45 +181,46 @@ impl Model {
                     let [b, t, f] = x.dims();
                     Act::Vector(x.narrow(1, t - 1, 1).reshape([b, f]))
                 }
-                Op::Lstm { ih, hh, hidden } => {
+                Op::Lstm { layer, hidden } => {
                     let Shape::Sequence { steps, features } = input else {
                         unreachable!("the network's shapes were checked when it was built")
                     };
-                    Act::Sequence(self.lstm(a.sequence(), ih, hh, steps, features, hidden))
+                    Act::Sequence(self.lstm(a.sequence(), layer, steps, features, hidden))
                 }
             };
         }
         a.vector()
     }
 
-    /// One LSTM layer over `x` (`[batch, steps, features]`), zero initial state, PyTorch's
-    /// gate order i, f, g, o: every step's `h_t`.
+    /// One LSTM layer over `x` (`[batch, steps, features]`) with packed matrix `layer`
+    /// (burn's layout `[features + H, 4H]`: the `W_ih` rows, then the `W_hh` rows), zero
+    /// initial state, PyTorch's gate order i, f, g, o: every step's `h_t`.
     fn lstm(
         &self,
         x: Tensor<3>,
-        ih: usize,
-        hh: usize,
+        layer: usize,
         steps: usize,
         features: usize,
         hidden: usize,
     ) -> Tensor<3> {
         let [b, _, _] = x.dims();
         let device = x.device();
-        // Every step's input gates in one product.
-        let xg = linear(
-            x.reshape([b * steps, features]),
-            self.weights[ih].val(),
-            self.bias(ih),
-        )
-        .reshape([b, steps, 4 * hidden]);
-        let whh = self.weights[hh].val();
-        let bhh = self.bias(hh);
+        let w = self.weights[layer].val();
+        let (wih, whh) = (
+            w.clone().narrow(0, 0, features),
+            w.narrow(0, features, hidden),
+        );
+        // Every step's input part of the gates, and the bias, in one product.
+        let xg = linear(x.reshape([b * steps, features]), wih, self.bias(layer)).reshape([
+            b,
+            steps,
+            4 * hidden,
+        ]);
         let mut h = Tensor::<2>::zeros([b, hidden], &device);
         let mut c = Tensor::<2>::zeros([b, hidden], &device);
         let mut out = Vec::with_capacity(steps);
         for t in 0..steps {
-            let g = xg.clone().narrow(1, t, 1).reshape([b, 4 * hidden])
-                + linear(h, whh.clone(), bhh.clone());
+            let g = xg.clone().narrow(1, t, 1).reshape([b, 4 * hidden]) + h.matmul(whh.clone());
             let gate = |k: usize| g.clone().narrow(1, k * hidden, hidden);
             let (i, f, gg, o) = (
                 sigmoid(gate(0)),

@@ -11,7 +11,9 @@ mod tests;
 
 pub use arch::{Arch, Kind, Layer, MAX_WEIGHTS, Shape, Step, StepOp, TensorSpec};
 pub use error::{Error, Result};
-pub use network::{Dense, LayerValues, Network, Op};
+pub use network::{
+    Dense, LayerValues, LstmTensors, MatrixSpec, Network, Op, matrix_specs, split_lstm,
+};
 
 /// The metadata key under which `train` records a model's description.
 pub const ARCH_KEY: &str = "eie.arch";

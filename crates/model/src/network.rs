@@ -1,22 +1,39 @@
-//! The network as plain data: its weight tensors as matrices in PyTorch's layout (a Linear's
-//! `[out, in]`, a convolution's `[out, in, kh, kw]` read as `[out, in*kh*kw]`, an LSTM's
-//! `weight_ih` and `weight_hh`), and the forward pass as a list of operations over them.
-//! Building one checks every shape; burn only sees it inside training and evaluation.
+//! The network as plain data: its matrices in PyTorch's layout (a Linear's `[out, in]`, a
+//! convolution's `[out, in, kh, kw]` read as `[out, in*kh*kw]`, an LSTM layer's
+//! `[weight_ih | weight_hh]` with bias `bias_ih + bias_hh`: the matrix EIE runs), and the
+//! forward pass as a list of operations over them. Building one checks every shape; burn only
+//! sees it inside training and evaluation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use eie_checkpoint::{Checkpoint, Dtype, Writer, f32_bytes};
 use eie_dataset::{Dataset, Form};
 use eie_rng::Rng;
 
-use crate::arch::{Arch, Kind, MAX_WEIGHTS, Shape, StepOp, TensorSpec};
+use crate::arch::{Arch, Kind, MAX_WEIGHTS, Shape, StepOp};
 use crate::error::{Error, Result};
 
-/// One weight tensor as a matrix: `y = W x + b`.
+/// The PyTorch tensors an LSTM layer's packed matrix is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LstmTensors {
+    /// `NAME.weight_ih_lK`, `[4H, inputs]`: the matrix's first `inputs` columns.
+    pub weight_ih: String,
+    /// `NAME.weight_hh_lK`, `[4H, H]`: its last `H` columns.
+    pub weight_hh: String,
+    /// `NAME.bias_ih_lK`: the bias is its sum with `bias_hh`.
+    pub bias_ih: String,
+    /// `NAME.bias_hh_lK` (written as zeros: the sum lives in `bias_ih`).
+    pub bias_hh: String,
+    /// Columns from the layer's input (the rest are `h_{t-1}`).
+    pub inputs: usize,
+}
+
+/// One matrix of the network: `y = W x + b`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
-    /// The weight tensor's name (`fc1.weight`, `lstm.weight_ih_l0`).
+    /// Its name: the weight tensor's (`fc1.weight`, `conv1.weight`), or for an LSTM layer
+    /// `NAME.packed_lK`.
     pub name: String,
     /// The bias tensor's name, when the layer has a bias.
     pub bias_name: Option<String>,
@@ -25,8 +42,10 @@ pub struct Dense {
     /// Columns of W.
     pub inputs: usize,
     /// The tensor's shape as stored: `[outputs, inputs]`, or a convolution's
-    /// `[outputs, channels, kh, kw]`.
+    /// `[outputs, channels, kh, kw]` (an LSTM's packed matrix: `[4H, inputs + H]`).
     pub shape: Vec<usize>,
+    /// For an LSTM layer, the tensors it is packed from.
+    pub lstm: Option<LstmTensors>,
     /// W, `outputs x inputs`, row-major (PyTorch's layout).
     pub weight: Vec<f32>,
     /// b, `outputs` values.
@@ -59,13 +78,11 @@ pub enum Op {
         /// Zero padding on every side.
         padding: usize,
     },
-    /// One LSTM layer over the whole sequence: gates `W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`
-    /// in PyTorch's order i, f, g, o; outputs every `h_t`.
+    /// One LSTM layer over the whole sequence: gates `W [x_t; h_{t-1}] + b` (the packed
+    /// matrix) in PyTorch's order i, f, g, o; outputs every `h_t`.
     Lstm {
-        /// Index of `weight_ih` in [`Network::layers`].
-        ih: usize,
-        /// Index of `weight_hh`.
-        hh: usize,
+        /// Index of the packed matrix in [`Network::layers`].
+        layer: usize,
         /// Hidden units.
         hidden: usize,
     },
@@ -177,15 +194,14 @@ impl Network {
         })
     }
 
-    /// The network `arch` describes, with `layers` its tensors in the order of
-    /// [`Arch::tensors`] (weights only; biases ride in their [`Dense`]).
+    /// The network `arch` describes, with `layers` its matrices in order ([`matrix_specs`]).
     pub fn from_parts(arch: &Arch, layers: Vec<Dense>) -> Result<Self> {
-        let specs: Vec<TensorSpec> = arch.tensors()?.into_iter().filter(|t| !t.bias).collect();
+        let specs = matrix_specs(arch)?;
         if specs.len() != layers.len() {
             return Err(Error::Arch {
                 arch: arch.to_string(),
                 reason: format!(
-                    "{} weight tensors given for the {} it describes",
+                    "{} matrices given for the {} it describes",
                     layers.len(),
                     specs.len()
                 ),
@@ -193,7 +209,7 @@ impl Network {
         }
         for (spec, l) in specs.iter().zip(&layers) {
             check_dense(l)?;
-            if l.shape != spec.shape {
+            if l.shape != spec.shape || l.name != spec.name {
                 return Err(Error::Mismatch {
                     layer: arch.layers[spec.layer].label(),
                     tensor: spec.name.clone(),
@@ -232,11 +248,10 @@ impl Network {
                     Kind::Lstm { hidden, layers: n } => {
                         for k in 0..n {
                             ops.push(Op::Lstm {
-                                ih: next,
-                                hh: next + 1,
+                                layer: next,
                                 hidden,
                             });
-                            next += 2;
+                            next += 1;
                             if k + 1 < n {
                                 let Shape::Sequence { steps, .. } = step.output else {
                                     unreachable!("an LSTM outputs a sequence")
@@ -255,20 +270,6 @@ impl Network {
                 },
             }
             shapes.push(step.output);
-        }
-        // An LSTM's matrices: both biases or neither.
-        for op in &ops {
-            if let Op::Lstm { ih, hh, .. } = *op
-                && layers[ih].bias.is_some() != layers[hh].bias.is_some()
-            {
-                return Err(Error::Layer {
-                    layer: layers[ih].name.clone(),
-                    reason: format!(
-                        "has a bias but \"{}\" has none, or the other way round: give both LSTM biases or neither",
-                        layers[hh].name
-                    ),
-                });
-            }
         }
         Ok(Self {
             arch: Some(arch.clone()),
@@ -296,6 +297,7 @@ impl Network {
                 outputs: m.rows,
                 inputs: m.cols,
                 shape: vec![m.rows, m.cols],
+                lstm: None,
                 weight: m.data,
                 bias,
             });
@@ -309,8 +311,7 @@ impl Network {
     /// and the tensor.
     pub fn from_arch_checkpoint(ck: &Checkpoint, arch: &Arch) -> Result<Self> {
         let specs = arch.tensors()?;
-        let mut used = BTreeSet::new();
-        let mut layers: Vec<Dense> = Vec::new();
+        let mut read = HashMap::new();
         for spec in &specs {
             let label = arch.layers[spec.layer].label();
             let mismatch = |found: String| Error::Mismatch {
@@ -328,7 +329,6 @@ impl Network {
                     ck.available()
                 )));
             };
-            used.insert(spec.name.clone());
             if !info.is_float() {
                 return Err(mismatch(format!(
                     "holds it as {:?} {:?}",
@@ -344,26 +344,13 @@ impl Network {
             }
             let values = ck.read_f32(&spec.name)?;
             eie_checkpoint::check_finite(&spec.name, &values, *spec.shape.last().unwrap_or(&1))?;
-            if spec.bias {
-                attach_bias(&mut layers, spec, values);
-            } else {
-                let outputs = spec.shape[0];
-                layers.push(Dense {
-                    name: spec.name.clone(),
-                    bias_name: None,
-                    outputs,
-                    inputs: values.len() / outputs,
-                    shape: spec.shape.clone(),
-                    weight: values,
-                    bias: None,
-                });
-            }
+            read.insert(spec.name.clone(), values);
         }
         let unused: Vec<String> = ck
             .tensors()
             .into_iter()
             .map(|t| t.name)
-            .filter(|n| !used.contains(n))
+            .filter(|n| !read.contains_key(n))
             .collect();
         if !unused.is_empty() {
             return Err(Error::Unused {
@@ -371,7 +358,7 @@ impl Network {
                 tensors: unused.join(", "),
             });
         }
-        Self::from_parts(arch, layers)
+        Self::from_parts(arch, assemble(arch, &mut read)?)
     }
 
     /// A freshly initialised network as `arch` describes, PyTorch's default initialisation
@@ -390,12 +377,15 @@ impl Network {
             });
         }
         let mut rng = Rng::new(seed);
-        let mut layers: Vec<Dense> = Vec::new();
+        let mut drawn = HashMap::new();
         for spec in &specs {
-            let kind = arch.layers[spec.layer].kind;
-            let fan_in = match kind {
+            let fan_in = match arch.layers[spec.layer].kind {
                 Kind::Lstm { hidden, .. } => hidden,
-                _ if spec.bias => layers.last().map_or(1, |l| l.inputs),
+                // A bias's bound is its weight's.
+                _ if spec.bias => specs
+                    .iter()
+                    .find(|w| w.layer == spec.layer && !w.bias)
+                    .map_or(1, |w| w.shape[1..].iter().product()),
                 _ => spec.shape[1..].iter().product(),
             };
             let bound = 1.0 / (fan_in as f64).sqrt();
@@ -403,21 +393,9 @@ impl Network {
             let values: Vec<f32> = (0..n)
                 .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
                 .collect();
-            if spec.bias {
-                attach_bias(&mut layers, spec, values);
-            } else {
-                layers.push(Dense {
-                    name: spec.name.clone(),
-                    bias_name: None,
-                    outputs: spec.shape[0],
-                    inputs: n / spec.shape[0],
-                    shape: spec.shape.clone(),
-                    weight: values,
-                    bias: None,
-                });
-            }
+            drawn.insert(spec.name.clone(), values);
         }
-        Self::from_parts(arch, layers)
+        Self::from_parts(arch, assemble(arch, &mut drawn)?)
     }
 
     /// A freshly initialised MLP of the given widths (`[784, 300, 100, 10]`), layers `fc1`,
@@ -496,7 +474,12 @@ impl Network {
     /// values; an image or a grid for a convolution; a sequence or a grid for an LSTM), every
     /// label one of the last layer's outputs.
     pub fn check_dataset(&self, data: &Dataset) -> Result<()> {
-        let first = self.layers[0].name.clone();
+        // The description's first layer when there is one (`lstm (lstm128)`), else the
+        // first weight.
+        let first = match &self.arch {
+            Some(a) => a.layers[0].label(),
+            None => self.layers[0].name.clone(),
+        };
         let input = self.input();
         let described = |shape: &[usize], form: Form| -> String {
             let dims = shape
@@ -588,73 +571,166 @@ impl Network {
         metadata: &BTreeMap<String, String>,
     ) -> Result<()> {
         let mut specs = Vec::new();
-        let mut data: Vec<&[f32]> = Vec::new();
+        let mut data: Vec<Vec<f32>> = Vec::new();
         for l in &self.layers {
-            specs.push((l.name.clone(), Dtype::F32, l.shape.clone()));
-            data.push(&l.weight);
-        }
-        for l in &self.layers {
-            if let (Some(b), Some(v)) = (&l.bias_name, &l.bias) {
-                specs.push((b.clone(), Dtype::F32, vec![l.outputs]));
-                data.push(v);
+            match &l.lstm {
+                None => {
+                    specs.push((l.name.clone(), Dtype::F32, l.shape.clone()));
+                    data.push(l.weight.clone());
+                    if let (Some(b), Some(v)) = (&l.bias_name, &l.bias) {
+                        specs.push((b.clone(), Dtype::F32, vec![l.outputs]));
+                        data.push(v.clone());
+                    }
+                }
+                Some(t) => {
+                    // PyTorch's order: weight_ih, weight_hh, bias_ih, bias_hh.
+                    let (ih, hh) = split_lstm(l, t.inputs);
+                    let hidden = l.inputs - t.inputs;
+                    specs.push((t.weight_ih.clone(), Dtype::F32, vec![l.outputs, t.inputs]));
+                    data.push(ih);
+                    specs.push((t.weight_hh.clone(), Dtype::F32, vec![l.outputs, hidden]));
+                    data.push(hh);
+                    if let Some(b) = &l.bias {
+                        specs.push((t.bias_ih.clone(), Dtype::F32, vec![l.outputs]));
+                        data.push(b.clone());
+                        specs.push((t.bias_hh.clone(), Dtype::F32, vec![l.outputs]));
+                        data.push(vec![0.0; l.outputs]);
+                    }
+                }
             }
         }
-        // PyTorch's order: each module's weights then its biases; for an MLP, weight and
-        // bias of each layer in turn (the order `train` has always written).
-        let order = self.tensor_order();
-        let mut w = Writer::create(
-            path,
-            metadata,
-            &order.iter().map(|&i| specs[i].clone()).collect::<Vec<_>>(),
-        )?;
-        for &i in &order {
-            w.write_tensor(&f32_bytes(data[i]))?;
+        let mut w = Writer::create(path, metadata, &specs)?;
+        for d in &data {
+            w.write_tensor(&f32_bytes(d))?;
         }
         w.finish()?;
         Ok(())
     }
-
-    /// The order tensors are written in, as indices into weights-then-biases.
-    fn tensor_order(&self) -> Vec<usize> {
-        let n = self.layers.len();
-        let mut bias_index = Vec::with_capacity(n);
-        let mut k = n;
-        for l in &self.layers {
-            if l.bias_name.is_some() && l.bias.is_some() {
-                bias_index.push(Some(k));
-                k += 1;
-            } else {
-                bias_index.push(None);
-            }
-        }
-        let mut order = Vec::new();
-        let mut i = 0;
-        while i < n {
-            // An LSTM layer's two matrices: both weights, then both biases.
-            let pair = self
-                .ops
-                .iter()
-                .any(|op| matches!(op, Op::Lstm { ih, .. } if *ih == i));
-            let group: Vec<usize> = if pair { vec![i, i + 1] } else { vec![i] };
-            order.extend(&group);
-            order.extend(group.iter().filter_map(|&g| bias_index[g]));
-            i += group.len();
-        }
-        order
-    }
 }
 
-/// Gives the last weight read its bias; an LSTM lists both weights (ih, hh) before both
-/// biases, so its `bias_ih` goes to the one before.
-fn attach_bias(layers: &mut [Dense], spec: &TensorSpec, values: Vec<f32>) {
-    let k = layers.len();
-    let target = if spec.name.contains(".bias_ih_l") {
-        &mut layers[k - 2]
-    } else {
-        &mut layers[k - 1]
-    };
-    target.bias_name = Some(spec.name.clone());
-    target.bias = Some(values);
+/// An LSTM's packed matrix split back into `weight_ih` (its first `inputs` columns) and
+/// `weight_hh`.
+pub fn split_lstm(l: &Dense, inputs: usize) -> (Vec<f32>, Vec<f32>) {
+    let hidden = l.inputs - inputs;
+    let mut ih = Vec::with_capacity(l.outputs * inputs);
+    let mut hh = Vec::with_capacity(l.outputs * hidden);
+    for row in l.weight.chunks(l.inputs) {
+        ih.extend_from_slice(&row[..inputs]);
+        hh.extend_from_slice(&row[inputs..]);
+    }
+    (ih, hh)
+}
+
+/// A matrix a description asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixSpec {
+    /// The description's layer.
+    pub layer: usize,
+    /// The matrix's name ([`Dense::name`]).
+    pub name: String,
+    /// Its shape ([`Dense::shape`]).
+    pub shape: Vec<usize>,
+}
+
+/// The matrices a description means, in order: one per Linear and convolution (its weight
+/// tensor), one per LSTM layer (`NAME.packed_lK`, `[4H, inputs + H]`).
+pub fn matrix_specs(arch: &Arch) -> Result<Vec<MatrixSpec>> {
+    let mut out = Vec::new();
+    let tensors = arch.tensors()?;
+    for t in tensors.iter().filter(|t| !t.bias) {
+        let layer = &arch.layers[t.layer];
+        match layer.kind {
+            Kind::Lstm { hidden, .. } => {
+                if let Some(k) = t.name.strip_prefix(&format!("{}.weight_ih_l", layer.name)) {
+                    out.push(MatrixSpec {
+                        layer: t.layer,
+                        name: format!("{}.packed_l{k}", layer.name),
+                        shape: vec![t.shape[0], t.shape[1] + hidden],
+                    });
+                }
+            }
+            _ => out.push(MatrixSpec {
+                layer: t.layer,
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The matrices of `arch` from its PyTorch tensors (`tensors`, by name; weights present,
+/// biases optional): an LSTM layer's two weights side by side, its biases summed (both or
+/// neither).
+fn assemble(arch: &Arch, tensors: &mut HashMap<String, Vec<f32>>) -> Result<Vec<Dense>> {
+    let mut layers = Vec::new();
+    for spec in matrix_specs(arch)? {
+        let layer = &arch.layers[spec.layer];
+        let (rows, inputs) = (spec.shape[0], spec.shape[1..].iter().product::<usize>());
+        match layer.kind {
+            Kind::Lstm { hidden, .. } => {
+                let k = spec
+                    .name
+                    .rsplit_once("_l")
+                    .map(|(_, k)| k)
+                    .expect("named NAME.packed_lK");
+                let t = LstmTensors {
+                    weight_ih: format!("{}.weight_ih_l{k}", layer.name),
+                    weight_hh: format!("{}.weight_hh_l{k}", layer.name),
+                    bias_ih: format!("{}.bias_ih_l{k}", layer.name),
+                    bias_hh: format!("{}.bias_hh_l{k}", layer.name),
+                    inputs: inputs - hidden,
+                };
+                let ih = tensors.remove(&t.weight_ih).expect("read or drawn");
+                let hh = tensors.remove(&t.weight_hh).expect("read or drawn");
+                let mut weight = Vec::with_capacity(rows * inputs);
+                for r in 0..rows {
+                    weight.extend_from_slice(&ih[r * t.inputs..(r + 1) * t.inputs]);
+                    weight.extend_from_slice(&hh[r * hidden..(r + 1) * hidden]);
+                }
+                let bias = match (tensors.remove(&t.bias_ih), tensors.remove(&t.bias_hh)) {
+                    (Some(a), Some(b)) => Some(a.iter().zip(&b).map(|(x, y)| x + y).collect()),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::Layer {
+                            layer: t.weight_ih.clone(),
+                            reason: format!(
+                                "one of \"{}\" and \"{}\" is missing: give both LSTM biases or neither",
+                                t.bias_ih, t.bias_hh
+                            ),
+                        });
+                    }
+                };
+                layers.push(Dense {
+                    name: spec.name.clone(),
+                    bias_name: bias
+                        .as_ref()
+                        .map(|_| format!("{}.packed_bias_l{k}", layer.name)),
+                    outputs: rows,
+                    inputs,
+                    shape: spec.shape.clone(),
+                    lstm: Some(t),
+                    weight,
+                    bias,
+                });
+            }
+            _ => {
+                let bias_name = eie_checkpoint::bias_name(&spec.name).expect("NAME.weight");
+                let bias = tensors.remove(&bias_name);
+                layers.push(Dense {
+                    name: spec.name.clone(),
+                    bias_name: bias.as_ref().map(|_| bias_name),
+                    outputs: rows,
+                    inputs,
+                    shape: spec.shape.clone(),
+                    lstm: None,
+                    weight: tensors.remove(&spec.name).expect("read or drawn"),
+                    bias,
+                });
+            }
+        }
+    }
+    Ok(layers)
 }
 
 /// A layer's bias read from the checkpoint: a float tensor `[rows]`, finite.

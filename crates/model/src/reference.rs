@@ -116,27 +116,18 @@ pub fn lstm_cell(gates: &[f32], c: &mut [f32], h: &mut [f32]) {
     }
 }
 
-/// An LSTM layer over sequence `x` (`steps x features`), zero initial state: every step's
-/// `h_t`, `steps x hidden`.
-pub fn lstm(ih: &Dense, hh: &Dense, x: &[f32], steps: usize, hidden: usize) -> Vec<f32> {
-    let features = ih.inputs;
+/// An LSTM layer over sequence `x` (`steps x features`) with its packed matrix `l`
+/// (`[4H, features + H]`, bias `b_ih + b_hh`), zero initial state: every step's `h_t`,
+/// `steps x hidden`. Each step's gates are `l` times `[x_t; h_{t-1}]`, as EIE computes them.
+pub fn lstm(l: &Dense, x: &[f32], steps: usize, hidden: usize) -> Vec<f32> {
+    let features = l.inputs - hidden;
     let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
     let mut out = Vec::with_capacity(steps * hidden);
+    let mut input = vec![0f32; l.inputs];
     for t in 0..steps {
-        let xt = &x[t * features..(t + 1) * features];
-        let gates: Vec<f32> = (0..4 * hidden)
-            .map(|r| {
-                let mut s = ih.bias.as_ref().map_or(0.0, |b| b[r] as f64)
-                    + hh.bias.as_ref().map_or(0.0, |b| b[r] as f64);
-                for (w, v) in ih.weight[r * features..(r + 1) * features].iter().zip(xt) {
-                    s += *w as f64 * *v as f64;
-                }
-                for (w, v) in hh.weight[r * hidden..(r + 1) * hidden].iter().zip(&h) {
-                    s += *w as f64 * *v as f64;
-                }
-                s as f32
-            })
-            .collect();
+        input[..features].copy_from_slice(&x[t * features..(t + 1) * features]);
+        input[features..].copy_from_slice(&h);
+        let gates = linear(l, &input);
         lstm_cell(&gates, &mut c, &mut h);
         out.extend_from_slice(&h);
     }
@@ -156,11 +147,11 @@ pub fn forward(net: &Network, x: &[f32]) -> Vec<f32> {
                 padding,
                 ..
             } => conv2d(&layers[layer], &a, input, stride, padding),
-            Op::Lstm { ih, hh, hidden } => {
+            Op::Lstm { layer, hidden } => {
                 let Shape::Sequence { steps, .. } = input else {
                     panic!("an LSTM of {input:?}: checked when the network was built")
                 };
-                lstm(&layers[ih], &layers[hh], &a, steps, hidden)
+                lstm(&layers[layer], &a, steps, hidden)
             }
             Op::MaxPool { kernel, stride } => pool(&a, input, kernel, stride, true),
             Op::AvgPool { kernel, stride } => pool(&a, input, kernel, stride, false),

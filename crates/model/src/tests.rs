@@ -63,13 +63,39 @@ fn an_lstm_resolves_to_pytorch_tensors() {
     assert_eq!(t[0].shape, [512, 28]);
     assert_eq!(t[4].shape, [512, 128]);
     let net = Network::init_arch(&arch, 1).unwrap();
+    // Two packed matrices [W_ih | W_hh], biases summed, then the classifier.
     assert_eq!(net.ops()[2], Op::LastStep);
+    let names: Vec<&str> = net.layers().iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["lstm.packed_l0", "lstm.packed_l1", "fc1.weight"]);
+    assert_eq!(net.layers()[0].shape, [512, 28 + 128]);
+    assert_eq!(net.layers()[1].shape, [512, 128 + 128]);
+
+    // Written in PyTorch's layout, read back as the same matrices.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lstm.safetensors");
+    net.write_safetensors(&path, &BTreeMap::new()).unwrap();
+    let ck = Checkpoint::open(&path).unwrap();
+    let written: Vec<String> = ck.tensors().into_iter().map(|t| t.name).collect();
+    assert_eq!(written, names_of(&t));
+    assert_eq!(Network::from_arch_checkpoint(&ck, &arch).unwrap(), net);
+    // The packed matrix is W_ih's columns then W_hh's, row by row; the bias their sum.
+    let ih = ck.read_f32("lstm.weight_ih_l0").unwrap();
+    let hh = ck.read_f32("lstm.weight_hh_l0").unwrap();
     let l0 = &net.layers()[0];
-    assert_eq!(l0.bias_name.as_deref(), Some("lstm.bias_ih_l0"));
-    assert_eq!(
-        net.layers()[1].bias_name.as_deref(),
-        Some("lstm.bias_hh_l0")
+    assert_eq!(l0.weight[156 + 27], ih[28 + 27]);
+    assert_eq!(l0.weight[156 + 28], hh[128]);
+    let b = ck.read_f32("lstm.bias_ih_l0").unwrap();
+    assert_eq!(l0.bias.as_deref(), Some(&b[..]));
+    assert!(
+        ck.read_f32("lstm.bias_hh_l0")
+            .unwrap()
+            .iter()
+            .all(|&v| v == 0.0)
     );
+}
+
+fn names_of(t: &[TensorSpec]) -> Vec<String> {
+    t.iter().map(|t| t.name.clone()).collect()
 }
 
 #[test]
