@@ -11,7 +11,7 @@ use eie_checkpoint::Checkpoint;
 use eie_dataset::{Dataset, Scaling, Spec};
 use eie_evaluate::{
     Network, RETRAIN_KNOBS, RetrainChoices, RetrainSettings, StageAccuracy, check_whole_network,
-    eie_stage, float_stages, retrain, stage_reports,
+    described, description_of, eie_stage, float_stages, retrain, stage_reports,
 };
 use eie_pipeline::output::{
     Inputs, Layout, PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE, Staging, check_out_dir, load_bundle,
@@ -24,8 +24,8 @@ use eie_simulate::Arith;
 use super::tool_version;
 use crate::knobs::{LayerFlags, RetrainFlags, RunFlags};
 use crate::options::{
-    ActFracArgs, ArithArgs, BiasArgs, DatasetArgs, EvalRangeArgs, FitArgs, ForceArgs, LayersArgs,
-    PesArgs, ScaleArgs,
+    ActFracArgs, ArchArgs, ArithArgs, BiasArgs, DatasetArgs, EvalRangeArgs, FitArgs, ForceArgs,
+    LayersArgs, PesArgs, ScaleArgs,
 };
 use crate::progress::Progress;
 use crate::render::report::{AccuracyReport, CompressReport, RetrainReport, render};
@@ -38,6 +38,8 @@ pub struct Args {
     /// (and the dense checkpoints with --dense-checkpoints).
     #[arg(short, long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub arch: ArchArgs,
     #[command(flatten)]
     pub layers: LayersArgs,
     /// Per-layer settings, layer selection and retraining in a file (see docs/recipes.md).
@@ -104,6 +106,9 @@ impl Datasets {
 struct Resolved {
     ck: Checkpoint,
     plan: Plan,
+    /// A network given by a model description that is not an MLP (a CNN, an LSTM): read
+    /// whole, every matrix decided in memory.
+    described: Option<Network>,
     run: RunSettings,
     arith: Arith,
     retrain: Option<RetrainSettings>,
@@ -150,15 +155,26 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
     check_out_dir(&args.out, args.force.force, &inputs, Layout::Model)?;
     let recipe = args.recipe.as_deref().map(Recipe::load).transpose()?;
     let cli = args.settings.0.assignments()?;
-    let plan = Plan::resolve(
-        ck.header(),
-        &Request {
-            patterns: &args.layers.layers,
-            cli: &cli,
-            recipe: recipe.as_ref(),
-            fold_bias: args.bias.fold(),
-        },
-    )?;
+    let request = Request {
+        patterns: &args.layers.layers,
+        cli: &cli,
+        recipe: recipe.as_ref(),
+        fold_bias: args.bias.fold(),
+    };
+    let arch = description_of(&ck, args.arch.arch()?.as_ref(), &args.layers.layers)?;
+    let described = match &arch {
+        Some(a) if a.mlp_widths().is_none() => Some(Network::from_arch_checkpoint(&ck, a)?),
+        // An MLP: the pipeline streams its layers, each checked against the description.
+        Some(a) => {
+            Network::from_arch_checkpoint(&ck, a)?;
+            None
+        }
+        None => None,
+    };
+    let plan = match &described {
+        Some(net) => Plan::from_matrices(described::matrix_plans(ck.header(), net)?, &request)?,
+        None => Plan::resolve(ck.header(), &request)?,
+    };
     let fit = args.fit.fit();
     plan.check_fits(&fit)?;
     let mut run = RunSettings::default();
@@ -174,6 +190,16 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         r.run.apply(&mut run);
     }
     args.run.0.assignments()?.apply(&mut run);
+    if run.dense_checkpoints
+        && let Some(net) = &described
+        && let Some(l) = net.layers().iter().find(|l| l.lstm.is_some())
+    {
+        bail!(
+            "--dense-checkpoints: the LSTM's packed matrix {} is not a tensor of {}; dense checkpoints of LSTM models are not written yet",
+            l.name,
+            args.model.display()
+        );
+    }
     let arith = args.arith.arith()?;
 
     // The command line's settings; with the recipe's [defaults], the seed of the layers
@@ -205,7 +231,9 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
             if !act_frac.is_empty() {
                 eie_simulate::fixed::check_fractions(act_frac, names.len())?;
             }
-            check_whole_network(&ck, &names)?;
+            if described.is_none() {
+                check_whole_network(&ck, &names)?;
+            }
             let scaling = Scaling::resolve(&args.scale.request(), &ck.metadata())?;
             // Without retraining nothing trains: --range alone names the samples measured.
             let (train, held) = match (args.retrain, args.eval_range.eval_range) {
@@ -218,8 +246,11 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
             };
             let train = train.map(load).transpose()?;
             let held = held.map(|r| load(Some(r))).transpose()?;
-            let net = Network::from_checkpoint(&ck, &names)
-                .context("the compressed layers, as a network (accuracy needs an MLP)")?;
+            let net = match &described {
+                Some(n) => n.clone(),
+                None => Network::from_checkpoint(&ck, &names)
+                    .context("the compressed layers, as a network (accuracy needs an MLP or a model description, --arch)")?,
+            };
             if let Some(t) = &train {
                 net.check_dataset(t)?;
             }
@@ -245,6 +276,9 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
     let mut provenance = image_provenance(args.pes.pes as usize, given.index_bits, &fit);
     provenance.insert("command".into(), "compress".into());
     provenance.insert("bias_column".into(), args.bias.fold().to_string());
+    if let Some(net) = &described {
+        provenance.extend(described::provenance(net));
+    }
     // The input scaling travels on, for `simulate --dataset`: the one measured with, or the
     // one the model was trained with.
     match &data {
@@ -286,6 +320,7 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
     Ok(Resolved {
         ck,
         plan,
+        described,
         run,
         arith,
         retrain,
@@ -322,8 +357,8 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
                     &r.plan.layers,
                     job.pes,
                     d.net.clone(),
-                    d.train.as_ref().expect("loaded with --retrain"),
-                    d.held(),
+                    Some(d.train.as_ref().expect("loaded with --retrain")),
+                    Some(d.held()),
                     settings,
                     progress,
                     &mut stages,
@@ -332,6 +367,21 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             }
         }
         None => None,
+    };
+    // A described network is pruned and shared in memory even without retraining.
+    let retrained = match (retrained, &r.described) {
+        (None, Some(net)) => Some(retrain(
+            r.ck.header(),
+            &r.plan.layers,
+            job.pes,
+            net.clone(),
+            None,
+            None,
+            &described::prune_and_share_only(r.plan.layers[0].settings.seed),
+            progress,
+            &mut Vec::new(),
+        )?),
+        (retrained, _) => retrained,
     };
     let done = eie_pipeline::compress(&r.ck, &job, retrained, staging.path(), progress)?;
 

@@ -140,7 +140,7 @@ pub fn run(args: Args) -> Result<()> {
         )?;
         stages.push(stage);
         act_frac = Some(fracs);
-        let views = eie_simulate::LayerView::all(&bundle);
+        let views = eie_evaluate::eie_views(&bundle)?;
         costed = runs.map(|r| r.costed(&views, counting.pointer_bits, &table));
     }
 

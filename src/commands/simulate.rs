@@ -89,6 +89,9 @@ pub fn run(args: Args) -> Result<()> {
         inputs.extend(crate::options::dataset_inputs(spec)?);
     }
     args.chart.check(&inputs)?;
+    if let Some(program) = eie_evaluate::program::Program::of(&bundle)? {
+        return run_described(&args, &bundle, &program, &table, &inputs);
+    }
     let views = select_views(&bundle, args.layer.as_deref())?;
     let pes = views[0].pes();
     if let Some(n) = args.pes
@@ -307,5 +310,210 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(c) = &report.cpu {
         print!("{}", c.render());
     }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct DescribedReport {
+    model: String,
+    pes: usize,
+    clock_mhz: f64,
+    fifo: usize,
+    acc_bits: u8,
+    /// The layers the host runs (in float, not timed).
+    host_layers: Vec<String>,
+    /// Per matrix its input's and output's fraction (host layers: 0, 0).
+    fractions: Vec<u8>,
+    /// Inferences (images, sequences) run.
+    inferences: usize,
+    /// Per EIE layer, the mean over inferences.
+    layers: Vec<DescribedLayer>,
+    /// Mean cycles and time per inference, every EIE layer together.
+    cycles_per_inference: f64,
+    time_per_inference_us: f64,
+    energy: CostReport,
+}
+
+#[derive(Serialize)]
+struct DescribedLayer {
+    name: String,
+    /// EIE runs per inference (an LSTM layer: one per time step).
+    runs_per_inference: f64,
+    cycles_per_inference: f64,
+    cycles_per_run: f64,
+    time_per_inference_us: f64,
+    load_efficiency: f64,
+    stall_cycles_per_inference: f64,
+}
+
+/// `simulate` of a described model (a CNN, an LSTM): each input is a whole sample through
+/// the program (docs/accuracy.md): host layers in float, every EIE layer through the
+/// functional and timing models, an LSTM once per time step; figures per inference.
+fn run_described(
+    args: &Args,
+    bundle: &eie_format::Bundle,
+    program: &eie_evaluate::program::Program,
+    table: &eie_energy::Table,
+    inputs: &Inputs,
+) -> Result<()> {
+    if args.cpu.cpu {
+        bail!(
+            "--cpu: the CPU baseline times chains of layers; {} is a described model ({})",
+            args.dir.display(),
+            program.network().describe()
+        );
+    }
+    if args.layer.is_some() {
+        bail!(
+            "--layer: {} is a described model ({}), simulated whole, one sample at a time",
+            args.dir.display(),
+            program.network().describe()
+        );
+    }
+    let views = program.views();
+    let pes = views[0].pes();
+    if let Some(n) = args.pes
+        && n as usize != pes
+    {
+        bail!(
+            "model.eie was packed for {pes} PEs; the PE count is fixed by packing: re-pack with --pes {n}"
+        );
+    }
+    let params = args.timing.params()?;
+    let arith = args.arith.arith()?;
+    let settings = &bundle.meta().settings;
+    let net = program.network();
+    let samples = args.input.vectors(net.inputs(), settings)?;
+    let fracs = if args.input.act_frac.act_frac.is_empty() {
+        program.calibrate(samples.iter().map(Vec::as_slice))
+    } else {
+        program.check_fractions(&args.input.act_frac.act_frac)?;
+        args.input.act_frac.act_frac.clone()
+    };
+    let eie = program.eie_layers();
+    let capacity = recorded_capacity(settings);
+    let pointer_bits = bundle.meta().pointer_bits;
+    let mut runs = Runs::new();
+    // Per EIE layer: runs, cycles, busy PE cycles, stalls over every inference.
+    let mut sums = vec![(0u64, 0u64, 0u64, 0u64); eie.len()];
+    for x in &samples {
+        let (_, eie_runs) = program.run(x, &fracs, arith, Some(&params))?;
+        let mut counts: Vec<Option<Counts>> = vec![None; eie.len()];
+        let mut repeats = vec![0u64; eie.len()];
+        for r in &eie_runs {
+            let k = eie
+                .iter()
+                .position(|&l| l == r.layer)
+                .expect("an EIE layer");
+            let c = Counts::of(
+                views[r.layer],
+                &r.timing,
+                params.spmat_width,
+                pointer_bits,
+                &capacity,
+            );
+            counts[k] = Some(match counts[k].take() {
+                Some(sum) => sum.plus(&c),
+                None => c,
+            });
+            repeats[k] += 1;
+            let s = &mut sums[k];
+            s.0 += 1;
+            s.1 += r.timing.cycles;
+            s.2 += r.timing.pes.iter().map(|p| p.busy).sum::<u64>();
+            s.3 += r.timing.stall_cycles;
+        }
+        let counts: Vec<Counts> = counts.into_iter().map(Option::unwrap_or_default).collect();
+        runs.add_repeated(&counts, &repeats);
+    }
+    let eie_views: Vec<_> = eie.iter().map(|&l| views[l]).collect();
+    let costed = runs.costed(&eie_views, pointer_bits, table);
+    let n = samples.len() as f64;
+    let layers: Vec<DescribedLayer> = eie
+        .iter()
+        .zip(&sums)
+        .map(|(&l, &(r, cycles, busy, stalls))| DescribedLayer {
+            name: views[l].name().to_string(),
+            runs_per_inference: r as f64 / n,
+            cycles_per_inference: cycles as f64 / n,
+            cycles_per_run: cycles as f64 / r.max(1) as f64,
+            time_per_inference_us: cycles as f64 / n / params.clock_mhz,
+            load_efficiency: busy as f64 / (cycles.max(1) * pes as u64) as f64,
+            stall_cycles_per_inference: stalls as f64 / n,
+        })
+        .collect();
+    let cycles: f64 = layers.iter().map(|l| l.cycles_per_inference).sum();
+    let report = DescribedReport {
+        model: net.describe(),
+        pes,
+        clock_mhz: params.clock_mhz,
+        fifo: params.fifo_depth,
+        acc_bits: arith.acc_bits,
+        host_layers: eie_evaluate::described::host_layers(net),
+        fractions: fracs,
+        inferences: samples.len(),
+        cycles_per_inference: cycles,
+        time_per_inference_us: cycles / params.clock_mhz,
+        layers,
+        energy: CostReport::new(&costed, table),
+    };
+    let title = format!(
+        "Where EIE's energy saving comes from: {}",
+        bundle.meta().source.name
+    );
+    args.chart
+        .write(inputs, || waterfall(&title, &costed.savings))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} on {pes} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input{}{}",
+        report.model,
+        params.clock_mhz,
+        params.fifo_depth,
+        arith.acc_bits,
+        samples.len(),
+        if samples.len() == 1 { "" } else { "s" },
+        if report.host_layers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; on the host, in float, not timed: {}",
+                report.host_layers.join(", ")
+            )
+        }
+    );
+    let mut t = Table::new(&[
+        "layer",
+        "runs/inference",
+        "cycles/inference",
+        "cycles/run",
+        "time us",
+        "load eff.",
+        "stalls",
+    ]);
+    for l in &report.layers {
+        t.row(vec![
+            l.name.clone(),
+            format!("{:.0}", l.runs_per_inference),
+            format!("{:.1}", l.cycles_per_inference),
+            format!("{:.1}", l.cycles_per_run),
+            format!("{:.3}", l.time_per_inference_us),
+            format!("{:.3}", l.load_efficiency),
+            format!("{:.1}", l.stall_cycles_per_inference),
+        ]);
+    }
+    t.row(vec![
+        "per inference".into(),
+        String::new(),
+        format!("{:.1}", report.cycles_per_inference),
+        String::new(),
+        format!("{:.3}", report.time_per_inference_us),
+        String::new(),
+        String::new(),
+    ]);
+    print!("{}", t.render());
+    print!("{}", costed_tables(&costed, table));
     Ok(())
 }

@@ -14,8 +14,11 @@ use crate::table::Table;
 pub struct Runs {
     /// Per layer, the counts of every run.
     pub counts: Vec<Counts>,
-    /// Runs added.
+    /// Runs added (inferences).
     pub runs: u64,
+    /// Per layer, its runs: as many as the inferences, or more for a layer that runs several
+    /// times in one (an LSTM's packed matrix, once per time step).
+    pub layer_runs: Vec<u64>,
 }
 
 impl Runs {
@@ -26,6 +29,20 @@ impl Runs {
 
     /// Adds one run: its counts, one per layer, in the chain's order.
     pub fn add(&mut self, run: &[Counts]) {
+        self.add_repeated(run, &vec![1; run.len()]);
+    }
+
+    /// Adds one inference in which layer i ran `repeats[i]` times, `run[i]` the counts of
+    /// all of them.
+    pub fn add_repeated(&mut self, run: &[Counts], repeats: &[u64]) {
+        assert_eq!(run.len(), repeats.len(), "one repeat count per layer");
+        if self.layer_runs.is_empty() {
+            self.layer_runs = repeats.to_vec();
+        } else {
+            for (n, r) in self.layer_runs.iter_mut().zip(repeats) {
+                *n += r;
+            }
+        }
         if self.counts.is_empty() {
             self.counts = run.to_vec();
         } else {
@@ -46,6 +63,9 @@ impl Runs {
             for (sum, c) in self.counts.iter_mut().zip(&other.counts) {
                 *sum = sum.plus(c);
             }
+            for (n, r) in self.layer_runs.iter_mut().zip(&other.layer_runs) {
+                *n += r;
+            }
             self.runs += other.runs;
         }
         self
@@ -58,13 +78,14 @@ impl Runs {
         let n = self.runs.max(1) as f64;
         let mut layers = Vec::with_capacity(views.len());
         let mut total = Energy::default();
-        for (view, counts) in views.iter().zip(&self.counts) {
+        for (i, (view, counts)) in views.iter().zip(&self.counts).enumerate() {
             let sum = Energy::of(counts, table);
-            let f = Facts::of_runs(*view, pointer_bits, self.runs, counts.broadcasts);
+            let runs = self.layer_runs.get(i).copied().unwrap_or(self.runs);
+            let f = Facts::of_runs(*view, pointer_bits, runs, counts.broadcasts);
             layers.push(LayerCost {
                 name: view.name().to_string(),
                 energy: sum.scaled(1.0 / n),
-                savings: savings(&f, &sum, table, self.runs),
+                savings: savings(&f, &sum, table, runs),
             });
             total = total.plus(&sum);
         }

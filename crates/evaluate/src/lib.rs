@@ -2,8 +2,10 @@
 #![deny(missing_docs)]
 
 mod accuracy;
+pub mod described;
 mod error;
 mod model;
+pub mod program;
 pub mod retrain;
 mod share;
 mod stages;
@@ -30,6 +32,7 @@ pub use share::{
 };
 pub use stages::{
     ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, bundle_density,
-    check_whole_network, eie_stage, float_stages, is_retrained, network_of, stage_reports,
+    check_whole_network, description_of, eie_stage, eie_views, float_stages, is_retrained,
+    network_of, stage_reports,
 };
 pub use train::{EpochStats, Mode, TrainConfig, train};

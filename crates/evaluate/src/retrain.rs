@@ -318,15 +318,18 @@ fn round_to_dtypes(net: &mut Network, plans: &[LayerPlan], header: &Header) {
     }
 }
 
-/// Records the accuracy of `net` on `held` as stage `name`.
+/// Records the accuracy of `net` on `held` as stage `name` (nothing without `held`).
 fn stage(
     stages: &mut Vec<StageAccuracy>,
     observer: &dyn Observer,
     net: &Network,
-    held: &Dataset,
+    held: Option<&Dataset>,
     name: String,
     last_epoch: Option<EpochStats>,
 ) -> Result<()> {
+    let Some(held) = held else {
+        return Ok(());
+    };
     let mut s = StageAccuracy::float(name, net, held)?;
     s.train_loss = last_epoch.map(|e| e.loss);
     observer.note(&s.line());
@@ -336,20 +339,33 @@ fn stage(
 
 /// Retrains `net` (the planned layers, as read from their checkpoint; `plans` in the same
 /// order, their tensors described by `header`) on `data`, recording each stage's accuracy on
-/// `held` in `stages`; balanced pruning balances over `pes` PEs.
+/// `held` in `stages`; balanced pruning balances over `pes` PEs. Without training epochs it
+/// only prunes and shares (the pipeline's rules, on the network in memory), and needs no
+/// data.
 #[allow(clippy::too_many_arguments)]
 pub fn retrain(
     header: &Header,
     plans: &[LayerPlan],
     pes: usize,
     mut net: Network,
-    data: &Dataset,
-    held: &Dataset,
+    data: Option<&Dataset>,
+    held: Option<&Dataset>,
     settings: &RetrainSettings,
     observer: &dyn Observer,
     stages: &mut Vec<StageAccuracy>,
 ) -> Result<Retrained> {
     let rounds = settings.schedule.len();
+    let training = settings.fine_tune.epochs > 0 || settings.centroids.epochs > 0;
+    let data = match data {
+        Some(d) => d,
+        None if !training => &Dataset::from_parts("(none)", 0, 0, None, Vec::new(), Vec::new()),
+        None => {
+            return Err(Error::Config {
+                what: "retraining",
+                reason: "fine-tuning needs training samples".into(),
+            });
+        }
+    };
     let epoch_line = |what: String| {
         move |s: &EpochStats| {
             observer.note(&format!(

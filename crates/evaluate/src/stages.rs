@@ -12,10 +12,14 @@ use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE};
 use eie_simulate::{Arith, LayerView, run::fractions};
 use serde::Serialize;
 
+use eie_energy::Counts;
+use rayon::prelude::*;
+
 use crate::accuracy::{
     Accuracy, Counting, check_packed, eie_accuracy, eie_accuracy_counted, float_accuracy,
 };
 use crate::error::{Error, Result};
+use crate::program::Program;
 use eie_energy::Runs;
 use eie_model::Network;
 
@@ -128,30 +132,44 @@ pub fn stage_reports(stages: &[StageAccuracy]) -> Vec<StageReport> {
         .collect()
 }
 
-/// The network of checkpoint `ck`: as `given` describes it, else as its metadata records
-/// (`train` writes [`eie_model::ARCH_KEY`]), else the MLP of the 2-D layers `patterns` select
-/// (every one by default), which must then be the whole network ([`check_whole_network`]).
-pub fn network_of(ck: &Checkpoint, given: Option<&Arch>, patterns: &[String]) -> Result<Network> {
-    let recorded = match ck.metadata().get(eie_model::ARCH_KEY) {
-        Some(text) if given.is_none() && patterns.is_empty() => {
-            Some(text.parse::<Arch>().map_err(|e| Error::Config {
+/// The description of checkpoint `ck`: `given`, else the one its metadata records (`train`
+/// writes [`eie_model::ARCH_KEY`]) unless `patterns` select layers, else none.
+pub fn description_of(
+    ck: &Checkpoint,
+    given: Option<&Arch>,
+    patterns: &[String],
+) -> Result<Option<Arch>> {
+    if let Some(a) = given {
+        if !patterns.is_empty() {
+            return Err(Error::Config {
+                what: "--layers",
+                reason: "a model description (--arch) names every layer; --layers selects the layers of an MLP; give one of them".into(),
+            });
+        }
+        return Ok(Some(a.clone()));
+    }
+    match ck.metadata().get(eie_model::ARCH_KEY) {
+        Some(text) if patterns.is_empty() => {
+            Ok(Some(text.parse::<Arch>().map_err(|e| Error::Config {
                 what: "the checkpoint's model description",
                 reason: format!(
                     "metadata {} of {}: {e}",
                     eie_model::ARCH_KEY,
                     ck.path().display()
                 ),
-            })?)
+            })?))
         }
-        _ => None,
-    };
-    match (given.or(recorded.as_ref()), patterns.is_empty()) {
-        (Some(_), false) => Err(Error::Config {
-            what: "--layers",
-            reason: "a model description (--arch) names every layer; --layers selects the layers of an MLP; give one of them".into(),
-        }),
-        (Some(arch), true) => Ok(Network::from_arch_checkpoint(ck, arch)?),
-        (None, _) => {
+        _ => Ok(None),
+    }
+}
+
+/// The network of checkpoint `ck`: as [`description_of`] describes it, else the MLP of the
+/// 2-D layers `patterns` select (every one by default), which must then be the whole network
+/// ([`check_whole_network`]).
+pub fn network_of(ck: &Checkpoint, given: Option<&Arch>, patterns: &[String]) -> Result<Network> {
+    match description_of(ck, given, patterns)? {
+        Some(arch) => Ok(Network::from_arch_checkpoint(ck, &arch)?),
+        None => {
             let names = ck.select_layers(patterns)?;
             check_whole_network(ck, &names)?;
             Ok(Network::from_checkpoint(ck, &names)?)
@@ -297,6 +315,9 @@ pub fn eie_stage(
     arith: Arith,
     counting: Option<&Counting>,
 ) -> Result<(StageAccuracy, Vec<u8>, Option<Runs>)> {
+    if let Some(program) = Program::of(bundle)? {
+        return described_stage(&program, bundle, data, given, arith, counting);
+    }
     let views = LayerView::all(bundle);
     check_packed(&views, data)?;
     let inputs: Vec<Vec<f32>> = if given.is_empty() {
@@ -319,6 +340,96 @@ pub fn eie_stage(
         train_loss: None,
     };
     Ok((stage, fracs, runs))
+}
+
+/// [`eie_stage`] of a described model (a CNN, an LSTM): its [`Program`], host layers in float,
+/// every other matrix bit-exact; the energy counts are of the EIE layers (an LSTM's every
+/// step of a sequence added up).
+fn described_stage(
+    program: &Program,
+    bundle: &Bundle,
+    data: &Dataset,
+    given: &[u8],
+    arith: Arith,
+    counting: Option<&Counting>,
+) -> Result<(StageAccuracy, Vec<u8>, Option<Runs>)> {
+    let net = program.network();
+    net.check_dataset(data)?;
+    let fracs = if given.is_empty() {
+        program.calibrate((0..data.len()).map(|i| data.input(i)))
+    } else {
+        program.check_fractions(given)?;
+        given.to_vec()
+    };
+    if let Some(c) = counting {
+        c.params.validate()?;
+    }
+    let eie = program.eie_layers();
+    let per_sample = (0..data.len())
+        .into_par_iter()
+        .map(|i| -> Result<(usize, Vec<Counts>, Vec<u64>)> {
+            let (p, runs) =
+                program.run(data.input(i), &fracs, arith, counting.map(|c| &c.params))?;
+            let Some(c) = counting else {
+                return Ok((p, Vec::new(), Vec::new()));
+            };
+            let views = program.views();
+            let mut counts: Vec<Option<Counts>> = vec![None; views.len()];
+            for r in &runs {
+                let one = Counts::of(
+                    views[r.layer],
+                    &r.timing,
+                    c.params.spmat_width,
+                    c.pointer_bits,
+                    &c.capacity,
+                );
+                let slot = &mut counts[r.layer];
+                *slot = Some(match slot.take() {
+                    Some(sum) => sum.plus(&one),
+                    None => one,
+                });
+            }
+            let repeats = eie
+                .iter()
+                .map(|&l| runs.iter().filter(|r| r.layer == l).count() as u64)
+                .collect();
+            Ok((
+                p,
+                eie.iter().map(|&l| counts[l].unwrap_or_default()).collect(),
+                repeats,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut runs = counting.map(|_| Runs::new());
+    let mut predictions = Vec::with_capacity(per_sample.len());
+    for (p, counts, repeats) in &per_sample {
+        predictions.push(*p);
+        if let Some(r) = &mut runs {
+            r.add_repeated(counts, repeats);
+        }
+    }
+    let views = program.views();
+    let host = views.len() - eie.len();
+    let stage = StageAccuracy {
+        name: if host > 0 {
+            "EIE bit-exact (images; convolutions on the host, float)".into()
+        } else {
+            "EIE bit-exact (images)".into()
+        },
+        density: Some(bundle_density(&LayerView::all(bundle))?),
+        accuracy: Accuracy::count(&predictions, data.labels(), net.outputs()),
+        train_loss: None,
+    };
+    Ok((stage, fracs, runs))
+}
+
+/// The layers of `bundle` the EIE model runs (a described model's host layers left out), as
+/// counted for the energy model.
+pub fn eie_views(bundle: &Bundle) -> Result<Vec<LayerView<'_>>> {
+    Ok(match Program::of(bundle)? {
+        Some(p) => p.eie_layers().iter().map(|&l| p.views()[l]).collect(),
+        None => LayerView::all(bundle),
+    })
 }
 
 /// The bit-exact stage's name; it says so when the images leave out biases the checkpoint

@@ -22,7 +22,7 @@ pub use compress::{
 pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
 pub use pack::{PackJob, Packed, pack, pack_tensor};
-pub use plan::{BiasPlan, LayerPlan, Plan, Request};
+pub use plan::{BiasPlan, LayerPlan, MatrixPlan, Plan, Request};
 pub use provenance::check_provenance;
 pub use recipe::Recipe;
 pub use report::{LayerOutcome, Report};

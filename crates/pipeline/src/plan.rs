@@ -57,6 +57,25 @@ impl LayerPlan {
     }
 }
 
+/// A matrix a model description hands compress (eie-model's matrices: a Linear's or a
+/// convolution's weight, an LSTM layer's packed `[W_ih | W_hh]`), before its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixPlan {
+    /// Its name.
+    pub name: String,
+    /// Rows.
+    pub rows: usize,
+    /// Columns, without a bias column.
+    pub inputs: usize,
+    /// The dtype its values are written back in.
+    pub dtype: Dtype,
+    /// Its bias, to fold in as the last column.
+    pub bias: Option<BiasPlan>,
+    /// Its settings before the command line's and the recipe's (a convolution's codebook
+    /// is 8 bits, Deep Compression's).
+    pub base: LayerSettings,
+}
+
 /// The layers of a run, in model order, and the weights left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -92,17 +111,6 @@ impl Plan {
             });
         }
         let settings = resolve_settings(&selection.layers, request.cli, recipe)?;
-        if settings
-            .iter()
-            .any(|(_, s)| matches!(s.pruning, Pruning::Global(_)))
-            && !settings
-                .iter()
-                .all(|(_, s)| matches!(s.pruning, Pruning::Global(_)))
-        {
-            return Err(Error::Plan {
-                reason: "a global density applies to every layer; some layers here set their own pruning".into(),
-            });
-        }
         let mut layers = Vec::with_capacity(settings.len());
         for (name, settings) in settings {
             let info = ck.info(&name).expect("selected");
@@ -121,10 +129,73 @@ impl Plan {
                 settings,
             });
         }
-        Ok(Self {
+        let plan = Self {
             layers,
             skipped: selection.skipped,
-        })
+        };
+        plan.check_global()?;
+        Ok(plan)
+    }
+
+    /// The plan of a model description's `matrices`, in order: the command line's and the
+    /// recipe's settings apply over each matrix's own base, by name as for any layer. The
+    /// description selects every matrix, so `request.patterns` must be empty; without
+    /// `request.fold_bias` no bias is folded.
+    pub fn from_matrices(matrices: Vec<MatrixPlan>, request: &Request) -> Result<Self> {
+        if !request.patterns.is_empty() {
+            return Err(Error::Plan {
+                reason: "a model description selects every layer; --layers selects the layers of an MLP; give one of them".into(),
+            });
+        }
+        if let Some((name, reason)) = matrices
+            .iter()
+            .find_map(|m| eie_format::bad_name(&m.name).map(|r| (&m.name, r)))
+        {
+            return Err(Error::Layer {
+                layer: eie_format::shown(name),
+                reason,
+            });
+        }
+        let names: Vec<String> = matrices.iter().map(|m| m.name.clone()).collect();
+        let bases: BTreeMap<&str, &LayerSettings> = matrices
+            .iter()
+            .map(|m| (m.name.as_str(), &m.base))
+            .collect();
+        let settings =
+            resolve_settings_from(&names, &|n| bases[n].clone(), request.cli, request.recipe)?;
+        if settings.len() != matrices.len() {
+            return Err(Error::Plan {
+                reason: "a model description's layers cannot be skipped (every one is part of the network)".into(),
+            });
+        }
+        let mut layers = Vec::with_capacity(matrices.len());
+        for (m, (_, settings)) in matrices.into_iter().zip(settings) {
+            layers.push(LayerPlan {
+                name: m.name,
+                rows: m.rows,
+                inputs: m.inputs,
+                dtype: m.dtype,
+                bias: m.bias.filter(|_| request.fold_bias),
+                settings,
+            });
+        }
+        let plan = Self {
+            layers,
+            skipped: Vec::new(),
+        };
+        plan.check_global()?;
+        Ok(plan)
+    }
+
+    /// A global density applies to every layer or none.
+    fn check_global(&self) -> Result<()> {
+        let global = |l: &LayerPlan| matches!(l.settings.pruning, Pruning::Global(_));
+        if self.layers.iter().any(global) && !self.layers.iter().all(global) {
+            return Err(Error::Plan {
+                reason: "a global density applies to every layer; some layers here set their own pruning".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The layers' names, in order.
@@ -209,10 +280,24 @@ pub fn resolve_settings(
     cli: &Assignments<LayerSettings>,
     recipe: Option<&Recipe>,
 ) -> Result<Vec<(String, LayerSettings)>> {
-    let mut base = LayerSettings::default();
-    cli.apply(&mut base);
+    resolve_settings_from(selected, &|_| LayerSettings::default(), cli, recipe)
+}
+
+/// [`resolve_settings`] with each layer's own built-in settings, `base(name)`, under the
+/// command line's and the recipe's.
+pub fn resolve_settings_from(
+    selected: &[String],
+    base: &dyn Fn(&str) -> LayerSettings,
+    cli: &Assignments<LayerSettings>,
+    recipe: Option<&Recipe>,
+) -> Result<Vec<(String, LayerSettings)>> {
+    let own = |name: &str| {
+        let mut s = base(name);
+        cli.apply(&mut s);
+        s
+    };
     let Some(recipe) = recipe else {
-        return Ok(selected.iter().map(|n| (n.clone(), base.clone())).collect());
+        return Ok(selected.iter().map(|n| (n.clone(), own(n))).collect());
     };
     let both = cli.overlap(&recipe.defaults);
     if !both.is_empty() {
@@ -240,7 +325,6 @@ pub fn resolve_settings(
             ),
         });
     }
-    recipe.defaults.apply(&mut base);
     for r in &recipe.rules {
         if !selected.iter().any(|n| glob_match(&r.pattern, n)) {
             return Err(Error::Plan {
@@ -255,7 +339,8 @@ pub fn resolve_settings(
     }
     let mut out = Vec::new();
     for name in selected {
-        let mut s = base.clone();
+        let mut s = own(name);
+        recipe.defaults.apply(&mut s);
         let mut skip = false;
         for r in recipe.rules.iter().filter(|r| glob_match(&r.pattern, name)) {
             r.set.apply(&mut s);

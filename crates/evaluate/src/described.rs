@@ -1,0 +1,104 @@
+//! Compressing a network given by a model description (a CNN, an LSTM): every matrix of it
+//! planned as a layer (a convolution's `[out, in*kh*kw]`, an LSTM layer's packed
+//! `[W_ih | W_hh]`), pruned and shared on the network in memory, and where each one runs.
+
+use std::collections::BTreeMap;
+
+use eie_checkpoint::Header;
+use eie_model::{Network, Op};
+use eie_pipeline::{BiasPlan, LayerSettings, MatrixPlan};
+
+use crate::error::{Error, Result};
+use crate::retrain::RetrainSettings;
+use crate::share::CentroidConfig;
+use crate::train::TrainConfig;
+
+/// Deep Compression's codebook for convolutions: 8 bits (256 shared values).
+pub const CONV_CODE_BITS: u8 = 8;
+
+/// Bundle settings keys of a described model.
+pub mod keys {
+    /// The model description.
+    pub const ARCH: &str = "arch";
+    /// The layers that run on the host, comma-separated (convolutions by default).
+    pub const HOST_LAYERS: &str = "host_layers";
+}
+
+/// The matrices of `net` as compress plans them, in order, each with its bias and its base
+/// settings (a convolution's codebook of [`CONV_CODE_BITS`]); dtypes from `header`.
+pub fn matrix_plans(header: &Header, net: &Network) -> Result<Vec<MatrixPlan>> {
+    let dtype_of = |name: &str| {
+        header
+            .info(name)
+            .map(|i| i.dtype)
+            .ok_or_else(|| Error::Layer {
+                layer: name.to_string(),
+                reason: "is not in the checkpoint".into(),
+            })
+    };
+    let mut out = Vec::with_capacity(net.layers().len());
+    for l in net.layers() {
+        let (weight, bias_tensor) = match &l.lstm {
+            Some(t) => (t.weight_ih.clone(), Some(t.bias_ih.clone())),
+            None => (l.name.clone(), l.bias_name.clone()),
+        };
+        let bias = match (&l.bias, &l.bias_name, bias_tensor) {
+            (Some(_), Some(name), Some(t)) => Some(BiasPlan {
+                name: name.clone(),
+                dtype: dtype_of(&t)?,
+            }),
+            _ => None,
+        };
+        let mut base = LayerSettings::default();
+        if l.is_conv() {
+            base.code_bits = CONV_CODE_BITS;
+        }
+        out.push(MatrixPlan {
+            name: l.name.clone(),
+            rows: l.outputs,
+            inputs: l.inputs,
+            dtype: dtype_of(&weight)?,
+            bias,
+            base,
+        });
+    }
+    Ok(out)
+}
+
+/// The layers of `net` that run on the host: its convolutions (the EIE paper runs the fully
+/// connected and LSTM layers).
+pub fn host_layers(net: &Network) -> Vec<String> {
+    net.ops()
+        .iter()
+        .filter_map(|op| match *op {
+            Op::Conv { layer, .. } => Some(net.layers()[layer].name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a described model's bundle records: its description and its host layers.
+pub fn provenance(net: &Network) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (keys::ARCH.to_string(), net.describe()),
+        (keys::HOST_LAYERS.to_string(), host_layers(net).join(",")),
+    ])
+}
+
+/// Settings that prune and share once, with no training (compress without `--retrain`).
+pub fn prune_and_share_only(seed: u64) -> RetrainSettings {
+    RetrainSettings {
+        schedule: vec![1.0],
+        fine_tune: TrainConfig {
+            epochs: 0,
+            seed,
+            ..TrainConfig::default()
+        },
+        centroids: CentroidConfig {
+            epochs: 0,
+            batch_size: TrainConfig::default().batch_size,
+            lr: 1e-3,
+            seed,
+        },
+    }
+}

@@ -1,0 +1,422 @@
+//! A described network's compressed model as it runs (docs/accuracy.md, "How each layer meets
+//! EIE"): the host computes convolutions, pooling, flattening, an LSTM's gates and cell update
+//! in float; every other matrix runs bit-exact through the functional model on its packed
+//! layer. Each EIE layer has its own input and output fraction (one pair per layer); two
+//! Linears in a row share the boundary, the output handed on as it is.
+//!
+//! - A Linear is one EIE run; a ReLU right after it is EIE's (on write-back).
+//! - An LSTM layer is one EIE run per time step of its packed matrix on `[x_t; h_{t-1}]` (and
+//!   the bias column's 1): the gate pre-activations come back as 16-bit values, the host
+//!   applies the sigmoids and tanh and the cell update in f64, and `h_t` is quantized to the
+//!   next step's input fraction.
+//! - A host layer (a convolution) runs in float with its shared values (the codebook's float
+//!   values, as the bundle holds them); whatever reaches an EIE layer is quantized to its
+//!   input fraction.
+
+use eie_format::{Bundle, PackedLayer};
+use eie_model::{Arch, Dense, Network, Op, Shape, matrix_specs, reference};
+use eie_simulate::fixed::{MAX_ACT_FRAC, fraction_for, quantize};
+use eie_simulate::run::step;
+use eie_simulate::{Arith, LayerTiming, LayerView, TimingParams, functional};
+
+use crate::described::keys;
+use crate::error::{Error, Result};
+use crate::model::first_max;
+
+/// A described network over its bundle.
+pub struct Program<'a> {
+    /// The structure, and every matrix's shared float values (what host layers compute with).
+    net: Network,
+    views: Vec<LayerView<'a>>,
+    /// Per matrix: runs on the host.
+    host: Vec<bool>,
+}
+
+/// One EIE run of a sample, timed: which matrix, its 16-bit input, and what the timing model
+/// counted.
+pub struct Run {
+    /// Index of the matrix (the bundle's layer).
+    pub layer: usize,
+    /// The 16-bit input it ran on (an LSTM's `[x_t; h_{t-1}]`).
+    pub input: Vec<i16>,
+    /// Its 16-bit outputs.
+    pub output: Vec<i16>,
+    /// The timing model's counts.
+    pub timing: LayerTiming,
+}
+
+/// What an EIE layer saw in float during calibration: largest |input| and |output|.
+#[derive(Default, Clone, Copy)]
+struct Range {
+    input: f64,
+    output: f64,
+}
+
+/// The float values of a packed layer: the weights (`rows x inputs`) and the bias column's.
+fn decode(view: &LayerView) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+    let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
+        layer: view.name().to_string(),
+        reason: e.to_string(),
+    })?;
+    let book = view.codebook().values();
+    let (cols, inputs) = (view.cols() as u64, view.inputs());
+    let mut w = vec![0f32; view.rows() * inputs];
+    let mut b = view.has_bias().then(|| vec![0f32; view.rows()]);
+    for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
+        let (row, col) = ((p / cols) as usize, (p % cols) as usize);
+        match (&mut b, col == inputs) {
+            (Some(b), true) => b[row] = book[c as usize],
+            _ => w[row * inputs + col] = book[c as usize],
+        }
+    }
+    Ok((w, b))
+}
+
+impl<'a> Program<'a> {
+    /// The program of `bundle` when it records a model description that is not an MLP
+    /// (`compress` of a CNN or an LSTM); `None` for a plain chain of layers.
+    pub fn of(bundle: &'a Bundle) -> Result<Option<Self>> {
+        let settings = &bundle.meta().settings;
+        let Some(text) = settings.get(keys::ARCH) else {
+            return Ok(None);
+        };
+        let arch: Arch = text.parse()?;
+        if arch.mlp_widths().is_some() {
+            return Ok(None);
+        }
+        let views = LayerView::all(bundle);
+        let specs = matrix_specs(&arch)?;
+        let bad = |reason: String| Error::Layer {
+            layer: "(bundle)".into(),
+            reason: format!("model.eie records the description \"{arch}\", but {reason}"),
+        };
+        if specs.len() != views.len() {
+            return Err(bad(format!(
+                "holds {} layers for its {} matrices",
+                views.len(),
+                specs.len()
+            )));
+        }
+        let host_names: Vec<&str> = settings
+            .get(keys::HOST_LAYERS)
+            .map(|h| h.split(',').filter(|n| !n.is_empty()).collect())
+            .unwrap_or_default();
+        let mut layers = Vec::with_capacity(views.len());
+        for (spec, view) in specs.iter().zip(&views) {
+            let inputs: usize = spec.shape[1..].iter().product();
+            if view.name() != spec.name || view.rows() != spec.shape[0] || view.inputs() != inputs {
+                return Err(bad(format!(
+                    "its layer {} is {} x {} where the description has {} {:?}",
+                    view.name(),
+                    view.rows(),
+                    view.inputs(),
+                    spec.name,
+                    spec.shape
+                )));
+            }
+            let (weight, bias) = decode(view)?;
+            layers.push(Dense {
+                name: spec.name.clone(),
+                bias_name: bias.as_ref().map(|_| format!("{}.bias", spec.name)),
+                outputs: spec.shape[0],
+                inputs,
+                shape: spec.shape.clone(),
+                lstm: None,
+                weight,
+                bias,
+            });
+        }
+        let net = Network::from_parts(&arch, layers)?;
+        let host = net
+            .layers()
+            .iter()
+            .map(|l| host_names.contains(&l.name.as_str()))
+            .collect::<Vec<_>>();
+        for op in net.ops() {
+            if let Op::Linear { layer } | Op::Lstm { layer, .. } = *op
+                && host[layer]
+            {
+                return Err(bad(format!(
+                    "{} is listed as a host layer; only convolutions run on the host",
+                    net.layers()[layer].name
+                )));
+            }
+        }
+        Ok(Some(Self { net, views, host }))
+    }
+
+    /// The network: structure and shared float values.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The EIE layers (not on the host), in order.
+    pub fn eie_layers(&self) -> Vec<usize> {
+        (0..self.views.len()).filter(|&i| !self.host[i]).collect()
+    }
+
+    /// The packed layers.
+    pub fn views(&self) -> &[LayerView<'a>] {
+        &self.views
+    }
+
+    /// Whether op `i` is a ReLU that EIE applies (it follows a Linear).
+    fn fused_relu(&self, i: usize) -> bool {
+        let ops = self.net.ops();
+        matches!(ops.get(i + 1), Some(Op::Relu)) && matches!(ops[i], Op::Linear { .. })
+    }
+
+    /// Activation fractions calibrated on `inputs` (docs/fixed-point.md section 1): per
+    /// matrix, the largest fraction at which the largest |input| and |output| seen in the float
+    /// run of the shared values fit 16 bits; a Linear that feeds a Linear hands its output on,
+    /// so the next input takes the smaller of the two. Host layers get `[0, 0]` (unused).
+    pub fn calibrate<'x>(&self, inputs: impl Iterator<Item = &'x [f32]>) -> Vec<u8> {
+        let mut ranges = vec![Range::default(); self.views.len()];
+        for x in inputs {
+            self.float_run(x, &mut ranges);
+        }
+        let frac = |m: f64| {
+            if m.is_finite() {
+                fraction_for(m)
+            } else {
+                MAX_ACT_FRAC
+            }
+        };
+        let mut fracs: Vec<u8> = ranges
+            .iter()
+            .flat_map(|r| [frac(r.input), frac(r.output)])
+            .collect();
+        self.tie_chained(&mut fracs);
+        for (i, &h) in self.host.iter().enumerate() {
+            if h {
+                fracs[2 * i] = 0;
+                fracs[2 * i + 1] = 0;
+            }
+        }
+        fracs
+    }
+
+    /// Two Linears in a row share their boundary's fraction: the smaller one.
+    fn tie_chained(&self, fracs: &mut [u8]) {
+        for (a, b) in self.chained() {
+            let f = fracs[2 * a + 1].min(fracs[2 * b]);
+            fracs[2 * a + 1] = f;
+            fracs[2 * b] = f;
+        }
+    }
+
+    /// Pairs of matrices (a, b) where a Linear's output (after its ReLU) is b's input.
+    fn chained(&self) -> Vec<(usize, usize)> {
+        let ops = self.net.ops();
+        let mut out = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let Op::Linear { layer: a } = *op else {
+                continue;
+            };
+            let next = if self.fused_relu(i) { i + 2 } else { i + 1 };
+            if let Some(Op::Linear { layer: b }) = ops.get(next) {
+                out.push((a, *b));
+            }
+        }
+        out
+    }
+
+    /// Checks given fractions: two per matrix, chained boundaries equal.
+    pub fn check_fractions(&self, fracs: &[u8]) -> Result<()> {
+        if fracs.len() != 2 * self.views.len() {
+            return Err(Error::Config {
+                what: "activation fractions",
+                reason: format!(
+                    "{} given; a described model takes two per layer (input, output), {} for its {} layers",
+                    fracs.len(),
+                    2 * self.views.len(),
+                    self.views.len()
+                ),
+            });
+        }
+        if let Some(&f) = fracs.iter().find(|&&f| f > MAX_ACT_FRAC) {
+            return Err(Error::Config {
+                what: "activation fractions",
+                reason: format!("{f} is over {MAX_ACT_FRAC}"),
+            });
+        }
+        for (a, b) in self.chained() {
+            if fracs[2 * a + 1] != fracs[2 * b] {
+                return Err(Error::Config {
+                    what: "activation fractions",
+                    reason: format!(
+                        "{} feeds {} as it is: its output fraction {} must equal the next input fraction {}",
+                        self.views[a].name(),
+                        self.views[b].name(),
+                        fracs[2 * a + 1],
+                        fracs[2 * b]
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The float run of the shared values, recording every EIE layer's ranges.
+    fn float_run(&self, x: &[f32], ranges: &mut [Range]) {
+        let max_abs = |v: &[f32]| v.iter().fold(0f64, |m, &a| m.max((a as f64).abs()));
+        let layers = self.net.layers();
+        let mut a = x.to_vec();
+        for (i, (op, &input)) in self.net.ops().iter().zip(self.net.shapes()).enumerate() {
+            a = match *op {
+                Op::Linear { layer } => {
+                    let r = &mut ranges[layer];
+                    r.input = r.input.max(max_abs(&a));
+                    let mut y = reference::linear(&layers[layer], &a);
+                    if self.fused_relu(i) {
+                        y.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                    r.output = r.output.max(max_abs(&y));
+                    y
+                }
+                Op::Lstm { layer, hidden } => {
+                    let l = &layers[layer];
+                    let Shape::Sequence { steps, features } = input else {
+                        unreachable!("checked when the network was built")
+                    };
+                    let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
+                    let mut out = Vec::with_capacity(steps * hidden);
+                    let mut v = vec![0f32; l.inputs];
+                    for t in 0..steps {
+                        v[..features].copy_from_slice(&a[t * features..(t + 1) * features]);
+                        v[features..].copy_from_slice(&h);
+                        let gates = reference::linear(l, &v);
+                        let r = &mut ranges[layer];
+                        r.input = r.input.max(max_abs(&v));
+                        r.output = r.output.max(max_abs(&gates));
+                        reference::lstm_cell(&gates, &mut c, &mut h);
+                        out.extend_from_slice(&h);
+                    }
+                    out
+                }
+                _ => host_op(&self.net, *op, input, &a),
+            };
+        }
+    }
+
+    /// One sample through the program: the predicted class (the first largest 16-bit logit),
+    /// and with `params` every EIE run in order, each also through the timing model.
+    pub fn run(
+        &self,
+        x: &[f32],
+        fracs: &[u8],
+        arith: Arith,
+        params: Option<&TimingParams>,
+    ) -> Result<(usize, Vec<Run>)> {
+        let mut runs = Vec::new();
+        let mut eie = |layer: usize, input: &[i16], relu: bool| -> Result<Vec<i16>> {
+            let (view, f_in, f_out) = (self.views[layer], fracs[2 * layer], fracs[2 * layer + 1]);
+            Ok(match params {
+                Some(p) => {
+                    let s = step(view, input, f_in, f_out, arith, relu, p)?;
+                    runs.push(Run {
+                        layer,
+                        input: input.to_vec(),
+                        output: s.output.outputs.clone(),
+                        timing: s.timing,
+                    });
+                    s.output.outputs
+                }
+                None => functional::layer(view, input, f_in, f_out, arith, relu)?.outputs,
+            })
+        };
+        let ops = self.net.ops();
+        // Activations are float on the host, or 16-bit with a fraction after an EIE layer.
+        let mut float: Vec<f32> = x.to_vec();
+        let mut fixed: Option<(Vec<i16>, u8)> = None;
+        let mut skip_relu = false;
+        for (i, (op, &input)) in ops.iter().zip(self.net.shapes()).enumerate() {
+            if skip_relu {
+                skip_relu = false;
+                continue;
+            }
+            match *op {
+                Op::Linear { layer } => {
+                    let f_in = fracs[2 * layer];
+                    let q = match fixed.take() {
+                        Some((q, f)) if f == f_in => q,
+                        Some((q, f)) => quantize(&dequantize(&q, f), f_in)?,
+                        None => quantize(&float, f_in)?,
+                    };
+                    let relu = self.fused_relu(i);
+                    skip_relu = relu;
+                    fixed = Some((eie(layer, &q, relu)?, fracs[2 * layer + 1]));
+                }
+                Op::Lstm { layer, hidden } => {
+                    if let Some((q, f)) = fixed.take() {
+                        float = dequantize(&q, f);
+                    }
+                    let Shape::Sequence { steps, features } = input else {
+                        unreachable!("checked when the network was built")
+                    };
+                    let (f_in, f_out) = (fracs[2 * layer], fracs[2 * layer + 1]);
+                    let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
+                    let mut out = Vec::with_capacity(steps * hidden);
+                    let mut v = vec![0f32; features + hidden];
+                    for t in 0..steps {
+                        v[..features].copy_from_slice(&float[t * features..(t + 1) * features]);
+                        v[features..].copy_from_slice(&h);
+                        let gates = dequantize(&eie(layer, &quantize(&v, f_in)?, false)?, f_out);
+                        reference::lstm_cell(&gates, &mut c, &mut h);
+                        // h_t as the next step's 16-bit input.
+                        h = dequantize(&quantize(&h, f_in)?, f_in);
+                        out.extend_from_slice(&h);
+                    }
+                    float = out;
+                }
+                _ => {
+                    if let Some((q, f)) = fixed.take() {
+                        float = dequantize(&q, f);
+                    }
+                    float = host_op(&self.net, *op, input, &float);
+                }
+            }
+        }
+        let prediction = match &fixed {
+            Some((q, _)) => first_max(q),
+            None => first_max(&float),
+        };
+        Ok((prediction, runs))
+    }
+}
+
+/// A float value of 16-bit `q` with `frac` fractional bits.
+fn dequantize(q: &[i16], frac: u8) -> Vec<f32> {
+    let scale = (-(frac as f64)).exp2();
+    q.iter().map(|&v| (v as f64 * scale) as f32).collect()
+}
+
+/// An operation the host runs in float.
+fn host_op(net: &Network, op: Op, input: Shape, a: &[f32]) -> Vec<f32> {
+    let layers = net.layers();
+    match op {
+        Op::Conv {
+            layer,
+            stride,
+            padding,
+            ..
+        } => reference::conv2d(&layers[layer], a, input, stride, padding),
+        Op::MaxPool { kernel, stride } => reference::pool(a, input, kernel, stride, true),
+        Op::AvgPool { kernel, stride } => reference::pool(a, input, kernel, stride, false),
+        Op::Relu => a.iter().map(|&v| v.max(0.0)).collect(),
+        Op::Flatten => a.to_vec(),
+        Op::LastStep => {
+            let Shape::Sequence { steps, features } = input else {
+                unreachable!("checked when the network was built")
+            };
+            a[(steps - 1) * features..].to_vec()
+        }
+        Op::Linear { layer } => reference::linear(&layers[layer], a),
+        Op::Lstm { layer, hidden } => {
+            let Shape::Sequence { steps, .. } = input else {
+                unreachable!("checked when the network was built")
+            };
+            reference::lstm(&layers[layer], a, steps, hidden)
+        }
+    }
+}
