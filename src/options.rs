@@ -460,6 +460,35 @@ impl InputArgs {
         Ok((mode, runs))
     }
 
+    /// The runs of a described model's program (a CNN, an LSTM) on the first input (a whole
+    /// sample): every EIE run in order, each on its own recorded input (an LSTM's every time
+    /// step), so the vectors are independent runs; fractions given, else calibrated on it.
+    pub fn described_runs<'a>(
+        &self,
+        program: &eie_evaluate::program::Program<'a>,
+        recorded: &std::collections::BTreeMap<String, String>,
+        params: &TimingParams,
+        arith: Arith,
+    ) -> anyhow::Result<(
+        eie_simulate::run::Mode,
+        Vec<eie_simulate::vectors::LayerRun<'a>>,
+    )> {
+        let sample = self
+            .vectors(program.network().inputs(), recorded)?
+            .swap_remove(0);
+        let fracs = if self.act_frac.act_frac.is_empty() {
+            program.calibrate(std::iter::once(sample.as_slice()))
+        } else {
+            program.check_fractions(&self.act_frac.act_frac)?;
+            self.act_frac.act_frac.clone()
+        };
+        let (_, runs) = program.run(&sample, &fracs, arith, Some(params))?;
+        Ok((
+            eie_simulate::run::Mode::Independent,
+            runs.into_iter().map(|r| r.record).collect(),
+        ))
+    }
+
     fn vectors_unchecked(
         &self,
         width: usize,

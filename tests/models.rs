@@ -287,3 +287,392 @@ fn lstm_gate_blocks_must_divide_the_rows_by_four() {
         "62 rows are not an LSTM's four gate blocks",
     ]);
 }
+
+/// compress, eval, simulate and vectors of a CNN and an LSTM: the bundle records the
+/// description; the convolution runs on the host (8-bit codebook), the LSTM's packed matrix
+/// once per time step; every stage is measured, bit-exact last.
+#[test]
+fn described_models_compress_evaluate_and_simulate() {
+    let t = TestDir::new();
+    for (arch, form, host, eie, runs) in [
+        (
+            CNN,
+            "image",
+            vec!["conv1.weight"],
+            vec!["fc1.weight", "fc2.weight"],
+            vec![1.0, 1.0],
+        ),
+        (
+            LSTM,
+            "sequence",
+            vec![],
+            vec!["lstm.packed_l0", "fc1.weight"],
+            vec![8.0, 1.0],
+        ),
+    ] {
+        let (m, out) = (format!("{form}.safetensors"), format!("{form}-out"));
+        trained(&t, arch, form, &m);
+        let dataset = format!("synthetic-{form}");
+        let report = json(
+            t.run(&[
+                "compress",
+                &m,
+                "-o",
+                &out,
+                "--density",
+                "0.5",
+                "--pes",
+                "4",
+                "--dataset",
+                &dataset,
+                "--range",
+                "8000..8500",
+                "--json",
+            ])
+            .ok(),
+        );
+        let layers = report["layers"].as_array().unwrap();
+        let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+        let all: Vec<&str> = host.iter().chain(&eie).copied().collect();
+        assert_eq!(names, all, "{arch}");
+        for l in layers {
+            let bits = if host.contains(&l["name"].as_str().unwrap()) {
+                8
+            } else {
+                4
+            };
+            assert_eq!(
+                l["quantization"]["code_bits"], bits,
+                "{arch}: {}",
+                l["name"]
+            );
+        }
+        let stages = report["accuracy"]["stages"].as_array().unwrap();
+        let top1: Vec<f64> = stages.iter().map(|s| s["top1"].as_f64().unwrap()).collect();
+        assert_eq!(stages.len(), 4, "{arch}: {stages:?}");
+        let last = stages[3]["stage"].as_str().unwrap();
+        assert!(last.starts_with("EIE bit-exact"), "{last}");
+        assert_eq!(last.contains("host"), !host.is_empty(), "{last}");
+        // The bit-exact model is within two samples of the shared float model's 500.
+        assert!((top1[3] - top1[2]).abs() <= 2.0 / 500.0, "{arch}: {top1:?}");
+        // eval measures the same stages again.
+        let e = json(
+            t.run(&[
+                "eval",
+                &m,
+                &out,
+                "--dataset",
+                &dataset,
+                "--range",
+                "8000..8500",
+                "--json",
+            ])
+            .ok(),
+        );
+        let again: Vec<f64> = e["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["top1"].as_f64().unwrap())
+            .collect();
+        assert_eq!(again, top1, "{arch}");
+        assert_eq!(e["act_frac"].as_array().unwrap().len(), 2 * all.len());
+        let energy: Vec<&str> = e["energy"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            energy, eie,
+            "{arch}: the energy model counts the EIE layers"
+        );
+        // Per inference everywhere: a layer's savings cover what its energy covers (an
+        // LSTM's every step), not one run of it.
+        for (l, s) in e["energy"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(e["energy"]["layer_savings"].as_array().unwrap())
+        {
+            let (nj, pj) = (
+                l["total_nj"].as_f64().unwrap(),
+                s["model_pj"].as_f64().unwrap(),
+            );
+            assert!(
+                (nj * 1e3 - pj).abs() <= 1e-6 * pj,
+                "{arch}: {nj} nJ vs {pj} pJ"
+            );
+        }
+
+        // simulate: per inference, an LSTM's matrix once per step.
+        let s = json(
+            t.run(&[
+                "simulate",
+                &out,
+                "--dataset",
+                &dataset,
+                "--range",
+                "8000..8004",
+                "--json",
+            ])
+            .ok(),
+        );
+        assert_eq!(s["inferences"], 4);
+        assert_eq!(s["host_layers"].as_array().unwrap().len(), host.len());
+        let per: Vec<f64> = s["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["runs_per_inference"].as_f64().unwrap())
+            .collect();
+        assert_eq!(per, runs, "{arch}");
+        let cycles: f64 = s["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["cycles_per_inference"].as_f64().unwrap())
+            .sum();
+        assert_eq!(s["cycles_per_inference"].as_f64().unwrap(), cycles);
+
+        // vectors: every EIE run of one sample.
+        let v = format!("{form}-vectors");
+        let said = t
+            .run(&[
+                "vectors",
+                &out,
+                "-o",
+                &v,
+                "--dataset",
+                &dataset,
+                "--range",
+                "8000..8001",
+            ])
+            .ok()
+            .to_string();
+        let expected = runs.iter().sum::<f64>() as usize;
+        assert!(said.contains(&format!("({expected} layers")), "{said}");
+        t.run(&["verify", &out]).ok();
+        t.run(&["rtl-check", &out])
+            .fails_with(&["is a described model", "not co-simulated yet"]);
+        t.run(&["simulate", &out, "--layer", "fc1.weight"])
+            .fails_with(&["simulated whole"]);
+        t.run(&[
+            "eval",
+            &m,
+            &out,
+            "--dataset",
+            &dataset,
+            "--range",
+            "8000..8010",
+            "--act-frac",
+            "8,8",
+        ])
+        .fails_with(&["two per layer"]);
+    }
+}
+
+/// compress --retrain of a CNN and an LSTM: every stage's accuracy, masked and centroid
+/// fine-tuning on conv, LSTM and linear matrices; the dense checkpoints of a CNN hold its
+/// pruned convolution in PyTorch's layout; an LSTM's are refused (not written yet).
+#[test]
+fn described_models_retrain() {
+    let t = TestDir::new();
+    trained(&t, CNN, "image", "cnn.safetensors");
+    let report = json(
+        t.run(&[
+            "compress",
+            "cnn.safetensors",
+            "-o",
+            "cnn-rt",
+            "--density",
+            "0.3",
+            "--pes",
+            "4",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--dense-checkpoints",
+            "--dataset",
+            "synthetic-image",
+            "--range",
+            "0..2000",
+            "--eval-range",
+            "8000..8500",
+            "--json",
+        ])
+        .ok(),
+    );
+    let stages: Vec<String> = report["accuracy"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "original (float)",
+            "pruned",
+            "masked fine-tuning",
+            "weight-shared",
+            "centroid fine-tuning",
+            "EIE bit-exact (images; convolutions on the host, float)"
+        ]
+    );
+    let pruned = Checkpoint::open(t.path("cnn-rt/pruned.safetensors")).unwrap();
+    let conv = pruned.info("conv1.weight").unwrap();
+    assert_eq!(conv.shape, [6, 1, 3, 3]);
+    let kept = pruned
+        .read_f32("conv1.weight")
+        .unwrap()
+        .iter()
+        .filter(|&&w| w != 0.0)
+        .count();
+    assert!(kept > 0 && kept < 54, "{kept} of 54 kept");
+    // eval reads the retrained pruned stage back through the description.
+    let e = json(
+        t.run(&[
+            "eval",
+            "cnn.safetensors",
+            "cnn-rt",
+            "--dataset",
+            "synthetic-image",
+            "--range",
+            "8000..8500",
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(e["stages"].as_array().unwrap().len(), 4);
+
+    trained(&t, LSTM, "sequence", "lstm.safetensors");
+    t.run(&[
+        "compress",
+        "lstm.safetensors",
+        "-o",
+        "lstm-rt",
+        "--density",
+        "0.3",
+        "--pes",
+        "4",
+        "--retrain",
+        "--epochs",
+        "1",
+        "--dataset",
+        "synthetic-sequence",
+        "--range",
+        "0..1000",
+        "--eval-range",
+        "8000..8300",
+    ])
+    .ok();
+    t.run(&[
+        "compress",
+        "lstm.safetensors",
+        "-o",
+        "lstm-d",
+        "--dense-checkpoints",
+    ])
+    .fails_with(&["lstm.packed_l0", "not written yet"]);
+}
+
+/// A CNN and an LSTM written by another framework (numpy, from PyTorch's semantics; no
+/// metadata): given their descriptions, `eval` agrees with that framework image for image
+/// (its labels are the framework's own predictions, so agreement is exactly 100%), and
+/// `compress --retrain` takes them in one command.
+#[test]
+fn foreign_pytorch_layout_checkpoints() {
+    if !crate::util::python_with_safetensors("foreign_pytorch_layout_checkpoints") {
+        return;
+    }
+    let t = TestDir::new();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/foreign_models.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([script, t.path(".").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = json(&String::from_utf8_lossy(&out.stdout));
+    for (kind, arch) in [
+        ("cnn", CNN),
+        ("lstm", LSTM),
+        ("strided", "1x8x8-net.0=conv4k3s2p1-relu-avgpool2-head=10"),
+        ("lstm2", "8x8-lstm12x2-10"),
+    ] {
+        let (m, data) = (
+            format!("{kind}.safetensors"),
+            format!("{kind}-data.safetensors"),
+        );
+        let e = json(
+            t.run(&["eval", &m, "--arch", arch, "--dataset", &data, "--json"])
+                .ok(),
+        );
+        let s = &e["stages"][0];
+        assert_eq!(s["total"], kept[kind], "{kind}");
+        assert_eq!(
+            s["correct"], s["total"],
+            "{kind}: disagrees with the framework: {s}"
+        );
+        t.run(&[
+            "compress",
+            &m,
+            "--arch",
+            arch,
+            "-o",
+            &format!("{kind}-out"),
+            "--density",
+            "0.5",
+            "--pes",
+            "4",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--dataset",
+            &data,
+        ])
+        .ok();
+    }
+}
+
+/// A convolution selected as an EIE layer (without its description; im2col is not built)
+/// is refused, saying where it runs.
+#[test]
+fn a_convolution_selected_for_eie_is_refused() {
+    let t = TestDir::new();
+    trained(&t, CNN, "image", "cnn.safetensors");
+    for cmd in ["compress", "pack"] {
+        t.run(&[
+            cmd,
+            "cnn.safetensors",
+            "-o",
+            "x",
+            "--layers",
+            "conv1.weight",
+        ])
+        .fails_with(&[
+            "[6, 1, 3, 3]",
+            "convolution's kernel",
+            "runs on the host",
+            "not built yet",
+        ]);
+    }
+    t.run(&[
+        "compress",
+        "cnn.safetensors",
+        "-o",
+        "x",
+        "--arch",
+        CNN,
+        "--layers",
+        "fc1.weight",
+    ])
+    .fails_with(&["give one of them"]);
+}

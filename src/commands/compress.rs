@@ -28,7 +28,7 @@ use crate::options::{
     LayersArgs, PesArgs, ScaleArgs,
 };
 use crate::progress::Progress;
-use crate::render::report::{AccuracyReport, CompressReport, RetrainReport, render};
+use crate::render::report::{AccuracyReport, CompressReport, ModelReport, RetrainReport, render};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -166,13 +166,30 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         Some(a) if a.mlp_widths().is_none() => Some(Network::from_arch_checkpoint(&ck, a)?),
         // An MLP: the pipeline streams its layers, each checked against the description.
         Some(a) => {
-            Network::from_arch_checkpoint(&ck, a)?;
+            eie_model::check_against(&ck, a)?;
             None
         }
         None => None,
     };
+    // An MLP's description names its layers, in order: they are the selection.
+    let named: Vec<String> = match (&arch, &described) {
+        (Some(a), None) => a
+            .tensors()?
+            .into_iter()
+            .filter(|t| !t.bias)
+            .map(|t| t.name)
+            .collect(),
+        _ => Vec::new(),
+    };
     let plan = match &described {
         Some(net) => Plan::from_matrices(described::matrix_plans(ck.header(), net)?, &request)?,
+        None if !named.is_empty() => Plan::resolve(
+            ck.header(),
+            &Request {
+                patterns: &named,
+                ..request
+            },
+        )?,
         None => Plan::resolve(ck.header(), &request)?,
     };
     let fit = args.fit.fit();
@@ -190,6 +207,25 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         r.run.apply(&mut run);
     }
     args.run.0.assignments()?.apply(&mut run);
+    if let Some(net) = &described {
+        // A described model's biases ride in the bias column: the host convolutions take
+        // theirs from it, and the float and bit-exact stages must hold the same ones.
+        if !args.bias.fold() && net.layers().iter().any(|l| l.bias.is_some()) {
+            bail!(
+                "--no-bias-column: {} is a described model ({}), whose biases are in its matrices' bias columns; leave the option out",
+                args.model.display(),
+                net.describe()
+            );
+        }
+        if let Some(r) = recipe.as_ref().filter(|r| !r.select.is_empty()) {
+            bail!(
+                "recipe {}: `select` picks an MLP's layers; {} is a described model ({}), every matrix of which is compressed",
+                r.path.display(),
+                args.model.display(),
+                net.describe()
+            );
+        }
+    }
     if run.dense_checkpoints
         && let Some(net) = &described
         && let Some(l) = net.layers().iter().find(|l| l.lstm.is_some())
@@ -229,7 +265,11 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         Some(spec) => {
             let act_frac = &args.act_frac.act_frac;
             if !act_frac.is_empty() {
-                eie_simulate::fixed::check_fractions(act_frac, names.len())?;
+                match &described {
+                    // Two per matrix; the chained pairs are checked on the bundle written.
+                    Some(_) => eie_evaluate::program::check_fraction_count(act_frac, names.len())?,
+                    None => eie_simulate::fixed::check_fractions(act_frac, names.len())?,
+                }
             }
             if described.is_none() {
                 check_whole_network(&ck, &names)?;
@@ -423,6 +463,10 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     }
     let report = CompressReport {
         report: done.report,
+        model: r.described.as_ref().map(|net| ModelReport {
+            arch: net.describe(),
+            host_layers: described::host_layers(net),
+        }),
         accuracy,
     };
     let json = serde_json::to_string_pretty(&report)? + "\n";

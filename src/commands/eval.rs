@@ -102,6 +102,17 @@ pub fn run(args: Args) -> Result<()> {
                 hex(&ours)
             );
         }
+        // The same network: a described model's description as compress recorded it.
+        let recorded = bundle.meta().settings.get(eie_pipeline::ARCH_KEY);
+        if let (Some(r), Some(a)) = (recorded, net.arch())
+            && *r != a.to_string()
+        {
+            bail!(
+                "{} was compressed as {r}, but the network of {} is described as {a}: evaluate it with the description it was compressed with",
+                file.display(),
+                args.model.display()
+            );
+        }
         let packed: Vec<&str> = eie_simulate::LayerView::all(&bundle)
             .iter()
             .map(|v| v.name())

@@ -116,6 +116,13 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(spec) = &args.input.data.dataset {
         inputs.extend(crate::options::dataset_inputs(spec)?);
     }
+    if let Some(p) = eie_evaluate::program::Program::of(&bundle)? {
+        bail!(
+            "{} is a described model ({}): the reference design co-simulates chains of layers, one run each; the runs of a CNN's or an LSTM's program are not co-simulated yet (simulate and vectors cover them)",
+            args.dir.display(),
+            p.network().describe()
+        );
+    }
     let views = select_views(&bundle, None)?;
     let (mode, runs) = args
         .input

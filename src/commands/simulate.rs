@@ -407,7 +407,7 @@ fn run_described(
                 .expect("an EIE layer");
             let c = Counts::of(
                 views[r.layer],
-                &r.timing,
+                r.timing(),
                 params.spmat_width,
                 pointer_bits,
                 &capacity,
@@ -419,9 +419,9 @@ fn run_described(
             repeats[k] += 1;
             let s = &mut sums[k];
             s.0 += 1;
-            s.1 += r.timing.cycles;
-            s.2 += r.timing.pes.iter().map(|p| p.busy).sum::<u64>();
-            s.3 += r.timing.stall_cycles;
+            s.1 += r.timing().cycles;
+            s.2 += r.timing().pes.iter().map(|p| p.busy).sum::<u64>();
+            s.3 += r.timing().stall_cycles;
         }
         let counts: Vec<Counts> = counts.into_iter().map(Option::unwrap_or_default).collect();
         runs.add_repeated(&counts, &repeats);

@@ -53,12 +53,28 @@ pub fn run(args: Args) -> Result<()> {
     }
     // Locked from here: a second run into the same folder fails at once.
     let staging = Staging::create(&args.out, args.force.force, &inputs, Layout::Vectors)?;
-    let views = select_views(&bundle, args.layer.as_deref())?;
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
-    let (mode, runs) = args
-        .input
-        .runs(&views, &bundle.meta().settings, &params, arith)?;
+    let program = eie_evaluate::program::Program::of(&bundle)?;
+    let (mode, runs) = match &program {
+        // A described model: every EIE run of one sample, an LSTM's every step.
+        Some(p) => {
+            if args.layer.is_some() {
+                anyhow::bail!(
+                    "--layer: {} is a described model ({}); its vectors are one sample's every EIE run",
+                    args.dir.display(),
+                    p.network().describe()
+                );
+            }
+            args.input
+                .described_runs(p, &bundle.meta().settings, &params, arith)?
+        }
+        None => {
+            let views = select_views(&bundle, args.layer.as_deref())?;
+            args.input
+                .runs(&views, &bundle.meta().settings, &params, arith)?
+        }
+    };
     let meta = bundle.meta();
     let set = render(&meta.tool_version, &meta.source.name, mode, &runs, arith);
     set.write_into(staging.path())

@@ -14,9 +14,20 @@ use super::table::Table;
 pub struct CompressReport {
     #[serde(flatten)]
     pub report: Report,
+    /// A described model (a CNN, an LSTM): its description and the layers the host runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelReport>,
     /// With `--dataset`: accuracy after every stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<AccuracyReport>,
+}
+
+#[derive(Serialize)]
+pub struct ModelReport {
+    /// The model description (docs/models.md).
+    pub arch: String,
+    /// Layers that run on the host, in float (their bytes are what model.eie stores).
+    pub host_layers: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -111,6 +122,15 @@ pub fn render(c: &CompressReport) -> String {
         ]);
     }
     out.push_str(&t.render());
+    if let Some(m) = &c.model
+        && !m.host_layers.is_empty()
+    {
+        out.push_str(&format!(
+            "{}: on the host, in float (docs/accuracy.md), stored as above: {}\n",
+            m.arch,
+            m.host_layers.join(", ")
+        ));
+    }
     let skipped: Vec<(&str, String)> = r
         .skipped
         .iter()

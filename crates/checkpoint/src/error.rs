@@ -61,8 +61,12 @@ pub enum Error {
         /// Its dtype.
         dtype: String,
     },
-    /// A tensor selected as a layer that is not 2-D.
-    #[error("tensor \"{tensor}\" has shape {shape:?}, expected a 2-D [out, in] weight matrix")]
+    /// A tensor selected as a layer that is not 2-D (a 4-D one is a convolution's kernel,
+    /// which runs on the host as its model description says).
+    #[error(
+        "tensor \"{tensor}\" has shape {shape:?}, expected a 2-D [out, in] weight matrix{}",
+        conv_hint(shape)
+    )]
     NotMatrix {
         /// Tensor name.
         tensor: String,
@@ -129,3 +133,12 @@ pub enum Error {
 
 /// The crate's result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do with a 4-D tensor selected as a layer.
+fn conv_hint(shape: &[usize]) -> &'static str {
+    if shape.len() == 4 {
+        "; it is a convolution's kernel [out, in, kh, kw]: give the model's description (--arch, docs/models.md) and it runs on the host; convolutions as EIE layers (im2col) are not built yet"
+    } else {
+        ""
+    }
+}

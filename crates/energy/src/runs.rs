@@ -80,12 +80,14 @@ impl Runs {
         let mut total = Energy::default();
         for (i, (view, counts)) in views.iter().zip(&self.counts).enumerate() {
             let sum = Energy::of(counts, table);
+            // The layer's facts over all its runs (an LSTM's every step), its savings per
+            // inference, as every other layer's.
             let runs = self.layer_runs.get(i).copied().unwrap_or(self.runs);
             let f = Facts::of_runs(*view, pointer_bits, runs, counts.broadcasts);
             layers.push(LayerCost {
                 name: view.name().to_string(),
                 energy: sum.scaled(1.0 / n),
-                savings: savings(&f, &sum, table, runs),
+                savings: savings(&f, &sum, table, self.runs),
             });
             total = total.plus(&sum);
         }

@@ -16,12 +16,13 @@ use crate::train::TrainConfig;
 /// Deep Compression's codebook for convolutions: 8 bits (256 shared values).
 pub const CONV_CODE_BITS: u8 = 8;
 
-/// Bundle settings keys of a described model.
+/// Bundle settings keys of a described model (their one home is the pipeline's provenance
+/// check).
 pub mod keys {
     /// The model description.
-    pub const ARCH: &str = "arch";
+    pub const ARCH: &str = eie_pipeline::ARCH_KEY;
     /// The layers that run on the host, comma-separated (convolutions by default).
-    pub const HOST_LAYERS: &str = "host_layers";
+    pub const HOST_LAYERS: &str = eie_pipeline::HOST_LAYERS_KEY;
 }
 
 /// The matrices of `net` as compress plans them, in order, each with its bias and its base
@@ -39,7 +40,20 @@ pub fn matrix_plans(header: &Header, net: &Network) -> Result<Vec<MatrixPlan>> {
     let mut out = Vec::with_capacity(net.layers().len());
     for l in net.layers() {
         let (weight, bias_tensor) = match &l.lstm {
-            Some(t) => (t.weight_ih.clone(), Some(t.bias_ih.clone())),
+            Some(t) => {
+                // The packed matrix is written back in one dtype: its two tensors' own.
+                let (ih, hh) = (dtype_of(&t.weight_ih)?, dtype_of(&t.weight_hh)?);
+                if ih != hh {
+                    return Err(Error::Layer {
+                        layer: l.name.clone(),
+                        reason: format!(
+                            "packs {} ({ih:?}) and {} ({hh:?}): an LSTM's two weights must have one dtype",
+                            t.weight_ih, t.weight_hh
+                        ),
+                    });
+                }
+                (t.weight_ih.clone(), Some(t.bias_ih.clone()))
+            }
             None => (l.name.clone(), l.bias_name.clone()),
         };
         let bias = match (&l.bias, &l.bias_name, bias_tensor) {

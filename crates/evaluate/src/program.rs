@@ -17,6 +17,7 @@ use eie_format::{Bundle, PackedLayer};
 use eie_model::{Arch, Dense, Network, Op, Shape, matrix_specs, reference};
 use eie_simulate::fixed::{MAX_ACT_FRAC, fraction_for, quantize};
 use eie_simulate::run::step;
+use eie_simulate::vectors::LayerRun;
 use eie_simulate::{Arith, LayerTiming, LayerView, TimingParams, functional};
 
 use crate::described::keys;
@@ -32,17 +33,21 @@ pub struct Program<'a> {
     host: Vec<bool>,
 }
 
-/// One EIE run of a sample, timed: which matrix, its 16-bit input, and what the timing model
-/// counted.
-pub struct Run {
+/// One EIE run of a sample, timed: which matrix, and the run as the vectors record it (its
+/// 16-bit input, an LSTM's `[x_t; h_{t-1}]`; its fractions; the functional and timing
+/// models' results).
+pub struct Run<'a> {
     /// Index of the matrix (the bundle's layer).
     pub layer: usize,
-    /// The 16-bit input it ran on (an LSTM's `[x_t; h_{t-1}]`).
-    pub input: Vec<i16>,
-    /// Its 16-bit outputs.
-    pub output: Vec<i16>,
-    /// The timing model's counts.
-    pub timing: LayerTiming,
+    /// The run.
+    pub record: LayerRun<'a>,
+}
+
+impl Run<'_> {
+    /// What the timing model counted.
+    pub fn timing(&self) -> &LayerTiming {
+        &self.record.step.timing
+    }
 }
 
 /// What an EIE layer saw in float during calibration: largest |input| and |output|.
@@ -84,6 +89,8 @@ impl<'a> Program<'a> {
         if arch.mlp_widths().is_some() {
             return Ok(None);
         }
+        // The recorded description and host layers describe the layers (one rule, verify's).
+        eie_pipeline::check_provenance(bundle)?;
         let views = LayerView::all(bundle);
         let specs = matrix_specs(&arch)?;
         let bad = |reason: String| Error::Layer {
@@ -117,7 +124,7 @@ impl<'a> Program<'a> {
             let (weight, bias) = decode(view)?;
             layers.push(Dense {
                 name: spec.name.clone(),
-                bias_name: bias.as_ref().map(|_| format!("{}.bias", spec.name)),
+                bias_name: view.parts()[0].bias().map(str::to_string),
                 outputs: spec.shape[0],
                 inputs,
                 shape: spec.shape.clone(),
@@ -221,25 +228,10 @@ impl<'a> Program<'a> {
         out
     }
 
-    /// Checks given fractions: two per matrix, chained boundaries equal.
+    /// Checks given fractions: two per matrix ([`check_fraction_count`]), chained boundaries
+    /// equal.
     pub fn check_fractions(&self, fracs: &[u8]) -> Result<()> {
-        if fracs.len() != 2 * self.views.len() {
-            return Err(Error::Config {
-                what: "activation fractions",
-                reason: format!(
-                    "{} given; a described model takes two per layer (input, output), {} for its {} layers",
-                    fracs.len(),
-                    2 * self.views.len(),
-                    self.views.len()
-                ),
-            });
-        }
-        if let Some(&f) = fracs.iter().find(|&&f| f > MAX_ACT_FRAC) {
-            return Err(Error::Config {
-                what: "activation fractions",
-                reason: format!("{f} is over {MAX_ACT_FRAC}"),
-            });
-        }
+        check_fraction_count(fracs, self.views.len())?;
         for (a, b) in self.chained() {
             if fracs[2 * a + 1] != fracs[2 * b] {
                 return Err(Error::Config {
@@ -279,22 +271,19 @@ impl<'a> Program<'a> {
                     let Shape::Sequence { steps, features } = input else {
                         unreachable!("checked when the network was built")
                     };
-                    let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
-                    let mut out = Vec::with_capacity(steps * hidden);
-                    let mut v = vec![0f32; l.inputs];
-                    for t in 0..steps {
-                        v[..features].copy_from_slice(&a[t * features..(t + 1) * features]);
-                        v[features..].copy_from_slice(&h);
-                        let gates = reference::linear(l, &v);
-                        let r = &mut ranges[layer];
-                        r.input = r.input.max(max_abs(&v));
-                        r.output = r.output.max(max_abs(&gates));
-                        reference::lstm_cell(&gates, &mut c, &mut h);
-                        out.extend_from_slice(&h);
+                    let r = &mut ranges[layer];
+                    let gates = |v: &[f32]| {
+                        let g = reference::linear(l, v);
+                        r.input = r.input.max(max_abs(v));
+                        r.output = r.output.max(max_abs(&g));
+                        Ok::<_, std::convert::Infallible>(g)
+                    };
+                    match reference::lstm_over(&a, steps, features, hidden, gates, |_| Ok(())) {
+                        Ok(h) => h,
+                        Err(never) => match never {},
                     }
-                    out
                 }
-                _ => host_op(&self.net, *op, input, &a),
+                _ => reference::op(&self.net, *op, input, &a),
             };
         }
     }
@@ -307,20 +296,26 @@ impl<'a> Program<'a> {
         fracs: &[u8],
         arith: Arith,
         params: Option<&TimingParams>,
-    ) -> Result<(usize, Vec<Run>)> {
+    ) -> Result<(usize, Vec<Run<'a>>)> {
         let mut runs = Vec::new();
         let mut eie = |layer: usize, input: &[i16], relu: bool| -> Result<Vec<i16>> {
             let (view, f_in, f_out) = (self.views[layer], fracs[2 * layer], fracs[2 * layer + 1]);
             Ok(match params {
                 Some(p) => {
                     let s = step(view, input, f_in, f_out, arith, relu, p)?;
+                    let out = s.output.outputs.clone();
                     runs.push(Run {
                         layer,
-                        input: input.to_vec(),
-                        output: s.output.outputs.clone(),
-                        timing: s.timing,
+                        record: LayerRun {
+                            view,
+                            input: input.to_vec(),
+                            f_in,
+                            f_out,
+                            relu,
+                            step: s,
+                        },
                     });
-                    s.output.outputs
+                    out
                 }
                 None => functional::layer(view, input, f_in, f_out, arith, relu)?.outputs,
             })
@@ -343,8 +338,10 @@ impl<'a> Program<'a> {
                         Some((q, f)) => quantize(&dequantize(&q, f), f_in)?,
                         None => quantize(&float, f_in)?,
                     };
-                    let relu = self.fused_relu(i);
-                    skip_relu = relu;
+                    let fused = self.fused_relu(i);
+                    skip_relu = fused;
+                    // --relu-last: the classifier's ReLU, as for an MLP.
+                    let relu = fused || (arith.relu_last && i + 1 == ops.len());
                     fixed = Some((eie(layer, &q, relu)?, fracs[2 * layer + 1]));
                 }
                 Op::Lstm { layer, hidden } => {
@@ -355,25 +352,23 @@ impl<'a> Program<'a> {
                         unreachable!("checked when the network was built")
                     };
                     let (f_in, f_out) = (fracs[2 * layer], fracs[2 * layer + 1]);
-                    let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
-                    let mut out = Vec::with_capacity(steps * hidden);
-                    let mut v = vec![0f32; features + hidden];
-                    for t in 0..steps {
-                        v[..features].copy_from_slice(&float[t * features..(t + 1) * features]);
-                        v[features..].copy_from_slice(&h);
-                        let gates = dequantize(&eie(layer, &quantize(&v, f_in)?, false)?, f_out);
-                        reference::lstm_cell(&gates, &mut c, &mut h);
-                        // h_t as the next step's 16-bit input.
-                        h = dequantize(&quantize(&h, f_in)?, f_in);
-                        out.extend_from_slice(&h);
-                    }
+                    let gates = |v: &[f32]| -> Result<Vec<f32>> {
+                        Ok(dequantize(&eie(layer, &quantize(v, f_in)?, false)?, f_out))
+                    };
+                    // h_t as the next step's 16-bit input.
+                    let carry = |h: &mut [f32]| -> Result<()> {
+                        let q = dequantize(&quantize(h, f_in)?, f_in);
+                        h.copy_from_slice(&q);
+                        Ok(())
+                    };
+                    let out = reference::lstm_over(&float, steps, features, hidden, gates, carry)?;
                     float = out;
                 }
                 _ => {
                     if let Some((q, f)) = fixed.take() {
                         float = dequantize(&q, f);
                     }
-                    float = host_op(&self.net, *op, input, &float);
+                    float = reference::op(&self.net, *op, input, &float);
                 }
             }
         }
@@ -385,38 +380,30 @@ impl<'a> Program<'a> {
     }
 }
 
+/// A described model's activation fractions: two per matrix (input, output), each at most
+/// [`MAX_ACT_FRAC`].
+pub fn check_fraction_count(fracs: &[u8], matrices: usize) -> Result<()> {
+    if fracs.len() != 2 * matrices {
+        return Err(Error::Config {
+            what: "activation fractions",
+            reason: format!(
+                "{} given; a described model takes two per layer (input, output), {} for its {matrices} layers",
+                fracs.len(),
+                2 * matrices,
+            ),
+        });
+    }
+    if let Some(&f) = fracs.iter().find(|&&f| f > MAX_ACT_FRAC) {
+        return Err(Error::Config {
+            what: "activation fractions",
+            reason: format!("{f} is over {MAX_ACT_FRAC}"),
+        });
+    }
+    Ok(())
+}
+
 /// A float value of 16-bit `q` with `frac` fractional bits.
 fn dequantize(q: &[i16], frac: u8) -> Vec<f32> {
     let scale = (-(frac as f64)).exp2();
     q.iter().map(|&v| (v as f64 * scale) as f32).collect()
-}
-
-/// An operation the host runs in float.
-fn host_op(net: &Network, op: Op, input: Shape, a: &[f32]) -> Vec<f32> {
-    let layers = net.layers();
-    match op {
-        Op::Conv {
-            layer,
-            stride,
-            padding,
-            ..
-        } => reference::conv2d(&layers[layer], a, input, stride, padding),
-        Op::MaxPool { kernel, stride } => reference::pool(a, input, kernel, stride, true),
-        Op::AvgPool { kernel, stride } => reference::pool(a, input, kernel, stride, false),
-        Op::Relu => a.iter().map(|&v| v.max(0.0)).collect(),
-        Op::Flatten => a.to_vec(),
-        Op::LastStep => {
-            let Shape::Sequence { steps, features } = input else {
-                unreachable!("checked when the network was built")
-            };
-            a[(steps - 1) * features..].to_vec()
-        }
-        Op::Linear { layer } => reference::linear(&layers[layer], a),
-        Op::Lstm { layer, hidden } => {
-            let Shape::Sequence { steps, .. } = input else {
-                unreachable!("checked when the network was built")
-            };
-            reference::lstm(&layers[layer], a, steps, hidden)
-        }
-    }
 }

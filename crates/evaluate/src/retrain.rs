@@ -309,9 +309,12 @@ fn round_to_dtypes(net: &mut Network, plans: &[LayerPlan], header: &Header) {
         l.weight.iter_mut().for_each(|w| *w = round_to(p.dtype, *w));
         // Every bias, folded or not: the dense checkpoints and the rebuilt float stages store
         // it in its checkpoint dtype, so the accuracy measured here must be of those values.
-        let dtype = bias_name(&p.name)
-            .and_then(|b| header.info(&b))
-            .map(|i| i.dtype);
+        let dtype = match &p.bias {
+            Some(b) => Some(b.dtype),
+            None => bias_name(&p.name)
+                .and_then(|b| header.info(&b))
+                .map(|i| i.dtype),
+        };
         if let (Some(b), Some(dtype)) = (l.bias, dtype) {
             b.iter_mut().for_each(|v| *v = round_to(dtype, *v));
         }

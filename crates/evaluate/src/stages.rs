@@ -277,7 +277,11 @@ pub fn float_stages(
         let path = dir.map(|d| d.join(file));
         if let Some(path) = path.filter(|p| p.is_file()) {
             let ck = Checkpoint::open(&path)?;
-            let stage_net = Network::from_checkpoint(&ck, names).map_err(|e| Error::Layer {
+            let read = match net.arch() {
+                Some(arch) => Network::from_arch_checkpoint(&ck, arch),
+                None => Network::from_checkpoint(&ck, names),
+            };
+            let stage_net = read.map_err(|e| Error::Layer {
                 layer: names.first().cloned().unwrap_or_default(),
                 reason: format!("{}: {e}", path.display()),
             })?;
@@ -378,7 +382,7 @@ fn described_stage(
             for r in &runs {
                 let one = Counts::of(
                     views[r.layer],
-                    &r.timing,
+                    r.timing(),
                     c.params.spmat_width,
                     c.pointer_bits,
                     &c.capacity,

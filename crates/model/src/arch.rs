@@ -20,6 +20,13 @@ use crate::error::{Error, Result};
 pub const MAX_ITEMS: usize = 256;
 /// Most weights (every tensor together) a description may ask for: 4 GiB of f32.
 pub const MAX_WEIGHTS: usize = 1 << 30;
+/// Most multiply-accumulates per sample, every layer together (VGG-16's convolutions are
+/// 15.5 G): a bound on what one sample may cost the host and the models.
+pub const MAX_MACS: u64 = 1 << 34;
+/// Most matrix runs per sample (an LSTM layer runs once per time step).
+pub const MAX_RUNS: u64 = 1 << 16;
+/// Most matrices (an LSTM of L layers is L of them).
+pub const MAX_MATRICES: usize = 256;
 /// Most values per sample anywhere in the network (an input, a layer's output).
 pub const MAX_VALUES: usize = 1 << 30;
 /// The largest size of any one dimension (a layer's outputs, a kernel, an image side).
@@ -222,7 +229,7 @@ impl fmt::Display for Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Layer {
     /// Its module name: given (`features.0=conv20k5`), or the default (`conv1`, `fc2`,
-    /// `lstm`, `pool1`, `relu1`).
+    /// `lstm`, `pool1`; `act1` for a ReLU or a flatten).
     pub name: String,
     /// Whether the name was given.
     pub named: bool,
@@ -574,6 +581,31 @@ impl Arch {
                 .ok_or_else(|| bad(layer, format!("more than {MAX_WEIGHTS} weights in all")))?;
             Ok(())
         };
+        // What one sample costs: multiply-accumulates, matrix runs, matrices.
+        let (mut macs, mut runs, mut matrices) = (0u64, 0u64, 0usize);
+        let mut add_cost = |layer: &Layer, m: Option<u64>, r: u64, n: usize| -> Result<()> {
+            macs = m
+                .and_then(|m| macs.checked_add(m))
+                .filter(|&m| m <= MAX_MACS)
+                .ok_or_else(|| {
+                    bad(
+                        layer,
+                        format!("more than {MAX_MACS} multiply-accumulates per sample"),
+                    )
+                })?;
+            runs = runs.saturating_add(r);
+            matrices = matrices.saturating_add(n);
+            if runs > MAX_RUNS {
+                return Err(bad(
+                    layer,
+                    format!("more than {MAX_RUNS} matrix runs per sample"),
+                ));
+            }
+            if matrices > MAX_MATRICES {
+                return Err(bad(layer, format!("more than {MAX_MATRICES} matrices")));
+            }
+            Ok(())
+        };
         for (i, layer) in self.layers.iter().enumerate() {
             let push = |op: StepOp, output: Shape, steps: &mut Vec<Step>, input: Shape| {
                 steps.push(Step {
@@ -611,6 +643,7 @@ impl Arch {
                         }
                     };
                     add_weights(layer, outputs.checked_mul(inputs))?;
+                    add_cost(layer, (outputs as u64).checked_mul(inputs as u64), 1, 1)?;
                     Shape::Vector(outputs)
                 }
                 Kind::Conv {
@@ -645,12 +678,13 @@ impl Arch {
                             ),
                         ));
                     };
-                    add_weights(
-                        layer,
-                        outputs
-                            .checked_mul(channels)
-                            .and_then(|n| n.checked_mul(kernel * kernel)),
-                    )?;
+                    let kernel_weights = outputs
+                        .checked_mul(channels)
+                        .and_then(|n| n.checked_mul(kernel * kernel));
+                    add_weights(layer, kernel_weights)?;
+                    let positions = (h as u64).checked_mul(w as u64);
+                    let m = kernel_weights.and_then(|k| positions?.checked_mul(k as u64));
+                    add_cost(layer, m, 0, 1)?;
                     Shape::Image {
                         channels: outputs,
                         height: h,
@@ -684,6 +718,11 @@ impl Arch {
                             ),
                         ));
                     };
+                    // Every window's values, read once each.
+                    let m = [channels, h, w, kernel, kernel]
+                        .iter()
+                        .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+                    add_cost(layer, m, 0, 0)?;
                     Shape::Image {
                         channels,
                         height: h,
@@ -711,7 +750,10 @@ impl Arch {
                             })?;
                     let mut inputs = features;
                     for _ in 0..layers {
-                        add_weights(layer, four.checked_mul(inputs + hidden))?;
+                        let n = four.checked_mul(inputs + hidden);
+                        add_weights(layer, n)?;
+                        let m = n.and_then(|n| (n as u64).checked_mul(t as u64));
+                        add_cost(layer, m, t as u64, 1)?;
                         inputs = hidden;
                     }
                     Shape::Sequence {

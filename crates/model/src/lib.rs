@@ -12,7 +12,8 @@ mod tests;
 pub use arch::{Arch, Kind, Layer, MAX_WEIGHTS, Shape, Step, StepOp, TensorSpec};
 pub use error::{Error, Result};
 pub use network::{
-    Dense, LayerValues, LstmTensors, MatrixSpec, Network, Op, matrix_specs, split_lstm,
+    Dense, LayerValues, LstmTensors, MatrixSpec, Network, Op, check_against, matrix_specs,
+    split_lstm,
 };
 
 /// The metadata key under which `train` records a model's description.

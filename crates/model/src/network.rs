@@ -310,53 +310,14 @@ impl Network {
     /// checkpoint must hold no other tensor. Every mismatch names the description's layer
     /// and the tensor.
     pub fn from_arch_checkpoint(ck: &Checkpoint, arch: &Arch) -> Result<Self> {
-        let specs = arch.tensors()?;
+        let present = check_against(ck, arch)?;
         let mut read = HashMap::new();
-        for spec in &specs {
-            let label = arch.layers[spec.layer].label();
-            let mismatch = |found: String| Error::Mismatch {
-                layer: label.clone(),
-                tensor: spec.name.clone(),
-                expected: format!("{:?} (a float tensor)", spec.shape),
-                found,
-            };
-            let Some(info) = ck.info(&spec.name) else {
-                if spec.bias {
-                    continue;
-                }
-                return Err(mismatch(format!(
-                    "has no such tensor (it holds {})",
-                    ck.available()
-                )));
-            };
-            if !info.is_float() {
-                return Err(mismatch(format!(
-                    "holds it as {:?} {:?}",
-                    info.dtype, info.shape
-                )));
-            }
-            if info.shape != spec.shape {
-                return Err(mismatch(format!(
-                    "holds {:?}{}",
-                    info.shape,
-                    shape_hint(&spec.name, &info.shape)
-                )));
-            }
+        for spec in present {
             let values = ck.read_f32(&spec.name)?;
-            eie_checkpoint::check_finite(&spec.name, &values, *spec.shape.last().unwrap_or(&1))?;
-            read.insert(spec.name.clone(), values);
-        }
-        let unused: Vec<String> = ck
-            .tensors()
-            .into_iter()
-            .map(|t| t.name)
-            .filter(|n| !read.contains_key(n))
-            .collect();
-        if !unused.is_empty() {
-            return Err(Error::Unused {
-                arch: arch.to_string(),
-                tensors: unused.join(", "),
-            });
+            // Row and column of the tensor's matrix (a kernel's row is its output channel).
+            let cols = spec.shape[1..].iter().product::<usize>().max(1);
+            eie_checkpoint::check_finite(&spec.name, &values, cols)?;
+            read.insert(spec.name, values);
         }
         Self::from_parts(arch, assemble(arch, &mut read)?)
     }
@@ -606,6 +567,60 @@ impl Network {
         w.finish()?;
         Ok(())
     }
+}
+
+/// Checks checkpoint `ck`'s header against `arch` (nothing is read): every weight there with
+/// the described shape, float; a bias optional but of the described shape; no other tensor.
+/// Returns the tensors present, in the description's order. Every mismatch names the
+/// description's layer and the tensor.
+pub fn check_against(ck: &Checkpoint, arch: &Arch) -> Result<Vec<crate::arch::TensorSpec>> {
+    let specs = arch.tensors()?;
+    let mut present = Vec::new();
+    for spec in specs {
+        let label = arch.layers[spec.layer].label();
+        let mismatch = |found: String| Error::Mismatch {
+            layer: label.clone(),
+            tensor: spec.name.clone(),
+            expected: format!("{:?} (a float tensor)", spec.shape),
+            found,
+        };
+        let Some(info) = ck.info(&spec.name) else {
+            if spec.bias {
+                continue;
+            }
+            return Err(mismatch(format!(
+                "has no such tensor (it holds {})",
+                ck.available()
+            )));
+        };
+        if !info.is_float() {
+            return Err(mismatch(format!(
+                "holds it as {:?} {:?}",
+                info.dtype, info.shape
+            )));
+        }
+        if info.shape != spec.shape {
+            return Err(mismatch(format!(
+                "holds {:?}{}",
+                info.shape,
+                shape_hint(&spec.name, &info.shape)
+            )));
+        }
+        present.push(spec);
+    }
+    let unused: Vec<String> = ck
+        .tensors()
+        .into_iter()
+        .map(|t| t.name)
+        .filter(|n| !present.iter().any(|p| &p.name == n))
+        .collect();
+    if !unused.is_empty() {
+        return Err(Error::Unused {
+            arch: arch.to_string(),
+            tensors: unused.join(", "),
+        });
+    }
+    Ok(present)
 }
 
 /// An LSTM's packed matrix split back into `weight_ih` (its first `inputs` columns) and

@@ -120,50 +120,82 @@ pub fn lstm_cell(gates: &[f32], c: &mut [f32], h: &mut [f32]) {
 /// (`[4H, features + H]`, bias `b_ih + b_hh`), zero initial state: every step's `h_t`,
 /// `steps x hidden`. Each step's gates are `l` times `[x_t; h_{t-1}]`, as EIE computes them.
 pub fn lstm(l: &Dense, x: &[f32], steps: usize, hidden: usize) -> Vec<f32> {
-    let features = l.inputs - hidden;
+    let run = lstm_over(
+        x,
+        steps,
+        l.inputs - hidden,
+        hidden,
+        |v| Ok::<_, std::convert::Infallible>(linear(l, v)),
+        |_| Ok(()),
+    );
+    match run {
+        Ok(h) => h,
+        Err(never) => match never {},
+    }
+}
+
+/// The LSTM recurrence, the one loop every LSTM runs through (the float reference, the
+/// calibration, the compressed model with its gates on EIE): for each step `gates` computes
+/// the gate pre-activations from `[x_t; h_{t-1}]`, the host updates the cell
+/// ([`lstm_cell`]), and `carry` may change `h_t` (quantize it) before it is output and fed
+/// back. Returns every step's `h_t`.
+pub fn lstm_over<E>(
+    x: &[f32],
+    steps: usize,
+    features: usize,
+    hidden: usize,
+    mut gates: impl FnMut(&[f32]) -> Result<Vec<f32>, E>,
+    mut carry: impl FnMut(&mut [f32]) -> Result<(), E>,
+) -> Result<Vec<f32>, E> {
     let (mut h, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
     let mut out = Vec::with_capacity(steps * hidden);
-    let mut input = vec![0f32; l.inputs];
+    let mut input = vec![0f32; features + hidden];
     for t in 0..steps {
         input[..features].copy_from_slice(&x[t * features..(t + 1) * features]);
         input[features..].copy_from_slice(&h);
-        let gates = linear(l, &input);
-        lstm_cell(&gates, &mut c, &mut h);
+        let g = gates(&input)?;
+        lstm_cell(&g, &mut c, &mut h);
+        carry(&mut h)?;
         out.extend_from_slice(&h);
     }
-    out
+    Ok(out)
+}
+
+/// One operation of `net` in float on activations `a`, whose shape is `input`.
+pub fn op(net: &Network, op: Op, input: Shape, a: &[f32]) -> Vec<f32> {
+    let layers = net.layers();
+    match op {
+        Op::Linear { layer } => linear(&layers[layer], a),
+        Op::Conv {
+            layer,
+            stride,
+            padding,
+            ..
+        } => conv2d(&layers[layer], a, input, stride, padding),
+        Op::Lstm { layer, hidden } => {
+            let Shape::Sequence { steps, .. } = input else {
+                panic!("an LSTM of {input:?}: checked when the network was built")
+            };
+            lstm(&layers[layer], a, steps, hidden)
+        }
+        Op::MaxPool { kernel, stride } => pool(a, input, kernel, stride, true),
+        Op::AvgPool { kernel, stride } => pool(a, input, kernel, stride, false),
+        Op::Relu => a.iter().map(|&v| v.max(0.0)).collect(),
+        Op::Flatten => a.to_vec(),
+        Op::LastStep => {
+            let Shape::Sequence { steps, features } = input else {
+                panic!("the last step of {input:?}: checked when the network was built")
+            };
+            a[(steps - 1) * features..].to_vec()
+        }
+    }
 }
 
 /// The network's logits for one sample `x` (its input's values, in order).
 pub fn forward(net: &Network, x: &[f32]) -> Vec<f32> {
     let mut a: Vec<f32> = x.to_vec();
-    let layers = net.layers();
-    for (op, &input) in net.ops().iter().zip(net.shapes()) {
-        a = match *op {
-            Op::Linear { layer } => linear(&layers[layer], &a),
-            Op::Conv {
-                layer,
-                stride,
-                padding,
-                ..
-            } => conv2d(&layers[layer], &a, input, stride, padding),
-            Op::Lstm { layer, hidden } => {
-                let Shape::Sequence { steps, .. } = input else {
-                    panic!("an LSTM of {input:?}: checked when the network was built")
-                };
-                lstm(&layers[layer], &a, steps, hidden)
-            }
-            Op::MaxPool { kernel, stride } => pool(&a, input, kernel, stride, true),
-            Op::AvgPool { kernel, stride } => pool(&a, input, kernel, stride, false),
-            Op::Relu => a.iter().map(|&v| v.max(0.0)).collect(),
-            Op::Flatten => a,
-            Op::LastStep => {
-                let Shape::Sequence { steps, features } = input else {
-                    panic!("the last step of {input:?}: checked when the network was built")
-                };
-                a[(steps - 1) * features..].to_vec()
-            }
-        };
+    for (&o, &input) in net.ops().iter().zip(net.shapes()) {
+        a = op(net, o, input, &a);
     }
     a
 }

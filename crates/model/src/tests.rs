@@ -141,8 +141,19 @@ fn bad_descriptions_say_what_is_wrong() {
         ("1x2x3x4-10", "CxHxW"),
         ("65536x65536-flatten-10", "more than"),
         ("16777216x16777216x16777216-10", "values per sample"),
-        ("1x16384x16384-conv16777216k1-10", "values per sample"),
+        ("1x16384x16384-conv16777216k1-10", "per sample"),
         ("8x8-lstm8388609-10", "gate rows"),
+        ("1x1-lstm1x16777216-10", "more than 256 matrices"),
+        ("1x1-lstm1x300-10", "more than 256 matrices"),
+        ("65537x1-lstm1-10", "more than 65536 matrix runs"),
+        (
+            "1x32768x32768-conv1k32-maxpool32737-10",
+            "multiply-accumulates per sample",
+        ),
+        (
+            "1x16384x16384-maxpool8192s1-10",
+            "multiply-accumulates per sample",
+        ),
     ] {
         let e = text.parse::<Arch>().unwrap_err().to_string();
         assert!(e.contains(says), "{text}: {e}");
@@ -368,18 +379,44 @@ fn pooling_and_the_lstm_cell_by_hand() {
     let x = [1.0, 5.0, -1.0, 0.0, 3.0, 2.0, 4.0, -2.0];
     assert_eq!(reference::pool(&x, img, 2, 2, true), [5.0, 4.0]);
     assert_eq!(reference::pool(&x, img, 2, 2, false), [2.75, 0.25]);
-    // Gates i, f, g, o of one unit; c = f c + i g, h = o tanh(c).
+    // Gates i, f, g, o of one unit, four different values (a swap of any two shows):
+    // c = f c + i g, h = o tanh(c).
     let (mut c, mut h) = ([0.5f32], [0.0f32]);
-    reference::lstm_cell(&[0.0, 100.0, 0.0, 100.0], &mut c, &mut h);
-    assert_eq!(c[0], 0.5);
-    assert!((h[0] - 0.5f32.tanh()).abs() < 1e-7);
+    let (gi, gf, gg, go): (f64, f64, f64, f64) = (0.3, -0.7, 0.9, 1.6);
+    reference::lstm_cell(
+        &[gi as f32, gf as f32, gg as f32, go as f32],
+        &mut c,
+        &mut h,
+    );
+    let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let c_want = s(gf) * 0.5 + s(gi) * gg.tanh();
+    assert!((c[0] as f64 - c_want).abs() < 1e-7, "{c:?} vs {c_want}");
+    let h_want = s(go) * (c_want as f32 as f64).tanh();
+    assert!((h[0] as f64 - h_want).abs() < 1e-7, "{h:?} vs {h_want}");
 }
 
 #[test]
 fn an_mlp_is_the_same_network_either_way() {
-    // Network::init keeps drawing as it always has: fc1 weight, fc1 bias, fc2 ...
-    let a = Network::init(&[5, 4, 3], 9).unwrap();
-    let b = Network::init_arch(&Arch::mlp(&[5, 4, 3]).unwrap(), 9).unwrap();
+    // Network::init draws as it always has (the MLP-only generator, written out here): per
+    // layer its weights then its biases, uniform in +-1/sqrt(inputs), from one stream.
+    let widths = [5usize, 4, 3];
+    let mut rng = eie_rng::Rng::new(9);
+    let mut expected = Vec::new();
+    for w in widths.windows(2) {
+        let bound = 1.0 / (w[0] as f64).sqrt();
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
+                .collect()
+        };
+        expected.push((draw(w[0] * w[1]), draw(w[1])));
+    }
+    let a = Network::init(&widths, 9).unwrap();
+    for (l, (w, b)) in a.layers().iter().zip(&expected) {
+        assert_eq!(&l.weight, w);
+        assert_eq!(l.bias.as_ref(), Some(b));
+    }
+    let b = Network::init_arch(&Arch::mlp(&widths).unwrap(), 9).unwrap();
     assert_eq!(a.layers(), b.layers());
     assert!(a.is_mlp() && b.is_mlp());
     let x = [0.1, -0.2, 0.3, 0.4, -0.5];

@@ -5,8 +5,22 @@ use eie_format::{Bundle, PackedLayer};
 
 use crate::error::{Error, Result};
 
+/// The key under which compress records a described model's description (a CNN, an LSTM:
+/// docs/models.md).
+pub const ARCH_KEY: &str = "arch";
+/// The key listing a described model's layers that run on the host, comma-separated.
+pub const HOST_LAYERS_KEY: &str = "host_layers";
+
 /// The keys only one of the commands records (besides compress's `layer.NAME` lines).
-const OPTIONAL: [&str; 5] = ["bias_column", "code_bits", "layers", "recipe", "retrain"];
+const OPTIONAL: [&str; 7] = [
+    "bias_column",
+    "code_bits",
+    "layers",
+    "recipe",
+    "retrain",
+    ARCH_KEY,
+    HOST_LAYERS_KEY,
+];
 
 /// The keys a bundle made by `compress` or `pack` always records.
 const REQUIRED: [&str; 7] = [
@@ -145,6 +159,7 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
             }
         },
     }
+    check_described(layers, get(ARCH_KEY), get(HOST_LAYERS_KEY)).or_else(bad)?;
     match get("bias_column") {
         None | Some("true") => {}
         Some("false") => {
@@ -199,6 +214,63 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
                 l.name()
             ));
         }
+    }
+    Ok(())
+}
+
+/// A recorded description must describe the layers (their names and shapes, in order), and
+/// the host layers must be its convolutions.
+fn check_described(
+    layers: &[eie_format::PackedLayer],
+    arch: Option<&str>,
+    host: Option<&str>,
+) -> std::result::Result<(), String> {
+    let Some(text) = arch else {
+        return match host {
+            None => Ok(()),
+            Some(_) => Err(format!("\"{HOST_LAYERS_KEY}\" without \"{ARCH_KEY}\"")),
+        };
+    };
+    let arch: eie_model::Arch = text.parse().map_err(|e| format!("\"{ARCH_KEY}\": {e}"))?;
+    let specs = eie_model::matrix_specs(&arch).map_err(|e| format!("\"{ARCH_KEY}\": {e}"))?;
+    // Layers stored as column batches are one matrix.
+    let mut whole: Vec<(&str, usize, usize)> = Vec::new();
+    for l in layers {
+        if whole.last().is_none_or(|w| w.0 != l.name()) {
+            whole.push((
+                l.name(),
+                l.rows(),
+                l.total_cols() - usize::from(l.bias().is_some()),
+            ));
+        }
+    }
+    let shapes: Vec<(&str, usize, usize)> = specs
+        .iter()
+        .map(|s| (s.name.as_str(), s.shape[0], s.shape[1..].iter().product()))
+        .collect();
+    if whole != shapes {
+        return Err(format!(
+            "the description \"{}\" means matrices {shapes:?}, the layers are {whole:?}",
+            eie_format::shown(text)
+        ));
+    }
+    // The host runs exactly the convolutions.
+    let convs: Vec<&str> = specs
+        .iter()
+        .filter(|s| s.shape.len() == 4)
+        .map(|s| s.name.as_str())
+        .collect();
+    let listed: Vec<&str> = host
+        .unwrap_or("")
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .collect();
+    if listed != convs {
+        return Err(format!(
+            "\"{HOST_LAYERS_KEY}\" is {}, but the host runs the description's convolutions, {}",
+            eie_format::shown(host.unwrap_or("")),
+            convs.join(",")
+        ));
     }
     Ok(())
 }
@@ -277,6 +349,22 @@ mod tests {
         );
         lie("column_batch", "many", "expected \"auto\" or a number");
         lie("mystery", "1", "unknown key \"mystery\"");
+        lie("arch", "3-fc=4", "means matrices");
+        lie("arch", "3-x", "\"arch\": model description \"3-x\"");
+        lie("host_layers", "fc.weight", "without \"arch\"");
+        // A description that describes the layer; only a convolution runs on the host.
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut s = TRUE.to_vec();
+            s.extend_from_slice(extra);
+            check_provenance(&bundle(&s))
+        };
+        with(&[("arch", "3-fc=3")]).unwrap();
+        let e = with(&[("arch", "3-fc=3"), ("host_layers", "fc.weight")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the host runs the description's convolutions"),
+            "{e}"
+        );
         lie("layer.other", "x", "unknown key \"layer.other\"");
         lie(
             "layer.fc.weight",
