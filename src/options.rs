@@ -473,9 +473,7 @@ impl InputArgs {
         eie_simulate::run::Mode,
         Vec<eie_simulate::vectors::LayerRun<'a>>,
     )> {
-        let sample = self
-            .vectors(program.network().inputs(), recorded)?
-            .swap_remove(0);
+        let sample = self.samples(program.network(), recorded)?.swap_remove(0);
         let fracs = if self.act_frac.act_frac.is_empty() {
             program.calibrate(std::iter::once(sample.as_slice()))
         } else {
@@ -487,6 +485,22 @@ impl InputArgs {
             eie_simulate::run::Mode::Independent,
             runs.into_iter().map(|r| r.record).collect(),
         ))
+    }
+
+    /// A described model's input samples: as [`InputArgs::vectors`], a dataset also checked
+    /// against the network's input (images to an LSTM, sequences to a convolution refused).
+    pub fn samples(
+        &self,
+        net: &eie_model::Network,
+        recorded: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        if let Some(spec) = &self.data.dataset {
+            let scaling = eie_dataset::Scaling::resolve(&self.scale.request(), recorded)?;
+            let data = eie_dataset::load(spec, self.data.range.unwrap_or_default(), &scaling)?;
+            net.check_dataset(&data)?;
+            return Ok((0..data.len()).map(|i| data.input(i).to_vec()).collect());
+        }
+        self.vectors(net.inputs(), recorded)
     }
 
     fn vectors_unchecked(

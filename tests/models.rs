@@ -457,6 +457,17 @@ fn described_models_compress_evaluate_and_simulate() {
             .fails_with(&["is a described model", "not co-simulated yet"]);
         t.run(&["simulate", &out, "--layer", "fc1.weight"])
             .fails_with(&["simulated whole"]);
+        // The other form of the same samples is refused, as eval refuses it.
+        let other = if form == "image" {
+            "synthetic-sequence"
+        } else {
+            "synthetic-image"
+        };
+        let wrong = ["--dataset", other, "--range", "0..2"];
+        t.run(&[&["simulate", &out][..], &wrong].concat())
+            .fails_with(&["holds", "reads"]);
+        t.run(&[&["vectors", &out, "-o", "v2"][..], &wrong].concat())
+            .fails_with(&["holds", "reads"]);
         t.run(&[
             "eval",
             &m,

@@ -94,13 +94,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let views = select_views(&bundle, args.layer.as_deref())?;
     let pes = views[0].pes();
-    if let Some(n) = args.pes
-        && n as usize != pes
-    {
-        bail!(
-            "model.eie was packed for {pes} PEs; the PE count is fixed by packing: re-pack with --pes {n}"
-        );
-    }
+    check_pes(args.pes, pes)?;
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
     let mode = Mode::of(&views, args.input.external())?;
@@ -313,6 +307,18 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `--pes`, a check: the PE count is fixed by packing.
+fn check_pes(given: Option<u32>, pes: usize) -> Result<()> {
+    if let Some(n) = given
+        && n as usize != pes
+    {
+        bail!(
+            "model.eie was packed for {pes} PEs; the PE count is fixed by packing: re-pack with --pes {n}"
+        );
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct DescribedReport {
     model: String,
@@ -372,18 +378,12 @@ fn run_described(
     }
     let views = program.views();
     let pes = views[0].pes();
-    if let Some(n) = args.pes
-        && n as usize != pes
-    {
-        bail!(
-            "model.eie was packed for {pes} PEs; the PE count is fixed by packing: re-pack with --pes {n}"
-        );
-    }
+    check_pes(args.pes, pes)?;
     let params = args.timing.params()?;
     let arith = args.arith.arith()?;
     let settings = &bundle.meta().settings;
     let net = program.network();
-    let samples = args.input.vectors(net.inputs(), settings)?;
+    let samples = args.input.samples(net, settings)?;
     let fracs = if args.input.act_frac.act_frac.is_empty() {
         program.calibrate(samples.iter().map(Vec::as_slice))
     } else {

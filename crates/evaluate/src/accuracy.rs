@@ -10,7 +10,7 @@ use eie_simulate::run::step;
 use eie_simulate::{Arith, LayerView, TimingParams, check_chain, float::relu_at, functional};
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Model, argmax_rows, batch, first_max, to_vec};
 use eie_model::Network;
 
@@ -113,15 +113,16 @@ pub fn float_accuracy(net: &Network, data: &Dataset) -> Result<Accuracy> {
 /// Checks that packed `layers` can classify `data`: they chain, take the dataset's width, and
 /// have an output for every label.
 pub fn check_packed(layers: &[LayerView], data: &Dataset) -> Result<()> {
-    let first = layers.first().ok_or(Error::NoLayers)?;
+    let first = layers.first().ok_or(eie_model::Error::NoLayers)?;
     check_chain(layers)?;
     if data.width() != first.inputs() {
-        return Err(Error::Width {
+        return Err(eie_model::Error::Width {
             dataset: data.name().to_string(),
             width: data.width(),
             layer: first.name().to_string(),
             inputs: first.inputs(),
-        });
+        }
+        .into());
     }
     let last = layers.last().expect("non-empty");
     if let Some(i) = data
@@ -129,13 +130,14 @@ pub fn check_packed(layers: &[LayerView], data: &Dataset) -> Result<()> {
         .iter()
         .position(|&l| l as usize >= last.rows())
     {
-        return Err(Error::Label {
+        return Err(eie_model::Error::Label {
             dataset: data.name().to_string(),
             index: data.first() + i,
             label: data.labels()[i],
             outputs: last.rows(),
             layer: last.name().to_string(),
-        });
+        }
+        .into());
     }
     Ok(())
 }

@@ -5,9 +5,6 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No layers to build a network from.
-    #[error("a network needs at least one layer")]
-    NoLayers,
     /// A layer's tensors that cannot be a linear layer (a weight that is not 2-D, a bias of
     /// the wrong length).
     #[error("layer \"{layer}\": {reason}")]
@@ -16,36 +13,6 @@ pub enum Error {
         layer: String,
         /// What is wrong.
         reason: String,
-    },
-    /// A dataset whose samples are not as wide as the first layer's input.
-    #[error(
-        "dataset {dataset} has {width} inputs per sample, but the first layer \"{layer}\" takes {inputs}"
-    )]
-    Width {
-        /// The dataset.
-        dataset: String,
-        /// Its inputs per sample.
-        width: usize,
-        /// The first layer.
-        layer: String,
-        /// The layer's inputs.
-        inputs: usize,
-    },
-    /// A label the network cannot output.
-    #[error(
-        "dataset {dataset}: sample {index} has label {label}, outside the {outputs} outputs of the last layer \"{layer}\""
-    )]
-    Label {
-        /// The dataset.
-        dataset: String,
-        /// The sample, as indexed in its source.
-        index: usize,
-        /// The label.
-        label: u32,
-        /// The network's outputs.
-        outputs: usize,
-        /// The last layer.
-        layer: String,
     },
     /// A training or evaluation setting out of range.
     #[error("{what}: {reason}")]

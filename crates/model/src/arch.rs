@@ -529,6 +529,38 @@ impl fmt::Display for Arch {
     }
 }
 
+/// The channels and output sides of a square window (`what`: a convolution, pooling) over
+/// image `shape`, or why there are none.
+fn image_out(
+    shape: Shape,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    what: &str,
+) -> std::result::Result<(usize, usize, usize), String> {
+    let Shape::Image {
+        channels,
+        height,
+        width,
+    } = shape
+    else {
+        return Err(format!(
+            "{what} needs an image (channels x height x width), but its input is {}",
+            shape.describe()
+        ));
+    };
+    match (
+        out_side(height, kernel, stride, padding),
+        out_side(width, kernel, stride, padding),
+    ) {
+        (Some(h), Some(w)) => Ok((channels, h, w)),
+        _ => Err(format!(
+            "a {kernel}x{kernel} window with padding {padding} leaves no output of {}",
+            shape.describe()
+        )),
+    }
+}
+
 /// `(side + 2 padding - kernel) / stride + 1`, or why there is no output.
 fn out_side(side: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
     let padded = side.checked_add(padding.checked_mul(2)?)?;
@@ -652,32 +684,9 @@ impl Arch {
                     stride,
                     padding,
                 } => {
-                    let Shape::Image {
-                        channels,
-                        height,
-                        width,
-                    } = shape
-                    else {
-                        return Err(bad(
-                            layer,
-                            format!(
-                                "a convolution needs an image (channels x height x width), but its input is {}",
-                                shape.describe()
-                            ),
-                        ));
-                    };
-                    let (Some(h), Some(w)) = (
-                        out_side(height, kernel, stride, padding),
-                        out_side(width, kernel, stride, padding),
-                    ) else {
-                        return Err(bad(
-                            layer,
-                            format!(
-                                "a {kernel}x{kernel} kernel with padding {padding} leaves no output of {}",
-                                shape.describe()
-                            ),
-                        ));
-                    };
+                    let (channels, h, w) =
+                        image_out(shape, kernel, stride, padding, "a convolution")
+                            .map_err(|reason| bad(layer, reason))?;
                     let kernel_weights = outputs
                         .checked_mul(channels)
                         .and_then(|n| n.checked_mul(kernel * kernel));
@@ -692,32 +701,8 @@ impl Arch {
                     }
                 }
                 Kind::MaxPool { kernel, stride } | Kind::AvgPool { kernel, stride } => {
-                    let Shape::Image {
-                        channels,
-                        height,
-                        width,
-                    } = shape
-                    else {
-                        return Err(bad(
-                            layer,
-                            format!(
-                                "pooling needs an image, but its input is {}",
-                                shape.describe()
-                            ),
-                        ));
-                    };
-                    let (Some(h), Some(w)) = (
-                        out_side(height, kernel, stride, 0),
-                        out_side(width, kernel, stride, 0),
-                    ) else {
-                        return Err(bad(
-                            layer,
-                            format!(
-                                "a {kernel}x{kernel} window leaves no output of {}",
-                                shape.describe()
-                            ),
-                        ));
-                    };
+                    let (channels, h, w) = image_out(shape, kernel, stride, 0, "pooling")
+                        .map_err(|reason| bad(layer, reason))?;
                     // Every window's values, read once each.
                     let m = [channels, h, w, kernel, kernel]
                         .iter()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The retraining schedules docs/results.md compares for the LSTM of bench/mnist/models.sh
+# (run that first: it trains out/mnist/lstm128.safetensors). Each compresses it to the
+# densities of docs/recipes/lstm-128.toml with one schedule and prints the accuracy stages
+# after pruning. About 40 minutes on two cores (each schedule on one).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release --quiet
+bin=target/release/eie-compress
+split=(--dataset mnist:../shared/data/mnist --range 0..8000 --eval-range 8000..10000)
+out=out/mnist
+sed '/^\[retrain\]/,$d' docs/recipes/lstm-128.toml | sed '/^# Five prune/,$d' > "$out/lstm-densities.toml"
+schedule() { # name, then retraining flags
+    local name=$1
+    shift
+    echo "== $name: $*"
+    $bin -q compress "$out/lstm128.safetensors" -o "$out/lstm-$name" --recipe "$out/lstm-densities.toml" \
+        --pes 64 --retrain "${split[@]}" --force "$@" \
+        | grep -E '^(masked fine-tuning, round ([35])/|weight-shared|centroid fine-tuning|EIE bit)'
+}
+schedule a --rounds 3 --epochs 4
+schedule b --rounds 5 --epochs 6 --centroid-epochs 10
+schedule d --rounds 5 --epochs 6 --centroid-epochs 20 --centroid-lr 0.003
+schedule e --rounds 5 --epochs 10 --centroid-epochs 20 --centroid-lr 0.003
+schedule g --rounds 5 --epochs 15 --centroid-epochs 30 --centroid-lr 0.003
