@@ -474,12 +474,8 @@ impl InputArgs {
         Vec<eie_simulate::vectors::LayerRun<'a>>,
     )> {
         let sample = self.samples(program.network(), recorded)?.swap_remove(0);
-        let fracs = if self.act_frac.act_frac.is_empty() {
-            program.calibrate(std::iter::once(sample.as_slice()))
-        } else {
-            program.check_fractions(&self.act_frac.act_frac)?;
-            self.act_frac.act_frac.clone()
-        };
+        let fracs =
+            program.fractions(&self.act_frac.act_frac, std::iter::once(sample.as_slice()))?;
         let (_, runs) = program.run(&sample, &fracs, arith, Some(params))?;
         Ok((
             eie_simulate::run::Mode::Independent,

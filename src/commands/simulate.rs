@@ -384,12 +384,10 @@ fn run_described(
     let settings = &bundle.meta().settings;
     let net = program.network();
     let samples = args.input.samples(net, settings)?;
-    let fracs = if args.input.act_frac.act_frac.is_empty() {
-        program.calibrate(samples.iter().map(Vec::as_slice))
-    } else {
-        program.check_fractions(&args.input.act_frac.act_frac)?;
-        args.input.act_frac.act_frac.clone()
-    };
+    let fracs = program.fractions(
+        &args.input.act_frac.act_frac,
+        samples.iter().map(Vec::as_slice),
+    )?;
     let eie = program.eie_layers();
     let capacity = recorded_capacity(settings);
     let pointer_bits = bundle.meta().pointer_bits;

@@ -7,11 +7,10 @@
 //! otherwise random images with MNIST's sparsity (19% non-zero pixels). Best of 5 runs.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eie_dataset::{Dataset, SampleRange, Scaling, Spec, load};
 use eie_evaluate::{Network, SharedLayer, apply_shared, eie_accuracy, float_accuracy};
-use eie_rng::Rng;
 use eie_simulate::{Arith, LayerView, float};
 
 const RUNS: usize = 5;
@@ -23,19 +22,10 @@ fn images() -> Dataset {
         return load(&spec, SampleRange::new(8000, 10000), &Scaling::default()).unwrap();
     }
     eprintln!("../shared/data/mnist not found: random images with MNIST's sparsity instead");
-    let mut rng = Rng::new(7);
-    let x = (0..2000 * 784)
-        .map(|_| {
-            if rng.uniform() < 0.19 {
-                rng.uniform() as f32
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let y = (0..2000).map(|i| (i % 10) as u32).collect();
-    Dataset::from_parts("random", 0, 784, Some(10), x, y)
+    common::sparse_images(2000)
 }
+
+mod common;
 
 #[path = "../src/testkit.rs"]
 mod testkit;
@@ -48,15 +38,8 @@ fn lenet() -> (Network, Vec<SharedLayer>) {
     (net, shared)
 }
 
-fn best(mut f: impl FnMut()) -> Duration {
-    (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap()
+fn best(f: impl FnMut()) -> Duration {
+    common::best(RUNS, f)
 }
 
 fn main() {

@@ -6,52 +6,26 @@
 //! Inputs are random images with MNIST's sparsity (19% non-zero pixels): the speed does not
 //! depend on the values. Best of 3 runs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use eie_dataset::{Dataset, Form};
 use eie_evaluate::{
     Arch, CentroidConfig, Mode, Network, SharedLayer, TrainConfig, fine_tune_centroids, train,
 };
-use eie_rng::Rng;
 
 const RUNS: usize = 3;
 const SAMPLES: usize = 2000;
 
-fn images() -> Dataset {
-    let mut rng = Rng::new(7);
-    let x = (0..SAMPLES * 784)
-        .map(|_| {
-            if rng.uniform() < 0.19 {
-                rng.uniform() as f32
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let y = (0..SAMPLES).map(|i| (i % 10) as u32).collect();
-    Dataset::from_parts("random", 0, 784, Some(10), x, y).with_shape(vec![28, 28], Form::Plain)
-}
-
-fn best(mut f: impl FnMut()) -> Duration {
-    (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap()
-}
+mod common;
 
 fn main() {
-    let data = images();
+    let data = common::sparse_images(SAMPLES);
     let cfg = TrainConfig {
         epochs: 1,
         ..Default::default()
     };
     let epoch = |arch: &str, mode: Mode| {
         let net = Network::init_arch(&arch.parse::<Arch>().unwrap(), 1).unwrap();
-        best(|| {
+        common::best(RUNS, || {
             let mut n = net.clone();
             if mode == Mode::Masked {
                 for l in n.layers_mut() {
@@ -109,7 +83,7 @@ fn main() {
         lr: 1e-3,
         seed: 0,
     };
-    let centroid = best(|| {
+    let centroid = common::best(RUNS, || {
         let (mut n, mut s) = (net.clone(), shared.clone());
         fine_tune_centroids(&mut n, &mut s, &data, &cc, &mut |_| {}).unwrap();
     });

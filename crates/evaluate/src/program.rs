@@ -203,6 +203,20 @@ impl<'a> Program<'a> {
         fracs
     }
 
+    /// The activation fractions: `given`, checked ([`Program::check_fractions`]), or when none
+    /// are given calibrated on `inputs` ([`Program::calibrate`]).
+    pub fn fractions<'x>(
+        &self,
+        given: &[u8],
+        inputs: impl Iterator<Item = &'x [f32]>,
+    ) -> Result<Vec<u8>> {
+        if given.is_empty() {
+            return Ok(self.calibrate(inputs));
+        }
+        self.check_fractions(given)?;
+        Ok(given.to_vec())
+    }
+
     /// Two Linears in a row share their boundary's fraction: the smaller one.
     fn tie_chained(&self, fracs: &mut [u8]) {
         for (a, b) in self.chained() {

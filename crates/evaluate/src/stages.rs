@@ -359,12 +359,7 @@ fn described_stage(
 ) -> Result<(StageAccuracy, Vec<u8>, Option<Runs>)> {
     let net = program.network();
     net.check_dataset(data)?;
-    let fracs = if given.is_empty() {
-        program.calibrate((0..data.len()).map(|i| data.input(i)))
-    } else {
-        program.check_fractions(given)?;
-        given.to_vec()
-    };
+    let fracs = program.fractions(given, (0..data.len()).map(|i| data.input(i)))?;
     if let Some(c) = counting {
         c.params.validate()?;
     }
