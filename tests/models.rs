@@ -671,8 +671,8 @@ fn a_convolution_selected_for_eie_is_refused() {
         .fails_with(&[
             "[6, 1, 3, 3]",
             "convolution's kernel",
-            "runs on the host",
-            "not built yet",
+            "runs it on the host",
+            "--conv-on-eie",
         ]);
     }
     t.run(&[
@@ -686,4 +686,95 @@ fn a_convolution_selected_for_eie_is_refused() {
         "fc1.weight",
     ])
     .fails_with(&["give one of them"]);
+}
+
+/// `--conv-on-eie`: the convolutions run on EIE as im2col products (every output position one
+/// input vector), through the functional and timing models; the bit-exact model tracks the
+/// float model of the same shared values.
+#[test]
+fn convolutions_on_eie_as_im2col() {
+    let t = TestDir::new();
+    trained(&t, CNN, "image", "cnn.safetensors");
+    let data = ["--dataset", "synthetic-image", "--range", "8000..8500"];
+    let report = json(
+        t.run(
+            &[
+                &[
+                    "compress",
+                    "cnn.safetensors",
+                    "-o",
+                    "eie",
+                    "--density",
+                    "0.5",
+                    "--pes",
+                    "4",
+                    "--conv-on-eie",
+                    "--json",
+                ][..],
+                &data,
+            ]
+            .concat(),
+        )
+        .ok(),
+    );
+    assert_eq!(report["model"]["host_layers"].as_array().unwrap().len(), 0);
+    let stages = report["accuracy"]["stages"].as_array().unwrap();
+    let last = stages.last().unwrap();
+    assert_eq!(
+        last["stage"],
+        "EIE bit-exact (images; convolutions as im2col products)"
+    );
+    let shared = stages[stages.len() - 2]["top1"].as_f64().unwrap();
+    let exact = last["top1"].as_f64().unwrap();
+    assert!((exact - shared).abs() <= 2.0 / 500.0, "{shared} vs {exact}");
+    // 8x8 with a 3x3 kernel: 36 output positions, each one run of conv1's matrix.
+    let s = json(
+        t.run(&[
+            "simulate",
+            "eie",
+            "--dataset",
+            "synthetic-image",
+            "--range",
+            "8000..8002",
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(s["host_layers"].as_array().unwrap().len(), 0);
+    let per: Vec<f64> = s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["runs_per_inference"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per, [36.0, 1.0, 1.0]);
+    let said = t
+        .run(&[
+            "vectors",
+            "eie",
+            "-o",
+            "v",
+            "--dataset",
+            "synthetic-image",
+            "--range",
+            "8000..8001",
+        ])
+        .ok()
+        .to_string();
+    assert!(said.contains("(38 layers"), "{said}");
+    t.run(&["verify", "eie"]).ok();
+    // The option needs a convolution, and a description.
+    trained(&t, LSTM, "sequence", "lstm.safetensors");
+    t.run(&["compress", "lstm.safetensors", "-o", "x", "--conv-on-eie"])
+        .fails_with(&["--conv-on-eie", "has no convolution"]);
+    t.run(&[
+        "compress",
+        "cnn.safetensors",
+        "-o",
+        "x",
+        "--conv-on-eie",
+        "--layers",
+        "fc*.weight",
+    ])
+    .fails_with(&["--conv-on-eie applies to a model described with convolutions"]);
 }

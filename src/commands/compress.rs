@@ -47,6 +47,10 @@ pub struct Args {
     pub recipe: Option<PathBuf>,
     #[command(flatten)]
     pub bias: BiasArgs,
+    /// Run a described model's convolutions on EIE as im2col matrix-vector products (every
+    /// output position one input vector) instead of on the host (docs/accuracy.md).
+    #[arg(long)]
+    pub conv_on_eie: bool,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -316,8 +320,22 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
     let mut provenance = image_provenance(args.pes.pes as usize, given.index_bits, &fit);
     provenance.insert("command".into(), "compress".into());
     provenance.insert("bias_column".into(), args.bias.fold().to_string());
-    if let Some(net) = &described {
-        provenance.extend(described::provenance(net));
+    match &described {
+        Some(net) => {
+            if args.conv_on_eie && !net.layers().iter().any(|l| l.is_conv()) {
+                bail!(
+                    "--conv-on-eie: {} ({}) has no convolution",
+                    args.model.display(),
+                    net.describe()
+                );
+            }
+            provenance.extend(described::provenance(net, args.conv_on_eie));
+        }
+        None if args.conv_on_eie => bail!(
+            "--conv-on-eie applies to a model described with convolutions (--arch, docs/models.md); {} is read as an MLP",
+            args.model.display()
+        ),
+        None => {}
     }
     // The input scaling travels on, for `simulate --dataset`: the one measured with, or the
     // one the model was trained with.
@@ -465,7 +483,11 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         report: done.report,
         model: r.described.as_ref().map(|net| ModelReport {
             arch: net.describe(),
-            host_layers: described::host_layers(net),
+            host_layers: if args.conv_on_eie {
+                Vec::new()
+            } else {
+                described::host_layers(net)
+            },
         }),
         accuracy,
     };

@@ -447,7 +447,7 @@ fn run_described(
         clock_mhz: params.clock_mhz,
         fifo: params.fifo_depth,
         acc_bits: arith.acc_bits,
-        host_layers: eie_evaluate::described::host_layers(net),
+        host_layers: program.host_layers(),
         fractions: fracs,
         inferences: samples.len(),
         cycles_per_inference: cycles,

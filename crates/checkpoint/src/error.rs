@@ -137,7 +137,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What to do with a 4-D tensor selected as a layer.
 fn conv_hint(shape: &[usize]) -> &'static str {
     if shape.len() == 4 {
-        "; it is a convolution's kernel [out, in, kh, kw]: give the model's description (--arch, docs/models.md) and it runs on the host; convolutions as EIE layers (im2col) are not built yet"
+        "; it is a convolution's kernel [out, in, kh, kw]: give the model's description (--arch, docs/models.md) and compress runs it on the host, or on EIE as im2col products with --conv-on-eie"
     } else {
         ""
     }

@@ -91,11 +91,17 @@ pub fn host_layers(net: &Network) -> Vec<String> {
         .collect()
 }
 
-/// What a described model's bundle records: its description and its host layers.
-pub fn provenance(net: &Network) -> BTreeMap<String, String> {
+/// What a described model's bundle records: its description and its host layers (none
+/// with `convs_on_eie`: the convolutions run on EIE as im2col products).
+pub fn provenance(net: &Network, convs_on_eie: bool) -> BTreeMap<String, String> {
+    let host = if convs_on_eie {
+        Vec::new()
+    } else {
+        host_layers(net)
+    };
     BTreeMap::from([
         (keys::ARCH.to_string(), net.describe()),
-        (keys::HOST_LAYERS.to_string(), host_layers(net).join(",")),
+        (keys::HOST_LAYERS.to_string(), host.join(",")),
     ])
 }
 

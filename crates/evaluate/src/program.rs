@@ -167,10 +167,26 @@ impl<'a> Program<'a> {
         &self.views
     }
 
-    /// Whether op `i` is a ReLU that EIE applies (it follows a Linear).
+    /// Whether op `i` runs on EIE and the ReLU after it is EIE's (on write-back): a Linear, or
+    /// a convolution run as im2col products.
     fn fused_relu(&self, i: usize) -> bool {
         let ops = self.net.ops();
-        matches!(ops.get(i + 1), Some(Op::Relu)) && matches!(ops[i], Op::Linear { .. })
+        let on_eie = match ops[i] {
+            Op::Linear { .. } => true,
+            Op::Conv { layer, .. } => !self.host[layer],
+            _ => false,
+        };
+        on_eie && matches!(ops.get(i + 1), Some(Op::Relu))
+    }
+
+    /// The layers that run on the host (convolutions, unless compressed to run on EIE).
+    pub fn host_layers(&self) -> Vec<String> {
+        self.views
+            .iter()
+            .zip(&self.host)
+            .filter(|&(_, &h)| h)
+            .map(|(v, _)| v.name().to_string())
+            .collect()
     }
 
     /// Activation fractions calibrated on `inputs` (docs/fixed-point.md section 1): per
@@ -280,6 +296,23 @@ impl<'a> Program<'a> {
                     r.output = r.output.max(max_abs(&y));
                     y
                 }
+                Op::Conv {
+                    layer,
+                    stride,
+                    padding,
+                    ..
+                } if !self.host[layer] => {
+                    // im2col: every patch is an input vector (its values are the image's,
+                    // and the padding's zeros), every output position an output vector.
+                    let r = &mut ranges[layer];
+                    r.input = r.input.max(max_abs(&a));
+                    let mut y = reference::conv2d(&layers[layer], &a, input, stride, padding);
+                    if self.fused_relu(i) {
+                        y.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                    r.output = r.output.max(max_abs(&y));
+                    y
+                }
                 Op::Lstm { layer, hidden } => {
                     let l = &layers[layer];
                     let Shape::Sequence { steps, features } = input else {
@@ -358,6 +391,42 @@ impl<'a> Program<'a> {
                     let relu = fused || (arith.relu_last && i + 1 == ops.len());
                     fixed = Some((eie(layer, &q, relu)?, fracs[2 * layer + 1]));
                 }
+                Op::Conv {
+                    layer,
+                    kernel,
+                    stride,
+                    padding,
+                } if !self.host[layer] => {
+                    if let Some((q, f)) = fixed.take() {
+                        float = dequantize(&q, f);
+                    }
+                    let (f_in, f_out) = (fracs[2 * layer], fracs[2 * layer + 1]);
+                    let fused = self.fused_relu(i);
+                    skip_relu = fused;
+                    let image = quantize(&float, f_in)?;
+                    let (outputs, positions) =
+                        (self.net.layers()[layer].outputs, self.net.shapes()[i + 1]);
+                    let Shape::Image {
+                        height: oh,
+                        width: ow,
+                        ..
+                    } = positions
+                    else {
+                        unreachable!("a convolution outputs an image")
+                    };
+                    let mut y = vec![0f32; outputs * oh * ow];
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let patch =
+                                im2col_patch(&image, input, kernel, stride, padding, oy, ox);
+                            let out = eie(layer, &patch, fused)?;
+                            for (o, &v) in out.iter().enumerate() {
+                                y[(o * oh + oy) * ow + ox] = dequantize(&[v], f_out)[0];
+                            }
+                        }
+                    }
+                    float = y;
+                }
                 Op::Lstm { layer, hidden } => {
                     if let Some((q, f)) = fixed.take() {
                         float = dequantize(&q, f);
@@ -414,6 +483,43 @@ pub fn check_fraction_count(fracs: &[u8], matrices: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The im2col input vector of output position `(oy, ox)`: the 16-bit image's values under the
+/// kernel, `[channel][ky][kx]` (a kernel's matrix columns), zero where the window is padding.
+fn im2col_patch(
+    image: &[i16],
+    input: Shape,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    oy: usize,
+    ox: usize,
+) -> Vec<i16> {
+    let Shape::Image {
+        channels,
+        height,
+        width,
+    } = input
+    else {
+        unreachable!("a convolution reads an image")
+    };
+    let mut patch = Vec::with_capacity(channels * kernel * kernel);
+    for c in 0..channels {
+        for ky in 0..kernel {
+            let iy = (oy * stride + ky) as isize - padding as isize;
+            for kx in 0..kernel {
+                let ix = (ox * stride + kx) as isize - padding as isize;
+                let inside = iy >= 0 && ix >= 0 && (iy as usize) < height && (ix as usize) < width;
+                patch.push(if inside {
+                    image[(c * height + iy as usize) * width + ix as usize]
+                } else {
+                    0
+                });
+            }
+        }
+    }
+    patch
 }
 
 /// A float value of 16-bit `q` with `frac` fractional bits.

@@ -412,6 +412,8 @@ fn described_stage(
     let stage = StageAccuracy {
         name: if host > 0 {
             "EIE bit-exact (images; convolutions on the host, float)".into()
+        } else if net.layers().iter().any(|l| l.is_conv()) {
+            "EIE bit-exact (images; convolutions as im2col products)".into()
         } else {
             "EIE bit-exact (images)".into()
         },
