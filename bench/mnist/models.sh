@@ -3,7 +3,7 @@
 # units on MNIST (the 10k test set in ../shared/data/mnist, images 0..7999 to train,
 # 8000..9999 held out), trained by eie-compress, compressed with retraining on 64 PEs, then
 # evaluated and simulated; and the training speed benchmark. Outputs go to out/mnist/.
-# Takes about 14 minutes on two cores after the build.
+# Takes about 17 minutes on two cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet
@@ -27,6 +27,12 @@ echo "== LeNet-5: eval"
 $bin eval "$out/lenet5.safetensors" "$out/lenet5-64" "${held[@]}" | sed -n '1,/^EIE activation/p'
 echo "== LeNet-5: simulate, 64 PEs"
 $bin simulate "$out/lenet5-64" "${held[@]}" | sed -n '1,/^per inference/p'
+
+echo "== LeNet-5: compress --retrain --conv-on-eie (convolutions as im2col products), 64 PEs"
+$bin -q compress "$out/lenet5.safetensors" -o "$out/lenet5-im2col-64" --recipe docs/recipes/lenet-5.toml \
+    --pes 64 --retrain --conv-on-eie "${split[@]}" --force | sed -n '/^stage/,/^EIE activation/p' | tail -3
+echo "== LeNet-5: simulate with the convolutions on EIE, 64 PEs"
+$bin simulate "$out/lenet5-im2col-64" "${held[@]}" | sed -n '1,/^per inference/p'
 
 echo "== LSTM: train"
 $bin -q train "${split[@]}" --arch 28x28-lstm128-10 --epochs 20 --seed 1 \
