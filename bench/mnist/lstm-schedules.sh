@@ -2,7 +2,7 @@
 # The retraining schedules docs/results.md compares for the LSTM of bench/mnist/models.sh
 # (run that first: it trains out/mnist/lstm128.safetensors). Each compresses it to the
 # densities of docs/recipes/lstm-128.toml with one schedule and prints the accuracy stages
-# after pruning. About 40 minutes on two cores (each schedule on one).
+# after pruning. About an hour on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet
@@ -23,3 +23,6 @@ schedule b --rounds 5 --epochs 6 --centroid-epochs 10
 schedule d --rounds 5 --epochs 6 --centroid-epochs 20 --centroid-lr 0.003
 schedule e --rounds 5 --epochs 10 --centroid-epochs 20 --centroid-lr 0.003
 schedule g --rounds 5 --epochs 15 --centroid-epochs 30 --centroid-lr 0.003
+# The recipe's schedule with the codebook's other initialisations (linear is the default).
+schedule e-density --rounds 5 --epochs 10 --centroid-epochs 20 --centroid-lr 0.003 --init density
+schedule e-kmeanspp --rounds 5 --epochs 10 --centroid-epochs 20 --centroid-lr 0.003 --init kmeans++
