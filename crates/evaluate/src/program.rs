@@ -404,21 +404,13 @@ impl<'a> Program<'a> {
                     let fused = self.fused_relu(i);
                     skip_relu = fused;
                     let image = quantize(&float, f_in)?;
-                    let (outputs, positions) =
-                        (self.net.layers()[layer].outputs, self.net.shapes()[i + 1]);
-                    let Shape::Image {
-                        height: oh,
-                        width: ow,
-                        ..
-                    } = positions
-                    else {
-                        unreachable!("a convolution outputs an image")
-                    };
+                    let outputs = self.net.layers()[layer].outputs;
+                    let (oh, ow) = reference::out_sides(input, kernel, stride, padding);
                     let mut y = vec![0f32; outputs * oh * ow];
                     for oy in 0..oh {
                         for ox in 0..ow {
                             let patch =
-                                im2col_patch(&image, input, kernel, stride, padding, oy, ox);
+                                reference::patch(&image, input, kernel, stride, padding, oy, ox);
                             let out = eie(layer, &patch, fused)?;
                             for (o, &v) in out.iter().enumerate() {
                                 y[(o * oh + oy) * ow + ox] = dequantize(&[v], f_out)[0];
@@ -483,43 +475,6 @@ pub fn check_fraction_count(fracs: &[u8], matrices: usize) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// The im2col input vector of output position `(oy, ox)`: the 16-bit image's values under the
-/// kernel, `[channel][ky][kx]` (a kernel's matrix columns), zero where the window is padding.
-fn im2col_patch(
-    image: &[i16],
-    input: Shape,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    oy: usize,
-    ox: usize,
-) -> Vec<i16> {
-    let Shape::Image {
-        channels,
-        height,
-        width,
-    } = input
-    else {
-        unreachable!("a convolution reads an image")
-    };
-    let mut patch = Vec::with_capacity(channels * kernel * kernel);
-    for c in 0..channels {
-        for ky in 0..kernel {
-            let iy = (oy * stride + ky) as isize - padding as isize;
-            for kx in 0..kernel {
-                let ix = (ox * stride + kx) as isize - padding as isize;
-                let inside = iy >= 0 && ix >= 0 && (iy as usize) < height && (ix as usize) < width;
-                patch.push(if inside {
-                    image[(c * height + iy as usize) * width + ix as usize]
-                } else {
-                    0
-                });
-            }
-        }
-    }
-    patch
 }
 
 /// A float value of 16-bit `q` with `frac` fractional bits.

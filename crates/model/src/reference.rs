@@ -20,42 +20,70 @@ pub fn linear(l: &Dense, x: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// A convolution of image `x` (`channels x height x width`, NCHW) by `l` (`[out, channels,
-/// k, k]`), zero padding; output `out x oh x ow`.
-pub fn conv2d(l: &Dense, x: &[f32], input: Shape, stride: usize, padding: usize) -> Vec<f32> {
+/// The im2col vector of output position `(oy, ox)` of a square window over image `x`
+/// (`input`, NCHW): the values under the window, `[channel][ky][kx]` (a kernel's matrix
+/// columns), `T::default()` (zero) where it lies on the padding. What a convolution's row
+/// multiplies, on the host and on EIE.
+pub fn patch<T: Copy + Default>(
+    x: &[T],
+    input: Shape,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    oy: usize,
+    ox: usize,
+) -> Vec<T> {
     let Shape::Image {
         channels,
         height,
         width,
     } = input
     else {
-        panic!("conv2d of {input:?}: the network's shapes were checked when it was built")
+        panic!("a window over {input:?}: the network's shapes were checked when it was built")
     };
+    let mut v = Vec::with_capacity(channels * kernel * kernel);
+    for c in 0..channels {
+        for ky in 0..kernel {
+            let iy = (oy * stride + ky) as isize - padding as isize;
+            for kx in 0..kernel {
+                let ix = (ox * stride + kx) as isize - padding as isize;
+                let inside = iy >= 0 && ix >= 0 && (iy as usize) < height && (ix as usize) < width;
+                v.push(if inside {
+                    x[(c * height + iy as usize) * width + ix as usize]
+                } else {
+                    T::default()
+                });
+            }
+        }
+    }
+    v
+}
+
+/// The output sides of a square window over `input` (an image).
+pub fn out_sides(input: Shape, kernel: usize, stride: usize, padding: usize) -> (usize, usize) {
+    let Shape::Image { height, width, .. } = input else {
+        panic!("a window over {input:?}: the network's shapes were checked when it was built")
+    };
+    (
+        (height + 2 * padding - kernel) / stride + 1,
+        (width + 2 * padding - kernel) / stride + 1,
+    )
+}
+
+/// A convolution of image `x` (`channels x height x width`, NCHW) by `l` (`[out, channels,
+/// k, k]`), zero padding, f64 sums over each position's [`patch`]; output `out x oh x ow`.
+pub fn conv2d(l: &Dense, x: &[f32], input: Shape, stride: usize, padding: usize) -> Vec<f32> {
     let k = l.shape[2];
-    let oh = (height + 2 * padding - k) / stride + 1;
-    let ow = (width + 2 * padding - k) / stride + 1;
+    let (oh, ow) = out_sides(input, k, stride, padding);
     let mut y = vec![0f32; l.outputs * oh * ow];
-    for o in 0..l.outputs {
-        let w = &l.weight[o * l.inputs..(o + 1) * l.inputs];
-        let b = l.bias.as_ref().map_or(0.0, |b| b[o] as f64);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut s = b;
-                for c in 0..channels {
-                    for ky in 0..k {
-                        let iy = (oy * stride + ky) as isize - padding as isize;
-                        if iy < 0 || iy >= height as isize {
-                            continue;
-                        }
-                        for kx in 0..k {
-                            let ix = (ox * stride + kx) as isize - padding as isize;
-                            if ix < 0 || ix >= width as isize {
-                                continue;
-                            }
-                            let v = x[(c * height + iy as usize) * width + ix as usize];
-                            s += w[(c * k + ky) * k + kx] as f64 * v as f64;
-                        }
-                    }
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let p = patch(x, input, k, stride, padding, oy, ox);
+            for o in 0..l.outputs {
+                let w = &l.weight[o * l.inputs..(o + 1) * l.inputs];
+                let mut s = l.bias.as_ref().map_or(0.0, |b| b[o] as f64);
+                for (wv, v) in w.iter().zip(&p) {
+                    s += *wv as f64 * *v as f64;
                 }
                 y[(o * oh + oy) * ow + ox] = s as f32;
             }
