@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         // The same network: a described model's description as compress recorded it.
-        let recorded = bundle.meta().settings.get(eie_pipeline::ARCH_KEY);
+        let recorded = bundle.meta().settings.get(eie_pipeline::DESCRIPTION_KEY);
         if let (Some(r), Some(a)) = (recorded, net.arch())
             && *r != a.to_string()
         {
@@ -151,8 +151,7 @@ pub fn run(args: Args) -> Result<()> {
         )?;
         stages.push(stage);
         act_frac = Some(fracs);
-        let views = eie_evaluate::eie_views(&bundle)?;
-        costed = runs.map(|r| r.costed(&views, counting.pointer_bits, &table));
+        costed = runs.map(|c| c.runs.costed(&c.views, counting.pointer_bits, &table));
     }
 
     let report = EvalReport {

@@ -389,43 +389,32 @@ fn run_described(
         samples.iter().map(Vec::as_slice),
     )?;
     let eie = program.eie_layers();
-    let capacity = recorded_capacity(settings);
     let pointer_bits = bundle.meta().pointer_bits;
+    let counting = eie_evaluate::Counting {
+        params,
+        pointer_bits,
+        capacity: recorded_capacity(settings),
+    };
     let mut runs = Runs::new();
     // Per EIE layer: runs, cycles, busy PE cycles, stalls over every inference.
     let mut sums = vec![(0u64, 0u64, 0u64, 0u64); eie.len()];
     for x in &samples {
         let (_, eie_runs) = program.run(x, &fracs, arith, Some(&params))?;
-        let mut counts: Vec<Option<Counts>> = vec![None; eie.len()];
-        let mut repeats = vec![0u64; eie.len()];
         for r in &eie_runs {
             let k = eie
                 .iter()
                 .position(|&l| l == r.layer)
                 .expect("an EIE layer");
-            let c = Counts::of(
-                views[r.layer],
-                r.timing(),
-                params.spmat_width,
-                pointer_bits,
-                &capacity,
-            );
-            counts[k] = Some(match counts[k].take() {
-                Some(sum) => sum.plus(&c),
-                None => c,
-            });
-            repeats[k] += 1;
             let s = &mut sums[k];
             s.0 += 1;
             s.1 += r.timing().cycles;
             s.2 += r.timing().pes.iter().map(|p| p.busy).sum::<u64>();
             s.3 += r.timing().stall_cycles;
         }
-        let counts: Vec<Counts> = counts.into_iter().map(Option::unwrap_or_default).collect();
+        let (counts, repeats) = program.counted(&eie_runs, &counting);
         runs.add_repeated(&counts, &repeats);
     }
-    let eie_views: Vec<_> = eie.iter().map(|&l| views[l]).collect();
-    let costed = runs.costed(&eie_views, pointer_bits, table);
+    let costed = runs.costed(&program.eie_views(), pointer_bits, table);
     let n = samples.len() as f64;
     let layers: Vec<DescribedLayer> = eie
         .iter()

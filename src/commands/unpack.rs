@@ -44,30 +44,13 @@ fn gather(parts: &[PackedLayer]) -> Result<Layer> {
             first.name()
         );
     }
-    let book = first.codebook().values();
-    let codes = PackedLayer::join_columns(parts)?;
-    let mut bias = first.bias().map(|_| vec![0f32; rows]);
-    let (mut positions, mut values) = (
-        Vec::with_capacity(codes.len()),
-        Vec::with_capacity(codes.len()),
-    );
-    for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
-        let (row, col) = (p / cols as u64, p % cols as u64);
-        if col as usize == inputs {
-            if let Some(b) = &mut bias {
-                b[row as usize] = book[c as usize];
-            }
-        } else {
-            positions.push(row * inputs as u64 + col);
-            values.push(book[c as usize]);
-        }
-    }
+    let stored = eie_simulate::LayerView::new(parts).stored()?;
     Ok(Layer {
         rows,
         inputs,
-        positions,
-        values,
-        bias,
+        positions: stored.positions,
+        values: stored.values,
+        bias: stored.bias,
     })
 }
 

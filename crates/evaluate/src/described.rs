@@ -20,7 +20,7 @@ pub const CONV_CODE_BITS: u8 = 8;
 /// check).
 pub mod keys {
     /// The model description.
-    pub const ARCH: &str = eie_pipeline::ARCH_KEY;
+    pub const ARCH: &str = eie_pipeline::DESCRIPTION_KEY;
     /// The layers that run on the host, comma-separated (convolutions by default).
     pub const HOST_LAYERS: &str = eie_pipeline::HOST_LAYERS_KEY;
 }

@@ -31,8 +31,8 @@ pub use share::{
     grouped_gradients,
 };
 pub use stages::{
-    ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, bundle_density,
-    check_whole_network, description_of, eie_stage, eie_views, float_stages, is_retrained,
-    network_of, stage_reports,
+    ClassReport, Counted, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, bundle_density,
+    check_whole_network, description_of, eie_stage, float_stages, is_retrained, network_of,
+    stage_reports,
 };
 pub use train::{EpochStats, Mode, TrainConfig, train};

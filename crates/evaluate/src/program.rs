@@ -13,16 +13,18 @@
 //!   values, as the bundle holds them); whatever reaches an EIE layer is quantized to its
 //!   input fraction.
 
-use eie_format::{Bundle, PackedLayer};
+use eie_format::Bundle;
 use eie_model::{Arch, Dense, Network, Op, Shape, matrix_specs, reference};
 use eie_simulate::fixed::{MAX_ACT_FRAC, fraction_for, quantize};
 use eie_simulate::run::step;
 use eie_simulate::vectors::LayerRun;
 use eie_simulate::{Arith, LayerTiming, LayerView, TimingParams, functional};
 
+use crate::accuracy::Counting;
 use crate::described::keys;
 use crate::error::{Error, Result};
 use crate::model::first_max;
+use eie_energy::Counts;
 
 /// A described network over its bundle.
 pub struct Program<'a> {
@@ -55,26 +57,6 @@ impl Run<'_> {
 struct Range {
     input: f64,
     output: f64,
-}
-
-/// The float values of a packed layer: the weights (`rows x inputs`) and the bias column's.
-fn decode(view: &LayerView) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
-    let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
-        layer: view.name().to_string(),
-        reason: e.to_string(),
-    })?;
-    let book = view.codebook().values();
-    let (cols, inputs) = (view.cols() as u64, view.inputs());
-    let mut w = vec![0f32; view.rows() * inputs];
-    let mut b = view.has_bias().then(|| vec![0f32; view.rows()]);
-    for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
-        let (row, col) = ((p / cols) as usize, (p % cols) as usize);
-        match (&mut b, col == inputs) {
-            (Some(b), true) => b[row] = book[c as usize],
-            _ => w[row * inputs + col] = book[c as usize],
-        }
-    }
-    Ok((w, b))
 }
 
 impl<'a> Program<'a> {
@@ -121,7 +103,7 @@ impl<'a> Program<'a> {
                     spec.shape
                 )));
             }
-            let (weight, bias) = decode(view)?;
+            let (weight, bias) = view.dense()?;
             layers.push(Dense {
                 name: spec.name.clone(),
                 bias_name: view.parts()[0].bias().map(str::to_string),
@@ -165,6 +147,41 @@ impl<'a> Program<'a> {
     /// The packed layers.
     pub fn views(&self) -> &[LayerView<'a>] {
         &self.views
+    }
+
+    /// The EIE layers' views, in order: what the energy model counts.
+    pub fn eie_views(&self) -> Vec<LayerView<'a>> {
+        self.eie_layers().iter().map(|&l| self.views[l]).collect()
+    }
+
+    /// One sample's EIE `runs` counted for the energy model ([`Counting`]), per EIE layer in
+    /// [`Program::eie_layers`] order: the counts of all its runs added (an LSTM's every step,
+    /// a convolution's every position), and how many runs that is (for
+    /// [`eie_energy::Runs::add_repeated`]).
+    pub fn counted(&self, runs: &[Run], counting: &Counting) -> (Vec<Counts>, Vec<u64>) {
+        let eie = self.eie_layers();
+        let mut counts = vec![Counts::default(); eie.len()];
+        let mut repeats = vec![0u64; eie.len()];
+        for r in runs {
+            let k = eie
+                .iter()
+                .position(|&l| l == r.layer)
+                .expect("an EIE layer ran");
+            let one = Counts::of(
+                self.views[r.layer],
+                r.timing(),
+                counting.params.spmat_width,
+                counting.pointer_bits,
+                &counting.capacity,
+            );
+            counts[k] = if repeats[k] == 0 {
+                one
+            } else {
+                counts[k].plus(&one)
+            };
+            repeats[k] += 1;
+        }
+        (counts, repeats)
     }
 
     /// Whether op `i` runs on EIE and the ReLU after it is EIE's (on write-back): a Linear, or

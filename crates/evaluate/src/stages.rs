@@ -6,7 +6,7 @@ use std::path::Path;
 
 use eie_checkpoint::{Checkpoint, bias_name};
 use eie_dataset::Dataset;
-use eie_format::{Bundle, PackedLayer};
+use eie_format::Bundle;
 use eie_model::Arch;
 use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE};
 use eie_simulate::{Arith, LayerView, run::fractions};
@@ -203,10 +203,10 @@ pub fn is_retrained(bundle: &Bundle) -> bool {
 }
 
 /// `net` with each layer's weights replaced by what the packed model stores for them: per
-/// stored weight its code `c`, and `value(original, c)`; zero where nothing is stored. With
-/// `folded_bias`, a folded bias takes the value of its column's code the same way (zero where
-/// nothing is stored); otherwise, and for a bias that is not folded, the bias is kept as it
-/// is (pruning never touches a bias; only weight sharing does).
+/// stored weight with shared value `v`, `value(original, v)`; zero where nothing is stored.
+/// With `folded_bias`, a folded bias becomes its column's shared values (zero where nothing
+/// is stored); otherwise, and for a bias that is not folded, the bias is kept as it is
+/// (pruning never touches a bias; only weight sharing does).
 fn from_codes(
     net: &Network,
     bundle: &Bundle,
@@ -215,32 +215,15 @@ fn from_codes(
 ) -> Result<Network> {
     let mut out = net.clone();
     let views = LayerView::all(bundle);
-    for (view, mut l) in views.iter().zip(out.layers_mut()) {
-        let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
-            layer: view.name().to_string(),
-            reason: e.to_string(),
-        })?;
-        let book = view.codebook().values();
-        let (cols, inputs) = (view.cols() as u64, view.inputs() as u64);
+    for (view, l) in views.iter().zip(out.layers_mut()) {
+        let stored = view.stored()?;
         let original = l.weight.to_vec();
         l.weight.iter_mut().for_each(|w| *w = 0.0);
-        let bias_from_codes = folded_bias && view.has_bias();
-        let original_bias: Option<Vec<f32>> = l.bias.as_deref().map(|b| b.to_vec());
-        if bias_from_codes && let Some(b) = l.bias.as_deref_mut() {
-            b.iter_mut().for_each(|v| *v = 0.0);
+        for (&p, &v) in stored.positions.iter().zip(&stored.values) {
+            l.weight[p as usize] = value(original[p as usize], v);
         }
-        for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
-            let (row, col) = ((p / cols) as usize, p % cols);
-            if col == inputs {
-                if bias_from_codes
-                    && let (Some(b), Some(ob)) = (l.bias.as_deref_mut(), &original_bias)
-                {
-                    b[row] = value(ob[row], book[c as usize]);
-                }
-            } else {
-                let i = row * inputs as usize + col as usize;
-                l.weight[i] = value(original[i], book[c as usize]);
-            }
+        if let (true, Some(b), Some(shared)) = (folded_bias, l.bias, stored.bias) {
+            *b = shared;
         }
     }
     Ok(out)
@@ -307,18 +290,27 @@ pub fn float_stages(
     Ok((stages, notes))
 }
 
+/// Every sample's runs counted for the energy model, and the layers they are of (a described
+/// model's EIE layers; its host layers are not counted).
+pub struct Counted<'a> {
+    /// The counts, layer by layer.
+    pub runs: Runs,
+    /// The layers counted, in order.
+    pub views: Vec<LayerView<'a>>,
+}
+
 /// The bit-exact EIE model's stage on `data` (`ck`: the checkpoint the bundle was made from,
 /// to name the stage), with activation fractions `given` or, when none are given,
 /// calibrated on `data` itself; returns the fractions used, and with `counting` every
 /// sample's run counted for the energy model.
-pub fn eie_stage(
+pub fn eie_stage<'a>(
     ck: &Checkpoint,
-    bundle: &Bundle,
+    bundle: &'a Bundle,
     data: &Dataset,
     given: &[u8],
     arith: Arith,
     counting: Option<&Counting>,
-) -> Result<(StageAccuracy, Vec<u8>, Option<Runs>)> {
+) -> Result<(StageAccuracy, Vec<u8>, Option<Counted<'a>>)> {
     if let Some(program) = Program::of(bundle)? {
         return described_stage(&program, bundle, data, given, arith, counting);
     }
@@ -343,20 +335,21 @@ pub fn eie_stage(
         accuracy,
         train_loss: None,
     };
-    Ok((stage, fracs, runs))
+    let counted = runs.map(|runs| Counted { runs, views });
+    Ok((stage, fracs, counted))
 }
 
 /// [`eie_stage`] of a described model (a CNN, an LSTM): its [`Program`], host layers in float,
 /// every other matrix bit-exact; the energy counts are of the EIE layers (an LSTM's every
 /// step of a sequence added up).
-fn described_stage(
-    program: &Program,
-    bundle: &Bundle,
+fn described_stage<'a>(
+    program: &Program<'a>,
+    bundle: &'a Bundle,
     data: &Dataset,
     given: &[u8],
     arith: Arith,
     counting: Option<&Counting>,
-) -> Result<(StageAccuracy, Vec<u8>, Option<Runs>)> {
+) -> Result<(StageAccuracy, Vec<u8>, Option<Counted<'a>>)> {
     let net = program.network();
     net.check_dataset(data)?;
     let fracs = program.fractions(given, (0..data.len()).map(|i| data.input(i)))?;
@@ -372,31 +365,8 @@ fn described_stage(
             let Some(c) = counting else {
                 return Ok((p, Vec::new(), Vec::new()));
             };
-            let views = program.views();
-            let mut counts: Vec<Option<Counts>> = vec![None; views.len()];
-            for r in &runs {
-                let one = Counts::of(
-                    views[r.layer],
-                    r.timing(),
-                    c.params.spmat_width,
-                    c.pointer_bits,
-                    &c.capacity,
-                );
-                let slot = &mut counts[r.layer];
-                *slot = Some(match slot.take() {
-                    Some(sum) => sum.plus(&one),
-                    None => one,
-                });
-            }
-            let repeats = eie
-                .iter()
-                .map(|&l| runs.iter().filter(|r| r.layer == l).count() as u64)
-                .collect();
-            Ok((
-                p,
-                eie.iter().map(|&l| counts[l].unwrap_or_default()).collect(),
-                repeats,
-            ))
+            let (counts, repeats) = program.counted(&runs, c);
+            Ok((p, counts, repeats))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut runs = counting.map(|_| Runs::new());
@@ -407,6 +377,10 @@ fn described_stage(
             r.add_repeated(counts, repeats);
         }
     }
+    let counted = runs.map(|runs| Counted {
+        runs,
+        views: program.eie_views(),
+    });
     let views = program.views();
     let host = views.len() - eie.len();
     let stage = StageAccuracy {
@@ -421,16 +395,7 @@ fn described_stage(
         accuracy: Accuracy::count(&predictions, data.labels(), net.outputs()),
         train_loss: None,
     };
-    Ok((stage, fracs, runs))
-}
-
-/// The layers of `bundle` the EIE model runs (a described model's host layers left out), as
-/// counted for the energy model.
-pub fn eie_views(bundle: &Bundle) -> Result<Vec<LayerView<'_>>> {
-    Ok(match Program::of(bundle)? {
-        Some(p) => p.eie_layers().iter().map(|&l| p.views()[l]).collect(),
-        None => LayerView::all(bundle),
-    })
+    Ok((stage, fracs, counted))
 }
 
 /// The bit-exact stage's name; it says so when the images leave out biases the checkpoint
@@ -451,17 +416,7 @@ pub fn bundle_density(views: &[LayerView]) -> Result<f64> {
     let (mut nz, mut n) = (0u64, 0u64);
     for view in views {
         n += (view.rows() * view.inputs()) as u64;
-        let codes = PackedLayer::join_columns(view.parts()).map_err(|e| Error::Layer {
-            layer: view.name().to_string(),
-            reason: e.to_string(),
-        })?;
-        let (cols, inputs) = (view.cols() as u64, view.inputs() as u64);
-        nz += codes
-            .positions()
-            .iter()
-            .zip(codes.codes())
-            .filter(|&(&p, &c)| c != 0 && p % cols != inputs)
-            .count() as u64;
+        nz += view.stored()?.codes.iter().filter(|&&c| c != 0).count() as u64;
     }
     Ok(if n == 0 { 0.0 } else { nz as f64 / n as f64 })
 }

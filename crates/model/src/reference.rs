@@ -94,16 +94,15 @@ pub fn conv2d(l: &Dense, x: &[f32], input: Shape, stride: usize, padding: usize)
 
 /// Max (`max`) or average pooling of image `x`, square window `kernel`, no padding.
 pub fn pool(x: &[f32], input: Shape, kernel: usize, stride: usize, max: bool) -> Vec<f32> {
+    let (oh, ow) = out_sides(input, kernel, stride, 0);
     let Shape::Image {
         channels,
         height,
         width,
     } = input
     else {
-        panic!("pooling of {input:?}: the network's shapes were checked when it was built")
+        unreachable!("out_sides took an image")
     };
-    let oh = (height - kernel) / stride + 1;
-    let ow = (width - kernel) / stride + 1;
     let mut y = Vec::with_capacity(channels * oh * ow);
     for c in 0..channels {
         for oy in 0..oh {

@@ -23,7 +23,7 @@ pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
 pub use pack::{PackJob, Packed, pack, pack_tensor};
 pub use plan::{BiasPlan, LayerPlan, MatrixPlan, Plan, Request};
-pub use provenance::{ARCH_KEY, HOST_LAYERS_KEY, check_provenance};
+pub use provenance::{DESCRIPTION_KEY, HOST_LAYERS_KEY, check_provenance};
 pub use recipe::Recipe;
 pub use report::{LayerOutcome, Report};
 pub use settings::{

@@ -5,9 +5,10 @@ use eie_format::{Bundle, PackedLayer};
 
 use crate::error::{Error, Result};
 
-/// The key under which compress records a described model's description (a CNN, an LSTM:
+/// The model.eie settings key under which compress records a described model's description
+/// (a CNN, an LSTM; the checkpoint's own is `eie_model::ARCH_KEY`, `eie.arch`:
 /// docs/models.md).
-pub const ARCH_KEY: &str = "arch";
+pub const DESCRIPTION_KEY: &str = "arch";
 /// The key listing a described model's layers that run on the host, comma-separated.
 pub const HOST_LAYERS_KEY: &str = "host_layers";
 
@@ -18,7 +19,7 @@ const OPTIONAL: [&str; 7] = [
     "layers",
     "recipe",
     "retrain",
-    ARCH_KEY,
+    DESCRIPTION_KEY,
     HOST_LAYERS_KEY,
 ];
 
@@ -159,7 +160,7 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
             }
         },
     }
-    check_described(layers, get(ARCH_KEY), get(HOST_LAYERS_KEY)).or_else(bad)?;
+    check_described(layers, get(DESCRIPTION_KEY), get(HOST_LAYERS_KEY)).or_else(bad)?;
     match get("bias_column") {
         None | Some("true") => {}
         Some("false") => {
@@ -228,11 +229,11 @@ fn check_described(
     let Some(text) = arch else {
         return match host {
             None => Ok(()),
-            Some(_) => Err(format!("\"{HOST_LAYERS_KEY}\" without \"{ARCH_KEY}\"")),
+            Some(_) => Err(format!("\"{HOST_LAYERS_KEY}\" without \"{DESCRIPTION_KEY}\"")),
         };
     };
-    let arch: eie_model::Arch = text.parse().map_err(|e| format!("\"{ARCH_KEY}\": {e}"))?;
-    let specs = eie_model::matrix_specs(&arch).map_err(|e| format!("\"{ARCH_KEY}\": {e}"))?;
+    let arch: eie_model::Arch = text.parse().map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
+    let specs = eie_model::matrix_specs(&arch).map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
     // Layers stored as column batches are one matrix.
     let mut whole: Vec<(&str, usize, usize)> = Vec::new();
     for l in layers {

@@ -5,6 +5,20 @@ use eie_format::{Bundle, Codebook, PackedLayer};
 
 use crate::error::{Error, Result};
 
+/// What a layer stores, as float values: its weights sparse, the bias column apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// Flat row-major positions of the stored weights in the `rows x inputs` weight matrix
+    /// (the bias column left out), ascending.
+    pub positions: Vec<u64>,
+    /// Their codes.
+    pub codes: Vec<u8>,
+    /// Their values (the codebook's floats).
+    pub values: Vec<f32>,
+    /// The bias column's values, 0.0 where it stores nothing; `None` without a bias column.
+    pub bias: Option<Vec<f32>>,
+}
+
 /// One logical layer: its parts in column order (a single part for a whole layer).
 #[derive(Debug, Clone, Copy)]
 pub struct LayerView<'a> {
@@ -53,6 +67,46 @@ impl<'a> LayerView<'a> {
     /// Whether the last column is a folded bias (input constant 1).
     pub fn has_bias(&self) -> bool {
         self.parts[0].bias().is_some()
+    }
+
+    /// What the layer stores ([`Stored`]): its parts' codes joined, the bias column apart,
+    /// every code's float value from the codebook. The one decoding of a packed layer into
+    /// weights that unpack, the float stages and a described model's host layers share.
+    pub fn stored(&self) -> Result<Stored> {
+        let codes = PackedLayer::join_columns(self.parts)?;
+        let book = self.codebook().values();
+        let (cols, inputs) = (self.cols() as u64, self.inputs() as u64);
+        let mut bias = self.has_bias().then(|| vec![0f32; self.rows()]);
+        let mut out = Stored {
+            positions: Vec::with_capacity(codes.len()),
+            codes: Vec::with_capacity(codes.len()),
+            values: Vec::with_capacity(codes.len()),
+            bias: None,
+        };
+        for (&p, &c) in codes.positions().iter().zip(codes.codes()) {
+            let (row, col) = (p / cols, p % cols);
+            match &mut bias {
+                Some(b) if col == inputs => b[row as usize] = book[c as usize],
+                _ => {
+                    out.positions.push(row * inputs + col);
+                    out.codes.push(c);
+                    out.values.push(book[c as usize]);
+                }
+            }
+        }
+        out.bias = bias;
+        Ok(out)
+    }
+
+    /// The stored weights as a dense `rows x inputs` matrix (0.0 where pruned), and the bias
+    /// column's values.
+    pub fn dense(&self) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+        let s = self.stored()?;
+        let mut w = vec![0f32; self.rows() * self.inputs()];
+        for (&p, &v) in s.positions.iter().zip(&s.values) {
+            w[p as usize] = v;
+        }
+        Ok((w, s.bias))
     }
 
     /// Inputs: columns not counting the bias column.

@@ -20,5 +20,5 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use fixed::Arith;
-pub use layer::{LayerView, check_chain};
+pub use layer::{LayerView, Stored, check_chain};
 pub use timing::{LayerTiming, PeCounters, Rules, TimingParams};
