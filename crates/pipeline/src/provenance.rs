@@ -229,11 +229,16 @@ fn check_described(
     let Some(text) = arch else {
         return match host {
             None => Ok(()),
-            Some(_) => Err(format!("\"{HOST_LAYERS_KEY}\" without \"{DESCRIPTION_KEY}\"")),
+            Some(_) => Err(format!(
+                "\"{HOST_LAYERS_KEY}\" without \"{DESCRIPTION_KEY}\""
+            )),
         };
     };
-    let arch: eie_model::Arch = text.parse().map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
-    let specs = eie_model::matrix_specs(&arch).map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
+    let arch: eie_model::Arch = text
+        .parse()
+        .map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
+    let specs =
+        eie_model::matrix_specs(&arch).map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
     // Layers stored as column batches are one matrix.
     let mut whole: Vec<(&str, usize, usize)> = Vec::new();
     for l in layers {
