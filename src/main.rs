@@ -55,8 +55,8 @@ enum Command {
     /// Verilator: outputs and accumulators against the functional model, cycles against the
     /// timing model.
     RtlCheck(commands::rtl_check::Args),
-    /// Train an MLP classifier (Adam, seeded, reproducible) and write it as a PyTorch-layout
-    /// safetensors checkpoint.
+    /// Train a classifier of any model description (an MLP, a CNN, an LSTM; Adam, seeded,
+    /// reproducible) and write it as a PyTorch-layout safetensors checkpoint.
     #[command(mut_arg("dataset", |a| a.required(true)))]
     Train(commands::train::Args),
     /// Top-1 accuracy of a checkpoint and of what compress made from it: pruned, pruned and

@@ -653,6 +653,107 @@ fn foreign_pytorch_layout_checkpoints() {
     }
 }
 
+/// Checkpoints PyTorch itself wrote (tests/python/torch_models.py: a LeNet-5 class, an
+/// nn.Sequential CNN with stride, padding and average pooling, a one- and a two-layer
+/// nn.LSTM; trained two epochs on MNIST images 0..7999 when the test set is there): `eval
+/// --arch` agrees with PyTorch on every held-out image, scores on MNIST exactly what PyTorch
+/// scores, and `compress --arch --retrain` takes each in one command.
+#[test]
+fn torch_checkpoints() {
+    let Some(python) = crate::util::python_with_torch("torch_checkpoints") else {
+        return;
+    };
+    let t = TestDir::new();
+    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    let mnist = mnist
+        .join("t10k-images-idx3-ubyte.gz")
+        .is_file()
+        .then_some(mnist);
+    if mnist.is_none() {
+        eprintln!(
+            "torch_checkpoints: no MNIST at ../shared/data/mnist; untrained networks on noise"
+        );
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/torch_models.py");
+    let mut cmd = std::process::Command::new(&python);
+    cmd.args([script, t.path(".").to_str().unwrap()]);
+    if let Some(dir) = &mnist {
+        cmd.arg(dir);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let torch = json(&String::from_utf8_lossy(&out.stdout));
+    for (kind, arch) in [
+        (
+            "lenet5",
+            "1x28x28-conv20k5-maxpool2-conv50k5-maxpool2-500-10",
+        ),
+        ("seqcnn", "1x28x28-0=conv8k3s2p1-relu-avgpool2-4=64-6=10"),
+        ("lstm", "28x28-lstm128-10"),
+        ("lstm2", "28x28-lstm32x2-10"),
+    ] {
+        let m = format!("{kind}.safetensors");
+        let data = format!("{kind}-data.safetensors");
+        let e = json(
+            t.run(&["eval", &m, "--arch", arch, "--dataset", &data, "--json"])
+                .ok(),
+        );
+        let s = &e["stages"][0];
+        assert_eq!(s["total"], torch[kind]["kept"], "{kind}");
+        assert_eq!(
+            s["correct"], s["total"],
+            "{kind}: disagrees with PyTorch: {s}"
+        );
+        if let Some(dir) = &mnist {
+            let source = format!("mnist:{}", dir.display());
+            let e = json(
+                t.run(&[
+                    "eval",
+                    &m,
+                    "--arch",
+                    arch,
+                    "--dataset",
+                    &source,
+                    "--range",
+                    "8000..10000",
+                    "--json",
+                ])
+                .ok(),
+            );
+            let s = &e["stages"][0];
+            assert_eq!(s["total"], torch[kind]["total"], "{kind}");
+            assert_eq!(
+                s["correct"], torch[kind]["correct"],
+                "{kind}: PyTorch scores otherwise"
+            );
+        }
+        t.run(&[
+            "compress",
+            &m,
+            "--arch",
+            arch,
+            "-o",
+            &format!("{kind}-out"),
+            "--density",
+            "0.5",
+            "--pes",
+            "4",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--dataset",
+            &data,
+            "--range",
+            "0..300",
+        ])
+        .ok();
+    }
+}
+
 /// A convolution selected as an EIE layer (without its description; im2col is not built)
 /// is refused, saying where it runs.
 #[test]

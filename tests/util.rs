@@ -201,6 +201,24 @@ pub fn python_with_safetensors(test: &str) -> bool {
     found
 }
 
+/// The Python that has PyTorch: `$EIE_TORCH_PYTHON` (.ci/run points it at the virtual
+/// environment it installs torch into), else `python3`; `None` (saying that `test` skips)
+/// when it cannot import torch, numpy and safetensors.
+pub fn python_with_torch(test: &str) -> Option<String> {
+    let python = std::env::var("EIE_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args(["-c", "import torch, numpy, safetensors.torch"])
+        .output();
+    if probe.map(|o| o.status.success()).unwrap_or(false) {
+        Some(python)
+    } else {
+        eprintln!(
+            "SKIPPED {test}: {python} cannot import torch, numpy and safetensors (pip install torch numpy safetensors, or set EIE_TORCH_PYTHON to a Python that can)"
+        );
+        None
+    }
+}
+
 /// tiny-mlp compressed to 30% for 8 PEs into `out` (a small chained model for simulate,
 /// energy and CPU tests).
 pub fn tiny_model(t: &TestDir, out: &str) {
