@@ -1054,3 +1054,25 @@ fn long_names_are_matched_in_one_pass_and_bounded() {
         .fails_with(&["a name of 2000000 bytes; at most 1024"]);
     assert!(!t.exists("o"));
 }
+
+/// Every command printed with `println!`, which panics when standard output's reader has
+/// gone (`eie-compress energy-table | head -1`): "failed printing to stdout: Broken pipe" and
+/// exit 101. A closed pipe now ends the command quietly, with success.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    for args in [&["energy-table"][..], &["bench-paper", "--pes", "4"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eie-compress"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes before the command writes its first line.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

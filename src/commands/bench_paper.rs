@@ -192,22 +192,22 @@ pub fn run(args: Args) -> Result<()> {
             energy_table_file: table.source.clone(),
             cpu,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&results, pes, params.clock_mhz));
+        out!("{}", render(&results, pes, params.clock_mhz));
         let names = results.iter().map(|r| r.name.to_string());
         let rows: Vec<(String, Energy)> = names
             .clone()
             .zip(energies.iter().map(|e| e.energy))
             .collect();
-        println!("\n{}", heading(table.source.as_deref()));
-        print!("{}", energy_table(&rows, Some(&total)));
+        outln!("\n{}", heading(table.source.as_deref()));
+        out!("{}", energy_table(&rows, Some(&total)));
         let mut rows: Vec<(String, Savings)> = names.zip(layer_savings).collect();
         rows.push(("nine layers".into(), total_savings.clone()));
-        println!("\n{SAVINGS_HEADING}");
-        print!("{}", savings_table(&rows));
+        outln!("\n{SAVINGS_HEADING}");
+        out!("{}", savings_table(&rows));
         if let Some(c) = &cpu {
-            print!("{}", c.render());
+            out!("{}", c.render());
         }
     }
     args.chart.write(&inputs, || {

@@ -498,15 +498,15 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let publish = t.elapsed();
 
     if args.json {
-        print!("{json}");
+        out!("{json}");
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
         let dense = if done.dense_checkpoints {
             format!(", {PRUNED_FILE}, {QUANTIZED_FILE}")
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "wrote {} (model.eie, manifest.json, {} image files{dense}, {REPORT_FILE})",
             args.out.display(),
             done.files

@@ -75,7 +75,7 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
     write_file(&recipe, true, RECIPE_KIND, &inputs, |tmp| -> Result<()> {
         Ok(std::fs::write(tmp, RECIPE)?)
     })?;
-    println!(
+    outln!(
         "eie-compress demo: the shipped 64-256-128-10 MLP (trained by `eie-compress train` on the built-in synthetic dataset, samples {TRAIN}) through the whole pipeline, in {}.\n",
         out.display()
     );
@@ -132,17 +132,17 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
     ];
     let n = steps.len();
     for (i, (what, argv)) in steps.into_iter().enumerate() {
-        println!("== {}/{n} {what}", i + 1);
-        println!("$ eie-compress {}", argv.join(" "));
+        outln!("== {}/{n} {what}", i + 1);
+        outln!("$ eie-compress {}", argv.join(" "));
         let mut full = vec!["eie-compress".to_string()];
         if quiet {
             full.push("--quiet".into());
         }
         full.extend(argv);
         crate::run_argv(&full, progress)?;
-        println!();
+        outln!();
     }
-    println!(
+    outln!(
         "done: the images, model.eie and report.json are in {}; rerun any step with the command above it.",
         eie.display()
     );

@@ -166,16 +166,19 @@ pub fn run(args: Args) -> Result<()> {
         energy: costed.as_ref().map(|c| CostReport::new(c, &table)),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} on {} ({} samples, inputs {})",
-        report.model, report.dataset, report.samples, report.scaling
+        report.model,
+        report.dataset,
+        report.samples,
+        report.scaling
     );
-    print!("{}", render_stages(&report.stages));
+    out!("{}", render_stages(&report.stages));
     if let Some(f) = &report.act_frac {
-        println!(
+        outln!(
             "EIE activation fractions: {}{}",
             fractions(f),
             if args.act_frac.act_frac.is_empty() {
@@ -186,10 +189,10 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     for n in &report.notes {
-        println!("not measured: {n}");
+        outln!("not measured: {n}");
     }
     if let Some(c) = &costed {
-        print!("{}", costed_tables(c, &table));
+        out!("{}", costed_tables(c, &table));
     }
     Ok(())
 }

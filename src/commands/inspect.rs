@@ -57,12 +57,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.json {
         let report = Report::new(&bundle, &layers, args.pe);
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", summary(&bundle, args.layer.as_deref()));
+        out!("{}", summary(&bundle, args.layer.as_deref()));
         if let Some(k) = args.pe {
             for l in &layers {
-                print!("{}", pe_arrays(l, k));
+                out!("{}", pe_arrays(l, k));
             }
         }
     }

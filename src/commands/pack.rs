@@ -71,19 +71,19 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     staging.publish()?;
 
     let (_, bundle) = load_bundle(&args.out)?;
-    print!("{}", summary(&bundle, None));
+    out!("{}", summary(&bundle, None));
     let skipped: Vec<(&str, String)> = selection
         .skipped
         .iter()
         .map(|s| (s.name.as_str(), s.reason.to_string()))
         .collect();
-    print!("{}", skipped_line(&skipped, ""));
+    out!("{}", skipped_line(&skipped, ""));
     // Say which biases are in the images and which are not, so that nobody takes images for
     // the layer with its bias when they hold the weight alone.
     let mut folded_names: Vec<&str> = bundle.layers().iter().filter_map(|l| l.bias()).collect();
     folded_names.dedup(); // column batches repeat their layer's bias
     if !folded_names.is_empty() {
-        println!(
+        outln!(
             "biases folded in as last columns: {}",
             folded_names.join(", ")
         );
@@ -94,12 +94,12 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         .filter(|b| ck.info(b).is_some() && !folded_names.contains(&b.as_str()))
         .collect();
     if !left_out.is_empty() {
-        println!(
+        outln!(
             "not folded (--no-bias-column): {} (the images hold the weights alone)",
             left_out.join(", ")
         );
     }
-    println!(
+    outln!(
         "wrote {} (model.eie, manifest.json, {} image files)",
         args.out.display(),
         packed.files

@@ -153,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let sim = eie_rtl::run(&work.path, &rendered, simulator, loading)?;
 
-    println!(
+    outln!(
         "rtl-check {} ({} layers, {} PEs, queue depth {}, {})",
         args.dir.display(),
         runs.len(),
@@ -161,12 +161,12 @@ pub fn run(args: Args) -> Result<()> {
         params.fifo_depth,
         simulator.name()
     );
-    println!("layer                          RTL cycles  model cycles");
+    outln!("layer                          RTL cycles  model cycles");
     let mut differ = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let rtl = sim.cycles.get(i).copied();
         let shown = rtl.map_or("-".to_string(), |c| c.to_string());
-        println!(
+        outln!(
             "{:<30} {:>10}  {:>12}",
             run.view.name(),
             shown,
@@ -177,7 +177,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     if args.work.is_some() {
-        println!("testbench, vectors and log kept in {}", work.path.display());
+        outln!("testbench, vectors and log kept in {}", work.path.display());
     }
     if !sim.pass {
         // One line per failure the testbench printed: a mismatch, or a file it could not load.
@@ -190,6 +190,6 @@ pub fn run(args: Args) -> Result<()> {
             differ.join(", ")
         );
     }
-    println!("PASS: every output and accumulator bit-exact, every cycle count equal");
+    outln!("PASS: every output and accumulator bit-exact, every cycle count equal");
     Ok(())
 }

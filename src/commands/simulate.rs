@@ -229,10 +229,10 @@ pub fn run(args: Args) -> Result<()> {
         .write(&inputs, || waterfall(&title, &costed.savings))?;
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} layer{} ({}), {pes} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input vector{}",
         views.len(),
         if views.len() == 1 { "" } else { "s" },
@@ -299,10 +299,10 @@ pub fn run(args: Args) -> Result<()> {
             ),
         ]);
     }
-    print!("{}", t.render());
-    print!("{}", costed_tables(&costed, &table));
+    out!("{}", t.render());
+    out!("{}", costed_tables(&costed, &table));
     if let Some(c) = &report.cpu {
-        print!("{}", c.render());
+        out!("{}", c.render());
     }
     Ok(())
 }
@@ -451,10 +451,10 @@ fn run_described(
     args.chart
         .write(inputs, || waterfall(&title, &costed.savings))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} on {pes} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input{}{}",
         report.model,
         params.clock_mhz,
@@ -500,7 +500,7 @@ fn run_described(
         String::new(),
         String::new(),
     ]);
-    print!("{}", t.render());
-    print!("{}", costed_tables(&costed, table));
+    out!("{}", t.render());
+    out!("{}", costed_tables(&costed, table));
     Ok(())
 }

@@ -310,12 +310,12 @@ fn sweep(
         )?;
     }
     if args.param == Param::SpmatWidth {
-        print!(
+        out!(
             "{}",
             read_energy_minima(&layers, &points, &energies, &args.values)
         );
     }
-    println!(
+    outln!(
         "swept {name} over {:?} on {} layers: {} and {}",
         args.values,
         layers.len(),

@@ -124,7 +124,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         metadata.insert("eie.final_loss".into(), format!("{:.6}", last.loss));
     }
     let train_acc = float_accuracy(&net, &data)?;
-    println!(
+    outln!(
         "trained {arch} in {:.1} s: training top-1 {:.2}% ({}/{})",
         start.elapsed().as_secs_f64(),
         100.0 * train_acc.top1(),
@@ -138,7 +138,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             eval_range.unwrap_or_default().to_string(),
         );
         metadata.insert("eie.eval_top1".into(), format!("{:.6}", acc.top1()));
-        println!(
+        outln!(
             "held-out {}: top-1 {:.2}% ({}/{})",
             h.name(),
             100.0 * acc.top1(),
@@ -156,6 +156,6 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             Ok(())
         },
     )?;
-    println!("wrote {}", args.out.display());
+    outln!("wrote {}", args.out.display());
     Ok(())
 }

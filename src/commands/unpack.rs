@@ -99,6 +99,6 @@ pub fn run(args: Args) -> Result<()> {
             Ok(w.finish()?)
         },
     )?;
-    println!("wrote {} ({} tensors)", args.out.display(), specs.len());
+    outln!("wrote {} ({} tensors)", args.out.display(), specs.len());
     Ok(())
 }

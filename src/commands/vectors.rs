@@ -81,7 +81,7 @@ pub fn run(args: Args) -> Result<()> {
         .context("cannot write the vectors")?;
     staging.publish()?;
     let files: usize = set.manifest.layers.iter().map(|l| l.files.len()).sum();
-    println!(
+    outln!(
         "wrote {} ({} layers, {files} vector files, manifest.json)",
         args.out.display(),
         set.manifest.layers.len()

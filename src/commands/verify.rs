@@ -21,7 +21,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let m = eie_pipeline::verify(&args.dir, &bundle)?;
     let files: usize = m.layers.iter().map(|l| l.files.len()).sum();
-    println!(
+    outln!(
         "ok: {} layer{}; model.eie, manifest.json and {files} image files agree (every checksum, every PE's streams)",
         bundle.layers().len(),
         if bundle.layers().len() == 1 { "" } else { "s" }
