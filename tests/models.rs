@@ -653,6 +653,83 @@ fn foreign_pytorch_layout_checkpoints() {
     }
 }
 
+/// Incremental weight sharing (a recipe's `share_schedule`) on an LSTM: every step's
+/// sharing and masked fine-tuning is a stage of the report, the result is deterministic, and
+/// a schedule that reaches the whole is refused.
+#[test]
+fn incremental_sharing_of_an_lstm() {
+    let t = TestDir::new();
+    trained(&t, LSTM, "sequence", "lstm.safetensors");
+    t.write(
+        "inq.toml",
+        b"[defaults]\ndensity = 0.5\n[retrain]\nrounds = 1\nepochs = 2\nlr = 0.01\nshare_schedule = [0.5, 0.9]\ncentroid_epochs = 1\n",
+    );
+    let run = |out: &str| {
+        t.run(&[
+            "compress",
+            "lstm.safetensors",
+            "-o",
+            out,
+            "--recipe",
+            "inq.toml",
+            "--pes",
+            "4",
+            "--retrain",
+            "--dataset",
+            "synthetic-sequence",
+            "--range",
+            "0..1000",
+            "--eval-range",
+            "8000..8500",
+        ])
+        .ok();
+        std::fs::read(t.path(&format!("{out}/model.eie"))).unwrap()
+    };
+    let a = run("a");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("a/report.json")).unwrap()).unwrap();
+    let stages: Vec<&str> = report["accuracy"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "original (float)",
+            "pruned",
+            "masked fine-tuning",
+            "shared 50%, sharing step 1/2",
+            "masked fine-tuning, sharing step 1/2",
+            "shared 90%, sharing step 2/2",
+            "masked fine-tuning, sharing step 2/2",
+            "weight-shared",
+            "centroid fine-tuning",
+            "EIE bit-exact (images)",
+        ]
+    );
+    // Retrained at every step, it keeps most of the original's accuracy (64%; chance 10%).
+    let last = &report["accuracy"]["stages"][9];
+    assert!(last["top1"].as_f64().unwrap() > 0.5, "{last}");
+    // Deterministic: the same inputs and seed give the same bytes.
+    assert_eq!(a, run("b"));
+    // A schedule that reaches the whole is refused, naming the key.
+    t.write("bad.toml", b"[retrain]\nshare_schedule = [0.5, 1.0]\n");
+    t.run(&[
+        "compress",
+        "lstm.safetensors",
+        "-o",
+        "c",
+        "--recipe",
+        "bad.toml",
+        "--retrain",
+        "--dataset",
+        "synthetic-sequence",
+    ])
+    .fails_with(&["share_schedule", "increasing fractions in (0, 1)"]);
+}
+
 /// Checkpoints PyTorch itself wrote (tests/python/torch_models.py: a LeNet-5 class, an
 /// nn.Sequential CNN with stride, padding and average pooling, a one- and a two-layer
 /// nn.LSTM; trained two epochs on MNIST images 0..7999 when the test set is there): `eval

@@ -109,6 +109,7 @@ pub fn provenance(net: &Network, convs_on_eie: bool) -> BTreeMap<String, String>
 pub fn prune_and_share_only(seed: u64) -> RetrainSettings {
     RetrainSettings {
         schedule: vec![1.0],
+        share_schedule: Vec::new(),
         fine_tune: TrainConfig {
             epochs: 0,
             seed,

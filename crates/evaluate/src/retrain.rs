@@ -6,7 +6,10 @@
 //!    fine-tuning: Adam on the surviving weights and the biases, pruned weights held at
 //!    exactly zero.
 //! 2. Share weights (the pipeline's clustering), then fine-tune the shared values: codes
-//!    fixed, each value moved by SGD on the sum of its weights' gradients.
+//!    fixed, each value moved by SGD on the sum of its weights' gradients. With a share
+//!    schedule the sharing is incremental (Zhou et al., INQ, 2017): the codebook is clustered
+//!    once, and in steps the largest surviving weights take their shared values and are held
+//!    there while masked fine-tuning retrains the others, which learn to make up the error.
 //! 3. Hand the survivors and codes to the pipeline ([`eie_pipeline::Retrained`]), which
 //!    writes and packs them.
 //!
@@ -17,13 +20,16 @@ use std::collections::HashMap;
 use eie_checkpoint::{Header, bias_name, round_to};
 use eie_dataset::Dataset;
 use eie_pipeline::settings::{Kind, Knob, Scope, Value, any};
-use eie_pipeline::{Decided, LayerPlan, Observer, Pruning, Retrained, representable, share};
+use eie_pipeline::{
+    Codebook, Decided, LayerPlan, Observer, Pruning, Retrained, assign, codebook, representable,
+    share,
+};
 use eie_prune::{Global, PruneReport, Rule};
 
 use crate::error::{Error, Result};
 use crate::share::{CentroidConfig, SharedLayer, apply_shared, fine_tune_centroids};
 use crate::stages::StageAccuracy;
-use crate::train::{EpochStats, Mode, TrainConfig, train};
+use crate::train::{EpochStats, Held, Mode, TrainConfig, train};
 use eie_model::Network;
 
 /// The most pruning rounds a schedule may have.
@@ -48,6 +54,9 @@ pub struct RetrainChoices {
     pub rounds: Option<usize>,
     /// Progress of each pruning round toward the target.
     pub schedule: Option<Vec<f64>>,
+    /// Fractions of each matrix's surviving weights shared and held, step by step, before
+    /// the final sharing (none: Deep Compression's sharing at once).
+    pub share_schedule: Option<Vec<f64>>,
 }
 
 impl Default for RetrainChoices {
@@ -62,6 +71,7 @@ impl Default for RetrainChoices {
             weight_decay: t.weight_decay,
             rounds: None,
             schedule: None,
+            share_schedule: None,
         }
     }
 }
@@ -82,6 +92,22 @@ fn int(v: &Value) -> usize {
 const SCHEDULE: &str = "rounds / schedule";
 
 /// Checks a schedule: increasing steps in (0, 1] ending at 1, at most [`MAX_ROUNDS`].
+fn check_share_schedule(schedule: &[f64]) -> Result<(), String> {
+    if schedule.len() > MAX_ROUNDS {
+        return Err(format!(
+            "a share schedule of {} steps is over {MAX_ROUNDS}",
+            schedule.len()
+        ));
+    }
+    let increasing = schedule.windows(2).all(|w| w[0] < w[1]);
+    if !increasing || schedule.iter().any(|&f| !(f > 0.0 && f < 1.0)) {
+        return Err(format!(
+            "share_schedule {schedule:?}: expected increasing fractions in (0, 1) (e.g. [0.5, 0.75, 0.9]; the final sharing is the whole)"
+        ));
+    }
+    Ok(())
+}
+
 fn check_schedule(schedule: &[f64]) -> Result<(), String> {
     if schedule.len() > MAX_ROUNDS {
         return Err(format!(
@@ -207,6 +233,17 @@ pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
         apply: |s, v| s.schedule = Some(v.floats().to_vec()),
         show: |s| s.schedule.as_ref().map(|v| format!("{v:?}")),
     },
+    Knob {
+        key: "share_schedule",
+        value_name: "F,F,...",
+        doc: "Incremental weight sharing (docs/accuracy.md): before the final sharing, the largest of each matrix's surviving weights, these fractions of them in turn, take their shared values and stay there while masked fine-tuning (epochs) retrains the rest. Increasing, in (0, 1).",
+        kind: Kind::Floats,
+        group: None,
+        scope: Scope::RecipeOnly,
+        check: |v| check_share_schedule(v.floats()),
+        apply: |s, v| s.share_schedule = Some(v.floats().to_vec()),
+        show: |s| s.share_schedule.as_ref().map(|v| format!("{v:?}")),
+    },
 ];
 
 /// How to retrain, resolved.
@@ -216,7 +253,10 @@ pub struct RetrainSettings {
     /// keeps density `D^t_r` (of a per-layer or global density D) or prunes at `t_r x S`
     /// standard deviations.
     pub schedule: Vec<f64>,
-    /// Masked fine-tuning after each pruning round.
+    /// Fractions of each matrix's surviving weights shared and held before the final
+    /// sharing, increasing, in (0, 1); empty: all shared at once.
+    pub share_schedule: Vec<f64>,
+    /// Masked fine-tuning after each pruning round (and each incremental sharing step).
     pub fine_tune: TrainConfig,
     /// Centroid fine-tuning after weight sharing.
     pub centroids: CentroidConfig,
@@ -236,8 +276,14 @@ impl RetrainChoices {
             what: "retraining",
             reason,
         })?;
+        let share_schedule = self.share_schedule.clone().unwrap_or_default();
+        check_share_schedule(&share_schedule).map_err(|reason| Error::Config {
+            what: "retraining",
+            reason,
+        })?;
         let settings = RetrainSettings {
             schedule,
+            share_schedule,
             fine_tune: TrainConfig {
                 epochs: self.epochs,
                 batch_size: self.batch_size,
@@ -442,10 +488,18 @@ pub fn retrain(
 
     let pruned = net.clone();
 
-    // 2. Share weights, then fine-tune the shared values.
+    // 2. Share weights (at once, or in steps with a share schedule), then fine-tune the
+    // shared values.
+    let books = if settings.fine_tune.epochs > 0 && !settings.share_schedule.is_empty() {
+        Some(incremental_sharing(
+            &mut net, plans, header, data, held, settings, observer, stages,
+        )?)
+    } else {
+        None
+    };
     let mut shares = Vec::with_capacity(plans.len());
     let mut layers = Vec::with_capacity(plans.len());
-    for (l, p) in net.layers().iter().zip(plans) {
+    for (i, (l, p)) in net.layers().iter().zip(plans).enumerate() {
         let bias_dtype = p.bias.as_ref().map(|b| b.dtype);
         let positions: Vec<u64> = (0..l.weight.len() as u64)
             .filter(|&i| l.weight[i as usize] != 0.0)
@@ -455,7 +509,10 @@ pub fn retrain(
             (Some(_), Some(b)) => b,
             _ => &[],
         };
-        let sh = share(&p.name, &values, bias, &p.settings, p.dtype, bias_dtype)?;
+        let sh = match &books {
+            Some(books) => assign(&books[i], &values, bias),
+            None => share(&p.name, &values, bias, &p.settings, p.dtype, bias_dtype)?,
+        };
         let mut codes = vec![0u8; l.weight.len()];
         for (&pos, &c) in positions.iter().zip(&sh.codes) {
             codes[pos as usize] = c;
@@ -535,8 +592,117 @@ pub fn retrain(
     Ok(Retrained { decided, overrides })
 }
 
+/// Incremental weight sharing: each layer's codebook clustered once from its survivors (and
+/// folded bias), then, step by step, the largest of the survivors not yet shared (a fraction
+/// of them all, per the share schedule) take their nearest shared value and are held there
+/// while masked fine-tuning retrains the rest; a folded bias is shared and held from the
+/// first step. Returns the codebooks, which the final sharing assigns every value to.
+#[allow(clippy::too_many_arguments)]
+fn incremental_sharing(
+    net: &mut Network,
+    plans: &[LayerPlan],
+    header: &Header,
+    data: &Dataset,
+    held_out: Option<&Dataset>,
+    settings: &RetrainSettings,
+    observer: &dyn Observer,
+    stages: &mut Vec<StageAccuracy>,
+) -> Result<Vec<Codebook>> {
+    let mut books = Vec::with_capacity(plans.len());
+    let mut held = Vec::with_capacity(plans.len());
+    let mut survivors = Vec::with_capacity(plans.len());
+    for (l, p) in net.layers().iter().zip(plans) {
+        let values: Vec<f32> = l.weight.iter().copied().filter(|&w| w != 0.0).collect();
+        let bias: &[f32] = match (&p.bias, &l.bias) {
+            (Some(_), Some(b)) => b,
+            _ => &[],
+        };
+        let bias_dtype = p.bias.as_ref().map(|b| b.dtype);
+        books.push(codebook(
+            &p.name,
+            &values,
+            bias,
+            &p.settings,
+            p.dtype,
+            bias_dtype,
+        )?);
+        held.push(Held {
+            weights: vec![false; l.weight.len()],
+            bias: !bias.is_empty(),
+        });
+        survivors.push(values.len());
+    }
+    let steps = settings.share_schedule.len();
+    for (k, &fraction) in settings.share_schedule.iter().enumerate() {
+        for (((l, p), book), (h, &n)) in net
+            .layers_mut()
+            .zip(plans)
+            .zip(&books)
+            .zip(held.iter_mut().zip(&survivors))
+        {
+            hold_largest(l.weight, book, &mut h.weights, n, fraction);
+            if let (Some(_), Some(b)) = (&p.bias, l.bias) {
+                let sh = assign(book, &[], b);
+                for (v, &c) in b.iter_mut().zip(&sh.bias_codes) {
+                    *v = sh.value(c);
+                }
+            }
+        }
+        let step = format!("sharing step {}/{steps}", k + 1);
+        let shared = format!("shared {:.0}%, {step}", 100.0 * fraction);
+        stage(stages, observer, net, held_out, shared, None)?;
+        let name = format!("masked fine-tuning, {step}");
+        let mut last = None;
+        train(
+            net,
+            data,
+            &settings.fine_tune,
+            Mode::Held(&held),
+            &mut |s| {
+                observer.note(&format!(
+                    "  {name} epoch {}: loss {:.4}, running top-1 {:.2}%",
+                    s.epoch,
+                    s.loss,
+                    100.0 * s.accuracy
+                ));
+                last = Some(s.clone());
+            },
+        )?;
+        round_to_dtypes(net, plans, header);
+        stage(stages, observer, net, held_out, name, last)?;
+    }
+    Ok(books)
+}
+
+/// Shares and holds the largest of `weight`'s survivors not yet held until `fraction` of the
+/// `survivors` the sharing started with (rounded) are held (ties: the lower index first). A weight
+/// whose nearest shared value is zero becomes a zero (pruned), as the final sharing would
+/// make it.
+fn hold_largest(
+    weight: &mut [f32],
+    book: &Codebook,
+    held: &mut [bool],
+    survivors: usize,
+    fraction: f64,
+) {
+    let target = ((fraction * survivors as f64).round() as usize).min(survivors);
+    let already = held.iter().filter(|&&h| h).count();
+    let mut free: Vec<usize> = (0..weight.len())
+        .filter(|&j| weight[j] != 0.0 && !held[j])
+        .collect();
+    free.sort_by(|&a, &b| weight[b].abs().total_cmp(&weight[a].abs()).then(a.cmp(&b)));
+    free.truncate(target.saturating_sub(already));
+    let values: Vec<f32> = free.iter().map(|&j| weight[j]).collect();
+    let sh = assign(book, &values, &[]);
+    for (&j, &c) in free.iter().zip(&sh.codes) {
+        weight[j] = sh.value(c);
+        held[j] = true;
+    }
+}
+
 #[cfg(test)]
 mod retrain_tests {
+    use eie_checkpoint::Dtype;
     use eie_pipeline::Assignments;
 
     use super::*;
@@ -560,6 +726,57 @@ mod retrain_tests {
         let t: toml::Table = toml::from_str("schedule = [0.5, 1.0]\nrounds = 2\n").unwrap();
         let e = Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).unwrap_err();
         assert!(e.contains("give one of rounds and schedule"), "{e}");
+    }
+
+    #[test]
+    fn share_schedules_are_increasing_fractions_below_one() {
+        for bad in [
+            "[0.5, 0.4]",
+            "[0.5, 1.0]",
+            "[0.0, 0.5]",
+            "[-0.1]",
+            "[0.5, 0.5]",
+        ] {
+            let t: toml::Table = toml::from_str(&format!("share_schedule = {bad}\n")).unwrap();
+            let e = Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).unwrap_err();
+            assert!(e.contains("increasing fractions in (0, 1)"), "{bad}: {e}");
+        }
+        let t: toml::Table = toml::from_str("share_schedule = [0.5, 0.75, 0.9]\n").unwrap();
+        let a = Assignments::from_toml(RETRAIN_KNOBS, &t, |_| true).unwrap();
+        let mut c = RetrainChoices::default();
+        a.apply(&mut c);
+        assert_eq!(c.resolve(1).unwrap().share_schedule, [0.5, 0.75, 0.9]);
+        assert!(
+            RetrainChoices::default()
+                .resolve(1)
+                .unwrap()
+                .share_schedule
+                .is_empty()
+        );
+    }
+
+    /// Each step holds the largest survivors not yet held, up to its fraction of the
+    /// survivors the sharing started with, at their nearest shared value; held weights stay
+    /// held, pruned ones stay zero.
+    #[test]
+    fn hold_largest_shares_the_largest_first() {
+        let settings = eie_pipeline::LayerSettings {
+            code_bits: 2,
+            ..Default::default()
+        };
+        let values = [-2.0, -2.0, 0.5, 0.5, 3.0, 3.0];
+        let book = codebook("fc", &values, &[], &settings, Dtype::F32, None).unwrap();
+        assert_eq!(book.centroids, [-2.0, 0.5, 3.0]);
+        let mut w = [0.4f32, 0.0, -2.5, 2.9, 0.6, -0.3];
+        let mut held = [false; 6];
+        // 5 survivors: half is 3 (2.5 rounded): -2.5, 2.9 and 0.6.
+        hold_largest(&mut w, &book, &mut held, 5, 0.5);
+        assert_eq!(w, [0.4, 0.0, -2.0, 3.0, 0.5, -0.3]);
+        assert_eq!(held, [false, false, true, true, true, false]);
+        // One more (4 of 5): 0.4, larger than -0.3; the held ones are not chosen again.
+        hold_largest(&mut w, &book, &mut held, 5, 0.8);
+        assert_eq!(w, [0.5, 0.0, -2.0, 3.0, 0.5, -0.3]);
+        assert_eq!(held, [true, false, true, true, true, false]);
     }
 
     /// The schema in docs/recipes.md is a recipe every key of which is read as documented.

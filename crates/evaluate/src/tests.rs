@@ -138,6 +138,54 @@ fn masked_fine_tuning_keeps_pruned_weights_exactly_zero() {
     assert!(dense.density() > 0.99);
 }
 
+/// Held mode (incremental weight sharing): held weights and held biases keep their bits,
+/// pruned weights stay zero, the other weights train.
+#[test]
+fn held_weights_and_biases_keep_their_values() {
+    let data = synthetic(SampleRange::new(0, 500));
+    let mut net = random_net(&[64, 24, 10], 3, 0.3);
+    let before = net.clone();
+    let held: Vec<Held> = net
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Held {
+            weights: (0..l.weight.len()).map(|j| j % 3 == 0).collect(),
+            bias: i == 0,
+        })
+        .collect();
+    let cfg = TrainConfig {
+        epochs: 2,
+        weight_decay: 1e-3,
+        ..Default::default()
+    };
+    train(&mut net, &data, &cfg, Mode::Held(&held), &mut |_| {}).unwrap();
+    let mut changed = 0;
+    for ((a, b), h) in before.layers().iter().zip(net.layers()).zip(&held) {
+        for (j, (&w0, &w1)) in a.weight.iter().zip(&b.weight).enumerate() {
+            if w0 == 0.0 || h.weights[j] {
+                assert_eq!(w1.to_bits(), w0.to_bits(), "{} weight {j} moved", a.name);
+            } else if w0 != w1 {
+                changed += 1;
+            }
+        }
+        let (b0, b1) = (a.bias.as_ref().unwrap(), b.bias.as_ref().unwrap());
+        if h.bias {
+            assert_eq!(b0, b1, "{}: a held bias moved", a.name);
+        } else {
+            assert_ne!(b0, b1, "{}: a free bias did not train", a.name);
+        }
+    }
+    assert!(changed > 100, "only {changed} free weights trained");
+    // One flag per weight, one entry per layer.
+    let short = vec![Held {
+        weights: vec![false; 3],
+        bias: false,
+    }];
+    let e = train(&mut net, &data, &cfg, Mode::Held(&short), &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("held layers"), "{e}");
+}
+
 /// Host cross-entropy (mean over samples) of `net` on `data`, in f64.
 fn host_loss(net: &Network, data: &Dataset) -> f64 {
     let mut total = 0.0;

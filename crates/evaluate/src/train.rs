@@ -1,6 +1,7 @@
 //! Training with burn: Adam on cross-entropy, minibatches in a seeded order. Also masked
 //! fine-tuning after pruning: the gradients of pruned weights are zeroed before every step
-//! and the mask is applied again after it, so a pruned weight stays exactly zero.
+//! and the mask is applied again after it, so a pruned weight stays exactly zero. Incremental
+//! weight sharing holds its shared weights (and biases) at their values the same way.
 
 use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -89,13 +90,68 @@ pub struct EpochStats {
     pub accuracy: f64,
 }
 
-/// Whether training may change every weight or only the non-zero ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+/// Whether training may change every weight, only the non-zero ones, or only those not held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode<'a> {
     /// Every weight trains.
     Dense,
     /// Weights that are zero when training starts stay exactly zero (biases train).
     Masked,
+    /// As `Masked`, and the weights and biases each layer's [`Held`] marks keep the values
+    /// they start with (incremental weight sharing's shared values); one per layer.
+    Held(&'a [Held]),
+}
+
+/// What one layer holds at its values in [`Mode::Held`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// Per weight, `[out, in]` row-major like the weights: `true` keeps it as it is.
+    pub weights: Vec<bool>,
+    /// Whether the bias keeps its values.
+    pub bias: bool,
+}
+
+impl Mode<'_> {
+    /// The stage a diverging loss is reported in.
+    fn stage(self) -> &'static str {
+        match self {
+            Mode::Dense => "training",
+            Mode::Masked => "masked fine-tuning",
+            Mode::Held(_) => "incremental weight sharing",
+        }
+    }
+
+    /// Whether layer `layer` keeps its bias.
+    fn holds_bias(self, layer: usize) -> bool {
+        matches!(self, Mode::Held(h) if h[layer].bias)
+    }
+}
+
+/// Checks that `held` has one entry per layer of `net`, each the length of its weights.
+fn check_held(net: &Network, held: &[Held]) -> Result<()> {
+    if held.len() != net.layers().len() {
+        return Err(Error::Shared {
+            layer: "(all)".into(),
+            reason: format!(
+                "{} held layers for a network of {}",
+                held.len(),
+                net.layers().len()
+            ),
+        });
+    }
+    for (l, h) in net.layers().iter().zip(held) {
+        if h.weights.len() != l.weight.len() {
+            return Err(Error::Shared {
+                layer: l.name.clone(),
+                reason: format!(
+                    "{} held flags for {} weights",
+                    h.weights.len(),
+                    l.weight.len()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The sample order of every epoch: one permutation, reshuffled each epoch.
@@ -130,21 +186,36 @@ pub fn train(
     net.check_dataset(data)?;
     let device = Device::flex().autodiff();
     let plain = Device::flex();
+    if let Mode::Held(held) = mode {
+        check_held(net, held)?;
+    }
     let mut model = Model::new(net, &device);
-    // Masks in burn's layout: 1 keeps a weight, 0 holds it at zero.
-    let masks: Option<Vec<Tensor<2>>> = (mode == Mode::Masked).then(|| {
-        net.layers()
-            .iter()
-            .map(|l| {
-                let m: Vec<f32> = l
-                    .weight
-                    .iter()
-                    .map(|&w| if w != 0.0 { 1.0 } else { 0.0 })
-                    .collect();
-                Tensor::<2>::from_data(TensorData::new(burn_layout(l, &m), burn_dims(l)), &plain)
-            })
-            .collect()
-    });
+    // Masks in burn's layout, 1 trains a weight, 0 holds it: at zero (pruned) or, in Held
+    // mode, at its value, which `holds` adds back after every step.
+    let mut masks = Vec::new();
+    let mut holds = Vec::new();
+    if mode != Mode::Dense {
+        for (i, l) in net.layers().iter().enumerate() {
+            let held = |j: usize| matches!(mode, Mode::Held(h) if h[i].weights[j]);
+            let m: Vec<f32> = (0..l.weight.len())
+                .map(|j| {
+                    if l.weight[j] != 0.0 && !held(j) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let h: Vec<f32> = (0..l.weight.len())
+                .map(|j| if held(j) { l.weight[j] } else { 0.0 })
+                .collect();
+            let tensor = |v: Vec<f32>| {
+                Tensor::<2>::from_data(TensorData::new(burn_layout(l, &v), burn_dims(l)), &plain)
+            };
+            masks.push(tensor(m));
+            holds.push(matches!(mode, Mode::Held(_)).then(|| tensor(h)));
+        }
+    }
     let mut adam = AdamConfig::new().with_epsilon(1e-8);
     if cfg.weight_decay > 0.0 {
         adam = adam.with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)));
@@ -169,22 +240,25 @@ pub fn train(
                 .count();
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &model);
-            if let Some(masks) = &masks {
-                for (w, m) in model.weights.iter().zip(masks) {
-                    if let Some(g) = grads.remove::<2>(w.id) {
-                        grads.register(w.id, g * m.clone());
-                    }
+            for (w, m) in model.weights.iter().zip(&masks) {
+                if let Some(g) = grads.remove::<2>(w.id) {
+                    grads.register(w.id, g * m.clone());
+                }
+            }
+            // A bias without a gradient is one the optimizer leaves as it is.
+            for (i, b) in model.biases.iter().enumerate() {
+                if let (true, Some(b)) = (mode.holds_bias(i), b) {
+                    grads.remove::<1>(b.id);
                 }
             }
             model = optim.step(cfg.lr, model, grads);
-            if let Some(masks) = &masks {
-                for (p, m) in model.weights.iter_mut().zip(masks) {
-                    let w = p.clone();
-                    *p = Param::initialized(
-                        w.id,
-                        (w.val().inner() * m.clone()).autodiff().require_grad(),
-                    );
+            for ((p, m), h) in model.weights.iter_mut().zip(&masks).zip(&holds) {
+                let w = p.clone();
+                let mut kept = w.val().inner() * m.clone();
+                if let Some(h) = h {
+                    kept = kept + h.clone();
                 }
+                *p = Param::initialized(w.id, kept.autodiff().require_grad());
             }
         }
         let stats = EpochStats {
@@ -194,10 +268,7 @@ pub fn train(
         };
         if !stats.loss.is_finite() {
             return Err(Error::Diverged {
-                stage: match mode {
-                    Mode::Dense => "training",
-                    Mode::Masked => "masked fine-tuning",
-                },
+                stage: mode.stage(),
                 epoch,
                 loss: stats.loss,
             });

@@ -30,5 +30,5 @@ pub use settings::{
     Assignments, CodebookKind, InitKind, Knob, LAYER_KNOBS, LayerSettings, Pruning, RUN_KNOBS,
     RunSettings,
 };
-pub use share::{Shared, representable, share};
+pub use share::{Codebook, Shared, assign, codebook, representable, share};
 pub use verify::verify;

@@ -55,10 +55,7 @@ impl Shared {
 }
 
 /// Clusters a layer's surviving weights and its folded bias's non-zero values (they share the
-/// codebook) and gives every one of them a code. The shared values are made representable in
-/// the weight's dtype (and the bias's, when it differs), so the quantized checkpoint holds
-/// exactly the images' values; a shared value that is zero would store pruned weights as
-/// entries, so the values nearest to it become zeros (code 0) instead.
+/// codebook) and gives every one of them a code: [`codebook`], then [`assign`].
 pub fn share(
     name: &str,
     values: &[f32],
@@ -67,6 +64,31 @@ pub fn share(
     dtype: Dtype,
     bias_dtype: Option<Dtype>,
 ) -> Result<Shared> {
+    let book = codebook(name, values, bias_values, settings, dtype, bias_dtype)?;
+    Ok(assign(&book, values, bias_values))
+}
+
+/// A layer's codebook before any value has its code: the clustering and its centroids made
+/// representable (ascending, distinct; one may be zero).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Codebook {
+    /// The centroids as the tensors' dtypes hold them.
+    pub centroids: Vec<f32>,
+    /// What the clustering did.
+    pub clustering: Clustering,
+}
+
+/// Clusters a layer's surviving weights and its folded bias's non-zero values into one
+/// codebook. The shared values are made representable in the weight's dtype (and the
+/// bias's, when it differs), so the quantized checkpoint holds exactly the images' values.
+pub fn codebook(
+    name: &str,
+    values: &[f32],
+    bias_values: &[f32],
+    settings: &LayerSettings,
+    dtype: Dtype,
+    bias_dtype: Option<Dtype>,
+) -> Result<Codebook> {
     let k = (1usize << settings.code_bits) - 1;
     let clustering = if bias_values.iter().all(|&v| v == 0.0) {
         cluster(values, k, settings.method())
@@ -84,10 +106,20 @@ pub fn share(
         centroids.push(representable(name, c, dtype, bias_dtype)?);
     }
     centroids.dedup();
+    Ok(Codebook {
+        centroids,
+        clustering,
+    })
+}
+
+/// Gives every weight and bias value the code of its nearest centroid in `book` (a zero
+/// value code 0). A centroid that is zero would store pruned weights as entries, so the
+/// values nearest to it become zeros (code 0) instead.
+pub fn assign(book: &Codebook, values: &[f32], bias_values: &[f32]) -> Shared {
+    let centroids = &book.centroids;
     let zero = centroids.iter().position(|&c| c == 0.0);
     let shared: Vec<f32> = centroids.iter().copied().filter(|&c| c != 0.0).collect();
-
-    let assigner = Assigner::new(&centroids);
+    let assigner = Assigner::new(centroids);
     let code_of = |v: f32| {
         if v == 0.0 {
             return 0u8;
@@ -99,12 +131,12 @@ pub fn share(
             _ => i as u8 + 1,
         }
     };
-    Ok(Shared {
+    Shared {
         values: shared,
         codes: values.par_iter().map(|&v| code_of(v)).collect(),
         bias_codes: bias_values.iter().map(|&v| code_of(v)).collect(),
-        clustering,
-    })
+        clustering: book.clustering.clone(),
+    }
 }
 
 /// `c` rounded to the weight's dtype (and to the bias's, when a folded bias has another).
