@@ -181,6 +181,8 @@ mod tests {
             Kind::Switch => "true".into(),
             Kind::Int { min, .. } => min.max(1).to_string(),
             Kind::Float => "0.5".into(),
+            // A pruning schedule ends at 1; a share schedule stays below it.
+            Kind::Floats if k.key == "share_schedule" => "[0.5]".into(),
             Kind::Floats => "[0.5, 1.0]".into(),
             Kind::Choice(words) => format!("\"{}\"", words[0]),
         }

@@ -114,10 +114,8 @@ fn main() -> ExitCode {
     let progress = progress::Progress::new(cli.quiet);
     match dispatch(cli.command, &progress, cli.quiet) {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader of standard output is done (`| head`): so is this command.
-        Err(e) if out::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            errln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -1,41 +1,58 @@
-//! Standard output that reports a failed write as an error instead of panicking as `print!`
-//! does: `eie-compress simulate ... | head` closes the pipe early, and main treats a closed
-//! pipe as the reader being done (exit 0, nothing printed), as ripgrep does.
+//! Standard output and standard error without `print!`'s panic: `eie-compress simulate ... |
+//! head` closes the pipe early. A closed standard output means its reader is done, not that
+//! the command failed: what is left of the output is dropped and the command goes on (the
+//! files it writes, its checks and its exit status are what they would have been), as
+//! `cmd > /dev/null` would. Any other failure to write standard output is an error.
+//! Standard error has nowhere to report its own failures, so they are dropped.
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
-/// Writes `args` to standard output.
+/// Set once standard output's reader has gone.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `args` to standard output; after a closed pipe, nothing.
 pub fn write(args: fmt::Arguments) -> anyhow::Result<()> {
-    io::stdout()
-        .lock()
-        .write_fmt(args)
-        .context("writing to standard output")
+    if CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    match io::stdout().lock().write_fmt(args) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other.context("writing to standard output"),
+    }
 }
 
-/// Whether `e` is standard output's reader having gone (a closed pipe).
-pub fn closed_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+/// Writes `args` to standard error, ignoring a failure (there is nowhere to report it).
+pub fn write_err(args: fmt::Arguments) {
+    let _ = io::stderr().lock().write_fmt(args);
 }
 
-/// `print!` that returns the write's error from the enclosing function (`?`).
+/// `print!` that returns a failed write's error from the enclosing function (`?`).
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::out::write(format_args!($($arg)*))?
     };
 }
 
-/// `println!` that returns the write's error from the enclosing function (`?`).
+/// `println!` that returns a failed write's error from the enclosing function (`?`).
 macro_rules! outln {
     () => {
         $crate::out::write(format_args!("\n"))?
     };
     ($($arg:tt)*) => {
         $crate::out::write(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `eprintln!` that does not panic when standard error is closed.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::out::write_err(format_args!("{}\n", format_args!($($arg)*)))
     };
 }

@@ -67,11 +67,11 @@ impl Observer for Progress {
     /// followed in logs too, not only on terminals.
     fn note(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            errln!("{line}");
         }
     }
 
     fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        errln!("warning: {message}");
     }
 }

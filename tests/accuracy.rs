@@ -1118,3 +1118,86 @@ fn eval_says_what_it_cannot_rebuild_for_a_retrained_model() {
         .to_string();
     assert!(text.contains("not measured: pruned (float)"), "{text}");
 }
+
+/// With incremental sharing the dense checkpoints hold states the report measured: eval's
+/// pruned stage is the last sharing step's masked fine-tuning (weights and biases of the
+/// same moment), its shared stage the centroid fine-tuning's, with biases kept out of the
+/// images (they retrain through the sharing steps; they were once written as they stood
+/// before them) and folded in.
+#[test]
+fn incremental_sharing_writes_what_it_measured() {
+    let t = TestDir::new();
+    let m = small_model(&t, "m.safetensors");
+    t.write(
+        "inq.toml",
+        b"[retrain]\nepochs = 2\nshare_schedule = [0.5, 0.9]\ncentroid_epochs = 1\n",
+    );
+    for (out, extra) in [("apart", &["--no-bias-column"][..]), ("folded", &[][..])] {
+        let mut args = vec![
+            "compress",
+            &m,
+            "-o",
+            out,
+            "--recipe",
+            "inq.toml",
+            "--density",
+            "0.3",
+            "--code-bits",
+            "3",
+            "--pes",
+            "2",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..2000",
+            "--eval-range",
+            "8000..9000",
+            "--retrain",
+            "--dense-checkpoints",
+            "--json",
+            "-q",
+        ];
+        args.extend(extra);
+        let r = json(t.run(&args).ok());
+        let top1 = |stages: &Value, name: &str| {
+            let s = stages
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == name)
+                .unwrap_or_else(|| panic!("{out}: no stage {name} in {stages}"));
+            s["correct"].as_u64().unwrap()
+        };
+        let reported = &r["accuracy"]["stages"];
+        let e = json(
+            t.run(&[
+                "eval",
+                &m,
+                out,
+                "--dataset",
+                "synthetic",
+                "--range",
+                "8000..9000",
+                "--json",
+            ])
+            .ok(),
+        );
+        let measured = &e["stages"];
+        assert_eq!(
+            top1(measured, "pruned (float)"),
+            top1(reported, "masked fine-tuning, sharing step 2/2"),
+            "{out}"
+        );
+        assert_eq!(
+            top1(measured, "pruned + shared (float)"),
+            top1(reported, "centroid fine-tuning"),
+            "{out}"
+        );
+        // The settings say how it was shared.
+        assert_eq!(
+            r["accuracy"]["retrain"]["share_schedule"],
+            serde_json::json!([0.5, 0.9]),
+            "{out}"
+        );
+    }
+}

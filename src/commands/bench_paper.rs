@@ -218,7 +218,7 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     if args.timings {
         let simulated: u64 = results.iter().map(|r| r.entries_simulated).sum();
-        eprintln!(
+        errln!(
             "bench-paper: {elapsed:.3} s for the nine layers (generate, pack, functional and timing models); {simulated} entries simulated, {:.1} M entries/s",
             simulated as f64 / elapsed / 1e6
         );

@@ -354,12 +354,13 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         provenance.insert(
             "retrain".into(),
             format!(
-                "on {}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
+                "on {}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), share schedule {:?}, centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
                 d.train.as_ref().map_or("", |t| t.name()),
                 s.schedule,
                 s.fine_tune.epochs,
                 s.fine_tune.lr,
                 s.fine_tune.weight_decay,
+                s.share_schedule,
                 s.centroids.epochs,
                 s.centroids.lr,
                 s.fine_tune.batch_size,
@@ -467,6 +468,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             held_out_is_train: d.held.is_none(),
             retrain: r.retrain.as_ref().map(|s| RetrainReport {
                 schedule: s.schedule.clone(),
+                share_schedule: s.share_schedule.clone(),
                 epochs: s.fine_tune.epochs,
                 lr: s.fine_tune.lr,
                 weight_decay: s.fine_tune.weight_decay,
@@ -515,7 +517,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     if args.timings {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         let t = &done.timings;
-        eprintln!(
+        errln!(
             "timings (ms): read {:.1}  prune {:.1}  cluster {:.1}  assign {:.1}  encode {:.1}  write {:.1}  hash-wait {:.1}  total {:.1}",
             ms(t.read),
             ms(t.prune),

@@ -49,6 +49,8 @@ pub struct AccuracyReport {
 #[derive(Serialize)]
 pub struct RetrainReport {
     pub schedule: Vec<f64>,
+    /// Incremental weight sharing's steps (empty: shared at once).
+    pub share_schedule: Vec<f64>,
     pub epochs: usize,
     pub lr: f64,
     pub weight_decay: f64,

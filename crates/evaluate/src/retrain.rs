@@ -91,7 +91,8 @@ fn int(v: &Value) -> usize {
 /// The rounds group: a schedule is given either way.
 const SCHEDULE: &str = "rounds / schedule";
 
-/// Checks a schedule: increasing steps in (0, 1] ending at 1, at most [`MAX_ROUNDS`].
+/// Checks a share schedule: increasing fractions strictly between 0 and 1 (the final sharing
+/// is the whole), at most [`MAX_ROUNDS`] steps.
 fn check_share_schedule(schedule: &[f64]) -> Result<(), String> {
     if schedule.len() > MAX_ROUNDS {
         return Err(format!(
@@ -108,6 +109,7 @@ fn check_share_schedule(schedule: &[f64]) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a schedule: increasing steps in (0, 1] ending at 1, at most [`MAX_ROUNDS`].
 fn check_schedule(schedule: &[f64]) -> Result<(), String> {
     if schedule.len() > MAX_ROUNDS {
         return Err(format!(
@@ -281,6 +283,12 @@ impl RetrainChoices {
             what: "retraining",
             reason,
         })?;
+        if !share_schedule.is_empty() && self.epochs == 0 {
+            return Err(Error::Config {
+                what: "retraining",
+                reason: "share_schedule retrains the unshared weights after each step: it needs masked fine-tuning epochs (epochs is 0)".into(),
+            });
+        }
         let settings = RetrainSettings {
             schedule,
             share_schedule,
@@ -486,17 +494,19 @@ pub fn retrain(
         }
     }
 
-    let pruned = net.clone();
-
     // 2. Share weights (at once, or in steps with a share schedule), then fine-tune the
     // shared values.
-    let books = if settings.fine_tune.epochs > 0 && !settings.share_schedule.is_empty() {
+    let books = if settings.share_schedule.is_empty() {
+        None
+    } else {
         Some(incremental_sharing(
             &mut net, plans, header, data, held, settings, observer, stages,
         )?)
-    } else {
-        None
     };
+    // The network as the final sharing finds it: what pruned.safetensors holds (with a share
+    // schedule, as its last step left it), and the biases kept apart from the codebook, which
+    // centroid fine-tuning leaves as they are.
+    let pruned = net.clone();
     let mut shares = Vec::with_capacity(plans.len());
     let mut layers = Vec::with_capacity(plans.len());
     for (i, (l, p)) in net.layers().iter().zip(plans).enumerate() {
@@ -649,7 +659,7 @@ fn incremental_sharing(
             }
         }
         let step = format!("sharing step {}/{steps}", k + 1);
-        let shared = format!("shared {:.0}%, {step}", 100.0 * fraction);
+        let shared = format!("shared {}%, {step}", percent(fraction));
         stage(stages, observer, net, held_out, shared, None)?;
         let name = format!("masked fine-tuning, {step}");
         let mut last = None;
@@ -672,6 +682,12 @@ fn incremental_sharing(
         stage(stages, observer, net, held_out, name, last)?;
     }
     Ok(books)
+}
+
+/// `fraction` as a percentage, to two decimals without trailing zeros ("50", "87.5").
+fn percent(fraction: f64) -> String {
+    let text = format!("{:.2}", 100.0 * fraction);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Shares and holds the largest of `weight`'s survivors not yet held until `fraction` of the

@@ -130,8 +130,8 @@ impl Mode<'_> {
 /// Checks that `held` has one entry per layer of `net`, each the length of its weights.
 fn check_held(net: &Network, held: &[Held]) -> Result<()> {
     if held.len() != net.layers().len() {
-        return Err(Error::Shared {
-            layer: "(all)".into(),
+        return Err(Error::Config {
+            what: "incremental weight sharing",
             reason: format!(
                 "{} held layers for a network of {}",
                 held.len(),
@@ -141,10 +141,11 @@ fn check_held(net: &Network, held: &[Held]) -> Result<()> {
     }
     for (l, h) in net.layers().iter().zip(held) {
         if h.weights.len() != l.weight.len() {
-            return Err(Error::Shared {
-                layer: l.name.clone(),
+            return Err(Error::Config {
+                what: "incremental weight sharing",
                 reason: format!(
-                    "{} held flags for {} weights",
+                    "layer {}: {} held flags for {} weights",
+                    l.name,
                     h.weights.len(),
                     l.weight.len()
                 ),
