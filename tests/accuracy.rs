@@ -674,18 +674,15 @@ fn demo_runs_the_whole_pipeline_twice() {
     assert!(last["delta_pct"].as_f64().unwrap() > -3.0, "{last}");
 }
 
-/// The MNIST test set in ../shared/data/mnist, when it is there.
+/// The MNIST test set in ../shared/data/mnist, or a message that the test skips.
 fn mnist() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if dir.join("t10k-images-idx3-ubyte.gz").is_file() {
-        Some(dir)
-    } else {
+    let dir = crate::util::mnist_dir();
+    if dir.is_none() {
         eprintln!(
-            "skipped: the MNIST test set is not at {} (this test needs ../shared/data/mnist)",
-            dir.display()
+            "skipped: the MNIST test set is not at ../shared/data/mnist (this test needs it)"
         );
-        None
     }
+    dir
 }
 
 /// MNIST through the IDX reader, a short LeNet-300-100 training, and eval on the held-out
@@ -977,16 +974,10 @@ fn python_reads_the_trained_model_as_pytorch_layout() {
         model.to_str().unwrap(),
         t.path("d.safetensors").to_str().unwrap()
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
+    let python: u64 = crate::util::python_stdout("python3", &["-c", &script])
+        .trim()
+        .parse()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let python: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let ours = e["stages"][0]["correct"].as_u64().unwrap();
     // burn computes in f32, numpy here in f64: a near-tie may flip, nothing more.
     assert!(python.abs_diff(ours) <= 2, "python {python}, eval {ours}");

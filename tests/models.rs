@@ -602,16 +602,10 @@ fn foreign_pytorch_layout_checkpoints() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/foreign_models.py"
     );
-    let out = std::process::Command::new("python3")
-        .args([script, t.path(".").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kept = json(&String::from_utf8_lossy(&out.stdout));
+    let kept = json(&crate::util::python_stdout(
+        "python3",
+        &[script, t.path(".").to_str().unwrap()],
+    ));
     for (kind, arch) in [
         ("cnn", CNN),
         ("lstm", LSTM),
@@ -748,29 +742,16 @@ fn torch_checkpoints() {
         return;
     };
     let t = TestDir::new();
-    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    let mnist = mnist
-        .join("t10k-images-idx3-ubyte.gz")
-        .is_file()
-        .then_some(mnist);
+    let mnist = crate::util::mnist_dir();
     if mnist.is_none() {
         eprintln!(
-            "torch_checkpoints: no MNIST at ../shared/data/mnist; untrained networks on noise"
+            "torch_checkpoints: no MNIST at ../shared/data/mnist; the networks learn a pattern task instead"
         );
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/torch_models.py");
-    let mut cmd = std::process::Command::new(&python);
-    cmd.args([script, t.path(".").to_str().unwrap()]);
-    if let Some(dir) = &mnist {
-        cmd.arg(dir);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let torch = json(&String::from_utf8_lossy(&out.stdout));
+    let mut args = vec![std::path::PathBuf::from(script), t.path(".")];
+    args.extend(mnist.clone());
+    let torch = json(&crate::util::python_stdout(&python, &args));
     for (kind, arch) in [
         (
             "lenet5",

@@ -153,16 +153,8 @@ fn python_safetensors_reads_unpack_output() {
         t.path("dense.safetensors").to_str().unwrap(),
         fixture("figure2.safetensors").to_str().unwrap()
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 43");
+    let out = crate::util::python_stdout("python3", &["-c", &script]);
+    assert_eq!(out.trim(), "ok 43");
 }
 
 /// A reader written from docs/format.md alone (tests/python/eie_reader.py, standard library

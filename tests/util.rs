@@ -187,6 +187,25 @@ pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
+/// Runs `python` with `args`, requires success (its stderr in the message), returns stdout.
+pub fn python_stdout<S: AsRef<std::ffi::OsStr>>(python: &str, args: &[S]) -> String {
+    let out = Command::new(python).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The MNIST test set in ../shared/data/mnist, when it is there.
+pub fn mnist_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    dir.join("t10k-images-idx3-ubyte.gz")
+        .is_file()
+        .then_some(dir)
+}
+
 /// Whether python3 with numpy and safetensors is there; if not, says that `test` skips.
 pub fn python_with_safetensors(test: &str) -> bool {
     let probe = Command::new("python3")
