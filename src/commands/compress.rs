@@ -166,24 +166,18 @@ fn resolve(args: &Args, progress: &Progress) -> Result<Resolved> {
         fold_bias: args.bias.fold(),
     };
     let arch = description_of(&ck, args.arch.arch()?.as_ref(), &args.layers.layers)?;
-    let described = match &arch {
-        Some(a) if a.mlp_widths().is_none() => Some(Network::from_arch_checkpoint(&ck, a)?),
-        // An MLP: the pipeline streams its layers, each checked against the description.
-        Some(a) => {
-            eie_model::check_against(&ck, a)?;
-            None
+    // A described MLP is streamed by the pipeline, its layers checked against the description
+    // here; the description names them, in order: they are the selection.
+    let (described, named): (Option<Network>, Vec<String>) = match &arch {
+        Some(a) if a.mlp_widths().is_none() => {
+            (Some(Network::from_arch_checkpoint(&ck, a)?), Vec::new())
         }
-        None => None,
-    };
-    // An MLP's description names its layers, in order: they are the selection.
-    let named: Vec<String> = match (&arch, &described) {
-        (Some(a), None) => a
-            .tensors()?
-            .into_iter()
-            .filter(|t| !t.bias)
-            .map(|t| t.name)
-            .collect(),
-        _ => Vec::new(),
+        Some(a) => {
+            let present = eie_model::check_against(&ck, a)?;
+            let weights = present.into_iter().filter(|t| !t.bias).map(|t| t.name);
+            (None, weights.collect())
+        }
+        None => (None, Vec::new()),
     };
     let plan = match &described {
         Some(net) => Plan::from_matrices(described::matrix_plans(ck.header(), net)?, &request)?,
@@ -485,11 +479,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         report: done.report,
         model: r.described.as_ref().map(|net| ModelReport {
             arch: net.describe(),
-            host_layers: if args.conv_on_eie {
-                Vec::new()
-            } else {
-                described::host_layers(net)
-            },
+            host_layers: described::host_layers(net, args.conv_on_eie),
         }),
         accuracy,
     };

@@ -80,8 +80,11 @@ pub fn matrix_plans(header: &Header, net: &Network) -> Result<Vec<MatrixPlan>> {
 }
 
 /// The layers of `net` that run on the host: its convolutions (the EIE paper runs the fully
-/// connected and LSTM layers).
-pub fn host_layers(net: &Network) -> Vec<String> {
+/// connected and LSTM layers), none with `convs_on_eie` (im2col products on EIE).
+pub fn host_layers(net: &Network, convs_on_eie: bool) -> Vec<String> {
+    if convs_on_eie {
+        return Vec::new();
+    }
     net.ops()
         .iter()
         .filter_map(|op| match *op {
@@ -94,11 +97,7 @@ pub fn host_layers(net: &Network) -> Vec<String> {
 /// What a described model's bundle records: its description and its host layers (none
 /// with `convs_on_eie`: the convolutions run on EIE as im2col products).
 pub fn provenance(net: &Network, convs_on_eie: bool) -> BTreeMap<String, String> {
-    let host = if convs_on_eie {
-        Vec::new()
-    } else {
-        host_layers(net)
-    };
+    let host = host_layers(net, convs_on_eie);
     BTreeMap::from([
         (keys::ARCH.to_string(), net.describe()),
         (keys::HOST_LAYERS.to_string(), host.join(",")),

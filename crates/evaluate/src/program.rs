@@ -428,9 +428,9 @@ impl<'a> Program<'a> {
                         for ox in 0..ow {
                             let patch =
                                 reference::patch(&image, input, kernel, stride, padding, oy, ox);
-                            let out = eie(layer, &patch, fused)?;
+                            let out = dequantize(&eie(layer, &patch, fused)?, f_out);
                             for (o, &v) in out.iter().enumerate() {
-                                y[(o * oh + oy) * ow + ox] = dequantize(&[v], f_out)[0];
+                                y[(o * oh + oy) * ow + ox] = v;
                             }
                         }
                     }
