@@ -1,11 +1,12 @@
 //! Command-line flags derived from the libraries' setting definitions ([`Knob`]): one flag
 //! per setting, named, documented and defaulted by its definition, so a flag and its recipe
-//! key cannot drift apart. What the user typed is kept as given; it becomes an
-//! [`Assignments`] (with every range check, naming the setting) in a command's resolve step.
+//! key cannot drift apart. What the user typed is kept as given ([`Given`]); the commands
+//! library checks every range, naming the setting, when it resolves the request.
 
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
-use eie_pipeline::settings::{Kind, Knob, Scope, Value};
-use eie_pipeline::{Assignments, LAYER_KNOBS, LayerSettings, RUN_KNOBS, RunSettings};
+use eie_commands::Given;
+use eie_pipeline::settings::{Knob, Scope, Value, ValueKind};
+use eie_pipeline::{LAYER_KNOBS, RUN_KNOBS};
 
 /// The flags of `knobs` (those that may be given on the command line), under `heading`;
 /// `configure` adds what a command needs (e.g. `requires`).
@@ -28,11 +29,11 @@ fn augment<S: Default>(
         let long: &'static str = Box::leak(k.flag().into_boxed_str());
         let mut arg = Arg::new(k.key).long(long).help(help).help_heading(heading);
         arg = match k.kind {
-            Kind::Switch => arg.action(ArgAction::SetTrue),
+            ValueKind::Switch => arg.action(ArgAction::SetTrue),
             kind => arg
                 .action(ArgAction::Set)
                 .value_name(k.value_name)
-                .allow_negative_numbers(kind == Kind::Float)
+                .allow_negative_numbers(kind == ValueKind::Float)
                 .value_parser(clap::builder::ValueParser::new(move |s: &str| k.parse(s))),
         };
         if let Some(group) = k.group {
@@ -55,50 +56,27 @@ fn given<S: Default>(
     matches: &ArgMatches,
     knobs: &'static [Knob<S>],
     keep: fn(&Knob<S>) -> bool,
-) -> Vec<(&'static str, Value)> {
+) -> Given {
     knobs
         .iter()
         .filter(|k| k.scope != Scope::RecipeOnly && keep(k))
         .filter_map(|k| match k.kind {
-            Kind::Switch => matches
+            ValueKind::Switch => matches
                 .get_flag(k.key)
-                .then_some((k.key, Value::Switch(true))),
-            _ => matches.get_one::<Value>(k.key).map(|v| (k.key, v.clone())),
+                .then_some((k.key.to_string(), Value::Switch(true))),
+            _ => matches
+                .get_one::<Value>(k.key)
+                .map(|v| (k.key.to_string(), v.clone())),
         })
         .collect()
 }
 
-/// Settings given on the command line, kept as given until they are checked.
-#[derive(Debug, Clone, Default)]
-pub struct Given<S: 'static> {
-    values: Vec<(&'static str, Value)>,
-    knobs: Option<&'static [Knob<S>]>,
-}
-
-impl<S: Default> Given<S> {
-    /// The assignments, every value checked; errors name the setting.
-    pub fn assignments(&self) -> anyhow::Result<Assignments<S>> {
-        let mut a = Assignments::new();
-        if let Some(knobs) = self.knobs {
-            for (key, value) in &self.values {
-                let knob = knobs
-                    .iter()
-                    .find(|k| k.key == *key)
-                    .expect("from the table");
-                a.set(knobs, knob, value.clone())
-                    .map_err(|e| anyhow::anyhow!("command line: {e}"))?;
-            }
-        }
-        Ok(a)
-    }
-}
-
 /// Defines a flattenable group of flags from a table of settings.
 macro_rules! knob_group {
-    ($(#[$doc:meta])* $name:ident, $settings:ty, $table:expr, $keep:expr, $heading:expr, $configure:expr) => {
+    ($(#[$doc:meta])* $name:ident, $table:expr, $keep:expr, $heading:expr, $configure:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default)]
-        pub struct $name(pub Given<$settings>);
+        pub struct $name(pub Given);
 
         impl clap::Args for $name {
             fn augment_args(cmd: Command) -> Command {
@@ -112,10 +90,7 @@ macro_rules! knob_group {
 
         impl FromArgMatches for $name {
             fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-                Ok(Self(Given {
-                    values: given(matches, $table, $keep),
-                    knobs: Some($table),
-                }))
+                Ok(Self(given(matches, $table, $keep)))
             }
 
             fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -129,7 +104,6 @@ macro_rules! knob_group {
 knob_group!(
     /// Every per-layer setting (`compress`).
     LayerFlags,
-    LayerSettings,
     LAYER_KNOBS,
     |_| true,
     "Per-layer settings (also a recipe's [defaults] and [[layers]] keys)",
@@ -139,7 +113,6 @@ knob_group!(
 knob_group!(
     /// The settings `pack` takes: the widths of the packed entries.
     PackFlags,
-    LayerSettings,
     LAYER_KNOBS,
     |k| matches!(k.key, "code_bits" | "index_bits"),
     "Packing",
@@ -149,7 +122,6 @@ knob_group!(
 knob_group!(
     /// Run-wide settings (`compress`; a recipe's top-level keys).
     RunFlags,
-    RunSettings,
     RUN_KNOBS,
     |_| true,
     "Outputs (also recipe keys)",
@@ -159,7 +131,6 @@ knob_group!(
 knob_group!(
     /// Retraining settings (`compress --retrain`; a recipe's `[retrain]` keys).
     RetrainFlags,
-    eie_evaluate::RetrainChoices,
     eie_evaluate::RETRAIN_KNOBS,
     |_| true,
     "Retraining (with --retrain; also a recipe's [retrain] keys)",
@@ -168,103 +139,13 @@ knob_group!(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use clap::CommandFactory;
-    use eie_pipeline::Recipe;
-
-    use super::*;
-
-    /// A value a setting's kind accepts, as TOML.
-    fn toml_value<S: Default>(k: &Knob<S>) -> String {
-        match k.kind {
-            Kind::Switch => "true".into(),
-            Kind::Int { min, .. } => min.max(1).to_string(),
-            Kind::Float => "0.5".into(),
-            // A pruning schedule ends at 1; a share schedule stays below it.
-            Kind::Floats if k.key == "share_schedule" => "[0.5]".into(),
-            Kind::Floats => "[0.5, 1.0]".into(),
-            Kind::Choice(words) => format!("\"{}\"", words[0]),
-        }
-    }
-
-    fn compress_flags() -> Vec<String> {
-        let cli = crate::Cli::command();
-        let compress = cli.find_subcommand("compress").expect("compress exists");
-        compress
-            .get_arguments()
-            .filter_map(|a| a.get_long().map(str::to_string))
-            .collect()
-    }
 
     /// clap's own consistency checks on every command (conflicting short flags, `requires`
     /// naming an argument that does not exist, ...), which otherwise fire only when the
-    /// command is run.
+    /// command is run. (tests/flags.rs checks that every flag is its setting's.)
     #[test]
     fn the_command_line_is_consistent() {
         crate::Cli::command().debug_assert();
-    }
-
-    /// Every per-layer flag is a recipe key and every recipe key a flag: both come from the
-    /// one table, and this checks the derivation on both sides.
-    #[test]
-    fn every_per_layer_flag_is_a_recipe_key_and_back() {
-        let flags = compress_flags();
-        for k in LAYER_KNOBS {
-            assert!(flags.contains(&k.flag()), "--{} missing", k.flag());
-            let text = format!("[defaults]\n{} = {}\n", k.key, toml_value(k));
-            Recipe::parse(Path::new("r.toml"), &text)
-                .unwrap_or_else(|e| panic!("[defaults] {}: {e}", k.key));
-            if k.scope == Scope::Everywhere {
-                let text = format!(
-                    "[[layers]]\npattern = \"*\"\n{} = {}\n",
-                    k.key,
-                    toml_value(k)
-                );
-                Recipe::parse(Path::new("r.toml"), &text)
-                    .unwrap_or_else(|e| panic!("[[layers]] {}: {e}", k.key));
-            }
-        }
-        let cli = crate::Cli::command();
-        let compress = cli.find_subcommand("compress").unwrap();
-        let per_layer: Vec<String> = compress
-            .get_arguments()
-            .filter(|a| {
-                a.get_help_heading()
-                    .is_some_and(|h| h.starts_with("Per-layer settings"))
-            })
-            .filter_map(|a| a.get_long().map(str::to_string))
-            .collect();
-        assert_eq!(per_layer.len(), LAYER_KNOBS.len());
-        for f in per_layer {
-            let key = f.replace('-', "_");
-            let text = format!(
-                "[defaults]\n{key} = {}\n",
-                toml_value(LAYER_KNOBS.iter().find(|k| k.key == key).expect("a knob"))
-            );
-            assert!(Recipe::parse(Path::new("r.toml"), &text).is_ok(), "--{f}");
-        }
-    }
-
-    #[test]
-    fn every_retraining_flag_is_a_retrain_key_and_back() {
-        let flags = compress_flags();
-        for k in eie_evaluate::RETRAIN_KNOBS {
-            let t: toml::Table =
-                toml::from_str(&format!("{} = {}\n", k.key, toml_value(k))).unwrap();
-            Assignments::from_toml(eie_evaluate::RETRAIN_KNOBS, &t, |_| true)
-                .unwrap_or_else(|e| panic!("[retrain] {}: {e}", k.key));
-            assert_eq!(
-                flags.contains(&k.flag()),
-                k.scope != Scope::RecipeOnly,
-                "--{}",
-                k.flag()
-            );
-        }
-        for k in RUN_KNOBS {
-            assert!(flags.contains(&k.flag()), "--{}", k.flag());
-            let text = format!("{} = {}\n", k.key, toml_value(k));
-            Recipe::parse(Path::new("r.toml"), &text).unwrap();
-        }
     }
 }

@@ -1,12 +1,13 @@
 //! The option groups several commands share, each declared once and flattened into every
 //! command that takes it: same names, same types, same help. Each group turns itself into
-//! the library's settings type; nothing here does any work.
+//! the commands library's request type; nothing here does any work or checks anything the
+//! library checks.
 
 use std::path::PathBuf;
 
+use eie_commands::{DatasetRequest, EnergyTable, InputRequest, Source};
 use eie_dataset::{SampleRange, ScalingRequest, Spec};
 use eie_images::{Capacity, ColumnBatch, Fit};
-use eie_pipeline::output::{Inputs, Kind, check_file, write_file};
 use eie_simulate::{Arith, TimingParams};
 
 /// The input data of a command: a dataset and which of its samples.
@@ -20,6 +21,17 @@ pub struct DatasetArgs {
     /// --retrain` and with `train`, the samples trained on.
     #[arg(long, value_name = "A..B", requires = "dataset")]
     pub range: Option<SampleRange>,
+}
+
+impl DatasetArgs {
+    /// The dataset asked for, scaled as `scale` says.
+    pub fn request(&self, scale: &ScaleArgs) -> Option<DatasetRequest> {
+        self.dataset.as_ref().map(|spec| DatasetRequest {
+            spec: spec.clone(),
+            range: self.range,
+            scale: scale.request(),
+        })
+    }
 }
 
 /// Held-out samples, for the commands that also train.
@@ -94,14 +106,12 @@ pub struct ArithArgs {
 }
 
 impl ArithArgs {
-    /// The arithmetic, checked.
-    pub fn arith(&self) -> eie_simulate::Result<Arith> {
-        let a = Arith {
+    /// The arithmetic asked for (the command checks it).
+    pub fn arith(&self) -> Arith {
+        Arith {
             acc_bits: self.acc_bits,
             relu_last: self.relu_last,
-        };
-        a.validate()?;
-        Ok(a)
+        }
     }
 }
 
@@ -144,9 +154,9 @@ pub enum RulesArg {
 }
 
 impl TimingArgs {
-    /// The parameters, checked.
-    pub fn params(&self) -> eie_simulate::Result<TimingParams> {
-        let p = TimingParams {
+    /// The parameters asked for (the command checks them).
+    pub fn params(&self) -> TimingParams {
+        TimingParams {
             fifo_depth: self.fifo,
             queue_ring: self.queue_ring,
             clock_mhz: self.clock_mhz,
@@ -157,9 +167,7 @@ impl TimingArgs {
                 RulesArg::Rtl => eie_simulate::Rules::Rtl,
                 RulesArg::Authors => eie_simulate::Rules::Authors,
             },
-        };
-        p.validate()?;
-        Ok(p)
+        }
     }
 }
 
@@ -258,13 +266,6 @@ pub struct ArchArgs {
     pub arch: Option<String>,
 }
 
-impl ArchArgs {
-    /// The description given, parsed.
-    pub fn arch(&self) -> anyhow::Result<Option<eie_model::Arch>> {
-        Ok(self.arch.as_deref().map(str::parse).transpose()?)
-    }
-}
-
 /// Replacing earlier outputs.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ForceArgs {
@@ -285,12 +286,11 @@ pub struct EnergyArgs {
 }
 
 impl EnergyArgs {
-    /// The table: the paper's, with the file's overrides.
-    pub fn table(&self) -> anyhow::Result<eie_energy::Table> {
-        Ok(match &self.energy_table {
-            Some(path) => eie_energy::Table::load(path)?,
-            None => eie_energy::Table::paper(),
-        })
+    /// The constants asked for.
+    pub fn table(&self) -> EnergyTable {
+        EnergyTable {
+            file: self.energy_table.clone(),
+        }
     }
 }
 
@@ -305,59 +305,13 @@ pub struct ChartArgs {
 }
 
 impl ChartArgs {
-    /// Checks the chart's path before any work: never one of `inputs` nor inside an input
-    /// folder, in a folder that exists, and not an existing file unless --force and a chart
-    /// eie-compress drew.
-    pub fn check(&self, inputs: &Inputs) -> anyhow::Result<()> {
-        if let Some(chart) = &self.savings_chart {
-            check_file(chart, self.force.force, SVG, inputs)?;
+    /// The chart asked for.
+    pub fn chart(&self) -> eie_commands::SavingsChart {
+        eie_commands::SavingsChart {
+            path: self.savings_chart.clone(),
+            force: self.force.force,
         }
-        Ok(())
     }
-
-    /// Writes the chart `draw` makes, all or nothing (and draws nothing when none is asked).
-    pub fn write(
-        &self,
-        inputs: &Inputs,
-        draw: impl FnOnce() -> anyhow::Result<String>,
-    ) -> anyhow::Result<()> {
-        if let Some(chart) = &self.savings_chart {
-            let svg = draw()?;
-            write_file(
-                chart,
-                self.force.force,
-                SVG,
-                inputs,
-                |tmp| -> anyhow::Result<()> {
-                    std::fs::write(tmp, svg)
-                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", chart.display()))
-                },
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// How an SVG this tool drew starts (plotters' SVG backend), by which `--force` knows one.
-pub const SVG: Kind = Kind::Text("<svg");
-
-/// A packed model's inputs: its `model.eie`, and the output folder when the model was given
-/// as one (nothing is written inside it).
-pub fn model_inputs(inputs: &mut Inputs, given: &std::path::Path, bundle_file: &std::path::Path) {
-    inputs.add(bundle_file);
-    if given.is_dir() {
-        inputs.add(given);
-    }
-}
-
-/// The files (and, for an MNIST folder, the folder) a dataset is read from: inputs, which no
-/// output may replace or sit inside.
-pub fn dataset_inputs(spec: &eie_dataset::Spec) -> anyhow::Result<Vec<PathBuf>> {
-    let mut paths = spec.files()?;
-    if let eie_dataset::Spec::Mnist { dir, .. } = spec {
-        paths.push(dir.clone());
-    }
-    Ok(paths)
 }
 
 /// The CPU baseline.
@@ -402,156 +356,22 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
-    /// Whether the inputs come from the user (a file or a dataset) or fractions are given,
-    /// which only a network can take.
-    pub fn external(&self) -> bool {
-        self.input.is_some() || self.data.dataset.is_some() || !self.act_frac.act_frac.is_empty()
-    }
-}
-
-impl InputArgs {
-    /// Input vectors of `width` floats: a dataset's samples (scaled as the options say, else
-    /// as `recorded`, the model's metadata, says), the vectors of the input file, or one
-    /// generated vector.
-    pub fn vectors(
-        &self,
-        width: usize,
-        recorded: &std::collections::BTreeMap<String, String>,
-    ) -> anyhow::Result<Vec<Vec<f32>>> {
-        let vectors = self.vectors_unchecked(width, recorded)?;
-        if vectors.is_empty() {
-            match &self.input {
-                Some(path) => anyhow::bail!("{} holds no input vector", path.display()),
-                None => anyhow::bail!("the input holds no vector"),
-            }
-        }
-        Ok(vectors)
-    }
-
-    /// The runs `vectors` records and `rtl-check` compares with: chained on the first input
-    /// vector when `views` chain, else each layer on a generated input of its own.
-    pub fn runs<'a>(
-        &self,
-        views: &[eie_simulate::LayerView<'a>],
-        recorded: &std::collections::BTreeMap<String, String>,
-        params: &TimingParams,
-        arith: Arith,
-    ) -> anyhow::Result<(
-        eie_simulate::run::Mode,
-        Vec<eie_simulate::vectors::LayerRun<'a>>,
-    )> {
-        use eie_simulate::run::Mode;
-        let mode = Mode::of(views, self.external())?;
-        let inputs = match mode {
-            Mode::Chained => self.vectors(views[0].inputs(), recorded)?,
-            Mode::Independent => views
-                .iter()
-                .map(|v| Ok(self.vectors(v.inputs(), recorded)?.swap_remove(0)))
-                .collect::<anyhow::Result<Vec<_>>>()?,
+    /// The inputs asked for.
+    pub fn request(&self) -> InputRequest {
+        let source = match (&self.input, self.data.request(&self.scale)) {
+            (Some(path), _) => Source::File {
+                path: path.clone(),
+                tensor: self.input_tensor.clone(),
+            },
+            (None, Some(d)) => Source::Dataset(d),
+            (None, None) => Source::Generated {
+                density: self.act_density,
+                seed: self.seed,
+            },
         };
-        let runs = eie_simulate::vectors::layer_runs(
-            views,
-            mode,
-            &inputs,
-            &self.act_frac.act_frac,
-            arith,
-            params,
-        )?;
-        Ok((mode, runs))
-    }
-
-    /// The runs of a described model's program (a CNN, an LSTM) on the first input (a whole
-    /// sample): every EIE run in order, each on its own recorded input (an LSTM's every time
-    /// step), so the vectors are independent runs; fractions given, else calibrated on it.
-    pub fn described_runs<'a>(
-        &self,
-        program: &eie_evaluate::program::Program<'a>,
-        recorded: &std::collections::BTreeMap<String, String>,
-        params: &TimingParams,
-        arith: Arith,
-    ) -> anyhow::Result<(
-        eie_simulate::run::Mode,
-        Vec<eie_simulate::vectors::LayerRun<'a>>,
-    )> {
-        let sample = self.samples(program.network(), recorded)?.swap_remove(0);
-        let fracs =
-            program.fractions(&self.act_frac.act_frac, std::iter::once(sample.as_slice()))?;
-        let (_, runs) = program.run(&sample, &fracs, arith, Some(params))?;
-        Ok((
-            eie_simulate::run::Mode::Independent,
-            runs.into_iter().map(|r| r.record).collect(),
-        ))
-    }
-
-    /// A described model's input samples: as [`InputArgs::vectors`], a dataset also checked
-    /// against the network's input (images to an LSTM, sequences to a convolution refused).
-    pub fn samples(
-        &self,
-        net: &eie_model::Network,
-        recorded: &std::collections::BTreeMap<String, String>,
-    ) -> anyhow::Result<Vec<Vec<f32>>> {
-        if let Some(spec) = &self.data.dataset {
-            let scaling = eie_dataset::Scaling::resolve(&self.scale.request(), recorded)?;
-            let data = eie_dataset::load(spec, self.data.range.unwrap_or_default(), &scaling)?;
-            net.check_dataset(&data)?;
-            return Ok((0..data.len()).map(|i| data.input(i).to_vec()).collect());
-        }
-        self.vectors(net.inputs(), recorded)
-    }
-
-    fn vectors_unchecked(
-        &self,
-        width: usize,
-        recorded: &std::collections::BTreeMap<String, String>,
-    ) -> anyhow::Result<Vec<Vec<f32>>> {
-        if let Some(spec) = &self.data.dataset {
-            let scaling = eie_dataset::Scaling::resolve(&self.scale.request(), recorded)?;
-            let data = eie_dataset::load(spec, self.data.range.unwrap_or_default(), &scaling)?;
-            if data.width() != width {
-                anyhow::bail!(
-                    "dataset {} has {} inputs per sample, but the first layer takes {width}",
-                    data.name(),
-                    data.width()
-                );
-            }
-            return Ok((0..data.len()).map(|i| data.input(i).to_vec()).collect());
-        }
-        match &self.input {
-            Some(path) => Ok(eie_dataset::vectors_from_file(
-                path,
-                self.input_tensor.as_deref(),
-                width,
-            )?),
-            None => {
-                let q =
-                    eie_simulate::workload::random_activations(width, self.act_density, self.seed);
-                Ok(vec![
-                    q.iter()
-                        .map(|&v| eie_simulate::fixed::from_q16(v, 14))
-                        .collect(),
-                ])
-            }
+        InputRequest {
+            source,
+            act_frac: self.act_frac.act_frac.clone(),
         }
     }
-}
-
-/// The bundle's layers, or only the one named `layer` (an error listing the names when
-/// there is none of that name); never none.
-pub fn select_views<'a>(
-    bundle: &'a eie_format::Bundle,
-    layer: Option<&str>,
-) -> anyhow::Result<Vec<eie_simulate::LayerView<'a>>> {
-    use eie_simulate::LayerView;
-    let mut views = LayerView::all(bundle);
-    if views.is_empty() {
-        anyhow::bail!("the packed model holds no layer");
-    }
-    if let Some(name) = layer {
-        views.retain(|v| v.name() == name);
-        if views.is_empty() {
-            let names: Vec<&str> = LayerView::all(bundle).iter().map(|v| v.name()).collect();
-            anyhow::bail!("no layer named \"{name}\" (layers: {})", names.join(", "));
-        }
-    }
-    Ok(views)
 }

@@ -9,6 +9,8 @@ mod bad_input;
 mod compress;
 mod cpu;
 mod energy;
+mod flags;
+mod layout;
 mod models;
 mod pack;
 mod regression;

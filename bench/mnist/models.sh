@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces docs/results.md's CNN and LSTM sections (issue 11): LeNet-5 and an LSTM of 128
+# Reproduces docs/results.md's CNN and LSTM sections: LeNet-5 and an LSTM of 128
 # units on MNIST (the 10k test set in ../shared/data/mnist, images 0..7999 to train,
 # 8000..9999 held out), trained by eie-compress, compressed with retraining on 64 PEs, then
 # evaluated and simulated; and the training speed benchmark. Outputs go to out/mnist/.

@@ -13,6 +13,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    out!("{}", args.energy.table()?.to_toml());
+    out!("{}", args.energy.table().run()?);
     Ok(())
 }

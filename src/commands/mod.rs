@@ -1,5 +1,5 @@
-//! One module per subcommand: its flags, its resolve step (every check before any work),
-//! the library calls, and the rendering of what they return.
+//! One module per subcommand: its flags, the request they make of the commands library
+//! (`eie-commands`), and the rendering of the report it returns.
 
 pub mod bench_paper;
 pub mod compress;
@@ -15,8 +15,3 @@ pub mod train;
 pub mod unpack;
 pub mod vectors;
 pub mod verify;
-
-/// The tool's version string, recorded in every bundle and manifest.
-pub fn tool_version() -> String {
-    format!("eie-compress {}", env!("CARGO_PKG_VERSION"))
-}

@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use eie_pipeline::output::{Inputs, Layout, Staging, load_bundle};
-use eie_simulate::vectors::render;
+use anyhow::Result;
+use eie_commands::vectors::Request;
 
-use crate::options::{ArithArgs, ForceArgs, InputArgs, TimingArgs, select_views};
+use crate::options::{ArithArgs, ForceArgs, InputArgs, TimingArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -31,60 +30,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (bundle_path, bundle) = load_bundle(&args.dir)?;
-    // The vectors' manifest.json would replace the images' own: never into the model's folder.
-    let model_dir = match bundle_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
+    let request = Request {
+        dir: args.dir,
+        out: args.out,
+        layer: args.layer,
+        force: args.force.force,
+        input: args.input.request(),
+        timing: args.timing.params(),
+        arith: args.arith.arith(),
     };
-    if let Ok(out) = std::fs::canonicalize(&args.out)
-        && std::fs::canonicalize(model_dir).is_ok_and(|m| m == out)
-    {
-        anyhow::bail!(
-            "{} holds the packed model the vectors are made from; write them elsewhere",
-            args.out.display()
-        );
-    }
-    let mut inputs = Inputs::new();
-    crate::options::model_inputs(&mut inputs, &args.dir, &bundle_path);
-    inputs.extend(&args.input.input);
-    if let Some(spec) = &args.input.data.dataset {
-        inputs.extend(crate::options::dataset_inputs(spec)?);
-    }
-    // Locked from here: a second run into the same folder fails at once.
-    let staging = Staging::create(&args.out, args.force.force, &inputs, Layout::Vectors)?;
-    let params = args.timing.params()?;
-    let arith = args.arith.arith()?;
-    let program = eie_evaluate::program::Program::of(&bundle)?;
-    let (mode, runs) = match &program {
-        // A described model: every EIE run of one sample, an LSTM's every step.
-        Some(p) => {
-            if args.layer.is_some() {
-                anyhow::bail!(
-                    "--layer: {} is a described model ({}); its vectors are one sample's every EIE run",
-                    args.dir.display(),
-                    p.network().describe()
-                );
-            }
-            args.input
-                .described_runs(p, &bundle.meta().settings, &params, arith)?
-        }
-        None => {
-            let views = select_views(&bundle, args.layer.as_deref())?;
-            args.input
-                .runs(&views, &bundle.meta().settings, &params, arith)?
-        }
-    };
-    let meta = bundle.meta();
-    let set = render(&meta.tool_version, &meta.source.name, mode, &runs, arith);
-    set.write_into(staging.path())
-        .context("cannot write the vectors")?;
-    staging.publish()?;
-    let files: usize = set.manifest.layers.iter().map(|l| l.files.len()).sum();
+    let r = request.run()?;
     outln!(
-        "wrote {} ({} layers, {files} vector files, manifest.json)",
-        args.out.display(),
-        set.manifest.layers.len()
+        "wrote {} ({} layers, {} vector files, manifest.json)",
+        r.out.display(),
+        r.layers,
+        r.files
     );
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
-use eie_pipeline::output::load_bundle;
+use anyhow::Result;
+use eie_commands::verify::Request;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -12,19 +12,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (_, bundle) = load_bundle(&args.dir)?;
-    if !args.dir.is_dir() {
-        bail!(
-            "{} is not an output folder: verify compares a folder's images with its model.eie",
-            args.dir.display()
-        );
-    }
-    let m = eie_pipeline::verify(&args.dir, &bundle)?;
-    let files: usize = m.layers.iter().map(|l| l.files.len()).sum();
+    let r = Request { dir: args.dir }.run()?;
     outln!(
-        "ok: {} layer{}; model.eie, manifest.json and {files} image files agree (every checksum, every PE's streams)",
-        bundle.layers().len(),
-        if bundle.layers().len() == 1 { "" } else { "s" }
+        "ok: {} layer{}; model.eie, manifest.json and {} image files agree (every checksum, every PE's streams)",
+        r.layers,
+        if r.layers == 1 { "" } else { "s" },
+        r.files
     );
     Ok(())
 }

@@ -1,12 +1,8 @@
-//! Energy as the commands print it: the per-layer table, the savings breakdown and its
-//! waterfall chart (docs/energy.md).
+//! Energy as the commands print it: the per-layer table and the savings breakdown
+//! (docs/energy.md).
 
-use anyhow::Result;
-use eie_energy::savings::STEPS;
-use eie_energy::{Component, Costed, Energy, EnergyReport, Savings, Table as EnergyTable};
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde::Serialize;
+use eie_commands::report::energy::CostReport;
+use eie_energy::{Component, Energy, Savings};
 
 use crate::render::table::Table;
 
@@ -27,66 +23,12 @@ const GROUPS: [(&str, &[Component]); 7] = [
     ("static", &[Component::Clock, Component::Leakage]),
 ];
 
-/// `--json`: a chain's runs costed, per layer and for the model, and the constants used.
-#[derive(Serialize)]
-pub struct CostReport {
-    /// Runs (inferences) costed.
-    pub runs: u64,
-    /// Mean energy per inference, per layer.
-    pub layers: Vec<Named<EnergyReport>>,
-    /// Mean energy per inference of the model.
-    pub model: EnergyReport,
-    /// The savings breakdown over every run, per layer.
-    pub layer_savings: Vec<Named<Savings>>,
-    /// The model's.
-    pub model_savings: Savings,
-    /// The energy constants used (pJ per action, mW).
-    pub table: std::collections::BTreeMap<&'static str, f64>,
-    /// Their file, if not the defaults.
-    pub table_file: Option<String>,
-}
-
-/// A value with the layer it is of.
-#[derive(Serialize)]
-pub struct Named<T> {
-    pub name: String,
-    #[serde(flatten)]
-    pub value: T,
-}
-
-impl CostReport {
-    pub fn new(c: &Costed, table: &EnergyTable) -> Self {
-        Self {
-            runs: c.runs,
-            layers: c
-                .layers
-                .iter()
-                .map(|l| Named {
-                    name: l.name.clone(),
-                    value: l.energy.report(),
-                })
-                .collect(),
-            model: c.energy.report(),
-            layer_savings: c
-                .layers
-                .iter()
-                .map(|l| Named {
-                    name: l.name.clone(),
-                    value: l.savings.clone(),
-                })
-                .collect(),
-            model_savings: c.savings.clone(),
-            table: table.entries(),
-            table_file: table.source.clone(),
-        }
-    }
-}
-
 /// The energy and savings tables of a chain's runs, as `simulate` and `eval` print them.
-pub fn costed_tables(c: &Costed, table: &EnergyTable) -> String {
+pub fn costed_tables(report: &CostReport) -> String {
+    let c = &report.costed;
     let mut out = format!(
         "\n{}{}\n",
-        heading(table.source.as_deref()),
+        heading(report.table_file.as_deref()),
         if c.runs > 1 {
             format!(", the mean of {} runs", c.runs)
         } else {
@@ -204,110 +146,4 @@ pub fn heading(table_source: Option<&str>) -> String {
             format!("from {s}")
         })
     )
-}
-
-/// The breakdown as an SVG waterfall: the weight-fetch energy after each step (log scale),
-/// each step's factor above its bar, and the energy the model computes for the whole run.
-pub fn waterfall(title: &str, s: &Savings) -> Result<String> {
-    let mut bars: Vec<(String, f64, String)> = STEPS
-        .iter()
-        .zip(&s.steps)
-        .enumerate()
-        .map(|(i, (name, step))| {
-            let label = if i == 0 {
-                String::new()
-            } else {
-                format!("/{:.1}", step.factor)
-            };
-            (name.to_string(), step.energy_pj, label)
-        })
-        .collect();
-    bars.push((
-        "EIE, the whole run modelled".into(),
-        s.model_pj,
-        format!("/{:.0} in all", s.actual),
-    ));
-    let lo = bars
-        .iter()
-        .map(|b| b.1)
-        .filter(|&v| v > 0.0)
-        .fold(f64::MAX, f64::min)
-        / 4.0;
-    let hi = bars.iter().map(|b| b.1).fold(0.0, f64::max) * 4.0;
-    let (lo, hi) = if lo.is_finite() && hi > lo {
-        (lo, hi)
-    } else {
-        (1.0, 10.0)
-    };
-    let n = bars.len() as i32;
-    let mut svg = String::new();
-    {
-        let err = |e| anyhow::anyhow!("savings chart: {e}");
-        let root = SVGBackend::with_string(&mut svg, (1000, 620)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(70)
-            .y_label_area_size(90)
-            // A segmented 0..k has k + 1 segments.
-            .build_cartesian_2d((0..n - 1).into_segmented(), (lo..hi).log_scale())
-            .map_err(|e| err(e.to_string()))?;
-        let names: Vec<String> = bars.iter().map(|b| short(&b.0)).collect();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .y_desc("pJ per inference (log scale)")
-            .y_label_formatter(&|v| format!("{v:.0e}"))
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
-                _ => String::new(),
-            })
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                let color = if i + 1 == bars.len() {
-                    RGBColor(200, 80, 40)
-                } else {
-                    RGBColor(60, 110, 180)
-                };
-                let mut bar = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i as i32), lo),
-                        (SegmentValue::Exact(i as i32 + 1), b.1.max(lo)),
-                    ],
-                    color.filled(),
-                );
-                bar.set_margin(0, 0, 12, 12);
-                bar
-            }))
-            .map_err(|e| err(e.to_string()))?;
-        chart
-            .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                Text::new(
-                    format!("{} {}", sci(b.1), b.2),
-                    (SegmentValue::CenterOf(i as i32), (b.1 * 1.15).max(lo)),
-                    ("sans-serif", 13)
-                        .into_font()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
-                )
-            }))
-            .map_err(|e| err(e.to_string()))?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    Ok(svg)
-}
-
-/// A step's name short enough for an axis label.
-fn short(name: &str) -> String {
-    match name {
-        n if n.starts_with("dense f32") => "dense f32, DRAM".into(),
-        n if n.starts_with("from SRAM") => "in SRAM".into(),
-        n if n.starts_with("pruned") => "pruned".into(),
-        n if n.starts_with("weight-shared") => "weight-shared".into(),
-        n if n.starts_with("zero") => "zero acts skipped".into(),
-        _ => "EIE modelled".into(),
-    }
 }

@@ -1,72 +1,56 @@
-//! The compress report: `report.json` (the pipeline's figures, plus accuracy with a
-//! dataset) and its table.
+//! The compress report as a table.
 
-use eie_evaluate::StageReport;
-use eie_pipeline::Report;
+use eie_commands::compress::Report;
 use eie_pipeline::report::LayerReport;
-use serde::Serialize;
 
 use super::stages::{fractions, render_stages};
 use super::table::Table;
 
-/// `report.json`: the pipeline's report, then accuracy.
-#[derive(Serialize)]
-pub struct CompressReport {
-    #[serde(flatten)]
-    pub report: Report,
-    /// A described model (a CNN, an LSTM): its description and the layers the host runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<ModelReport>,
-    /// With `--dataset`: accuracy after every stage.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<AccuracyReport>,
-}
-
-#[derive(Serialize)]
-pub struct ModelReport {
-    /// The model description (docs/models.md).
-    pub arch: String,
-    /// Layers that run on the host, in float (their bytes are what model.eie stores).
-    pub host_layers: Vec<String>,
-}
-
-#[derive(Serialize)]
-pub struct AccuracyReport {
-    /// The dataset specification.
-    pub dataset: String,
-    /// The training samples (with retraining).
-    pub train: Option<String>,
-    /// The samples accuracy is measured on.
-    pub held_out: String,
-    /// True when no held-out range was given and accuracy is measured on the training samples.
-    pub held_out_is_train: bool,
-    pub retrain: Option<RetrainReport>,
-    /// Activation fractions of the EIE model (calibrated on the held-out samples unless given).
-    pub act_frac: Vec<u8>,
-    pub stages: Vec<StageReport>,
-}
-
-#[derive(Serialize)]
-pub struct RetrainReport {
-    pub schedule: Vec<f64>,
-    /// Incremental weight sharing's steps (empty: shared at once).
-    pub share_schedule: Vec<f64>,
-    pub epochs: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub centroid_epochs: usize,
-    pub centroid_lr: f64,
-    pub batch_size: usize,
-    pub seed: u64,
-}
-
 /// The printed report.
-pub fn render(c: &CompressReport) -> String {
+pub fn render(c: &Report) -> String {
     let r = &c.report;
     let mut out = format!(
         "{} from {}, {} PEs, {}-bit pointers\n",
         r.tool_version, r.source.name, r.pes, r.pointer_bits
     );
+    out.push_str(&layers_table(r));
+    if let Some(m) = &c.model
+        && !m.host_layers.is_empty()
+    {
+        out.push_str(&format!(
+            "{}: on the host, in float (docs/accuracy.md), stored as above: {}\n",
+            m.arch,
+            m.host_layers.join(", ")
+        ));
+    }
+    let skipped: Vec<(&str, String)> = r
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.clone()))
+        .collect();
+    out.push_str(&skipped_line(&skipped, "; report.json lists every one"));
+    out.push_str(&balance_table(&r.layers));
+    if let Some(a) = &c.accuracy {
+        out.push_str(&format!(
+            "\naccuracy on {}{}\n",
+            a.held_out,
+            if a.held_out_is_train {
+                " (the training samples: give --eval-range for held-out ones)"
+            } else {
+                ""
+            }
+        ));
+        out.push_str(&render_stages(&a.stages));
+        out.push_str(&format!(
+            "EIE activation fractions: {}\n",
+            fractions(&a.act_frac)
+        ));
+    }
+    out
+}
+
+/// Every layer's figures, and their totals.
+fn layers_table(r: &eie_pipeline::Report) -> String {
     let mut t = Table::new(&[
         "layer",
         "shape",
@@ -123,65 +107,37 @@ pub fn render(c: &CompressReport) -> String {
             String::new(),
         ]);
     }
-    out.push_str(&t.render());
-    if let Some(m) = &c.model
-        && !m.host_layers.is_empty()
-    {
-        out.push_str(&format!(
-            "{}: on the host, in float (docs/accuracy.md), stored as above: {}\n",
-            m.arch,
-            m.host_layers.join(", ")
-        ));
+    t.render()
+}
+
+/// Pruning balanced across PEs, against plain pruning, per balanced layer (empty if none).
+fn balance_table(layers: &[LayerReport]) -> String {
+    let balanced: Vec<&LayerReport> = layers.iter().filter(|l| l.balance.is_some()).collect();
+    if balanced.is_empty() {
+        return String::new();
     }
-    let skipped: Vec<(&str, String)> = r
-        .skipped
-        .iter()
-        .map(|s| (s.name.as_str(), s.reason.clone()))
-        .collect();
-    out.push_str(&skipped_line(&skipped, "; report.json lists every one"));
-    let balanced: Vec<&LayerReport> = r.layers.iter().filter(|l| l.balance.is_some()).collect();
-    if !balanced.is_empty() {
-        let mut t = Table::new(&[
-            "balanced layer",
-            "non-zeros/PE plain min/max",
-            "imbalance plain",
-            "balanced min/max",
-            "imbalance balanced",
-            "kept, not by plain",
-            "plain, not kept",
+    let mut t = Table::new(&[
+        "balanced layer",
+        "non-zeros/PE plain min/max",
+        "imbalance plain",
+        "balanced min/max",
+        "imbalance balanced",
+        "kept, not by plain",
+        "plain, not kept",
+    ]);
+    for l in balanced {
+        let b = l.balance.as_ref().expect("filtered");
+        t.row(vec![
+            l.name.clone(),
+            format!("{}/{}", b.plain.min, b.plain.max),
+            format!("{:.3}", b.plain.imbalance),
+            format!("{}/{}", b.balanced.min, b.balanced.max),
+            format!("{:.3}", b.balanced.imbalance),
+            b.kept_not_plain.to_string(),
+            b.plain_not_kept.to_string(),
         ]);
-        for l in balanced {
-            let b = l.balance.as_ref().expect("filtered");
-            t.row(vec![
-                l.name.clone(),
-                format!("{}/{}", b.plain.min, b.plain.max),
-                format!("{:.3}", b.plain.imbalance),
-                format!("{}/{}", b.balanced.min, b.balanced.max),
-                format!("{:.3}", b.balanced.imbalance),
-                b.kept_not_plain.to_string(),
-                b.plain_not_kept.to_string(),
-            ]);
-        }
-        out.push('\n');
-        out.push_str(&t.render());
     }
-    if let Some(a) = &c.accuracy {
-        out.push_str(&format!(
-            "\naccuracy on {}{}\n",
-            a.held_out,
-            if a.held_out_is_train {
-                " (the training samples: give --eval-range for held-out ones)"
-            } else {
-                ""
-            }
-        ));
-        out.push_str(&render_stages(&a.stages));
-        out.push_str(&format!(
-            "EIE activation fractions: {}\n",
-            fractions(&a.act_frac)
-        ));
-    }
-    out
+    format!("\n{}", t.render())
 }
 
 /// The `*.weight` tensors a default selection left out, in a line (empty if none): the

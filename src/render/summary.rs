@@ -1,23 +1,22 @@
-//! The summary table of a packed model (`inspect`, `pack`).
+//! The summary table of a packed model (`inspect`, `pack`), and one PE's arrays.
 
-use eie_format::{Bundle, hex};
-use eie_images::{EntryBalance, LayerBytes};
-use eie_pipeline::report::pct;
+use eie_commands::inspect::{LayerReport, PeReport, Report};
 
 use super::table::Table;
 
-/// The summary table (one layer, or all of them with a total row).
-pub fn summary(bundle: &Bundle, only: Option<&str>) -> String {
-    let meta = bundle.meta();
+/// The summary table: every layer (part) of the report, with a total row when there are
+/// several.
+pub fn summary(r: &Report) -> String {
     let mut out = format!(
         "{} from {}{} ({}-bit pointers)\n",
-        meta.tool_version,
-        meta.source.name,
-        meta.source
+        r.tool_version,
+        r.source.name,
+        r.source
             .sha256
-            .map(|h| format!(" sha256 {}", &hex(&h)[..16]))
+            .as_ref()
+            .map(|h| format!(" sha256 {}", &h[..16]))
             .unwrap_or_default(),
-        meta.pointer_bits
+        r.pointer_bits
     );
     let mut t = Table::new(&[
         "layer",
@@ -32,61 +31,68 @@ pub fn summary(bundle: &Bundle, only: Option<&str>) -> String {
         "codebook B",
         "entries/PE min/mean/max",
     ]);
-    let mut total = (0usize, 0usize, 0usize, 0u64, 0u64, 0u64);
-    let layers: Vec<_> = bundle
-        .layers()
-        .iter()
-        .filter(|l| only.is_none_or(|n| l.name() == n))
-        .collect();
-    for l in &layers {
-        let b = LayerBytes::of(l, meta.pointer_bits);
-        let e = EntryBalance::of(l);
+    for l in &r.layers {
+        let (b, e) = (&l.bytes, &l.entries_per_pe);
         t.row(vec![
-            match l.span() {
-                None => l.name().to_string(),
-                Some(s) => format!(
-                    "{} [cols {}..{} of {}]",
-                    l.name(),
-                    s.first,
-                    s.first + l.cols(),
-                    s.total
-                ),
-            },
-            format!("{}x{}", l.rows(), l.cols()),
-            l.pes().to_string(),
-            format!("{}/{}", l.code_bits(), l.index_bits()),
-            l.nonzeros().to_string(),
-            l.entries().to_string(),
-            format!("{} ({:.1}%)", l.padding(), pct(l.padding(), l.entries())),
+            part_name(l),
+            format!("{}x{}", l.rows, l.cols),
+            l.pes.to_string(),
+            format!("{}/{}", l.code_bits, l.index_bits),
+            l.nonzeros.to_string(),
+            l.entries.to_string(),
+            format!("{} ({:.1}%)", l.padding, l.padding_pct),
             b.spmat.to_string(),
             b.pointers.to_string(),
             b.codebook.to_string(),
             format!("{}/{:.1}/{}", e.min, e.mean, e.max),
         ]);
-        total = (
-            total.0 + l.nonzeros(),
-            total.1 + l.entries(),
-            total.2 + l.padding(),
-            total.3 + b.spmat,
-            total.4 + b.pointers,
-            total.5 + b.codebook,
-        );
     }
-    if layers.len() > 1 {
+    if r.layers.len() > 1 {
+        let t0 = r.totals();
         t.row(vec![
             "total".into(),
             String::new(),
             String::new(),
             String::new(),
-            total.0.to_string(),
-            total.1.to_string(),
-            format!("{} ({:.1}%)", total.2, pct(total.2, total.1)),
-            total.3.to_string(),
-            total.4.to_string(),
-            total.5.to_string(),
+            t0.nonzeros.to_string(),
+            t0.entries.to_string(),
+            format!("{} ({:.1}%)", t0.padding, t0.padding_pct),
+            t0.spmat.to_string(),
+            t0.pointers.to_string(),
+            t0.codebook.to_string(),
             String::new(),
         ]);
     }
     out.push_str(&t.render());
     out
+}
+
+/// A layer's name, with its columns when it is a part of a layer.
+fn part_name(l: &LayerReport) -> String {
+    match &l.part {
+        None => l.name.clone(),
+        Some(p) => format!(
+            "{} [cols {}..{} of {}]",
+            l.name,
+            p.first_col,
+            p.first_col + l.cols,
+            p.total_cols
+        ),
+    }
+}
+
+/// One PE's arrays, as the paper's Figure 3 prints them.
+pub fn pe_arrays(l: &LayerReport, pe: &PeReport) -> String {
+    let join = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
+    format!(
+        "\n{} PE {}: {} rows, {} entries ({} padding)\ncodes: {}\nz:     {}\nptr:   {}\n",
+        l.name,
+        pe.index,
+        pe.rows,
+        pe.entries,
+        pe.padding,
+        join(&mut pe.codes.iter().map(|c| c.to_string())),
+        join(&mut pe.z.iter().map(|c| c.to_string())),
+        join(&mut pe.ptr.iter().map(|c| c.to_string())),
+    )
 }

@@ -11,7 +11,7 @@ use crate::table::{Key, Table};
 
 /// One step of the breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
+pub struct SavingsStep {
     /// What changed.
     pub name: &'static str,
     /// Weight-fetch energy after this step, pJ per inference.
@@ -26,7 +26,7 @@ pub struct Step {
 pub struct Savings {
     /// The steps, in order: dense f32 weights from DRAM, from SRAM, pruned, weight-shared (the
     /// paper's accounting), zero activations skipped.
-    pub steps: Vec<Step>,
+    pub steps: Vec<SavingsStep>,
     /// The product of the factors (the first step's energy over the last's).
     pub product: f64,
     /// Weight sharing as it really stores (codes and relative indices, pointers, codebook,
@@ -100,11 +100,11 @@ pub fn combine(layers: &[Savings]) -> Savings {
 }
 
 fn from_energies(energies: [f64; 5], real: [f64; 2], model_pj: f64) -> Savings {
-    let steps: Vec<Step> = STEPS
+    let steps: Vec<SavingsStep> = STEPS
         .iter()
         .zip(energies)
         .enumerate()
-        .map(|(i, (&name, e))| Step {
+        .map(|(i, (&name, e))| SavingsStep {
             name,
             energy_pj: e,
             factor: if i == 0 {

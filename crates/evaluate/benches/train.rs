@@ -1,7 +1,8 @@
 //! Training speed: one epoch of Adam on 2000 MNIST-sized samples (28 x 28) for each network
-//! issue 11 trains, in images per second, against the baseline of LeNet-300-100's epoch on
-//! the same samples measured in the same run. Masked fine-tuning (the mask applied every
-//! step) and centroid fine-tuning (the grouped gradients) are timed for LeNet-5 too.
+//! docs/results.md trains (LeNet-5, the LSTM), in images per second, against the baseline of
+//! LeNet-300-100's epoch on the same samples measured in the same run. Masked fine-tuning
+//! (the mask applied every step) and centroid fine-tuning (the grouped gradients) are timed
+//! for LeNet-5 too.
 //!
 //! Inputs are random images with MNIST's sparsity (19% non-zero pixels): the speed does not
 //! depend on the values. Best of 3 runs.

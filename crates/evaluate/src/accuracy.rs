@@ -175,7 +175,7 @@ pub fn eie_accuracy(
 
 /// How to count the bit-exact runs for the energy model.
 #[derive(Debug, Clone, Copy)]
-pub struct Counting {
+pub struct EnergySetup {
     /// The timing model's parameters.
     pub params: TimingParams,
     /// The images' pointer width.
@@ -193,7 +193,7 @@ pub fn eie_accuracy_counted(
     data: &Dataset,
     fracs: &[u8],
     arith: Arith,
-    counting: &Counting,
+    counting: &EnergySetup,
 ) -> Result<(Accuracy, Runs)> {
     check_packed(layers, data)?;
     eie_simulate::fixed::check_fractions(fracs, layers.len())?;

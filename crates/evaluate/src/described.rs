@@ -2,28 +2,15 @@
 //! planned as a layer (a convolution's `[out, in*kh*kw]`, an LSTM layer's packed
 //! `[W_ih | W_hh]`), pruned and shared on the network in memory, and where each one runs.
 
-use std::collections::BTreeMap;
-
 use eie_checkpoint::Header;
 use eie_model::{Network, Op};
+use eie_pipeline::provenance::Described;
 use eie_pipeline::{BiasPlan, LayerSettings, MatrixPlan};
 
 use crate::error::{Error, Result};
-use crate::retrain::RetrainSettings;
-use crate::share::CentroidConfig;
-use crate::train::TrainConfig;
 
 /// Deep Compression's codebook for convolutions: 8 bits (256 shared values).
 pub const CONV_CODE_BITS: u8 = 8;
-
-/// Bundle settings keys of a described model (their one home is the pipeline's provenance
-/// check).
-pub mod keys {
-    /// The model description.
-    pub const ARCH: &str = eie_pipeline::DESCRIPTION_KEY;
-    /// The layers that run on the host, comma-separated (convolutions by default).
-    pub const HOST_LAYERS: &str = eie_pipeline::HOST_LAYERS_KEY;
-}
 
 /// The matrices of `net` as compress plans them, in order, each with its bias and its base
 /// settings (a convolution's codebook of [`CONV_CODE_BITS`]); dtypes from `header`.
@@ -96,29 +83,9 @@ pub fn host_layers(net: &Network, convs_on_eie: bool) -> Vec<String> {
 
 /// What a described model's bundle records: its description and its host layers (none
 /// with `convs_on_eie`: the convolutions run on EIE as im2col products).
-pub fn provenance(net: &Network, convs_on_eie: bool) -> BTreeMap<String, String> {
-    let host = host_layers(net, convs_on_eie);
-    BTreeMap::from([
-        (keys::ARCH.to_string(), net.describe()),
-        (keys::HOST_LAYERS.to_string(), host.join(",")),
-    ])
-}
-
-/// Settings that prune and share once, with no training (compress without `--retrain`).
-pub fn prune_and_share_only(seed: u64) -> RetrainSettings {
-    RetrainSettings {
-        schedule: vec![1.0],
-        share_schedule: Vec::new(),
-        fine_tune: TrainConfig {
-            epochs: 0,
-            seed,
-            ..TrainConfig::default()
-        },
-        centroids: CentroidConfig {
-            epochs: 0,
-            batch_size: TrainConfig::default().batch_size,
-            lr: 1e-3,
-            seed,
-        },
+pub fn provenance(net: &Network, convs_on_eie: bool) -> Described {
+    Described {
+        arch: net.describe(),
+        host_layers: host_layers(net, convs_on_eie),
     }
 }

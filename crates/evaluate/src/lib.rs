@@ -20,18 +20,18 @@ mod tests;
 extern crate self as eie_evaluate;
 
 pub use accuracy::{
-    Accuracy, ClassCount, Counting, check_packed, eie_accuracy, eie_accuracy_counted, eie_predict,
-    float_accuracy, logits, predict,
+    Accuracy, ClassCount, EnergySetup, check_packed, eie_accuracy, eie_accuracy_counted,
+    eie_predict, float_accuracy, logits, predict,
 };
 pub use eie_model::{Arch, Dense, LayerValues, Network};
 pub use error::{Error, Result};
-pub use retrain::{RETRAIN_KNOBS, RetrainChoices, RetrainSettings, retrain};
+pub use retrain::{RETRAIN_KNOBS, RetrainChoices, RetrainSettings, Retraining, retrain};
 pub use share::{
     CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,
     grouped_gradients,
 };
 pub use stages::{
-    ClassReport, Counted, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, bundle_density,
+    ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, StageRuns, bundle_density,
     check_whole_network, description_of, eie_stage, float_stages, is_retrained, network_of,
     stage_reports,
 };

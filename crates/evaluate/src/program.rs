@@ -15,13 +15,13 @@
 
 use eie_format::Bundle;
 use eie_model::{Arch, Dense, Network, Op, Shape, matrix_specs, reference};
+use eie_pipeline::provenance::{recorded_description, recorded_host_layers};
 use eie_simulate::fixed::{MAX_ACT_FRAC, fraction_for, quantize};
 use eie_simulate::run::step;
 use eie_simulate::vectors::LayerRun;
 use eie_simulate::{Arith, LayerTiming, LayerView, TimingParams, functional};
 
-use crate::accuracy::Counting;
-use crate::described::keys;
+use crate::accuracy::EnergySetup;
 use crate::error::{Error, Result};
 use crate::model::first_max;
 use eie_energy::Counts;
@@ -64,52 +64,27 @@ impl<'a> Program<'a> {
     /// (`compress` of a CNN or an LSTM); `None` for a plain chain of layers.
     pub fn of(bundle: &'a Bundle) -> Result<Option<Self>> {
         let settings = &bundle.meta().settings;
-        let Some(text) = settings.get(keys::ARCH) else {
+        let Some(text) = recorded_description(settings) else {
             return Ok(None);
         };
         let arch: Arch = text.parse()?;
         if arch.mlp_widths().is_some() {
             return Ok(None);
         }
-        // The recorded description and host layers describe the layers (one rule, verify's).
+        // The recorded description and host layers describe the layers, in order and shape,
+        // and the host runs the convolutions or nothing (verify's rule, its one home).
         eie_pipeline::check_provenance(bundle)?;
         let views = LayerView::all(bundle);
-        let specs = matrix_specs(&arch)?;
-        let bad = |reason: String| Error::Layer {
-            layer: "(bundle)".into(),
-            reason: format!("model.eie records the description \"{arch}\", but {reason}"),
-        };
-        if specs.len() != views.len() {
-            return Err(bad(format!(
-                "holds {} layers for its {} matrices",
-                views.len(),
-                specs.len()
-            )));
-        }
-        let host_names: Vec<&str> = settings
-            .get(keys::HOST_LAYERS)
-            .map(|h| h.split(',').filter(|n| !n.is_empty()).collect())
-            .unwrap_or_default();
+        let host_names = recorded_host_layers(settings);
         let mut layers = Vec::with_capacity(views.len());
-        for (spec, view) in specs.iter().zip(&views) {
-            let inputs: usize = spec.shape[1..].iter().product();
-            if view.name() != spec.name || view.rows() != spec.shape[0] || view.inputs() != inputs {
-                return Err(bad(format!(
-                    "its layer {} is {} x {} where the description has {} {:?}",
-                    view.name(),
-                    view.rows(),
-                    view.inputs(),
-                    spec.name,
-                    spec.shape
-                )));
-            }
+        for (spec, view) in matrix_specs(&arch)?.into_iter().zip(&views) {
             let (weight, bias) = view.dense()?;
             layers.push(Dense {
-                name: spec.name.clone(),
                 bias_name: view.parts()[0].bias().map(str::to_string),
                 outputs: spec.shape[0],
-                inputs,
-                shape: spec.shape.clone(),
+                inputs: view.inputs(),
+                shape: spec.shape,
+                name: spec.name,
                 lstm: None,
                 weight,
                 bias,
@@ -119,18 +94,8 @@ impl<'a> Program<'a> {
         let host = net
             .layers()
             .iter()
-            .map(|l| host_names.contains(&l.name.as_str()))
-            .collect::<Vec<_>>();
-        for op in net.ops() {
-            if let Op::Linear { layer } | Op::Lstm { layer, .. } = *op
-                && host[layer]
-            {
-                return Err(bad(format!(
-                    "{} is listed as a host layer; only convolutions run on the host",
-                    net.layers()[layer].name
-                )));
-            }
-        }
+            .map(|l| host_names.contains(&l.name))
+            .collect();
         Ok(Some(Self { net, views, host }))
     }
 
@@ -154,11 +119,11 @@ impl<'a> Program<'a> {
         self.eie_layers().iter().map(|&l| self.views[l]).collect()
     }
 
-    /// One sample's EIE `runs` counted for the energy model ([`Counting`]), per EIE layer in
+    /// One sample's EIE `runs` counted for the energy model ([`EnergySetup`]), per EIE layer in
     /// [`Program::eie_layers`] order: the counts of all its runs added (an LSTM's every step,
     /// a convolution's every position), and how many runs that is (for
     /// [`eie_energy::Runs::add_repeated`]).
-    pub fn counted(&self, runs: &[Run], counting: &Counting) -> (Vec<Counts>, Vec<u64>) {
+    pub fn energy_counts(&self, runs: &[Run], counting: &EnergySetup) -> (Vec<Counts>, Vec<u64>) {
         let eie = self.eie_layers();
         let mut counts = vec![Counts::default(); eie.len()];
         let mut repeats = vec![0u64; eie.len()];

@@ -9,6 +9,7 @@ use eie_dataset::Dataset;
 use eie_format::Bundle;
 use eie_model::Arch;
 use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE};
+use eie_pipeline::provenance::{MadeBy, keys, made_by};
 use eie_simulate::{Arith, LayerView, run::fractions};
 use serde::Serialize;
 
@@ -16,7 +17,7 @@ use eie_energy::Counts;
 use rayon::prelude::*;
 
 use crate::accuracy::{
-    Accuracy, Counting, check_packed, eie_accuracy, eie_accuracy_counted, float_accuracy,
+    Accuracy, EnergySetup, check_packed, eie_accuracy, eie_accuracy_counted, float_accuracy,
 };
 use crate::error::{Error, Result};
 use crate::program::Program;
@@ -199,7 +200,7 @@ pub fn check_whole_network(ck: &Checkpoint, names: &[String]) -> Result<()> {
 
 /// Whether a bundle's model was retrained (its pruned weights are not the original ones).
 pub fn is_retrained(bundle: &Bundle) -> bool {
-    bundle.meta().settings.contains_key("retrain")
+    bundle.meta().settings.contains_key(keys::RETRAIN)
 }
 
 /// `net` with each layer's weights replaced by what the packed model stores for them: per
@@ -245,11 +246,7 @@ pub fn float_stages(
     data: &Dataset,
 ) -> Result<(Vec<StageAccuracy>, Vec<String>)> {
     let retrained = is_retrained(bundle);
-    let compressed = bundle
-        .meta()
-        .settings
-        .get("command")
-        .is_some_and(|c| c == "compress");
+    let compressed = made_by(&bundle.meta().settings) == Some(MadeBy::Compress);
     let loose_bias = LayerView::all(bundle)
         .iter()
         .zip(net.layers())
@@ -292,7 +289,7 @@ pub fn float_stages(
 
 /// Every sample's runs counted for the energy model, and the layers they are of (a described
 /// model's EIE layers; its host layers are not counted).
-pub struct Counted<'a> {
+pub struct StageRuns<'a> {
     /// The counts, layer by layer.
     pub runs: Runs,
     /// The layers counted, in order.
@@ -309,8 +306,8 @@ pub fn eie_stage<'a>(
     data: &Dataset,
     given: &[u8],
     arith: Arith,
-    counting: Option<&Counting>,
-) -> Result<(StageAccuracy, Vec<u8>, Option<Counted<'a>>)> {
+    counting: Option<&EnergySetup>,
+) -> Result<(StageAccuracy, Vec<u8>, Option<StageRuns<'a>>)> {
     if let Some(program) = Program::of(bundle)? {
         return described_stage(&program, bundle, data, given, arith, counting);
     }
@@ -335,7 +332,7 @@ pub fn eie_stage<'a>(
         accuracy,
         train_loss: None,
     };
-    let counted = runs.map(|runs| Counted { runs, views });
+    let counted = runs.map(|runs| StageRuns { runs, views });
     Ok((stage, fracs, counted))
 }
 
@@ -348,8 +345,8 @@ fn described_stage<'a>(
     data: &Dataset,
     given: &[u8],
     arith: Arith,
-    counting: Option<&Counting>,
-) -> Result<(StageAccuracy, Vec<u8>, Option<Counted<'a>>)> {
+    counting: Option<&EnergySetup>,
+) -> Result<(StageAccuracy, Vec<u8>, Option<StageRuns<'a>>)> {
     let net = program.network();
     net.check_dataset(data)?;
     let fracs = program.fractions(given, (0..data.len()).map(|i| data.input(i)))?;
@@ -365,7 +362,7 @@ fn described_stage<'a>(
             let Some(c) = counting else {
                 return Ok((p, Vec::new(), Vec::new()));
             };
-            let (counts, repeats) = program.counted(&runs, c);
+            let (counts, repeats) = program.energy_counts(&runs, c);
             Ok((p, counts, repeats))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -377,7 +374,7 @@ fn described_stage<'a>(
             r.add_repeated(counts, repeats);
         }
     }
-    let counted = runs.map(|runs| Counted {
+    let counted = runs.map(|runs| StageRuns {
         runs,
         views: program.eie_views(),
     });

@@ -3,6 +3,7 @@
 
 use eie_format::{PackedLayer, SparseCodes, entry_counts, max_pointer};
 
+use crate::error::{Memory, Overflow};
 use crate::words::{CODEBOOK_WORD_BITS, SPMAT_WORD_BITS, codebook_words, entries_per_word};
 
 /// Per-PE memory sizes, in bytes.
@@ -19,75 +20,6 @@ impl Default for Capacity {
         Self {
             spmat_bytes: 128 * 1024,
             pointer_bytes: 32 * 1024,
-        }
-    }
-}
-
-/// Which memory overflows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Memory {
-    /// The sparse-matrix SRAM.
-    Spmat,
-    /// The column-pointer SRAM.
-    Pointers,
-}
-
-impl std::fmt::Display for Memory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Memory::Spmat => "Spmat",
-            Memory::Pointers => "pointer",
-        })
-    }
-}
-
-/// One layer's overflow of one memory: the worst PE, and what would fit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overflow {
-    /// Layer name.
-    pub layer: String,
-    /// The memory that overflows.
-    pub memory: Memory,
-    /// The PE that needs the most.
-    pub pe: usize,
-    /// Bytes that PE needs.
-    pub needed: u64,
-    /// Bytes the memory holds.
-    pub capacity: u64,
-    /// How many PEs overflow.
-    pub pes_over: usize,
-    /// PEs in the layer.
-    pub pes: usize,
-    /// A PE count that fits the layer in both memories (verified by counting its entries),
-    /// or None when no count of PEs can (pointers grow with columns, not rows).
-    pub fitting_pes: Option<usize>,
-}
-
-impl std::fmt::Display for Overflow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let over = self.needed - self.capacity;
-        write!(
-            f,
-            "layer \"{}\": PE {} needs {} B of {} SRAM, {} B ({:.1}%) over its {} B ({} of {} PEs overflow); ",
-            self.layer,
-            self.pe,
-            self.needed,
-            self.memory,
-            over,
-            100.0 * over as f64 / self.capacity as f64,
-            self.capacity,
-            self.pes_over,
-            self.pes,
-        )?;
-        match (self.fitting_pes, self.memory) {
-            (Some(n), _) => write!(f, "{n} PEs would fit it"),
-            (None, Memory::Pointers) => write!(
-                f,
-                "no PE count fits it: every PE stores cols + 1 pointers (split the layer into column batches, --column-batch, or enlarge the pointer SRAM)"
-            ),
-            (None, Memory::Spmat) => {
-                write!(f, "no PE count fits it (its densest rows alone overflow)")
-            }
         }
     }
 }
@@ -301,20 +233,6 @@ pub fn fitting_batch(layer: &PackedLayer, limit: u64) -> Option<usize> {
     }
     let power = 1usize << lo.ilog2();
     Some(if fits(power) { power } else { lo })
-}
-
-/// The first few of `overflows`, in one line, and how many more there are.
-pub(crate) fn list_overflows(overflows: &[Overflow]) -> String {
-    const SHOWN: usize = 8;
-    let mut out: Vec<String> = overflows
-        .iter()
-        .take(SHOWN)
-        .map(|o| o.to_string())
-        .collect();
-    if overflows.len() > SHOWN {
-        out.push(format!("and {} more", overflows.len() - SHOWN));
-    }
-    out.join("; ")
 }
 
 /// `part` as a percentage of `whole` (0 for an empty whole): padding of entries, and the like.

@@ -3,8 +3,8 @@
 
 use eie_format::{PackedLayer, max_pointer};
 
-use crate::capacity::{Capacity, Overflow, check, fitting_batch, fitting_pes, pointer_image_bytes};
-use crate::error::{Error, Result};
+use crate::capacity::{Capacity, check, fitting_batch, fitting_pes, pointer_image_bytes};
+use crate::error::{Error, Overflow, Remedy, Result};
 
 /// Columns of a batch when a layer must be split: the paper's activation batch (its
 /// activation register files hold 4K values per layer pass).
@@ -41,38 +41,6 @@ impl std::fmt::Display for ColumnBatch {
             Self::Auto => f.write_str("auto"),
             Self::Columns(c) => write!(f, "{c}"),
         }
-    }
-}
-
-/// A fix for a pointer that does not fit its width, each verified by counting entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Remedy {
-    /// This many PEs.
-    Pes(usize),
-    /// 32-bit pointers.
-    WidePointers,
-    /// Column batches of this many columns.
-    ColumnBatch(usize),
-}
-
-impl std::fmt::Display for Remedy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Named as the command line spells them: these are what a user types next.
-        match self {
-            Self::Pes(n) => write!(f, "--pes {n}"),
-            Self::WidePointers => f.write_str("--pointer-bits 32"),
-            Self::ColumnBatch(c) => write!(f, "column batches (--column-batch {c})"),
-        }
-    }
-}
-
-/// The remedies of a pointer overflow, as one clause.
-pub(crate) fn remedies_text(remedies: &[Remedy]) -> String {
-    if remedies.is_empty() {
-        "no PE count, pointer width or column batch fits it".into()
-    } else {
-        let all: Vec<String> = remedies.iter().map(Remedy::to_string).collect();
-        format!("{} would fit it", all.join(", or "))
     }
 }
 

@@ -8,11 +8,11 @@ mod manifest;
 mod words;
 
 pub use capacity::{
-    Capacity, EntryBalance, LayerBytes, Memory, Overflow, check as check_capacity, fitting_batch,
-    fitting_pes, pct, pointer_bytes, pointer_image_bytes, spmat_bytes,
+    Capacity, EntryBalance, LayerBytes, check as check_capacity, fitting_batch, fitting_pes, pct,
+    pointer_bytes, pointer_image_bytes, spmat_bytes,
 };
-pub use error::{Error, Result};
-pub use fit::{AUTO_BATCH, ColumnBatch, Fit, Placed, Remedy};
+pub use error::{Error, Memory, Overflow, Remedy, Result};
+pub use fit::{AUTO_BATCH, ColumnBatch, Fit, Placed};
 pub use manifest::{
     Encoding, FileEntry, FileKind, IMAGES_DIR, ImageFile, ImageSet, ImageWriter, LayerImages,
     LayerManifest, LoadedImages, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION,

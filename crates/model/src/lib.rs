@@ -9,7 +9,7 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
-pub use arch::{Arch, Kind, Layer, MAX_WEIGHTS, Shape, Step, StepOp, TensorSpec};
+pub use arch::{Arch, ArchOp, ArchStep, Layer, LayerKind, MAX_WEIGHTS, Shape, TensorSpec};
 pub use error::{Error, Result};
 pub use network::{
     Dense, LayerValues, LstmTensors, MatrixSpec, Network, Op, check_against, matrix_specs,

@@ -11,7 +11,7 @@ use eie_checkpoint::{Checkpoint, Dtype, Writer, f32_bytes};
 use eie_dataset::{Dataset, Form};
 use eie_rng::Rng;
 
-use crate::arch::{Arch, Kind, MAX_WEIGHTS, Shape, StepOp};
+use crate::arch::{Arch, ArchOp, LayerKind, MAX_WEIGHTS, Shape};
 use crate::error::{Error, Result};
 
 /// The PyTorch tensors an LSTM layer's packed matrix is made of.
@@ -223,15 +223,15 @@ impl Network {
         let mut next = 0usize;
         for step in arch.steps()? {
             match step.op {
-                StepOp::ImpliedRelu => ops.push(Op::Relu),
-                StepOp::ImpliedFlatten => ops.push(Op::Flatten),
-                StepOp::LastStep => ops.push(Op::LastStep),
-                StepOp::Layer(kind) => match kind {
-                    Kind::Linear { .. } => {
+                ArchOp::ImpliedRelu => ops.push(Op::Relu),
+                ArchOp::ImpliedFlatten => ops.push(Op::Flatten),
+                ArchOp::LastStep => ops.push(Op::LastStep),
+                ArchOp::Layer(kind) => match kind {
+                    LayerKind::Linear { .. } => {
                         ops.push(Op::Linear { layer: next });
                         next += 1;
                     }
-                    Kind::Conv {
+                    LayerKind::Conv {
                         kernel,
                         stride,
                         padding,
@@ -245,7 +245,7 @@ impl Network {
                         });
                         next += 1;
                     }
-                    Kind::Lstm { hidden, layers: n } => {
+                    LayerKind::Lstm { hidden, layers: n } => {
                         for k in 0..n {
                             ops.push(Op::Lstm {
                                 layer: next,
@@ -263,10 +263,14 @@ impl Network {
                             }
                         }
                     }
-                    Kind::MaxPool { kernel, stride } => ops.push(Op::MaxPool { kernel, stride }),
-                    Kind::AvgPool { kernel, stride } => ops.push(Op::AvgPool { kernel, stride }),
-                    Kind::Relu => ops.push(Op::Relu),
-                    Kind::Flatten => ops.push(Op::Flatten),
+                    LayerKind::MaxPool { kernel, stride } => {
+                        ops.push(Op::MaxPool { kernel, stride })
+                    }
+                    LayerKind::AvgPool { kernel, stride } => {
+                        ops.push(Op::AvgPool { kernel, stride })
+                    }
+                    LayerKind::Relu => ops.push(Op::Relu),
+                    LayerKind::Flatten => ops.push(Op::Flatten),
                 },
             }
             shapes.push(step.output);
@@ -341,7 +345,7 @@ impl Network {
         let mut drawn = HashMap::new();
         for spec in &specs {
             let fan_in = match arch.layers[spec.layer].kind {
-                Kind::Lstm { hidden, .. } => hidden,
+                LayerKind::Lstm { hidden, .. } => hidden,
                 // A bias's bound is its weight's.
                 _ if spec.bias => specs
                     .iter()
@@ -517,12 +521,6 @@ impl Network {
         nz as f64 / n as f64
     }
 
-    /// The float forward pass on the host ([`crate::reference`]): the reference the burn
-    /// model is tested against.
-    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        crate::reference::forward(self, x)
-    }
-
     /// Writes the network as an F32 safetensors file in PyTorch's layout (every weight in
     /// its stored shape, every bias `[out]`), with `metadata`. Writes `path` directly:
     /// callers that must not leave a partial file write to a temporary path and rename.
@@ -655,7 +653,7 @@ pub fn matrix_specs(arch: &Arch) -> Result<Vec<MatrixSpec>> {
     for t in tensors.iter().filter(|t| !t.bias) {
         let layer = &arch.layers[t.layer];
         match layer.kind {
-            Kind::Lstm { hidden, .. } => {
+            LayerKind::Lstm { hidden, .. } => {
                 if let Some(k) = t.name.strip_prefix(&format!("{}.weight_ih_l", layer.name)) {
                     out.push(MatrixSpec {
                         layer: t.layer,
@@ -683,7 +681,7 @@ fn assemble(arch: &Arch, tensors: &mut HashMap<String, Vec<f32>>) -> Result<Vec<
         let layer = &arch.layers[spec.layer];
         let (rows, inputs) = (spec.shape[0], spec.shape[1..].iter().product::<usize>());
         match layer.kind {
-            Kind::Lstm { hidden, .. } => {
+            LayerKind::Lstm { hidden, .. } => {
                 let k = spec
                     .name
                     .rsplit_once("_l")

@@ -6,6 +6,14 @@
 use crate::arch::Shape;
 use crate::network::{Dense, Network, Op};
 
+impl Network {
+    /// The float forward pass on the host ([`forward`]): the reference the burn model is
+    /// tested against.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        forward(self, x)
+    }
+}
+
 /// `y = W x + b` of one matrix, f64 sums.
 pub fn linear(l: &Dense, x: &[f32]) -> Vec<f32> {
     (0..l.outputs)

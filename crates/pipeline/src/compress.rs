@@ -6,7 +6,7 @@
 //! another thread meanwhile. Memory holds one layer's survivors and streams, whatever the
 //! number of layers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use eie_checkpoint::{Checkpoint, check_finite};
 use eie_format::{
     BUNDLE_FILE, BundleMeta, BundleWriter, Codebook, PackedLayer, SourceInfo, SparseCodes,
 };
-use eie_images::{Capacity, Fit, ImageWriter};
+use eie_images::{Fit, ImageWriter};
 use eie_prune::{Global, PruneReport, Rule};
 use rayon::prelude::*;
 
@@ -22,6 +22,7 @@ use crate::dense::DenseCheckpoints;
 use crate::error::{Error, Result};
 use crate::observer::Observer;
 use crate::plan::{LayerPlan, Plan};
+use crate::provenance::Provenance;
 use crate::report::{LayerOutcome, LayerReport, Report, deep_compression_entries};
 use crate::settings::{Pruning, RunSettings};
 use crate::share::{Shared, share};
@@ -39,9 +40,8 @@ pub struct Job<'a> {
     pub run: RunSettings,
     /// The tool's version, recorded in the bundle and the manifest.
     pub tool_version: &'a str,
-    /// Settings the caller records in the bundle besides the layers' own (the command, the
-    /// input scaling, the image options: see [`image_provenance`]).
-    pub provenance: BTreeMap<String, String>,
+    /// What the bundle records about how it was made, besides the layers' own lines.
+    pub provenance: Provenance,
 }
 
 /// A layer whose pruning and weight sharing were decided before the pipeline (by
@@ -101,41 +101,6 @@ pub struct Compressed {
     pub dense_checkpoints: bool,
     /// Where the time went.
     pub timings: Timings,
-}
-
-/// The image options as the bundle records them.
-pub fn image_provenance(pes: usize, index_bits: u8, fit: &Fit) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("pes".to_string(), pes.to_string()),
-        ("index_bits".to_string(), index_bits.to_string()),
-        ("pointer_bits".to_string(), fit.pointer_bits.to_string()),
-        (
-            "spmat_kib".to_string(),
-            (fit.capacity.spmat_bytes / 1024).to_string(),
-        ),
-        (
-            "pointer_kib".to_string(),
-            (fit.capacity.pointer_bytes / 1024).to_string(),
-        ),
-        ("column_batch".to_string(), fit.column_batch.to_string()),
-    ])
-}
-
-/// The SRAM sizes a bundle was packed for, as [`image_provenance`] records them (the paper's
-/// when the bundle records none, or records them unreadably).
-pub fn recorded_capacity(settings: &BTreeMap<String, String>) -> Capacity {
-    let kib = |key: &str, default: u64| {
-        settings
-            .get(key)
-            .and_then(|v| v.parse::<u64>().ok())
-            .and_then(|k| k.checked_mul(1024))
-            .unwrap_or(default)
-    };
-    let paper = Capacity::default();
-    Capacity {
-        spmat_bytes: kib("spmat_kib", paper.spmat_bytes),
-        pointer_bytes: kib("pointer_kib", paper.pointer_bytes),
-    }
 }
 
 /// The source record of a checkpoint file: its name (no folders) and SHA-256.
@@ -264,7 +229,7 @@ pub fn compress(
     let t = Instant::now();
     let sha256 = hash.wait()?;
     timings.hash_wait = t.elapsed();
-    let mut settings = job.provenance.clone();
+    let mut settings = job.provenance.settings();
     settings.extend(plan.provenance());
     let meta = BundleMeta {
         tool_version: job.tool_version.to_string(),
@@ -583,22 +548,9 @@ mod tests {
 
     use super::*;
     use crate::output::{PRUNED_FILE, QUANTIZED_FILE};
+    use crate::provenance::MadeBy;
     use crate::settings::{Assignments, LAYER_KNOBS};
     use crate::{Quiet, Request};
-
-    #[test]
-    fn the_recorded_capacity_reads_back() {
-        let fit = Fit {
-            capacity: Capacity {
-                spmat_bytes: 64 * 1024,
-                pointer_bytes: 8 * 1024,
-            },
-            ..Fit::default()
-        };
-        let recorded = image_provenance(4, 4, &fit);
-        assert_eq!(recorded_capacity(&recorded), fit.capacity);
-        assert_eq!(recorded_capacity(&BTreeMap::new()), Capacity::default());
-    }
 
     /// fc1 [16, 12] with a bias, fc2 [4, 16]: deterministic, distinct magnitudes.
     fn model(dir: &Path) -> Checkpoint {
@@ -650,7 +602,7 @@ mod tests {
                 dense_checkpoints: dense,
             },
             tool_version: "test",
-            provenance: BTreeMap::new(),
+            provenance: Provenance::new(MadeBy::Compress, 3, 4, &fit),
         };
         std::fs::create_dir_all(dir).unwrap();
         compress(ck, &job, None, dir, &Quiet).unwrap()

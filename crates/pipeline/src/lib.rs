@@ -8,7 +8,7 @@ mod observer;
 pub mod output;
 mod pack;
 pub mod plan;
-mod provenance;
+pub mod provenance;
 pub mod recipe;
 pub mod report;
 pub mod settings;
@@ -16,14 +16,13 @@ mod share;
 mod verify;
 
 pub use compress::{
-    Compressed, Decided, Job, Retrained, Timings, compress, compress_one, image_provenance,
-    recorded_capacity, source_info,
+    Compressed, Decided, Job, Retrained, Timings, compress, compress_one, source_info,
 };
 pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
 pub use pack::{PackJob, Packed, pack, pack_tensor};
 pub use plan::{BiasPlan, LayerPlan, MatrixPlan, Plan, Request};
-pub use provenance::{DESCRIPTION_KEY, HOST_LAYERS_KEY, check_provenance};
+pub use provenance::{MadeBy, Provenance, check_provenance, recorded_capacity};
 pub use recipe::Recipe;
 pub use report::{LayerOutcome, Report};
 pub use settings::{

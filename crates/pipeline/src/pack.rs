@@ -1,7 +1,6 @@
 //! `pack`: tensors that are already pruned and weight-shared, packed as they are: zeros are
 //! pruned positions, a tensor's distinct non-zero values are its codebook.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use eie_checkpoint::{Checkpoint, check_finite};
@@ -12,6 +11,7 @@ use crate::compress::{PackedWriter, source_info};
 use crate::error::{Error, Result};
 use crate::observer::Observer;
 use crate::plan::{BiasPlan, paired_bias};
+use crate::provenance::Provenance;
 
 /// A pack run, resolved.
 #[derive(Debug, Clone)]
@@ -32,8 +32,8 @@ pub struct PackJob<'a> {
     pub fit: Fit,
     /// The tool's version.
     pub tool_version: &'a str,
-    /// Settings to record in the bundle.
-    pub provenance: BTreeMap<String, String>,
+    /// What the bundle records about how it was made.
+    pub provenance: Provenance,
 }
 
 /// What a pack run wrote.
@@ -91,7 +91,7 @@ pub fn pack(ck: &Checkpoint, job: &PackJob, dir: &Path, observer: &dyn Observer)
         tool_version: job.tool_version.to_string(),
         source: source_info(ck.path(), hash.wait()?),
         pointer_bits: job.fit.pointer_bits,
-        settings: job.provenance.clone(),
+        settings: job.provenance.settings(),
     };
     let files = out.finish(&meta, dir)?;
     Ok(Packed { meta, files })

@@ -8,6 +8,7 @@ use eie_checkpoint::{Dtype, Header, Skipped, bias_name, glob_match};
 use eie_images::Fit;
 
 use crate::error::{Error, Result};
+use crate::provenance::{keys, layer_line};
 use crate::recipe::Recipe;
 use crate::settings::{Assignments, LayerSettings, Pruning};
 
@@ -227,16 +228,8 @@ impl Plan {
             .map(|p| {
                 let s = &p.settings;
                 (
-                    format!("layer.{}", p.name),
-                    format!(
-                        "pruning {}; {} bits, {}; index {} bits; balance {}; bias {}",
-                        s.pruning,
-                        s.code_bits,
-                        s.method_name(),
-                        s.index_bits,
-                        s.balance,
-                        p.bias.as_ref().map_or("none", |b| b.name.as_str())
-                    ),
+                    format!("{}{}", keys::LAYER_PREFIX, p.name),
+                    layer_line(s, p.bias.as_ref().map(|b| b.name.as_str())),
                 )
             })
             .collect()

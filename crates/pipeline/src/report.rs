@@ -62,7 +62,7 @@ pub struct LayerReport {
     /// Input columns (the bias column, if any, is not counted here).
     pub inputs: usize,
     /// What pruning did.
-    pub pruning: Pruning,
+    pub pruning: PruningReport,
     /// With balanced pruning: what balancing changed.
     pub balance: Option<BalanceReport>,
     /// What weight sharing did.
@@ -87,7 +87,7 @@ pub struct LayerReport {
 
 /// What pruning did to a layer.
 #[derive(Debug, Clone, Serialize)]
-pub struct Pruning {
+pub struct PruningReport {
     /// The rule.
     pub rule: String,
     /// rows x inputs.
@@ -232,7 +232,7 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-pub use eie_images::pct;
+use eie_images::pct;
 
 /// What compressing one layer produced, besides its packed streams.
 #[derive(Debug, Clone)]
@@ -317,7 +317,7 @@ impl LayerReport {
             bias: first.bias().map(str::to_string),
             rows,
             inputs,
-            pruning: Pruning {
+            pruning: PruningReport {
                 rule: plan.settings.pruning.to_string(),
                 weights,
                 nonzeros_before: o.prune.before,

@@ -2,11 +2,11 @@
 //! and the two testbench files, from the images' manifest and the vectors' manifest.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use eie_images::{Encoding, FileKind, LayerManifest, Manifest};
 use eie_simulate::timing::TimingParams;
-use eie_simulate::vectors::VectorManifest;
+use eie_simulate::vectors::{LayerVectors, VectorManifest};
 
 use crate::error::{Error, Result};
 
@@ -285,10 +285,72 @@ pub fn plan(
         })
     };
     let (model_dir, vectors_dir) = (canonical(model_dir)?, canonical(vectors_dir)?);
-    let path = |dir: &Path, rel: &str| -> Result<String> { verilog_path(&dir.join(rel)) };
-    let mismatch = |reason: String| Err(Error::Mismatch { reason });
+    let groups = logical_layers(images);
+    if groups.len() != vectors.layers.len() {
+        return Err(Error::Mismatch {
+            reason: format!(
+                "the images hold {} layers, the vectors {}",
+                groups.len(),
+                vectors.layers.len()
+            ),
+        });
+    }
+    let (n, code_bits, index_bits) = one_layout(images, groups.len())?;
+    let mut planner = Planner {
+        model_dir,
+        vectors_dir,
+        n,
+        descriptors: Vec::new(),
+        layers: Vec::new(),
+        ptr_base: 0,
+        spmat_base: 0,
+        act_depth: 1,
+        acc_rows: 1,
+        max_words: 1,
+        col_max: 1,
+        row_max: 1,
+    };
+    for (index, (group, vl)) in groups.iter().zip(&vectors.layers).enumerate() {
+        planner.layer(index, group, vl)?;
+    }
+    let p = &planner;
+    let acc_word_bits = vectors
+        .layers
+        .first()
+        .and_then(|l| l.files.iter().find(|f| f.kind == "accumulators"))
+        .map_or(32, |f| f.word_bits);
+    let params = Params {
+        n_pe: n,
+        code_bits,
+        index_bits,
+        ptr_bits: images.pointer_bits,
+        spmat_depth: p.spmat_base.max(1),
+        ptr_depth: p.ptr_base.max(1),
+        act_depth: p.act_depth.max(p.acc_rows),
+        acc_rows: p.acc_rows,
+        fifo_depth,
+        acc_bits: vectors.acc_bits,
+        // Column and group registers also address the activation register files (whose depth
+        // covers the rows too): wide enough for both.
+        col_bits: (bits((p.col_max + 2 * n) as u64) + 1)
+            .max(bits(p.act_depth.max(p.acc_rows) as u64 + 1) + 1),
+        row_bits: bits(p.row_max as u64) + 1,
+        max_file_words: p.max_words.max(1 << code_bits),
+        acc_word_bits,
+        layers: p.layers.len(),
+        parts: p.descriptors.len(),
+        independent: vectors.mode == "independent",
+        max_cycles,
+    };
+    Ok(Design {
+        params,
+        descriptors: planner.descriptors,
+        layers: planner.layers,
+    })
+}
 
-    // The images' parts, grouped into logical layers.
+/// The images' parts, grouped into logical layers.
+fn logical_layers(images: &Manifest) -> Vec<Vec<&LayerManifest>> {
     let mut groups: Vec<Vec<&LayerManifest>> = Vec::new();
     for layer in &images.layers {
         match (&layer.part, groups.last_mut()) {
@@ -296,17 +358,16 @@ pub fn plan(
             _ => groups.push(vec![layer]),
         }
     }
-    if groups.len() != vectors.layers.len() {
-        return mismatch(format!(
-            "the images hold {} layers, the vectors {}",
-            groups.len(),
-            vectors.layers.len()
-        ));
-    }
-    if groups.len() > MAX_LAYERS {
+    groups
+}
+
+/// The one PE count and entry layout of every layer (the design has one PE array), for at
+/// most [`MAX_LAYERS`] layers.
+fn one_layout(images: &Manifest, layers: usize) -> Result<(usize, u8, u8)> {
+    if layers > MAX_LAYERS {
         return Err(Error::Unsupported {
             parameter: "the number of layers",
-            got: groups.len().to_string(),
+            got: layers.to_string(),
             supported: "at most 256 (8-bit codebook slots)",
         });
     }
@@ -336,15 +397,41 @@ pub fn plan(
             });
         }
     }
+    Ok((n, code_bits, index_bits))
+}
 
-    let mut descriptors = Vec::new();
-    let mut layers = Vec::new();
-    let (mut ptr_base, mut spmat_base) = (0usize, 0usize);
-    let (mut act_depth, mut acc_rows, mut max_words, mut col_max, mut row_max) =
-        (1usize, 1usize, 1usize, 1usize, 1usize);
-    for (index, (group, vl)) in groups.iter().zip(&vectors.layers).enumerate() {
-        let head = group[0];
+/// A descriptor field, which the design holds in 32 bits.
+fn field(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Unsupported {
+        parameter: "a descriptor field",
+        got: format!("{what} = {v}"),
+        supported: "32-bit fields",
+    })
+}
+
+/// The plan under way: the layers so far, where the next part's memories start, and the
+/// sizes the design's memories must have.
+struct Planner {
+    model_dir: PathBuf,
+    vectors_dir: PathBuf,
+    n: usize,
+    descriptors: Vec<Descriptor>,
+    layers: Vec<LayerTb>,
+    ptr_base: usize,
+    spmat_base: usize,
+    act_depth: usize,
+    acc_rows: usize,
+    max_words: usize,
+    col_max: usize,
+    row_max: usize,
+}
+
+impl Planner {
+    /// Layer `index`: its parts in the images (`group`) against its vectors (`vl`).
+    fn layer(&mut self, index: usize, group: &[&LayerManifest], vl: &LayerVectors) -> Result<()> {
+        let (n, head) = (self.n, group[0]);
         let total_cols = head.part.as_ref().map_or(head.cols, |p| p.total_cols);
+        let mismatch = |reason: String| Err(Error::Mismatch { reason });
         if head.name != vl.name || head.rows != vl.rows || vl.pes != n {
             return mismatch(format!(
                 "layer {index} is \"{}\" ({} rows) in the images, \"{}\" ({} rows) in the vectors",
@@ -359,12 +446,15 @@ pub fn plan(
                 if vl.bias { " and a bias" } else { "" }
             ));
         }
-        let shift = i32::from(vl.frac_in) + i32::from(vl.frac_weights) - i32::from(vl.frac_acc);
         let mut tb = LayerTb {
             name: head.name.clone(),
             rows: head.rows,
             inputs: vl.inputs,
-            codebook: path(&model_dir, &image(head, FileKind::Codebook, None)?.path)?,
+            codebook: verilog_path(
+                &self
+                    .model_dir
+                    .join(&image(head, FileKind::Codebook, None)?.path),
+            )?,
             spmat: Vec::new(),
             pointers: Vec::new(),
             input: String::new(),
@@ -372,59 +462,83 @@ pub fn plan(
             acc: Vec::new(),
         };
         for (p, part) in group.iter().enumerate() {
-            let first_col = part.part.as_ref().map_or(0, |p| p.first_col);
-            let mut words = 0usize;
-            for k in 0..n {
-                let s = image(part, FileKind::Spmat, Some(k))?;
-                let ptr = image(part, FileKind::Pointers, Some(k))?;
-                if ptr.words != part.cols + 1 {
-                    return mismatch(format!(
+            self.part(part, &mut tb, vl, index, p + 1 == group.len())?;
+        }
+        self.vectors(&mut tb, vl)?;
+        self.act_depth = self
+            .act_depth
+            .max(total_cols.div_ceil(n))
+            .max(head.rows.div_ceil(n));
+        self.acc_rows = self.acc_rows.max(head.rows.div_ceil(n));
+        self.col_max = self.col_max.max(total_cols);
+        self.row_max = self.row_max.max(head.rows);
+        self.layers.push(tb);
+        Ok(())
+    }
+
+    /// One part of layer `index` (its last when `last`): every PE's images and its
+    /// descriptor.
+    fn part(
+        &mut self,
+        part: &LayerManifest,
+        tb: &mut LayerTb,
+        vl: &LayerVectors,
+        index: usize,
+        last: bool,
+    ) -> Result<()> {
+        let first_col = part.part.as_ref().map_or(0, |p| p.first_col);
+        let mut words = 0usize;
+        for k in 0..self.n {
+            let s = image(part, FileKind::Spmat, Some(k))?;
+            let ptr = image(part, FileKind::Pointers, Some(k))?;
+            if ptr.words != part.cols + 1 {
+                return Err(Error::Mismatch {
+                    reason: format!(
                         "{} lists {} pointers for a part of {} columns",
                         ptr.path, ptr.words, part.cols
-                    ));
-                }
-                tb.spmat.push(Load {
-                    pe: k,
-                    path: path(&model_dir, &s.path)?,
-                    base: spmat_base,
-                    words: s.words,
+                    ),
                 });
-                tb.pointers.push(Load {
-                    pe: k,
-                    path: path(&model_dir, &ptr.path)?,
-                    base: ptr_base,
-                    words: ptr.words,
-                });
-                words = words.max(s.words);
-                // the testbench stages pointer files, and Spmat files when loading through
-                // the host port
-                max_words = max_words.max(ptr.words).max(s.words);
             }
-            let field = |what: &str, v: usize| -> Result<u32> {
-                u32::try_from(v).map_err(|_| Error::Unsupported {
-                    parameter: "a descriptor field",
-                    got: format!("{what} = {v}"),
-                    supported: "32-bit fields",
-                })
-            };
-            descriptors.push(Descriptor {
-                first_col: field("first column", first_col)?,
-                cols: field("columns", part.cols)?,
-                inputs: field("inputs", vl.inputs)?,
-                first_group: field("first group", first_col / n)?,
-                ptr_base: field("pointer base", ptr_base)?,
-                spmat_base: field("Spmat base", spmat_base)?,
-                rows: field("rows", head.rows)?,
-                shift: shift as i8,
-                f_in: vl.frac_in,
-                last: p + 1 == group.len(),
-                bias: vl.bias,
-                relu: vl.relu,
-                layer: index as u8,
+            tb.spmat.push(Load {
+                pe: k,
+                path: verilog_path(&self.model_dir.join(&s.path))?,
+                base: self.spmat_base,
+                words: s.words,
             });
-            ptr_base += part.cols + 1;
-            spmat_base += words;
+            tb.pointers.push(Load {
+                pe: k,
+                path: verilog_path(&self.model_dir.join(&ptr.path))?,
+                base: self.ptr_base,
+                words: ptr.words,
+            });
+            words = words.max(s.words);
+            // the testbench stages pointer files, and Spmat files when loading through the
+            // host port
+            self.max_words = self.max_words.max(ptr.words).max(s.words);
         }
+        let shift = i32::from(vl.frac_in) + i32::from(vl.frac_weights) - i32::from(vl.frac_acc);
+        self.descriptors.push(Descriptor {
+            first_col: field("first column", first_col)?,
+            cols: field("columns", part.cols)?,
+            inputs: field("inputs", vl.inputs)?,
+            first_group: field("first group", first_col / self.n)?,
+            ptr_base: field("pointer base", self.ptr_base)?,
+            spmat_base: field("Spmat base", self.spmat_base)?,
+            rows: field("rows", tb.rows)?,
+            shift: shift as i8,
+            f_in: vl.frac_in,
+            last,
+            bias: vl.bias,
+            relu: vl.relu,
+            layer: index as u8,
+        });
+        self.ptr_base += part.cols + 1;
+        self.spmat_base += words;
+        Ok(())
+    }
+
+    /// The layer's vector files: its input, its output and every PE's accumulators.
+    fn vectors(&mut self, tb: &mut LayerTb, vl: &LayerVectors) -> Result<()> {
         let file = |kind: &str, pe: Option<usize>| -> Result<&eie_simulate::vectors::VectorFile> {
             vl.files
                 .iter()
@@ -435,60 +549,21 @@ pub fn plan(
         };
         let input = file("input", None)?;
         let output = file("output", None)?;
-        tb.input = path(&vectors_dir, &input.path)?;
-        tb.output = path(&vectors_dir, &output.path)?;
-        max_words = max_words.max(input.words).max(output.words);
-        for k in 0..n {
+        tb.input = verilog_path(&self.vectors_dir.join(&input.path))?;
+        tb.output = verilog_path(&self.vectors_dir.join(&output.path))?;
+        self.max_words = self.max_words.max(input.words).max(output.words);
+        for k in 0..self.n {
             let a = file("accumulators", Some(k))?;
-            max_words = max_words.max(a.words);
+            self.max_words = self.max_words.max(a.words);
             tb.acc.push(Load {
                 pe: k,
-                path: path(&vectors_dir, &a.path)?,
+                path: verilog_path(&self.vectors_dir.join(&a.path))?,
                 base: 0,
                 words: a.words,
             });
         }
-        act_depth = act_depth
-            .max(total_cols.div_ceil(n))
-            .max(head.rows.div_ceil(n));
-        acc_rows = acc_rows.max(head.rows.div_ceil(n));
-        col_max = col_max.max(total_cols);
-        row_max = row_max.max(head.rows);
-        layers.push(tb);
+        Ok(())
     }
-    let acc_word_bits = vectors
-        .layers
-        .first()
-        .and_then(|l| l.files.iter().find(|f| f.kind == "accumulators"))
-        .map_or(32, |f| f.word_bits);
-    let params = Params {
-        n_pe: n,
-        code_bits,
-        index_bits,
-        ptr_bits: images.pointer_bits,
-        spmat_depth: spmat_base.max(1),
-        ptr_depth: ptr_base.max(1),
-        act_depth: act_depth.max(acc_rows),
-        acc_rows,
-        fifo_depth,
-        acc_bits: vectors.acc_bits,
-        // Column and group registers also address the activation register files (whose depth
-        // covers the rows too): wide enough for both.
-        col_bits: (bits((col_max + 2 * n) as u64) + 1)
-            .max(bits(act_depth.max(acc_rows) as u64 + 1) + 1),
-        row_bits: bits(row_max as u64) + 1,
-        max_file_words: max_words.max(1 << code_bits),
-        acc_word_bits,
-        layers: layers.len(),
-        parts: descriptors.len(),
-        independent: vectors.mode == "independent",
-        max_cycles,
-    };
-    Ok(Design {
-        params,
-        descriptors,
-        layers,
-    })
 }
 
 impl Design {

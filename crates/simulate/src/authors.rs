@@ -20,9 +20,9 @@
 //!
 //! Their simulator stops at the first cycle in which the detector has passed the last group
 //! and no PE wrote in the cycle before, which can be while results are still in flight; this
-//! model counts to the first such moment after which nothing is in flight, the count the
-//! issue that asked for this option quotes from their simulator (and at least 9 cycles, their
-//! minimum).
+//! model counts to the first such moment after which nothing is in flight, the count their
+//! simulator reported on the cases these rules were matched against (and at least 9 cycles,
+//! their minimum).
 
 use crate::layer::LayerView;
 
@@ -66,37 +66,131 @@ struct Pe {
     wrote: bool,
 }
 
+/// One part's fixed facts: its streams, each entry's local row, the queue depth.
+struct Part<'a> {
+    part: &'a eie_format::PackedLayer,
+    /// Per PE, the local row of every entry, for the bypass count.
+    rows: Vec<Vec<usize>>,
+    depth: usize,
+}
+
+/// What one PE's registers load from in a cycle, besides its own registers.
+struct PeWires {
+    /// The pointer stage's column has entries in this PE.
+    ptr_valid: bool,
+    /// The Spmat stage takes a column (it holds none or issues its last entry).
+    sp_read: bool,
+    /// The column the detector pushes into every queue, if it pushes.
+    push: Option<usize>,
+}
+
+impl<'a> Part<'a> {
+    fn new(part: &'a eie_format::PackedLayer, fifo_depth: usize) -> Self {
+        let cols = part.cols();
+        let rows = part
+            .streams()
+            .iter()
+            .map(|s| {
+                let mut rows = vec![0usize; s.codes().len()];
+                for j in 0..cols {
+                    let mut next = 0usize;
+                    for (e, row) in rows
+                        .iter_mut()
+                        .enumerate()
+                        .take(s.ptr()[j + 1] as usize)
+                        .skip(s.ptr()[j] as usize)
+                    {
+                        *row = next + s.z()[e] as usize;
+                        next = *row + 1;
+                    }
+                }
+                rows
+            })
+            .collect();
+        Self {
+            part,
+            rows,
+            depth: fifo_depth.max(2),
+        }
+    }
+
+    /// PE k's entries of local column j: first and one past the last.
+    fn ptr(&self, k: usize, j: usize) -> (usize, usize) {
+        let p = self.part.streams()[k].ptr();
+        (p[j] as usize, p[j + 1] as usize)
+    }
+
+    /// PE k's wires from its registers (`push`: the detector's).
+    fn wires(&self, k: usize, p: &Pe, push: Option<usize>) -> PeWires {
+        PeWires {
+            ptr_valid: p
+                .ptr_col
+                .is_some_and(|j| self.ptr(k, j).0 != self.ptr(k, j).1),
+            sp_read: p.sp.is_none_or(|(e, last)| e == last),
+            push,
+        }
+    }
+
+    /// One cycle of PE k: every register loaded from the wires, its counters in `out`.
+    fn clock(
+        &self,
+        k: usize,
+        p: &mut Pe,
+        w: &PeWires,
+        last_issue: &mut Option<(u64, usize)>,
+        out: &mut PartRun,
+    ) {
+        // output write, then the arithmetic stages shift
+        p.wrote = p.arith[2].is_some();
+        p.arith = [p.sp.map(|(e, _)| self.rows[k][e]), p.arith[0], p.arith[1]];
+        if let Some((e, _)) = p.sp {
+            out.busy[k] += 1;
+            let row = self.rows[k][e];
+            if out.cycles > 0 && *last_issue == Some((out.cycles - 1, row)) {
+                out.bypasses[k] += 1;
+            }
+            *last_issue = Some((out.cycles, row));
+        }
+        // the Spmat stage: next entry, or the pointer stage's column
+        let next_sp = match p.sp {
+            Some((e, last)) if e < last => Some((e + 1, last)),
+            _ => None,
+        };
+        p.sp = if w.sp_read {
+            p.ptr_col
+                .filter(|_| w.ptr_valid)
+                .map(|j| (self.ptr(k, j).0, self.ptr(k, j).1 - 1))
+        } else {
+            next_sp
+        };
+        // the pointer stage takes the queue's head (the queue pops) when its column is
+        // invalid or the Spmat stage took it
+        if !w.ptr_valid || w.sp_read {
+            if p.ptr_col
+                .is_some_and(|j| self.ptr(k, j).0 == self.ptr(k, j).1)
+            {
+                out.busy[k] += 1; // the empty slice's cycle
+            }
+            if p.read != p.write {
+                p.ptr_col = Some(p.queue[p.read]);
+                p.read = (p.read + 1) % self.depth;
+            } else {
+                p.ptr_col = None;
+            }
+        }
+        if let Some(col) = w.push {
+            p.queue[p.write] = col;
+            p.write = (p.write + 1) % self.depth;
+        }
+    }
+}
+
 /// Runs one part: `active[j]` says whether its local column j is broadcast.
 pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: usize) -> PartRun {
     let n = part.pes();
-    let cols = part.cols();
-    let depth = fifo_depth.max(2);
-    let groups = cols.div_ceil(n);
-    // Local rows of every entry, per PE, for the bypass count.
-    let rows: Vec<Vec<usize>> = part
-        .streams()
-        .iter()
-        .map(|s| {
-            let mut rows = vec![0usize; s.codes().len()];
-            for j in 0..cols {
-                let mut next = 0usize;
-                for (e, row) in rows
-                    .iter_mut()
-                    .enumerate()
-                    .take(s.ptr()[j + 1] as usize)
-                    .skip(s.ptr()[j] as usize)
-                {
-                    *row = next + s.z()[e] as usize;
-                    next = *row + 1;
-                }
-            }
-            rows
-        })
-        .collect();
-    let ptr = |k: usize, j: usize| {
-        let p = part.streams()[k].ptr();
-        (p[j] as usize, p[j + 1] as usize)
-    };
+    let ctx = Part::new(part, fifo_depth);
+    let depth = ctx.depth;
+    let groups = part.cols().div_ceil(n);
     let mut pes = vec![
         Pe {
             queue: vec![0; depth],
@@ -136,22 +230,20 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
             (from..n).find(|&s| active.get(g * n + s).copied().unwrap_or(false))
         });
         let slot = found.unwrap_or(n - 1);
-        let push = found.is_some() && !one_full;
+        let push = (found.is_some() && !one_full)
+            .then(|| held.expect("a push comes from a group") * n + slot);
         let advance = found.is_none() || (slot == n - 1 && !one_full);
-        // Per PE: the pointer stage's column is valid when it has entries here; the Spmat
-        // stage takes a column when it holds none or issues its last entry.
-        let ptr_valid: Vec<bool> = pes
+        let wires: Vec<PeWires> = pes
             .iter()
             .enumerate()
-            .map(|(k, p)| p.ptr_col.is_some_and(|j| ptr(k, j).0 != ptr(k, j).1))
-            .collect();
-        let sp_read: Vec<bool> = pes
-            .iter()
-            .map(|p| p.sp.is_none_or(|(e, last)| e == last))
+            .map(|(k, p)| ctx.wires(k, p, push))
             .collect();
         let in_flight = found.is_some()
-            || pes.iter().zip(&ptr_valid).any(|(p, &v)| {
-                p.read != p.write || v || p.sp.is_some() || p.arith.iter().any(Option::is_some)
+            || pes.iter().zip(&wires).any(|(p, w)| {
+                p.read != p.write
+                    || w.ptr_valid
+                    || p.sp.is_some()
+                    || p.arith.iter().any(Option::is_some)
             });
         let complete = passed_last && !pes.iter().any(|p| p.wrote);
         flagged |= complete;
@@ -166,51 +258,9 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
             }
         }
         for (k, p) in pes.iter_mut().enumerate() {
-            // output write, then the arithmetic stages shift
-            p.wrote = p.arith[2].is_some();
-            p.arith = [p.sp.map(|(e, _)| rows[k][e]), p.arith[0], p.arith[1]];
-            if let Some((e, _)) = p.sp {
-                out.busy[k] += 1;
-                let row = rows[k][e];
-                if out.cycles > 0 && last_issue[k] == Some((out.cycles - 1, row)) {
-                    out.bypasses[k] += 1;
-                }
-                last_issue[k] = Some((out.cycles, row));
-            }
-            // the Spmat stage: next entry, or the pointer stage's column
-            let next_sp = match p.sp {
-                Some((e, last)) if e < last => Some((e + 1, last)),
-                _ => None,
-            };
-            p.sp = if sp_read[k] {
-                p.ptr_col
-                    .filter(|_| ptr_valid[k])
-                    .map(|j| (ptr(k, j).0, ptr(k, j).1 - 1))
-            } else {
-                next_sp
-            };
-            // the pointer stage takes the queue's head (the queue pops) when its column is
-            // invalid or the Spmat stage took it
-            if !ptr_valid[k] || sp_read[k] {
-                if p.ptr_col.is_some_and(|j| ptr(k, j).0 == ptr(k, j).1) {
-                    out.busy[k] += 1; // the empty slice's cycle
-                }
-                if p.read != p.write {
-                    p.ptr_col = Some(p.queue[p.read]);
-                    p.read = (p.read + 1) % depth;
-                } else {
-                    p.ptr_col = None;
-                }
-            }
-            if push {
-                let g = held.expect("a push comes from a group");
-                p.queue[p.write] = g * n + slot;
-                p.write = (p.write + 1) % depth;
-            }
+            ctx.clock(k, p, &wires[k], &mut last_issue[k], &mut out);
         }
-        if push {
-            out.broadcasts += 1;
-        }
+        out.broadcasts += u64::from(push.is_some());
         if found.is_none() || !one_full {
             last_slot = slot;
         }

@@ -6,12 +6,12 @@ use eie_images::Fit;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::fixed::{Arith, fraction_for, from_q16};
+use crate::fixed::{Arith, fraction_for};
 use crate::float;
 use crate::layer::LayerView;
 use crate::run::step;
 use crate::timing::TimingParams;
-use crate::workload::{PAPER_LAYERS, paper_layer};
+use crate::workload::{GENERATED_FRAC, PAPER_LAYERS, dequantize_generated, paper_layer};
 
 /// One paper layer's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -91,10 +91,10 @@ pub fn bench_layer(
     let batch = fit.batch_for(&whole);
     let parts = whole.split_columns(batch)?;
     let view = LayerView::new(&parts);
-    let x: Vec<f32> = input.iter().map(|&q| from_q16(q, 14)).collect();
+    let x = dequantize_generated(&input);
     let y = float::layer(view, &x, true);
     let f_out = fraction_for(y.iter().fold(0.0, |m: f64, v| m.max(v.abs())));
-    let s = step(view, &input, 14, f_out, arith, true, params)?;
+    let s = step(view, &input, GENERATED_FRAC, f_out, arith, true, params)?;
     let t = &s.timing;
     let entries_simulated = t.pes.iter().map(|p| p.entries).sum();
     Ok(PaperResult {

@@ -12,7 +12,7 @@ use crate::timing::{self, LayerTiming, TimingParams};
 
 /// One layer on one input: the functional model's outputs and accumulators, and the timing.
 #[derive(Debug, Clone)]
-pub struct Step {
+pub struct LayerStep {
     /// What the functional model computed.
     pub output: LayerOutput,
     /// What the timing model counted.
@@ -29,14 +29,14 @@ pub fn step(
     arith: Arith,
     relu: bool,
     params: &TimingParams,
-) -> Result<Step> {
+) -> Result<LayerStep> {
     let output = functional::layer(view, input, f_in, f_out, arith, relu)?;
     let mut active: Vec<bool> = input.iter().map(|&a| a != 0).collect();
     if view.has_bias() {
         active.push(true);
     }
     let timing = timing::layer(view, &active, params)?;
-    Ok(Step { output, timing })
+    Ok(LayerStep { output, timing })
 }
 
 /// Activation fractions for a chain of layers, one per layer boundary: `given`, checked, or
@@ -62,7 +62,7 @@ pub fn run_chain(
     fracs: &[u8],
     arith: Arith,
     params: &TimingParams,
-) -> Result<(Vec<i16>, Vec<Step>)> {
+) -> Result<(Vec<i16>, Vec<LayerStep>)> {
     views.first().ok_or(Error::NoLayers)?.check_input(x.len())?;
     check_fractions(fracs, views.len())?;
     let input = quantize(x, fracs[0])?;
@@ -117,7 +117,7 @@ pub struct Independent {
     /// Fractional bits of the input and of the output.
     pub fracs: [u8; 2],
     /// The layer's run.
-    pub step: Step,
+    pub step: LayerStep,
 }
 
 /// Runs every layer on its own float input (`inputs[i]` for layer i), each calibrated on its

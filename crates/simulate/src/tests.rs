@@ -458,7 +458,7 @@ proptest! {
     }
 }
 
-/// 4 PEs, a 4 x 64 layer of ones and a bias column of ones: the case issue 10 measured on
+/// 4 PEs, a 4 x 64 layer of ones and a bias column of ones: the case measured on
 /// the authors' simulator (RalphMao/EIE-simulator).
 fn all_ones_with_bias() -> Bundle {
     let book = Codebook::new(4, &[1.0]).unwrap();
@@ -484,7 +484,7 @@ fn the_authors_rules_give_their_simulators_cycles() {
         active.push(true); // the bias column
         timing::layer(view, &active, &authors(fifo)).unwrap().cycles
     };
-    // Their counts (issue 10): every input non-zero; only slot 3 of each group of 4; only
+    // Their counts: every input non-zero; only slot 3 of each group of 4; only
     // slot 0; every input with a ring of 2 (it holds 1).
     assert_eq!(cycles(&|_| true, 8), 73);
     assert_eq!(cycles(&|j| j % 4 == 3, 8), 25);

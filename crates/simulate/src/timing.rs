@@ -211,27 +211,22 @@ impl LayerTiming {
     /// The paper's load-balance efficiency: 1 - starvation bubbles / total cycles, over all
     /// PEs (= busy cycles / (PEs x cycles)).
     pub fn load_efficiency(&self) -> f64 {
-        let busy: u64 = self.pes.iter().map(|p| p.busy).sum();
-        if self.cycles == 0 {
-            1.0
-        } else {
-            busy as f64 / (self.cycles as f64 * self.pes.len() as f64)
-        }
+        load_efficiency(self.busy(), self.cycles, self.pes.len())
+    }
+
+    /// Busy PE cycles, over all PEs.
+    pub fn busy(&self) -> u64 {
+        self.pes.iter().map(|p| p.busy).sum()
     }
 
     /// Cycles a perfectly balanced machine would take for the same work: busy cycles / PEs.
     pub fn theoretical_cycles(&self) -> u64 {
-        let busy: u64 = self.pes.iter().map(|p| p.busy).sum();
-        busy.div_ceil(self.pes.len().max(1) as u64)
+        self.busy().div_ceil(self.pes.len().max(1) as u64)
     }
 
     /// Effective GOP/s: 2 operations per multiply-accumulate done, over the time.
     pub fn gops(&self) -> f64 {
-        if self.cycles == 0 {
-            0.0
-        } else {
-            2.0 * self.macs as f64 * self.clock_mhz / self.cycles as f64 / 1e3
-        }
+        gops(self.macs, self.cycles, self.clock_mhz)
     }
 
     /// Spmat lines read, over all PEs.
@@ -242,6 +237,27 @@ impl LayerTiming {
     /// Bypass events, over all PEs.
     pub fn bypasses(&self) -> u64 {
         self.pes.iter().map(|p| p.bypasses).sum()
+    }
+}
+
+/// The paper's load-balance efficiency of a run (or of many runs added up): `busy` PE
+/// cycles over the `pes` x `cycles` there were. A run of no cycles had nothing to balance:
+/// 1.
+pub fn load_efficiency(busy: u64, cycles: u64, pes: usize) -> f64 {
+    if cycles == 0 {
+        1.0
+    } else {
+        busy as f64 / (cycles as f64 * pes as f64)
+    }
+}
+
+/// Effective GOP/s of `macs` multiply-accumulates done in `cycles` at `clock_mhz`: two
+/// operations each. A run of no cycles did nothing: 0.
+pub fn gops(macs: u64, cycles: u64, clock_mhz: f64) -> f64 {
+    if cycles == 0 {
+        0.0
+    } else {
+        2.0 * macs as f64 * clock_mhz / cycles as f64 / 1e3
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::fixed::Arith;
 use crate::float::relu_at;
 use crate::layer::LayerView;
-use crate::run::{Mode, Step, fractions, run_chain, run_independent};
+use crate::run::{LayerStep, Mode, fractions, run_chain, run_independent};
 use crate::timing::TimingParams;
 
 /// The manifest.
@@ -102,7 +102,7 @@ pub struct LayerRun<'a> {
     /// Whether it applies ReLU.
     pub relu: bool,
     /// What the models computed.
-    pub step: Step,
+    pub step: LayerStep,
 }
 
 /// The vectors: the manifest and every file (path relative to the output folder, bytes).

@@ -150,14 +150,19 @@ pub fn check_act_density(density: f64) -> crate::Result<()> {
     Ok(())
 }
 
+/// The fractional bits of generated activations: [`random_activations`] are values in
+/// [-1, 1], so every 16-bit value with this many fractional bits is one of them.
+pub const GENERATED_FRAC: u8 = 14;
+
 /// Exactly round(density x len) non-zero activations at seeded random positions, each a
-/// random non-zero 16-bit value in [-2^14, 2^14] (so [-1, 1] with 14 fractional bits).
+/// random non-zero 16-bit value in [-2^14, 2^14] (so [-1, 1] with [`GENERATED_FRAC`]
+/// fractional bits).
 pub fn random_activations(len: usize, density: f64, seed: u64) -> Vec<i16> {
     let mut rng = Rng::new(seed);
     let k = (density * len as f64).round() as usize;
     let mut a = vec![0i16; len];
     for j in rng.sample_indices(len, k) {
-        let magnitude = rng.below(1 << 14) as i16 + 1;
+        let magnitude = rng.below(1 << GENERATED_FRAC) as i16 + 1;
         a[j] = if rng.below(2) == 0 {
             magnitude
         } else {
@@ -165,6 +170,19 @@ pub fn random_activations(len: usize, density: f64, seed: u64) -> Vec<i16> {
         };
     }
     a
+}
+
+/// [`random_activations`] as the numbers they stand for: an input vector with no file or
+/// dataset behind it.
+pub fn random_vector(len: usize, density: f64, seed: u64) -> Vec<f32> {
+    dequantize_generated(&random_activations(len, density, seed))
+}
+
+/// Generated activations ([`random_activations`]) as the numbers they stand for.
+pub fn dequantize_generated(q: &[i16]) -> Vec<f32> {
+    q.iter()
+        .map(|&v| crate::fixed::from_q16(v, GENERATED_FRAC))
+        .collect()
 }
 
 /// Seed offset of a paper layer's activations from its weights' seed.

@@ -15,7 +15,7 @@ pub mod owned;
 pub mod staging;
 
 pub use inputs::Inputs;
-pub use owned::{Kind, check_replaceable};
+pub use owned::{OutputKind, check_replaceable};
 pub use staging::{CRASH_AT_ENV, Layout, Lock, Staging, check_out_dir, recover};
 
 /// File name of the checkpoint with every layer pruned (written on request).
@@ -39,7 +39,7 @@ pub const OUTPUT_NAMES: [&str; 6] = [
 /// Checks, before any work, that the file `path` may be written: not an input nor inside
 /// one, in a folder that exists, and nothing there or (with `force`) a regular file of
 /// `kind` that eie-compress wrote ([`check_replaceable`]).
-pub fn check_file(path: &Path, force: bool, kind: Kind, inputs: &Inputs) -> Result<()> {
+pub fn check_file(path: &Path, force: bool, kind: OutputKind, inputs: &Inputs) -> Result<()> {
     inputs.check_file(path)?;
     let parent = parent_of(path);
     if !parent.is_dir() {
@@ -72,7 +72,7 @@ fn parent_of(path: &Path) -> PathBuf {
 pub fn write_file<E: From<Error>>(
     path: &Path,
     force: bool,
-    kind: Kind,
+    kind: OutputKind,
     inputs: &Inputs,
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {

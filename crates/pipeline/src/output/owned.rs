@@ -14,7 +14,7 @@ use crate::error::{Error, Result, io};
 /// The kind of a single output file, by which an existing one is recognised as written by
 /// eie-compress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum OutputKind {
     /// A safetensors checkpoint whose `__metadata__` has the key `eie-compress` or a key
     /// starting with `eie.` (what `train`, `unpack` and the dense checkpoints write).
     Safetensors,
@@ -33,7 +33,7 @@ fn refuse<T>(reason: String) -> Result<T> {
 
 /// Checks that the file output `path` may be written: nothing there, or (with `force`) a
 /// regular file of `kind` that eie-compress wrote.
-pub fn check_replaceable(path: &Path, force: bool, kind: Kind) -> Result<()> {
+pub fn check_replaceable(path: &Path, force: bool, kind: OutputKind) -> Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io("cannot inspect", path)(e)),
@@ -69,9 +69,10 @@ pub fn check_replaceable(path: &Path, force: bool, kind: Kind) -> Result<()> {
             "{} exists and was not written by eie-compress ({}); it is not replaced, even with --force",
             path.display(),
             match kind {
-                Kind::Safetensors => "not a safetensors file with eie-compress's metadata".into(),
-                Kind::Text(start) => format!("it does not start with {start:?}"),
-                Kind::Exact(_) => "it is not the file eie-compress writes there".into(),
+                OutputKind::Safetensors =>
+                    "not a safetensors file with eie-compress's metadata".into(),
+                OutputKind::Text(start) => format!("it does not start with {start:?}"),
+                OutputKind::Exact(_) => "it is not the file eie-compress writes there".into(),
             }
         ));
     }
@@ -79,19 +80,19 @@ pub fn check_replaceable(path: &Path, force: bool, kind: Kind) -> Result<()> {
 }
 
 /// Whether the regular file `path` is a file of `kind` that eie-compress wrote.
-pub(crate) fn recognised(path: &Path, kind: Kind) -> bool {
+pub(crate) fn recognised(path: &Path, kind: OutputKind) -> bool {
     match kind {
-        Kind::Text(start) => {
+        OutputKind::Text(start) => {
             let mut head = vec![0u8; start.len()];
             std::fs::File::open(path)
                 .and_then(|mut f| f.read_exact(&mut head))
                 .is_ok_and(|()| head == start.as_bytes())
         }
-        Kind::Exact(bytes) => {
+        OutputKind::Exact(bytes) => {
             std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
                 && std::fs::read(path).is_ok_and(|b| b == bytes)
         }
-        Kind::Safetensors => safetensors_metadata(path).is_some_and(|keys| {
+        OutputKind::Safetensors => safetensors_metadata(path).is_some_and(|keys| {
             keys.iter()
                 .any(|k| k == "eie-compress" || k.starts_with("eie."))
         }),
@@ -151,7 +152,7 @@ pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
                 BUNDLE_FILE => starts_with(&path, &eie_format::MAGIC),
                 MANIFEST_FILE => listed.is_some(),
                 REPORT_FILE => report_is_ours(&path),
-                PRUNED_FILE | QUANTIZED_FILE => recognised(&path, Kind::Safetensors),
+                PRUNED_FILE | QUANTIZED_FILE => recognised(&path, OutputKind::Safetensors),
                 _ => false,
             };
             (!ours).then(|| "not a file eie-compress writes under this name".into())

@@ -1,117 +1,170 @@
-//! What a bundle's settings may say, checked against its layers: `verify` refuses a
-//! `model.eie` whose recorded settings were edited to disagree with what it holds.
+//! The checker: a bundle's recorded settings must be true of its layers.
 
 use eie_format::{Bundle, PackedLayer};
 
+use super::keys::*;
+use super::{MadeBy, made_by};
 use crate::error::{Error, Result};
-
-/// The model.eie settings key under which compress records a described model's description
-/// (a CNN, an LSTM; the checkpoint's own is `eie_model::ARCH_KEY`, `eie.arch`:
-/// docs/models.md).
-pub const DESCRIPTION_KEY: &str = "arch";
-/// The key listing a described model's layers that run on the host, comma-separated.
-pub const HOST_LAYERS_KEY: &str = "host_layers";
 
 /// The keys only one of the commands records (besides compress's `layer.NAME` lines).
 const OPTIONAL: [&str; 7] = [
-    "bias_column",
-    "code_bits",
-    "layers",
-    "recipe",
-    "retrain",
-    DESCRIPTION_KEY,
-    HOST_LAYERS_KEY,
+    BIAS_COLUMN,
+    CODE_BITS,
+    LAYERS,
+    RECIPE,
+    RETRAIN,
+    DESCRIPTION,
+    HOST_LAYERS,
 ];
 
 /// The keys a bundle made by `compress` or `pack` always records.
 const REQUIRED: [&str; 7] = [
-    "pes",
-    "index_bits",
-    "pointer_bits",
-    "spmat_kib",
-    "pointer_kib",
-    "column_batch",
-    "command",
+    PES,
+    INDEX_BITS,
+    POINTER_BITS,
+    SPMAT_KIB,
+    POINTER_KIB,
+    COLUMN_BATCH,
+    COMMAND,
 ];
 
 /// Checks a bundle's recorded settings against its layers: no unknown key, every key
 /// `compress` or `pack` always writes present, and every value that describes the layers
 /// (PEs, bit widths, pointer width, column batches, biases, each layer's line) true of them.
 pub fn check_provenance(bundle: &Bundle) -> Result<()> {
-    let settings = &bundle.meta().settings;
-    let bad = |reason: String| {
-        Err(Error::Plan {
-            reason: format!("model.eie's recorded settings: {reason}"),
-        })
+    let c = Checker {
+        settings: &bundle.meta().settings,
+        layers: bundle.layers(),
+        pointer_bits: bundle.meta().pointer_bits,
     };
-    if settings.is_empty() {
+    if c.settings.is_empty() {
         // A bundle assembled by a library user, not by a command: nothing recorded.
         return Ok(());
     }
-    let layers = bundle.layers();
-    for key in settings.keys() {
-        let ok = match key.strip_prefix("layer.") {
-            Some(name) => layers.iter().any(|l| l.name() == name),
-            // The input scaling the source was trained with (`eie.scale`, `eie.mean`, ...).
-            None => {
-                REQUIRED.contains(&key.as_str())
-                    || OPTIONAL.contains(&key.as_str())
-                    || key.starts_with("eie.")
-            }
-        };
-        if !ok {
-            return bad(format!("unknown key \"{}\"", eie_format::shown(key)));
-        }
-    }
-    for key in REQUIRED {
-        if !settings.contains_key(key) {
-            return bad(format!("\"{key}\" is missing"));
-        }
-    }
-    let get = |k: &str| settings.get(k).map(String::as_str);
-    let number = |k: &str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
-        match get(k) {
-            None => Ok(None),
-            // Digits only, as this tool writes them ("+4" parses, but was never written).
-            Some(v) => match v.parse::<u64>() {
-                Ok(n) if range.contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
-                _ => Err(Error::Plan {
-                    reason: format!(
-                        "model.eie's recorded settings: \"{k}\" is {:?}, expected {}..={}",
-                        eie_format::shown(v),
-                        range.start(),
-                        range.end()
-                    ),
-                }),
-            },
-        }
-    };
-    let command = get("command").unwrap_or_default();
-    if !["compress", "pack"].contains(&command) {
-        return bad(format!(
-            "\"command\" is {:?}, expected \"compress\" or \"pack\"",
-            eie_format::shown(command)
-        ));
-    }
-    // Each command records its own keys, and only those.
-    let (foreign, other): (&[&str], &str) = if command == "pack" {
-        (&["recipe", "retrain"], "compress")
-    } else {
-        (&["code_bits", "layers"], "pack")
-    };
-    if let Some(k) = settings
-        .keys()
-        .find(|k| foreign.contains(&k.as_str()) || (command == "pack" && k.starts_with("layer.")))
+    c.keys()?;
+    let command = c.command()?;
+    c.every_layer(PES, 1..=eie_format::MAX_PES as u64, PackedLayer::pes)?;
+    if let Some(bits) = c.number(POINTER_BITS, 16..=32)?
+        && bits != c.pointer_bits as u64
     {
         return bad(format!(
-            "\"{}\" is a key only {other} records, in a bundle made by {command}",
-            eie_format::shown(k)
+            "{bits}-bit pointers, but the bundle's are {}-bit",
+            c.pointer_bits
         ));
     }
-    // A number recorded for the whole bundle must be every layer's.
-    let every_layer = |key: &str, range, of: fn(&PackedLayer) -> usize| -> Result<()> {
-        if let Some(v) = number(key, range)?
-            && let Some(l) = layers.iter().find(|l| of(l) as u64 != v)
+    c.number(SPMAT_KIB, 1..=1 << 30)?;
+    c.number(POINTER_KIB, 1..=1 << 30)?;
+    c.column_batch()?;
+    check_described(c.layers, c.get(DESCRIPTION), c.get(HOST_LAYERS)).or_else(bad)?;
+    c.bias_column()?;
+    if command == MadeBy::Pack {
+        c.every_layer(CODE_BITS, 1..=8, |l| l.code_bits() as usize)?;
+        c.every_layer(INDEX_BITS, 1..=8, |l| l.index_bits() as usize)?;
+    } else {
+        // compress records the command line's width; a recipe may give layers others, which
+        // their own lines say.
+        c.number(INDEX_BITS, 1..=8)?;
+        for l in c.layers {
+            c.layer_line(l)?;
+        }
+    }
+    Ok(())
+}
+
+/// A recorded setting that is not true: the error.
+fn bad<T>(reason: String) -> Result<T> {
+    Err(Error::Plan {
+        reason: format!("model.eie's recorded settings: {reason}"),
+    })
+}
+
+/// A bundle's recorded settings and what they describe.
+struct Checker<'a> {
+    settings: &'a std::collections::BTreeMap<String, String>,
+    layers: &'a [PackedLayer],
+    pointer_bits: u8,
+}
+
+impl Checker<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// No unknown key, every required one present.
+    fn keys(&self) -> Result<()> {
+        for key in self.settings.keys() {
+            let ok = match key.strip_prefix(LAYER_PREFIX) {
+                Some(name) => self.layers.iter().any(|l| l.name() == name),
+                // The input scaling the source was trained with (`eie.scale`, `eie.mean`, ...).
+                None => {
+                    REQUIRED.contains(&key.as_str())
+                        || OPTIONAL.contains(&key.as_str())
+                        || key.starts_with("eie.")
+                }
+            };
+            if !ok {
+                return bad(format!("unknown key \"{}\"", eie_format::shown(key)));
+            }
+        }
+        for key in REQUIRED {
+            if !self.settings.contains_key(key) {
+                return bad(format!("\"{key}\" is missing"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command that made the bundle; each command records its own keys, and only those.
+    fn command(&self) -> Result<MadeBy> {
+        let text = self.get(COMMAND).unwrap_or_default();
+        let Some(command) = made_by(self.settings) else {
+            return bad(format!(
+                "\"command\" is {:?}, expected \"compress\" or \"pack\"",
+                eie_format::shown(text)
+            ));
+        };
+        let (foreign, other): (&[&str], &str) = match command {
+            MadeBy::Pack => (&[RECIPE, RETRAIN], "compress"),
+            MadeBy::Compress => (&[CODE_BITS, LAYERS], "pack"),
+        };
+        if let Some(k) = self.settings.keys().find(|k| {
+            foreign.contains(&k.as_str())
+                || (command == MadeBy::Pack && k.starts_with(LAYER_PREFIX))
+        }) {
+            return bad(format!(
+                "\"{}\" is a key only {other} records, in a bundle made by {text}",
+                eie_format::shown(k)
+            ));
+        }
+        Ok(command)
+    }
+
+    /// A number, digits only as this tool writes them ("+4" parses, but was never written),
+    /// within `range`.
+    fn number(&self, k: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if range.contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+                _ => bad(format!(
+                    "\"{k}\" is {:?}, expected {}..={}",
+                    eie_format::shown(v),
+                    range.start(),
+                    range.end()
+                )),
+            },
+        }
+    }
+
+    /// A number recorded for the whole bundle must be every layer's.
+    fn every_layer(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+        of: fn(&PackedLayer) -> usize,
+    ) -> Result<()> {
+        if let Some(v) = self.number(key, range)?
+            && let Some(l) = self.layers.iter().find(|l| of(l) as u64 != v)
         {
             return bad(format!(
                 "\"{key}\" is {v}, but layer \"{}\" has {}",
@@ -120,77 +173,58 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
             ));
         }
         Ok(())
-    };
-    every_layer("pes", 1..=eie_format::MAX_PES as u64, PackedLayer::pes)?;
-    if let Some(bits) = number("pointer_bits", 16..=32)?
-        && bits != bundle.meta().pointer_bits as u64
-    {
-        return bad(format!(
-            "{bits}-bit pointers, but the bundle's are {}-bit",
-            bundle.meta().pointer_bits
-        ));
     }
-    number("spmat_kib", 1..=1 << 30)?;
-    number("pointer_kib", 1..=1 << 30)?;
-    match get("column_batch") {
-        Some("auto") | None => {}
-        Some(v) => match v.parse::<usize>() {
-            Ok(0) => {
-                if let Some(l) = layers.iter().find(|l| l.span().is_some()) {
-                    return bad(format!(
+
+    /// `auto`, none (no layer split) or a width no part is wider than.
+    fn column_batch(&self) -> Result<()> {
+        match self.get(COLUMN_BATCH) {
+            Some("auto") | None => Ok(()),
+            Some(v) => match v.parse::<usize>() {
+                Ok(0) => match self.layers.iter().find(|l| l.span().is_some()) {
+                    Some(l) => bad(format!(
                         "no column batches, but layer \"{}\" is split",
                         l.name()
-                    ));
-                }
-            }
-            Ok(c) => {
-                if let Some(l) = layers.iter().find(|l| l.cols() > c) {
-                    return bad(format!(
+                    )),
+                    None => Ok(()),
+                },
+                Ok(c) => match self.layers.iter().find(|l| l.cols() > c) {
+                    Some(l) => bad(format!(
                         "column batches of {c}, but a part of layer \"{}\" has {} columns",
                         l.name(),
                         l.cols()
-                    ));
-                }
-            }
-            Err(_) => {
-                return bad(format!(
+                    )),
+                    None => Ok(()),
+                },
+                Err(_) => bad(format!(
                     "\"column_batch\" is {:?}, expected \"auto\" or a number",
                     eie_format::shown(v)
-                ));
-            }
-        },
+                )),
+            },
+        }
     }
-    check_described(layers, get(DESCRIPTION_KEY), get(HOST_LAYERS_KEY)).or_else(bad)?;
-    match get("bias_column") {
-        None | Some("true") => {}
-        Some("false") => {
-            if let Some(l) = layers.iter().find(|l| l.bias().is_some()) {
-                return bad(format!(
+
+    /// No bias columns recorded means no layer folds one.
+    fn bias_column(&self) -> Result<()> {
+        match self.get(BIAS_COLUMN) {
+            None | Some("true") => Ok(()),
+            Some("false") => match self.layers.iter().find(|l| l.bias().is_some()) {
+                Some(l) => bad(format!(
                     "no bias columns, but layer \"{}\" folds {}",
                     l.name(),
                     l.bias().unwrap_or_default()
-                ));
-            }
-        }
-        Some(v) => {
-            return bad(format!(
+                )),
+                None => Ok(()),
+            },
+            Some(v) => bad(format!(
                 "\"bias_column\" is {:?}, expected true or false",
                 eie_format::shown(v)
-            ));
+            )),
         }
     }
-    if command == "pack" {
-        every_layer("code_bits", 1..=8, |l| l.code_bits() as usize)?;
-        every_layer("index_bits", 1..=8, |l| l.index_bits() as usize)?;
-    } else {
-        // compress records the command line's width; a recipe may give layers others, which
-        // their own lines (below) say.
-        number("index_bits", 1..=8)?;
-    }
-    // compress's line per layer: "pruning ...; C bits, ...; index I bits; balance B; bias X";
-    // every layer has one.
-    for l in layers.iter().filter(|_| command == "compress") {
-        let Some(line) = get(&format!("layer.{}", l.name())) else {
+
+    /// compress's line of layer `l` ([`super::layer_line`]) must say its widths and its bias.
+    fn layer_line(&self, l: &PackedLayer) -> Result<()> {
+        let Some(line) = self.get(&format!("{LAYER_PREFIX}{}", l.name())) else {
             return bad(format!(
                 "no \"layer.{}\" line for a layer compress made",
                 l.name()
@@ -215,8 +249,8 @@ pub fn check_provenance(bundle: &Bundle) -> Result<()> {
                 l.name()
             ));
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A recorded description must describe the layers (their names and shapes, in order), and
@@ -229,16 +263,13 @@ fn check_described(
     let Some(text) = arch else {
         return match host {
             None => Ok(()),
-            Some(_) => Err(format!(
-                "\"{HOST_LAYERS_KEY}\" without \"{DESCRIPTION_KEY}\""
-            )),
+            Some(_) => Err(format!("\"{HOST_LAYERS}\" without \"{DESCRIPTION}\"")),
         };
     };
     let arch: eie_model::Arch = text
         .parse()
-        .map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
-    let specs =
-        eie_model::matrix_specs(&arch).map_err(|e| format!("\"{DESCRIPTION_KEY}\": {e}"))?;
+        .map_err(|e| format!("\"{DESCRIPTION}\": {e}"))?;
+    let specs = eie_model::matrix_specs(&arch).map_err(|e| format!("\"{DESCRIPTION}\": {e}"))?;
     // Layers stored as column batches are one matrix.
     let mut whole: Vec<(&str, usize, usize)> = Vec::new();
     for l in layers {
@@ -273,7 +304,7 @@ fn check_described(
         .collect();
     if !listed.is_empty() && listed != convs {
         return Err(format!(
-            "\"{HOST_LAYERS_KEY}\" is {}, but the host runs the description's convolutions, {}, or none",
+            "\"{HOST_LAYERS}\" is {}, but the host runs the description's convolutions, {}, or none",
             eie_format::shown(host.unwrap_or("")),
             convs.join(",")
         ));

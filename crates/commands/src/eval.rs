@@ -1,0 +1,242 @@
+//! `eval`: top-1 accuracy of a checkpoint, and of what `compress` made from it: pruned and
+//! pruned-and-shared (float, from the output's dense checkpoints or rebuilt from the
+//! checkpoint and the packed codes), and the bit-exact fixed-point EIE model run through the
+//! functional simulator on the images, each sample also through the timing model for its
+//! energy.
+
+use std::path::PathBuf;
+
+use eie_checkpoint::Checkpoint;
+use eie_dataset::Dataset;
+use eie_evaluate::{
+    EnergySetup, Network, StageAccuracy, StageReport, eie_stage, float_stages, network_of,
+    stage_reports,
+};
+use eie_format::hex;
+use eie_pipeline::recorded_capacity;
+use eie_simulate::{Arith, TimingParams};
+use serde::Serialize;
+
+use crate::energy_table::EnergyTable;
+use crate::error::{Error, Result};
+use crate::inputs::DatasetRequest;
+use crate::packed::PackedModel;
+use crate::report::Schema;
+use crate::report::energy::CostReport;
+
+/// What to evaluate, and on which samples.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The original checkpoint (`.safetensors`, or a sharded checkpoint's index).
+    pub model: PathBuf,
+    /// An output folder of `compress` (or `pack`) made from the model: its stages and its
+    /// images are evaluated too.
+    pub dir: Option<PathBuf>,
+    /// The samples.
+    pub data: DatasetRequest,
+    /// The model description of a checkpoint made elsewhere.
+    pub arch: Option<String>,
+    /// Layer patterns of an MLP (empty: every layer).
+    pub layers: Vec<String>,
+    /// Activation fractions of the EIE stage (default: calibrated on these samples).
+    pub act_frac: Vec<u8>,
+    /// The EIE model's arithmetic.
+    pub arith: Arith,
+    /// The timing model's hardware, for the bit-exact stage's energy.
+    pub timing: TimingParams,
+    /// The energy model's constants.
+    pub energy: EnergyTable,
+}
+
+/// Every stage's accuracy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The report's schema.
+    pub schema: Schema,
+    /// The checkpoint.
+    pub model: String,
+    /// The output folder.
+    pub dir: Option<String>,
+    /// The samples.
+    pub dataset: String,
+    /// How many.
+    pub samples: usize,
+    /// Their input scaling.
+    pub scaling: String,
+    /// Activation fractions of the EIE model, when it ran.
+    pub act_frac: Option<Vec<u8>>,
+    /// Whether they were calibrated on these samples (not in the JSON).
+    #[serde(skip)]
+    pub act_frac_calibrated: bool,
+    /// Every stage, in order.
+    pub stages: Vec<StageReport>,
+    /// Stages that could not be measured, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// What the bit-exact stage's runs cost (docs/energy.md), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub energy: Option<CostReport>,
+}
+
+/// The bit-exact stage and what it needs to be measured.
+struct Compressed {
+    model: PackedModel,
+    dir: PathBuf,
+}
+
+impl Request {
+    /// Measures every stage.
+    pub fn run(&self) -> Result<Report> {
+        self.check()?;
+        let ck = Checkpoint::open(&self.model)?;
+        let arch = self
+            .arch
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(Error::Model)?;
+        let net = network_of(&ck, arch.as_ref(), &self.layers)?;
+        let names: Vec<String> = net.layers().iter().map(|l| l.name.clone()).collect();
+        let scaling = self.data.scaling(&ck.metadata())?;
+        let data = self.data.load(None, &scaling)?;
+        net.check_dataset(&data)?;
+        let table = self.energy.table()?;
+
+        let mut stages = vec![StageAccuracy::float("original (float)", &net, &data)?];
+        let mut report = Report {
+            schema: Schema("eval"),
+            model: self.model.display().to_string(),
+            dir: self.dir.as_ref().map(|d| d.display().to_string()),
+            dataset: data.name().to_string(),
+            samples: data.len(),
+            scaling: scaling.to_string(),
+            act_frac: None,
+            act_frac_calibrated: self.act_frac.is_empty(),
+            stages: Vec::new(),
+            notes: Vec::new(),
+            energy: None,
+        };
+        if let Some(dir) = &self.dir {
+            let c = Compressed {
+                model: PackedModel::load(dir)?,
+                dir: dir.clone(),
+            };
+            self.check_made_from(&ck, &net, &names, &c)?;
+            let bundle = &c.model.bundle;
+            let (float, why) = float_stages(&net, &names, bundle, Some(&c.dir), &data)?;
+            stages.extend(float);
+            report.notes = why;
+            let (stage, fracs, cost) = self.eie(&ck, &c, &data, &table)?;
+            stages.push(stage);
+            report.act_frac = Some(fracs);
+            report.energy = cost;
+        }
+        report.stages = stage_reports(&stages);
+        Ok(report)
+    }
+
+    /// The checks that need no file: the arithmetic's and the hardware's values, and what
+    /// only an output folder's bit-exact stage takes.
+    pub fn check(&self) -> Result<()> {
+        self.arith.validate()?;
+        self.timing.validate()?;
+        if self.dir.is_none() {
+            let needs_dir = |option| Error::NotApplicable {
+                option,
+                applies_to: "the bit-exact stage of an output folder; give DIR".into(),
+            };
+            if !self.act_frac.is_empty() {
+                return Err(needs_dir("--act-frac"));
+            }
+            if self.energy.file.is_some() {
+                return Err(needs_dir("--energy-table"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The output must come from this very checkpoint, as this network (its description
+    /// and layers), and its images on disk must be what `model.eie` says.
+    fn check_made_from(
+        &self,
+        ck: &Checkpoint,
+        net: &Network,
+        names: &[String],
+        c: &Compressed,
+    ) -> Result<()> {
+        let (file, bundle) = (&c.model.file, &c.model.bundle);
+        let unfit = |reason: String| Err(Error::Unfit { reason });
+        let ours = ck.sha256()?;
+        let source = &bundle.meta().source;
+        if source.sha256 != Some(ours) {
+            return unfit(format!(
+                "{} was made from {} (sha256 {}), not from {} (sha256 {}): evaluate an output folder against the checkpoint it was compressed from",
+                file.display(),
+                source.name,
+                source.sha256.map_or("unknown".into(), |h| hex(&h)),
+                self.model.display(),
+                hex(&ours)
+            ));
+        }
+        let recorded = eie_pipeline::provenance::recorded_description(&bundle.meta().settings);
+        if let (Some(r), Some(a)) = (recorded, net.arch())
+            && r != a.to_string()
+        {
+            return unfit(format!(
+                "{} was compressed as {r}, but the network of {} is described as {a}: evaluate it with the description it was compressed with",
+                file.display(),
+                self.model.display()
+            ));
+        }
+        let packed: Vec<&str> = eie_simulate::LayerView::all(bundle)
+            .iter()
+            .map(|v| v.name())
+            .collect();
+        if packed != names {
+            return unfit(format!(
+                "{} holds layers {packed:?}, but the network of {} is {names:?}; select the same layers with --layers",
+                file.display(),
+                self.model.display()
+            ));
+        }
+        // The images on disk, checked against model.eie, are what the EIE model runs.
+        let images = eie_images::load(&c.dir)?;
+        if images.layers != bundle.layers() {
+            return unfit(format!(
+                "the images in {} differ from model.eie (run `eie-compress verify {}`)",
+                c.dir.display(),
+                c.dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The bit-exact EIE stage, its fractions and what its runs cost.
+    fn eie(
+        &self,
+        ck: &Checkpoint,
+        c: &Compressed,
+        data: &Dataset,
+        table: &eie_energy::Table,
+    ) -> Result<(StageAccuracy, Vec<u8>, Option<CostReport>)> {
+        let bundle = &c.model.bundle;
+        let counting = EnergySetup {
+            params: self.timing,
+            pointer_bits: bundle.meta().pointer_bits,
+            capacity: recorded_capacity(&bundle.meta().settings),
+        };
+        let (stage, fracs, runs) = eie_stage(
+            ck,
+            bundle,
+            data,
+            &self.act_frac,
+            self.arith,
+            Some(&counting),
+        )?;
+        let cost = runs.map(|r| {
+            let costed = r.runs.costed(&r.views, counting.pointer_bits, table);
+            CostReport::new(&costed, table)
+        });
+        Ok((stage, fracs, cost))
+    }
+}

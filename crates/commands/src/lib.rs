@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod charts;
+mod checks;
+mod error;
+pub mod inputs;
+pub mod packed;
+pub mod report;
+mod settings;
+
+pub mod bench_paper;
+pub mod compress;
+pub mod demo;
+pub mod energy_table;
+pub mod eval;
+pub mod inspect;
+pub mod pack;
+pub mod rtl_check;
+pub mod simulate;
+pub mod sweep;
+pub mod train;
+pub mod unpack;
+pub mod vectors;
+pub mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use charts::{Draw, LinePlot, NoCharts, SavingsChart, Series};
+pub use eie_pipeline::settings::Value;
+pub use eie_pipeline::{Observer, Quiet};
+pub use energy_table::EnergyTable;
+pub use error::{Error, Result};
+pub use inputs::{DatasetRequest, InputRequest, Source};
+pub use packed::PackedModel;
+pub use report::{SCHEMA_VERSION, Schema};
+pub use settings::Given;
+
+/// The tool's version string, recorded in every bundle and manifest.
+pub fn tool_version() -> String {
+    format!("eie-compress {}", env!("CARGO_PKG_VERSION"))
+}

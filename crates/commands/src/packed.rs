@@ -1,0 +1,93 @@
+//! A packed model as the commands that read one take it: its `model.eie` loaded and
+//! validated, the paths no output may touch, and its layers.
+
+use std::path::{Path, PathBuf};
+
+use eie_format::Bundle;
+use eie_pipeline::output::{Inputs, load_bundle};
+use eie_simulate::LayerView;
+
+use crate::error::{Error, Result};
+
+/// A packed model: an output folder of `pack` or `compress`, or a `model.eie` given directly.
+#[derive(Debug)]
+pub struct PackedModel {
+    /// The path as given.
+    pub given: PathBuf,
+    /// Its `model.eie`.
+    pub file: PathBuf,
+    /// The bundle, validated.
+    pub bundle: Bundle,
+}
+
+impl PackedModel {
+    /// Loads the model at `given` (an interrupted publication there is finished or undone
+    /// first).
+    pub fn load(given: &Path) -> Result<Self> {
+        let (file, bundle) = load_bundle(given)?;
+        Ok(Self {
+            given: given.to_path_buf(),
+            file,
+            bundle,
+        })
+    }
+
+    /// Whether it was given as a folder.
+    pub fn is_folder(&self) -> bool {
+        self.given.is_dir()
+    }
+
+    /// Adds its `model.eie`, and the folder when the model was given as one (nothing is
+    /// written inside it), to `inputs`.
+    pub fn add_inputs(&self, inputs: &mut Inputs) {
+        inputs.add(&self.file);
+        if self.is_folder() {
+            inputs.add(&self.given);
+        }
+    }
+
+    /// The recorded settings (how the model was made, its input scaling).
+    pub fn settings(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.bundle.meta().settings
+    }
+
+    /// The model's layers, or only the one named `layer`; never none.
+    pub fn views(&self, layer: Option<&str>) -> Result<Vec<LayerView<'_>>> {
+        select_views(&self.bundle, layer)
+    }
+}
+
+/// The bundle's layers, or only the one named `layer` (an error listing the names when
+/// there is none of that name); never none.
+pub fn select_views<'a>(bundle: &'a Bundle, layer: Option<&str>) -> Result<Vec<LayerView<'a>>> {
+    let mut views = LayerView::all(bundle);
+    if views.is_empty() {
+        return Err(Error::Unfit {
+            reason: "the packed model holds no layer".into(),
+        });
+    }
+    if let Some(name) = layer {
+        views.retain(|v| v.name() == name);
+        if views.is_empty() {
+            let names: Vec<&str> = LayerView::all(bundle).iter().map(|v| v.name()).collect();
+            return Err(Error::NoLayer {
+                name: name.to_string(),
+                known: names.join(", "),
+            });
+        }
+    }
+    Ok(views)
+}
+
+/// `--pes`, a check: the PE count is fixed by packing.
+pub fn check_pes(given: Option<u32>, pes: usize) -> Result<()> {
+    if let Some(n) = given
+        && n as usize != pes
+    {
+        return Err(Error::PesFixed {
+            packed: pes,
+            given: n,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! `sweep`: the timing and energy models over one parameter (PEs, queue depth, index bits,
+//! Spmat width), on the paper's layers or a packed model: a CSV per point, a CSV of energy
+//! per value, and line plots, like the EIE paper's Figures 8 (queue depth), 9 (Spmat width),
+//! 11 (PEs) and 12 (padding against PEs).
+
+use std::path::PathBuf;
+
+use eie_energy::{Component, Energy, layer_energy};
+use eie_images::{ColumnBatch, Fit, pct};
+use eie_pipeline::output::{Inputs, Lock, OutputKind, check_replaceable, write_file};
+use eie_pipeline::recorded_capacity;
+use eie_simulate::TimingParams;
+use eie_simulate::sweep::{Param, Point, model_workload, paper_workload, point};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::charts::{Draw, LinePlot, SVG, Series, write_svg};
+use crate::energy_table::EnergyTable;
+use crate::error::{Error, Result, io};
+use crate::packed::PackedModel;
+use crate::report::Schema;
+
+/// What to sweep, over which values, on which layers, and where the files go.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The folder for the CSVs and the plots (it may hold other sweeps).
+    pub dir: PathBuf,
+    /// The parameter.
+    pub param: Param,
+    /// Its values, each once.
+    pub values: Vec<u32>,
+    /// A packed model as the workload (an output folder or `model.eie`); default: the
+    /// paper's nine layers (Table III).
+    pub model: Option<PathBuf>,
+    /// With a model: the density of the generated input activations of every layer.
+    pub act_density: f64,
+    /// Seed of the generated layers and activations.
+    pub seed: u64,
+    /// Column batches of the re-packed layers.
+    pub column_batch: ColumnBatch,
+    /// Replace this tool's own sweep files of the same parameter.
+    pub force: bool,
+    /// The timing model's hardware, besides the swept parameter.
+    pub timing: TimingParams,
+    /// The energy model's constants.
+    pub energy: EnergyTable,
+}
+
+/// What a sweep measured and wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The report's schema.
+    pub schema: Schema,
+    /// The parameter's name.
+    pub param: &'static str,
+    /// Its values.
+    pub values: Vec<u32>,
+    /// The layers swept.
+    pub layers: Vec<String>,
+    /// Every layer at every value.
+    pub points: Vec<SweepPoint>,
+    /// With the Spmat width swept: where the Spmat read energy is lowest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_energy_minima: Option<Minima>,
+    /// The files written: the CSVs, then the plots.
+    pub files: Vec<PathBuf>,
+}
+
+/// One layer at one value of the parameter: a line of `sweep-PARAM.csv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    /// The layer.
+    pub layer: String,
+    /// The value.
+    pub value: u32,
+    /// Cycles.
+    pub cycles: u64,
+    /// Time, us.
+    pub time_us: f64,
+    /// Busy PE cycles over all PE cycles.
+    pub load_efficiency: f64,
+    /// The layer's cycles at the first value over these.
+    pub speedup: f64,
+    /// Entries, padding included.
+    pub entries: usize,
+    /// Padding entries.
+    pub padding: usize,
+    /// Padding, % of entries.
+    pub padding_pct: f64,
+    /// Spmat lines read.
+    pub spmat_reads: u64,
+    /// Pointer reads.
+    pub pointer_reads: u64,
+    /// Non-zero activations broadcast.
+    pub broadcasts: u64,
+    /// Broadcast stalls.
+    pub stall_cycles: u64,
+    /// Spmat lines read per multiply-accumulate.
+    pub spmat_reads_per_mac: f64,
+    /// The energy of the run (docs/energy.md).
+    #[serde(skip)]
+    pub energy: Energy,
+    /// Energy per inference, nJ.
+    pub energy_nj: f64,
+    /// Average power, mW.
+    pub power_mw: f64,
+    /// Energy per multiply-accumulate, pJ.
+    pub pj_per_mac: f64,
+    /// Spmat read energy, nJ.
+    pub spmat_read_nj: f64,
+}
+
+/// Where the Spmat read energy per inference is lowest: the paper's Figure 9 question,
+/// which it answered with 64 bits for AlexNet's layers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Minima {
+    /// Per layer: the width and its read energy, nJ.
+    pub layers: Vec<(String, u32, f64)>,
+    /// All layers together.
+    pub all: Option<(u32, f64)>,
+}
+
+/// How this tool's sweep files start, by which `--force` knows them.
+const CSV: OutputKind = OutputKind::Text("layer,param,value,");
+const ENERGY_CSV: OutputKind = OutputKind::Text("param,value,layer,energy_nj,");
+
+fn kind_of(file: &str) -> OutputKind {
+    if file.ends_with("-energy.csv") {
+        ENERGY_CSV
+    } else if file.ends_with(".csv") {
+        CSV
+    } else {
+        SVG
+    }
+}
+
+/// The files a sweep of `param` writes: its CSVs and plots.
+fn output_names(param: Param) -> Vec<String> {
+    let name = param.name();
+    let mut files = vec![
+        format!("sweep-{name}.csv"),
+        format!("sweep-{name}-energy.csv"),
+        format!("sweep-{name}.svg"),
+        format!("sweep-{name}-energy.svg"),
+    ];
+    files.extend(
+        match param {
+            Param::Pes => Some("padding"),
+            Param::IndexBits => Some("time"),
+            Param::SpmatWidth => Some("read-energy"),
+            Param::Fifo => None,
+        }
+        .map(|extra| format!("sweep-{name}-{extra}.svg")),
+    );
+    files
+}
+
+impl Request {
+    /// Checks everything, then sweeps, one sweep at a time into a folder (a second fails at
+    /// once); a folder made for a sweep that then fails is removed again (if still empty).
+    pub fn run(&self, draw: &dyn Draw) -> Result<Report> {
+        // The folder may hold other sweeps; this one's files are replaced (with force) only if
+        // this tool wrote them, and never inside the model's folder or over the energy table.
+        let mut inputs = Inputs::new();
+        inputs.extend(&self.energy.file);
+        if let Some(model) = &self.model {
+            let file = if model.is_dir() {
+                model.join(eie_format::BUNDLE_FILE)
+            } else {
+                model.clone()
+            };
+            inputs.add(file);
+            if model.is_dir() {
+                inputs.add(model);
+            }
+        }
+        inputs.check_folder(&self.dir, &[])?;
+        if self.dir.exists() && !self.dir.is_dir() {
+            return Err(Error::Unfit {
+                reason: format!("output {} exists and is not a folder", self.dir.display()),
+            });
+        }
+        for file in output_names(self.param) {
+            check_replaceable(&self.dir.join(&file), self.force, kind_of(&file))?;
+        }
+        self.timing.validate()?;
+        if self.values.is_empty() {
+            return Err(Error::Option {
+                option: "--values".into(),
+                reason: "give at least one value".into(),
+            });
+        }
+        if self.model.is_some() {
+            eie_simulate::workload::check_act_density(self.act_density)?;
+        }
+        // A value given twice would be swept, summed and plotted twice.
+        if let Some(v) = self
+            .values
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| self.values[..i].contains(v).then_some(v))
+        {
+            return Err(Error::Repeated {
+                option: "--values",
+                value: v.to_string(),
+            });
+        }
+        for &v in &self.values {
+            eie_simulate::sweep::check_value(self.param, v, &self.timing)?;
+        }
+        let created = !self.dir.exists();
+        std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
+        let _lock = Lock::take(&self.dir)?;
+        let result = self.sweep(draw, &inputs);
+        if result.is_err() && created {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+        result
+    }
+
+    fn sweep(&self, draw: &dyn Draw, inputs: &Inputs) -> Result<Report> {
+        let points = self.points()?;
+        let layers: Vec<String> = points.iter().fold(Vec::new(), |mut v, p| {
+            if !v.contains(&p.layer) {
+                v.push(p.layer.clone());
+            }
+            v
+        });
+        let name = self.param.name();
+        let csv_path = self.dir.join(format!("sweep-{name}.csv"));
+        let energy_path = self.dir.join(format!("sweep-{name}-energy.csv"));
+        let csv = points_csv(name, &points);
+        let energy = energy_csv(name, &points, &self.values);
+        // Every plot drawn before any file is written: a drawing that fails leaves nothing.
+        let svgs = self
+            .plots(&layers, &points)
+            .into_iter()
+            .map(|(file, plot)| {
+                // What was checked before the work must be what is written.
+                assert!(
+                    output_names(self.param).contains(&file),
+                    "every plot is a name output_names checks"
+                );
+                Ok((self.dir.join(&file), draw.lines(&plot)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        write_file(&csv_path, self.force, CSV, inputs, |tmp| -> Result<()> {
+            std::fs::write(tmp, &csv).map_err(io("cannot write", &csv_path))
+        })?;
+        write_file(
+            &energy_path,
+            self.force,
+            ENERGY_CSV,
+            inputs,
+            |tmp| -> Result<()> {
+                std::fs::write(tmp, &energy).map_err(io("cannot write", &energy_path))
+            },
+        )?;
+        let mut files = vec![csv_path, energy_path];
+        for (path, svg) in svgs {
+            write_svg(&path, self.force, inputs, &svg)?;
+            files.push(path);
+        }
+        Ok(Report {
+            schema: Schema("sweep"),
+            param: name,
+            values: self.values.clone(),
+            read_energy_minima: (self.param == Param::SpmatWidth)
+                .then(|| read_energy_minima(&layers, &points, &self.values)),
+            layers,
+            points,
+            files,
+        })
+    }
+
+    /// Every layer at every value, each costed as soon as it is run and its packed layer
+    /// then dropped: a sweep holds one layer per thread, not one per point.
+    fn points(&self) -> Result<Vec<SweepPoint>> {
+        let fit = Fit {
+            column_batch: self.column_batch,
+            ..Fit::default()
+        };
+        let table = self.energy.table()?;
+        // The images' pointers and SRAMs, for the energy: the model's as recorded, else the
+        // paper's.
+        let (work, pointer_bits, capacity) = match &self.model {
+            None => (paper_workload(self.seed), fit.pointer_bits, fit.capacity),
+            Some(model) => {
+                let m = PackedModel::load(model)?;
+                (
+                    model_workload(&m.bundle, self.act_density, self.seed)?,
+                    m.bundle.meta().pointer_bits,
+                    recorded_capacity(m.settings()),
+                )
+            }
+        };
+        let costed: Vec<(Point, Energy)> = work
+            .par_iter()
+            .flat_map(|w| self.values.par_iter().map(move |&v| (w, v)))
+            .map(|(w, v)| -> eie_simulate::Result<(Point, Energy)> {
+                let mut p = point(w, self.param, v, &self.timing, &fit)?;
+                let e = layer_energy(
+                    p.view(),
+                    &p.timing,
+                    p.spmat_width,
+                    pointer_bits,
+                    &capacity,
+                    &table,
+                )
+                .energy;
+                p.parts = Vec::new();
+                Ok((p, e))
+            })
+            .collect::<eie_simulate::Result<Vec<_>>>()?;
+        let first_cycles = |layer: &str| {
+            costed
+                .iter()
+                .find(|(p, _)| p.layer == layer)
+                .map_or(1, |(p, _)| p.timing.cycles.max(1))
+        };
+        Ok(costed
+            .iter()
+            .map(|(p, e)| SweepPoint {
+                layer: p.layer.clone(),
+                value: p.value,
+                cycles: p.timing.cycles,
+                time_us: p.timing.time_us(),
+                load_efficiency: p.timing.load_efficiency(),
+                speedup: first_cycles(&p.layer) as f64 / p.timing.cycles.max(1) as f64,
+                entries: p.entries,
+                padding: p.padding,
+                padding_pct: pct(p.padding, p.entries),
+                spmat_reads: p.timing.spmat_reads(),
+                pointer_reads: p.timing.pointer_reads,
+                broadcasts: p.timing.broadcasts,
+                stall_cycles: p.timing.stall_cycles,
+                spmat_reads_per_mac: p.timing.spmat_reads() as f64 / p.timing.macs.max(1) as f64,
+                energy: *e,
+                energy_nj: e.total_pj() / 1e3,
+                power_mw: e.power_mw(),
+                pj_per_mac: e.pj_per_mac(),
+                spmat_read_nj: e.get(Component::SpmatRead) / 1e3,
+            })
+            .collect())
+    }
+
+    /// The plots of the parameter, each with its file name.
+    fn plots(&self, layers: &[String], points: &[SweepPoint]) -> Vec<(String, LinePlot)> {
+        let name = self.param.name();
+        let log_x = matches!(self.param, Param::Pes | Param::Fifo | Param::SpmatWidth);
+        let plot = |suffix: &str, y_label: &str, metric: &dyn Fn(&SweepPoint) -> f64| {
+            let series = layers
+                .iter()
+                .map(|l| Series {
+                    name: l.clone(),
+                    points: points
+                        .iter()
+                        .filter(|p| &p.layer == l)
+                        .map(|p| (p.value as f64, metric(p)))
+                        .collect(),
+                })
+                .collect();
+            (
+                format!("sweep-{name}{suffix}.svg"),
+                LinePlot {
+                    param: name.to_string(),
+                    y_label: y_label.to_string(),
+                    series,
+                    log_x,
+                },
+            )
+        };
+        let mut plots = match self.param {
+            Param::Pes => vec![
+                plot("", "speed-up over the first PE count", &|p| p.speedup),
+                plot("-padding", "padding entries (% of entries)", &|p| {
+                    p.padding_pct
+                }),
+            ],
+            Param::Fifo => vec![plot("", "load-balance efficiency", &|p| p.load_efficiency)],
+            Param::IndexBits => vec![
+                plot("", "padding entries (% of entries)", &|p| p.padding_pct),
+                plot("-time", "time (us)", &|p| p.time_us),
+            ],
+            Param::SpmatWidth => vec![
+                plot("", "Spmat lines read per entry", &|p| p.spmat_reads_per_mac),
+                plot(
+                    "-read-energy",
+                    "Spmat read energy per inference (nJ)",
+                    &|p| p.spmat_read_nj,
+                ),
+            ],
+        };
+        plots.push(plot("-energy", "energy per inference (nJ)", &|p| {
+            p.energy_nj
+        }));
+        plots
+    }
+}
+
+/// `sweep-PARAM.csv`: one line per point.
+fn points_csv(name: &str, points: &[SweepPoint]) -> String {
+    let mut csv = String::from(
+        "layer,param,value,cycles,time_us,load_efficiency,speedup,entries,padding,padding_pct,spmat_reads,pointer_reads,broadcasts,stall_cycles,energy_nj,power_mw,pj_per_mac,spmat_read_nj\n",
+    );
+    for p in points {
+        csv.push_str(&format!(
+            "{},{name},{},{},{:.4},{:.6},{:.4},{},{},{:.3},{},{},{},{},{:.4},{:.3},{:.4},{:.4}\n",
+            p.layer,
+            p.value,
+            p.cycles,
+            p.time_us,
+            p.load_efficiency,
+            p.speedup,
+            p.entries,
+            p.padding,
+            p.padding_pct,
+            p.spmat_reads,
+            p.pointer_reads,
+            p.broadcasts,
+            p.stall_cycles,
+            p.energy_nj,
+            p.power_mw,
+            p.pj_per_mac,
+            p.spmat_read_nj,
+        ));
+    }
+    csv
+}
+
+/// `sweep-PARAM-energy.csv`: per value, every layer's energy and all layers' together:
+/// energy per inference, power, energy per MAC, inferences per joule and every component
+/// (docs/energy.md).
+fn energy_csv(name: &str, points: &[SweepPoint], values: &[u32]) -> String {
+    let mut out = String::from("param,value,layer,energy_nj,power_mw,pj_per_mac,inferences_per_j");
+    for c in Component::ALL {
+        out.push_str(&format!(",{}_pj", c.name()));
+    }
+    out.push('\n');
+    let mut row = |value: u32, layer: &str, e: &Energy| {
+        out.push_str(&format!(
+            "{name},{value},{layer},{:.4},{:.3},{:.4},{:.6e}",
+            e.total_pj() / 1e3,
+            e.power_mw(),
+            e.pj_per_mac(),
+            e.per_joule()
+        ));
+        for c in Component::ALL {
+            out.push_str(&format!(",{:.3}", e.get(c)));
+        }
+        out.push('\n');
+    };
+    for &v in values {
+        let mut total = Energy::default();
+        for p in points.iter().filter(|p| p.value == v) {
+            row(v, &p.layer, &p.energy);
+            total = total.plus(&p.energy);
+        }
+        row(v, "total", &total);
+    }
+    out
+}
+
+/// Where the Spmat read energy is lowest, per layer and over all layers.
+fn read_energy_minima(layers: &[String], points: &[SweepPoint], widths: &[u32]) -> Minima {
+    let read = |p: &SweepPoint| p.energy.get(Component::SpmatRead);
+    let per_layer = layers
+        .iter()
+        .filter_map(|l| {
+            points
+                .iter()
+                .filter(|p| &p.layer == l)
+                .map(|p| (p, read(p)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(p, pj)| (l.clone(), p.value, pj / 1e3))
+        })
+        .collect();
+    let total = |w: u32| -> f64 { points.iter().filter(|p| p.value == w).map(read).sum() };
+    let all = widths
+        .iter()
+        .min_by(|&&a, &&b| total(a).total_cmp(&total(b)))
+        .map(|&w| (w, total(w) / 1e3));
+    Minima {
+        layers: per_layer,
+        all,
+    }
+}

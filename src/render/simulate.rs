@@ -1,0 +1,179 @@
+//! `simulate`'s and `bench-paper`'s tables.
+
+use eie_commands::bench_paper;
+use eie_commands::simulate::{ChainReport, DescribedReport, LayerTotals};
+
+use super::cpu::cpu;
+use super::energy::{SAVINGS_HEADING, costed_tables, energy_table, heading, savings_table};
+use super::table::Table;
+
+/// "s" for any count but one.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A chain's runs: per layer its figures over every vector, energy, and the CPU baseline.
+pub fn chain(r: &ChainReport) -> String {
+    let layers = r.layer_totals();
+    let mut out = format!(
+        "{} layer{} ({}), {} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input vector{}\n",
+        layers.len(),
+        plural(layers.len()),
+        r.mode,
+        r.pes,
+        r.clock_mhz,
+        r.fifo,
+        r.acc_bits,
+        r.vectors.len(),
+        plural(r.vectors.len())
+    );
+    let mut t = Table::new(&[
+        "layer",
+        "cycles",
+        "time us",
+        "broadcasts",
+        "load eff.",
+        "theoretical",
+        "stalls",
+        "Spmat reads",
+        "ptr reads",
+        "GOP/s",
+    ]);
+    let row = |l: &LayerTotals, all: bool| {
+        let all = |v: u64| if all { v.to_string() } else { String::new() };
+        vec![
+            l.name.clone(),
+            l.cycles.to_string(),
+            format!("{:.2}", l.time_us),
+            all(l.broadcasts),
+            format!("{:.3}", l.load_efficiency),
+            all(l.theoretical_cycles),
+            all(l.stall_cycles),
+            all(l.spmat_reads),
+            all(l.pointer_reads),
+            format!("{:.1}", l.gops),
+        ]
+    };
+    for l in &layers {
+        t.row(row(l, true));
+    }
+    if layers.len() > 1 {
+        t.row(row(&r.total(), false));
+    }
+    out.push_str(&t.render());
+    out.push_str(&costed_tables(&r.energy));
+    if let Some(c) = &r.cpu {
+        out.push_str(&cpu(c));
+    }
+    out
+}
+
+/// A described model's runs, per inference.
+pub fn described(r: &DescribedReport) -> String {
+    let mut out = format!(
+        "{} on {} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input{}{}\n",
+        r.model,
+        r.pes,
+        r.clock_mhz,
+        r.fifo,
+        r.acc_bits,
+        r.inferences,
+        plural(r.inferences),
+        if r.host_layers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; on the host, in float, not timed: {}",
+                r.host_layers.join(", ")
+            )
+        }
+    );
+    let mut t = Table::new(&[
+        "layer",
+        "runs/inference",
+        "cycles/inference",
+        "cycles/run",
+        "time us",
+        "load eff.",
+        "stalls",
+    ]);
+    for l in &r.layers {
+        t.row(vec![
+            l.name.clone(),
+            format!("{:.0}", l.runs_per_inference),
+            format!("{:.1}", l.cycles_per_inference),
+            format!("{:.1}", l.cycles_per_run),
+            format!("{:.3}", l.time_per_inference_us),
+            format!("{:.3}", l.load_efficiency),
+            format!("{:.1}", l.stall_cycles_per_inference),
+        ]);
+    }
+    t.row(vec![
+        "per inference".into(),
+        String::new(),
+        format!("{:.1}", r.cycles_per_inference),
+        String::new(),
+        format!("{:.3}", r.time_per_inference_us),
+        String::new(),
+        String::new(),
+    ]);
+    out.push_str(&t.render());
+    out.push_str(&costed_tables(&r.energy));
+    out
+}
+
+/// The paper's nine layers: figures, energy, savings and the CPU baseline.
+pub fn bench_paper(r: &bench_paper::Report) -> String {
+    let mut t = Table::new(&[
+        "layer",
+        "size (in x out)",
+        "weight %",
+        "act %",
+        "entries",
+        "padding %",
+        "batches",
+        "theoretical us",
+        "simulated us",
+        "load eff.",
+        "GOP/s",
+    ]);
+    for l in &r.layers {
+        let r = &l.result;
+        t.row(vec![
+            r.name.to_string(),
+            format!("{}x{}", r.inputs, r.outputs),
+            format!("{:.0}", 100.0 * r.weight_density),
+            format!("{:.1}", 100.0 * r.act_density),
+            r.entries.to_string(),
+            format!("{:.1}", r.padding_pct),
+            r.batches.to_string(),
+            format!("{:.2}", r.theoretical_time_us),
+            format!("{:.2}", r.time_us),
+            format!("{:.3}", r.load_efficiency),
+            format!("{:.1}", r.gops),
+        ]);
+    }
+    let mut out = format!(
+        "EIE paper layers (Table III), {} PEs at {} MHz, 4-bit codes and indices\n{}",
+        r.pes,
+        r.clock_mhz,
+        t.render()
+    );
+    let names = r.layers.iter().map(|l| l.result.name.to_string());
+    let rows: Vec<_> = names
+        .clone()
+        .zip(r.layers.iter().map(|l| l.computed))
+        .collect();
+    out.push_str(&format!("\n{}\n", heading(r.energy_table_file.as_deref())));
+    out.push_str(&energy_table(&rows, Some(&r.total.computed)));
+    let mut rows: Vec<_> = names
+        .zip(r.layers.iter().map(|l| l.savings.clone()))
+        .collect();
+    rows.push(("nine layers".into(), r.total.savings.clone()));
+    out.push_str(&format!("\n{SAVINGS_HEADING}\n"));
+    out.push_str(&savings_table(&rows));
+    if let Some(c) = &r.cpu {
+        out.push_str(&cpu(c));
+    }
+    out
+}
