@@ -60,10 +60,10 @@ pub struct ScaleArgs {
     #[arg(long, value_enum, requires = "dataset")]
     pub scale: Option<ScaleKind>,
     /// Subtracted from every input after --scale.
-    #[arg(long, allow_negative_numbers = true, requires = "dataset")]
+    #[arg(long, allow_negative_numbers = true, requires = "dataset", value_parser = eie_dataset::parse_f32)]
     pub mean: Option<f32>,
     /// Every input is divided by it after subtracting the mean.
-    #[arg(long, requires = "dataset")]
+    #[arg(long, requires = "dataset", value_parser = eie_dataset::parse_f32)]
     pub std: Option<f32>,
 }
 
@@ -197,10 +197,10 @@ pub struct FitArgs {
     #[arg(long, default_value_t = Fit::default().pointer_bits, value_parser = parse_pointer_bits)]
     pub pointer_bits: u8,
     /// Sparse-matrix SRAM per PE, in KiB (the paper: 128).
-    #[arg(long, default_value_t = Capacity::default().spmat_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    #[arg(long, default_value_t = Capacity::default().spmat_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=eie_images::MAX_SRAM_BYTES / 1024))]
     pub spmat_kib: u64,
     /// Column-pointer SRAM per PE, in KiB (the paper: 32).
-    #[arg(long, default_value_t = Capacity::default().pointer_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    #[arg(long, default_value_t = Capacity::default().pointer_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=eie_images::MAX_SRAM_BYTES / 1024))]
     pub pointer_kib: u64,
     #[command(flatten)]
     pub column_batch: ColumnBatchArgs,

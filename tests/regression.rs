@@ -1107,3 +1107,410 @@ fn a_closed_pipe_is_not_a_panic() {
     let (code, _) = run(&["inspect", "no-such-dir"], true);
     assert_eq!(code, Some(1));
 }
+
+// ---- bounds and honest results ------------------------------------------------------------
+
+/// A checkpoint of fc1 `[32, 64]` in `dt1` and fc2 `[10, 32]` in `dt2` (both with F32
+/// biases), deterministic small weights.
+fn two_layer_checkpoint(t: &TestDir, rel: &str, dt1: Dtype, dt2: Dtype) -> std::path::PathBuf {
+    let w = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 37 + seed * 11) % 97) as f32 - 48.0) / 400.0)
+            .collect()
+    };
+    let bytes = |dt: Dtype, v: &[f32]| match dt {
+        Dtype::I32 => v
+            .iter()
+            .flat_map(|&x| ((x * 100.0) as i32).to_le_bytes())
+            .collect(),
+        dt => eie_checkpoint::encode(dt, v),
+    };
+    let (w1, w2) = (w(32 * 64, 1), w(10 * 32, 2));
+    t.checkpoint_raw(
+        rel,
+        &[
+            ("fc1.weight".into(), dt1, vec![32, 64]),
+            ("fc1.bias".into(), Dtype::F32, vec![32]),
+            ("fc2.weight".into(), dt2, vec![10, 32]),
+            ("fc2.bias".into(), Dtype::F32, vec![10]),
+        ],
+        &[
+            bytes(dt1, &w1),
+            eie_checkpoint::f32_bytes(&w(32, 3)),
+            bytes(dt2, &w2),
+            eie_checkpoint::f32_bytes(&w(10, 4)),
+        ],
+    )
+}
+
+/// A checkpoint whose fc2 was F64 used to be scored as the 64 -> 32 network of fc1 alone
+/// (a 32-class classifier, exit 0): F64 was "not a float type" and the default selection
+/// dropped it. F64 is read now, rounded to f32, and the whole network is scored.
+#[test]
+fn an_f64_layer_is_read_not_dropped() {
+    let t = TestDir::new();
+    let m = two_layer_checkpoint(&t, "m.safetensors", Dtype::F16, Dtype::F64);
+    let out = t.run(&[
+        "eval",
+        "m.safetensors",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..50",
+        "--json",
+    ]);
+    let report = json(out.ok());
+    assert_eq!(report["stages"][0]["total"], 50);
+    // fc2's 10 classes, not fc1's 32 outputs.
+    assert_eq!(
+        report["stages"][0]["per_class"].as_array().unwrap().len(),
+        10
+    );
+    t.run(&[
+        "compress",
+        m.to_str().unwrap(),
+        "-o",
+        "c",
+        "--pes",
+        "4",
+        "--density",
+        "0.5",
+        "--json",
+    ])
+    .ok();
+    let packed = json(&std::fs::read_to_string(t.path("c/report.json")).unwrap());
+    assert_eq!(packed["layers"].as_array().unwrap().len(), 2);
+    // A weight beyond f32's range reads as infinite, which is refused by name.
+    let big = t.checkpoint_raw(
+        "big.safetensors",
+        &[("fc.weight".into(), Dtype::F64, vec![2, 2])],
+        &[[1.0f64, 1e300, 0.5, 0.25]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()],
+    );
+    t.run(&["compress", big.to_str().unwrap(), "-o", "b"])
+        .fails_with(&["fc.weight", "inf"]);
+}
+
+/// A weight the MLP cannot hold (an integer tensor, a convolution, a norm) used to be left
+/// out silently, and another network scored with exit 0; eval and compress with a dataset
+/// now refuse, naming the tensor and why, unless --layers or --arch says what the network is.
+#[test]
+fn a_network_that_is_not_the_mlp_of_its_matrices_is_refused() {
+    let t = TestDir::new();
+    two_layer_checkpoint(&t, "m.safetensors", Dtype::F32, Dtype::I32);
+    let e = t
+        .run(&[
+            "eval",
+            "m.safetensors",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..10",
+        ])
+        .fails_with(&["fc2.weight", "I32", "--arch"])
+        .to_string();
+    assert!(e.contains("not a layer of an MLP"), "{e}");
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "c",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..10",
+    ])
+    .fails_with(&["fc2.weight", "I32"]);
+    // Without a dataset nothing is scored: compress packs what it can, and says what it left.
+    let out = t.run(&["compress", "m.safetensors", "-o", "d", "--pes", "4"]);
+    assert!(
+        out.ok().contains("skipped 1 weight tensor"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `--std 1e-45` made every input infinite; eval scored them (exit 0, 10%). Every command
+/// that scales a dataset now refuses a value that does not scale to a finite number.
+#[test]
+fn inputs_that_scale_to_infinity_are_refused() {
+    let t = TestDir::new();
+    two_layer_checkpoint(&t, "m.safetensors", Dtype::F32, Dtype::F32);
+    t.run(&[
+        "eval",
+        "m.safetensors",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..10",
+        "--std",
+        "1e-45",
+    ])
+    .fails_with(&["scales", "inf", "--std"]);
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "c",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..10",
+        "--std",
+        "1e-45",
+    ])
+    .fails_with(&["scales", "inf"]);
+}
+
+/// `--std inf` said "inf must be positive", and `--std 1e300` was reported as "inf": values
+/// are checked as typed, with the real reason.
+#[test]
+fn scaling_values_are_refused_as_typed() {
+    let t = TestDir::new();
+    let base = ["eval", "m.safetensors", "--dataset", "synthetic"];
+    let run = |extra: &[&str]| t.run(&[&base[..], extra].concat());
+    run(&["--std", "inf"]).usage_error(&["inf is not a finite number"]);
+    run(&["--std", "1e300"]).usage_error(&["1e300 is beyond a 32-bit float's range"]);
+    run(&["--mean", "1e-50"]).usage_error(&["1e-50 rounds to 0"]);
+}
+
+/// `train --lr 1e-300` passed the positivity check, underflowed to 0 in f32 and trained
+/// nothing (the accuracy of `--epochs 0`).
+#[test]
+fn a_learning_rate_that_underflows_is_refused() {
+    let t = TestDir::new();
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..100",
+        "--arch",
+        "64-10",
+        "--lr",
+        "1e-300",
+        "-o",
+        "t.safetensors",
+    ])
+    .fails_with(&["learning rate", "1e-300", "smallest normal"]);
+    assert!(!t.exists("t.safetensors"));
+}
+
+/// A layer name of 2,000 characters was written by `train` and then refused by compress as
+/// a layer *pattern* nobody gave; the description now refuses it, naming the limit.
+#[test]
+fn a_layer_name_over_the_limit_is_refused_by_the_description() {
+    let t = TestDir::new();
+    let arch = format!("64-{}=10", "a".repeat(2000));
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..100",
+        "--arch",
+        &arch,
+        "-o",
+        "t.safetensors",
+    ])
+    .fails_with(&["a name of 2000 bytes", "at most 992"]);
+}
+
+/// A tensor name with a newline or an escape sequence was printed raw in compress's table
+/// (rows split, the sequence reaching the terminal); every printed name is escaped now.
+#[test]
+fn names_are_escaped_in_tables() {
+    let t = TestDir::new();
+    t.checkpoint(
+        "m.safetensors",
+        &[("fc\n\u{1b}[31m1.weight", vec![4, 4], vec![0.5; 16])],
+    );
+    let out = t.run(&["compress", "m.safetensors", "-o", "c", "--pes", "2"]);
+    let text = out.ok();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("fc\\n\\u{1b}[31m1.weight"), "{text}");
+}
+
+/// An energy table of zeros gave `inferences_per_joule: 0.0`; it is refused now, saying why.
+#[test]
+fn an_energy_table_of_zeros_is_refused() {
+    let t = TestDir::new();
+    let table = t.run(&["energy-table"]).ok().to_string();
+    let zeros: String = table
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| format!("{} = 0\n", l.split('=').next().unwrap().trim()))
+        .collect();
+    t.write("zero.toml", zeros.as_bytes());
+    t.run(&["bench-paper", "--pes", "16", "--energy-table", "zero.toml"])
+        .fails_with(&["zero.toml", "every constant is 0"]);
+}
+
+/// `x.safetensors.index.JSON` was read as a safetensors file ("header length
+/// 8388068008349082235 is over the 100 MB limit"); an index is known by `.json` in any case.
+#[test]
+fn an_index_is_known_whatever_the_case_of_its_extension() {
+    let t = TestDir::new();
+    t.write(
+        "x.safetensors.index.JSON",
+        b"{\"weight_map\": {\"fc.weight\": \"x-1.safetensors\"}}",
+    );
+    let e = t
+        .run(&["compress", "x.safetensors.index.JSON", "-o", "c"])
+        .fails_with(&["x-1.safetensors"])
+        .to_string();
+    assert!(!e.contains("header length"), "{e}");
+}
+
+/// docs/reliability.md said a `train` network may have 64 layers while the code took 256
+/// items: the table of limits names each constant, and every one must be a value its row
+/// states.
+#[test]
+fn the_documented_limits_are_the_code_s() {
+    let constants: &[(&str, f64)] = &[
+        ("eie_format::MAX_DIM", eie_format::MAX_DIM as f64),
+        ("eie_format::MAX_WEIGHTS", eie_format::MAX_WEIGHTS as f64),
+        ("eie_format::MAX_PES", eie_format::MAX_PES as f64),
+        ("eie_format::MAX_PARTS", eie_format::MAX_PARTS as f64),
+        ("eie_format::MAX_NAME", eie_format::MAX_NAME as f64),
+        (
+            "eie_simulate::timing::MAX_FIFO_DEPTH",
+            eie_simulate::timing::MAX_FIFO_DEPTH as f64,
+        ),
+        (
+            "eie_simulate::timing::MIN_CLOCK_MHZ",
+            eie_simulate::timing::MIN_CLOCK_MHZ,
+        ),
+        (
+            "eie_simulate::timing::MAX_CLOCK_MHZ",
+            eie_simulate::timing::MAX_CLOCK_MHZ,
+        ),
+        (
+            "eie_simulate::timing::MAX_PIPELINE_DEPTH",
+            eie_simulate::timing::MAX_PIPELINE_DEPTH as f64,
+        ),
+        (
+            "eie_simulate::timing::MAX_SPMAT_WIDTH",
+            eie_simulate::timing::MAX_SPMAT_WIDTH as f64,
+        ),
+        (
+            "eie_images::MAX_SRAM_BYTES",
+            eie_images::MAX_SRAM_BYTES as f64,
+        ),
+        ("eie_model::MAX_ITEMS", eie_model::MAX_ITEMS as f64),
+        ("eie_model::MAX_WEIGHTS", eie_model::MAX_WEIGHTS as f64),
+        ("eie_model::MAX_MATRICES", eie_model::MAX_MATRICES as f64),
+        ("eie_model::MAX_MACS", eie_model::MAX_MACS as f64),
+        ("eie_model::MAX_RUNS", eie_model::MAX_RUNS as f64),
+        ("eie_model::MAX_VALUES", eie_model::MAX_VALUES as f64),
+        (
+            "eie_model::MAX_LAYER_NAME",
+            eie_model::MAX_LAYER_NAME as f64,
+        ),
+        ("eie_evaluate::MAX_BATCH", eie_evaluate::MAX_BATCH as f64),
+        (
+            "eie_evaluate::retrain::MAX_ROUNDS",
+            eie_evaluate::retrain::MAX_ROUNDS as f64,
+        ),
+        (
+            "eie_checkpoint::MAX_PATTERN",
+            eie_checkpoint::MAX_PATTERN as f64,
+        ),
+        (
+            "eie_checkpoint::MAX_PATTERNS",
+            eie_checkpoint::MAX_PATTERNS as f64,
+        ),
+        (
+            "eie_checkpoint::MAX_HEADER_BYTES",
+            eie_checkpoint::MAX_HEADER_BYTES as f64,
+        ),
+        (
+            "eie_checkpoint::MAX_INDEX_BYTES",
+            eie_checkpoint::MAX_INDEX_BYTES as f64,
+        ),
+        (
+            "eie_pipeline::recipe::MAX_RECIPE_BYTES",
+            eie_pipeline::recipe::MAX_RECIPE_BYTES as f64,
+        ),
+        (
+            "eie_energy::table::MAX_TABLE_BYTES",
+            eie_energy::table::MAX_TABLE_BYTES as f64,
+        ),
+        (
+            "eie_images::MAX_MANIFEST_BYTES",
+            eie_images::MAX_MANIFEST_BYTES as f64,
+        ),
+        (
+            "eie_dataset::MAX_DECOMPRESSED",
+            eie_dataset::MAX_DECOMPRESSED as f64,
+        ),
+    ];
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reliability.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find("| limit | value | constant | where |")
+        .expect("the table");
+    let mut named = 0;
+    for row in doc[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let values = numbers(cells[2]);
+        for name in cells[3].split('`').skip(1).step_by(2) {
+            let (_, value) = constants
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name}: add it to this test's list"));
+            assert!(
+                values
+                    .iter()
+                    .any(|v| (v - value).abs() <= value.abs() * 1e-9),
+                "{name} = {value}, but the row says {:?}",
+                cells[2]
+            );
+            named += 1;
+        }
+    }
+    assert_eq!(
+        named,
+        constants.len(),
+        "every constant is named in the table once"
+    );
+}
+
+/// The numbers of a cell of the limits table: `2^24`, `10^6`, `65,536`, `0.001`, with a
+/// unit (`KiB`, `MiB`, `GiB`, `TiB`, `MB`) multiplying the number before it.
+fn numbers(cell: &str) -> Vec<f64> {
+    let mut out: Vec<f64> = Vec::new();
+    for word in cell.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ';') {
+        let unit = match word.trim_end_matches(',') {
+            "KiB" => Some(1024f64),
+            "MiB" => Some(1024f64.powi(2)),
+            "GiB" => Some(1024f64.powi(3)),
+            "TiB" => Some(1024f64.powi(4)),
+            "MB" => Some(1e6),
+            _ => None,
+        };
+        if let (Some(u), Some(last)) = (unit, out.last_mut()) {
+            *last *= u;
+            continue;
+        }
+        let w = word.trim_end_matches(',').replace(',', "");
+        let v = match w.split_once('^') {
+            Some((b, e)) => b
+                .parse::<f64>()
+                .ok()
+                .zip(e.parse::<i32>().ok())
+                .map(|(b, e)| b.powi(e)),
+            None => w.parse::<f64>().ok(),
+        };
+        out.extend(v);
+    }
+    out
+}

@@ -13,7 +13,7 @@ use crate::options::{
     ActFracArgs, ArchArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, ScaleArgs, TimingArgs,
 };
 use crate::render::energy::costed_tables;
-use crate::render::stages::{fractions, render_stages};
+use crate::render::report::{fractions, render_stages};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

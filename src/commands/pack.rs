@@ -54,13 +54,13 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     if !r.folded_biases.is_empty() {
         outln!(
             "biases folded in as last columns: {}",
-            r.folded_biases.join(", ")
+            eie_format::shown(&r.folded_biases.join(", "))
         );
     }
     if !r.loose_biases.is_empty() {
         outln!(
             "not folded (--no-bias-column): {} (the images hold the weights alone)",
-            r.loose_biases.join(", ")
+            eie_format::shown(&r.loose_biases.join(", "))
         );
     }
     outln!(

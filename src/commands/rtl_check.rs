@@ -66,8 +66,12 @@ pub fn run(args: Args) -> Result<()> {
     );
     outln!("layer                          RTL cycles  model cycles");
     for l in &r.layers {
-        let shown = l.rtl_cycles.map_or("-".to_string(), |c| c.to_string());
-        outln!("{:<30} {:>10}  {:>12}", l.name, shown, l.model_cycles);
+        let rtl = l.rtl_cycles.map_or("-".to_string(), |c| c.to_string());
+        outln!(
+            "{:<30} {rtl:>10}  {:>12}",
+            eie_format::shown(&l.name),
+            l.model_cycles
+        );
     }
     if let Some(kept) = &r.kept {
         outln!("testbench, vectors and log kept in {}", kept.display());

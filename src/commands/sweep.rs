@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(m) = &r.read_energy_minima {
         outln!("Spmat read energy per inference is lowest at:");
         for (layer, bits, nj) in &m.layers {
-            outln!("  {layer}: {bits} bits ({nj:.1} nJ)");
+            outln!("  {}: {bits} bits ({nj:.1} nJ)", eie_format::shown(layer));
         }
         if let Some((bits, nj)) = m.all {
             outln!("  all layers together: {bits} bits ({nj:.1} nJ)");

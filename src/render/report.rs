@@ -1,9 +1,9 @@
-//! The compress report as a table.
+//! The compress report as a table, and the per-stage accuracy table it shares with eval.
 
 use eie_commands::compress::Report;
+use eie_evaluate::StageReport;
 use eie_pipeline::report::LayerReport;
 
-use super::stages::{fractions, render_stages};
 use super::table::Table;
 
 /// The printed report.
@@ -20,7 +20,7 @@ pub fn render(c: &Report) -> String {
         out.push_str(&format!(
             "{}: on the host, in float (docs/accuracy.md), stored as above: {}\n",
             m.arch,
-            m.host_layers.join(", ")
+            eie_format::shown(&m.host_layers.join(", "))
         ));
     }
     let skipped: Vec<(&str, String)> = r
@@ -149,7 +149,7 @@ pub fn skipped_line(skipped: &[(&str, String)], more: &str) -> String {
     let names: Vec<String> = skipped
         .iter()
         .take(4)
-        .map(|(name, reason)| format!("{name} ({reason})"))
+        .map(|(name, reason)| format!("{} ({reason})", eie_format::shown(name)))
         .collect();
     format!(
         "skipped {} weight tensor{} (--layers selects any of them{more}): {}{}\n",
@@ -158,4 +158,29 @@ pub fn skipped_line(skipped: &[(&str, String)], more: &str) -> String {
         names.join("; "),
         if skipped.len() > 4 { "; ..." } else { "" }
     )
+}
+
+/// The stages as a table: accuracy and its change against the first stage.
+pub fn render_stages(stages: &[StageReport]) -> String {
+    let mut t = Table::new(&["stage", "density", "top-1", "vs first", "correct"]);
+    for s in stages {
+        t.row(vec![
+            s.stage.clone(),
+            s.density
+                .map(|d| format!("{:.2}%", 100.0 * d))
+                .unwrap_or_default(),
+            format!("{:.2}%", 100.0 * s.top1),
+            format!("{:+.2}", s.delta_pct),
+            format!("{}/{}", s.correct, s.total),
+        ]);
+    }
+    t.render()
+}
+
+/// Activation fractions as `14,13,12`.
+pub fn fractions(f: &[u8]) -> String {
+    f.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -84,7 +84,7 @@ pub fn described(r: &DescribedReport) -> String {
         } else {
             format!(
                 "; on the host, in float, not timed: {}",
-                r.host_layers.join(", ")
+                eie_format::shown(&r.host_layers.join(", "))
             )
         }
     );

@@ -86,7 +86,7 @@ pub fn pe_arrays(l: &LayerReport, pe: &PeReport) -> String {
     let join = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
     format!(
         "\n{} PE {}: {} rows, {} entries ({} padding)\ncodes: {}\nz:     {}\nptr:   {}\n",
-        l.name,
+        eie_format::shown(&l.name),
         pe.index,
         pe.rows,
         pe.entries,

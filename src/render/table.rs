@@ -13,8 +13,10 @@ impl Table {
         }
     }
 
+    /// Adds a row, every cell escaped as errors are (a name from a file may hold anything).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| eie_format::shown(c)).collect());
     }
 
     /// Renders the table; a column is right-aligned when every non-empty cell in it starts

@@ -54,7 +54,9 @@ pub enum Error {
         tensor: String,
     },
     /// A tensor whose element type is not a supported float type.
-    #[error("tensor \"{tensor}\" has dtype {dtype}, expected a float tensor (F32, F16 or BF16)")]
+    #[error(
+        "tensor \"{tensor}\" has dtype {dtype}, expected a float tensor (F64, F32, F16 or BF16)"
+    )]
     UnsupportedDtype {
         /// Tensor name.
         tensor: String,

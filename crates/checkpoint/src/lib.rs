@@ -35,7 +35,7 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// Whether the element type is one this crate converts to f32 (F32, F16, BF16).
+    /// Whether the element type is one this crate converts to f32 (F64, F32, F16, BF16).
     pub fn is_float(&self) -> bool {
         float_width(self.dtype).is_some()
     }
@@ -85,7 +85,7 @@ impl Checkpoint {
     /// exactly the tensors the index maps to it, and that no tensor appears twice.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        if path.extension().is_some_and(|e| e == "json") {
+        if is_index(path) {
             return Self::open_index(path);
         }
         let shard = Shard::open(path)?;
@@ -263,7 +263,7 @@ impl Checkpoint {
     /// checkpoint the index followed by every shard file in name order.
     pub fn hashed_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::with_capacity(self.shards.len() + 1);
-        if self.shards.len() > 1 || self.path.extension().is_some_and(|e| e == "json") {
+        if self.shards.len() > 1 || is_index(&self.path) {
             files.push(self.path.clone());
         }
         files.extend(self.shards.iter().map(|s| s.path.clone()));
@@ -304,6 +304,30 @@ impl Checkpoint {
         shard.stream(range, sink)
     }
 
+    /// Streams bytes `part` (counted from the tensor's first byte) of tensor `name`'s raw
+    /// data to `sink`, in chunks: what a reader of some rows of a large tensor reads, and no
+    /// more.
+    ///
+    /// # Panics
+    /// If `part` runs past the tensor's data.
+    pub fn stream_raw_part(
+        &self,
+        name: &str,
+        part: std::ops::Range<usize>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let (shard, (start, end)) = self.locate(name)?;
+        assert!(
+            part.start <= part.end && part.end <= end - start,
+            "bytes {part:?} of a tensor of {}",
+            end - start
+        );
+        if part.is_empty() {
+            return Ok(());
+        }
+        shard.stream((start + part.start, start + part.end), sink)
+    }
+
     /// Random access to float tensor `name`'s elements as f32, straight from the file: the
     /// way to scan a large tensor without an f32 copy of it.
     pub fn reader(&self, name: &str) -> Result<TensorReader<'_>> {
@@ -327,8 +351,8 @@ impl Checkpoint {
         })
     }
 
-    /// Tensor `name` converted exactly to f32 (F32, F16 or BF16), row-major; memory holds the
-    /// f32 copy and one chunk of the file.
+    /// Tensor `name` converted to f32 (F32, F16 and BF16 exactly, F64 rounded to nearest),
+    /// row-major; memory holds the f32 copy and one chunk of the file.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         let info = self.info(name).ok_or_else(|| Error::TensorNotFound {
             path: self.path.clone(),
@@ -451,6 +475,13 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// Whether a checkpoint path is a sharded checkpoint's index: it ends in `.json`, in any case
+/// (`model.safetensors.index.JSON` is one).
+fn is_index(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
 /// Whether a tensor name is an embedding table's: a component (between dots) that contains
 /// `embed` (`embed_tokens`, `word_embeddings`, `pos_embed`) or is GPT-2's `wte` or `wpe`.
 /// Names only: a tied output head (`lm_head`) shares an embedding's values but is a layer.
@@ -486,7 +517,11 @@ pub(crate) fn skeleton(name: &str) -> String {
 }
 
 /// The largest index file read (Hugging Face's indexes are tens of kilobytes).
-const MAX_INDEX_BYTES: u64 = 64 << 20;
+pub const MAX_INDEX_BYTES: u64 = 64 << 20;
+
+/// The largest safetensors header read: the `safetensors` crate's own limit, which it
+/// enforces (100 MB).
+pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// An index's text: a regular file (a FIFO or device would block or never end), of at most
 /// [`MAX_INDEX_BYTES`].

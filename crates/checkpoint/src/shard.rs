@@ -157,7 +157,10 @@ fn explain(e: &SafeTensorError, bytes: &[u8]) -> String {
         .unwrap_or(0);
     match e {
         SafeTensorError::HeaderTooSmall => "too short for the 8-byte header length".into(),
-        SafeTensorError::HeaderTooLarge => format!("header length {header_len} is over the 100 MB limit"),
+        SafeTensorError::HeaderTooLarge => format!(
+            "header length {header_len} is over the {} MB limit",
+            crate::MAX_HEADER_BYTES / 1_000_000
+        ),
         SafeTensorError::InvalidHeaderLength => {
             format!("header length {header_len} runs past the end of the file ({} bytes)", bytes.len())
         }

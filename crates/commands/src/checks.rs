@@ -2,7 +2,7 @@
 //! again here for every other caller of the library, whose requests are plain data.
 
 use eie_format::MAX_PES;
-use eie_images::Fit;
+use eie_images::{Fit, MAX_SRAM_BYTES};
 
 use crate::error::{Error, Result};
 use crate::inputs::{InputRequest, Source};
@@ -35,10 +35,13 @@ pub(crate) fn fit(fit: &Fit) -> Result<()> {
         ("--spmat-kib", fit.capacity.spmat_bytes),
         ("--pointer-kib", fit.capacity.pointer_bytes),
     ] {
-        if bytes % 1024 != 0 || !(1..=1 << 30).contains(&(bytes / 1024)) {
+        if bytes % 1024 != 0 || !(1024..=MAX_SRAM_BYTES).contains(&bytes) {
             return refuse(
                 option,
-                format!("{bytes} bytes: expected a whole number of KiB in 1..=1073741824"),
+                format!(
+                    "{bytes} bytes: expected a whole number of KiB in 1..={}",
+                    MAX_SRAM_BYTES / 1024
+                ),
             );
         }
     }

@@ -288,7 +288,9 @@ impl Request {
             }
             None
         };
-        let data = self.datasets(&ck, &plan, described.as_ref())?;
+        // A description, --layers or a recipe's select chose the layers: not the default.
+        let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
+        let data = self.datasets(&ck, &plan, described.as_ref(), chosen)?;
         let provenance = self.provenance(
             &ck,
             described.as_ref(),
@@ -508,6 +510,7 @@ impl Request {
         ck: &Checkpoint,
         plan: &Plan,
         described: Option<&Network>,
+        chosen: bool,
     ) -> Result<Option<Datasets>> {
         let Some(d) = &self.data else {
             return Ok(None);
@@ -523,7 +526,7 @@ impl Request {
             }
         }
         if described.is_none() {
-            check_whole_network(ck, &names)?;
+            check_whole_network(ck, &names, chosen)?;
         }
         let scaling = d.scaling(&ck.metadata())?;
         // Without retraining nothing trains: the range alone names the samples measured.
@@ -553,6 +556,12 @@ impl Request {
         };
         d.net.check_dataset(d.held())?;
         Ok(Some(d))
+    }
+
+    /// Whether the user chose the layers (`--layers`, a recipe's `select`), rather than the
+    /// default selection.
+    fn selects_layers(&self, recipe: Option<&Recipe>) -> bool {
+        !self.layers.is_empty() || recipe.is_some_and(|r| !r.select.is_empty())
     }
 
     /// What the bundle records about how it was made.

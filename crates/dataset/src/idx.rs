@@ -60,13 +60,16 @@ impl IdxType {
     }
 }
 
-/// A whole IDX file, validated: its element type, dimensions and (big-endian) data.
+/// An IDX file, validated whole, and the (big-endian) data of some of its samples (all of
+/// them, read with [`read_idx`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdxArray {
     /// Element type.
     pub dtype: IdxType,
-    /// Dimensions, the first one counting samples.
+    /// The file's dimensions, the first one counting samples.
     pub dims: Vec<usize>,
+    /// The first sample held.
+    pub first: usize,
     data: Vec<u8>,
 }
 
@@ -81,7 +84,8 @@ impl IdxArray {
         self.data.is_empty()
     }
 
-    /// Element `i` as a number.
+    /// Element `i` of the samples held (counted from [`IdxArray::first`]'s first element) as
+    /// a number.
     pub fn get(&self, i: usize) -> f64 {
         let s = self.dtype.size();
         let b = &self.data[i * s..(i + 1) * s];
@@ -97,11 +101,21 @@ impl IdxArray {
 }
 
 /// The largest decompressed IDX file read (4 GiB).
-const MAX_DECOMPRESSED: u64 = 4 << 30;
+pub const MAX_DECOMPRESSED: u64 = 4 << 30;
 
 /// Reads and validates an IDX file (gzip or raw): every dimension and the data length are
 /// checked, with checked arithmetic, before anything is returned.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    read_idx_samples(path, |dims| Ok(0..dims[0]))
+}
+
+/// [`read_idx`], keeping only the samples `keep` picks from the file's dimensions (it may
+/// refuse them): the whole file is validated, read through once, and memory holds the
+/// samples kept.
+pub fn read_idx_samples(
+    path: &Path,
+    keep: impl FnOnce(&[usize]) -> Result<std::ops::Range<usize>>,
+) -> Result<IdxArray> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -130,7 +144,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         // Decompressed no further than the header inside says (plus one byte, to see that
         // nothing follows): a small hostile file cannot expand past its own claim.
         let mut gz = flate2::bufread::GzDecoder::new(file);
-        let parsed = parse(&mut gz, None, &bad)?;
+        let parsed = parse(&mut gz, None, keep, &bad)?;
         let rest = std::io::copy(&mut gz.into_inner(), &mut std::io::sink()).map_err(io)?;
         if rest > 0 {
             return Err(bad(format!(
@@ -139,14 +153,19 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         }
         Ok(parsed)
     } else {
-        parse(&mut file, Some(meta.len()), &bad)
+        parse(&mut file, Some(meta.len()), keep, &bad)
     }
 }
 
 /// Reads one IDX array from `r`: the header, then exactly the bytes its dimensions describe,
-/// refusing fewer or more. `total`, when known, is the whole input's size, checked against
-/// the header before the data is read.
-fn parse(r: &mut impl Read, total: Option<u64>, bad: &dyn Fn(String) -> Error) -> Result<IdxArray> {
+/// refusing fewer or more, keeping those of the samples `keep` picks. `total`, when known,
+/// is the whole input's size, checked against the header before the data is read.
+fn parse(
+    r: &mut impl Read,
+    total: Option<u64>,
+    keep: impl FnOnce(&[usize]) -> Result<std::ops::Range<usize>>,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<IdxArray> {
     let inflate = |e: std::io::Error| bad(format!("the gzip stream does not decompress: {e}"));
     let mut magic = [0u8; 4];
     let got = read_up_to(r, &mut magic).map_err(inflate)?;
@@ -206,22 +225,41 @@ fn parse(r: &mut impl Read, total: Option<u64>, bad: &dyn Fn(String) -> Error) -
             )));
         }
     }
-    let mut data = Vec::new();
-    r.take(expected as u64 + 1)
-        .read_to_end(&mut data)
-        .map_err(inflate)?;
-    if data.len() < expected {
+    let rows = keep(&dims)?;
+    if rows.start > rows.end || rows.end > dims[0] {
         return Err(bad(format!(
-            "short data: dimensions {dims:?} need {expected} bytes after the header, found {}",
-            data.len()
+            "samples {rows:?} asked for, of {} in the file",
+            dims[0]
         )));
     }
-    if data.len() > expected {
+    // Bytes of one sample: the data's length over the samples (none: every sample is empty).
+    let row = expected.checked_div(dims[0]).unwrap_or(0);
+    let (before, kept) = ((rows.start * row) as u64, (rows.len() * row) as u64);
+    let skipped = std::io::copy(&mut r.take(before), &mut std::io::sink()).map_err(inflate)?;
+    let mut data = Vec::new();
+    r.take(kept).read_to_end(&mut data).map_err(inflate)?;
+    let after = std::io::copy(
+        &mut r.take(expected as u64 - before - kept + 1),
+        &mut std::io::sink(),
+    )
+    .map_err(inflate)?;
+    let found = skipped + data.len() as u64 + after;
+    if found < expected as u64 {
+        return Err(bad(format!(
+            "short data: dimensions {dims:?} need {expected} bytes after the header, found {found}"
+        )));
+    }
+    if found > expected as u64 {
         return Err(bad(format!(
             "more data than the dimensions {dims:?} describe ({expected} bytes after the header)"
         )));
     }
-    Ok(IdxArray { dtype, dims, data })
+    Ok(IdxArray {
+        dtype,
+        dims,
+        first: rows.start,
+        data,
+    })
 }
 
 /// Fills as much of `buf` as `r` has; the count read.
@@ -238,29 +276,35 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Samples `range` of an images file and a labels file.
+/// Samples `range` of an images file and a labels file, reading no other sample into
+/// memory.
 pub(crate) fn load_pair(
     images_path: &Path,
     labels_path: &Path,
     range: SampleRange,
     name: &str,
 ) -> Result<Raw> {
-    let images = read_idx(images_path)?;
-    let labels = read_idx(labels_path)?;
-    let pairing = |reason: String| Error::Pairing {
-        images: images_path.to_path_buf(),
-        labels: labels_path.to_path_buf(),
-        reason,
-    };
-    if labels.dims.len() != 1 {
-        return Err(Error::Idx {
-            path: labels_path.to_path_buf(),
-            reason: format!(
-                "labels have dimensions {:?}, expected one (samples)",
-                labels.dims
-            ),
-        });
-    }
+    let mut total = 0;
+    let images = read_idx_samples(images_path, |dims| {
+        total = dims[0];
+        range.resolve(total, name)
+    })?;
+    let labels = read_idx_samples(labels_path, |dims| {
+        if dims.len() != 1 {
+            return Err(Error::Idx {
+                path: labels_path.to_path_buf(),
+                reason: format!("labels have dimensions {dims:?}, expected one (samples)"),
+            });
+        }
+        if dims[0] != total {
+            return Err(Error::Pairing {
+                images: images_path.to_path_buf(),
+                labels: labels_path.to_path_buf(),
+                reason: format!("{total} images but {} labels", dims[0]),
+            });
+        }
+        range.resolve(total, name)
+    })?;
     if labels.dtype.integer_max().is_none() {
         return Err(Error::Idx {
             path: labels_path.to_path_buf(),
@@ -269,13 +313,6 @@ pub(crate) fn load_pair(
                 labels.dtype
             ),
         });
-    }
-    let total = images.dims[0];
-    if labels.dims[0] != total {
-        return Err(pairing(format!(
-            "{total} images but {} labels",
-            labels.dims[0]
-        )));
     }
     // Cannot overflow when there are samples (the data length bounds it); checked for none.
     let width = images.dims[1..]
@@ -286,13 +323,10 @@ pub(crate) fn load_pair(
             reason: format!("dimensions {:?} overflow", images.dims),
         })?;
     let r = range.resolve(total, name)?;
-    let mut inputs = Vec::with_capacity(r.len() * width);
-    for i in r.start * width..r.end * width {
-        inputs.push(images.get(i) as f32);
-    }
+    let inputs: Vec<f32> = (0..r.len() * width).map(|i| images.get(i) as f32).collect();
     let mut out = Vec::with_capacity(r.len());
     for i in r.clone() {
-        let l = labels.get(i);
+        let l = labels.get(i - r.start);
         if l < 0.0 || l > u32::MAX as f64 {
             return Err(Error::Label {
                 dataset: name.to_string(),

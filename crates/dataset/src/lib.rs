@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use error::{Error, Result};
-pub use idx::{IdxArray, IdxType, read_idx};
+pub use idx::{IdxArray, IdxType, MAX_DECOMPRESSED, read_idx};
 pub use synthetic::{SYNTHETIC_CLASSES, SYNTHETIC_SAMPLES, SYNTHETIC_WIDTH, synthetic_sample};
 
 /// Where a dataset comes from, as given to `--dataset`.
@@ -279,13 +279,40 @@ impl Scaling {
                 reason: format!("the mean {} is not finite", self.mean),
             });
         }
-        if !(self.std.is_finite() && self.std > 0.0) {
+        if !self.std.is_finite() {
+            return Err(Error::Scaling {
+                reason: format!("the standard deviation {} is not finite", self.std),
+            });
+        }
+        if self.std <= 0.0 {
             return Err(Error::Scaling {
                 reason: format!("the standard deviation {} must be positive", self.std),
             });
         }
         Ok(())
     }
+}
+
+/// A number given as text, as the 32-bit float inputs are scaled with: finite, within f32's
+/// range, and not rounding to 0 unless it is 0. Errors show the text as typed.
+pub fn parse_f32(text: &str) -> std::result::Result<f32, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, got \"{text}\""))?;
+    if !v.is_finite() {
+        return Err(format!("{text} is not a finite number"));
+    }
+    let f = v as f32;
+    if f.is_infinite() {
+        return Err(format!(
+            "{text} is beyond a 32-bit float's range (about 3.4e38)"
+        ));
+    }
+    if f == 0.0 && v != 0.0 {
+        return Err(format!("{text} rounds to 0 as a 32-bit float"));
+    }
+    Ok(f)
 }
 
 /// Metadata keys under which a model records the input scaling it was trained with (`train`
@@ -611,7 +638,18 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
                 value: *x,
             });
         }
-        *x = (*x / divide - scaling.mean) / scaling.std;
+        let raw = *x;
+        *x = (raw / divide - scaling.mean) / scaling.std;
+        if !x.is_finite() {
+            return Err(Error::Scaling {
+                reason: format!(
+                    "dataset {label}: sample {}, input {} is {raw}, which scales ({scaling}) to {}; give a larger --std",
+                    first + i / width.max(1),
+                    i % width.max(1),
+                    *x
+                ),
+            });
+        }
     }
     Ok(Dataset {
         name: format!("{label} [{}..{}]", first, first + labels.len()),

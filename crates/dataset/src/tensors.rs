@@ -1,4 +1,4 @@
-//! A dataset in one safetensors file: `inputs` `[samples, ...]` (F32, F16, BF16 or U8; the
+//! A dataset in one safetensors file: `inputs` `[samples, ...]` (F64, F32, F16, BF16 or U8; the
 //! dimensions after the first are a sample's shape) and `labels` `[samples]` (any integer
 //! type); metadata `eie.form` = `image` or `sequence` says how the samples present themselves
 //! (default: as stored, [`crate::Form::Plain`]).
@@ -73,20 +73,27 @@ pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
     };
     let r = range.resolve(total, name)?;
 
+    // Only the range's samples are read (and converted), whatever the tensor's size.
+    let values = r.start * width..r.end * width;
     let (inputs, integer_max) = if x.is_float() {
-        let all = ck.read_f32(INPUTS)?;
-        (all[r.start * width..r.end * width].to_vec(), None)
+        let mut inputs = vec![0f32; values.len()];
+        let reader = ck.reader(INPUTS)?;
+        // In blocks: the reader's buffer holds one block's bytes, not the range's.
+        for (k, block) in inputs.chunks_mut(1 << 20).enumerate() {
+            reader.read(values.start + (k << 20), block)?;
+        }
+        (inputs, None)
     } else if x.dtype == Dtype::U8 {
-        let mut all = Vec::with_capacity(x.elements());
-        ck.stream_raw(INPUTS, &mut |chunk| {
-            all.extend(chunk.iter().map(|&b| b as f32));
+        let mut inputs = Vec::with_capacity(values.len());
+        ck.stream_raw_part(INPUTS, values, &mut |chunk| {
+            inputs.extend(chunk.iter().map(|&b| b as f32));
             Ok(())
         })?;
-        (all[r.start * width..r.end * width].to_vec(), Some(255.0))
+        (inputs, Some(255.0))
     } else {
         return Err(bad(
             INPUTS,
-            format!("dtype {:?}, expected F32, F16, BF16 or U8", x.dtype),
+            format!("dtype {:?}, expected F64, F32, F16, BF16 or U8", x.dtype),
         ));
     };
 
@@ -102,14 +109,14 @@ pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
             ));
         }
     };
-    let mut raw = Vec::with_capacity(total * size);
-    ck.stream_raw(LABELS, &mut |chunk| {
+    let mut raw = Vec::with_capacity(r.len() * size);
+    ck.stream_raw_part(LABELS, r.start * size..r.end * size, &mut |chunk| {
         raw.extend_from_slice(chunk);
         Ok(())
     })?;
     let mut labels = Vec::with_capacity(r.len());
     for i in r.clone() {
-        let b = &raw[i * size..(i + 1) * size];
+        let b = &raw[(i - r.start) * size..(i - r.start + 1) * size];
         let v: i128 = match y.dtype {
             Dtype::U8 => b[0] as i128,
             Dtype::I8 => b[0] as i8 as i128,

@@ -571,3 +571,43 @@ fn forms_come_from_the_spec_or_the_files_metadata() {
         "{e}"
     );
 }
+
+/// A range of a safetensors dataset is read alone, in blocks: its values (F64 rounded to f32,
+/// U8 as stored) and labels are those of the range, across a block boundary.
+#[test]
+fn a_safetensors_range_is_read_alone_and_right() {
+    use eie_checkpoint::{Dtype, Writer};
+    let dir = tempfile::tempdir().unwrap();
+    let (n, w) = (3000usize, 400usize);
+    for dtype in [Dtype::F64, Dtype::U8] {
+        let path = dir.path().join(format!("{dtype:?}.safetensors"));
+        let specs = vec![
+            ("inputs".to_string(), dtype, vec![n, w]),
+            ("labels".to_string(), Dtype::I32, vec![n]),
+        ];
+        let value = |i: usize| (i % 251) as f64;
+        let mut writer = Writer::create(&path, &Default::default(), &specs).unwrap();
+        let bytes: Vec<u8> = match dtype {
+            Dtype::F64 => (0..n * w).flat_map(|i| value(i).to_le_bytes()).collect(),
+            _ => (0..n * w).map(|i| value(i) as u8).collect(),
+        };
+        writer.write_tensor(&bytes).unwrap();
+        let labels: Vec<u8> = (0..n as i32).flat_map(|l| (l % 7).to_le_bytes()).collect();
+        writer.write_tensor(&labels).unwrap();
+        writer.finish().unwrap();
+        let raw = Scaling {
+            unit: false,
+            mean: 0.0,
+            std: 1.0,
+        };
+        let spec = Spec::Safetensors { path };
+        let ds = load(&spec, SampleRange::new(100, 2900), &raw).unwrap();
+        assert_eq!((ds.len(), ds.first()), (2800, 100));
+        for (k, s) in [0usize, 1, 2620, 2799].into_iter().enumerate() {
+            let i = 100 + s;
+            assert_eq!(ds.labels()[s], (i % 7) as u32, "{dtype:?} {k}");
+            let expected: Vec<f32> = (i * w..(i + 1) * w).map(|j| value(j) as f32).collect();
+            assert_eq!(ds.input(s), expected.as_slice(), "{dtype:?} sample {i}");
+        }
+    }
+}

@@ -167,10 +167,11 @@ impl Energy {
         }
     }
 
-    /// Runs a joule pays for.
+    /// Runs a joule pays for: infinitely many for a run that cost nothing (JSON writes a
+    /// non-finite number as `null`).
     pub fn per_joule(&self) -> f64 {
         let pj = self.total_pj();
-        if pj > 0.0 { 1e12 / pj } else { 0.0 }
+        if pj > 0.0 { 1e12 / pj } else { f64::INFINITY }
     }
 
     /// This run and `other` one after the other.

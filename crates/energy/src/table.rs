@@ -381,6 +381,11 @@ impl Table {
             };
             t.set(key, number)?;
         }
+        if t.values.iter().all(|&v| v == 0.0) {
+            return Err(Error::Syntax {
+                reason: "every constant is 0: no run would cost anything, and energy per inference, per multiply-accumulate and inferences per joule would say nothing".into(),
+            });
+        }
         Ok(t)
     }
 

@@ -58,6 +58,20 @@ pub enum Error {
         /// Its outputs.
         outputs: usize,
     },
+    /// A checkpoint whose network is more than the MLP of its 2-D layers: scoring that MLP
+    /// would score another network.
+    #[error(
+        "{}: \"{tensor}\" ({reason}) is not a layer of an MLP, so the MLP of the checkpoint's 2-D layers is not its network; describe the network with --arch (docs/models.md), or name the layers with --layers",
+        path.display()
+    )]
+    NotAnMlp {
+        /// The checkpoint.
+        path: std::path::PathBuf,
+        /// A `*.weight` tensor the MLP would leave out.
+        tensor: String,
+        /// Why it is not a layer (its dtype, its shape).
+        reason: String,
+    },
     /// The network: its description, its checkpoint, a dataset that does not fit it.
     #[error(transparent)]
     Model(#[from] eie_model::Error),

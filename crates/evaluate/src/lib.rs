@@ -35,4 +35,4 @@ pub use stages::{
     check_whole_network, description_of, eie_stage, float_stages, is_retrained, network_of,
     stage_reports,
 };
-pub use train::{EpochStats, Held, Mode, TrainConfig, train};
+pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train};

@@ -172,21 +172,40 @@ pub fn network_of(ck: &Checkpoint, given: Option<&Arch>, patterns: &[String]) ->
         Some(arch) => Ok(Network::from_arch_checkpoint(ck, &arch)?),
         None => {
             let names = ck.select_layers(patterns)?;
-            check_whole_network(ck, &names)?;
+            check_whole_network(ck, &names, !patterns.is_empty())?;
             Ok(Network::from_checkpoint(ck, &names)?)
         }
     }
 }
 
-/// With a dataset, the selected layers must be the whole network: a selection whose last
+/// With a dataset, the selected layers must be the whole network. A selection whose last
 /// layer feeds another 2-D weight of the checkpoint would measure (and retrain) a network
-/// that ends in the middle of the model.
-pub fn check_whole_network(ck: &Checkpoint, names: &[String]) -> Result<()> {
-    let (Some(last), Ok(all)) = (names.last(), ck.select_layers(&[])) else {
+/// that ends in the middle of the model; and the default selection (not `selected` by the
+/// user) must leave out nothing but embedding tables: a weight it skips for its dtype or its
+/// shape (a norm's scale, a convolution, an integer tensor) is part of a network that is not
+/// the MLP. Linear in the number of tensors.
+pub fn check_whole_network(ck: &Checkpoint, names: &[String], selected: bool) -> Result<()> {
+    let Ok(all) = ck.select(&[]) else {
+        return Ok(());
+    };
+    if !selected
+        && let Some(s) = all
+            .skipped
+            .iter()
+            .find(|s| s.reason != eie_checkpoint::SkipReason::Embedding)
+    {
+        return Err(Error::NotAnMlp {
+            path: ck.path().to_path_buf(),
+            tensor: s.name.clone(),
+            reason: s.reason.to_string(),
+        });
+    }
+    let Some(last) = names.last() else {
         return Ok(());
     };
     let outputs = ck.info(last).map_or(0, |i| i.shape[0]);
-    for other in all.iter().filter(|n| !names.contains(n)) {
+    let chosen: std::collections::HashSet<&String> = names.iter().collect();
+    for other in all.layers.iter().filter(|n| !chosen.contains(n)) {
         if ck.info(other).is_some_and(|i| i.shape[1] == outputs) {
             return Err(Error::NotWhole {
                 last: last.clone(),

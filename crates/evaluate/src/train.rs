@@ -75,6 +75,15 @@ pub(crate) fn check_common(batch_size: usize, lr: f64) -> Result<()> {
             reason: format!("{lr} must be positive"),
         });
     }
+    if !(lr as f32).is_normal() {
+        return Err(Error::Config {
+            what: "learning rate",
+            reason: format!(
+                "{lr:e} is below a 32-bit float's smallest normal value ({:e}): training in f32 would move no weight",
+                f32::MIN_POSITIVE
+            ),
+        });
+    }
     Ok(())
 }
 

@@ -235,6 +235,9 @@ pub fn fitting_batch(layer: &PackedLayer, limit: u64) -> Option<usize> {
     Some(if fits(power) { power } else { lo })
 }
 
+/// The largest SRAM a PE may be given, either memory: 1 TiB (a bundle records KiB).
+pub const MAX_SRAM_BYTES: u64 = 1 << 40;
+
 /// `part` as a percentage of `whole` (0 for an empty whole): padding of entries, and the like.
 pub fn pct(part: usize, whole: usize) -> f64 {
     if whole == 0 {

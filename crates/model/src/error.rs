@@ -45,7 +45,7 @@ pub enum Error {
         layer: String,
         /// The tensor.
         tensor: String,
-        /// What the description asks for (`F32/F16/BF16 [20, 1, 5, 5]`).
+        /// What the description asks for (`F64/F32/F16/BF16 [20, 1, 5, 5]`).
         expected: String,
         /// What the checkpoint has instead.
         found: String,

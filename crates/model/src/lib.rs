@@ -9,7 +9,10 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
-pub use arch::{Arch, ArchOp, ArchStep, Layer, LayerKind, MAX_WEIGHTS, Shape, TensorSpec};
+pub use arch::{
+    Arch, ArchOp, ArchStep, Layer, LayerKind, MAX_ITEMS, MAX_LAYER_NAME, MAX_MACS, MAX_MATRICES,
+    MAX_RUNS, MAX_VALUES, MAX_WEIGHTS, Shape, TensorSpec,
+};
 pub use error::{Error, Result};
 pub use network::{
     Dense, LayerValues, LstmTensors, MatrixSpec, Network, Op, check_against, matrix_specs,

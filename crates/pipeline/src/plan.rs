@@ -248,7 +248,7 @@ pub fn paired_bias(ck: &Header, name: &str, rows: usize) -> Result<Option<BiasPl
     if !bi.is_float() {
         return Err(Error::Plan {
             reason: format!(
-                "bias \"{b}\" has dtype {:?}, expected F32, F16 or BF16",
+                "bias \"{b}\" has dtype {:?}, expected F64, F32, F16 or BF16",
                 bi.dtype
             ),
         });
@@ -441,7 +441,7 @@ mod tests {
             ("fc.bias", Dtype::I32, &[8]),
         ]);
         let err = Plan::resolve(&h, &request(&cli)).unwrap_err().to_string();
-        assert!(err.contains("expected F32, F16 or BF16"), "{err}");
+        assert!(err.contains("expected F64, F32, F16 or BF16"), "{err}");
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl TimingParams {
                 );
             }
         }
-        if self.spmat_width == 0 || self.spmat_width > 1024 {
+        if self.spmat_width == 0 || self.spmat_width > MAX_SPMAT_WIDTH {
             return bad(
                 "the Spmat width",
                 "1..=1024 bits",
@@ -146,6 +146,8 @@ impl TimingParams {
 pub const MAX_FIFO_DEPTH: usize = 4096;
 /// Slowest and fastest clocks, in MHz: outside them a time is not a number worth printing.
 pub const MIN_CLOCK_MHZ: f64 = 1e-3;
+/// The widest Spmat SRAM line, in bits.
+pub const MAX_SPMAT_WIDTH: u32 = 1024;
 /// See [`MIN_CLOCK_MHZ`].
 pub const MAX_CLOCK_MHZ: f64 = 1e6;
 /// Deepest arithmetic pipeline (stages); the paper's is 4.

@@ -53,7 +53,11 @@ impl Default for RetrainChoices {
 
 fn positive(key: &'static str) -> impl Fn(&Value) -> Result<(), String> {
     move |v| match v {
-        Value::Float(x) if x.is_finite() && *x > 0.0 => Ok(()),
+        Value::Float(x) if x.is_finite() && *x > 0.0 && (*x as f32).is_normal() => Ok(()),
+        Value::Float(x) if x.is_finite() && *x > 0.0 => Err(format!(
+            "{key} {x:e} is below a 32-bit float's smallest normal value ({:e}): training in f32 would move no weight",
+            f32::MIN_POSITIVE
+        )),
         other => Err(format!("{key} {other} must be finite and > 0")),
     }
 }

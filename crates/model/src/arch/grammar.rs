@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Arch, Layer, LayerKind, MAX_DIM, MAX_ITEMS, MAX_VALUES, Shape};
+use super::{Arch, Layer, LayerKind, MAX_DIM, MAX_ITEMS, MAX_LAYER_NAME, MAX_VALUES, Shape};
 use crate::error::{Error, Result};
 
 fn parse_dim(text: &str, what: &str) -> std::result::Result<usize, String> {
@@ -205,6 +205,13 @@ impl FromStr for Arch {
             };
             let named = name.is_some();
             let name = match name {
+                Some(n) if n.len() > MAX_LAYER_NAME => {
+                    return Err(bad(format!(
+                        "item {i}: a name of {} bytes; at most {MAX_LAYER_NAME} (its tensors' names, NAME.weight_hh_l0 and the like, must fit the {} bytes a tensor name may have)",
+                        n.len(),
+                        eie_format::MAX_NAME
+                    )));
+                }
                 Some(n) if valid_name(n) => n.to_string(),
                 Some(n) => {
                     return Err(bad(format!(

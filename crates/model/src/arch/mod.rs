@@ -19,6 +19,9 @@ use std::fmt;
 
 use crate::error::Result;
 
+/// Longest layer name (a module path): its tensors' names (`NAME.weight_hh_l0`, ...) must fit
+/// the [`eie_format::MAX_NAME`] bytes a tensor name, and a layer pattern, may have.
+pub const MAX_LAYER_NAME: usize = eie_format::MAX_NAME - 32;
 /// Most items (input and layers) a description may have.
 pub const MAX_ITEMS: usize = 256;
 /// Most weights (every tensor together) a description may ask for: 4 GiB of f32.
