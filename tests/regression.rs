@@ -1427,6 +1427,14 @@ fn the_documented_limits_are_the_code_s() {
             eie_checkpoint::MAX_HEADER_BYTES as f64,
         ),
         (
+            "eie_checkpoint::MAX_TENSORS",
+            eie_checkpoint::MAX_TENSORS as f64,
+        ),
+        (
+            "eie_checkpoint::MAX_LAYERS",
+            eie_checkpoint::MAX_LAYERS as f64,
+        ),
+        (
             "eie_checkpoint::MAX_INDEX_BYTES",
             eie_checkpoint::MAX_INDEX_BYTES as f64,
         ),
@@ -1513,4 +1521,69 @@ fn numbers(cell: &str) -> Vec<f64> {
         out.extend(v);
     }
     out
+}
+
+/// A checkpoint whose 95 MB header held 1.2 M tensors took over 100 s and 1.4 GB before it
+/// was killed: the tensors are counted in the header's bytes before it is parsed, and more
+/// than eie_checkpoint::MAX_TENSORS are refused at once.
+#[test]
+fn a_header_of_too_many_tensors_is_refused_before_it_is_parsed() {
+    let t = TestDir::new();
+    let n = eie_checkpoint::MAX_TENSORS + 1;
+    // Never parsed, so it need not be valid JSON: the count comes first.
+    let entry = b"\"data_offsets\",";
+    let mut header = Vec::with_capacity(n * entry.len() + 2);
+    header.push(b'{');
+    for _ in 0..n {
+        header.extend_from_slice(entry);
+    }
+    header.push(b'}');
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    t.write("many.safetensors", &bytes);
+    let start = std::time::Instant::now();
+    t.run(&[
+        "compress",
+        "many.safetensors",
+        "-o",
+        "c",
+        "--layers",
+        "l1.weight",
+    ])
+    .fails_with(&[
+        "many.safetensors",
+        &format!("holds {n} tensors"),
+        "at most 524288",
+    ]);
+    assert!(start.elapsed().as_secs() < 30, "refused before any parsing");
+}
+
+/// Compressing every one of a checkpoint's 1.2 M [1, 1] layers wrote 1.4 GB of staged files
+/// before it was killed: one command takes at most eie_checkpoint::MAX_LAYERS layers, and
+/// says so before any work; naming fewer works.
+#[test]
+fn a_selection_of_too_many_layers_is_refused_before_any_work() {
+    let t = TestDir::new();
+    let n = eie_checkpoint::MAX_LAYERS + 1;
+    let specs: Vec<(String, Dtype, Vec<usize>)> = (0..n)
+        .map(|i| (format!("l{i}.weight"), Dtype::F32, vec![1, 1]))
+        .collect();
+    let data = vec![eie_checkpoint::f32_bytes(&[0.5]); n];
+    t.checkpoint_raw("m.safetensors", &specs, &data);
+    t.run(&["compress", "m.safetensors", "-o", "c"])
+        .fails_with(&["65537 layers selected", "at most 65536", "--layers"]);
+    assert!(!t.exists("c"));
+    t.run(&["eval", "m.safetensors", "--dataset", "synthetic"])
+        .fails_with(&["65537 layers selected"]);
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "one",
+        "--layers",
+        "l1.weight",
+        "--pes",
+        "1",
+    ])
+    .ok();
 }

@@ -31,7 +31,7 @@ PY
 $bin -q train --dataset safetensors:one.safetensors --arch 784-10 --epochs 1 -o m.safetensors --force
 measure() { # label, dataset spec
     /usr/bin/time -f "%e %M" -o t.txt $bin -q eval m.safetensors --dataset "$2" --range 0..1 >/dev/null
-    read -r s kb < t.txt
+    read -r s kb < <(tail -1 t.txt)
     echo "$1 $s $kb"
 }
 printf '%-28s %8s %10s\n' "dataset (eval --range 0..1)" "time s" "peak KB"

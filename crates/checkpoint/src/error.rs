@@ -115,6 +115,30 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A checkpoint of more tensors than are read (counted before its header is parsed).
+    #[error("{}: holds {count} tensors; at most {max} are read", path.display())]
+    TooManyTensors {
+        /// The file (or a sharded checkpoint's index).
+        path: PathBuf,
+        /// Tensors it holds (at least: a sharded checkpoint's count stops at the shard that
+        /// passes the limit).
+        count: usize,
+        /// The limit, [`crate::MAX_TENSORS`].
+        max: usize,
+    },
+    /// More layers selected than one command takes.
+    #[error(
+        "{}: {count} layers selected; one command takes at most {max} (select fewer with --layers)",
+        path.display()
+    )]
+    TooManyLayers {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Layers selected.
+        count: usize,
+        /// The limit, [`crate::MAX_LAYERS`].
+        max: usize,
+    },
     /// A tensor given to the writer whose data length does not match its shape and dtype.
     #[error("tensor \"{tensor}\" to write: {reason}")]
     BadTensor {

@@ -15,8 +15,9 @@ pub struct Header {
     path: PathBuf,
     /// Every shard's tensors, in offset order.
     shards: Vec<Vec<TensorInfo>>,
-    /// Name to (shard, position).
-    lookup: HashMap<String, (usize, usize)>,
+    /// Every tensor's (shard, position), sorted by name, one per name: the lookup, without a
+    /// second copy of the names.
+    by_name: Vec<(u32, u32)>,
     metadata: BTreeMap<String, String>,
 }
 
@@ -29,28 +30,41 @@ impl Header {
         shards: Vec<Vec<TensorInfo>>,
         metadata: BTreeMap<String, String>,
     ) -> Self {
-        let mut lookup = HashMap::new();
-        for (s, tensors) in shards.iter().enumerate() {
-            for (i, t) in tensors.iter().enumerate() {
-                lookup.entry(t.name.clone()).or_insert((s, i));
-            }
-        }
+        let mut by_name: Vec<(u32, u32)> = shards
+            .iter()
+            .enumerate()
+            .flat_map(|(s, tensors)| (0..tensors.len()).map(move |i| (s as u32, i as u32)))
+            .collect();
+        let name = |&(s, i): &(u32, u32)| shards[s as usize][i as usize].name.as_str();
+        // Stable: of a name given twice, the first stays.
+        by_name.sort_by(|a, b| name(a).cmp(name(b)));
+        by_name.dedup_by(|b, a| name(a) == name(b));
         Self {
             path: path.to_path_buf(),
             shards,
-            lookup,
+            by_name,
             metadata,
         }
     }
 
     /// Number of tensors.
     pub fn len(&self) -> usize {
-        self.lookup.len()
+        self.by_name.len()
     }
 
     /// Whether it holds no tensor.
     pub fn is_empty(&self) -> bool {
-        self.lookup.is_empty()
+        self.by_name.is_empty()
+    }
+
+    /// The shard and the position in it (offset order) of the tensor called `name`.
+    pub(crate) fn position(&self, name: &str) -> Option<(usize, usize)> {
+        let found = self
+            .by_name
+            .binary_search_by(|&(s, i)| self.shards[s as usize][i as usize].name.as_str().cmp(name))
+            .ok()?;
+        let (s, i) = self.by_name[found];
+        Some((s as usize, i as usize))
     }
 
     /// Every tensor's name: shard by shard, in offset order within a shard.
@@ -65,8 +79,13 @@ impl Header {
 
     /// The tensor called `name`, if present.
     pub fn info(&self, name: &str) -> Option<TensorInfo> {
-        let &(s, i) = self.lookup.get(name)?;
-        Some(self.shards[s][i].clone())
+        self.get(name).cloned()
+    }
+
+    /// The tensor called `name`, if present, borrowed.
+    pub fn get(&self, name: &str) -> Option<&TensorInfo> {
+        let (s, i) = self.position(name)?;
+        Some(&self.shards[s][i])
     }
 
     /// The metadata.
@@ -134,35 +153,61 @@ impl Header {
     /// something, and every tensor matched must be a 2-D float tensor (an embedding table
     /// too); a name matched twice is kept once, and nothing is skipped.
     pub fn select(&self, patterns: &[String]) -> Result<Selection> {
-        let ordered = self.model_order();
-        if patterns.is_empty() {
-            let mut layers = Vec::new();
-            let mut skipped = Vec::new();
-            for n in ordered.into_iter().filter(|n| n.ends_with(".weight")) {
-                let info = self.info(&n).expect("listed");
-                let reason = if !info.is_float() {
-                    Some(SkipReason::NotFloat(info.dtype))
-                } else if info.shape.len() != 2 {
-                    Some(SkipReason::NotMatrix(info.shape.clone()))
-                } else if is_embedding(&n) {
-                    Some(SkipReason::Embedding)
-                } else {
-                    None
-                };
-                match reason {
-                    None => layers.push(n),
-                    Some(reason) => skipped.push(Skipped { name: n, reason }),
-                }
-            }
-            if layers.is_empty() {
+        let selection = if patterns.is_empty() {
+            let all = self.default_selection();
+            if all.layers.is_empty() {
                 return Err(Error::NothingSelected {
                     path: self.path.clone(),
                     reason: "no 2-D float tensor whose name ends in \".weight\" and is not an embedding table (name the layers with --layers)".into(),
                 });
             }
-            return Ok(Selection { layers, skipped });
+            all
+        } else {
+            self.select_patterns(patterns)?
+        };
+        if selection.layers.len() > crate::MAX_LAYERS {
+            return Err(Error::TooManyLayers {
+                path: self.path.clone(),
+                count: selection.layers.len(),
+                max: crate::MAX_LAYERS,
+            });
         }
+        Ok(selection)
+    }
+
+    /// The default selection (no patterns), whatever its size: every 2-D float `*.weight`
+    /// that is not an embedding table, in model order, and the weights it leaves out.
+    pub fn default_selection(&self) -> Selection {
+        let mut layers = Vec::new();
+        let mut skipped = Vec::new();
+        for n in self
+            .model_order()
+            .into_iter()
+            .filter(|n| n.ends_with(".weight"))
+        {
+            let info = self.get(&n).expect("listed");
+            let reason = if !info.is_float() {
+                Some(SkipReason::NotFloat(info.dtype))
+            } else if info.shape.len() != 2 {
+                Some(SkipReason::NotMatrix(info.shape.clone()))
+            } else if is_embedding(&n) {
+                Some(SkipReason::Embedding)
+            } else {
+                None
+            };
+            match reason {
+                None => layers.push(n),
+                Some(reason) => skipped.push(Skipped { name: n, reason }),
+            }
+        }
+        Selection { layers, skipped }
+    }
+
+    /// The tensors `patterns` select, pattern by pattern.
+    fn select_patterns(&self, patterns: &[String]) -> Result<Selection> {
+        let ordered = self.model_order();
         let mut picked: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         if patterns.len() > crate::glob::MAX_PATTERNS {
             return Err(Error::BadPattern {
                 pattern: patterns[crate::glob::MAX_PATTERNS].clone(),
@@ -186,7 +231,7 @@ impl Header {
                 });
             }
             for name in matched {
-                let info = self.info(name).expect("listed");
+                let info = self.get(name).expect("listed");
                 if !info.is_float() {
                     return Err(Error::UnsupportedDtype {
                         tensor: name.clone(),
@@ -196,10 +241,10 @@ impl Header {
                 if info.shape.len() != 2 {
                     return Err(Error::NotMatrix {
                         tensor: name.clone(),
-                        shape: info.shape,
+                        shape: info.shape.clone(),
                     });
                 }
-                if !picked.contains(name) {
+                if seen.insert(name) {
                     picked.push(name.clone());
                 }
             }

@@ -8,7 +8,7 @@ mod header;
 mod shard;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,8 +63,6 @@ pub struct Matrix {
 pub struct Checkpoint {
     path: PathBuf,
     shards: Vec<Shard>,
-    /// Tensor name to shard.
-    home: HashMap<String, usize>,
     header: Header,
 }
 
@@ -88,14 +86,12 @@ impl Checkpoint {
         if is_index(path) {
             return Self::open_index(path);
         }
-        let shard = Shard::open(path)?;
+        let (shard, infos) = Shard::open(path)?;
         let metadata = shard.metadata_map();
-        let home = shard.names.iter().map(|n| (n.clone(), 0)).collect();
-        let header = Header::new(path, vec![shard.infos()], metadata);
+        let header = Header::new(path, vec![infos], metadata);
         Ok(Self {
             path: path.to_path_buf(),
             shards: vec![shard],
-            home,
             header,
         })
     }
@@ -142,7 +138,8 @@ impl Checkpoint {
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut shards = Vec::new();
-        let mut home = HashMap::new();
+        let mut infos = Vec::new();
+        let mut count = 0usize;
         for (file, tensors) in &wanted {
             let shard_path = dir.join(file);
             if !shard_path.exists() {
@@ -151,22 +148,32 @@ impl Checkpoint {
                     shard_path.display()
                 )));
             }
-            let shard = Shard::open(&shard_path)?;
+            let (shard, held) = Shard::open(&shard_path)?;
+            count += held.len();
+            if count > MAX_TENSORS {
+                return Err(Error::TooManyTensors {
+                    path: path.to_path_buf(),
+                    count,
+                    max: MAX_TENSORS,
+                });
+            }
             let mismatch = |tensor: &str, reason: String| Error::ShardMismatch {
                 index: path.to_path_buf(),
                 shard: file.clone(),
                 tensor: tensor.to_string(),
                 reason,
             };
+            let names: std::collections::HashSet<&str> =
+                held.iter().map(|t| t.name.as_str()).collect();
             for t in tensors {
-                if shard.metadata.info(t).is_none() {
+                if !names.contains(t.as_str()) {
                     return Err(mismatch(
                         t,
                         "the index maps it to this shard, which does not hold it".into(),
                     ));
                 }
             }
-            for t in &shard.names {
+            for t in held.iter().map(|t| &t.name) {
                 match map.get(t).and_then(|f| f.as_str()) {
                     Some(f) if f == file => {}
                     Some(f) => {
@@ -183,10 +190,8 @@ impl Checkpoint {
                     }
                 }
             }
-            for t in &shard.names {
-                home.insert(t.clone(), shards.len());
-            }
             shards.push(shard);
+            infos.push(held);
         }
         let mut metadata = shards[0].metadata_map();
         if let Some(m) = json.get("metadata").and_then(|m| m.as_object()) {
@@ -199,11 +204,10 @@ impl Checkpoint {
                 );
             }
         }
-        let header = Header::new(path, shards.iter().map(Shard::infos).collect(), metadata);
+        let header = Header::new(path, infos, metadata);
         Ok(Self {
             path: path.to_path_buf(),
             shards,
-            home,
             header,
         })
     }
@@ -247,6 +251,11 @@ impl Checkpoint {
     /// See [`Header::select`].
     pub fn select(&self, patterns: &[String]) -> Result<Selection> {
         self.header.select(patterns)
+    }
+
+    /// See [`Header::default_selection`].
+    pub fn default_selection(&self) -> Selection {
+        self.header.default_selection()
     }
 
     /// See [`Header::select_layers`].
@@ -294,8 +303,9 @@ impl Checkpoint {
             path: self.path.clone(),
             tensor: name.to_string(),
         };
-        let shard = &self.shards[*self.home.get(name).ok_or_else(not_found)?];
-        Ok((shard, shard.range(name).ok_or_else(not_found)?))
+        let (s, i) = self.header.position(name).ok_or_else(not_found)?;
+        let shard = &self.shards[s];
+        Ok((shard, shard.range(i)))
     }
 
     /// Streams the raw little-endian bytes of tensor `name` to `sink`, in chunks.
@@ -522,6 +532,16 @@ pub const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// The largest safetensors header read: the `safetensors` crate's own limit, which it
 /// enforces (100 MB).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// The most tensors a checkpoint may hold, every shard together: parsing a header costs
+/// about 1 KB a tensor, so this bounds opening one at about half a gigabyte. (The largest
+/// published checkpoints hold under 100,000.)
+pub const MAX_TENSORS: usize = 1 << 19;
+
+/// The most layers one command selects: every layer is a plan, a report line and image
+/// files. (A mixture of experts' every expert matrix is a layer: DeepSeek-V3 has about
+/// 45,000.)
+pub const MAX_LAYERS: usize = 1 << 16;
 
 /// An index's text: a regular file (a FIFO or device would block or never end), of at most
 /// [`MAX_INDEX_BYTES`].

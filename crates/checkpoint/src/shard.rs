@@ -7,28 +7,32 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use memmap2::Mmap;
-use safetensors::{SafeTensorError, SafeTensors, tensor::Metadata};
+use safetensors::{SafeTensorError, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::{MAX_HEADER_BYTES, MAX_TENSORS, TensorInfo};
 
 /// Bytes converted or copied between two page releases.
 pub(crate) const CHUNK: usize = 8 << 20;
 
+/// An open safetensors file: its tensors' byte ranges, in offset order (their names, dtypes
+/// and shapes live once, in the checkpoint's [`crate::Header`], in the same order).
 pub(crate) struct Shard {
     /// The file.
     pub(crate) path: std::path::PathBuf,
     file: std::fs::File,
-    data_start: usize,
-    pub(crate) metadata: Metadata,
-    /// Tensor names in offset order.
-    pub(crate) names: Vec<String>,
+    /// Every tensor's byte range in the file, in offset order.
+    offsets: Vec<(usize, usize)>,
+    /// The `__metadata__` map.
+    metadata: BTreeMap<String, String>,
 }
 
 impl Shard {
     /// Maps `path` and validates it: header length inside the file, header valid JSON, every
     /// tensor's offsets in range, contiguous and consistent with its shape and dtype, the
-    /// data section exactly covered.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// data section exactly covered, at most [`MAX_TENSORS`] tensors. Returns the shard and
+    /// its tensors in offset order.
+    pub(crate) fn open(path: &Path) -> Result<(Self, Vec<TensorInfo>)> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -56,50 +60,53 @@ impl Shard {
         // every reader of memory-mapped checkpoints, we rely on the file not being truncated
         // meanwhile; later reads are positioned reads, which see a truncation as an error.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        let (header_len, metadata) =
+        // Counted before the header is parsed: parsing costs about 1 KB a tensor.
+        let tensors = count_tensors(&map);
+        if tensors > MAX_TENSORS {
+            return Err(Error::TooManyTensors {
+                path: path.to_path_buf(),
+                count: tensors,
+                max: MAX_TENSORS,
+            });
+        }
+        let (header_len, parsed) =
             SafeTensors::read_metadata(&map).map_err(|e| invalid(explain(&e, &map)))?;
         drop(map);
-        let names = metadata.offset_keys();
-        Ok(Self {
+        let data_start = 8 + header_len;
+        let names = parsed.offset_keys();
+        let mut offsets = Vec::with_capacity(names.len());
+        let mut infos = Vec::with_capacity(names.len());
+        for name in names {
+            let i = parsed.info(&name).expect("listed by the metadata itself");
+            offsets.push((data_start + i.data_offsets.0, data_start + i.data_offsets.1));
+            infos.push(TensorInfo {
+                dtype: i.dtype,
+                shape: i.shape.clone(),
+                name,
+            });
+        }
+        let metadata = parsed
+            .metadata()
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let shard = Self {
             path: path.to_path_buf(),
             file,
-            data_start: 8 + header_len,
+            offsets,
             metadata,
-            names,
-        })
+        };
+        Ok((shard, infos))
     }
 
     /// The `__metadata__` map.
     pub(crate) fn metadata_map(&self) -> BTreeMap<String, String> {
-        self.metadata
-            .metadata()
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
+        self.metadata.clone()
     }
 
-    /// Every tensor's name, dtype and shape, in offset order.
-    pub(crate) fn infos(&self) -> Vec<crate::TensorInfo> {
-        self.names
-            .iter()
-            .filter_map(|n| {
-                self.metadata.info(n).map(|i| crate::TensorInfo {
-                    name: n.clone(),
-                    dtype: i.dtype,
-                    shape: i.shape.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// Byte range of tensor `name` in the file (validated at open).
-    pub(crate) fn range(&self, name: &str) -> Option<(usize, usize)> {
-        self.metadata.info(name).map(|i| {
-            (
-                self.data_start + i.data_offsets.0,
-                self.data_start + i.data_offsets.1,
-            )
-        })
+    /// Byte range of the tensor at `position` (offset order) in the file (validated at open).
+    pub(crate) fn range(&self, position: usize) -> (usize, usize) {
+        self.offsets[position]
     }
 
     /// Feeds `range` of the file to `sink` in chunks read into one buffer.
@@ -149,6 +156,29 @@ fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> s
     Ok(())
 }
 
+/// The tensors a safetensors file's header holds at most, counted in its bytes without
+/// parsing them: every tensor has one `"data_offsets"` key, and that text can stand nowhere
+/// else unescaped (a quote inside a JSON string is `\"`). 0 when the header length is not
+/// one the parser would read.
+fn count_tensors(bytes: &[u8]) -> usize {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    else {
+        return 0;
+    };
+    if len > MAX_HEADER_BYTES || len > bytes.len() as u64 - 8 {
+        return 0;
+    }
+    let header = &bytes[8..8 + len as usize];
+    const KEY: &[u8] = b"\"data_offsets\"";
+    header
+        .windows(KEY.len())
+        .enumerate()
+        .filter(|(i, w)| *w == KEY && (*i == 0 || header[i - 1] != b'\\'))
+        .count()
+}
+
 /// A readable reason for a safetensors validation error.
 fn explain(e: &SafeTensorError, bytes: &[u8]) -> String {
     let header_len = bytes
@@ -175,5 +205,27 @@ fn explain(e: &SafeTensorError, bytes: &[u8]) -> String {
         }
         SafeTensorError::ValidationOverflow => "a tensor's shape overflows when multiplied out".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_tensors;
+
+    fn file(header: &str) -> Vec<u8> {
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header.as_bytes());
+        b
+    }
+
+    #[test]
+    fn tensors_are_counted_by_their_offsets_key_and_nothing_else() {
+        let two = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b\"data_offsets\"":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"__metadata__":{"k":"\"data_offsets\""}}"#;
+        assert_eq!(count_tensors(&file(two)), 2);
+        // A header length the parser would refuse counts nothing (the parser says why).
+        let mut lying = file(two);
+        lying[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(count_tensors(&lying), 0);
+        assert_eq!(count_tensors(b"short"), 0);
     }
 }

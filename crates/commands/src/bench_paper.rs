@@ -132,24 +132,29 @@ impl Request {
             ..Fit::default()
         };
         let pes = self.pes as usize;
-        let results = (0..PAPER_LAYERS.len())
+        // Each layer costed as soon as it is run, its packed form then dropped unless the CPU
+        // baseline runs it again: memory holds a layer per thread, not the nine.
+        let (results, energies): (Vec<PaperResult>, Vec<LayerEnergy>) = (0..PAPER_LAYERS.len())
             .into_par_iter()
-            .map(|i| bench_layer(i, pes, &fit, self.seed, self.arith, &params))
-            .collect::<eie_simulate::Result<Vec<_>>>()?;
-        let elapsed = start.elapsed();
-        let energies: Vec<LayerEnergy> = results
-            .iter()
-            .map(|r| {
-                layer_energy(
+            .map(|i| {
+                let mut r = bench_layer(i, pes, &fit, self.seed, self.arith, &params)?;
+                let e = layer_energy(
                     r.view(),
                     &r.timing,
                     params.spmat_width,
                     fit.pointer_bits,
                     &fit.capacity,
                     &table,
-                )
+                );
+                if !self.cpu {
+                    r.parts = Vec::new();
+                }
+                Ok((r, e))
             })
-            .collect();
+            .collect::<eie_simulate::Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let elapsed = start.elapsed();
         let total = energies
             .iter()
             .fold(Energy::default(), |a, e| a.plus(&e.energy));

@@ -274,7 +274,7 @@ impl Request {
     }
 
     /// Every layer at every value, each costed as soon as it is run and its packed layer
-    /// then dropped: a sweep holds one layer per thread, not one per point.
+    /// then dropped.
     fn points(&self) -> Result<Vec<SweepPoint>> {
         let fit = Fit {
             column_batch: self.column_batch,
@@ -294,24 +294,33 @@ impl Request {
                 )
             }
         };
+        // Layers in parallel, each layer's values one after the other: memory holds one packed
+        // layer per thread, whatever the number of values.
         let costed: Vec<(Point, Energy)> = work
             .par_iter()
-            .flat_map(|w| self.values.par_iter().map(move |&v| (w, v)))
-            .map(|(w, v)| -> eie_simulate::Result<(Point, Energy)> {
-                let mut p = point(w, self.param, v, &self.timing, &fit)?;
-                let e = layer_energy(
-                    p.view(),
-                    &p.timing,
-                    p.spmat_width,
-                    pointer_bits,
-                    &capacity,
-                    &table,
-                )
-                .energy;
-                p.parts = Vec::new();
-                Ok((p, e))
+            .map(|w| {
+                self.values
+                    .iter()
+                    .map(|&v| -> eie_simulate::Result<(Point, Energy)> {
+                        let mut p = point(w, self.param, v, &self.timing, &fit)?;
+                        let e = layer_energy(
+                            p.view(),
+                            &p.timing,
+                            p.spmat_width,
+                            pointer_bits,
+                            &capacity,
+                            &table,
+                        )
+                        .energy;
+                        p.parts = Vec::new();
+                        Ok((p, e))
+                    })
+                    .collect::<eie_simulate::Result<Vec<_>>>()
             })
-            .collect::<eie_simulate::Result<Vec<_>>>()?;
+            .collect::<eie_simulate::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         let first_cycles = |layer: &str| {
             costed
                 .iter()

@@ -185,9 +185,7 @@ pub fn network_of(ck: &Checkpoint, given: Option<&Arch>, patterns: &[String]) ->
 /// shape (a norm's scale, a convolution, an integer tensor) is part of a network that is not
 /// the MLP. Linear in the number of tensors.
 pub fn check_whole_network(ck: &Checkpoint, names: &[String], selected: bool) -> Result<()> {
-    let Ok(all) = ck.select(&[]) else {
-        return Ok(());
-    };
+    let all = ck.default_selection();
     if !selected
         && let Some(s) = all
             .skipped

@@ -285,22 +285,28 @@ impl PackedLayer {
         }
         // Columns are independent in the format (the relative row index restarts at every
         // column), so a part's streams are each PE's entries of its columns, pointers rebased.
-        let mut parts = Vec::with_capacity(self.cols.div_ceil(batch));
-        for first in (0..self.cols).step_by(batch) {
-            let end = (first + batch).min(self.cols);
-            let streams = self
-                .streams
-                .iter()
-                .map(|s| {
-                    let (lo, hi) = (s.ptr[first] as usize, s.ptr[end] as usize);
-                    PeStreams {
-                        codes: s.codes[lo..hi].to_vec(),
-                        z: s.z[lo..hi].to_vec(),
-                        ptr: s.ptr[first..=end].iter().map(|&p| p - lo as u32).collect(),
-                    }
-                })
-                .collect();
-            parts.push(Self {
+        // PE by PE, each PE's whole streams dropped once cut: memory holds about one copy of
+        // the layer, not the whole and its parts.
+        let starts: Vec<usize> = (0..self.cols).step_by(batch).collect();
+        let mut cut: Vec<Vec<PeStreams>> = starts
+            .iter()
+            .map(|_| Vec::with_capacity(self.streams.len()))
+            .collect();
+        for s in self.streams {
+            for (part, &first) in cut.iter_mut().zip(&starts) {
+                let end = (first + batch).min(self.cols);
+                let (lo, hi) = (s.ptr[first] as usize, s.ptr[end] as usize);
+                part.push(PeStreams {
+                    codes: s.codes[lo..hi].to_vec(),
+                    z: s.z[lo..hi].to_vec(),
+                    ptr: s.ptr[first..=end].iter().map(|&p| p - lo as u32).collect(),
+                });
+            }
+        }
+        let parts = starts
+            .into_iter()
+            .zip(cut)
+            .map(|(first, streams)| Self {
                 name: self.name.clone(),
                 bias: self.bias.clone(),
                 span: Some(Span {
@@ -308,12 +314,12 @@ impl PackedLayer {
                     total: self.cols,
                 }),
                 rows: self.rows,
-                cols: end - first,
+                cols: (first + batch).min(self.cols) - first,
                 index_bits: self.index_bits,
                 codebook: self.codebook.clone(),
                 streams,
-            });
-        }
+            })
+            .collect();
         Ok(parts)
     }
 

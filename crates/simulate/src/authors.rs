@@ -52,10 +52,9 @@ pub(crate) struct PartRun {
 /// One PE's registers.
 #[derive(Clone, Default)]
 struct Pe {
-    // The ring queue of local columns.
-    queue: Vec<usize>,
-    read: usize,
-    write: usize,
+    // The ring queue of local columns: a ring of D slots holds D - 1, so it is full at
+    // D - 1 (held as a deque: memory for what it holds, not for D slots per PE).
+    queue: std::collections::VecDeque<usize>,
     // The pointer stage's column, if it holds one.
     ptr_col: Option<usize>,
     // The Spmat stage: the column's next entry and last entry, if it holds a column.
@@ -171,16 +170,10 @@ impl<'a> Part<'a> {
             {
                 out.busy[k] += 1; // the empty slice's cycle
             }
-            if p.read != p.write {
-                p.ptr_col = Some(p.queue[p.read]);
-                p.read = (p.read + 1) % self.depth;
-            } else {
-                p.ptr_col = None;
-            }
+            p.ptr_col = p.queue.pop_front();
         }
         if let Some(col) = w.push {
-            p.queue[p.write] = col;
-            p.write = (p.write + 1) % self.depth;
+            p.queue.push_back(col);
         }
     }
 }
@@ -191,13 +184,7 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
     let ctx = Part::new(part, fifo_depth);
     let depth = ctx.depth;
     let groups = part.cols().div_ceil(n);
-    let mut pes = vec![
-        Pe {
-            queue: vec![0; depth],
-            ..Pe::default()
-        };
-        n
-    ];
+    let mut pes = vec![Pe::default(); n];
     let mut out = PartRun {
         cycles: 0,
         broadcasts: 0,
@@ -220,10 +207,7 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
     let mut last_issue: Vec<Option<(u64, usize)>> = vec![None; n];
     loop {
         // ---- wires, from the registers ----
-        let full: Vec<bool> = pes
-            .iter()
-            .map(|p| (p.write + 1) % depth == p.read)
-            .collect();
+        let full: Vec<bool> = pes.iter().map(|p| p.queue.len() + 1 == depth).collect();
         let one_full = full.iter().any(|&f| f);
         let found = held.and_then(|g| {
             let from = if last_slot == n - 1 { 0 } else { last_slot + 1 };
@@ -240,7 +224,7 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
             .collect();
         let in_flight = found.is_some()
             || pes.iter().zip(&wires).any(|(p, w)| {
-                p.read != p.write
+                !p.queue.is_empty()
                     || w.ptr_valid
                     || p.sp.is_some()
                     || p.arith.iter().any(Option::is_some)

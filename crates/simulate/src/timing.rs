@@ -273,6 +273,24 @@ pub fn lnzd_levels(pes: usize) -> u64 {
     levels
 }
 
+/// One PE's entries `lo..hi` of one column: the row of its first entry when that is a real
+/// one (not padding), the row of its last entry, and how many are real.
+fn column_rows(s: &eie_format::PeStreams, lo: usize, hi: usize) -> (Option<usize>, usize, u64) {
+    let (mut next, mut row, mut real) = (0usize, 0usize, 0u64);
+    let mut first = None;
+    for idx in lo..hi {
+        row = next + s.z()[idx] as usize;
+        next = row + 1;
+        if s.codes()[idx] != 0 {
+            real += 1;
+            if idx == lo {
+                first = Some(row);
+            }
+        }
+    }
+    (first, row, real)
+}
+
 /// Times one layer. `active[j]` says whether column j's activation is non-zero (length: the
 /// layer's columns; the bias column, if any, is always active).
 pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
@@ -321,13 +339,18 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         let epl = (params.spmat_width / part.entry_bits()).max(1) as u64;
         // Per PE: when each of its last `cap` activations frees its queue slot (the cycle of
         // its last entry: the activation being processed stays at the head of the queue), the
-        // buffered Spmat line, the row of the last entry written (for the bypass).
-        let mut freed = vec![vec![0u64; cap]; n];
+        // buffered Spmat line, the row of the last entry written (for the bypass). A part of
+        // fewer broadcasts than `cap` fills only that many slots (t % cap = t).
+        let first = part.first_col();
+        let end = first + part.cols();
+        let broadcasts = active[first.min(active.len())..end.min(active.len())]
+            .iter()
+            .filter(|&&a| a)
+            .count();
+        let mut freed = vec![vec![0u64; cap.min(broadcasts)]; n];
         let mut line: Vec<Option<u64>> = vec![None; n];
         let mut last_row: Vec<Option<usize>> = vec![None; n];
         let mut t = 0usize; // broadcasts in this part
-        let first = part.first_col();
-        let end = first + part.cols();
         // Every part scans at least one group, even a part of no columns (a layer of none):
         // the scanner loads a group before it can find it empty, as the RTL's does.
         let mut g = first / n;
@@ -370,22 +393,9 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                         let (l0, l1) = (lo_e / epl, (hi_e - 1) / epl);
                         pe.spmat_reads += l1 - l0 + 1 - u64::from(line[k] == Some(l0));
                         line[k] = Some(l1);
-                        // Rows of the column's first and last entries; real entries counted.
-                        let mut next = 0usize;
-                        let mut first_row = None;
-                        let mut row = 0usize;
-                        for idx in lo_e as usize..hi_e as usize {
-                            row = next + s.z()[idx] as usize;
-                            next = row + 1;
-                            if s.codes()[idx] != 0 {
-                                out.macs += 1;
-                            } else {
-                                out.padding += 1;
-                            }
-                            if idx == lo_e as usize && s.codes()[idx] != 0 {
-                                first_row = Some(row);
-                            }
-                        }
+                        let (first_row, row, macs) = column_rows(s, lo_e as usize, hi_e as usize);
+                        out.macs += macs;
+                        out.padding += e - macs;
                         if start == finish[k] && first_row.is_some() && first_row == last_row[k] {
                             pe.bypasses += 1;
                         }
