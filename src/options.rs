@@ -21,6 +21,10 @@ pub struct DatasetArgs {
     /// --retrain` and with `train`, the samples trained on.
     #[arg(long, value_name = "A..B", requires = "dataset")]
     pub range: Option<SampleRange>,
+    /// The most memory the work on the dataset may take (its samples, the network it runs or
+    /// trains), estimated before any: bytes, or a number with K, M, G, T.
+    #[arg(long, value_name = "SIZE", default_value = "4G", requires = "dataset", value_parser = eie_commands::parse_size)]
+    pub max_memory: u64,
 }
 
 impl DatasetArgs {
@@ -30,6 +34,7 @@ impl DatasetArgs {
             spec: spec.clone(),
             range: self.range,
             scale: scale.request(),
+            max_memory: self.max_memory,
         })
     }
 }

@@ -1431,6 +1431,10 @@ fn the_documented_limits_are_the_code_s() {
             eie_checkpoint::MAX_TENSORS as f64,
         ),
         (
+            "eie_commands::DEFAULT_MAX_MEMORY",
+            eie_commands::DEFAULT_MAX_MEMORY as f64,
+        ),
+        (
             "eie_checkpoint::MAX_LAYERS",
             eie_checkpoint::MAX_LAYERS as f64,
         ),
@@ -1586,4 +1590,117 @@ fn a_selection_of_too_many_layers_is_refused_before_any_work() {
         "1",
     ])
     .ok();
+}
+
+/// `train --arch 28x28-lstm8000-10` (256 M weights, inside the description's limits) took
+/// 4.1 GB and over a minute before it was killed: every command that loads a dataset now
+/// estimates its memory before any work and refuses past --max-memory (4 GiB by default),
+/// naming the estimate, its largest part and the limit.
+#[test]
+fn work_over_the_memory_budget_is_refused_before_it_starts() {
+    let t = TestDir::new();
+    let start = std::time::Instant::now();
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic-sequence",
+        "--range",
+        "0..10",
+        "--arch",
+        "8x8-lstm8000-10",
+        "-o",
+        "t.safetensors",
+    ])
+    .fails_with(&[
+        "would need about",
+        "training 256",
+        "weights",
+        "--max-memory 4.0 GiB",
+    ]);
+    assert!(start.elapsed().as_secs() < 5, "refused before any work");
+    assert!(!t.exists("t.safetensors"));
+    // The limit is the user's: a small one refuses small work, in every command that loads a
+    // dataset.
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..100",
+        "--arch",
+        "64-10",
+        "-o",
+        "s.safetensors",
+        "--max-memory",
+        "1M",
+    ])
+    .fails_with(&["--max-memory 1.0 MiB"]);
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..100",
+        "--arch",
+        "64-10",
+        "--epochs",
+        "1",
+        "-o",
+        "s.safetensors",
+    ])
+    .ok();
+    t.run(&[
+        "eval",
+        "s.safetensors",
+        "--dataset",
+        "synthetic",
+        "--max-memory",
+        "1M",
+    ])
+    .fails_with(&["--max-memory 1.0 MiB"]);
+    t.run(&[
+        "compress",
+        "s.safetensors",
+        "-o",
+        "c",
+        "--dataset",
+        "synthetic",
+        "--max-memory",
+        "1M",
+    ])
+    .fails_with(&["--max-memory 1.0 MiB"]);
+    t.run(&["compress", "s.safetensors", "-o", "c", "--pes", "2"])
+        .ok();
+    t.run(&[
+        "simulate",
+        "c",
+        "--dataset",
+        "synthetic",
+        "--max-memory",
+        "100K",
+    ])
+    .fails_with(&["10000 samples of 64 inputs", "--max-memory 100.0 KiB"]);
+    t.run(&[
+        "simulate",
+        "c",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "0..10",
+        "--max-memory",
+        "100K",
+    ])
+    .ok();
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--arch",
+        "64-10",
+        "-o",
+        "x.safetensors",
+        "--max-memory",
+        "4X",
+    ])
+    .usage_error(&["expected a size such as 512M or 16G"]);
 }

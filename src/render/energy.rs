@@ -2,26 +2,9 @@
 //! (docs/energy.md).
 
 use eie_commands::report::energy::CostReport;
-use eie_energy::{Component, Energy, Savings};
+use eie_energy::{Energy, GROUPS, Savings};
 
 use crate::render::table::Table;
-
-/// The report's component groups, for the printed table (JSON has every component).
-const GROUPS: [(&str, &[Component]); 7] = [
-    ("Spmat", &[Component::SpmatRead]),
-    ("ptrs", &[Component::PointerRead]),
-    (
-        "arith",
-        &[Component::Decode, Component::Multiply, Component::Add],
-    ),
-    (
-        "reg files",
-        &[Component::Accumulator, Component::SourceRead],
-    ),
-    ("bcast", &[Component::Queue, Component::Lnzd]),
-    ("SRAM/DRAM", &[Component::ActivationSram, Component::Dram]),
-    ("static", &[Component::Clock, Component::Leakage]),
-];
 
 /// The energy and savings tables of a chain's runs, as `simulate` and `eval` print them.
 pub fn costed_tables(report: &CostReport) -> String {
@@ -63,16 +46,6 @@ fn sci(v: f64) -> String {
     format!("{v:.2e}")
 }
 
-fn share(e: &Energy, parts: &[Component]) -> String {
-    let total = e.total_pj();
-    let part: f64 = parts.iter().map(|&c| e.get(c)).sum();
-    if total > 0.0 {
-        format!("{:.1}", 100.0 * part / total)
-    } else {
-        "0.0".into()
-    }
-}
-
 /// Per layer (and a total row): energy per inference, power, energy per MAC, inferences per
 /// joule and each component group's share.
 pub fn energy_table(rows: &[(String, Energy)], total: Option<&Energy>) -> String {
@@ -88,7 +61,11 @@ pub fn energy_table(rows: &[(String, Energy)], total: Option<&Energy>) -> String
             format!("{:.2}", e.pj_per_mac()),
             sci(e.per_joule()),
         ];
-        cells.extend(GROUPS.iter().map(|(_, parts)| share(e, parts)));
+        cells.extend(
+            GROUPS
+                .iter()
+                .map(|(_, parts)| format!("{:.1}", e.share(parts))),
+        );
         t.row(cells);
     };
     for (name, e) in rows {

@@ -9,8 +9,8 @@ use eie_checkpoint::Checkpoint;
 use eie_dataset::{Dataset, SampleRange, Scaling};
 use eie_evaluate::{
     Network, RETRAIN_KNOBS, RetrainChoices, RetrainSettings, Retraining, StageAccuracy,
-    StageReport, check_whole_network, described, description_of, eie_stage, float_stages, retrain,
-    stage_reports,
+    StageReport, TrainConfig, check_whole_network, described, description_of, eie_stage,
+    float_stages, retrain, stage_reports,
 };
 use eie_images::Fit;
 use eie_pipeline::output::{Inputs, Layout, REPORT_FILE, Staging, check_out_dir, load_bundle};
@@ -21,6 +21,7 @@ use eie_pipeline::{
 use eie_simulate::Arith;
 use serde::Serialize;
 
+use crate::budget::{Estimate, mlp_footprint};
 use crate::error::{Error, Result, io};
 use crate::inputs::DatasetRequest;
 use crate::report::{Schema, to_json};
@@ -290,7 +291,7 @@ impl Request {
         };
         // A description, --layers or a recipe's select chose the layers: not the default.
         let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
-        let data = self.datasets(&ck, &plan, described.as_ref(), chosen)?;
+        let data = self.datasets(&ck, &plan, described.as_ref(), chosen, retrain.as_ref())?;
         let provenance = self.provenance(
             &ck,
             described.as_ref(),
@@ -511,6 +512,7 @@ impl Request {
         plan: &Plan,
         described: Option<&Network>,
         chosen: bool,
+        retrain: Option<&RetrainSettings>,
     ) -> Result<Option<Datasets>> {
         let Some(d) = &self.data else {
             return Ok(None);
@@ -535,6 +537,7 @@ impl Request {
             (false, Some(e)) => (None, Some(e)),
             (false, None) => (None, Some(d.range.unwrap_or_default())),
         };
+        self.estimate(d, plan, described, train, held, retrain)?;
         let train = train.map(|r| d.load(r, &scaling)).transpose()?;
         let held = held.map(|r| d.load(Some(r), &scaling)).transpose()?;
         let net = match described {
@@ -556,6 +559,40 @@ impl Request {
         };
         d.net.check_dataset(d.held())?;
         Ok(Some(d))
+    }
+
+    /// The network's and the samples' memory with a dataset, estimated before either is read:
+    /// training with `train` samples, measuring on `held` ones.
+    fn estimate(
+        &self,
+        d: &DatasetRequest,
+        plan: &Plan,
+        described: Option<&Network>,
+        train: Option<Option<SampleRange>>,
+        held: Option<SampleRange>,
+        retrain: Option<&RetrainSettings>,
+    ) -> Result<()> {
+        let (weights, mut values) = mlp_footprint(plan.layers.iter().map(|l| (l.rows, l.inputs)));
+        if let Some(a) = described.and_then(Network::arch) {
+            values = a.footprint()?.values;
+        }
+        let mut estimate = Estimate::default();
+        if let Some(range) = train {
+            let batch = retrain.map_or(TrainConfig::default().batch_size, |s| {
+                s.fine_tune.batch_size
+            });
+            let (samples, width) = d.shape(range)?;
+            estimate
+                .training(weights, values, batch.min(samples))
+                .samples(samples, width);
+        }
+        if let Some(range) = held {
+            let (samples, width) = d.shape(Some(range))?;
+            estimate
+                .inference(weights, values, samples)
+                .samples(samples, width);
+        }
+        estimate.check(d.max_memory)
     }
 
     /// Whether the user chose the layers (`--layers`, a recipe's `select`), rather than the

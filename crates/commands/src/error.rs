@@ -154,6 +154,18 @@ pub enum Error {
         /// The layers whose counts differ.
         layers: Vec<String>,
     },
+    /// A command whose work, estimated before it starts, needs more memory than it may take.
+    #[error(
+        "this would need about {estimate} of memory ({largest}), over --max-memory {limit}; give a larger --max-memory if the machine has it"
+    )]
+    Memory {
+        /// The estimate.
+        estimate: String,
+        /// Its largest part, and what that part is.
+        largest: String,
+        /// The limit.
+        limit: String,
+    },
     /// A chart could not be drawn.
     #[error("{chart}: {reason}")]
     Draw {

@@ -17,6 +17,7 @@ use eie_pipeline::recorded_capacity;
 use eie_simulate::{Arith, TimingParams};
 use serde::Serialize;
 
+use crate::budget::{Estimate, mlp_footprint};
 use crate::energy_table::EnergyTable;
 use crate::error::{Error, Result};
 use crate::inputs::DatasetRequest;
@@ -95,6 +96,7 @@ impl Request {
             .map(str::parse)
             .transpose()
             .map_err(Error::Model)?;
+        self.estimate(&ck, arch.as_ref())?;
         let net = network_of(&ck, arch.as_ref(), &self.layers)?;
         let names: Vec<String> = net.layers().iter().map(|l| l.name.clone()).collect();
         let scaling = self.data.scaling(&ck.metadata())?;
@@ -153,6 +155,26 @@ impl Request {
             }
         }
         Ok(())
+    }
+
+    /// The network's and the samples' memory, estimated from the headers before either is
+    /// read.
+    fn estimate(&self, ck: &Checkpoint, arch: Option<&eie_model::Arch>) -> Result<()> {
+        let (weights, values) = match eie_evaluate::description_of(ck, arch, &self.layers)? {
+            Some(a) => {
+                let fp = a.footprint()?;
+                (fp.weights, fp.values)
+            }
+            None => mlp_footprint(ck.select_layers(&self.layers)?.iter().filter_map(|n| {
+                let shape = ck.info(n)?.shape;
+                Some((shape[0], shape[1]))
+            })),
+        };
+        let (samples, width) = self.data.shape(None)?;
+        Estimate::default()
+            .inference(weights, values, samples)
+            .samples(samples, width)
+            .check(self.data.max_memory)
     }
 
     /// The output must come from this very checkpoint, as this network (its description

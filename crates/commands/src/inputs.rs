@@ -21,6 +21,9 @@ pub struct DatasetRequest {
     pub range: Option<SampleRange>,
     /// The input scaling asked for; what is not given comes from what the model records.
     pub scale: ScalingRequest,
+    /// The most memory the command may take, its estimate made before any work: the samples
+    /// it loads, and the network it runs or trains.
+    pub max_memory: u64,
 }
 
 impl DatasetRequest {
@@ -30,6 +33,7 @@ impl DatasetRequest {
             spec,
             range: None,
             scale: ScalingRequest::default(),
+            max_memory: crate::DEFAULT_MAX_MEMORY,
         }
     }
 
@@ -48,8 +52,24 @@ impl DatasetRequest {
         Ok(Scaling::resolve(&self.scale, recorded)?)
     }
 
-    /// The samples of `range` (default: the request's), scaled by `scaling`.
+    /// How many samples `range` (default: the request's) holds, and how many inputs each
+    /// has: from the dataset's headers, nothing loaded.
+    pub fn shape(&self, range: Option<SampleRange>) -> Result<(usize, usize)> {
+        let (total, width) = eie_dataset::peek(&self.spec)?;
+        let r = range
+            .or(self.range)
+            .unwrap_or_default()
+            .resolve(total, &self.spec.to_string())?;
+        Ok((r.len(), width))
+    }
+
+    /// The samples of `range` (default: the request's), scaled by `scaling`; refused before
+    /// any is read when they alone would take more than `max_memory`.
     pub fn load(&self, range: Option<SampleRange>, scaling: &Scaling) -> Result<Dataset> {
+        let (samples, width) = self.shape(range)?;
+        crate::budget::Estimate::part()
+            .samples(samples, width)
+            .check(self.max_memory)?;
         Ok(eie_dataset::load(
             &self.spec,
             range.or(self.range).unwrap_or_default(),

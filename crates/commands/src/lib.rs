@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod budget;
 pub mod charts;
 mod checks;
 mod error;
@@ -27,6 +28,7 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use budget::{DEFAULT_MAX_MEMORY, human, parse_size};
 pub use charts::{Draw, LinePlot, NoCharts, SavingsChart, Series};
 pub use eie_pipeline::settings::Value;
 pub use eie_pipeline::{Observer, Quiet};

@@ -12,6 +12,7 @@ use eie_pipeline::Observer;
 use eie_pipeline::output::{Inputs, OutputKind, check_file, write_file};
 use serde::Serialize;
 
+use crate::budget::Estimate;
 use crate::error::{Error, Result};
 use crate::inputs::DatasetRequest;
 use crate::report::Schema;
@@ -99,6 +100,17 @@ impl Request {
         let arch: Arch = self.arch.parse().map_err(Error::Model)?;
         let cfg = &self.config;
         cfg.validate()?;
+        let fp = arch.footprint()?;
+        let mut estimate = Estimate::default();
+        let (samples, width) = self.data.shape(None)?;
+        estimate
+            .training(fp.weights, fp.values, cfg.batch_size.min(samples))
+            .samples(samples, width);
+        if let Some(r) = self.eval_range {
+            let (held, _) = self.data.shape(Some(r))?;
+            estimate.samples(held, width);
+        }
+        estimate.check(self.data.max_memory)?;
         let mut inputs = Inputs::new();
         inputs.extend(self.data.inputs()?);
         check_file(&self.out, self.force, OutputKind::Safetensors, &inputs)?;

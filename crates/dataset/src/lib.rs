@@ -663,6 +663,27 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
     })
 }
 
+/// How many samples dataset `spec` holds and how many inputs each has, from its headers
+/// (an IDX file is read through, validated, nothing kept): what a command sizes its memory
+/// by before it loads anything.
+pub fn peek(spec: &Spec) -> Result<(usize, usize)> {
+    let idx = |path: &Path| -> Result<(usize, usize)> {
+        let mut dims = Vec::new();
+        idx::read_idx_samples(path, |d| {
+            dims = d.to_vec();
+            Ok(0..0)
+        })?;
+        let width = dims[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        Ok((dims[0], width.unwrap_or(usize::MAX)))
+    };
+    match spec {
+        Spec::Mnist { dir, split } => idx(&mnist_files(spec, dir, split.as_deref())?.0),
+        Spec::Idx { images, .. } => idx(images),
+        Spec::Safetensors { path } => tensors::peek(path),
+        Spec::Synthetic { .. } => Ok((SYNTHETIC_SAMPLES, SYNTHETIC_WIDTH)),
+    }
+}
+
 impl Spec {
     /// The files the dataset is read from (an MNIST folder's two files once found), so that
     /// a command can refuse to write over them.

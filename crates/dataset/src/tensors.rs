@@ -17,6 +17,22 @@ pub const LABELS: &str = "labels";
 /// The metadata key that declares the samples' form.
 pub const FORM_KEY: &str = "eie.form";
 
+/// The samples and the inputs per sample of a safetensors dataset, from its header.
+pub(crate) fn peek(path: &Path) -> Result<(usize, usize)> {
+    let ck = Checkpoint::open(path)?;
+    let Some(x) = ck.info(INPUTS).filter(|x| !x.shape.is_empty()) else {
+        return Err(Error::Tensor {
+            path: path.to_path_buf(),
+            tensor: INPUTS.to_string(),
+            reason: format!("missing or empty (the file holds {})", ck.available()),
+        });
+    };
+    let width = x.shape[1..]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d));
+    Ok((x.shape[0], width.unwrap_or(usize::MAX)))
+}
+
 pub(crate) fn load(path: &Path, range: SampleRange, name: &str) -> Result<Raw> {
     let ck = Checkpoint::open(path)?;
     let bad = |tensor: &str, reason: String| Error::Tensor {

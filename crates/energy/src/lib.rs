@@ -10,7 +10,7 @@ pub mod table;
 
 pub use counts::{Counts, Facts};
 pub use error::{Error, Result};
-pub use model::{Component, Energy, EnergyReport};
+pub use model::{Component, Energy, EnergyReport, GROUPS};
 pub use runs::{Costed, LayerCost, Runs};
 pub use savings::{Savings, combine, savings};
 pub use table::{Key, Table};

@@ -37,6 +37,25 @@ pub enum Component {
     Leakage,
 }
 
+/// The components in the groups a table of a run's energy shows (every component has its
+/// own figure in the JSON): the Spmat and pointer SRAMs, the arithmetic, the register files,
+/// the broadcast, the activation SRAM and DRAM, and static power.
+pub const GROUPS: [(&str, &[Component]); 7] = [
+    ("Spmat", &[Component::SpmatRead]),
+    ("ptrs", &[Component::PointerRead]),
+    (
+        "arith",
+        &[Component::Decode, Component::Multiply, Component::Add],
+    ),
+    (
+        "reg files",
+        &[Component::Accumulator, Component::SourceRead],
+    ),
+    ("bcast", &[Component::Queue, Component::Lnzd]),
+    ("SRAM/DRAM", &[Component::ActivationSram, Component::Dram]),
+    ("static", &[Component::Clock, Component::Leakage]),
+];
+
 impl Component {
     /// Every component, in report order.
     pub const ALL: [Component; 13] = [
@@ -133,6 +152,16 @@ impl Energy {
             cycles: c.cycles as f64,
             time_us,
             macs: c.macs as f64,
+        }
+    }
+
+    /// The percentage of the total that `parts` take (0 of a run that cost nothing).
+    pub fn share(&self, parts: &[Component]) -> f64 {
+        let total = self.total_pj();
+        if total > 0.0 {
+            100.0 * parts.iter().map(|&c| self.get(c)).sum::<f64>() / total
+        } else {
+            0.0
         }
     }
 

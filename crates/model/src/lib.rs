@@ -10,8 +10,8 @@ pub mod reference;
 mod tests;
 
 pub use arch::{
-    Arch, ArchOp, ArchStep, Layer, LayerKind, MAX_ITEMS, MAX_LAYER_NAME, MAX_MACS, MAX_MATRICES,
-    MAX_RUNS, MAX_VALUES, MAX_WEIGHTS, Shape, TensorSpec,
+    Arch, ArchOp, ArchStep, Footprint, Layer, LayerKind, MAX_ITEMS, MAX_LAYER_NAME, MAX_MACS,
+    MAX_MATRICES, MAX_RUNS, MAX_VALUES, MAX_WEIGHTS, Shape, TensorSpec,
 };
 pub use error::{Error, Result};
 pub use network::{

@@ -15,6 +15,8 @@ mod grammar;
 mod steps;
 mod tensors;
 
+pub use steps::Footprint;
+
 use std::fmt;
 
 use crate::error::Result;

@@ -259,3 +259,38 @@ impl Arch {
         Ok(steps)
     }
 }
+
+/// What a description asks of memory per sample: its weights (every tensor, biases
+/// included), and the values its forward pass produces (every step's output, and an LSTM's
+/// gates and cell states at every time step), which training holds for the backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Weights.
+    pub weights: u64,
+    /// Values one sample's forward pass produces.
+    pub values: u64,
+}
+
+impl Arch {
+    /// The description's [`Footprint`].
+    pub fn footprint(&self) -> Result<Footprint> {
+        let weights = self
+            .tensors()?
+            .iter()
+            .map(|t| t.shape.iter().product::<usize>() as u64)
+            .sum();
+        let mut values = 0u64;
+        for s in self.steps()? {
+            values += s.output.size() as u64;
+            if let (
+                ArchOp::Layer(LayerKind::Lstm { hidden, layers }),
+                Shape::Sequence { steps, .. },
+            ) = (s.op, s.input)
+            {
+                // Four gates and the cell, every step of every layer.
+                values += 5 * (hidden * steps * layers) as u64;
+            }
+        }
+        Ok(Footprint { weights, values })
+    }
+}
