@@ -370,6 +370,31 @@ fn nothing_is_written_inside_the_model_a_command_reads() {
     t.run(&["verify", "v"]).ok();
 }
 
+/// Review of issue 20: a model given as `DIR/model.eie` (not as `DIR`) let `unpack`,
+/// `simulate --savings-chart` and `vectors` write into `DIR/images`, breaking `verify DIR`.
+#[test]
+fn nothing_is_written_into_the_images_beside_a_model_file() {
+    let t = TestDir::new();
+    tiny_model(&t, "v");
+    let before = t.snapshot("v");
+    t.run(&["unpack", "v/model.eie", "-o", "v/images/x.safetensors"])
+        .fails_with(&["v/images/x.safetensors", "lies inside", "v/images"]);
+    t.run(&[
+        "simulate",
+        "v/model.eie",
+        "--savings-chart",
+        "v/images/s.svg",
+    ])
+    .fails_with(&["v/images/s.svg", "lies inside"]);
+    t.run(&["vectors", "v/model.eie", "-o", "v/images/vectors"])
+        .fails_with(&["lies inside"]);
+    assert_eq!(t.snapshot("v"), before);
+    t.run(&["verify", "v"]).ok();
+    // Beside the folder, not inside its images, is still allowed.
+    t.run(&["unpack", "v/model.eie", "-o", "v.safetensors"])
+        .ok();
+}
+
 /// Issue 12 (2): `-o` on a device, FIFO or link with `--force` replaced it with a regular
 /// file.
 #[test]

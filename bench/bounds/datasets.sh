@@ -2,8 +2,8 @@
 # Memory and time of reading one sample of a large dataset, against reading it from a dataset
 # of that one sample, in the same run (docs/performance.md, "Bounded by the work asked for"):
 # `eval --range 0..1` of a 784-10 model on a safetensors dataset of 500,000 U8 samples
-# (392 MB) and on IDX files of the same samples (raw and gzip). Needs python3 with numpy and
-# safetensors; writes into out/bounds/.
+# (392 MB) and on IDX files of the same samples (raw and gzip); then `train` on two ranges of
+# them. Needs python3 with numpy and safetensors; writes into out/bounds/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet
@@ -45,4 +45,18 @@ for form in safetensors idx idx-gzip; do
         read -r label s kb < <(measure "$form-$size" "$spec")
         printf '%-28s %8s %10s\n' "$label" "$s" "$kb"
     done
+done
+# Two ranges of the large files: the dataset's headers are read once for the estimate, then
+# each range alone.
+printf '\n%-28s %8s %10s\n' "train, two ranges of 500k" "time s" "peak KB"
+for form in safetensors idx idx-gzip; do
+    case $form in
+        safetensors) spec="safetensors:big.safetensors" ;;
+        idx) spec="idx:big-images-idx3-ubyte,big-labels-idx1-ubyte" ;;
+        idx-gzip) spec="idx:big-images-idx3-ubyte.gz,big-labels-idx1-ubyte" ;;
+    esac
+    /usr/bin/time -f "%e %M" -o t.txt $bin -q train --dataset "$spec" --range 0..100 \
+        --eval-range 100..200 --arch 784-10 --epochs 1 -o two.safetensors --force >/dev/null
+    read -r s kb < <(tail -1 t.txt)
+    printf '%-28s %8s %10s\n' "$form" "$s" "$kb"
 done

@@ -102,7 +102,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
     let report = args.request().resolve()?.run(progress)?;
     let w = &report.written;
     if json {
-        out!("{}", eie_commands::report::to_json(&report)?);
+        out!("{}", w.json);
     } else {
         out!("{}", render(&report));
         let dense = if w.dense_checkpoints {

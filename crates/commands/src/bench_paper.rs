@@ -176,7 +176,7 @@ impl Request {
         self.chart.write(
             &inputs,
             draw,
-            "Where EIE's energy saving comes from: the paper's nine layers",
+            &crate::charts::savings_title("the paper's nine layers"),
             &total_savings,
         )?;
         Ok(Report {

@@ -134,6 +134,8 @@ pub struct Written {
     pub publish: Duration,
     /// The whole run.
     pub total: Duration,
+    /// report.json's text, as written (what `--json` prints).
+    pub json: String,
 }
 
 /// A described model, as compressed.
@@ -538,8 +540,10 @@ impl Request {
             (false, None) => (None, Some(d.range.unwrap_or_default())),
         };
         self.estimate(d, plan, described, train, held, retrain)?;
-        let train = train.map(|r| d.load(r, &scaling)).transpose()?;
-        let held = held.map(|r| d.load(Some(r), &scaling)).transpose()?;
+        let train = train.map(|r| d.load_estimated(r, &scaling)).transpose()?;
+        let held = held
+            .map(|r| d.load_estimated(Some(r), &scaling))
+            .transpose()?;
         let net = match described {
             Some(n) => n.clone(),
             None => Network::from_checkpoint(ck, &names).map_err(|e| Error::Context {
@@ -577,20 +581,21 @@ impl Request {
             values = a.footprint()?.values;
         }
         let mut estimate = Estimate::default();
+        let shape = d.shape()?;
         if let Some(range) = train {
             let batch = retrain.map_or(TrainConfig::default().batch_size, |s| {
                 s.fine_tune.batch_size
             });
-            let (samples, width) = d.shape(range)?;
+            let samples = d.count(shape, range)?;
             estimate
                 .training(weights, values, batch.min(samples))
-                .samples(samples, width);
+                .samples(samples, shape.width);
         }
         if let Some(range) = held {
-            let (samples, width) = d.shape(Some(range))?;
+            let samples = d.count(shape, Some(range))?;
             estimate
                 .inference(weights, values, samples)
-                .samples(samples, width);
+                .samples(samples, shape.width);
         }
         estimate.check(d.max_memory)
     }
@@ -692,6 +697,7 @@ impl Resolved {
         let file = staging.path().join(REPORT_FILE);
         std::fs::write(&file, &json).map_err(io("cannot write", Path::new(REPORT_FILE)))?;
         staging.publish()?;
+        report.written.json = json;
         report.written.publish = t.elapsed();
         report.written.total = start.elapsed();
         Ok(report)

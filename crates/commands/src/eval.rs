@@ -96,11 +96,13 @@ impl Request {
             .map(str::parse)
             .transpose()
             .map_err(Error::Model)?;
+        // Given, else recorded in the checkpoint: resolved once, for the estimate and the net.
+        let arch = eie_evaluate::description_of(&ck, arch.as_ref(), &self.layers)?;
         self.estimate(&ck, arch.as_ref())?;
         let net = network_of(&ck, arch.as_ref(), &self.layers)?;
         let names: Vec<String> = net.layers().iter().map(|l| l.name.clone()).collect();
         let scaling = self.data.scaling(&ck.metadata())?;
-        let data = self.data.load(None, &scaling)?;
+        let data = self.data.load_estimated(None, &scaling)?;
         net.check_dataset(&data)?;
         let table = self.energy.table()?;
 
@@ -157,10 +159,10 @@ impl Request {
         Ok(())
     }
 
-    /// The network's and the samples' memory, estimated from the headers before either is
-    /// read.
+    /// The network's (described by `arch`, else the MLP of the layers selected) and the
+    /// samples' memory, estimated from the headers before either is read.
     fn estimate(&self, ck: &Checkpoint, arch: Option<&eie_model::Arch>) -> Result<()> {
-        let (weights, values) = match eie_evaluate::description_of(ck, arch, &self.layers)? {
+        let (weights, values) = match arch {
             Some(a) => {
                 let fp = a.footprint()?;
                 (fp.weights, fp.values)
@@ -170,10 +172,11 @@ impl Request {
                 Some((shape[0], shape[1]))
             })),
         };
-        let (samples, width) = self.data.shape(None)?;
+        let shape = self.data.shape()?;
+        let samples = self.data.count(shape, None)?;
         Estimate::default()
             .inference(weights, values, samples)
-            .samples(samples, width)
+            .samples(samples, shape.width)
             .check(self.data.max_memory)
     }
 

@@ -52,30 +52,57 @@ impl DatasetRequest {
         Ok(Scaling::resolve(&self.scale, recorded)?)
     }
 
-    /// How many samples `range` (default: the request's) holds, and how many inputs each
-    /// has: from the dataset's headers, nothing loaded.
-    pub fn shape(&self, range: Option<SampleRange>) -> Result<(usize, usize)> {
+    /// The dataset's size from its headers, nothing loaded: what an estimate counts its
+    /// samples by, read once however many ranges it counts.
+    pub fn shape(&self) -> Result<Shape> {
         let (total, width) = eie_dataset::peek(&self.spec)?;
-        let r = range
-            .or(self.range)
-            .unwrap_or_default()
-            .resolve(total, &self.spec.to_string())?;
-        Ok((r.len(), width))
+        Ok(Shape { total, width })
+    }
+
+    /// How many samples `range` (default: the request's) picks of a dataset of `shape`.
+    pub fn count(&self, shape: Shape, range: Option<SampleRange>) -> Result<usize> {
+        let r = self
+            .range_or_default(range)
+            .resolve(shape.total, &self.spec.to_string())?;
+        Ok(r.len())
     }
 
     /// The samples of `range` (default: the request's), scaled by `scaling`; refused before
     /// any is read when they alone would take more than `max_memory`.
     pub fn load(&self, range: Option<SampleRange>, scaling: &Scaling) -> Result<Dataset> {
-        let (samples, width) = self.shape(range)?;
+        let shape = self.shape()?;
         crate::budget::Estimate::part()
-            .samples(samples, width)
+            .samples(self.count(shape, range)?, shape.width)
             .check(self.max_memory)?;
+        self.load_estimated(range, scaling)
+    }
+
+    /// [`DatasetRequest::load`] for a command whose estimate, checked already, counted
+    /// these samples.
+    pub(crate) fn load_estimated(
+        &self,
+        range: Option<SampleRange>,
+        scaling: &Scaling,
+    ) -> Result<Dataset> {
         Ok(eie_dataset::load(
             &self.spec,
-            range.or(self.range).unwrap_or_default(),
+            self.range_or_default(range),
             scaling,
         )?)
     }
+
+    fn range_or_default(&self, range: Option<SampleRange>) -> SampleRange {
+        range.or(self.range).unwrap_or_default()
+    }
+}
+
+/// How many samples a dataset holds and how many inputs each has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Samples.
+    pub total: usize,
+    /// Inputs per sample.
+    pub width: usize,
 }
 
 /// Where input vectors come from.

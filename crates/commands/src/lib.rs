@@ -34,7 +34,7 @@ pub use eie_pipeline::settings::Value;
 pub use eie_pipeline::{Observer, Quiet};
 pub use energy_table::EnergyTable;
 pub use error::{Error, Result};
-pub use inputs::{DatasetRequest, InputRequest, Source};
+pub use inputs::{DatasetRequest, InputRequest, Shape, Source};
 pub use packed::PackedModel;
 pub use report::{SCHEMA_VERSION, Schema};
 pub use settings::Given;

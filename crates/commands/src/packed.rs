@@ -38,12 +38,10 @@ impl PackedModel {
     }
 
     /// Adds its `model.eie`, and the folder when the model was given as one (nothing is
-    /// written inside it), to `inputs`.
+    /// written inside it), to `inputs`. A `model.eie` given directly brings its sibling
+    /// images folder too: an output written there would break the folder's `verify`.
     pub fn add_inputs(&self, inputs: &mut Inputs) {
-        inputs.add(&self.file);
-        if self.is_folder() {
-            inputs.add(&self.given);
-        }
+        add_model_inputs(&self.given, &self.file, inputs);
     }
 
     /// The recorded settings (how the model was made, its input scaling).
@@ -54,6 +52,18 @@ impl PackedModel {
     /// The model's layers, or only the one named `layer`; never none.
     pub fn views(&self, layer: Option<&str>) -> Result<Vec<LayerView<'_>>> {
         select_views(&self.bundle, layer)
+    }
+}
+
+/// Adds the inputs of a packed model given as `given` whose `model.eie` is `file`: the file,
+/// the folder when given as one, and otherwise the images folder beside the file (absent
+/// paths are skipped by [`Inputs::add`]).
+pub fn add_model_inputs(given: &Path, file: &Path, inputs: &mut Inputs) {
+    inputs.add(file);
+    if given.is_dir() {
+        inputs.add(given);
+    } else if let Some(parent) = file.parent() {
+        inputs.add(parent.join(eie_images::IMAGES_DIR));
     }
 }
 

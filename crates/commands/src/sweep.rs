@@ -169,10 +169,7 @@ impl Request {
             } else {
                 model.clone()
             };
-            inputs.add(file);
-            if model.is_dir() {
-                inputs.add(model);
-            }
+            crate::packed::add_model_inputs(model, &file, &mut inputs);
         }
         inputs.check_folder(&self.dir, &[])?;
         if self.dir.exists() && !self.dir.is_dir() {

@@ -102,23 +102,23 @@ impl Request {
         cfg.validate()?;
         let fp = arch.footprint()?;
         let mut estimate = Estimate::default();
-        let (samples, width) = self.data.shape(None)?;
+        let shape = self.data.shape()?;
+        let samples = self.data.count(shape, None)?;
         estimate
             .training(fp.weights, fp.values, cfg.batch_size.min(samples))
-            .samples(samples, width);
+            .samples(samples, shape.width);
         if let Some(r) = self.eval_range {
-            let (held, _) = self.data.shape(Some(r))?;
-            estimate.samples(held, width);
+            estimate.samples(self.data.count(shape, Some(r))?, shape.width);
         }
         estimate.check(self.data.max_memory)?;
         let mut inputs = Inputs::new();
         inputs.extend(self.data.inputs()?);
         check_file(&self.out, self.force, OutputKind::Safetensors, &inputs)?;
         let scaling = self.data.scaling(&BTreeMap::new())?;
-        let data = self.data.load(None, &scaling)?;
+        let data = self.data.load_estimated(None, &scaling)?;
         let held = self
             .eval_range
-            .map(|r| self.data.load(Some(r), &scaling))
+            .map(|r| self.data.load_estimated(Some(r), &scaling))
             .transpose()?;
         let mut net = Network::init_arch(&arch, cfg.seed)?;
         net.check_dataset(&data)?;

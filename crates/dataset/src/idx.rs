@@ -110,8 +110,9 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 }
 
 /// [`read_idx`], keeping only the samples `keep` picks from the file's dimensions (it may
-/// refuse them): the whole file is validated, read through once, and memory holds the
-/// samples kept.
+/// refuse them): the whole file is validated (a raw one's size against its header, its other
+/// samples passed over unread; a gzip one read through once), and memory holds the samples
+/// kept.
 pub fn read_idx_samples(
     path: &Path,
     keep: impl FnOnce(&[usize]) -> Result<std::ops::Range<usize>>,
@@ -144,7 +145,9 @@ pub fn read_idx_samples(
         // Decompressed no further than the header inside says (plus one byte, to see that
         // nothing follows): a small hostile file cannot expand past its own claim.
         let mut gz = flate2::bufread::GzDecoder::new(file);
-        let parsed = parse(&mut gz, None, keep, &bad)?;
+        let parsed = parse(&mut gz, None, keep, &bad, |gz, n| {
+            std::io::copy(&mut gz.take(n), &mut std::io::sink())
+        })?;
         let rest = std::io::copy(&mut gz.into_inner(), &mut std::io::sink()).map_err(io)?;
         if rest > 0 {
             return Err(bad(format!(
@@ -153,18 +156,24 @@ pub fn read_idx_samples(
         }
         Ok(parsed)
     } else {
-        parse(&mut file, Some(meta.len()), keep, &bad)
+        // Its size was checked against the header: other samples are passed over unread.
+        parse(&mut file, Some(meta.len()), keep, &bad, |f, n| {
+            f.seek_relative(n as i64).map(|()| n)
+        })
     }
 }
 
 /// Reads one IDX array from `r`: the header, then exactly the bytes its dimensions describe,
-/// refusing fewer or more, keeping those of the samples `keep` picks. `total`, when known,
-/// is the whole input's size, checked against the header before the data is read.
-fn parse(
-    r: &mut impl Read,
+/// refusing fewer or more, keeping those of the samples `keep` picks and passing over the
+/// others with `skip` (which returns how many it passed). `total`, when known, is the whole
+/// input's size, checked against the header before the data is read; then the bytes after
+/// the samples kept are not read.
+fn parse<R: Read>(
+    r: &mut R,
     total: Option<u64>,
     keep: impl FnOnce(&[usize]) -> Result<std::ops::Range<usize>>,
     bad: &dyn Fn(String) -> Error,
+    skip: impl Fn(&mut R, u64) -> std::io::Result<u64>,
 ) -> Result<IdxArray> {
     let inflate = |e: std::io::Error| bad(format!("the gzip stream does not decompress: {e}"));
     let mut magic = [0u8; 4];
@@ -235,14 +244,15 @@ fn parse(
     // Bytes of one sample: the data's length over the samples (none: every sample is empty).
     let row = expected.checked_div(dims[0]).unwrap_or(0);
     let (before, kept) = ((rows.start * row) as u64, (rows.len() * row) as u64);
-    let skipped = std::io::copy(&mut r.take(before), &mut std::io::sink()).map_err(inflate)?;
+    let skipped = skip(r, before).map_err(inflate)?;
     let mut data = Vec::new();
     r.take(kept).read_to_end(&mut data).map_err(inflate)?;
-    let after = std::io::copy(
-        &mut r.take(expected as u64 - before - kept + 1),
-        &mut std::io::sink(),
-    )
-    .map_err(inflate)?;
+    let rest = expected as u64 - before - kept;
+    let after = match total {
+        Some(_) => rest,
+        // Read to one byte past the end, to see that nothing follows.
+        None => std::io::copy(&mut r.take(rest + 1), &mut std::io::sink()).map_err(inflate)?,
+    };
     let found = skipped + data.len() as u64 + after;
     if found < expected as u64 {
         return Err(bad(format!(

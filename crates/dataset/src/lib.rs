@@ -664,7 +664,7 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
 }
 
 /// How many samples dataset `spec` holds and how many inputs each has, from its headers
-/// (an IDX file is read through, validated, nothing kept): what a command sizes its memory
+/// (an IDX file validated as it is read, nothing kept): what a command sizes its memory
 /// by before it loads anything.
 pub fn peek(spec: &Spec) -> Result<(usize, usize)> {
     let idx = |path: &Path| -> Result<(usize, usize)> {

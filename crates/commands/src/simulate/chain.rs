@@ -177,8 +177,6 @@ impl Request {
         let pes = views[0].pes();
         check_pes(self.pes, pes)?;
         let params = self.timing;
-        params.validate()?;
-        self.arith.validate()?;
         let mode = Mode::of(&views, self.input.external())?;
         let s = self.steps(model, &views, mode)?;
         // What each vector's run of each layer did, and what all of them cost.

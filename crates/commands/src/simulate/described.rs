@@ -104,8 +104,6 @@ impl Request {
         let pes = views[0].pes();
         check_pes(self.pes, pes)?;
         let params = self.timing;
-        params.validate()?;
-        self.arith.validate()?;
         let net = program.network();
         let samples = self.input.samples(net, model.settings())?;
         let fracs = program.fractions(&self.input.act_frac, samples.iter().map(Vec::as_slice))?;
