@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
 use eie_commands::{DatasetRequest, EnergyTable, InputRequest, Source};
 use eie_dataset::{SampleRange, ScalingRequest, Spec};
 use eie_images::{Capacity, ColumnBatch, Fit};
@@ -21,22 +23,28 @@ pub struct DatasetArgs {
     /// --retrain` and with `train`, the samples trained on.
     #[arg(long, value_name = "A..B", requires = "dataset")]
     pub range: Option<SampleRange>,
-    /// The most memory the work on the dataset may take (its samples, the network it runs or
-    /// trains), estimated before any: bytes, or a number with K, M, G, T.
-    #[arg(long, value_name = "SIZE", default_value = "4G", requires = "dataset", value_parser = eie_commands::parse_size)]
-    pub max_memory: u64,
 }
 
 impl DatasetArgs {
-    /// The dataset asked for, scaled as `scale` says.
-    pub fn request(&self, scale: &ScaleArgs) -> Option<DatasetRequest> {
+    /// The dataset asked for, scaled as `scale` says, its samples within `memory`.
+    pub fn request(&self, scale: &ScaleArgs, memory: &MemoryArgs) -> Option<DatasetRequest> {
         self.dataset.as_ref().map(|spec| DatasetRequest {
             spec: spec.clone(),
             range: self.range,
             scale: scale.request(),
-            max_memory: self.max_memory,
+            max_memory: memory.max_memory,
         })
     }
+}
+
+/// The memory a command's work may take.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MemoryArgs {
+    /// The most memory the command's work may take (the samples, the network it runs or
+    /// trains, the packed model and its re-packings), estimated before any: bytes, or a
+    /// number with K, M, G, T.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = eie_commands::parse_size)]
+    pub max_memory: u64,
 }
 
 /// Held-out samples, for the commands that also train.
@@ -187,19 +195,11 @@ pub struct ColumnBatchArgs {
     pub column_batch: ColumnBatch,
 }
 
-fn parse_pointer_bits(s: &str) -> Result<u8, String> {
-    match s {
-        "16" => Ok(16),
-        "32" => Ok(32),
-        _ => Err(format!("expected 16 or 32, got {s}")),
-    }
-}
-
 /// How packed layers are fitted to the hardware's memories.
 #[derive(clap::Args, Debug, Clone)]
 pub struct FitArgs {
     /// Width of a column pointer in the images: 16 (the paper) or 32.
-    #[arg(long, default_value_t = Fit::default().pointer_bits, value_parser = parse_pointer_bits)]
+    #[arg(long, default_value_t = Fit::default().pointer_bits, value_parser = PossibleValuesParser::new(["16", "32"]).map(|s| s.parse::<u8>().expect("16 or 32")))]
     pub pointer_bits: u8,
     /// Sparse-matrix SRAM per PE, in KiB (the paper: 128).
     #[arg(long, default_value_t = Capacity::default().spmat_bytes / 1024, value_parser = clap::value_parser!(u64).range(1..=eie_images::MAX_SRAM_BYTES / 1024))]
@@ -342,6 +342,8 @@ pub struct InputArgs {
     pub data: DatasetArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// Without --input or --dataset: the fraction of non-zero activations generated
     /// (exactly round(D x inputs) of them, at random positions, values in [-1, 1]).
     #[arg(
@@ -363,7 +365,7 @@ pub struct InputArgs {
 impl InputArgs {
     /// The inputs asked for.
     pub fn request(&self) -> InputRequest {
-        let source = match (&self.input, self.data.request(&self.scale)) {
+        let source = match (&self.input, self.data.request(&self.scale, &self.memory)) {
             (Some(path), _) => Source::File {
                 path: path.clone(),
                 tensor: self.input_tensor.clone(),

@@ -1696,15 +1696,16 @@ fn work_over_the_memory_budget_is_refused_before_it_starts() {
     .fails_with(&["--max-memory 1.0 MiB"]);
     t.run(&["compress", "s.safetensors", "-o", "c", "--pes", "2"])
         .ok();
+    // simulate counts the program (16 MiB), the model and the samples.
     t.run(&[
         "simulate",
         "c",
         "--dataset",
         "synthetic",
         "--max-memory",
-        "100K",
+        "17M",
     ])
-    .fails_with(&["10000 samples of 64 inputs", "--max-memory 100.0 KiB"]);
+    .fails_with(&["--max-memory 17.0 MiB"]);
     t.run(&[
         "simulate",
         "c",
@@ -1713,7 +1714,7 @@ fn work_over_the_memory_budget_is_refused_before_it_starts() {
         "--range",
         "0..10",
         "--max-memory",
-        "100K",
+        "17M",
     ])
     .ok();
     t.run(&[
@@ -1728,4 +1729,96 @@ fn work_over_the_memory_budget_is_refused_before_it_starts() {
         "4X",
     ])
     .usage_error(&["expected a size such as 512M or 16G"]);
+}
+
+/// Issue 20: simulate, vectors, sweep and bench-paper had no estimate; a packed layer's
+/// pointers alone (PEs x columns) can take gigabytes. They now estimate the model read and
+/// decoded and every re-packing before any work, and refuse past --max-memory.
+#[test]
+fn simulating_commands_are_refused_past_the_memory_budget_before_any_work() {
+    let t = TestDir::new();
+    // 4.5 M weights: a model.eie of about 9 MB, 18 MB read and decoded.
+    t.checkpoint(
+        "m.safetensors",
+        &[(
+            "fc.weight",
+            vec![3000, 3000],
+            crate::util::sparse(3000, 3000, 2, 15),
+        )],
+    );
+    t.run(&["pack", "m.safetensors", "-o", "c", "--pes", "128"])
+        .ok();
+    let model = ["model.eie (", "read and decoded", "--max-memory 30.0 MiB"];
+    t.run(&["simulate", "c", "--max-memory", "30M"])
+        .fails_with(&model);
+    t.run(&[
+        "simulate",
+        "c",
+        "--max-memory",
+        "30M",
+        "--savings-chart",
+        "s.svg",
+    ])
+    .fails_with(&model);
+    assert!(!t.exists("s.svg"));
+    t.run(&["vectors", "c", "-o", "v", "--max-memory", "30M"])
+        .fails_with(&model);
+    assert!(!t.exists("v"));
+    t.run(&["simulate", "c", "--max-memory", "64M"]).ok();
+    // Re-packing at many PEs: the pointers of the largest layer, once per thread.
+    let start = std::time::Instant::now();
+    t.run(&[
+        "sweep",
+        "s",
+        "--param",
+        "pes",
+        "--values",
+        "4096",
+        "--max-memory",
+        "256M",
+    ])
+    .fails_with(&["VGG-6 packed for 4096 PEs", "--max-memory 256.0 MiB"]);
+    assert!(!t.exists("s"));
+    t.run(&[
+        "bench-paper",
+        "--pes",
+        "4096",
+        "--max-memory",
+        "256M",
+        "--savings-chart",
+        "b.svg",
+    ])
+    .fails_with(&["VGG-6 packed for 4096 PEs", "--max-memory 256.0 MiB"]);
+    assert!(!t.exists("b.svg"));
+    assert!(start.elapsed().as_secs() < 5, "refused before any work");
+    t.run(&[
+        "sweep",
+        "s",
+        "--param",
+        "pes",
+        "--values",
+        "512",
+        "--model",
+        "c",
+        "--max-memory",
+        "30M",
+    ])
+    .fails_with(&model);
+    t.run(&[
+        "sweep",
+        "s",
+        "--param",
+        "pes",
+        "--values",
+        "4096",
+        "--model",
+        "c",
+        "--max-memory",
+        "40M",
+    ])
+    .fails_with(&["fc.weight packed for 4096 PEs"]);
+    t.run(&[
+        "sweep", "s", "--param", "pes", "--values", "2,4", "--model", "c",
+    ])
+    .ok();
 }

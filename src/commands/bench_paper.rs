@@ -6,7 +6,7 @@ use eie_commands::bench_paper::Request;
 use eie_commands::report::to_json;
 
 use crate::options::{
-    ArithArgs, ChartArgs, ColumnBatchArgs, CpuArgs, EnergyArgs, PesArgs, TimingArgs,
+    ArithArgs, ChartArgs, ColumnBatchArgs, CpuArgs, EnergyArgs, MemoryArgs, PesArgs, TimingArgs,
 };
 use crate::render::simulate::bench_paper;
 use eie_charts::Plotters;
@@ -36,6 +36,8 @@ pub struct Args {
     pub chart: ChartArgs,
     #[command(flatten)]
     pub cpu: CpuArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -48,6 +50,7 @@ pub fn run(args: Args) -> Result<()> {
         energy: args.energy.table(),
         chart: args.chart.chart(),
         cpu: args.cpu.cpu,
+        max_memory: args.memory.max_memory,
     };
     let r = request.run(&Plotters)?;
     if args.json {
@@ -56,8 +59,7 @@ pub fn run(args: Args) -> Result<()> {
         out!("{}", bench_paper(&r));
     }
     if args.timings {
-        let elapsed = r.elapsed.as_secs_f64();
-        let simulated: u64 = r.layers.iter().map(|l| l.result.entries_simulated).sum();
+        let (elapsed, simulated) = (r.elapsed.as_secs_f64(), r.entries_simulated());
         errln!(
             "bench-paper: {elapsed:.3} s for the nine layers (generate, pack, functional and timing models); {simulated} entries simulated, {:.1} M entries/s",
             simulated as f64 / elapsed / 1e6

@@ -11,7 +11,7 @@ use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE};
 use crate::knobs::{LayerFlags, RetrainFlags, RunFlags};
 use crate::options::{
     ActFracArgs, ArchArgs, ArithArgs, BiasArgs, DatasetArgs, EvalRangeArgs, FitArgs, ForceArgs,
-    LayersArgs, PesArgs, ScaleArgs,
+    LayersArgs, MemoryArgs, PesArgs, ScaleArgs,
 };
 use crate::progress::Progress;
 use crate::render::report::render;
@@ -56,6 +56,8 @@ pub struct Args {
     #[command(flatten)]
     pub data: DatasetArgs,
     #[command(flatten)]
+    pub memory: MemoryArgs,
+    #[command(flatten)]
     pub eval_range: EvalRangeArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
@@ -87,7 +89,7 @@ impl Args {
             pes: self.pes.pes,
             fit: self.fit.fit(),
             force: self.force.force,
-            data: self.data.request(&self.scale),
+            data: self.data.request(&self.scale, &self.memory),
             eval_range: self.eval_range.eval_range,
             act_frac: self.act_frac.act_frac,
             arith: self.arith.arith(),

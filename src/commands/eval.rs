@@ -10,7 +10,8 @@ use eie_commands::eval::Request;
 use eie_commands::report::to_json;
 
 use crate::options::{
-    ActFracArgs, ArchArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, ScaleArgs, TimingArgs,
+    ActFracArgs, ArchArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, MemoryArgs, ScaleArgs,
+    TimingArgs,
 };
 use crate::render::energy::costed_tables;
 use crate::render::report::{fractions, render_stages};
@@ -24,6 +25,8 @@ pub struct Args {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub data: DatasetArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     #[command(flatten)]
     pub scale: ScaleArgs,
     #[command(flatten)]
@@ -45,7 +48,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Some(data) = args.data.request(&args.scale) else {
+    let Some(data) = args.data.request(&args.scale, &args.memory) else {
         anyhow::bail!("eval needs --dataset");
     };
     let request = Request {

@@ -45,6 +45,7 @@ pub fn run(args: Args) -> Result<()> {
         pes: args.pes,
         layer: args.layer,
         input: args.input.request(),
+        max_memory: args.input.memory.max_memory,
         timing: args.timing.params(),
         arith: args.arith.arith(),
         energy: args.energy.table(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use eie_commands::sweep::Request;
 
-use crate::options::{ColumnBatchArgs, EnergyArgs, ForceArgs, TimingArgs};
+use crate::options::{ColumnBatchArgs, EnergyArgs, ForceArgs, MemoryArgs, TimingArgs};
 use eie_charts::Plotters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +61,8 @@ pub struct Args {
     pub timing: TimingArgs,
     #[command(flatten)]
     pub energy: EnergyArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -75,6 +77,7 @@ pub fn run(args: Args) -> Result<()> {
         force: args.force.force,
         timing: args.timing.params(),
         energy: args.energy.table(),
+        max_memory: args.memory.max_memory,
     };
     let r = request.run(&Plotters)?;
     if let Some(m) = &r.read_energy_minima {

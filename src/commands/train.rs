@@ -9,13 +9,15 @@ use anyhow::Result;
 use eie_commands::train::{Accuracy, Request};
 use eie_evaluate::TrainConfig;
 
-use crate::options::{DatasetArgs, EvalRangeArgs, ForceArgs, ScaleArgs};
+use crate::options::{DatasetArgs, EvalRangeArgs, ForceArgs, MemoryArgs, ScaleArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DatasetArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     #[command(flatten)]
     pub eval_range: EvalRangeArgs,
     /// The model description (docs/models.md): 784-300-100-10 is LeNet-300-100,
@@ -47,7 +49,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, progress: &Progress) -> Result<()> {
-    let Some(data) = args.data.request(&args.scale) else {
+    let Some(data) = args.data.request(&args.scale, &args.memory) else {
         anyhow::bail!("train needs --dataset");
     };
     let request = Request {

@@ -36,6 +36,7 @@ pub fn run(args: Args) -> Result<()> {
         layer: args.layer,
         force: args.force.force,
         input: args.input.request(),
+        max_memory: args.input.memory.max_memory,
         timing: args.timing.params(),
         arith: args.arith.arith(),
     };

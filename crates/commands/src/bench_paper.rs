@@ -13,6 +13,7 @@ use eie_simulate::{Arith, TimingParams};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::budget::Estimate;
 use crate::charts::{Draw, SavingsChart};
 use crate::energy_table::EnergyTable;
 use crate::error::Result;
@@ -38,6 +39,48 @@ pub struct Request {
     pub chart: SavingsChart,
     /// Also run the layers on this machine's CPU.
     pub cpu: bool,
+    /// The most memory the run may take, estimated before any layer is generated.
+    pub max_memory: u64,
+}
+
+impl Request {
+    /// Refuses, before any layer is generated, a run whose packed layers would take more
+    /// than `max_memory`: one per thread, or with the CPU baseline all nine (kept for it)
+    /// and the baseline's dense and sparse copies of the largest.
+    fn estimate(&self, pes: usize) -> Result<()> {
+        let threads = rayon::current_num_threads().clamp(1, PAPER_LAYERS.len());
+        let one = |spec: &eie_simulate::workload::PaperLayer, threads: usize| {
+            let nonzeros = (spec.weight_density * (spec.outputs * spec.inputs) as f64).ceil();
+            let mut e = Estimate::part();
+            e.packing(
+                spec.name,
+                (spec.outputs, spec.inputs, nonzeros as u64),
+                (pes, eie_simulate::workload::PAPER_INDEX_BITS),
+                self.timing.fifo_depth,
+                threads,
+            );
+            e
+        };
+        let mut estimate = Estimate::default();
+        if self.cpu {
+            for spec in &PAPER_LAYERS {
+                estimate.include(one(spec, 1));
+            }
+            let dense = PAPER_LAYERS
+                .iter()
+                .map(|s| (s.outputs * s.inputs) as u64 * 8)
+                .max()
+                .unwrap_or(0);
+            estimate.add("the CPU baseline's copies of the largest layer", dense);
+        } else if let Some(largest) = PAPER_LAYERS
+            .iter()
+            .map(|s| one(s, threads))
+            .max_by_key(Estimate::total)
+        {
+            estimate.include(largest);
+        }
+        estimate.check(self.max_memory)
+    }
 }
 
 impl Default for Request {
@@ -52,6 +95,7 @@ impl Default for Request {
             energy: EnergyTable::default(),
             chart: SavingsChart::default(),
             cpu: false,
+            max_memory: crate::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -82,6 +126,13 @@ pub struct Report {
     /// it differs run to run).
     #[serde(skip)]
     pub elapsed: Duration,
+}
+
+impl Report {
+    /// Entries the nine layers' simulations stepped through, all together.
+    pub fn entries_simulated(&self) -> u64 {
+        self.layers.iter().map(|l| l.result.entries_simulated).sum()
+    }
 }
 
 /// One layer.
@@ -132,6 +183,7 @@ impl Request {
             ..Fit::default()
         };
         let pes = self.pes as usize;
+        self.estimate(pes)?;
         // Each layer costed as soon as it is run, its packed form then dropped unless the CPU
         // baseline runs it again: memory holds a layer per thread, not the nine.
         let (results, energies): (Vec<PaperResult>, Vec<LayerEnergy>) = (0..PAPER_LAYERS.len())

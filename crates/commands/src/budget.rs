@@ -130,10 +130,63 @@ impl Estimate {
         )
     }
 
+    /// A packed model whose `model.eie` is `len` bytes: the file's bytes and the layers
+    /// decoded from them, as many again (codes, indices and pointers are fixed-width on disk
+    /// and in memory).
+    pub(crate) fn packed_model(&mut self, len: u64) -> &mut Self {
+        self.add(
+            format!("model.eie ({}) read and decoded", human(len)),
+            len.saturating_mul(2),
+        )
+    }
+
+    /// `threads` layers of `rows` x `cols` holding `nonzeros` weights packed at once for
+    /// `pes` PEs with `index_bits`-bit indices, as `sweep` and `bench-paper` re-pack them:
+    /// each its pointers (4 bytes per PE per column), its streams (2 bytes an entry, padding
+    /// at most one entry per 2^bits rows of a PE's column), the encoder's slots (8 bytes a
+    /// weight) and the timing model's queues (8 bytes per PE per slot of a `fifo`-deep queue);
+    /// and each thread's encoder cursors (8 bytes a column).
+    pub(crate) fn packing(
+        &mut self,
+        name: &str,
+        (rows, cols, nonzeros): (usize, usize, u64),
+        (pes, index_bits): (usize, u8),
+        fifo: usize,
+        threads: usize,
+    ) -> &mut Self {
+        let (rows, cols, pes, threads) = (rows as u64, cols as u64, pes as u64, threads as u64);
+        let padding = cols
+            .saturating_mul(pes)
+            .saturating_mul(rows.div_ceil(pes.max(1)) >> index_bits);
+        let entries = nonzeros.saturating_add(padding);
+        let one = (cols + 1)
+            .saturating_mul(pes)
+            .saturating_mul(4)
+            .saturating_add(entries.saturating_mul(2))
+            .saturating_add(nonzeros.saturating_mul(8))
+            .saturating_add(pes.saturating_mul(8 * fifo as u64 + 128));
+        let cursors = (cols + 1).saturating_mul(8).saturating_mul(threads);
+        self.add(
+            format!("{name} packed for {pes} PEs, {threads} at once"),
+            one.saturating_mul(threads).saturating_add(cursors),
+        )
+    }
+
+    /// Every part of `other` too.
+    pub(crate) fn include(&mut self, other: Estimate) -> &mut Self {
+        self.parts.extend(other.parts);
+        self
+    }
+
+    /// The parts together.
+    pub(crate) fn total(&self) -> u64 {
+        self.parts.iter().fold(0u64, |a, p| a.saturating_add(p.1))
+    }
+
     /// Refused when the parts add up to more than `max`, naming the total, the largest part and
     /// the limit.
     pub(crate) fn check(&self, max: u64) -> Result<()> {
-        let total = self.parts.iter().fold(0u64, |a, p| a.saturating_add(p.1));
+        let total = self.total();
         if total <= max {
             return Ok(());
         }
@@ -166,6 +219,41 @@ mod tests {
         assert_eq!(human(4 << 30), "4.0 GiB");
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(7), "7 B");
+    }
+
+    /// The packing estimate is an upper bound of what a packed layer holds (pointers, codes,
+    /// indices), padding included, at few PEs (much padding) and many (many pointers).
+    #[test]
+    fn a_packing_estimate_covers_the_packed_layer() {
+        for (rows, cols, density, pes, bits) in [
+            (300, 200, 0.02, 1, 2),
+            (300, 200, 0.5, 4, 4),
+            (64, 1000, 0.1, 64, 1),
+            (1000, 50, 0.01, 3, 8),
+        ] {
+            let (codes, book) = eie_simulate::workload::random_layer(rows, cols, density, 4, 7);
+            let nonzeros = codes.len() as u64;
+            let layer =
+                eie_format::PackedLayer::encode_sparse("l", &codes, book, pes, bits).unwrap();
+            let held: u64 = layer
+                .streams()
+                .iter()
+                .map(|s| (s.codes().len() + s.z().len() + 4 * s.ptr().len()) as u64)
+                .sum();
+            let mut e = Estimate::part();
+            e.packing("l", (rows, cols, nonzeros), (pes, bits), 8, 1);
+            assert!(
+                e.total() >= held,
+                "{rows}x{cols} at {density} on {pes} PEs, {bits}-bit: {} < {held}",
+                e.total()
+            );
+            // Not a blind bound either: within 4x of what is held plus the encoder's slots.
+            assert!(
+                e.total() <= 4 * (held + 8 * nonzeros) + 8 * 1024,
+                "{}",
+                e.total()
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::budget::Estimate;
+
 use eie_dataset::{Dataset, SampleRange, Scaling, ScalingRequest, Spec};
 use eie_evaluate::program::Program;
 use eie_simulate::run::Mode;
@@ -151,6 +153,18 @@ impl InputRequest {
     /// which only a network can take.
     pub fn external(&self) -> bool {
         !matches!(self.source, Source::Generated { .. }) || !self.act_frac.is_empty()
+    }
+
+    /// The memory its samples take, counted from a dataset's headers (nothing loaded): the
+    /// start of a simulating command's estimate, its model added by
+    /// [`crate::PackedModel::load_estimated`].
+    pub(crate) fn estimate(&self) -> Result<Estimate> {
+        let mut estimate = Estimate::default();
+        if let Source::Dataset(d) = &self.source {
+            let shape = d.shape()?;
+            estimate.samples(d.count(shape, None)?, shape.width);
+        }
+        Ok(estimate)
     }
 
     /// The files the inputs are read from: inputs of the command, never written over.

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use eie_format::Bundle;
-use eie_pipeline::output::{Inputs, load_bundle};
+use eie_pipeline::output::{Inputs, load_bundle, open_bundle, read_bundle};
 use eie_simulate::LayerView;
 
+use crate::budget::Estimate;
 use crate::error::{Error, Result};
 
 /// A packed model: an output folder of `pack` or `compress`, or a `model.eie` given directly.
@@ -25,6 +26,32 @@ impl PackedModel {
     /// first).
     pub fn load(given: &Path) -> Result<Self> {
         let (file, bundle) = load_bundle(given)?;
+        Ok(Self {
+            given: given.to_path_buf(),
+            file,
+            bundle,
+        })
+    }
+
+    /// [`PackedModel::load`], refused before the file is read when reading and decoding it
+    /// would take more than `max_memory` (with the program itself).
+    pub fn load_within(given: &Path, max_memory: u64) -> Result<Self> {
+        Self::load_estimated(given, Estimate::default(), max_memory)
+    }
+
+    /// [`PackedModel::load`], refused before the file is read when `estimate` (the rest of
+    /// the command's work) and reading and decoding the model take more than `max_memory`.
+    pub(crate) fn load_estimated(
+        given: &Path,
+        mut estimate: Estimate,
+        max_memory: u64,
+    ) -> Result<Self> {
+        let (file, declared) = open_bundle(given)?;
+        // A header that declares more than the file holds is refused by the read, with its
+        // own message; the estimate counts what can be read.
+        let len = std::fs::metadata(&file).map_or(declared, |m| m.len().min(declared));
+        estimate.packed_model(len).check(max_memory)?;
+        let bundle = read_bundle(&file, declared)?;
         Ok(Self {
             given: given.to_path_buf(),
             file,
@@ -52,6 +79,15 @@ impl PackedModel {
     /// The model's layers, or only the one named `layer`; never none.
     pub fn views(&self, layer: Option<&str>) -> Result<Vec<LayerView<'_>>> {
         select_views(&self.bundle, layer)
+    }
+}
+
+/// The `model.eie` of a packed model given as `given`: inside it when a folder, else itself.
+pub fn model_file(given: &Path) -> PathBuf {
+    if given.is_dir() {
+        given.join(eie_format::BUNDLE_FILE)
+    } else {
+        given.to_path_buf()
     }
 }
 

@@ -10,10 +10,11 @@ use eie_images::{ColumnBatch, Fit, pct};
 use eie_pipeline::output::{Inputs, Lock, OutputKind, check_replaceable, write_file};
 use eie_pipeline::recorded_capacity;
 use eie_simulate::TimingParams;
-use eie_simulate::sweep::{Param, Point, model_workload, paper_workload, point};
+use eie_simulate::sweep::{Param, Point, Work, model_workload, paper_workload, point};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::budget::Estimate;
 use crate::charts::{Draw, LinePlot, SVG, Series, write_svg};
 use crate::energy_table::EnergyTable;
 use crate::error::{Error, Result, io};
@@ -44,6 +45,9 @@ pub struct Request {
     pub timing: TimingParams,
     /// The energy model's constants.
     pub energy: EnergyTable,
+    /// The most memory the sweep may take, estimated before any point is run (the largest
+    /// re-packed layer, once per thread).
+    pub max_memory: u64,
 }
 
 /// What a sweep measured and wrote.
@@ -164,12 +168,7 @@ impl Request {
         let mut inputs = Inputs::new();
         inputs.extend(&self.energy.file);
         if let Some(model) = &self.model {
-            let file = if model.is_dir() {
-                model.join(eie_format::BUNDLE_FILE)
-            } else {
-                model.clone()
-            };
-            crate::packed::add_model_inputs(model, &file, &mut inputs);
+            crate::packed::add_model_inputs(model, &crate::packed::model_file(model), &mut inputs);
         }
         inputs.check_folder(&self.dir, &[])?;
         if self.dir.exists() && !self.dir.is_dir() {
@@ -217,12 +216,11 @@ impl Request {
 
     fn sweep(&self, draw: &dyn Draw, inputs: &Inputs) -> Result<Report> {
         let points = self.points()?;
-        let layers: Vec<String> = points.iter().fold(Vec::new(), |mut v, p| {
-            if !v.contains(&p.layer) {
-                v.push(p.layer.clone());
-            }
-            v
-        });
+        // Points are layer-major, one per value (repeated values were refused).
+        let layers: Vec<String> = points
+            .chunks(self.values.len())
+            .map(|l| l[0].layer.clone())
+            .collect();
         let name = self.param.name();
         let csv_path = self.dir.join(format!("sweep-{name}.csv"));
         let energy_path = self.dir.join(format!("sweep-{name}-energy.csv"));
@@ -283,7 +281,7 @@ impl Request {
         let (work, pointer_bits, capacity) = match &self.model {
             None => (paper_workload(self.seed), fit.pointer_bits, fit.capacity),
             Some(model) => {
-                let m = PackedModel::load(model)?;
+                let m = PackedModel::load_within(model, self.max_memory)?;
                 (
                     model_workload(&m.bundle, self.act_density, self.seed)?,
                     m.bundle.meta().pointer_bits,
@@ -291,48 +289,46 @@ impl Request {
                 )
             }
         };
-        // Layers in parallel, each layer's values one after the other: memory holds one packed
-        // layer per thread, whatever the number of values.
-        let costed: Vec<(Point, Energy)> = work
-            .par_iter()
-            .map(|w| {
-                self.values
-                    .iter()
-                    .map(|&v| -> eie_simulate::Result<(Point, Energy)> {
-                        let mut p = point(w, self.param, v, &self.timing, &fit)?;
-                        let e = layer_energy(
-                            p.view(),
-                            &p.timing,
-                            p.spmat_width,
-                            pointer_bits,
-                            &capacity,
-                            &table,
-                        )
-                        .energy;
-                        p.parts = Vec::new();
-                        Ok((p, e))
-                    })
-                    .collect::<eie_simulate::Result<Vec<_>>>()
-            })
-            .collect::<eie_simulate::Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let first_cycles = |layer: &str| {
-            costed
-                .iter()
-                .find(|(p, _)| p.layer == layer)
-                .map_or(1, |(p, _)| p.timing.cycles.max(1))
-        };
-        Ok(costed
+        self.estimate(&work)?;
+        // Every (layer, value) point in parallel, in order, its packed layer dropped once
+        // costed: memory holds one packed layer per thread, whatever the number of values,
+        // and a large layer's values do not wait on one thread.
+        let pairs: Vec<(&Work, u32)> = work
             .iter()
-            .map(|(p, e)| SweepPoint {
+            .flat_map(|w| self.values.iter().map(move |&v| (w, v)))
+            .collect();
+        let costed: Vec<(Point, Energy)> = pairs
+            .par_iter()
+            .map(|&(w, v)| -> eie_simulate::Result<(Point, Energy)> {
+                let mut p = point(w, self.param, v, &self.timing, &fit)?;
+                let e = layer_energy(
+                    p.view(),
+                    &p.timing,
+                    p.spmat_width,
+                    pointer_bits,
+                    &capacity,
+                    &table,
+                )
+                .energy;
+                p.parts = Vec::new();
+                Ok((p, e))
+            })
+            .collect::<eie_simulate::Result<Vec<_>>>()?;
+        // Layer-major: each chunk is one layer's values, the first value's cycles the base
+        // of its speed-ups.
+        Ok(costed
+            .chunks(self.values.len())
+            .flat_map(|layer| {
+                let first_cycles = layer[0].0.timing.cycles.max(1);
+                layer.iter().map(move |(p, e)| (p, e, first_cycles))
+            })
+            .map(|(p, e, first_cycles)| SweepPoint {
                 layer: p.layer.clone(),
                 value: p.value,
                 cycles: p.timing.cycles,
                 time_us: p.timing.time_us(),
                 load_efficiency: p.timing.load_efficiency(),
-                speedup: first_cycles(&p.layer) as f64 / p.timing.cycles.max(1) as f64,
+                speedup: first_cycles as f64 / p.timing.cycles.max(1) as f64,
                 entries: p.entries,
                 padding: p.padding,
                 padding_pct: pct(p.padding, p.entries),
@@ -350,6 +346,43 @@ impl Request {
             .collect())
     }
 
+    /// Refuses, before any point is run, a sweep whose layers and their largest re-packing
+    /// (once per thread running points) would take more than `--max-memory`.
+    fn estimate(&self, work: &[Work]) -> Result<()> {
+        let threads = rayon::current_num_threads()
+            .min(work.len() * self.values.len())
+            .max(1);
+        let weights: u64 = work.iter().map(|w| w.codes.len() as u64 * 9).sum();
+        let largest = work
+            .iter()
+            .flat_map(|w| self.values.iter().map(move |&v| (w, v)))
+            .map(|(w, v)| {
+                let (mut pes, mut bits, mut fifo) = (w.pes, w.index_bits, self.timing.fifo_depth);
+                match self.param {
+                    Param::Pes => pes = v as usize,
+                    Param::IndexBits => bits = v as u8,
+                    Param::Fifo => fifo = v as usize,
+                    Param::SpmatWidth => {}
+                }
+                let mut one = Estimate::part();
+                one.packing(
+                    &w.name,
+                    (w.codes.rows(), w.codes.cols(), w.codes.len() as u64),
+                    (pes, bits),
+                    fifo,
+                    threads,
+                );
+                one
+            })
+            .max_by_key(Estimate::total);
+        let mut estimate = Estimate::default();
+        estimate.add("the layers' weights", weights);
+        if let Some(largest) = largest {
+            estimate.include(largest);
+        }
+        estimate.check(self.max_memory)
+    }
+
     /// The plots of the parameter, each with its file name.
     fn plots(&self, layers: &[String], points: &[SweepPoint]) -> Vec<(String, LinePlot)> {
         let name = self.param.name();
@@ -357,13 +390,10 @@ impl Request {
         let plot = |suffix: &str, y_label: &str, metric: &dyn Fn(&SweepPoint) -> f64| {
             let series = layers
                 .iter()
-                .map(|l| Series {
+                .zip(points.chunks(self.values.len()))
+                .map(|(l, layer)| Series {
                     name: l.clone(),
-                    points: points
-                        .iter()
-                        .filter(|p| &p.layer == l)
-                        .map(|p| (p.value as f64, metric(p)))
-                        .collect(),
+                    points: layer.iter().map(|p| (p.value as f64, metric(p))).collect(),
                 })
                 .collect();
             (
@@ -456,9 +486,10 @@ fn energy_csv(name: &str, points: &[SweepPoint], values: &[u32]) -> String {
         }
         out.push('\n');
     };
-    for &v in values {
+    for (i, &v) in values.iter().enumerate() {
         let mut total = Energy::default();
-        for p in points.iter().filter(|p| p.value == v) {
+        // Layer-major points: value i is every values.len()-th from i.
+        for p in points.iter().skip(i).step_by(values.len()) {
             row(v, &p.layer, &p.energy);
             total = total.plus(&p.energy);
         }
@@ -472,20 +503,20 @@ fn read_energy_minima(layers: &[String], points: &[SweepPoint], widths: &[u32]) 
     let read = |p: &SweepPoint| p.energy.get(Component::SpmatRead);
     let per_layer = layers
         .iter()
-        .filter_map(|l| {
-            points
+        .zip(points.chunks(widths.len()))
+        .filter_map(|(l, layer)| {
+            layer
                 .iter()
-                .filter(|p| &p.layer == l)
                 .map(|p| (p, read(p)))
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(p, pj)| (l.clone(), p.value, pj / 1e3))
         })
         .collect();
-    let total = |w: u32| -> f64 { points.iter().filter(|p| p.value == w).map(read).sum() };
-    let all = widths
-        .iter()
-        .min_by(|&&a, &&b| total(a).total_cmp(&total(b)))
-        .map(|&w| (w, total(w) / 1e3));
+    // Layer-major points: width i is every widths.len()-th from i.
+    let total = |i: usize| -> f64 { points.iter().skip(i).step_by(widths.len()).map(read).sum() };
+    let all = (0..widths.len())
+        .min_by(|&a, &b| total(a).total_cmp(&total(b)))
+        .map(|i| (widths[i], total(i) / 1e3));
     Minima {
         layers: per_layer,
         all,

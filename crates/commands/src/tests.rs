@@ -292,6 +292,7 @@ fn vectors_write_one_set_per_layer() {
         input: InputRequest::default(),
         timing: Default::default(),
         arith: Default::default(),
+        max_memory: crate::DEFAULT_MAX_MEMORY,
     };
     let r = request(dir.path().join("vec")).run().unwrap();
     assert_eq!(r.layers, 3);
@@ -356,6 +357,7 @@ fn sweep_writes_its_csvs_and_plots() {
         force: false,
         timing: Default::default(),
         energy: Default::default(),
+        max_memory: crate::DEFAULT_MAX_MEMORY,
     };
     let r = request.run(&TextCharts).unwrap();
     assert_eq!(r.points.len(), 3 * 2);
@@ -545,6 +547,7 @@ fn requests_are_checked_without_files() {
         force: false,
         timing: Default::default(),
         energy: Default::default(),
+        max_memory: crate::DEFAULT_MAX_MEMORY,
     };
     // The folder check comes first; an existing parent keeps it out of the way.
     let dir = tempfile::tempdir().unwrap();

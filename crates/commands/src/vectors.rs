@@ -31,6 +31,9 @@ pub struct Request {
     pub timing: TimingParams,
     /// The EIE model's arithmetic.
     pub arith: Arith,
+    /// The most memory the run may take, estimated before the model is read: the model read
+    /// and decoded, a dataset's samples.
+    pub max_memory: u64,
 }
 
 /// What was written.
@@ -50,7 +53,8 @@ impl Request {
     /// Runs the functional model and writes what it computed, all or nothing.
     pub fn run(&self) -> Result<Report> {
         crate::checks::inputs(&self.input)?;
-        let model = PackedModel::load(&self.dir)?;
+        let model =
+            PackedModel::load_estimated(&self.dir, self.input.estimate()?, self.max_memory)?;
         // The vectors' manifest.json would replace the images' own: never into the model's
         // folder.
         let model_dir = match model.file.parent() {

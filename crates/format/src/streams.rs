@@ -149,26 +149,27 @@ fn encode_pe(
     for j in 0..cols {
         start[j + 1] += start[j];
     }
+    // Scatter with start[col] as column col's cursor: afterwards start[col] is where column
+    // col + 1 begins, so column j spans start[j - 1]..start[j] (0.. for the first).
     let mut slots = vec![(0u32, 0u8); n];
-    let mut fill = start.clone();
     for (local, r) in rows.enumerate() {
         let base = (r * cols) as u64;
         for i in starts[r]..starts[r + 1] {
             let col = (positions[i] - base) as usize;
-            slots[fill[col]] = (local as u32, all_codes[i]);
-            fill[col] += 1;
+            slots[start[col]] = (local as u32, all_codes[i]);
+            start[col] += 1;
         }
     }
-    let entries = &slots;
 
     let max = max_z(index_bits) as usize;
-    let mut codes = Vec::with_capacity(entries.len() + entries.len() / 8);
-    let mut z = Vec::with_capacity(entries.len() + entries.len() / 8);
+    let mut codes = Vec::with_capacity(n + n / 8);
+    let mut z = Vec::with_capacity(n + n / 8);
     let mut ptr = Vec::with_capacity(cols + 1);
     ptr.push(0u32);
-    for j in 0..cols {
+    let mut begin = 0;
+    for &end in &start[..cols] {
         let mut next = 0usize; // first local row not yet covered in this column
-        for &(local, code) in &slots[start[j]..start[j + 1]] {
+        for &(local, code) in &slots[begin..end] {
             let mut gap = local as usize - next;
             while gap > max {
                 codes.push(0);
@@ -179,12 +180,13 @@ fn encode_pe(
             z.push(gap as u8);
             next = local as usize + 1;
         }
-        let end = u32::try_from(codes.len()).map_err(|_| Error::TooManyEntries {
+        begin = end;
+        let stored = u32::try_from(codes.len()).map_err(|_| Error::TooManyEntries {
             layer: layer.to_string(),
             pe,
             entries: codes.len() as u64,
         })?;
-        ptr.push(end);
+        ptr.push(stored);
     }
     Ok(PeStreams { codes, z, ptr })
 }

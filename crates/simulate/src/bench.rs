@@ -11,7 +11,9 @@ use crate::float;
 use crate::layer::LayerView;
 use crate::run::step;
 use crate::timing::TimingParams;
-use crate::workload::{GENERATED_FRAC, PAPER_LAYERS, dequantize_generated, paper_layer};
+use crate::workload::{
+    GENERATED_FRAC, PAPER_INDEX_BITS, PAPER_LAYERS, dequantize_generated, paper_layer,
+};
 
 /// One paper layer's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -86,7 +88,7 @@ pub fn bench_layer(
 ) -> Result<PaperResult> {
     let spec = &PAPER_LAYERS[index];
     let (codes, book, input) = paper_layer(index, seed);
-    let whole = PackedLayer::encode_sparse(spec.name, &codes, book, pes, 4)?;
+    let whole = PackedLayer::encode_sparse(spec.name, &codes, book, pes, PAPER_INDEX_BITS)?;
     let (entries, padding) = (whole.entries(), whole.padding());
     let batch = fit.batch_for(&whole);
     let parts = whole.split_columns(batch)?;

@@ -7,7 +7,7 @@ use eie_images::Fit;
 use crate::error::{Error, Result};
 use crate::layer::LayerView;
 use crate::timing::{self, LayerTiming, TimingParams};
-use crate::workload::{PAPER_LAYERS, paper_layer, random_activations};
+use crate::workload::{PAPER_INDEX_BITS, PAPER_LAYERS, paper_layer, random_activations};
 
 /// The parameter a sweep varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn paper_workload(seed: u64) -> Vec<Work> {
                 codes,
                 codebook,
                 pes: 64,
-                index_bits: 4,
+                index_bits: PAPER_INDEX_BITS,
                 bias: None,
                 input,
             }

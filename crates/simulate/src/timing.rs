@@ -323,7 +323,6 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
     // does not.
     let mut entry_end = 0u64;
     let mut scanner = levels; // the first broadcast waits for the LNZD tree
-    let mut lower = vec![0u64; n];
     for (index, part) in view.parts().iter().enumerate() {
         if index > 0 {
             // Barrier: the next batch's pointers replace this batch's once every PE is done
@@ -347,7 +346,9 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
             .iter()
             .filter(|&&a| a)
             .count();
-        let mut freed = vec![vec![0u64; cap.min(broadcasts)]; n];
+        // Slot-major, so a broadcast's look at every PE's slot is one contiguous scan.
+        let slots = cap.min(broadcasts);
+        let mut freed = vec![0u64; slots * n];
         let mut line: Vec<Option<u64>> = vec![None; n];
         let mut last_row: Vec<Option<usize>> = vec![None; n];
         let mut t = 0usize; // broadcasts in this part
@@ -369,10 +370,11 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 // this one takes (a slot freed in a cycle can be filled in that cycle).
                 let earliest = scanner;
                 let mut b = earliest;
+                let slot = &mut freed[(t % cap) * n..][..n];
                 if t >= cap {
-                    b = freed.iter().map(|s| s[t % cap]).fold(b, u64::max);
-                    for (pe, s) in pes.iter_mut().zip(&freed) {
-                        pe.blocking += s[t % cap].min(b).saturating_sub(earliest);
+                    b = slot.iter().copied().fold(b, u64::max);
+                    for (pe, &s) in pes.iter_mut().zip(slot.iter()) {
+                        pe.blocking += s.min(b).saturating_sub(earliest);
                     }
                 }
                 out.stall_cycles += b - earliest;
@@ -386,7 +388,6 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                     let pe = &mut pes[k];
                     pe.busy += cost;
                     pe.entries += e;
-                    lower[k] += e;
                     if e > 0 {
                         entry_end = entry_end.max(start + e);
                         // Spmat lines: those the column spans, less the one still buffered.
@@ -403,7 +404,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                     } else {
                         last_row[k] = None;
                     }
-                    freed[k][t % cap] = start + cost - 1;
+                    slot[k] = start + cost - 1;
                     finish[k] = start + cost;
                 }
                 out.pointer_reads += n as u64;
@@ -429,7 +430,8 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
     for pe in &mut pes {
         pe.starved = out.cycles - pe.busy;
     }
-    out.lower_bound = lower.into_iter().max().unwrap_or(0);
+    // No schedule beats the busiest PE's entries.
+    out.lower_bound = pes.iter().map(|p| p.entries).max().unwrap_or(0);
     out.pes = pes;
     Ok(out)
 }

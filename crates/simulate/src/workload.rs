@@ -19,6 +19,9 @@ pub struct PaperLayer {
     pub act_density: f64,
 }
 
+/// The paper's relative-index width, bits: what its layers are packed with.
+pub const PAPER_INDEX_BITS: u8 = 4;
+
 /// Table III: the nine layers, in the paper's order.
 pub const PAPER_LAYERS: [PaperLayer; 9] = [
     PaperLayer {

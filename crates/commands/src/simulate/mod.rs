@@ -19,7 +19,7 @@ use crate::charts::{Draw, SavingsChart, savings_title};
 use crate::energy_table::EnergyTable;
 use crate::error::Result;
 use crate::inputs::InputRequest;
-use crate::packed::PackedModel;
+use crate::packed::{PackedModel, add_model_inputs, model_file};
 use crate::report::energy::CostReport;
 
 /// What to simulate, on which inputs, on which hardware.
@@ -43,6 +43,9 @@ pub struct Request {
     pub chart: SavingsChart,
     /// Also run the layers on this machine's CPU (dense and CSR, batch 1 and 64).
     pub cpu: bool,
+    /// The most memory the run may take, estimated before the model is read: the model read
+    /// and decoded, a dataset's samples.
+    pub max_memory: u64,
 }
 
 impl Request {
@@ -58,6 +61,7 @@ impl Request {
             energy: EnergyTable::default(),
             chart: SavingsChart::default(),
             cpu: false,
+            max_memory: crate::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -111,16 +115,17 @@ impl Request {
     /// Runs the simulation; a savings chart asked for is drawn by `draw`.
     pub fn run(&self, draw: &dyn Draw) -> Result<Report> {
         self.check()?;
-        let model = PackedModel::load(&self.dir)?;
         let table = self.energy.table()?;
         // The chart never goes over an input: the model, its folder, the input vectors, the
-        // dataset's files, the energy table.
+        // dataset's files, the energy table. Checked before anything is read.
         let mut inputs = Inputs::new();
-        model.add_inputs(&mut inputs);
+        add_model_inputs(&self.dir, &model_file(&self.dir), &mut inputs);
         inputs
             .extend(self.input.inputs()?)
             .extend(&self.energy.file);
         self.chart.check(&inputs)?;
+        let model =
+            PackedModel::load_estimated(&self.dir, self.input.estimate()?, self.max_memory)?;
         let report = match Program::of(&model.bundle)? {
             Some(program) => Report::Described(self.described(&model, &program, &table)?),
             None => Report::Chain(self.chain(&model, &table)?),

@@ -126,6 +126,15 @@ fn new_temp_file(path: &Path) -> Result<PathBuf> {
 
 /// The bundle of an output folder (or a bundle file given directly), fully validated.
 pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
+    let (file, len) = open_bundle(path)?;
+    let bundle = read_bundle(&file, len)?;
+    Ok((file, bundle))
+}
+
+/// The `model.eie` of an output folder (or a bundle file given directly) and the length its
+/// header declares, nothing else read: what an estimate of a command's memory starts from.
+/// An interrupted publication there is finished or undone first.
+pub fn open_bundle(path: &Path) -> Result<(PathBuf, u64)> {
     let file = if path.is_dir() {
         recover(path)?;
         path.join(BUNDLE_FILE)
@@ -141,22 +150,25 @@ pub fn load_bundle(path: &Path) -> Result<(PathBuf, Bundle)> {
         }
         path.to_path_buf()
     };
-    // Never more than the header declares: a sparse or growing file is refused, not read;
-    // a file without a bundle's header is refused on its first 56 bytes.
+    // A file without a bundle's header is refused on its first 56 bytes.
     let head = read_head(&file).map_err(io("cannot read", &file))?;
-    let limit = match Bundle::declared_len(&head) {
-        Some(limit) => limit,
+    match Bundle::declared_len(&head) {
+        Some(len) => Ok((file, len)),
         None => {
             let error = Bundle::from_bytes(&head).expect_err("not a bundle's header");
-            return Err(Error::Bundle { path: file, error });
+            Err(Error::Bundle { path: file, error })
         }
-    };
-    let bytes = eie_format::files::read_regular(&file, limit).map_err(io("cannot read", &file))?;
-    let bundle = Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
-        path: file.clone(),
+    }
+}
+
+/// The bundle in `file` of the declared length `len` ([`open_bundle`]), fully validated;
+/// never more than `len` bytes read (a sparse or growing file is refused, not read).
+pub fn read_bundle(file: &Path, len: u64) -> Result<Bundle> {
+    let bytes = eie_format::files::read_regular(file, len).map_err(io("cannot read", file))?;
+    Bundle::from_bytes(&bytes).map_err(|error| Error::Bundle {
+        path: file.to_path_buf(),
         error,
-    })?;
-    Ok((file, bundle))
+    })
 }
 
 /// The first bytes of `file` (at most a header's), if it is a regular file.
