@@ -37,6 +37,7 @@ enum Command {
     /// sharing: zeros are pruned positions, each tensor's distinct values are its codebook).
     Pack(commands::pack::Args),
     /// Prune, weight-share and pack a trained checkpoint: images, model.eie and a report.
+    #[command(mut_arg("max_memory", |a| a.requires("dataset")))]
     Compress(commands::compress::Args),
     /// Run a packed model through the bit-exact fixed-point model and the cycle-level timing
     /// model of EIE: cycles, time, load balance, SRAM reads, energy, and the outputs.
@@ -57,6 +58,7 @@ enum Command {
     /// Co-simulate the reference Verilog design (rtl/) on a packed model in Icarus Verilog or
     /// Verilator: outputs and accumulators against the functional model, cycles against the
     /// timing model.
+    #[command(mut_arg("max_memory", |a| a.requires("dataset")))]
     RtlCheck(commands::rtl_check::Args),
     /// Train a classifier of any model description (an MLP, a CNN, an LSTM; Adam, seeded,
     /// reproducible) and write it as a PyTorch-layout safetensors checkpoint.

@@ -1821,4 +1821,30 @@ fn simulating_commands_are_refused_past_the_memory_budget_before_any_work() {
         "sweep", "s", "--param", "pes", "--values", "2,4", "--model", "c",
     ])
     .ok();
+    // Review: the CPU baseline's copies were not counted (5.6x over the limit, exit 0).
+    t.run(&["simulate", "c", "--cpu", "--max-memory", "64M"])
+        .fails_with(&["the CPU baseline's copies of the largest layer"]);
+    // Review: --max-memory did nothing for compress and rtl-check without a dataset.
+    t.run(&["compress", "m.safetensors", "-o", "x", "--max-memory", "1"])
+        .usage_error(&["--dataset"]);
+    t.run(&["rtl-check", "c", "--max-memory", "1"])
+        .usage_error(&["--dataset"]);
+    // Review: a model.eie declaring a terabyte in a sparse 3 GiB file was estimated, then
+    // read for 14 s, before it was found truncated.
+    std::fs::create_dir(t.path("lie")).unwrap();
+    let mut head = std::fs::read(t.path("c/model.eie")).unwrap();
+    head.truncate(64);
+    head[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    std::fs::write(t.path("lie/model.eie"), &head).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(t.path("lie/model.eie"))
+        .unwrap();
+    f.set_len(3 << 30).unwrap();
+    let start = std::time::Instant::now();
+    t.run(&["simulate", "lie"])
+        .fails_with(&["bundle truncated", "1099511627832 bytes expected"]);
+    t.run(&["vectors", "lie", "-o", "lv"])
+        .fails_with(&["bundle truncated", "1099511627832 bytes expected"]);
+    assert!(start.elapsed().as_secs() < 5, "refused before any read");
 }

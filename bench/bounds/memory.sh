@@ -53,3 +53,8 @@ case_ "sweep --param pes --values 4089..4096" sweep sw --param pes --values 4089
 case_at 40M "sweep --param pes of the model, 1024,4096" sweep sw-m --param pes --values 1024,4096 --model alex-c --force
 case_ "bench-paper --pes 4096" bench-paper --pes 4096
 case_ "bench-paper --pes 1024 --cpu" bench-paper --pes 1024 --cpu
+case_ "sweep --param pes --values 4096" sweep sw1 --param pes --values 4096 --force
+rm -rf demo && "$bin" -q demo -o demo >/dev/null
+case_at 17M "sweep --param pes of the demo, 2048 values" sweep sw-d --param pes --values "$(seq -s, 2049 4096)" --model demo/eie --force
+case_ "bench-paper --pes 1" bench-paper --pes 1
+case_at 40M "simulate --cpu of the 4096x9216 model" simulate alex-c --cpu

@@ -44,40 +44,46 @@ pub struct Request {
 }
 
 impl Request {
-    /// Refuses, before any layer is generated, a run whose packed layers would take more
-    /// than `max_memory`: one per thread, or with the CPU baseline all nine (kept for it)
-    /// and the baseline's dense and sparse copies of the largest.
+    /// Refuses, before any layer is generated, a run whose layers would take more than
+    /// `max_memory`: each layer's generated weights (9 bytes a weight as sparse codes) and its
+    /// packing, as many layers at once as there are threads (the largest ones), or with the
+    /// CPU baseline all nine (kept for it) and the baseline's dense and sparse copies of the
+    /// largest.
     fn estimate(&self, pes: usize) -> Result<()> {
-        let threads = rayon::current_num_threads().clamp(1, PAPER_LAYERS.len());
-        let one = |spec: &eie_simulate::workload::PaperLayer, threads: usize| {
-            let nonzeros = (spec.weight_density * (spec.outputs * spec.inputs) as f64).ceil();
-            let mut e = Estimate::part();
-            e.packing(
-                spec.name,
-                (spec.outputs, spec.inputs, nonzeros as u64),
-                (pes, eie_simulate::workload::PAPER_INDEX_BITS),
-                self.timing.fifo_depth,
-                threads,
-            );
-            e
+        let mut layers: Vec<Estimate> = PAPER_LAYERS
+            .iter()
+            .map(|spec| {
+                let nonzeros =
+                    (spec.weight_density * (spec.outputs * spec.inputs) as f64).ceil() as u64;
+                let mut e = Estimate::part();
+                e.add(format!("{}'s weights", spec.name), nonzeros * 9)
+                    .packing(
+                        spec.name,
+                        (spec.outputs, spec.inputs, nonzeros),
+                        (pes, eie_simulate::workload::PAPER_INDEX_BITS),
+                        self.timing.fifo_depth,
+                        1,
+                    );
+                e
+            })
+            .collect();
+        layers.sort_by_key(|e| std::cmp::Reverse(e.total()));
+        let at_once = if self.cpu {
+            PAPER_LAYERS.len()
+        } else {
+            rayon::current_num_threads().clamp(1, PAPER_LAYERS.len())
         };
         let mut estimate = Estimate::default();
+        for e in layers.into_iter().take(at_once) {
+            estimate.include(e);
+        }
         if self.cpu {
-            for spec in &PAPER_LAYERS {
-                estimate.include(one(spec, 1));
-            }
             let dense = PAPER_LAYERS
                 .iter()
                 .map(|s| (s.outputs * s.inputs) as u64 * 8)
                 .max()
                 .unwrap_or(0);
             estimate.add("the CPU baseline's copies of the largest layer", dense);
-        } else if let Some(largest) = PAPER_LAYERS
-            .iter()
-            .map(|s| one(s, threads))
-            .max_by_key(Estimate::total)
-        {
-            estimate.include(largest);
         }
         estimate.check(self.max_memory)
     }

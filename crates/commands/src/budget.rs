@@ -166,10 +166,11 @@ impl Estimate {
             .saturating_add(nonzeros.saturating_mul(8))
             .saturating_add(pes.saturating_mul(8 * fifo as u64 + 128));
         let cursors = (cols + 1).saturating_mul(8).saturating_mul(threads);
-        self.add(
-            format!("{name} packed for {pes} PEs, {threads} at once"),
-            one.saturating_mul(threads).saturating_add(cursors),
-        )
+        let what = match threads {
+            1 => format!("{name} packed for {pes} PEs"),
+            _ => format!("{name} packed for {pes} PEs, {threads} at once"),
+        };
+        self.add(what, one.saturating_mul(threads).saturating_add(cursors))
     }
 
     /// Every part of `other` too.

@@ -47,10 +47,8 @@ impl PackedModel {
         max_memory: u64,
     ) -> Result<Self> {
         let (file, declared) = open_bundle(given)?;
-        // A header that declares more than the file holds is refused by the read, with its
-        // own message; the estimate counts what can be read.
-        let len = std::fs::metadata(&file).map_or(declared, |m| m.len().min(declared));
-        estimate.packed_model(len).check(max_memory)?;
+        // open_bundle refused a header that declares more than the file holds.
+        estimate.packed_model(declared).check(max_memory)?;
         let bundle = read_bundle(&file, declared)?;
         Ok(Self {
             given: given.to_path_buf(),

@@ -9,8 +9,10 @@ use eie_energy::{Component, Energy, layer_energy};
 use eie_images::{ColumnBatch, Fit, pct};
 use eie_pipeline::output::{Inputs, Lock, OutputKind, check_replaceable, write_file};
 use eie_pipeline::recorded_capacity;
-use eie_simulate::TimingParams;
-use eie_simulate::sweep::{Param, Point, Work, model_workload, paper_workload, point};
+use eie_simulate::sweep::Param;
+use eie_simulate::sweep::{Point, Work, model_workload, paper_workload, point};
+use eie_simulate::workload::{PAPER_INDEX_BITS, PAPER_LAYERS};
+use eie_simulate::{LayerView, TimingParams};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -269,7 +271,7 @@ impl Request {
     }
 
     /// Every layer at every value, each costed as soon as it is run and its packed layer
-    /// then dropped.
+    /// and per-PE counters then dropped: what a point keeps is its row of the CSV.
     fn points(&self) -> Result<Vec<SweepPoint>> {
         let fit = Fit {
             column_batch: self.column_batch,
@@ -277,11 +279,16 @@ impl Request {
         };
         let table = self.energy.table()?;
         // The images' pointers and SRAMs, for the energy: the model's as recorded, else the
-        // paper's.
+        // paper's. The estimate comes before any workload is built.
         let (work, pointer_bits, capacity) = match &self.model {
-            None => (paper_workload(self.seed), fit.pointer_bits, fit.capacity),
+            None => {
+                self.estimate(&paper_shapes(), 0)?;
+                (paper_workload(self.seed), fit.pointer_bits, fit.capacity)
+            }
             Some(model) => {
                 let m = PackedModel::load_within(model, self.max_memory)?;
+                let decoded = std::fs::metadata(&m.file).map_or(0, |f| f.len());
+                self.estimate(&model_shapes(&m.bundle), decoded)?;
                 (
                     model_workload(&m.bundle, self.act_density, self.seed)?,
                     m.bundle.meta().pointer_bits,
@@ -289,18 +296,17 @@ impl Request {
                 )
             }
         };
-        self.estimate(&work)?;
-        // Every (layer, value) point in parallel, in order, its packed layer dropped once
-        // costed: memory holds one packed layer per thread, whatever the number of values,
-        // and a large layer's values do not wait on one thread.
+        // Every (layer, value) point in parallel, in order: memory holds one packed layer
+        // per thread, whatever the number of values, and a large layer's values do not wait
+        // on one thread.
         let pairs: Vec<(&Work, u32)> = work
             .iter()
             .flat_map(|w| self.values.iter().map(move |&v| (w, v)))
             .collect();
-        let costed: Vec<(Point, Energy)> = pairs
+        let mut points: Vec<SweepPoint> = pairs
             .par_iter()
-            .map(|&(w, v)| -> eie_simulate::Result<(Point, Energy)> {
-                let mut p = point(w, self.param, v, &self.timing, &fit)?;
+            .map(|&(w, v)| -> eie_simulate::Result<SweepPoint> {
+                let p = point(w, self.param, v, &self.timing, &fit)?;
                 let e = layer_energy(
                     p.view(),
                     &p.timing,
@@ -310,54 +316,32 @@ impl Request {
                     &table,
                 )
                 .energy;
-                p.parts = Vec::new();
-                Ok((p, e))
+                Ok(SweepPoint::of(&p, e))
             })
             .collect::<eie_simulate::Result<Vec<_>>>()?;
         // Layer-major: each chunk is one layer's values, the first value's cycles the base
         // of its speed-ups.
-        Ok(costed
-            .chunks(self.values.len())
-            .flat_map(|layer| {
-                let first_cycles = layer[0].0.timing.cycles.max(1);
-                layer.iter().map(move |(p, e)| (p, e, first_cycles))
-            })
-            .map(|(p, e, first_cycles)| SweepPoint {
-                layer: p.layer.clone(),
-                value: p.value,
-                cycles: p.timing.cycles,
-                time_us: p.timing.time_us(),
-                load_efficiency: p.timing.load_efficiency(),
-                speedup: first_cycles as f64 / p.timing.cycles.max(1) as f64,
-                entries: p.entries,
-                padding: p.padding,
-                padding_pct: pct(p.padding, p.entries),
-                spmat_reads: p.timing.spmat_reads(),
-                pointer_reads: p.timing.pointer_reads,
-                broadcasts: p.timing.broadcasts,
-                stall_cycles: p.timing.stall_cycles,
-                spmat_reads_per_mac: p.timing.spmat_reads() as f64 / p.timing.macs.max(1) as f64,
-                energy: *e,
-                energy_nj: e.total_pj() / 1e3,
-                power_mw: e.power_mw(),
-                pj_per_mac: e.pj_per_mac(),
-                spmat_read_nj: e.get(Component::SpmatRead) / 1e3,
-            })
-            .collect())
+        for layer in points.chunks_mut(self.values.len()) {
+            let first = layer[0].cycles.max(1) as f64;
+            for p in layer {
+                p.speedup = first / p.cycles.max(1) as f64;
+            }
+        }
+        Ok(points)
     }
 
-    /// Refuses, before any point is run, a sweep whose layers and their largest re-packing
-    /// (once per thread running points) would take more than `--max-memory`.
-    fn estimate(&self, work: &[Work]) -> Result<()> {
-        let threads = rayon::current_num_threads()
-            .min(work.len() * self.values.len())
-            .max(1);
-        let weights: u64 = work.iter().map(|w| w.codes.len() as u64 * 9).sum();
-        let largest = work
+    /// Refuses, before any workload is built, a sweep of `shapes` that would take more than
+    /// `--max-memory`: the model as decoded (`decoded` bytes), the layers' weights as sparse
+    /// codes, the points' results and files, and the largest re-packings that can run at once (as many
+    /// as there are threads).
+    fn estimate(&self, shapes: &[Shape], decoded: u64) -> Result<()> {
+        let points = shapes.len() * self.values.len();
+        let threads = rayon::current_num_threads().min(points).max(1);
+        let mut repacked: Vec<Estimate> = shapes
             .iter()
-            .flat_map(|w| self.values.iter().map(move |&v| (w, v)))
-            .map(|(w, v)| {
-                let (mut pes, mut bits, mut fifo) = (w.pes, w.index_bits, self.timing.fifo_depth);
+            .flat_map(|s| self.values.iter().map(move |&v| (s, v)))
+            .map(|(s, v)| {
+                let (mut pes, mut bits, mut fifo) = (s.pes, s.index_bits, self.timing.fifo_depth);
                 match self.param {
                     Param::Pes => pes = v as usize,
                     Param::IndexBits => bits = v as u8,
@@ -365,20 +349,24 @@ impl Request {
                     Param::SpmatWidth => {}
                 }
                 let mut one = Estimate::part();
-                one.packing(
-                    &w.name,
-                    (w.codes.rows(), w.codes.cols(), w.codes.len() as u64),
-                    (pes, bits),
-                    fifo,
-                    threads,
-                );
+                one.packing(&s.name, (s.rows, s.cols, s.nonzeros), (pes, bits), fifo, 1);
                 one
             })
-            .max_by_key(Estimate::total);
+            .collect();
+        // Any `threads` points at once take at most the `threads` largest together.
+        repacked.sort_by_key(|e| std::cmp::Reverse(e.total()));
         let mut estimate = Estimate::default();
-        estimate.add("the layers' weights", weights);
-        if let Some(largest) = largest {
-            estimate.include(largest);
+        if decoded > 0 {
+            estimate.add("model.eie decoded", decoded);
+        }
+        let weights: u64 = shapes.iter().map(|s| s.nonzeros * 9).sum();
+        estimate.add("the layers' weights", weights).add(
+            // A point's row in memory, in both CSVs and in every plot: about 1 KiB.
+            format!("{points} points' results, CSVs and plots"),
+            (points * (std::mem::size_of::<SweepPoint>() + 512)) as u64,
+        );
+        for e in repacked.into_iter().take(threads) {
+            estimate.include(e);
         }
         estimate.check(self.max_memory)
     }
@@ -432,6 +420,78 @@ impl Request {
         }));
         plots
     }
+}
+
+impl SweepPoint {
+    /// A point's row, its speed-up not yet known (1).
+    fn of(p: &Point, e: Energy) -> Self {
+        let t = &p.timing;
+        Self {
+            layer: p.layer.clone(),
+            value: p.value,
+            cycles: t.cycles,
+            time_us: t.time_us(),
+            load_efficiency: t.load_efficiency(),
+            speedup: 1.0,
+            entries: p.entries,
+            padding: p.padding,
+            padding_pct: pct(p.padding, p.entries),
+            spmat_reads: t.spmat_reads(),
+            pointer_reads: t.pointer_reads,
+            broadcasts: t.broadcasts,
+            stall_cycles: t.stall_cycles,
+            spmat_reads_per_mac: t.spmat_reads() as f64 / t.macs.max(1) as f64,
+            energy: e,
+            energy_nj: e.total_pj() / 1e3,
+            power_mw: e.power_mw(),
+            pj_per_mac: e.pj_per_mac(),
+            spmat_read_nj: e.get(Component::SpmatRead) / 1e3,
+        }
+    }
+}
+
+/// A layer's size as a sweep re-packs it, known before its workload is built.
+struct Shape {
+    name: String,
+    rows: usize,
+    cols: usize,
+    nonzeros: u64,
+    pes: usize,
+    index_bits: u8,
+}
+
+/// The paper's nine layers, from Table III (their weights not generated yet).
+fn paper_shapes() -> Vec<Shape> {
+    PAPER_LAYERS
+        .iter()
+        .map(|l| Shape {
+            name: l.name.to_string(),
+            rows: l.outputs,
+            cols: l.inputs,
+            nonzeros: (l.weight_density * (l.outputs * l.inputs) as f64).ceil() as u64,
+            pes: 64,
+            index_bits: PAPER_INDEX_BITS,
+        })
+        .collect()
+}
+
+/// A packed model's layers (padding left out of the weights).
+fn model_shapes(bundle: &eie_format::Bundle) -> Vec<Shape> {
+    LayerView::all(bundle)
+        .iter()
+        .map(|v| Shape {
+            name: v.name().to_string(),
+            rows: v.rows(),
+            cols: v.cols(),
+            nonzeros: v
+                .parts()
+                .iter()
+                .map(|p| (p.entries() - p.padding()) as u64)
+                .sum(),
+            pes: v.pes(),
+            index_bits: v.parts()[0].index_bits(),
+        })
+        .collect()
 }
 
 /// `sweep-PARAM.csv`: one line per point.

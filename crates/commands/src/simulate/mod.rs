@@ -126,6 +126,22 @@ impl Request {
         self.chart.check(&inputs)?;
         let model =
             PackedModel::load_estimated(&self.dir, self.input.estimate()?, self.max_memory)?;
+        if self.cpu {
+            // The CPU baseline's dense and sparse copies of one layer at a time, known once
+            // the layers are.
+            let largest = model
+                .views(self.layer.as_deref())?
+                .iter()
+                .map(|v| (v.rows() * v.cols()) as u64 * 8)
+                .max()
+                .unwrap_or(0);
+            let decoded = std::fs::metadata(&model.file).map_or(0, |f| f.len());
+            let mut estimate = self.input.estimate()?;
+            estimate
+                .add("model.eie decoded", decoded)
+                .add("the CPU baseline's copies of the largest layer", largest);
+            estimate.check(self.max_memory)?;
+        }
         let report = match Program::of(&model.bundle)? {
             Some(program) => Report::Described(self.described(&model, &program, &table)?),
             None => Report::Chain(self.chain(&model, &table)?),

@@ -153,7 +153,18 @@ pub fn open_bundle(path: &Path) -> Result<(PathBuf, u64)> {
     // A file without a bundle's header is refused on its first 56 bytes.
     let head = read_head(&file).map_err(io("cannot read", &file))?;
     match Bundle::declared_len(&head) {
-        Some(len) => Ok((file, len)),
+        // A header that declares more than the file holds is refused before anything is
+        // read or estimated from it.
+        Some(len) => match std::fs::metadata(&file) {
+            Ok(m) if m.len() < len => Err(Error::Bundle {
+                path: file,
+                error: eie_format::Error::Truncated {
+                    expected: len,
+                    got: m.len(),
+                },
+            }),
+            _ => Ok((file, len)),
+        },
         None => {
             let error = Bundle::from_bytes(&head).expect_err("not a bundle's header");
             Err(Error::Bundle { path: file, error })
