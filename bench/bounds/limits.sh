@@ -29,7 +29,7 @@ printf '%-44s %8s %10s\n' "case" "time s" "peak KB"
 measure "compress --layers l1.weight, 500,000 tensors" compress many.safetensors -o c1 --layers l1.weight --force
 measure "compress --layers l1.weight, 2 tensors" compress few.safetensors -o c2 --layers l1.weight --force
 measure "compress, 500,000 layers (refused)" compress many.safetensors -o c3 --force
-rm -rf s1 s4
+rm -rf s1 s4 s8
 measure "sweep --param pes --values 4089..4096" sweep s8 --param pes --values 4089,4090,4091,4092,4093,4094,4095,4096
 measure "sweep --param pes --values 4093..4096" sweep s4 --param pes --values 4093,4094,4095,4096
 measure "sweep --param pes --values 4096" sweep s1 --param pes --values 4096

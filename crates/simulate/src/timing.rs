@@ -291,6 +291,23 @@ fn column_rows(s: &eie_format::PeStreams, lo: usize, hi: usize) -> (Option<usize
     (first, row, real)
 }
 
+/// Broadcast columns whose pointers [`layer`] gathers at once.
+const TILE: usize = 32;
+
+/// Every PE's pointers at the start (`lo`) and the end (`hi`) of each of `columns`, in rows
+/// of one value per PE: row r for `columns[r]`. PE by PE, so each PE's pointer array is read
+/// in order.
+fn gather(streams: &[eie_format::PeStreams], columns: &[usize], lo: &mut [u32], hi: &mut [u32]) {
+    let n = streams.len();
+    for (k, s) in streams.iter().enumerate() {
+        let ptr = s.ptr();
+        for (r, &c) in columns.iter().enumerate() {
+            lo[r * n + k] = ptr[c];
+            hi[r * n + k] = ptr[c + 1];
+        }
+    }
+}
+
 /// Times one layer. `active[j]` says whether column j's activation is non-zero (length: the
 /// layer's columns; the bias column, if any, is always active).
 pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
@@ -342,15 +359,22 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         // fewer broadcasts than `cap` fills only that many slots (t % cap = t).
         let first = part.first_col();
         let end = first + part.cols();
-        let broadcasts = active[first.min(active.len())..end.min(active.len())]
-            .iter()
-            .filter(|&&a| a)
-            .count();
+        // The part's broadcast columns, local.
+        let columns: Vec<usize> = (first..end)
+            .filter(|&j| active[j])
+            .map(|j| j - first)
+            .collect();
         // Slot-major, so a broadcast's look at every PE's slot is one contiguous scan.
-        let slots = cap.min(broadcasts);
+        let slots = cap.min(columns.len());
         let mut freed = vec![0u64; slots * n];
         let mut line: Vec<Option<u64>> = vec![None; n];
         let mut last_row: Vec<Option<usize>> = vec![None; n];
+        // Every PE's pointers of the next TILE broadcast columns, copied PE by PE into rows of
+        // n: the walk then reads one contiguous row a broadcast instead of a cache line (and
+        // a page) of every PE's pointer array.
+        let streams = part.streams();
+        let tile_rows = TILE.min(columns.len());
+        let (mut lo_t, mut hi_t) = (vec![0u32; tile_rows * n], vec![0u32; tile_rows * n]);
         let mut t = 0usize; // broadcasts in this part
         // Every part scans at least one group, even a part of no columns (a layer of none):
         // the scanner loads a group before it can find it empty, as the RTL's does.
@@ -358,14 +382,13 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         loop {
             let lo = (g * n).max(first);
             let hi = ((g + 1) * n).min(end);
-            for (j, _) in active
-                .iter()
-                .enumerate()
-                .take(hi)
-                .skip(lo)
-                .filter(|(_, a)| **a)
-            {
-                let local_col = j - first;
+            for _ in active[lo.min(hi)..hi].iter().filter(|a| **a) {
+                if t.is_multiple_of(TILE) {
+                    let next = &columns[t..(t + TILE).min(columns.len())];
+                    gather(streams, next, &mut lo_t, &mut hi_t);
+                }
+                let row = (t % TILE) * n;
+                let (lo_row, hi_row) = (&lo_t[row..row + n], &hi_t[row..row + n]);
                 // Queue constraint: every PE must be done with activation t - cap, whose slot
                 // this one takes (a slot freed in a cycle can be filled in that cycle).
                 let earliest = scanner;
@@ -380,8 +403,8 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 out.stall_cycles += b - earliest;
                 out.broadcasts += 1;
                 scanner = b + 1;
-                for (k, s) in part.streams().iter().enumerate() {
-                    let (lo_e, hi_e) = (s.ptr()[local_col] as u64, s.ptr()[local_col + 1] as u64);
+                for k in 0..n {
+                    let (lo_e, hi_e) = (lo_row[k] as u64, hi_row[k] as u64);
                     let e = hi_e - lo_e;
                     let start = (b + 1).max(finish[k]);
                     let cost = e.max(1);
@@ -394,7 +417,8 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                         let (l0, l1) = (lo_e / epl, (hi_e - 1) / epl);
                         pe.spmat_reads += l1 - l0 + 1 - u64::from(line[k] == Some(l0));
                         line[k] = Some(l1);
-                        let (first_row, row, macs) = column_rows(s, lo_e as usize, hi_e as usize);
+                        let (first_row, row, macs) =
+                            column_rows(&streams[k], lo_e as usize, hi_e as usize);
                         out.macs += macs;
                         out.padding += e - macs;
                         if start == finish[k] && first_row.is_some() && first_row == last_row[k] {
