@@ -10,7 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use eie_commands::{DatasetRequest, EnergyTable, InputRequest, Source};
 use eie_dataset::{SampleRange, ScalingRequest, Spec};
 use eie_images::{Capacity, ColumnBatch, Fit};
-use eie_simulate::{Arith, TimingParams};
+use eie_simulate::{Arith, Rules, TimingParams};
 
 /// The input data of a command: a dataset and which of its samples.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -153,17 +153,10 @@ pub struct TimingArgs {
     /// Whose schedule: this project's, which the reference RTL implements, or the EIE
     /// authors' cycle simulator's (its group advance, ring queue and pointer register; queue
     /// depth D then holds D - 1 activations, as theirs).
-    #[arg(long, value_enum, default_value_t = RulesArg::Rtl)]
-    pub timing_rules: RulesArg,
-}
-
-/// `--timing-rules`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RulesArg {
-    /// docs/timing-model.md's rules, the reference RTL's.
-    Rtl,
-    /// The authors' simulator's (docs/timing-model.md "The authors' rules").
-    Authors,
+    /// rtl: docs/timing-model.md's rules, the reference RTL's; authors: the authors'
+    /// simulator's (docs/timing-model.md "The authors' rules").
+    #[arg(long, default_value = "rtl", value_parser = PossibleValuesParser::new(Rules::ALL.map(Rules::name)).map(|s| Rules::named(&s).expect("a listed name")))]
+    pub timing_rules: Rules,
 }
 
 impl TimingArgs {
@@ -176,10 +169,7 @@ impl TimingArgs {
             spmat_width: self.spmat_width,
             pipeline_depth: self.pipeline_depth,
             group_advance: !self.no_group_advance,
-            rules: match self.timing_rules {
-                RulesArg::Rtl => eie_simulate::Rules::Rtl,
-                RulesArg::Authors => eie_simulate::Rules::Authors,
-            },
+            rules: self.timing_rules,
         }
     }
 }

@@ -1483,6 +1483,19 @@ fn the_documented_limits_are_the_code_s() {
             "eie_dataset::MAX_DECOMPRESSED",
             eie_dataset::MAX_DECOMPRESSED as f64,
         ),
+        ("eie_text::MAX_TEXT_BYTES", eie_text::MAX_TEXT_BYTES as f64),
+        (
+            "eie_text::MAX_TOKENIZER_BYTES",
+            eie_text::MAX_TOKENIZER_BYTES as f64,
+        ),
+        (
+            "eie_transformer::config::MAX_CONFIG_BYTES",
+            eie_transformer::config::MAX_CONFIG_BYTES as f64,
+        ),
+        (
+            "eie_transformer::config::MAX_DIM",
+            eie_transformer::config::MAX_DIM as f64,
+        ),
     ];
     let doc = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reliability.md"),

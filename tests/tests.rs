@@ -10,6 +10,7 @@ mod compress;
 mod cpu;
 mod energy;
 mod flags;
+mod language;
 mod layout;
 mod models;
 mod pack;

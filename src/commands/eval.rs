@@ -18,7 +18,9 @@ use crate::render::report::{fractions, render_stages};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The original checkpoint (.safetensors, or a sharded checkpoint's index).
+    /// The original checkpoint (.safetensors, or a sharded checkpoint's index), or a Hugging
+    /// Face language model's folder (config.json, model.safetensors, tokenizer.json) to
+    /// evaluate on --dataset text:FILE (its --range in bytes) by perplexity.
     pub model: PathBuf,
     /// An output folder of `compress` (or `pack`) made from MODEL: its pruned and
     /// pruned-and-shared stages and its images are evaluated too.
@@ -42,6 +44,12 @@ pub struct Args {
     pub timing: TimingArgs,
     #[command(flatten)]
     pub energy: EnergyArgs,
+    /// A language model's window, tokens (default: its positions, at most 1024).
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(2..=1 << 24))]
+    pub context: Option<u32>,
+    /// Tokens between a language model's windows (default: half the context).
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..=1 << 24))]
+    pub stride: Option<u32>,
     /// Print JSON (with per-class accuracy) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -61,19 +69,32 @@ pub fn run(args: Args) -> Result<()> {
         arith: args.arith.arith(),
         timing: args.timing.params(),
         energy: args.energy.table(),
+        context: args.context.map(|c| c as usize),
+        stride: args.stride.map(|s| s as usize),
     };
     let report = request.run()?;
     if args.json {
         out!("{}", to_json(&report)?);
         return Ok(());
     }
-    outln!(
-        "{} on {} ({} samples, inputs {})",
-        report.model,
-        report.dataset,
-        report.samples,
-        report.scaling
-    );
+    match &report.text {
+        Some(t) => outln!(
+            "{} on {}: {} tokens, windows of {} every {} ({:.0} tokens/s)",
+            report.model,
+            report.dataset,
+            t.tokens,
+            t.context,
+            t.stride,
+            t.tokens_per_second
+        ),
+        None => outln!(
+            "{} on {} ({} samples, inputs {})",
+            report.model,
+            report.dataset,
+            report.samples,
+            report.scaling
+        ),
+    }
     out!("{}", render_stages(&report.stages));
     if let Some(f) = &report.act_frac {
         outln!(

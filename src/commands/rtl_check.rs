@@ -6,26 +6,20 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use eie_commands::rtl_check::Request;
 use eie_rtl::Simulator;
 
 use crate::options::{ArithArgs, InputArgs, TimingArgs};
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SimulatorArg {
-    /// Icarus Verilog 11 or later (`iverilog -g2012`, `vvp`).
-    Iverilog,
-    /// Verilator 5 (`verilator --binary`): compiled, for large models.
-    Verilator,
-}
-
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Output folder of `pack` or `compress` (its manifest.json and images/ are loaded).
     pub dir: PathBuf,
-    /// The HDL simulator.
-    #[arg(long, value_enum, default_value_t = SimulatorArg::Iverilog)]
-    pub simulator: SimulatorArg,
+    /// The HDL simulator: iverilog (Icarus Verilog 11 or later: `iverilog -g2012`, `vvp`) or
+    /// verilator (Verilator 5, `verilator --binary`: compiled, for large models).
+    #[arg(long, default_value = "iverilog", value_parser = PossibleValuesParser::new(Simulator::ALL.map(Simulator::name)).map(|s| Simulator::named(&s).expect("a listed name")))]
+    pub simulator: Simulator,
     /// Keep the testbench, the vectors and the simulator's log in this new folder (by
     /// default a temporary folder, removed afterwards).
     #[arg(long, value_name = "DIR")]
@@ -45,10 +39,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let request = Request {
         dir: args.dir,
-        simulator: match args.simulator {
-            SimulatorArg::Iverilog => Simulator::Iverilog,
-            SimulatorArg::Verilator => Simulator::Verilator,
-        },
+        simulator: args.simulator,
         work: args.work,
         host_load: args.host_load,
         input: args.input.request(),

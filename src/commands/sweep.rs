@@ -5,40 +5,20 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use eie_commands::sweep::Request;
+use eie_simulate::sweep::Param;
 
 use crate::options::{ColumnBatchArgs, EnergyArgs, ForceArgs, MemoryArgs, TimingArgs};
 use eie_charts::Plotters;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Param {
-    /// Processing elements (layers re-packed for each).
-    Pes,
-    /// Activation queue depth.
-    Fifo,
-    /// Relative-index width (layers re-packed for each).
-    IndexBits,
-    /// Spmat SRAM line width in bits.
-    SpmatWidth,
-}
-
-impl From<Param> for eie_simulate::sweep::Param {
-    fn from(p: Param) -> Self {
-        match p {
-            Param::Pes => Self::Pes,
-            Param::Fifo => Self::Fifo,
-            Param::IndexBits => Self::IndexBits,
-            Param::SpmatWidth => Self::SpmatWidth,
-        }
-    }
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Folder for the CSV and the plots.
     pub dir: PathBuf,
-    /// The parameter to sweep.
-    #[arg(long, value_enum)]
+    /// The parameter to sweep: pes (layers re-packed for each), fifo (the activation queue's
+    /// depth), index-bits (re-packed for each), spmat-width (the Spmat line, bits).
+    #[arg(long, value_parser = PossibleValuesParser::new(Param::ALL.map(Param::name)).map(|s| Param::named(&s).expect("a listed name")))]
     pub param: Param,
     /// Its values (comma-separated).
     #[arg(long, value_delimiter = ',', required = true, value_parser = clap::value_parser!(u32).range(1..=65536))]
@@ -68,7 +48,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let request = Request {
         dir: args.dir,
-        param: args.param.into(),
+        param: args.param,
         values: args.values,
         model: args.model,
         act_density: args.act_density,

@@ -162,17 +162,35 @@ pub fn skipped_line(skipped: &[(&str, String)], more: &str) -> String {
 
 /// The stages as a table: accuracy and its change against the first stage.
 pub fn render_stages(stages: &[StageReport]) -> String {
-    let mut t = Table::new(&["stage", "density", "top-1", "vs first", "correct"]);
+    let language = stages.iter().any(|s| s.perplexity.is_some());
+    let mut t = Table::new(if language {
+        &[
+            "stage",
+            "density",
+            "perplexity",
+            "loss",
+            "top-1",
+            "vs first",
+            "correct",
+        ][..]
+    } else {
+        &["stage", "density", "top-1", "vs first", "correct"][..]
+    });
     for s in stages {
-        t.row(vec![
+        let mut row = vec![
             s.stage.clone(),
             s.density
                 .map(|d| format!("{:.2}%", 100.0 * d))
                 .unwrap_or_default(),
-            format!("{:.2}%", 100.0 * s.top1),
-            format!("{:+.2}", s.delta_pct),
-            format!("{}/{}", s.correct, s.total),
-        ]);
+        ];
+        if language {
+            row.push(s.perplexity.map(|p| format!("{p:.3}")).unwrap_or_default());
+            row.push(s.loss.map(|l| format!("{l:.4}")).unwrap_or_default());
+        }
+        row.push(format!("{:.2}%", 100.0 * s.top1));
+        row.push(format!("{:+.2}", s.delta_pct));
+        row.push(format!("{}/{}", s.correct, s.total));
+        t.row(row);
     }
     t.render()
 }

@@ -42,6 +42,12 @@ pub enum Error {
     /// The reference RTL and the HDL simulators.
     #[error(transparent)]
     Rtl(#[from] eie_rtl::Error),
+    /// A Hugging Face model folder, or running it.
+    #[error(transparent)]
+    Transformer(#[from] eie_transformer::Error),
+    /// Text, or a tokenizer.
+    #[error(transparent)]
+    Text(#[from] eie_text::Error),
 
     // ---- requests -----------------------------------------------------------------------
     /// An option that cannot be used as given, or not with this model.

@@ -4,6 +4,8 @@
 //! functional simulator on the images, each sample also through the timing model for its
 //! energy.
 
+mod language;
+
 use std::path::PathBuf;
 
 use eie_checkpoint::Checkpoint;
@@ -47,7 +49,14 @@ pub struct Request {
     pub timing: TimingParams,
     /// The energy model's constants.
     pub energy: EnergyTable,
+    /// A language model's window, tokens (default: its positions, at most
+    /// [`language::DEFAULT_CONTEXT`]).
+    pub context: Option<usize>,
+    /// Tokens between a language model's windows (default: half the context).
+    pub stride: Option<usize>,
 }
+
+pub use language::{DEFAULT_CONTEXT, TextReport};
 
 /// Every stage's accuracy.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +86,9 @@ pub struct Report {
     /// What the bit-exact stage's runs cost (docs/energy.md), when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub energy: Option<CostReport>,
+    /// A language model's text, tokens and windows (then `samples` counts tokens scored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextReport>,
 }
 
 /// The bit-exact stage and what it needs to be measured.
@@ -89,6 +101,17 @@ impl Request {
     /// Measures every stage.
     pub fn run(&self) -> Result<Report> {
         self.check()?;
+        if self.is_language_model() {
+            return self.language();
+        }
+        for (option, given) in [("--context", self.context), ("--stride", self.stride)] {
+            if given.is_some() {
+                return Err(Error::NotApplicable {
+                    option,
+                    applies_to: "a language model folder (one with config.json)".into(),
+                });
+            }
+        }
         let ck = Checkpoint::open(&self.model)?;
         let arch = self
             .arch
@@ -119,6 +142,7 @@ impl Request {
             stages: Vec::new(),
             notes: Vec::new(),
             energy: None,
+            text: None,
         };
         if let Some(dir) = &self.dir {
             let c = Compressed {

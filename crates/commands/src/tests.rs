@@ -330,6 +330,8 @@ fn train_then_eval_measure_the_same_network() {
         arith: Default::default(),
         timing: Default::default(),
         energy: Default::default(),
+        context: None,
+        stride: None,
     }
     .run()
     .unwrap();
@@ -569,6 +571,8 @@ fn requests_are_checked_without_files() {
         arith: Default::default(),
         timing: Default::default(),
         energy: Default::default(),
+        context: None,
+        stride: None,
     }
     .check()
     .unwrap_err();

@@ -51,6 +51,12 @@ pub enum Spec {
         /// How the samples present themselves.
         form: Form,
     },
+    /// `text:FILE` (or a path ending in `.txt`): UTF-8 text, for a language model, which
+    /// tokenizes it with its own tokenizer; its range is a byte range (eie-text).
+    Text {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// How a dataset's samples present themselves to a network (checked against its input by
@@ -135,8 +141,17 @@ impl FromStr for Spec {
         if s.ends_with(".safetensors") {
             return Ok(Spec::Safetensors { path: s.into() });
         }
+        if let Some(path) = s.strip_prefix("text:") {
+            if path.is_empty() {
+                return Err(bad("expected text:FILE"));
+            }
+            return Ok(Spec::Text { path: path.into() });
+        }
+        if s.ends_with(".txt") {
+            return Ok(Spec::Text { path: s.into() });
+        }
         Err(bad(
-            "expected mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE (or FILE.safetensors), or synthetic[-image|-sequence][:SEED]",
+            "expected mnist:DIR[:train|t10k], idx:IMAGES,LABELS, safetensors:FILE (or FILE.safetensors), synthetic[-image|-sequence][:SEED], or text:FILE (or FILE.txt)",
         ))
     }
 }
@@ -157,6 +172,7 @@ impl fmt::Display for Spec {
                 Form::Plain => write!(f, "synthetic:{seed}"),
                 _ => write!(f, "synthetic-{form}:{seed}"),
             },
+            Spec::Text { path } => write!(f, "text:{}", path.display()),
         }
     }
 }
@@ -613,6 +629,7 @@ pub fn load(spec: &Spec, range: SampleRange, scaling: &Scaling) -> Result<Datase
         Spec::Idx { images, labels } => idx::load_pair(images, labels, range, &label)?,
         Spec::Safetensors { path } => tensors::load(path, range, &label)?,
         Spec::Synthetic { seed, form } => synthetic::load(*seed, *form, range, &label)?,
+        Spec::Text { .. } => return Err(text_needs_a_model(spec)),
     };
     let first = range.resolve(raw.total, &label)?.start;
     let Raw {
@@ -681,6 +698,15 @@ pub fn peek(spec: &Spec) -> Result<(usize, usize)> {
         Spec::Idx { images, .. } => idx(images),
         Spec::Safetensors { path } => tensors::peek(path),
         Spec::Synthetic { .. } => Ok((SYNTHETIC_SAMPLES, SYNTHETIC_WIDTH)),
+        Spec::Text { .. } => Err(text_needs_a_model(spec)),
+    }
+}
+
+/// A text dataset given where samples of numbers are read.
+fn text_needs_a_model(spec: &Spec) -> Error {
+    Error::Spec {
+        spec: spec.to_string(),
+        reason: "text is tokenized by a language model's own tokenizer: evaluate a Hugging Face model folder with it (eval FOLDER --dataset text:FILE)".into(),
     }
 }
 
@@ -696,6 +722,7 @@ impl Spec {
             Spec::Idx { images, labels } => vec![images.clone(), labels.clone()],
             Spec::Safetensors { path } => vec![path.clone()],
             Spec::Synthetic { .. } => Vec::new(),
+            Spec::Text { path } => vec![path.clone()],
         })
     }
 }

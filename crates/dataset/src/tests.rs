@@ -91,12 +91,28 @@ fn specs_parse_and_print() {
                 path: "data/x.safetensors".into(),
             },
         ),
+        (
+            "text:plays.md",
+            Spec::Text {
+                path: "plays.md".into(),
+            },
+        ),
+        (
+            "valid.txt",
+            Spec::Text {
+                path: "valid.txt".into(),
+            },
+        ),
     ] {
         let parsed: Spec = text.parse().unwrap();
         assert_eq!(parsed, spec, "{text}");
         assert_eq!(parsed.to_string().parse::<Spec>().unwrap(), spec);
     }
+    // Text is a language model's, tokenized by its own tokenizer: no samples of numbers.
+    let e = crate::peek(&"text:t.txt".parse().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("text:t.txt") && e.contains("tokenizer"), "{e}");
     for bad in [
+        "text:",
         "",
         "mnist:",
         "idx:a",

@@ -98,6 +98,13 @@ pub struct StageReport {
     pub train_loss: Option<f64>,
     /// Per class.
     pub per_class: Vec<ClassReport>,
+    /// A language model's perplexity (then `top1` is next-token top-1 and `total` the tokens
+    /// scored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    /// A language model's mean negative log-likelihood, nats a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
 }
 
 /// The stages as reported, each against the first.
@@ -113,6 +120,8 @@ pub fn stage_reports(stages: &[StageAccuracy]) -> Vec<StageReport> {
             total: s.accuracy.total,
             delta_pct: 100.0 * (s.accuracy.top1() - base),
             train_loss: s.train_loss,
+            perplexity: None,
+            loss: None,
             per_class: s
                 .accuracy
                 .per_class

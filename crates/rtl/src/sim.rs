@@ -20,6 +20,14 @@ pub enum Simulator {
 }
 
 impl Simulator {
+    /// Both, in the order the command line lists them.
+    pub const ALL: [Simulator; 2] = [Simulator::Iverilog, Simulator::Verilator];
+
+    /// The simulator of `name` ([`Simulator::name`]).
+    pub fn named(name: &str) -> Option<Simulator> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {

@@ -23,7 +23,15 @@ pub enum Param {
 }
 
 impl Param {
-    /// Its name in files and plots.
+    /// Every parameter, in the order the command line lists them.
+    pub const ALL: [Param; 4] = [Param::Pes, Param::Fifo, Param::IndexBits, Param::SpmatWidth];
+
+    /// The parameter of `name` ([`Param::name`]).
+    pub fn named(name: &str) -> Option<Param> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Its name in files and plots, and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Param::Pes => "pes",

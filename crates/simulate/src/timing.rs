@@ -17,6 +17,24 @@ pub enum Rules {
     Authors,
 }
 
+impl Rules {
+    /// Both, in the order the command line lists them.
+    pub const ALL: [Rules; 2] = [Rules::Rtl, Rules::Authors];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rules::Rtl => "rtl",
+            Rules::Authors => "authors",
+        }
+    }
+
+    /// The rules of `name` ([`Rules::name`]).
+    pub fn named(name: &str) -> Option<Rules> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
 /// The hardware's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimingParams {

@@ -206,7 +206,7 @@ fn bert(f: &Fields) -> Result<Config> {
         layers: f.size("num_hidden_layers", None)?,
         heads,
         kv_heads: heads,
-        head_dim: f.head_dim(hidden, heads)?,
+        head_dim: f.head_dim("num_attention_heads", hidden, heads)?,
         intermediate: f.size("intermediate_size", None)?,
         positions: f.size("max_position_embeddings", None)?,
         norm_eps: f.eps("layer_norm_eps", 1e-12)?,
@@ -239,7 +239,7 @@ fn gpt2(f: &Fields) -> Result<Config> {
         layers: f.size("n_layer", None)?,
         heads,
         kv_heads: heads,
-        head_dim: f.head_dim(hidden, heads)?,
+        head_dim: f.head_dim("n_head", hidden, heads)?,
         intermediate: inner,
         positions: f.size("n_positions", None)?,
         norm_eps: f.eps("layer_norm_epsilon", 1e-5)?,
@@ -281,7 +281,7 @@ fn llama(f: &Fields, model_type: &str) -> Result<Config> {
     let heads = f.size("num_attention_heads", None)?;
     let kv_heads = f.size("num_key_value_heads", Some(heads))?;
     let head_dim = match f.map.get("head_dim") {
-        None | Some(Value::Null) => f.head_dim(hidden, heads)?,
+        None | Some(Value::Null) => f.head_dim("num_attention_heads", hidden, heads)?,
         Some(_) => f.size("head_dim", None)?,
     };
     // Qwen2 always has q, k and v biases; Llama has them (and o's) with attention_bias.
@@ -445,11 +445,11 @@ impl Fields {
         }
     }
 
-    /// `hidden / heads`, which must be whole.
-    fn head_dim(&self, hidden: usize, heads: usize) -> Result<usize> {
+    /// `hidden / heads` (heads given as `field`), which must be whole.
+    fn head_dim(&self, field: &str, hidden: usize, heads: usize) -> Result<usize> {
         if !hidden.is_multiple_of(heads) {
             return Err(self.field(
-                "num_attention_heads",
+                field,
                 format!("{heads} heads do not divide the width {hidden}"),
             ));
         }

@@ -16,9 +16,11 @@ mod error;
 pub mod forward;
 pub mod linear;
 pub mod model;
+pub mod perplexity;
 
 pub use config::{Activation, Config, Family};
 pub use error::{Error, Result};
 pub use forward::Output;
 pub use linear::{Dense, Linear, LinearSpec};
 pub use model::{Folder, Model, dense};
+pub use perplexity::Perplexity;

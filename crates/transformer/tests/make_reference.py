@@ -61,7 +61,33 @@ def main(out):
         if getattr(result, "logits", None) is not None:
             outputs["logits"] = result.logits[0].contiguous()
         save_file(outputs, str(folder / "reference.safetensors"))
-        (folder / "reference.json").write_text(json.dumps({"tokens": tokens[0].tolist()}))
+        reference = {"tokens": tokens[0].tolist()}
+        if model.config.is_decoder or "CausalLM" in type(model).__name__ or "LMHead" in type(model).__name__:
+            reference["perplexity"] = [perplexity(model, stride) for stride in (24, POSITIONS)]
+        (folder / "reference.json").write_text(json.dumps(reference))
+
+
+def perplexity(model, stride, length=150):
+    """transformers' documented sliding-window recipe ("Perplexity of fixed-length models"),
+    on a fixed random sequence: the sum of the windows' losses times their scored tokens."""
+    ids = torch.randint(0, VOCAB, (1, length), generator=torch.Generator().manual_seed(2))
+    nll, scored, prev_end = 0.0, 0, 0
+    for begin in range(0, length, stride):
+        end = min(begin + POSITIONS, length)
+        trg_len = end - prev_end
+        input_ids = ids[:, begin:end]
+        target_ids = input_ids.clone()
+        target_ids[:, :-trg_len] = -100
+        with torch.no_grad():
+            loss = model(input_ids, labels=target_ids).loss
+        count = int((target_ids[:, 1:] != -100).sum())
+        nll += float(loss) * count
+        scored += count
+        prev_end = end
+        if end == length:
+            break
+    return {"ids": ids[0].tolist(), "context": POSITIONS, "stride": stride,
+            "nll": nll, "scored": scored}
 
 
 if __name__ == "__main__":

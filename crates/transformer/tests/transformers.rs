@@ -78,6 +78,37 @@ fn check(folder: &Path) {
         "{name}: {} tokens, within {worst:.1e} of the largest",
         tokens.len()
     );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("reference.json")).unwrap())
+            .unwrap();
+    for p in reference["perplexity"].as_array().into_iter().flatten() {
+        let ids: Vec<u32> = p["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as u32)
+            .collect();
+        let (context, stride) = (
+            p["context"].as_u64().unwrap(),
+            p["stride"].as_u64().unwrap(),
+        );
+        let ours = model
+            .perplexity(&ids, context as usize, stride as usize)
+            .unwrap();
+        assert_eq!(ours.scored as u64, p["scored"].as_u64().unwrap(), "{name}");
+        let theirs = p["nll"].as_f64().unwrap();
+        let rel = (ours.nll - theirs).abs() / theirs;
+        assert!(
+            rel < 1e-5,
+            "{name}: NLL {} against transformers' {theirs}",
+            ours.nll
+        );
+        eprintln!(
+            "{name}: perplexity {:.4} over {} tokens (stride {stride}), transformers' within {rel:.1e}",
+            ours.perplexity(),
+            ours.scored
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,188 @@
+//! `eval` of a Hugging Face language model folder on text: its tokenizer's ids of the text's
+//! byte range, perplexity and next-token top-1 by `transformers`' sliding window, reported in
+//! the same stage table as a classifier's accuracy.
+
+use std::path::Path;
+use std::time::Instant;
+
+use eie_dataset::Spec;
+use eie_evaluate::StageReport;
+use eie_text::{Text, Tokenizer};
+use eie_transformer::{Folder, dense};
+use serde::Serialize;
+
+use super::{Report, Request};
+use crate::budget::Estimate;
+use crate::error::{Error, Result};
+use crate::report::Schema;
+
+/// The most tokens a window takes by default: the model's positions, at most this many.
+pub const DEFAULT_CONTEXT: usize = 1024;
+
+/// What a language model was evaluated on, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextReport {
+    /// The tokenizer.json.
+    pub tokenizer: String,
+    /// The text's bytes read (ends moved to character boundaries).
+    pub bytes: [u64; 2],
+    /// The text's tokens.
+    pub tokens: usize,
+    /// Tokens a window holds.
+    pub context: usize,
+    /// Tokens between windows' starts.
+    pub stride: usize,
+    /// Windows run.
+    pub windows: usize,
+    /// Seconds the float model took.
+    pub seconds: f64,
+    /// Tokens a second through the float model (every window's tokens, context included).
+    pub tokens_per_second: f64,
+}
+
+impl Request {
+    /// Whether `model` is a Hugging Face folder (a language model), not a checkpoint file.
+    pub(super) fn is_language_model(&self) -> bool {
+        self.model.join("config.json").is_file()
+    }
+
+    /// Evaluates a language model folder on the text of `--dataset text:FILE`.
+    pub(super) fn language(&self) -> Result<Report> {
+        let not_here = |option: &'static str| Error::NotApplicable {
+            option,
+            applies_to:
+                "classifier checkpoints (a language model folder is read by its config.json)".into(),
+        };
+        if self.arch.is_some() {
+            return Err(not_here("--arch"));
+        }
+        if !self.layers.is_empty() {
+            return Err(not_here("--layers"));
+        }
+        if self.dir.is_some() {
+            return Err(Error::Unfit {
+                reason: "the compressed stages of a language model are not evaluated yet: eval the folder alone for its float perplexity".into(),
+            });
+        }
+        let Spec::Text { path } = &self.data.spec else {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} is a language model: evaluate it on text (--dataset text:FILE), not on {}",
+                    self.model.display(),
+                    self.data.spec
+                ),
+            });
+        };
+        let folder = Folder::open(&self.model)?;
+        let c = &folder.config;
+        let tokenizer = Tokenizer::load(&self.model.join("tokenizer.json"))?;
+        if tokenizer.vocab_size() > c.vocab {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} makes ids up to {}, but the model's vocabulary (config.json vocab_size) is {}",
+                    tokenizer.path().display(),
+                    tokenizer.vocab_size(),
+                    c.vocab
+                ),
+            });
+        }
+        let context = self.context.unwrap_or(c.positions.min(DEFAULT_CONTEXT));
+        let stride = self.stride.unwrap_or(context.div_ceil(2));
+        let range = self
+            .data
+            .range
+            .map(|r| (r.start.unwrap_or(0) as u64, r.end.map(|e| e as u64)));
+        let bytes = text_bytes(path, range)?;
+        self.estimate_language(&folder, bytes, context)?;
+        let text = Text::load(path, range.map(|(a, b)| (a, b.unwrap_or(bytes + a))))?;
+        let ids = tokenizer.encode(&text.text, false)?;
+        let model = dense(&folder)?;
+        let start = Instant::now();
+        let p = model.perplexity(&ids, context, stride)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let windows = eie_transformer::perplexity::windows(ids.len(), context, stride);
+        let run: usize = windows.iter().map(|w| w.1 - w.0).sum();
+        Ok(Report {
+            schema: Schema("eval"),
+            model: self.model.display().to_string(),
+            dir: None,
+            dataset: format!("{} [bytes {}..{}]", self.data.spec, text.start, text.end),
+            samples: p.scored,
+            scaling: "token ids".into(),
+            act_frac: None,
+            act_frac_calibrated: false,
+            stages: vec![StageReport {
+                stage: "original (float)".into(),
+                density: None,
+                top1: p.top1_accuracy(),
+                correct: p.top1 as u64,
+                total: p.scored as u64,
+                delta_pct: 0.0,
+                train_loss: None,
+                per_class: Vec::new(),
+                perplexity: Some(p.perplexity()),
+                loss: Some(p.loss()),
+            }],
+            notes: Vec::new(),
+            energy: None,
+            text: Some(TextReport {
+                tokenizer: tokenizer.path().display().to_string(),
+                bytes: [text.start, text.end],
+                tokens: ids.len(),
+                context,
+                stride,
+                windows: p.windows,
+                seconds,
+                tokens_per_second: run as f64 / seconds.max(1e-9),
+            }),
+        })
+    }
+
+    /// The weights as f32 (every float tensor of the checkpoint), one window's activations
+    /// (the residual stream and its norms, q, k, v, the MLP's hidden layer, the attention's
+    /// scores and the logits, 4 bytes each, four of them alive at once at most), and the
+    /// text's bytes with its tokenization (tokenizers keeps each byte's alignment, each
+    /// token's string, offsets and masks: 153 bytes a byte of text measured on train.txt, 192
+    /// counted).
+    fn estimate_language(&self, folder: &Folder, bytes: u64, context: usize) -> Result<()> {
+        let c = &folder.config;
+        let weights: u64 = folder
+            .checkpoint
+            .tensors()
+            .iter()
+            .filter(|t| t.is_float())
+            .map(|t| t.elements() as u64)
+            .sum();
+        let per_token = (4 * c.hidden
+            + c.q_width()
+            + 2 * c.kv_width()
+            + 2 * c.intermediate
+            + c.heads * context
+            + c.vocab) as u64;
+        Estimate::default()
+            .add(format!("the model's {weights} weights as f32"), weights * 4)
+            .add(
+                format!("a window of {context} tokens' activations"),
+                per_token * context as u64 * 4 * 4,
+            )
+            .add(
+                format!("{bytes} bytes of text, tokenized"),
+                bytes.saturating_mul(192),
+            )
+            .check(self.data.max_memory)
+    }
+}
+
+/// Bytes of `path` a range takes (to its end when open), without reading the file.
+fn text_bytes(path: &Path, range: Option<(u64, Option<u64>)>) -> Result<u64> {
+    let len = std::fs::metadata(path)
+        .map_err(|source| eie_text::Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok(match range {
+        None => len,
+        Some((a, b)) => b.unwrap_or(len).saturating_sub(a),
+    })
+}
