@@ -109,7 +109,9 @@ fn specs_parse_and_print() {
         assert_eq!(parsed.to_string().parse::<Spec>().unwrap(), spec);
     }
     // Text is a language model's, tokenized by its own tokenizer: no samples of numbers.
-    let e = crate::peek(&"text:t.txt".parse().unwrap()).unwrap_err().to_string();
+    let e = crate::peek(&"text:t.txt".parse().unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("text:t.txt") && e.contains("tokenizer"), "{e}");
     for bad in [
         "text:",
