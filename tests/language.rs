@@ -136,6 +136,34 @@ fn bad_language_model_input_is_refused_by_name() {
         .fails_with(&["context of 129", "128"]);
     t.run(&["eval", m, "--dataset", "text:t.txt", "--range", "0..999"])
         .fails_with(&["t.txt", "0..999", "holds 42"]);
+    // Review: a range past the end and a context past the positions are named before any
+    // estimate; a folder without config.json says so.
+    t.run(&[
+        "eval",
+        m,
+        "--dataset",
+        "text:t.txt",
+        "--range",
+        "0..99999999",
+    ])
+    .fails_with(&["t.txt", "0..99999999", "holds 42"]);
+    t.run(&[
+        "eval",
+        m,
+        "--dataset",
+        "text:t.txt",
+        "--context",
+        "16777216",
+    ])
+    .fails_with(&["context of 16777216", "<= 128"]);
+    std::fs::create_dir(t.path("empty")).unwrap();
+    t.run(&[
+        "eval",
+        t.path("empty").to_str().unwrap(),
+        "--dataset",
+        "text:t.txt",
+    ])
+    .fails_with(&["folder without config.json"]);
     // A text dataset given to a classifier, and text flags to one.
     let mlp = crate::util::fixture("tiny-mlp.safetensors");
     let mlp = mlp.to_str().unwrap();

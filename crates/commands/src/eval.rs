@@ -104,6 +104,14 @@ impl Request {
         if self.is_language_model() {
             return self.language();
         }
+        if self.model.is_dir() {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} is a folder without config.json: eval takes a checkpoint file, or a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)",
+                    self.model.display()
+                ),
+            });
+        }
         for (option, given) in [("--context", self.context), ("--stride", self.stride)] {
             if given.is_some() {
                 return Err(Error::NotApplicable {

@@ -86,7 +86,7 @@ impl Text {
             )));
         }
         // Up to 3 bytes either side, to find the character boundaries.
-        let (lo, hi) = (a, (b + 3).min(len));
+        let (lo, hi) = (a.saturating_sub(3), (b + 3).min(len));
         if hi - lo > MAX_TEXT_BYTES {
             return Err(file_err(format!(
                 "{} bytes asked for; at most {MAX_TEXT_BYTES} are read at once",
@@ -107,7 +107,18 @@ impl Text {
             }
             i
         };
-        let s = if a == 0 { 0 } else { forward(0) };
+        let at = (a - lo) as usize;
+        let s = forward(at);
+        // Bytes skipped at the start must end a character that begins before the range.
+        if s > at
+            && !(0..at)
+                .rev()
+                .any(|p| std::str::from_utf8(&bytes[p..s]).is_ok())
+        {
+            return Err(file_err(format!(
+                "not UTF-8 text: byte {a} starts no character"
+            )));
+        }
         let e = if b == len {
             bytes.len()
         } else {
@@ -232,6 +243,10 @@ mod tests {
             e.contains("t.txt") && e.contains("0..9") && e.contains("holds 8"),
             "{e}"
         );
+        // Stray continuation bytes where a range starts are not a character's end.
+        std::fs::write(&p, b"\x80\x80\x80abc").unwrap();
+        let e = Text::load(&p, Some((1, 6))).unwrap_err().to_string();
+        assert!(e.contains("byte 1 starts no character"), "{e}");
         std::fs::write(&p, b"ok\xff\xfe").unwrap();
         let e = Text::load(&p, None).unwrap_err().to_string();
         assert!(e.contains("not UTF-8") && e.contains("byte 2"), "{e}");

@@ -78,8 +78,12 @@ pub struct Config {
     pub o_bias: bool,
     /// Whether the MLP's projections have biases.
     pub mlp_bias: bool,
-    /// Whether the head is the token embeddings (its tensor then absent).
+    /// Whether the head is the token embeddings (`tie_word_embeddings`, as `transformers`
+    /// ties them: a head tensor the checkpoint also holds is then not used).
     pub tie_head: bool,
+    /// Mistral's sliding window: attention reaches at most this many tokens back, which is
+    /// not implemented, so a window of more tokens is refused.
+    pub sliding_window: Option<usize>,
     /// Token types (BERT).
     pub type_vocab: usize,
 }
@@ -215,7 +219,8 @@ fn bert(f: &Fields) -> Result<Config> {
         qkv_bias: true,
         o_bias: true,
         mlp_bias: true,
-        tie_head: true,
+        tie_head: f.boolean("tie_word_embeddings", true)?,
+        sliding_window: None,
         type_vocab: f.size("type_vocab_size", Some(2))?,
     })
 }
@@ -248,20 +253,18 @@ fn gpt2(f: &Fields) -> Result<Config> {
         qkv_bias: true,
         o_bias: true,
         mlp_bias: true,
-        tie_head: true,
+        tie_head: f.boolean("tie_word_embeddings", true)?,
+        sliding_window: None,
         type_vocab: 0,
     })
 }
 
 fn llama(f: &Fields, model_type: &str) -> Result<Config> {
     f.expect_null("rope_scaling", "rotary positions are implemented unscaled")?;
-    match model_type {
-        "mistral" => f.expect_null(
-            "sliding_window",
-            "sliding-window attention is not implemented",
-        )?,
-        "qwen2" => f.expect_bool("use_sliding_window", false)?,
-        _ => {}
+    // Mistral's window changes nothing for windows of fewer tokens (the forward pass
+    // refuses more); Qwen2's applies per layer (max_window_layers) and is refused.
+    if model_type == "qwen2" {
+        f.expect_bool("use_sliding_window", false)?;
     }
     if let Some(v) = f.map.get("partial_rotary_factor")
         && v.as_f64() != Some(1.0)
@@ -305,6 +308,10 @@ fn llama(f: &Fields, model_type: &str) -> Result<Config> {
         o_bias: !qwen && attention_bias,
         mlp_bias: f.boolean("mlp_bias", false)?,
         tie_head: f.boolean("tie_word_embeddings", false)?,
+        sliding_window: match (model_type, f.get("sliding_window")) {
+            ("mistral", Some(_)) => Some(f.size("sliding_window", None)?),
+            _ => None,
+        },
         type_vocab: 0,
     })
 }
@@ -524,13 +531,20 @@ mod tests {
             let e = parse(&json).unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("config.json"), "{to}: {e}");
         }
-        let e = parse(
+        let m = parse(
             &LLAMA
                 .replace("\"llama\"", "\"mistral\"")
                 .replace("\"rope_scaling\": null", "\"sliding_window\": 4096"),
         )
+        .unwrap();
+        assert_eq!(m.sliding_window, Some(4096));
+        let e = parse(
+            &LLAMA
+                .replace("\"llama\"", "\"qwen2\"")
+                .replace("\"rope_scaling\": null", "\"use_sliding_window\": true"),
+        )
         .unwrap_err();
-        assert!(e.to_string().contains("sliding_window"), "{e}");
+        assert!(e.to_string().contains("use_sliding_window"), "{e}");
         let e = parse(&LLAMA.replace("\"vocab_size\": 100,", "")).unwrap_err();
         assert!(e.to_string().contains("\"vocab_size\": missing"), "{e}");
         for bad in ["", "[]", "{", "{\"model_type\": 3}"] {

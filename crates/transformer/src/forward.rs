@@ -40,6 +40,15 @@ impl<L: Linear> Model<L> {
                 ),
             });
         }
+        if let Some(w) = c.sliding_window
+            && t > w
+        {
+            return Err(Error::Input {
+                reason: format!(
+                    "{t} tokens, but the model attends over a sliding window of {w} (sliding_window), which is not implemented: use at most {w} tokens a window"
+                ),
+            });
+        }
         let mut x = self.embed(tokens)?;
         for block in &self.blocks {
             x = self.block(block, x, t)?;

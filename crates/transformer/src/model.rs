@@ -244,11 +244,12 @@ impl Folder {
         match c.family {
             Family::Bert if names.has_mlm => {
                 add(format!("{}transform.dense.weight", names.mlm), true, h, h)?;
-                let decoder = format!("{}decoder.weight", names.mlm);
-                let weight = if self.checkpoint.info(&decoder).is_some() {
-                    decoder
-                } else {
+                // Tied (BERT's default), the decoder is the word embeddings whatever else the
+                // checkpoint holds, as transformers ties them.
+                let weight = if c.tie_head {
                     names.token_embeddings()
+                } else {
+                    format!("{}decoder.weight", names.mlm)
                 };
                 let spec = LinearSpec {
                     weight,
@@ -262,11 +263,13 @@ impl Folder {
             }
             Family::Bert => {}
             _ => {
+                // Tied, the head is the token embeddings whatever else the checkpoint holds,
+                // as transformers ties them; untied, lm_head.weight must be there.
                 let head = names.lm_head();
-                let weight = if self.checkpoint.info(&head).is_some() {
-                    head
-                } else if c.tie_head {
+                let weight = if c.tie_head {
                     names.token_embeddings()
+                } else if self.checkpoint.info(&head).is_some() {
+                    head
                 } else {
                     return Err(Error::Missing {
                         tensor: head,
@@ -601,6 +604,15 @@ mod tests {
             dir.path(),
             |c| c["tie_word_embeddings"] = true.into(),
             |t| t.retain(|(n, _)| n != "lm_head.weight"),
+        );
+        let f = Folder::open(dir.path()).unwrap();
+        assert_eq!(f.linears().unwrap()[14].weight, "model.embed_tokens.weight");
+        // Tied with lm_head.weight present too, transformers ties: the embeddings, not the
+        // tensor (hostile review: a wrong perplexity and exit 0).
+        llama(
+            dir.path(),
+            |c| c["tie_word_embeddings"] = true.into(),
+            |_| {},
         );
         let f = Folder::open(dir.path()).unwrap();
         assert_eq!(f.linears().unwrap()[14].weight, "model.embed_tokens.weight");

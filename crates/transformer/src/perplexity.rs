@@ -5,6 +5,7 @@
 //! token after the first is scored, with `stride == context` a window's first token is not
 //! (nothing precedes it in its window), exactly as the recipe does.
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::linear::Linear;
 use crate::model::Model;
@@ -60,26 +61,46 @@ pub fn windows(len: usize, context: usize, stride: usize) -> Vec<(usize, usize, 
     out
 }
 
+/// Refuses what perplexity cannot be measured with: a model that is not a causal language
+/// model, or windows of `context` tokens every `stride` it cannot take (fewer than 2, more
+/// than its positions or its sliding window; a stride of 0 or past the context).
+pub fn check_windows(config: &Config, context: usize, stride: usize) -> Result<()> {
+    if !config.causal() {
+        return Err(Error::Input {
+            reason: format!(
+                "perplexity needs a causal language model; {} is an encoder (its masked-LM and embedding metrics are not implemented yet)",
+                config.model_type
+            ),
+        });
+    }
+    let most = config
+        .positions
+        .min(config.sliding_window.unwrap_or(usize::MAX));
+    if most < 2 {
+        return Err(Error::Input {
+            reason: format!("the model takes {most} position: no window of 2 tokens fits"),
+        });
+    }
+    if context < 2 || context > most || stride == 0 || stride > context {
+        return Err(Error::Input {
+            reason: format!(
+                "a context of {context} tokens every {stride}: expected 2 <= context <= {most} (the model's positions{}) and 1 <= stride <= context",
+                if config.sliding_window.is_some() {
+                    " and sliding window"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl<L: Linear> Model<L> {
-    /// Perplexity over `ids` in windows of `context` tokens every `stride` (at most the
-    /// model's positions; `stride` at most `context`).
+    /// Perplexity over `ids` in windows of `context` tokens every `stride`
+    /// ([`check_windows`]). Logits that are not finite are an error, not a perplexity.
     pub fn perplexity(&self, ids: &[u32], context: usize, stride: usize) -> Result<Perplexity> {
-        if !self.config.causal() || self.lm_head.is_none() {
-            return Err(Error::Input {
-                reason: format!(
-                    "perplexity needs a causal language model; {} is not one",
-                    self.config.model_type
-                ),
-            });
-        }
-        if context < 2 || context > self.config.positions || stride == 0 || stride > context {
-            return Err(Error::Input {
-                reason: format!(
-                    "a context of {context} tokens every {stride}: expected 2 <= context <= {} (the model's positions) and 1 <= stride <= context",
-                    self.config.positions
-                ),
-            });
-        }
+        check_windows(&self.config, context, stride)?;
         if ids.len() < 2 {
             return Err(Error::Input {
                 reason: format!("{} tokens: perplexity needs at least 2", ids.len()),
@@ -106,7 +127,16 @@ impl<L: Linear> Model<L> {
                             |m, (i, &v)| if v > m.1 { (i, v) } else { m },
                         );
                 let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
-                p.nll += sum.ln() - (row[target] - max) as f64;
+                let nll = sum.ln() - (row[target] - max) as f64;
+                if !nll.is_finite() {
+                    return Err(Error::Input {
+                        reason: format!(
+                            "the model's logits at token {} are not finite (its activations overflow f32): no perplexity",
+                            j - 1
+                        ),
+                    });
+                }
+                p.nll += nll;
                 p.top1 += usize::from(max_i == target);
                 p.scored += 1;
             }

@@ -75,26 +75,29 @@ impl Request {
         };
         let folder = Folder::open(&self.model)?;
         let c = &folder.config;
+        // Every check that needs no weights and no text, before the estimate.
+        let context = self.context.unwrap_or(
+            c.positions
+                .min(c.sliding_window.unwrap_or(usize::MAX))
+                .min(DEFAULT_CONTEXT),
+        );
+        let stride = self.stride.unwrap_or(context.div_ceil(2));
+        eie_transformer::perplexity::check_windows(c, context, stride)?;
         let tokenizer = Tokenizer::load(&self.model.join("tokenizer.json"))?;
         if tokenizer.vocab_size() > c.vocab {
             return Err(Error::Unfit {
                 reason: format!(
-                    "{} makes ids up to {}, but the model's vocabulary (config.json vocab_size) is {}",
+                    "{} has {} tokens (ids up to {}), but the model's vocabulary (config.json vocab_size) is {}",
                     tokenizer.path().display(),
                     tokenizer.vocab_size(),
+                    tokenizer.vocab_size() - 1,
                     c.vocab
                 ),
             });
         }
-        let context = self.context.unwrap_or(c.positions.min(DEFAULT_CONTEXT));
-        let stride = self.stride.unwrap_or(context.div_ceil(2));
-        let range = self
-            .data
-            .range
-            .map(|r| (r.start.unwrap_or(0) as u64, r.end.map(|e| e as u64)));
-        let bytes = text_bytes(path, range)?;
-        self.estimate_language(&folder, bytes, context)?;
-        let text = Text::load(path, range.map(|(a, b)| (a, b.unwrap_or(bytes + a))))?;
+        let range = text_range(path, self.data.range)?;
+        self.estimate_language(&folder, range.1 - range.0, context)?;
+        let text = Text::load(path, Some(range))?;
         let ids = tokenizer.encode(&text.text, false)?;
         let model = dense(&folder)?;
         let start = Instant::now();
@@ -139,11 +142,11 @@ impl Request {
     }
 
     /// The weights as f32 (every float tensor of the checkpoint), one window's activations
-    /// (the residual stream and its norms, q, k, v, the MLP's hidden layer, the attention's
-    /// scores and the logits, 4 bytes each, four of them alive at once at most), and the
-    /// text's bytes with its tokenization (tokenizers keeps each byte's alignment, each
-    /// token's string, offsets and masks: 153 bytes a byte of text measured on train.txt, 192
-    /// counted).
+    /// (the residual stream and its norms, q, k, v, the MLP's hidden layer and the logits, 4
+    /// bytes each, four of them alive at once at most; the attention's scores are one
+    /// position's at a time per thread), and the text's bytes with its tokenization
+    /// (tokenizers keeps each byte's alignment and each token's string, offsets and masks: 153
+    /// bytes a byte of plain text, 371 for a token a byte, measured; 448 counted).
     fn estimate_language(&self, folder: &Folder, bytes: u64, context: usize) -> Result<()> {
         let c = &folder.config;
         let weights: u64 = folder
@@ -153,36 +156,42 @@ impl Request {
             .filter(|t| t.is_float())
             .map(|t| t.elements() as u64)
             .sum();
-        let per_token = (4 * c.hidden
-            + c.q_width()
-            + 2 * c.kv_width()
-            + 2 * c.intermediate
-            + c.heads * context
-            + c.vocab) as u64;
+        let per_token =
+            (4 * c.hidden + c.q_width() + 2 * c.kv_width() + 2 * c.intermediate + c.vocab) as u64;
+        let scores = (rayon::current_num_threads() * context * 4) as u64;
         Estimate::default()
             .add(format!("the model's {weights} weights as f32"), weights * 4)
             .add(
                 format!("a window of {context} tokens' activations"),
                 per_token * context as u64 * 4 * 4,
             )
+            .add("the attention's scores", scores)
             .add(
                 format!("{bytes} bytes of text, tokenized"),
-                bytes.saturating_mul(192),
+                bytes.saturating_mul(448),
             )
             .check(self.data.max_memory)
     }
 }
 
-/// Bytes of `path` a range takes (to its end when open), without reading the file.
-fn text_bytes(path: &Path, range: Option<(u64, Option<u64>)>) -> Result<u64> {
+/// The byte range `range` (default: all) of the text file `path`, checked against its size
+/// without reading it.
+fn text_range(path: &Path, range: Option<eie_dataset::SampleRange>) -> Result<(u64, u64)> {
     let len = std::fs::metadata(path)
         .map_err(|source| eie_text::Error::Io {
             path: path.to_path_buf(),
             source,
         })?
         .len();
-    Ok(match range {
-        None => len,
-        Some((a, b)) => b.unwrap_or(len).saturating_sub(a),
-    })
+    let (a, b) = range.map_or((0, len), |r| {
+        (r.start.unwrap_or(0) as u64, r.end.map_or(len, |e| e as u64))
+    });
+    if a > b || b > len {
+        return Err(eie_text::Error::File {
+            path: path.to_path_buf(),
+            reason: format!("bytes {a}..{b} asked for, but the file holds {len}"),
+        }
+        .into());
+    }
+    Ok((a, b))
 }
