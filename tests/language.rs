@@ -164,6 +164,9 @@ fn bad_language_model_input_is_refused_by_name() {
         "text:t.txt",
     ])
     .fails_with(&["folder without config.json"]);
+    // Input scaling means nothing to token ids.
+    t.run(&["eval", m, "--dataset", "text:t.txt", "--std", "2"])
+        .fails_with(&["--scale, --mean and --std", "classifier"]);
     // A text dataset given to a classifier, and text flags to one.
     let mlp = crate::util::fixture("tiny-mlp.safetensors");
     let mlp = mlp.to_str().unwrap();

@@ -59,6 +59,9 @@ impl Request {
         if !self.layers.is_empty() {
             return Err(not_here("--layers"));
         }
+        if self.data.scale.is_set() {
+            return Err(not_here("--scale, --mean and --std"));
+        }
         if self.dir.is_some() {
             return Err(Error::Unfit {
                 reason: "the compressed stages of a language model are not evaluated yet: eval the folder alone for its float perplexity".into(),
