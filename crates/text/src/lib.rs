@@ -62,6 +62,30 @@ pub struct Text {
 }
 
 impl Text {
+    /// The byte range `start..end` (open ends: the file's) of the regular file `path`,
+    /// checked against its size without reading it.
+    pub fn range(path: &Path, range: Option<(Option<u64>, Option<u64>)>) -> Result<(u64, u64)> {
+        let file_err = |reason: String| Error::File {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(file_err("not a regular file".into()));
+        }
+        let len = meta.len();
+        let (a, b) = range.map_or((0, len), |(a, b)| (a.unwrap_or(0), b.unwrap_or(len)));
+        if a > b || b > len {
+            return Err(file_err(format!(
+                "bytes {a}..{b} asked for, but the file holds {len}"
+            )));
+        }
+        Ok((a, b))
+    }
+
     /// Reads bytes `range` (default: the whole file) of `path`, which must be UTF-8. Each end
     /// of the range that falls inside a character moves forward to the character's end, so
     /// two adjacent ranges split a file exactly. Only the range is read.
@@ -74,17 +98,8 @@ impl Text {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(file_err("not a regular file".into()));
-        }
-        let len = meta.len();
-        let (a, b) = range.unwrap_or((0, len));
-        if a > b || b > len {
-            return Err(file_err(format!(
-                "bytes {a}..{b} asked for, but the file holds {len}"
-            )));
-        }
+        let (a, b) = Self::range(path, range.map(|(a, b)| (Some(a), Some(b))))?;
+        let len = std::fs::metadata(path).map_err(io)?.len();
         // Up to 3 bytes either side, to find the character boundaries.
         let (lo, hi) = (a.saturating_sub(3), (b + 3).min(len));
         if hi - lo > MAX_TEXT_BYTES {
@@ -173,10 +188,20 @@ impl Tokenizer {
                 ),
             });
         }
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // No more than the limit, whatever the file has become since its size was read.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TOKENIZER_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_TOKENIZER_BYTES {
+            return Err(Error::File {
+                path: path.to_path_buf(),
+                reason: format!("grew past {MAX_TOKENIZER_BYTES} bytes while it was read"),
+            });
+        }
         let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| Error::Tokenizer {
             path: path.to_path_buf(),
             reason: format!("not a tokenizer the tokenizers library reads: {e}"),

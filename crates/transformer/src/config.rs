@@ -111,7 +111,19 @@ impl Config {
                 ),
             });
         }
-        let text = std::fs::read(path).map_err(io)?;
+        // No more than the limit, whatever the file has become since its size was read.
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_CONFIG_BYTES + 1),
+            &mut text,
+        )
+        .map_err(io)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(Error::Json {
+                path: path.to_path_buf(),
+                reason: format!("grew past {MAX_CONFIG_BYTES} bytes while it was read"),
+            });
+        }
         Self::parse(path, &text)
     }
 

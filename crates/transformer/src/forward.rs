@@ -170,7 +170,7 @@ impl<L: Linear> Model<L> {
 
     fn mlp(&self, b: &Block<L>, x: &[f32], t: usize) -> Result<Vec<f32>> {
         let c = &self.config;
-        let mut hidden = match c.activation {
+        let hidden = match c.activation {
             Activation::SwiGlu => {
                 let mut gate = b.mlp_in[0].apply(x, t)?;
                 let up = b.mlp_in[1].apply(x, t)?;
@@ -185,7 +185,6 @@ impl<L: Linear> Model<L> {
                 y
             }
         };
-        hidden.shrink_to_fit();
         b.down.apply(&hidden, t)
     }
 }

@@ -15,6 +15,8 @@ use crate::model::Model;
 pub struct Perplexity {
     /// Windows run.
     pub windows: usize,
+    /// Tokens run through the model, every window's (context included).
+    pub run: usize,
     /// Tokens scored (every token but the first).
     pub scored: usize,
     /// Their negative log-likelihood, summed (nats).
@@ -109,6 +111,7 @@ impl<L: Linear> Model<L> {
         let vocab = self.config.vocab;
         let mut p = Perplexity {
             windows: 0,
+            run: 0,
             scored: 0,
             nll: 0.0,
             top1: 0,
@@ -141,6 +144,7 @@ impl<L: Linear> Model<L> {
                 p.scored += 1;
             }
             p.windows += 1;
+            p.run += end - begin;
         }
         Ok(p)
     }

@@ -2,7 +2,6 @@
 //! byte range, perplexity and next-token top-1 by `transformers`' sliding window, reported in
 //! the same stage table as a classifier's accuracy.
 
-use std::path::Path;
 use std::time::Instant;
 
 use eie_dataset::Spec;
@@ -98,7 +97,12 @@ impl Request {
                 ),
             });
         }
-        let range = text_range(path, self.data.range)?;
+        let range = Text::range(
+            path,
+            self.data
+                .range
+                .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
+        )?;
         self.estimate_language(&folder, range.1 - range.0, context)?;
         let text = Text::load(path, Some(range))?;
         let ids = tokenizer.encode(&text.text, false)?;
@@ -106,8 +110,6 @@ impl Request {
         let start = Instant::now();
         let p = model.perplexity(&ids, context, stride)?;
         let seconds = start.elapsed().as_secs_f64();
-        let windows = eie_transformer::perplexity::windows(ids.len(), context, stride);
-        let run: usize = windows.iter().map(|w| w.1 - w.0).sum();
         Ok(Report {
             schema: Schema("eval"),
             model: self.model.display().to_string(),
@@ -139,7 +141,7 @@ impl Request {
                 stride,
                 windows: p.windows,
                 seconds,
-                tokens_per_second: run as f64 / seconds.max(1e-9),
+                tokens_per_second: p.run as f64 / seconds.max(1e-9),
             }),
         })
     }
@@ -175,26 +177,4 @@ impl Request {
             )
             .check(self.data.max_memory)
     }
-}
-
-/// The byte range `range` (default: all) of the text file `path`, checked against its size
-/// without reading it.
-fn text_range(path: &Path, range: Option<eie_dataset::SampleRange>) -> Result<(u64, u64)> {
-    let len = std::fs::metadata(path)
-        .map_err(|source| eie_text::Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let (a, b) = range.map_or((0, len), |r| {
-        (r.start.unwrap_or(0) as u64, r.end.map_or(len, |e| e as u64))
-    });
-    if a > b || b > len {
-        return Err(eie_text::Error::File {
-            path: path.to_path_buf(),
-            reason: format!("bytes {a}..{b} asked for, but the file holds {len}"),
-        }
-        .into());
-    }
-    Ok((a, b))
 }
