@@ -79,13 +79,16 @@ pub fn run(args: Args) -> Result<()> {
     }
     match &report.text {
         Some(t) => outln!(
-            "{} on {}: {} tokens, windows of {} every {} ({:.0} tokens/s)",
+            "{} on {}: {} tokens, windows of {} every {} ({:.0} tokens/s in float{})",
             report.model,
             report.dataset,
             t.tokens,
             t.context,
             t.stride,
-            t.tokens_per_second
+            t.tokens_per_second,
+            t.eie_tokens_per_second
+                .map(|e| format!(", {e:.0} on the EIE model"))
+                .unwrap_or_default()
         ),
         None => outln!(
             "{} on {} ({} samples, inputs {})",
@@ -108,7 +111,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     for n in &report.notes {
-        outln!("not measured: {n}");
+        outln!("{n}");
     }
     if let Some(c) = &report.energy {
         out!("{}", costed_tables(c));

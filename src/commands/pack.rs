@@ -50,7 +50,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
         .iter()
         .map(|s| (s.name.as_str(), s.reason.clone()))
         .collect();
-    out!("{}", skipped_line(&skipped, ""));
+    out!("{}", skipped_line(&skipped, "--layers selects any of them"));
     if !r.folded_biases.is_empty() {
         outln!(
             "biases folded in as last columns: {}",

@@ -28,11 +28,22 @@ pub fn render(c: &Report) -> String {
         .iter()
         .map(|s| (s.name.as_str(), s.reason.clone()))
         .collect();
-    out.push_str(&skipped_line(&skipped, "; report.json lists every one"));
+    let why = match &c.language {
+        Some(family) => format!(
+            "a {family} model's embeddings and norms run on the host in float; report.json lists every one"
+        ),
+        None => "--layers selects any of them; report.json lists every one".into(),
+    };
+    out.push_str(&skipped_line(&skipped, &why));
     out.push_str(&balance_table(&r.layers));
     if let Some(a) = &c.accuracy {
+        let what = if a.text.is_some() {
+            "perplexity"
+        } else {
+            "accuracy"
+        };
         out.push_str(&format!(
-            "\naccuracy on {}{}\n",
+            "\n{what} on {}{}\n",
             a.held_out,
             if a.held_out_is_train {
                 " (the training samples: give --eval-range for held-out ones)"
@@ -45,6 +56,20 @@ pub fn render(c: &Report) -> String {
             "EIE activation fractions: {}\n",
             fractions(&a.act_frac)
         ));
+        if let Some(t) = &a.text {
+            out.push_str(&format!(
+                "{} tokens, windows of {} every {}: {:.0} tokens/s in float, {:.0} on the EIE model\n",
+                t.tokens,
+                t.context,
+                t.stride,
+                t.tokens_per_second,
+                t.eie_tokens_per_second.unwrap_or(0.0)
+            ));
+        }
+        for n in &a.notes {
+            out.push_str(n);
+            out.push('\n');
+        }
     }
     out
 }
@@ -141,8 +166,8 @@ fn balance_table(layers: &[LayerReport]) -> String {
 }
 
 /// The `*.weight` tensors a default selection left out, in a line (empty if none): the
-/// first few, with why.
-pub fn skipped_line(skipped: &[(&str, String)], more: &str) -> String {
+/// first few, with why, and `about` them in parentheses.
+pub fn skipped_line(skipped: &[(&str, String)], about: &str) -> String {
     if skipped.is_empty() {
         return String::new();
     }
@@ -152,7 +177,7 @@ pub fn skipped_line(skipped: &[(&str, String)], more: &str) -> String {
         .map(|(name, reason)| format!("{} ({reason})", eie_format::shown(name)))
         .collect();
     format!(
-        "skipped {} weight tensor{} (--layers selects any of them{more}): {}{}\n",
+        "skipped {} weight tensor{} ({about}): {}{}\n",
         skipped.len(),
         if skipped.len() == 1 { "" } else { "s" },
         names.join("; "),

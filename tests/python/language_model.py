@@ -3,7 +3,11 @@ byte-level BPE tokenizer trained on the start of a corpus, a random GPT-2 or Lla
 vocabulary, saved with save_pretrained; and transformers' own sliding-window perplexity of a
 text's first bytes with that tokenizer, which tests/language.rs compares `eval` with.
 
-Usage: python language_model.py TRAIN_TXT TEXT_TXT BYTES KIND OUT_DIR CONTEXT STRIDE
+With STEPS (default 0), the model is first trained that many AdamW steps on TRAIN_TXT (batches
+of 16 windows of 64 tokens, seed 0), so that what compression costs in perplexity means
+something.
+
+Usage: python language_model.py TRAIN_TXT TEXT_TXT BYTES KIND OUT_DIR CONTEXT STRIDE [STEPS]
 """
 
 import json
@@ -15,8 +19,23 @@ import torch
 import transformers as tf
 
 
-def main(train, text, nbytes, kind, out, context, stride):
-    nbytes, context, stride = int(nbytes), int(context), int(stride)
+def fit(model, tok, text, steps):
+    """AdamW on random 64-token windows of `text` (seed 0)."""
+    ids = torch.tensor(tok.encode(text).ids)
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    model.train()
+    for _ in range(steps):
+        starts = torch.randint(0, len(ids) - 65, (16,), generator=gen)
+        batch = torch.stack([ids[s:s + 64] for s in starts])
+        loss = model(batch, labels=batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def main(train, text, nbytes, kind, out, context, stride, steps="0"):
+    nbytes, context, stride, steps = int(nbytes), int(context), int(stride), int(steps)
     out = Path(out)
     out.mkdir(parents=True)
     corpus = Path(train).read_text(encoding="utf-8")[:200_000].splitlines()
@@ -33,10 +52,13 @@ def main(train, text, nbytes, kind, out, context, stride):
                                                    num_hidden_layers=2, num_attention_heads=4,
                                                    num_key_value_heads=2, max_position_embeddings=128,
                                                    tie_word_embeddings=True))
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.mul_(10.0)
+    if steps == 0:
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() >= 2:
+                    p.mul_(10.0)
+    else:
+        fit(model, tok, Path(train).read_text(encoding="utf-8")[:400_000], steps)
     model.eval().save_pretrained(out, safe_serialization=True)
     body = Path(text).read_bytes()[:nbytes].decode("utf-8")
     fast = tf.PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
@@ -62,4 +84,4 @@ def main(train, text, nbytes, kind, out, context, stride):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:8])
+    main(*sys.argv[1:9])

@@ -471,6 +471,9 @@ pub enum SkipReason {
     NotMatrix(Vec<usize>),
     /// Not a float tensor; the dtype.
     NotFloat(Dtype),
+    /// A matrix the model's forward pass, as this tool runs it, does not use (BERT's
+    /// pooler under a masked-LM head).
+    Unused,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -481,6 +484,7 @@ impl std::fmt::Display for SkipReason {
             }
             SkipReason::NotMatrix(shape) => write!(f, "shape {shape:?}, not 2-D"),
             SkipReason::NotFloat(dtype) => write!(f, "dtype {dtype:?}, not a float type"),
+            SkipReason::Unused => f.write_str("not used by the model's forward pass"),
         }
     }
 }

@@ -21,6 +21,8 @@ use eie_pipeline::{
 use eie_simulate::Arith;
 use serde::Serialize;
 
+mod language;
+
 use crate::budget::{Estimate, mlp_footprint};
 use crate::error::{Error, Result, io};
 use crate::inputs::DatasetRequest;
@@ -111,6 +113,9 @@ pub struct Report {
     /// A described model (a CNN, an LSTM): its description and the layers the host runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelReport>,
+    /// A Hugging Face language model folder: its `model_type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// With a dataset: accuracy after every stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<AccuracyReport>,
@@ -164,6 +169,12 @@ pub struct AccuracyReport {
     pub act_frac: Vec<u8>,
     /// Every stage, in order.
     pub stages: Vec<StageReport>,
+    /// A language model's text, tokens and windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<crate::language::TextReport>,
+    /// What runs where, when it is not every layer on EIE.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// How it retrained.
@@ -240,6 +251,8 @@ pub struct Resolved {
     provenance: Provenance,
     inputs: Inputs,
     warnings: Vec<String>,
+    /// A Hugging Face language model folder.
+    language: Option<language::Language>,
 }
 
 impl Request {
@@ -253,12 +266,46 @@ impl Request {
         if let Some(d) = &self.data {
             inputs.extend(d.inputs()?);
         }
+        // A language model folder (its config.json read and checked) or a checkpoint file.
+        let folder = crate::language::is_model_folder(&self.model)
+            .then(|| eie_transformer::Folder::open(&self.model))
+            .transpose()?;
         // Opening reads headers only; a sharded checkpoint's shards are inputs too.
-        let ck = Checkpoint::open(&self.model)?;
+        let ck = match &folder {
+            Some(f) => Checkpoint::open(f.checkpoint.path())?,
+            None => Checkpoint::open(&self.model)?,
+        };
         inputs.extend(ck.hashed_files());
         check_out_dir(&self.out, self.force, &inputs, Layout::Model)?;
         let recipe = self.recipe.as_deref().map(Recipe::load).transpose()?;
         let cli = assignments(eie_pipeline::LAYER_KNOBS, &self.settings)?;
+        if let Some(folder) = folder {
+            let run = self.run_settings(recipe.as_ref())?;
+            let request = eie_pipeline::Request {
+                patterns: &self.layers,
+                cli: &cli,
+                recipe: recipe.as_ref(),
+                fold_bias: self.fold_bias,
+            };
+            let (plan, language) = self.resolve_language(folder, &request, &run)?;
+            plan.check_fits(&self.fit)?;
+            let mut given = LayerSettings::default();
+            cli.apply(&mut given);
+            let provenance = self.provenance(&ck, None, &given, None, None)?;
+            return Ok(Resolved {
+                request: self,
+                ck,
+                plan,
+                described: None,
+                run,
+                retrain: None,
+                data: None,
+                provenance,
+                inputs,
+                warnings: Vec::new(),
+                language: Some(language),
+            });
+        }
         let arch = self
             .arch
             .as_deref()
@@ -312,6 +359,7 @@ impl Request {
             provenance,
             inputs,
             warnings,
+            language: None,
         })
     }
 
@@ -675,7 +723,13 @@ impl Resolved {
         let mut stages: Vec<StageAccuracy> = Vec::new();
         let retrained = self.retrain_stages(job.pes, observer, &mut stages)?;
         let done = eie_pipeline::compress(&r.ck, &job, retrained, staging.path(), observer)?;
-        let accuracy = self.measure(staging.path(), stages)?;
+        let accuracy = match &r.language {
+            Some(l) => {
+                let (_, bundle) = load_bundle(staging.path())?;
+                r.request.measure_language(l, &bundle)?
+            }
+            None => self.measure(staging.path(), stages)?,
+        };
         let mut report = Report {
             schema: Schema("compress"),
             report: done.report,
@@ -683,6 +737,10 @@ impl Resolved {
                 arch: net.describe(),
                 host_layers: described::host_layers(net, r.request.conv_on_eie),
             }),
+            language: r
+                .language
+                .as_ref()
+                .map(|l| l.folder.config.model_type.clone()),
             accuracy,
             written: Written {
                 out: r.request.out.clone(),
@@ -775,6 +833,8 @@ impl Resolved {
             retrain: self.retrain.as_ref().map(RetrainReport::from),
             act_frac: fracs,
             stages: stage_reports(&stages),
+            text: None,
+            notes: Vec::new(),
         }))
     }
 }

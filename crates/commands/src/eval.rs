@@ -56,7 +56,7 @@ pub struct Request {
     pub stride: Option<usize>,
 }
 
-pub use language::{DEFAULT_CONTEXT, TextReport};
+pub use crate::language::{DEFAULT_CONTEXT, TextReport};
 
 /// Every stage's accuracy.
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +80,8 @@ pub struct Report {
     pub act_frac_calibrated: bool,
     /// Every stage, in order.
     pub stages: Vec<StageReport>,
-    /// Stages that could not be measured, and why.
+    /// Stages that could not be measured, and why; what runs where, when it is not every
+    /// layer on EIE.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// What the bit-exact stage's runs cost (docs/energy.md), when it ran.
@@ -101,7 +102,7 @@ impl Request {
     /// Measures every stage.
     pub fn run(&self) -> Result<Report> {
         self.check()?;
-        if self.is_language_model() {
+        if crate::language::is_model_folder(&self.model) {
             return self.language();
         }
         if self.model.is_dir() {
@@ -223,18 +224,7 @@ impl Request {
     ) -> Result<()> {
         let (file, bundle) = (&c.model.file, &c.model.bundle);
         let unfit = |reason: String| Err(Error::Unfit { reason });
-        let ours = ck.sha256()?;
-        let source = &bundle.meta().source;
-        if source.sha256 != Some(ours) {
-            return unfit(format!(
-                "{} was made from {} (sha256 {}), not from {} (sha256 {}): evaluate an output folder against the checkpoint it was compressed from",
-                file.display(),
-                source.name,
-                source.sha256.map_or("unknown".into(), |h| hex(&h)),
-                self.model.display(),
-                hex(&ours)
-            ));
-        }
+        self.check_source(ck, &c.model)?;
         let recorded = eie_pipeline::provenance::recorded_description(&bundle.meta().settings);
         if let (Some(r), Some(a)) = (recorded, net.arch())
             && r != a.to_string()
@@ -264,6 +254,25 @@ impl Request {
                 c.dir.display(),
                 c.dir.display()
             ));
+        }
+        Ok(())
+    }
+
+    /// The packed model must have been made from the checkpoint `ck` (its recorded SHA-256).
+    fn check_source(&self, ck: &Checkpoint, p: &PackedModel) -> Result<()> {
+        let ours = ck.sha256()?;
+        let source = &p.bundle.meta().source;
+        if source.sha256 != Some(ours) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} was made from {} (sha256 {}), not from {} (sha256 {}): evaluate an output folder against the checkpoint it was compressed from",
+                    p.file.display(),
+                    source.name,
+                    source.sha256.map_or("unknown".into(), |h| hex(&h)),
+                    self.model.display(),
+                    hex(&ours)
+                ),
+            });
         }
         Ok(())
     }

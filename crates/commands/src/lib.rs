@@ -16,6 +16,7 @@ pub mod demo;
 pub mod energy_table;
 pub mod eval;
 pub mod inspect;
+pub mod language;
 pub mod pack;
 pub mod rtl_check;
 pub mod simulate;

@@ -54,8 +54,12 @@ pub fn matrix_plans(header: &Header, net: &Network) -> Result<Vec<MatrixPlan>> {
         if l.is_conv() {
             base.code_bits = CONV_CODE_BITS;
         }
+        // Retraining decides a described layer's values (an LSTM's matrix packs two
+        // tensors): the tensor named is the layer itself.
         out.push(MatrixPlan {
             name: l.name.clone(),
+            tensor: l.name.clone(),
+            transposed: false,
             rows: l.outputs,
             inputs: l.inputs,
             dtype: dtype_of(&weight)?,

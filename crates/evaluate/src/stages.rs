@@ -306,7 +306,7 @@ pub fn float_stages(
         match rebuilt {
             Some(n) => stages.push(StageAccuracy::float(name, &n, data)?),
             None => notes.push(format!(
-                "{name}: the model was retrained, and the output holds no {file} (compress --dense-checkpoints writes it)"
+                "not measured: {name}: the model was retrained, and the output holds no {file} (compress --dense-checkpoints writes it)"
             )),
         }
     }

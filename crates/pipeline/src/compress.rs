@@ -160,6 +160,9 @@ pub fn compress(
     observer: &dyn Observer,
 ) -> Result<Compressed> {
     let plan = job.plan;
+    if job.run.dense_checkpoints {
+        plan.check_dense_checkpoints()?;
+    }
     let hash = ck.spawn_sha256();
     let mut timings = Timings::default();
     let (decided, overrides): (Vec<Option<Decided>>, HashMap<String, Vec<f32>>) = match retrained {
@@ -293,7 +296,8 @@ fn global_counts(
     for pass in 0..2 {
         for l in &plan.layers {
             observer.step(&l.name);
-            let m = ck.read_matrix(&l.name)?;
+            // Order does not matter to a count: a transposed tensor is read as stored.
+            let m = ck.read_matrix(&l.tensor)?;
             if pass == 0 {
                 g.first_pass(&m.data)
             } else {
@@ -325,7 +329,7 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
         error,
     };
     if lp.settings.balance {
-        let mut w = ck.read_matrix(name)?.data;
+        let mut w = layer_matrix(ck, lp)?;
         let report = eie_prune::prune(&mut w, rows, inputs, rule, Some(pes)).map_err(prune_err)?;
         let (positions, values) = w
             .iter()
@@ -339,7 +343,20 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
             report,
         });
     }
-    let reader = ck.reader(name)?;
+    if lp.transposed {
+        // Stored [inputs, rows]: selected from the layer's own [rows, inputs] copy.
+        let w = layer_matrix(ck, lp)?;
+        let read = |first: usize, out: &mut [f32]| {
+            out.copy_from_slice(&w[first..first + out.len()]);
+        };
+        let sel = eie_prune::select(w.len(), &read, rule).map_err(prune_err)?;
+        return Ok(Survivors {
+            positions: sel.positions,
+            values: sel.values,
+            report: sel.report,
+        });
+    }
+    let reader = ck.reader(&lp.tensor)?;
     // The selection reads through an infallible callback: the first read error is kept (the
     // block read as zeros meanwhile) and returned after it.
     let failed = std::sync::Mutex::new(None);
@@ -371,6 +388,31 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
         }
         Err(e) => Err(prune_err(e)),
     }
+}
+
+/// A layer's weights as an f32 `[rows, inputs]` matrix, every value finite: its tensor as
+/// stored, or transposed.
+fn layer_matrix(ck: &Checkpoint, lp: &LayerPlan) -> Result<Vec<f32>> {
+    let m = ck.read_matrix(&lp.tensor)?;
+    if !lp.transposed {
+        return Ok(m.data);
+    }
+    if (m.rows, m.cols) != (lp.inputs, lp.rows) {
+        return Err(Error::Layer {
+            layer: lp.name.clone(),
+            reason: format!(
+                "reads {} transposed, which must be [{}, {}], not [{}, {}]",
+                lp.tensor, lp.inputs, lp.rows, m.rows, m.cols
+            ),
+        });
+    }
+    let mut w = vec![0.0; m.data.len()];
+    for (i, row) in m.data.chunks_exact(lp.rows).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w[j * lp.inputs + i] = v;
+        }
+    }
+    Ok(w)
 }
 
 /// Where a layer's survivors and codes come from.
@@ -550,7 +592,7 @@ mod tests {
     use crate::output::{PRUNED_FILE, QUANTIZED_FILE};
     use crate::provenance::MadeBy;
     use crate::settings::{Assignments, LAYER_KNOBS};
-    use crate::{Quiet, Request};
+    use crate::{LayerSettings, MatrixPlan, Quiet, Request};
 
     /// fc1 [16, 12] with a bias, fc2 [4, 16]: deterministic, distinct magnitudes.
     fn model(dir: &Path) -> Checkpoint {
@@ -606,6 +648,107 @@ mod tests {
         };
         std::fs::create_dir_all(dir).unwrap();
         compress(ck, &job, None, dir, &Quiet).unwrap()
+    }
+
+    /// A layer read transposed from a `[inputs, rows]` tensor (GPT-2's `Conv1D`) or from
+    /// another tensor (a tied head) packs exactly as the same matrix stored as itself, by
+    /// every pruning rule; dense checkpoints of either are refused before any work.
+    #[test]
+    fn transposed_and_borrowed_weights_pack_as_the_matrix_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fc1: Vec<f32> = (0..192)
+            .map(|i| (((i * 37 + 1) % 101) as f32 - 50.0) / 64.0)
+            .collect();
+        let mut t = vec![0f32; 192];
+        for r in 0..16 {
+            for c in 0..12 {
+                t[c * 16 + r] = fc1[r * 12 + c];
+            }
+        }
+        let path = tmp.path().join("t.safetensors");
+        let specs = vec![
+            ("fc1.weight".to_string(), Dtype::F32, vec![16, 12]),
+            ("conv.weight".to_string(), Dtype::F32, vec![12, 16]),
+        ];
+        let mut f = Writer::create(&path, &Default::default(), &specs).unwrap();
+        f.write_tensor(&f32_bytes(&fc1)).unwrap();
+        f.write_tensor(&f32_bytes(&t)).unwrap();
+        f.finish().unwrap();
+        let ck = Checkpoint::open(&path).unwrap();
+        let matrix = |name: &str, tensor: &str, transposed| MatrixPlan {
+            name: name.into(),
+            tensor: tensor.into(),
+            transposed,
+            rows: 16,
+            inputs: 12,
+            dtype: Dtype::F32,
+            bias: None,
+            base: LayerSettings::default(),
+        };
+        for settings in [
+            &[("density", "0.3")][..],
+            &[("density", "0.3"), ("balance", "true")],
+            &[("global_density", "0.5")],
+        ] {
+            let mut cli = Assignments::new();
+            for (k, v) in settings {
+                cli.set_text(LAYER_KNOBS, k, v).unwrap();
+            }
+            let request = Request {
+                patterns: &[],
+                cli: &cli,
+                recipe: None,
+                fold_bias: true,
+            };
+            let packed = |plan: &Plan, dir: &str, dense: bool| {
+                let job = Job {
+                    plan,
+                    pes: 3,
+                    fit: Fit::default(),
+                    run: RunSettings {
+                        dense_checkpoints: dense,
+                    },
+                    tool_version: "test",
+                    provenance: Provenance::new(MadeBy::Compress, 3, 4, &Fit::default()),
+                };
+                let dir = tmp.path().join(dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                compress(&ck, &job, None, &dir, &Quiet).map(|_| {
+                    Bundle::from_bytes(&std::fs::read(dir.join(BUNDLE_FILE)).unwrap()).unwrap()
+                })
+            };
+            let plain = Plan::from_selected(
+                vec![
+                    matrix("fc1.weight", "fc1.weight", false),
+                    matrix("conv.weight", "conv.weight", true),
+                    matrix("head.weight", "fc1.weight", false),
+                ],
+                &request,
+                Vec::new(),
+            )
+            .unwrap();
+            let b = packed(&plain, "a", false).unwrap();
+            let [a, c, h] = b.layers() else {
+                panic!("three layers")
+            };
+            let codes = |l: &PackedLayer| {
+                let s = PackedLayer::join_columns(std::slice::from_ref(l)).unwrap();
+                (
+                    s.positions().to_vec(),
+                    s.codes().to_vec(),
+                    l.codebook().clone(),
+                )
+            };
+            assert_eq!(codes(c), codes(a), "{settings:?}");
+            assert_eq!(codes(h), codes(a), "{settings:?}");
+            let line = &b.meta().settings["layer.conv.weight"];
+            assert!(
+                line.ends_with("weights conv.weight transposed; bias none"),
+                "{line}"
+            );
+            let err = packed(&plain, "b", true).unwrap_err().to_string();
+            assert!(err.contains("conv.weight is stored transposed"), "{err}");
+        }
     }
 
     #[test]

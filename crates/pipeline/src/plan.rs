@@ -37,8 +37,14 @@ pub struct BiasPlan {
 /// One layer to compress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerPlan {
-    /// The weight tensor's name.
+    /// The layer's name (its weight tensor's, unless [`LayerPlan::tensor`] says otherwise).
     pub name: String,
+    /// The tensor its weights are read from: its own name, or another's (a tied head reads
+    /// the token embeddings).
+    pub tensor: String,
+    /// Whether the tensor is stored `[inputs, rows]` (GPT-2's `Conv1D`) and is read
+    /// transposed.
+    pub transposed: bool,
     /// Rows (outputs).
     pub rows: usize,
     /// Columns (inputs), without the bias column.
@@ -64,6 +70,10 @@ impl LayerPlan {
 pub struct MatrixPlan {
     /// Its name.
     pub name: String,
+    /// The tensor its values are read from (see [`LayerPlan::tensor`]).
+    pub tensor: String,
+    /// Whether that tensor is stored `[inputs, rows]` and read transposed.
+    pub transposed: bool,
     /// Rows.
     pub rows: usize,
     /// Columns, without a bias column.
@@ -122,6 +132,8 @@ impl Plan {
                 None
             };
             layers.push(LayerPlan {
+                tensor: name.clone(),
+                transposed: false,
                 name,
                 rows,
                 inputs,
@@ -148,6 +160,77 @@ impl Plan {
                 reason: "a model description selects every layer; --layers selects the layers of an MLP; give one of them".into(),
             });
         }
+        let count = matrices.len();
+        let plan = Self::of_matrices(matrices, request, Vec::new())?;
+        if plan.layers.len() != count {
+            return Err(Error::Plan {
+                reason: "a model description's layers cannot be skipped (every one is part of the network)".into(),
+            });
+        }
+        Ok(plan)
+    }
+
+    /// The plan of a model's linear layers (a Hugging Face transformer's, which the host
+    /// runs in float where a layer is left out): the layers `--layers` or the recipe's
+    /// `select` name (globs, each matching some layer; the layers kept in model order), else
+    /// every one; a recipe's `skip` leaves a layer out. `skipped`: the weights the model
+    /// leaves out by its kind (embeddings, norms), for the report.
+    pub fn from_selected(
+        matrices: Vec<MatrixPlan>,
+        request: &Request,
+        skipped: Vec<Skipped>,
+    ) -> Result<Self> {
+        let patterns = match (request.patterns, request.recipe) {
+            (p, _) if !p.is_empty() => p.to_vec(),
+            (_, Some(r)) => r.select.clone(),
+            _ => Vec::new(),
+        };
+        if patterns.len() > eie_checkpoint::MAX_PATTERNS {
+            return Err(Error::Plan {
+                reason: format!(
+                    "{} layer patterns given; at most {} are accepted",
+                    patterns.len(),
+                    eie_checkpoint::MAX_PATTERNS
+                ),
+            });
+        }
+        let mut keep = vec![patterns.is_empty(); matrices.len()];
+        for p in &patterns {
+            eie_checkpoint::check_pattern(p).map_err(|reason| Error::Plan {
+                reason: format!("layer pattern \"{p}\": {reason}"),
+            })?;
+            let mut any = false;
+            for (k, m) in keep.iter_mut().zip(&matrices) {
+                if glob_match(p, &m.name) {
+                    *k = true;
+                    any = true;
+                }
+            }
+            if !any {
+                let names: Vec<&str> = matrices.iter().map(|m| m.name.as_str()).collect();
+                return Err(Error::Plan {
+                    reason: format!(
+                        "layer pattern \"{p}\" matches none of the model's linear layers ({})",
+                        shorten(&names)
+                    ),
+                });
+            }
+        }
+        let chosen = matrices
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(m, k)| k.then_some(m))
+            .collect();
+        Self::of_matrices(chosen, request, skipped)
+    }
+
+    /// The plan of `matrices`, each with the command line's and the recipe's settings over its
+    /// own base (a recipe's `skip` leaving it out).
+    fn of_matrices(
+        matrices: Vec<MatrixPlan>,
+        request: &Request,
+        skipped: Vec<Skipped>,
+    ) -> Result<Self> {
         if let Some((name, reason)) = matrices
             .iter()
             .find_map(|m| eie_format::bad_name(&m.name).map(|r| (&m.name, r)))
@@ -164,15 +247,16 @@ impl Plan {
             .collect();
         let settings =
             resolve_settings_from(&names, &|n| bases[n].clone(), request.cli, request.recipe)?;
-        if settings.len() != matrices.len() {
-            return Err(Error::Plan {
-                reason: "a model description's layers cannot be skipped (every one is part of the network)".into(),
-            });
-        }
-        let mut layers = Vec::with_capacity(matrices.len());
-        for (m, (_, settings)) in matrices.into_iter().zip(settings) {
+        let mut settings: BTreeMap<String, LayerSettings> = settings.into_iter().collect();
+        let mut layers = Vec::with_capacity(settings.len());
+        for m in matrices {
+            let Some(settings) = settings.remove(&m.name) else {
+                continue;
+            };
             layers.push(LayerPlan {
                 name: m.name,
+                tensor: m.tensor,
+                transposed: m.transposed,
                 rows: m.rows,
                 inputs: m.inputs,
                 dtype: m.dtype,
@@ -180,10 +264,7 @@ impl Plan {
                 settings,
             });
         }
-        let plan = Self {
-            layers,
-            skipped: Vec::new(),
-        };
+        let plan = Self { layers, skipped };
         plan.check_global()?;
         Ok(plan)
     }
@@ -221,6 +302,30 @@ impl Plan {
         Ok(())
     }
 
+    /// The dense checkpoints write every layer back as its own tensor, in the checkpoint's
+    /// layout: a layer read from another tensor (a tied head) or transposed (GPT-2's
+    /// `Conv1D`) has no such tensor, and is refused before any work.
+    pub fn check_dense_checkpoints(&self) -> Result<()> {
+        match self
+            .layers
+            .iter()
+            .find(|l| l.transposed || l.tensor != l.name)
+        {
+            Some(l) => Err(Error::Plan {
+                reason: format!(
+                    "dense_checkpoints writes each layer back as its own tensor as stored, but {} {}; compress without --dense-checkpoints (eval rebuilds the float stages from the images)",
+                    l.name,
+                    if l.tensor != l.name {
+                        format!("reads the values of {}", l.tensor)
+                    } else {
+                        "is stored transposed, [inputs, outputs]".into()
+                    }
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Every layer's settings, for the bundle's provenance (`layer.NAME`).
     pub fn provenance(&self) -> BTreeMap<String, String> {
         self.layers
@@ -229,7 +334,19 @@ impl Plan {
                 let s = &p.settings;
                 (
                     format!("{}{}", keys::LAYER_PREFIX, p.name),
-                    layer_line(s, p.bias.as_ref().map(|b| b.name.as_str())),
+                    layer_line(
+                        s,
+                        (p.tensor != p.name || p.transposed)
+                            .then(|| {
+                                format!(
+                                    "{}{}",
+                                    p.tensor,
+                                    if p.transposed { " transposed" } else { "" }
+                                )
+                            })
+                            .as_deref(),
+                        p.bias.as_ref().map(|b| b.name.as_str()),
+                    ),
                 )
             })
             .collect()
@@ -352,6 +469,14 @@ pub fn resolve_settings_from(
         });
     }
     Ok(out)
+}
+
+/// A list of names for a message: the first eight, then how many in all.
+fn shorten(names: &[&str]) -> String {
+    match names.len() {
+        n if n <= 8 => names.join(", "),
+        n => format!("{}, ... ({n} in all)", names[..8].join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -522,6 +647,96 @@ mod tests {
             (got[1].1.code_bits, got[1].1.init, got[1].1.seed),
             (3, InitKind::KMeansPlusPlus, 9)
         );
+    }
+
+    /// A model's linear layers: every one by default; patterns keep model order; a recipe's
+    /// `skip` leaves one to the host; a pattern that matches nothing, or skipping them all,
+    /// is refused by name.
+    #[test]
+    fn selected_matrices_keep_model_order_and_may_be_skipped() {
+        let m = |name: &str| MatrixPlan {
+            name: name.into(),
+            tensor: name.into(),
+            transposed: false,
+            rows: 4,
+            inputs: 4,
+            dtype: Dtype::F32,
+            bias: None,
+            base: LayerSettings::default(),
+        };
+        let all = || {
+            vec![
+                m("h.0.q.weight"),
+                m("h.0.mlp.weight"),
+                m("h.1.q.weight"),
+                m("lm_head.weight"),
+            ]
+        };
+        let cli = Assignments::new();
+        let order = |p: &Plan| p.names();
+        let plan = Plan::from_selected(all(), &request(&cli), Vec::new()).unwrap();
+        assert_eq!(plan.layers.len(), 4);
+        let patterns = names(&["lm_head.weight", "*.q.weight"]);
+        let req = Request {
+            patterns: &patterns,
+            ..request(&cli)
+        };
+        let plan = Plan::from_selected(all(), &req, Vec::new()).unwrap();
+        assert_eq!(
+            order(&plan),
+            ["h.0.q.weight", "h.1.q.weight", "lm_head.weight"]
+        );
+        let patterns = names(&["*.k.weight"]);
+        let req = Request {
+            patterns: &patterns,
+            ..request(&cli)
+        };
+        let err = Plan::from_selected(all(), &req, Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"*.k.weight\" matches none") && err.contains("lm_head.weight"),
+            "{err}"
+        );
+        let r = Recipe::parse(
+            Path::new("r.toml"),
+            "[[layers]]\npattern = \"lm_head.weight\"\nskip = true\n",
+        )
+        .unwrap();
+        let req = Request {
+            recipe: Some(&r),
+            ..request(&cli)
+        };
+        let plan = Plan::from_selected(all(), &req, Vec::new()).unwrap();
+        assert_eq!(
+            order(&plan),
+            ["h.0.q.weight", "h.0.mlp.weight", "h.1.q.weight"]
+        );
+        let r = Recipe::parse(
+            Path::new("r.toml"),
+            "[[layers]]\npattern = \"*\"\nskip = true\n",
+        )
+        .unwrap();
+        let req = Request {
+            recipe: Some(&r),
+            ..request(&cli)
+        };
+        let err = Plan::from_selected(all(), &req, Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("every selected layer is skipped"), "{err}");
+        // A model description's matrices cannot be skipped.
+        let r = Recipe::parse(
+            Path::new("r.toml"),
+            "[[layers]]\npattern = \"lm_head.weight\"\nskip = true\n",
+        )
+        .unwrap();
+        let req = Request {
+            recipe: Some(&r),
+            ..request(&cli)
+        };
+        let err = Plan::from_matrices(all(), &req).unwrap_err().to_string();
+        assert!(err.contains("cannot be skipped"), "{err}");
     }
 
     #[test]

@@ -77,6 +77,15 @@ pub enum Error {
     /// Reading a tensor failed.
     #[error(transparent)]
     Checkpoint(#[from] eie_checkpoint::Error),
+    /// A layer's images that the functional model cannot run, or an input it cannot take
+    /// (a value that is not finite).
+    #[error("layer {layer} on EIE: {source}")]
+    Simulate {
+        /// The layer.
+        layer: String,
+        /// Why.
+        source: eie_simulate::Error,
+    },
     /// Input the model cannot take (a token id beyond the vocabulary, more tokens than
     /// positions).
     #[error("{reason}")]

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod eie;
 mod error;
 pub mod forward;
 pub mod linear;

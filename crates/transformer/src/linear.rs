@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 /// from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinearSpec {
-    /// The weight tensor's Hugging Face name (for a tied head, the token embeddings').
+    /// The layer's Hugging Face name: its weight tensor's, or for a tied head the name
+    /// transformers gives it (`lm_head.weight`, `cls.predictions.decoder.weight`).
+    pub name: String,
+    /// The weight tensor read (for a tied head, the token embeddings').
     pub weight: String,
     /// The bias tensor's name, when the layer has one.
     pub bias: Option<String>,
@@ -33,6 +36,20 @@ pub trait Linear: Send + Sync {
     /// The layer on `tokens` vectors of [`Linear::cols`] values each, row-major: `tokens`
     /// vectors of [`Linear::rows`] values.
     fn apply(&self, x: &[f32], tokens: usize) -> Result<Vec<f32>>;
+}
+
+impl<T: Linear + ?Sized> Linear for Box<T> {
+    fn rows(&self) -> usize {
+        (**self).rows()
+    }
+
+    fn cols(&self) -> usize {
+        (**self).cols()
+    }
+
+    fn apply(&self, x: &[f32], tokens: usize) -> Result<Vec<f32>> {
+        (**self).apply(x, tokens)
+    }
 }
 
 /// A dense float layer, `[rows, cols]` row-major (PyTorch's `[out, in]`).
@@ -77,7 +94,7 @@ impl Dense {
             None => None,
         };
         Ok(Self {
-            name: spec.weight.clone(),
+            name: spec.name.clone(),
             rows,
             cols,
             w,

@@ -203,6 +203,7 @@ impl Folder {
         let (h, q, kv, i) = (c.hidden, c.q_width(), c.kv_width(), c.intermediate);
         let mut add = |weight: String, bias: bool, rows: usize, cols: usize| -> Result<()> {
             let spec = LinearSpec {
+                name: weight.clone(),
                 bias: bias.then(|| weight.replace(".weight", ".bias")),
                 weight,
                 rows,
@@ -246,12 +247,14 @@ impl Folder {
                 add(format!("{}transform.dense.weight", names.mlm), true, h, h)?;
                 // Tied (BERT's default), the decoder is the word embeddings whatever else the
                 // checkpoint holds, as transformers ties them.
+                let name = format!("{}decoder.weight", names.mlm);
                 let weight = if c.tie_head {
                     names.token_embeddings()
                 } else {
-                    format!("{}decoder.weight", names.mlm)
+                    name.clone()
                 };
                 let spec = LinearSpec {
+                    name,
                     weight,
                     bias: Some(format!("{}bias", names.mlm)),
                     rows: c.vocab,
@@ -277,6 +280,7 @@ impl Folder {
                     });
                 };
                 let spec = LinearSpec {
+                    name: names.lm_head(),
                     weight,
                     bias: None,
                     rows: c.vocab,

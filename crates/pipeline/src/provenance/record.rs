@@ -120,15 +120,19 @@ impl Provenance {
 }
 
 /// compress's line for one layer, under `layer.NAME`: how it was pruned and shared, its
-/// widths and its bias.
-pub fn layer_line(s: &LayerSettings, bias: Option<&str>) -> String {
+/// widths, where its weights were read when not from its own tensor as stored (`weights`: a
+/// tied head's embeddings, a transposed `Conv1D`), and its bias (last).
+pub fn layer_line(s: &LayerSettings, weights: Option<&str>, bias: Option<&str>) -> String {
     format!(
-        "pruning {}; {} bits, {}; index {} bits; balance {}; bias {}",
+        "pruning {}; {} bits, {}; index {} bits; balance {}; {}bias {}",
         s.pruning,
         s.code_bits,
         s.method_name(),
         s.index_bits,
         s.balance,
+        weights
+            .map(|w| format!("weights {w}; "))
+            .unwrap_or_default(),
         bias.unwrap_or("none")
     )
 }

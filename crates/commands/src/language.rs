@@ -1,0 +1,441 @@
+//! Hugging Face language model folders, as `compress` and `eval` take them: the plan of a
+//! folder's linear layers, the text a model is measured on (its tokenizer's ids of a byte
+//! range, windows checked before any work), and every stage's perplexity: the original, the
+//! float stages rebuilt from the images, and the bit-exact EIE model on the images.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use eie_checkpoint::{SkipReason, Skipped, is_embedding};
+use eie_dataset::SampleRange;
+use eie_evaluate::{PRUNED_STAGE, SHARED_STAGE, StageReport, bundle_density};
+use eie_format::Bundle;
+use eie_pipeline::{BiasPlan, LayerSettings, MatrixPlan, Plan};
+use eie_simulate::{Arith, LayerView};
+use eie_text::{Text, Tokenizer};
+use eie_transformer::eie::{Eie, Ranges, Rebuilt, rebuilt};
+use eie_transformer::{Dense, Folder, Linear, Model, Perplexity};
+use serde::Serialize;
+
+use crate::budget::Estimate;
+use crate::error::{Error, Result};
+
+/// The most tokens a window takes by default: the model's positions, at most this many.
+pub const DEFAULT_CONTEXT: usize = 1024;
+
+/// Name of the bit-exact stage of a language model.
+pub const EIE_STAGE: &str = "EIE bit-exact (images)";
+
+/// Whether `path` is a Hugging Face model folder (it holds a `config.json`).
+pub fn is_model_folder(path: &Path) -> bool {
+    path.join("config.json").is_file()
+}
+
+/// The plan of a folder's linear layers, in forward order (docs/models.md, "Transformers"):
+/// every one by default, or those `request`'s patterns (or recipe's `select`) name by their
+/// Hugging Face names. A GPT-2 `Conv1D` weight is read transposed; a tied head is a layer of
+/// its own, `lm_head.weight` (BERT's `cls.predictions.decoder.weight`), read from the token
+/// embeddings, which stay a float lookup on the host. The embeddings, norms and any matrix
+/// the forward pass does not use are listed as skipped.
+pub fn plan(folder: &Folder, request: &eie_pipeline::Request) -> Result<Plan> {
+    let ck = &folder.checkpoint;
+    let specs = folder.linears()?;
+    let dtype = |name: &str| ck.info(name).map(|i| i.dtype).expect("checked by linears");
+    let matrices = specs
+        .iter()
+        .map(|s| MatrixPlan {
+            name: s.name.clone(),
+            tensor: s.weight.clone(),
+            transposed: s.transposed,
+            rows: s.rows,
+            inputs: s.cols,
+            dtype: dtype(&s.weight),
+            bias: s.bias.as_ref().map(|b| BiasPlan {
+                name: b.clone(),
+                dtype: dtype(b),
+            }),
+            base: LayerSettings::default(),
+        })
+        .collect();
+    let layers: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let skipped = ck
+        .model_order()
+        .into_iter()
+        .filter(|n| n.ends_with(".weight") && !layers.contains(&n.as_str()))
+        .map(|name| {
+            let info = ck.info(&name).expect("listed");
+            let reason = if !info.is_float() {
+                SkipReason::NotFloat(info.dtype)
+            } else if info.shape.len() != 2 {
+                SkipReason::NotMatrix(info.shape.clone())
+            } else if is_embedding(&name) {
+                SkipReason::Embedding
+            } else {
+                SkipReason::Unused
+            };
+            Skipped { name, reason }
+        })
+        .collect();
+    Ok(Plan::from_selected(matrices, request, skipped)?)
+}
+
+/// The text a language model is measured on, resolved: every check that needs neither the
+/// weights nor the text done.
+#[derive(Debug)]
+pub struct TextSetup {
+    /// The text file.
+    pub path: std::path::PathBuf,
+    /// Its bytes to read (ends not yet moved to character boundaries).
+    pub bytes: (u64, u64),
+    /// The model's tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Tokens a window holds.
+    pub context: usize,
+    /// Tokens between windows' starts.
+    pub stride: usize,
+}
+
+impl TextSetup {
+    /// Checks the windows against the model (default context: its positions or sliding
+    /// window, at most [`DEFAULT_CONTEXT`]; default stride: half the context), reads its
+    /// tokenizer (which must fit the vocabulary) and the byte range against the file.
+    pub fn resolve(
+        folder: &Folder,
+        path: &Path,
+        range: Option<SampleRange>,
+        context: Option<usize>,
+        stride: Option<usize>,
+    ) -> Result<Self> {
+        let c = &folder.config;
+        let context = context.unwrap_or(
+            c.positions
+                .min(c.sliding_window.unwrap_or(usize::MAX))
+                .min(DEFAULT_CONTEXT),
+        );
+        let stride = stride.unwrap_or(context.div_ceil(2));
+        eie_transformer::perplexity::check_windows(c, context, stride)?;
+        let tokenizer = Tokenizer::load(&folder.dir.join("tokenizer.json"))?;
+        if tokenizer.vocab_size() > c.vocab {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} has {} tokens (ids up to {}), but the model's vocabulary (config.json vocab_size) is {}",
+                    tokenizer.path().display(),
+                    tokenizer.vocab_size(),
+                    tokenizer.vocab_size() - 1,
+                    c.vocab
+                ),
+            });
+        }
+        let bytes = Text::range(
+            path,
+            range.map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
+        )?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            bytes,
+            tokenizer,
+            context,
+            stride,
+        })
+    }
+
+    /// The memory the text and one stage's model take (docs/reliability.md, "Budgets"): the
+    /// model's weights as f32 (`models` of them alive at once), one window's activations
+    /// (the residual stream and its norms, q, k, v, the MLP's hidden layer and the logits, 4
+    /// bytes each, four of them alive at once at most; the attention's scores are one
+    /// position's at a time per thread), and the text's bytes with its tokenization
+    /// (tokenizers keeps each byte's alignment and each token's string, offsets and masks: 153
+    /// bytes a byte of plain text, 371 for a token a byte, measured; 448 counted).
+    pub(crate) fn estimate(&self, folder: &Folder, models: u64) -> Estimate {
+        let c = &folder.config;
+        let weights: u64 = folder
+            .checkpoint
+            .tensors()
+            .iter()
+            .filter(|t| t.is_float())
+            .map(|t| t.elements() as u64)
+            .sum();
+        let per_token =
+            (4 * c.hidden + c.q_width() + 2 * c.kv_width() + 2 * c.intermediate + c.vocab) as u64;
+        let scores = (rayon::current_num_threads() * self.context * 4) as u64;
+        let bytes = self.bytes.1 - self.bytes.0;
+        let mut e = Estimate::default();
+        e.add(
+            format!("{models} x the model's {weights} weights as f32"),
+            models * weights * 4,
+        )
+        .add(
+            format!("a window of {} tokens' activations", self.context),
+            per_token * self.context as u64 * 4 * 4,
+        )
+        .add("the attention's scores", scores)
+        .add(
+            format!("{bytes} bytes of text, tokenized"),
+            bytes.saturating_mul(448),
+        );
+        e
+    }
+
+    /// Reads the text and tokenizes it.
+    pub fn load(&self) -> Result<Corpus> {
+        let text = Text::load(&self.path, Some(self.bytes))?;
+        let ids = self.tokenizer.encode(&text.text, false)?;
+        Ok(Corpus {
+            bytes: [text.start, text.end],
+            ids,
+        })
+    }
+}
+
+/// A text's tokens.
+#[derive(Debug)]
+pub struct Corpus {
+    /// The bytes read (ends moved to character boundaries).
+    pub bytes: [u64; 2],
+    /// The tokenizer's ids.
+    pub ids: Vec<u32>,
+}
+
+/// One stage measured on a corpus.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The stage's name.
+    pub name: String,
+    /// Its weight density over the compressed layers (`None`: the original).
+    pub density: Option<f64>,
+    /// Its perplexity and next-token top-1.
+    pub perplexity: Perplexity,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+impl Measured {
+    /// The stage as reported, against `base` (the original's).
+    pub fn report(&self, base: &Perplexity) -> StageReport {
+        let p = &self.perplexity;
+        StageReport {
+            stage: self.name.clone(),
+            density: self.density,
+            top1: p.top1_accuracy(),
+            correct: p.top1 as u64,
+            total: p.scored as u64,
+            delta_pct: 100.0 * (p.top1_accuracy() - base.top1_accuracy()),
+            train_loss: None,
+            per_class: Vec::new(),
+            perplexity: Some(p.perplexity()),
+            loss: Some(p.loss()),
+        }
+    }
+
+    /// Tokens a second (every window's tokens, context included).
+    pub fn tokens_per_second(&self) -> f64 {
+        self.perplexity.run as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Runs `model` over the corpus's windows.
+fn measure<L: Linear>(
+    name: &str,
+    density: Option<f64>,
+    model: &Model<L>,
+    corpus: &Corpus,
+    setup: &TextSetup,
+) -> Result<Measured> {
+    let start = Instant::now();
+    let perplexity = model.perplexity(&corpus.ids, setup.context, setup.stride)?;
+    Ok(Measured {
+        name: name.into(),
+        density,
+        perplexity,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The original model's stage.
+pub fn original(folder: &Folder, corpus: &Corpus, setup: &TextSetup) -> Result<Measured> {
+    let model = eie_transformer::dense(folder)?;
+    measure("original (float)", None, &model, corpus, setup)
+}
+
+/// Every compressed stage of `bundle` (made from `folder`): pruned and pruned + shared, in
+/// float, rebuilt from the images, and the bit-exact EIE model on them, with activation
+/// fractions `given` or, when none are given, calibrated on the corpus in the shared stage's
+/// run. Returns the stages, the fractions and notes on what runs where.
+pub fn compressed(
+    folder: &Folder,
+    bundle: &Bundle,
+    corpus: &Corpus,
+    setup: &TextSetup,
+    given: &[u8],
+    arith: Arith,
+) -> Result<(Vec<Measured>, Vec<u8>, Vec<String>)> {
+    let views = LayerView::all(bundle);
+    let index = check_layers(folder, &views)?;
+    if !given.is_empty() && given.len() != 2 * views.len() {
+        return Err(Error::Option {
+            option: "--act-frac".into(),
+            reason: format!(
+                "{} fractions given; the images hold {} layers, which take two each (input, output) in their order: {}",
+                given.len(),
+                views.len(),
+                views
+                    .iter()
+                    .map(|v| v.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let density = Some(bundle_density(&views)?);
+    let mut stages = Vec::new();
+    let pruned = stage(folder, &index, &|d, i| {
+        Ok(Box::new(rebuilt(&d, &views[i], Rebuilt::Pruned)?))
+    })?;
+    stages.push(measure(PRUNED_STAGE, density, &pruned, corpus, setup)?);
+    drop(pruned);
+    let ranges = Ranges::new(views.len());
+    let shared = stage(folder, &index, &|d, i| {
+        let s = rebuilt(&d, &views[i], Rebuilt::Shared)?;
+        Ok(Box::new(ranges.record(i, s)))
+    })?;
+    stages.push(measure(SHARED_STAGE, density, &shared, corpus, setup)?);
+    drop(shared);
+    let fracs = if given.is_empty() {
+        ranges.fractions()
+    } else {
+        given.to_vec()
+    };
+    let eie = stage(folder, &index, &|d, i| {
+        Ok(Box::new(Eie::new(
+            &d,
+            views[i],
+            [fracs[2 * i], fracs[2 * i + 1]],
+            arith,
+        )?))
+    })?;
+    stages.push(measure(EIE_STAGE, density, &eie, corpus, setup)?);
+    let mut notes = Vec::new();
+    let specs = folder.linears()?;
+    let host: Vec<&str> = specs
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !index.contains_key(n))
+        .collect();
+    if !host.is_empty() {
+        notes.push(format!(
+            "{} of the model's {} linear layers are not in the images and run in float on the host in every stage: {}",
+            host.len(),
+            specs.len(),
+            host.join(", ")
+        ));
+    }
+    let loose: Vec<&str> = views
+        .iter()
+        .filter(|v| !v.has_bias())
+        .filter_map(|v| {
+            let spec = specs.iter().find(|s| s.name == v.name())?;
+            spec.bias.as_ref().map(|_| v.name())
+        })
+        .collect();
+    if !loose.is_empty() {
+        notes.push(format!(
+            "the images hold no bias column for {} (compressed with --no-bias-column): the EIE stage adds their float biases on the host",
+            loose.join(", ")
+        ));
+    }
+    Ok((stages, fracs, notes))
+}
+
+/// A stage's model: each packed layer made by `make` from its original and its index in the
+/// images, the rest the original floats.
+fn stage<'a>(
+    folder: &Folder,
+    index: &HashMap<&str, usize>,
+    make: &dyn Fn(Dense, usize) -> eie_transformer::Result<Box<dyn Linear + 'a>>,
+) -> Result<Model<Box<dyn Linear + 'a>>> {
+    Ok(folder.model(&mut |spec| {
+        let d = Dense::read(&folder.checkpoint, spec)?;
+        match index.get(spec.name.as_str()) {
+            Some(&i) => make(d, i),
+            None => Ok(Box::new(d) as Box<dyn Linear>),
+        }
+    })?)
+}
+
+/// Every packed layer must be a linear layer of the folder's model: their indices by name.
+fn check_layers<'a>(
+    folder: &Folder,
+    views: &'a [LayerView<'a>],
+) -> Result<HashMap<&'a str, usize>> {
+    let specs = folder.linears()?;
+    let mut index = HashMap::new();
+    for (i, v) in views.iter().enumerate() {
+        if !specs.iter().any(|s| s.name == v.name()) {
+            let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            return Err(Error::Unfit {
+                reason: format!(
+                    "the images hold layer {}, which is not a linear layer of the model in {} ({})",
+                    v.name(),
+                    folder.dir.display(),
+                    shorten(&names)
+                ),
+            });
+        }
+        index.insert(v.name(), i);
+    }
+    Ok(index)
+}
+
+fn shorten(names: &[&str]) -> String {
+    match names.len() {
+        n if n <= 6 => names.join(", "),
+        n => format!("{}, ... ({n} in all)", names[..6].join(", ")),
+    }
+}
+
+/// What a language model was evaluated on, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextReport {
+    /// The tokenizer.json.
+    pub tokenizer: String,
+    /// The text's bytes read (ends moved to character boundaries).
+    pub bytes: [u64; 2],
+    /// The text's tokens.
+    pub tokens: usize,
+    /// Tokens a window holds.
+    pub context: usize,
+    /// Tokens between windows' starts.
+    pub stride: usize,
+    /// Windows run.
+    pub windows: usize,
+    /// Seconds the float model took.
+    pub seconds: f64,
+    /// Tokens a second through the float model (every window's tokens, context included).
+    pub tokens_per_second: f64,
+    /// Tokens a second through the bit-exact EIE model, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eie_tokens_per_second: Option<f64>,
+}
+
+impl TextReport {
+    /// The report of `original`'s run over `corpus`, and the EIE stage's speed.
+    pub fn new(
+        setup: &TextSetup,
+        corpus: &Corpus,
+        original: &Measured,
+        eie: Option<&Measured>,
+    ) -> Self {
+        Self {
+            tokenizer: setup.tokenizer.path().display().to_string(),
+            bytes: corpus.bytes,
+            tokens: corpus.ids.len(),
+            context: setup.context,
+            stride: setup.stride,
+            windows: original.perplexity.windows,
+            seconds: original.seconds,
+            tokens_per_second: original.tokens_per_second(),
+            eie_tokens_per_second: eie.map(Measured::tokens_per_second),
+        }
+    }
+}
