@@ -224,6 +224,10 @@ fn bad_language_model_input_is_refused_by_name() {
         .fails_with(&["tokenizer.json", "not a tokenizer"]);
 }
 
+fn m_path(t: &TestDir, kind: &str) -> String {
+    t.path(kind).to_str().unwrap().to_string()
+}
+
 /// A trained GPT-2 (Conv1D weights stored [in, out], tied head) and Llama (grouped-query
 /// attention, tied head) through compress with a text, then eval of the output (issue 21):
 /// at density 1 the pruned stage is the original exactly (every weight read from the right
@@ -342,6 +346,47 @@ fn compress_and_eval_a_language_model_on_text() {
             );
         }
         assert_eq!(e["act_frac"], r["accuracy"]["act_frac"], "{kind}");
+        // simulate: every linear layer once a token, the small model resident in SRAM.
+        let sim = json(t.run(&["simulate", out, "--json"]).ok());
+        assert_eq!(sim["language"], kind);
+        let m = &sim["residency"];
+        assert_eq!(m["resident"], true, "{sim}");
+        assert_eq!(m["extra_dram_nj"], 0.0);
+        assert_eq!(
+            m["energy_per_inference_nj"],
+            sim["energy"]["model"]["total_nj"]
+        );
+        let cycles = sim["vectors"][0]["total_cycles"].as_f64().unwrap();
+        let tps = m["inferences_per_second"].as_f64().unwrap();
+        assert!(
+            (tps * cycles / 800e6 - 1.0).abs() < 1e-9,
+            "{tps} tokens/s, {cycles} cycles"
+        );
+        let table = t.run(&["simulate", out]).ok().to_string();
+        assert!(
+            table.contains("per token") && table.contains("resident in SRAM"),
+            "{table}"
+        );
+        // 8 KiB of pointer SRAM a PE is less than the model's pointers.
+        let small = t.path(&format!("{kind}-small"));
+        t.run(&[
+            "compress",
+            m_path(&t, kind).as_str(),
+            "--out",
+            small.to_str().unwrap(),
+            "--density",
+            "0.25",
+            "--pes",
+            "16",
+            "--pointer-kib",
+            "1",
+        ])
+        .ok();
+        let sim = json(t.run(&["simulate", small.to_str().unwrap(), "--json"]).ok());
+        let m = &sim["residency"];
+        assert_eq!(m["resident"], false, "{sim}");
+        assert!(m["extra_dram_nj"].as_f64().unwrap() > 0.0, "{sim}");
+        assert_eq!(m["pes_to_hold"], serde_json::Value::Null);
     }
     // An output evaluated against another folder, and fractions of the wrong count.
     let (gpt2, llama) = (t.path("gpt2"), t.path("llama"));

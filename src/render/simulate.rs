@@ -1,7 +1,7 @@
 //! `simulate`'s and `bench-paper`'s tables.
 
 use eie_commands::bench_paper;
-use eie_commands::simulate::{ChainReport, DescribedReport, LayerTotals};
+use eie_commands::simulate::{ChainReport, DescribedReport, LayerTotals, ResidencyReport};
 
 use super::cpu::cpu;
 use super::energy::{SAVINGS_HEADING, costed_tables, energy_table, heading, savings_table};
@@ -62,8 +62,59 @@ pub fn chain(r: &ChainReport) -> String {
     }
     out.push_str(&t.render());
     out.push_str(&costed_tables(&r.energy));
+    if let Some(m) = &r.residency {
+        out.push_str(&residency(m, r.language.as_deref()));
+    }
     if let Some(c) = &r.cpu {
         out.push_str(&cpu(c));
+    }
+    out
+}
+
+/// The whole model against the SRAMs, and what an inference (a language model's token)
+/// costs with it.
+fn residency(m: &ResidencyReport, language: Option<&str>) -> String {
+    let kib = |b: u64| format!("{:.1} KiB", b as f64 / 1024.0);
+    let unit = if language.is_some() {
+        "token"
+    } else {
+        "inference"
+    };
+    let mut out = String::new();
+    if let Some(family) = language {
+        out.push_str(&format!(
+            "\nper token ({family}: every linear layer once; attention, norms and activations on the host, not counted): {:.1} tokens/s, {:.1} nJ a token{}\n",
+            m.inferences_per_second,
+            m.energy_per_inference_nj,
+            if m.extra_dram_nj > 0.0 {
+                format!(" ({:.1} nJ of it the whole model's DRAM traffic)", m.extra_dram_nj)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "{}the whole model per PE: Spmat {} of {}, pointers {} of {}: ",
+        if language.is_some() { "" } else { "\n" },
+        kib(m.spmat_bytes_per_pe),
+        kib(m.spmat_capacity),
+        kib(m.pointer_bytes_per_pe),
+        kib(m.pointer_capacity)
+    ));
+    if m.resident {
+        out.push_str(&format!("resident in SRAM from one {unit} to the next\n"));
+        return out;
+    }
+    out.push_str(&format!(
+        "not resident: {} a {unit} from DRAM, in the energy per {unit} ({:.1} nJ)",
+        kib(m.dram_bytes_per_inference),
+        m.energy_per_inference_nj
+    ));
+    match m.pes_to_hold {
+        Some(n) => out.push_str(&format!("; about {n} PEs would hold it\n")),
+        None => out.push_str(
+            "; its pointers alone overflow every PE's pointer SRAM, whatever the PE count\n",
+        ),
     }
     out
 }

@@ -291,7 +291,8 @@ impl Request {
             plan.check_fits(&self.fit)?;
             let mut given = LayerSettings::default();
             cli.apply(&mut given);
-            let provenance = self.provenance(&ck, None, &given, None, None)?;
+            let mut provenance = self.provenance(&ck, None, &given, None, None)?;
+            provenance.language = Some(language.folder.config.model_type.clone());
             return Ok(Resolved {
                 request: self,
                 ck,

@@ -128,6 +128,66 @@ impl EntryBalance {
     }
 }
 
+/// Whether a whole model (every layer, every column batch) stays in its PEs' SRAMs at once,
+/// as it must to run pass after pass (token after token) without DRAM: what each PE holds of
+/// it against `capacity`, and what a pass fetches from DRAM when it does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Residency {
+    /// PEs.
+    pub pes: usize,
+    /// The most Spmat bytes one PE holds of the whole model.
+    pub spmat_per_pe: u64,
+    /// The pointer bytes every PE holds of the whole model (`cols + 1` pointers per layer
+    /// and batch, whatever the PE count).
+    pub pointers_per_pe: u64,
+    /// The SRAMs per PE.
+    pub capacity: Capacity,
+    /// Bytes beyond the SRAMs, over all PEs: fetched from DRAM on every pass.
+    pub dram_bytes_per_pass: u64,
+}
+
+impl Residency {
+    /// Of a model stored as `layers` (every part of every layer, one PE count).
+    pub fn of(layers: &[PackedLayer], pointer_bits: u8, capacity: Capacity) -> Self {
+        let pes = layers.first().map_or(0, PackedLayer::pes);
+        let spmat: Vec<u64> = (0..pes)
+            .map(|pe| layers.iter().map(|l| spmat_bytes(l, pe)).sum())
+            .collect();
+        let pointers: u64 = layers.iter().map(|l| pointer_bytes(l, pointer_bits)).sum();
+        let dram_bytes_per_pass = spmat
+            .iter()
+            .map(|&s| {
+                s.saturating_sub(capacity.spmat_bytes)
+                    + pointers.saturating_sub(capacity.pointer_bytes)
+            })
+            .sum();
+        Self {
+            pes,
+            spmat_per_pe: spmat.iter().copied().max().unwrap_or(0),
+            pointers_per_pe: pointers,
+            capacity,
+            dram_bytes_per_pass,
+        }
+    }
+
+    /// Whether every PE holds its whole share.
+    pub fn resident(&self) -> bool {
+        self.dram_bytes_per_pass == 0
+    }
+
+    /// The fewest PEs whose Spmat SRAMs would hold the model, with its entries spread as
+    /// they are now (the busiest PE's share scaled): `None` when the pointers alone, which
+    /// every PE holds whatever the PE count, overflow the pointer SRAM.
+    pub fn pes_to_hold(&self) -> Option<u64> {
+        if self.pointers_per_pe > self.capacity.pointer_bytes {
+            return None;
+        }
+        let needed = (self.spmat_per_pe as u128 * self.pes as u128)
+            .div_ceil(self.capacity.spmat_bytes.max(1) as u128);
+        Some(needed.max(1).min(u64::MAX as u128) as u64)
+    }
+}
+
 /// Checks every PE of `layer` against `capacity`; one [`Overflow`] per memory that does not
 /// fit (empty when everything fits).
 pub fn check(layer: &PackedLayer, pointer_bits: u8, capacity: &Capacity) -> Vec<Overflow> {
@@ -269,6 +329,32 @@ mod tests {
         );
         assert_eq!(fitting_batch(&l, 64), Some(32));
         assert_eq!(fitting_batch(&l, 1), None);
+    }
+
+    /// Two layers that each fit alone may not fit together: the model's share per PE is the
+    /// sum, and what passes the SRAMs is fetched on every pass, by every PE.
+    #[test]
+    fn a_model_is_resident_only_when_every_layer_fits_at_once() {
+        // 8 x 64 dense on 2 PEs: 4 rows a PE, 256 entries of 8 bits = 256 bytes of Spmat a
+        // PE; 65 16-bit pointers = 130 bytes.
+        let (a, b) = (layer(8, 64, 2), layer(8, 64, 2));
+        assert_eq!(spmat_bytes(&a, 0), 256);
+        let cap = |spmat, pointer_bytes| Capacity {
+            spmat_bytes: spmat,
+            pointer_bytes,
+        };
+        let r = Residency::of(std::slice::from_ref(&a), 16, cap(256, 130));
+        assert!(r.resident());
+        assert_eq!(r.pes_to_hold(), Some(2));
+        let both = [a, b];
+        let r = Residency::of(&both, 16, cap(256, 130));
+        assert_eq!((r.spmat_per_pe, r.pointers_per_pe), (512, 260));
+        assert!(!r.resident());
+        assert_eq!(r.dram_bytes_per_pass, 2 * (256 + 130));
+        assert_eq!(r.pes_to_hold(), None, "the pointers alone overflow");
+        let r = Residency::of(&both, 16, cap(256, 260));
+        assert_eq!(r.dram_bytes_per_pass, 2 * 256);
+        assert_eq!(r.pes_to_hold(), Some(4));
     }
 
     #[test]

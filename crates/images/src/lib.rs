@@ -8,8 +8,8 @@ mod manifest;
 mod words;
 
 pub use capacity::{
-    Capacity, EntryBalance, LayerBytes, MAX_SRAM_BYTES, check as check_capacity, fitting_batch,
-    fitting_pes, pct, pointer_bytes, pointer_image_bytes, spmat_bytes,
+    Capacity, EntryBalance, LayerBytes, MAX_SRAM_BYTES, Residency, check as check_capacity,
+    fitting_batch, fitting_pes, pct, pointer_bytes, pointer_image_bytes, spmat_bytes,
 };
 pub use error::{Error, Memory, Overflow, Remedy, Result};
 pub use fit::{AUTO_BATCH, ColumnBatch, Fit, Placed};

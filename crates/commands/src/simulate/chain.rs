@@ -1,8 +1,10 @@
 //! A chain of layers (or layers side by side) through the functional and timing models.
 
 use eie_baseline::BATCH;
+use eie_energy::Key;
 use eie_energy::{Counts, Energy, EnergyReport, Runs};
-use eie_pipeline::recorded_capacity;
+use eie_images::Residency;
+use eie_pipeline::{recorded_capacity, recorded_language};
 use eie_simulate::LayerView;
 use eie_simulate::fixed::from_q16;
 use eie_simulate::run::{LayerStep, Mode, fractions, run_chain, run_independent};
@@ -43,6 +45,42 @@ pub struct ChainReport {
     /// The same layers on this machine's CPU, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuReport>,
+    /// The whole model against the PEs' SRAMs, when every layer ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residency: Option<ResidencyReport>,
+    /// The `model_type` of a language model: every layer runs once per token, and an
+    /// inference is a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// Whether the whole model stays in the PEs' SRAMs from one inference (one token) to the
+/// next, and what an inference costs when it does not: the per-layer figures count only
+/// what each layer alone does not fit; a model that does not fit as a whole is fetched from
+/// DRAM, beyond its SRAMs, on every inference.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResidencyReport {
+    /// Every PE holds its whole share of every layer.
+    pub resident: bool,
+    /// The most Spmat bytes one PE holds of the whole model.
+    pub spmat_bytes_per_pe: u64,
+    /// The pointer bytes every PE holds of the whole model.
+    pub pointer_bytes_per_pe: u64,
+    /// The Spmat SRAM per PE.
+    pub spmat_capacity: u64,
+    /// The pointer SRAM per PE.
+    pub pointer_capacity: u64,
+    /// Bytes fetched from DRAM per inference, the whole model considered.
+    pub dram_bytes_per_inference: u64,
+    /// About how many PEs' Spmat SRAMs would hold the model, its entries spread as now
+    /// (`None`: its pointers alone overflow every PE's pointer SRAM, whatever the count).
+    pub pes_to_hold: Option<u64>,
+    /// The DRAM energy per inference the per-layer figures leave out, nJ.
+    pub extra_dram_nj: f64,
+    /// Energy per inference, the whole model's DRAM traffic included, nJ.
+    pub energy_per_inference_nj: f64,
+    /// Inferences (tokens) a second: one over the time of every layer's run.
+    pub inferences_per_second: f64,
 }
 
 /// One vector's run through every layer.
@@ -203,12 +241,35 @@ impl Request {
             true => Some(cpu_baseline(&views, &s)?),
             false => None,
         };
-        let vectors = s
+        let vectors: Vec<VectorRun> = s
             .steps
             .iter()
             .zip(&counts)
             .map(|(run, counts)| vector_run(run, counts, &views, &s.f_out, table, params.clock_mhz))
             .collect();
+        let energy = CostReport::new(&costed, table);
+        let residency = self.layer.is_none().then(|| {
+            let r = Residency::of(model.bundle.layers(), pointer_bits, capacity);
+            let vectors_run = counts.len().max(1) as f64;
+            let counted =
+                counts.iter().flatten().map(|c| c.dram_bytes).sum::<u64>() as f64 / vectors_run;
+            let extra = (r.dram_bytes_per_pass as f64 - counted).max(0.0);
+            let extra_dram_nj = extra / 4.0 * table.get(Key::Dram32) / 1000.0;
+            let time_us =
+                vectors.iter().map(|v| v.total_time_us).sum::<f64>() / vectors.len().max(1) as f64;
+            ResidencyReport {
+                resident: r.resident(),
+                spmat_bytes_per_pe: r.spmat_per_pe,
+                pointer_bytes_per_pe: r.pointers_per_pe,
+                spmat_capacity: capacity.spmat_bytes,
+                pointer_capacity: capacity.pointer_bytes,
+                dram_bytes_per_inference: r.dram_bytes_per_pass,
+                pes_to_hold: r.pes_to_hold(),
+                extra_dram_nj,
+                energy_per_inference_nj: energy.model.total_nj + extra_dram_nj,
+                inferences_per_second: 1e6 / time_us.max(1e-12),
+            }
+        });
         Ok(ChainReport {
             schema: Schema("simulate"),
             mode: mode.name(),
@@ -218,8 +279,10 @@ impl Request {
             acc_bits: self.arith.acc_bits,
             fractions: s.fractions,
             vectors,
-            energy: CostReport::new(&costed, table),
+            energy,
             cpu,
+            residency,
+            language: recorded_language(model.settings()).map(str::to_string),
         })
     }
 

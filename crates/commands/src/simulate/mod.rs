@@ -12,7 +12,7 @@ use eie_pipeline::output::Inputs;
 use eie_simulate::{Arith, TimingParams};
 use serde::Serialize;
 
-pub use chain::{ChainReport, LayerTotals, VectorRun};
+pub use chain::{ChainReport, LayerTotals, ResidencyReport, VectorRun};
 pub use described::{DescribedLayer, DescribedReport};
 
 use crate::charts::{Draw, SavingsChart, savings_title};

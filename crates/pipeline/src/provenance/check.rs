@@ -7,7 +7,7 @@ use super::{MadeBy, made_by};
 use crate::error::{Error, Result};
 
 /// The keys only one of the commands records (besides compress's `layer.NAME` lines).
-const OPTIONAL: [&str; 7] = [
+const OPTIONAL: [&str; 8] = [
     BIAS_COLUMN,
     CODE_BITS,
     LAYERS,
@@ -15,6 +15,7 @@ const OPTIONAL: [&str; 7] = [
     RETRAIN,
     DESCRIPTION,
     HOST_LAYERS,
+    LANGUAGE,
 ];
 
 /// The keys a bundle made by `compress` or `pack` always records.

@@ -9,7 +9,7 @@ mod record;
 pub use check::check_provenance;
 pub use record::{
     Described, MadeBy, Provenance, layer_line, made_by, recorded_capacity, recorded_description,
-    recorded_host_layers,
+    recorded_host_layers, recorded_language,
 };
 
 /// The keys of a bundle's settings, each written by [`Provenance`] and checked by
@@ -45,6 +45,9 @@ pub mod keys {
     pub const DESCRIPTION: &str = "arch";
     /// A described model's layers that run on the host, comma-separated.
     pub const HOST_LAYERS: &str = "host_layers";
+    /// compress of a Hugging Face language model folder: its config's `model_type` (every
+    /// layer then runs once per token).
+    pub const LANGUAGE: &str = "language";
     /// compress: each layer's line is under this prefix and its name.
     pub const LAYER_PREFIX: &str = "layer.";
 }

@@ -59,6 +59,8 @@ pub struct Provenance {
     pub retrain: Option<String>,
     /// A described model.
     pub described: Option<Described>,
+    /// A Hugging Face language model folder's `model_type`.
+    pub language: Option<String>,
     /// The input scaling the model was measured or trained with, as eie-dataset records it
     /// (`eie.scale`, `eie.mean`, `eie.std`), for `simulate --dataset` later.
     pub scaling: BTreeMap<String, String>,
@@ -79,6 +81,7 @@ impl Provenance {
             recipe: None,
             retrain: None,
             described: None,
+            language: None,
             scaling: BTreeMap::new(),
         }
     }
@@ -110,6 +113,7 @@ impl Provenance {
         put(keys::LAYERS, self.layers.as_ref().map(|l| l.join(" ")));
         put(keys::RECIPE, self.recipe.clone());
         put(keys::RETRAIN, self.retrain.clone());
+        put(keys::LANGUAGE, self.language.clone());
         if let Some(d) = &self.described {
             put(keys::DESCRIPTION, Some(d.arch.clone()));
             put(keys::HOST_LAYERS, Some(d.host_layers.join(",")));
@@ -149,6 +153,11 @@ pub fn made_by(settings: &BTreeMap<String, String>) -> Option<MadeBy> {
 /// The description of a described model's bundle.
 pub fn recorded_description(settings: &BTreeMap<String, String>) -> Option<&str> {
     settings.get(keys::DESCRIPTION).map(String::as_str)
+}
+
+/// The `model_type` of the language model a bundle was compressed from, if it was one.
+pub fn recorded_language(settings: &BTreeMap<String, String>) -> Option<&str> {
+    settings.get(keys::LANGUAGE).map(String::as_str)
 }
 
 /// The layers a described model's bundle runs on the host.
