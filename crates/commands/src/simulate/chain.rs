@@ -47,7 +47,7 @@ pub struct ChainReport {
     pub cpu: Option<CpuReport>,
     /// The whole model against the PEs' SRAMs, when every layer ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub residency: Option<ResidencyReport>,
+    pub residency: Option<Box<ResidencyReport>>,
     /// The `model_type` of a language model: every layer runs once per token, and an
     /// inference is a token.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -257,7 +257,7 @@ impl Request {
             let extra_dram_nj = extra / 4.0 * table.get(Key::Dram32) / 1000.0;
             let time_us =
                 vectors.iter().map(|v| v.total_time_us).sum::<f64>() / vectors.len().max(1) as f64;
-            ResidencyReport {
+            Box::new(ResidencyReport {
                 resident: r.resident(),
                 spmat_bytes_per_pe: r.spmat_per_pe,
                 pointer_bytes_per_pe: r.pointers_per_pe,
@@ -268,7 +268,7 @@ impl Request {
                 extra_dram_nj,
                 energy_per_inference_nj: energy.model.total_nj + extra_dram_nj,
                 inferences_per_second: 1e6 / time_us.max(1e-12),
-            }
+            })
         });
         Ok(ChainReport {
             schema: Schema("simulate"),
