@@ -67,3 +67,120 @@ pub fn layer(
         products,
     })
 }
+
+/// A layer's entries decoded once from its streams, in the order [`layer`] visits them (part,
+/// column, PE, entry), padding dropped: for running many vectors through the same layer (a
+/// language model's every token) with [`layer`]'s arithmetic, bit for bit, without decoding
+/// the streams again each time. Its outputs are [`layer`]'s (`tests.rs` holds them equal on
+/// every case of the functional model's tester).
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    name: String,
+    rows: usize,
+    inputs: usize,
+    /// Entry ranges by column (the bias column last).
+    starts: Vec<usize>,
+    /// (row, fixed-point weight) of every non-padding entry.
+    entries: Vec<(u32, i16)>,
+    frac_bits: u8,
+}
+
+impl Compiled {
+    /// Decodes `view`'s streams.
+    pub fn new(view: LayerView) -> Self {
+        let fixed = view.codebook().fixed();
+        let cols = view.cols();
+        let mut by_col: Vec<Vec<(u32, i16)>> = vec![Vec::new(); cols];
+        view.for_each_entry(Some, |j: usize, row, code| {
+            if code != 0 {
+                by_col[j].push((row as u32, fixed[code as usize]));
+            }
+        });
+        let mut starts = Vec::with_capacity(cols + 1);
+        let mut entries = Vec::with_capacity(by_col.iter().map(Vec::len).sum());
+        starts.push(0);
+        for c in by_col {
+            entries.extend(c);
+            starts.push(entries.len());
+        }
+        Self {
+            name: view.name().to_string(),
+            rows: view.rows(),
+            inputs: view.inputs(),
+            starts,
+            entries,
+            frac_bits: view.codebook().frac_bits(),
+        }
+    }
+
+    /// [`layer`]'s outputs on `input`.
+    pub fn run(
+        &self,
+        input: &[i16],
+        f_in: u8,
+        f_out: u8,
+        arith: Arith,
+        relu: bool,
+    ) -> Result<Vec<i16>> {
+        arith.validate()?;
+        if input.len() != self.inputs {
+            return Err(crate::Error::InputLength {
+                layer: self.name.clone(),
+                expected: self.inputs,
+                got: input.len(),
+            });
+        }
+        let w = arith.acc_bits as u32;
+        let f_acc = f_out as i32 + arith.guard_bits() as i32;
+        let shift = f_in as i32 + self.frac_bits as i32 - f_acc;
+        // |a x w| < 2^30; shifted left by at most 31 bits and added to a W-bit (<= 62)
+        // accumulator it stays within i64: then i64 gives i128's results exactly.
+        let acc: Vec<i128> = if shift >= -31 {
+            let (hi, lo) = ((1i64 << (w - 1)) - 1, -(1i64 << (w - 1)));
+            let mut acc = vec![0i64; self.rows];
+            self.each(input, f_in, |a, row, weight| {
+                let p = a as i64 * weight as i64;
+                let p = if shift > 0 {
+                    (p + (1i64 << (shift - 1))) >> shift
+                } else {
+                    p << (-shift)
+                };
+                let r = &mut acc[row as usize];
+                *r = (*r + p).clamp(lo, hi);
+            });
+            acc.into_iter().map(i128::from).collect()
+        } else {
+            let mut acc = vec![0i128; self.rows];
+            self.each(input, f_in, |a, row, weight| {
+                let p = round_shift(a as i128 * weight as i128, shift);
+                let r = &mut acc[row as usize];
+                *r = saturate(*r + p, w);
+            });
+            acc
+        };
+        Ok(acc
+            .iter()
+            .map(|&v| {
+                let b = saturate(round_shift(v, f_acc - f_out as i32), 16) as i16;
+                if relu { b.max(0) } else { b }
+            })
+            .collect())
+    }
+
+    /// Every entry of every non-zero column, in order, with its column's activation (the
+    /// bias column's is the constant 1).
+    fn each(&self, input: &[i16], f_in: u8, mut visit: impl FnMut(i32, u32, i16)) {
+        for (j, range) in self.starts.windows(2).enumerate() {
+            let a = match input.get(j) {
+                Some(&a) => a as i32,
+                None => 1i32 << f_in,
+            };
+            if a == 0 {
+                continue;
+            }
+            for &(row, weight) in &self.entries[range[0]..range[1]] {
+                visit(a, row, weight);
+            }
+        }
+    }
+}

@@ -53,6 +53,12 @@ fn check(
         let (want, want_acc) = reference::layer(&refs[0], input, f_in, f_out, arith.acc_bits, relu);
         assert_eq!(got.outputs, want, "{ctx}: outputs");
         assert_eq!(got.accumulators, want_acc, "{ctx}: accumulators");
+        let compiled = functional::Compiled::new(view);
+        assert_eq!(
+            compiled.run(input, f_in, f_out, arith, relu).unwrap(),
+            want,
+            "{ctx}: compiled"
+        );
 
         // The same layer as column batches: the same results, and the reference agrees.
         for batch in [1usize, 5] {
@@ -67,6 +73,12 @@ fn check(
             )
             .unwrap();
             assert_eq!(split, got, "{ctx}: batches of {batch}");
+            let compiled = functional::Compiled::new(LayerView::new(parts.layers()));
+            assert_eq!(
+                compiled.run(input, f_in, f_out, arith, relu).unwrap(),
+                want,
+                "{ctx}: batches of {batch}, compiled"
+            );
             let refs = reference::decode(&render(&parts).unwrap());
             assert_eq!(
                 reference::layer(&refs[0], input, f_in, f_out, arith.acc_bits, relu).0,

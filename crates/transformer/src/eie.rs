@@ -86,6 +86,9 @@ fn check_shape(original: &Dense, view: &LayerView) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct Eie<'a> {
     view: LayerView<'a>,
+    /// The streams decoded once: every token runs the functional model's arithmetic on
+    /// them.
+    compiled: functional::Compiled,
     f_in: u8,
     f_out: u8,
     arith: Arith,
@@ -112,6 +115,7 @@ impl<'a> Eie<'a> {
         }
         Ok(Self {
             view,
+            compiled: functional::Compiled::new(view),
             f_in,
             f_out,
             arith,
@@ -153,10 +157,11 @@ impl Linear for Eie<'_> {
             .zip(x.par_chunks(cols))
             .try_for_each(|(out, xt)| -> Result<()> {
                 let q = quantize(xt, self.f_in).map_err(err)?;
-                let run =
-                    functional::layer(self.view, &q, self.f_in, self.f_out, self.arith, false)
-                        .map_err(err)?;
-                for (o, &v) in out.iter_mut().zip(&run.outputs) {
+                let run = self
+                    .compiled
+                    .run(&q, self.f_in, self.f_out, self.arith, false)
+                    .map_err(err)?;
+                for (o, &v) in out.iter_mut().zip(&run) {
                     *o = from_q16(v, self.f_out);
                 }
                 if let Some(b) = &self.host_bias {
