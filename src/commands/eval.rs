@@ -79,10 +79,11 @@ pub fn run(args: Args) -> Result<()> {
     }
     match &report.text {
         Some(t) => outln!(
-            "{} on {}: {} tokens, windows of {} every {} ({:.0} tokens/s in float{})",
+            "{} on {}: {} tokens, scored on the {}, windows of {} every {} ({:.0} tokens/s in float{})",
             report.model,
             report.dataset,
             t.tokens,
+            t.metric,
             t.context,
             t.stride,
             t.tokens_per_second,

@@ -58,8 +58,9 @@ pub fn render(c: &Report) -> String {
         ));
         if let Some(t) = &a.text {
             out.push_str(&format!(
-                "{} tokens, windows of {} every {}: {:.0} tokens/s in float, {:.0} on the EIE model\n",
+                "{} tokens, scored on the {}, windows of {} every {}: {:.0} tokens/s in float, {:.0} on the EIE model\n",
                 t.tokens,
+                t.metric,
                 t.context,
                 t.stride,
                 t.tokens_per_second,

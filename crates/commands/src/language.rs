@@ -15,6 +15,7 @@ use eie_pipeline::{BiasPlan, LayerSettings, MatrixPlan, Plan};
 use eie_simulate::{Arith, LayerView};
 use eie_text::{Text, Tokenizer};
 use eie_transformer::eie::{Eie, Ranges, Rebuilt, rebuilt};
+use eie_transformer::masked::{MASK_SEED, Specials};
 use eie_transformer::{Dense, Folder, Linear, Model, Perplexity};
 use serde::Serialize;
 
@@ -80,10 +81,33 @@ pub fn plan(folder: &Folder, request: &eie_pipeline::Request) -> Result<Plan> {
     Ok(Plan::from_selected(matrices, request, skipped)?)
 }
 
+/// What a model is measured by on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// A causal model: perplexity and top-1 of every next token, by `transformers`' sliding
+    /// window.
+    NextToken,
+    /// An encoder with a masked-LM head: of the masked tokens
+    /// (eie_transformer::masked).
+    Masked(Specials),
+}
+
+impl Metric {
+    /// In words, for the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Metric::NextToken => "next token",
+            Metric::Masked(_) => "masked tokens (15%)",
+        }
+    }
+}
+
 /// The text a language model is measured on, resolved: every check that needs neither the
 /// weights nor the text done.
 #[derive(Debug)]
 pub struct TextSetup {
+    /// What is measured.
+    pub metric: Metric,
     /// The text file.
     pub path: std::path::PathBuf,
     /// Its bytes to read (ends not yet moved to character boundaries).
@@ -108,14 +132,57 @@ impl TextSetup {
         stride: Option<usize>,
     ) -> Result<Self> {
         let c = &folder.config;
-        let context = context.unwrap_or(
-            c.positions
-                .min(c.sliding_window.unwrap_or(usize::MAX))
-                .min(DEFAULT_CONTEXT),
-        );
-        let stride = stride.unwrap_or(context.div_ceil(2));
-        eie_transformer::perplexity::check_windows(c, context, stride)?;
         let tokenizer = Tokenizer::load(&folder.dir.join("tokenizer.json"))?;
+        let (metric, context, stride) = if c.causal() {
+            let context = context.unwrap_or(
+                c.positions
+                    .min(c.sliding_window.unwrap_or(usize::MAX))
+                    .min(DEFAULT_CONTEXT),
+            );
+            let stride = stride.unwrap_or(context.div_ceil(2));
+            eie_transformer::perplexity::check_windows(c, context, stride)?;
+            (Metric::NextToken, context, stride)
+        } else {
+            let specs = folder.linears()?;
+            if !specs.iter().any(|s| s.name.starts_with("cls.predictions.")) {
+                return Err(Error::Unfit {
+                    reason: format!(
+                        "{} is an encoder without a masked-LM head (cls.predictions.*): the fidelity of its pooled embeddings is not measured yet",
+                        folder.dir.display()
+                    ),
+                });
+            }
+            if stride.is_some() {
+                return Err(Error::NotApplicable {
+                    option: "--stride",
+                    applies_to: "causal language models (an encoder's windows do not overlap)"
+                        .into(),
+                });
+            }
+            let context = context.unwrap_or(c.positions.min(512));
+            if context < 3 || context > c.positions {
+                return Err(Error::Unfit {
+                    reason: format!(
+                        "a context of {context} tokens: expected 3 <= context <= {} (the model's positions; [CLS] and [SEP] take two)",
+                        c.positions
+                    ),
+                });
+            }
+            let id = |token: &str| {
+                tokenizer.token_id(token).ok_or_else(|| Error::Unfit {
+                    reason: format!(
+                        "{} has no {token} token, which masked-token accuracy needs",
+                        tokenizer.path().display()
+                    ),
+                })
+            };
+            let specials = Specials {
+                cls: id("[CLS]")?,
+                sep: id("[SEP]")?,
+                mask: id("[MASK]")?,
+            };
+            (Metric::Masked(specials), context, context - 2)
+        };
         if tokenizer.vocab_size() > c.vocab {
             return Err(Error::Unfit {
                 reason: format!(
@@ -132,6 +199,7 @@ impl TextSetup {
             range.map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
         )?;
         Ok(Self {
+            metric,
             path: path.to_path_buf(),
             bytes,
             tokenizer,
@@ -243,7 +311,10 @@ fn measure<L: Linear>(
     setup: &TextSetup,
 ) -> Result<Measured> {
     let start = Instant::now();
-    let perplexity = model.perplexity(&corpus.ids, setup.context, setup.stride)?;
+    let perplexity = match setup.metric {
+        Metric::NextToken => model.perplexity(&corpus.ids, setup.context, setup.stride)?,
+        Metric::Masked(s) => model.masked_lm(&corpus.ids, setup.context, s, MASK_SEED)?,
+    };
     Ok(Measured {
         name: name.into(),
         density,
@@ -397,6 +468,9 @@ fn shorten(names: &[&str]) -> String {
 /// What a language model was evaluated on, and how.
 #[derive(Debug, Clone, Serialize)]
 pub struct TextReport {
+    /// What was measured: "next token", or "masked tokens (15%)" (then `perplexity` and
+    /// `top1` are of the masked tokens).
+    pub metric: &'static str,
     /// The tokenizer.json.
     pub tokenizer: String,
     /// The text's bytes read (ends moved to character boundaries).
@@ -405,7 +479,8 @@ pub struct TextReport {
     pub tokens: usize,
     /// Tokens a window holds.
     pub context: usize,
-    /// Tokens between windows' starts.
+    /// Tokens between windows' starts (an encoder's windows: the context less its two
+    /// specials).
     pub stride: usize,
     /// Windows run.
     pub windows: usize,
@@ -427,6 +502,7 @@ impl TextReport {
         eie: Option<&Measured>,
     ) -> Self {
         Self {
+            metric: setup.metric.name(),
             tokenizer: setup.tokenizer.path().display().to_string(),
             bytes: corpus.bytes,
             tokens: corpus.ids.len(),

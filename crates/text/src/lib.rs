@@ -222,6 +222,11 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The id of `token` (a special token such as `[MASK]`), if the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// The ids of `text`, with the special tokens the tokenizer adds when `special` (a
     /// leading `<s>`, BERT's `[CLS]` and `[SEP]`).
     pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>> {

@@ -16,6 +16,7 @@ pub mod eie;
 mod error;
 pub mod forward;
 pub mod linear;
+pub mod masked;
 pub mod model;
 pub mod perplexity;
 

@@ -40,6 +40,42 @@ impl Perplexity {
     pub fn top1_accuracy(&self) -> f64 {
         self.top1 as f64 / self.scored.max(1) as f64
     }
+
+    /// None scored yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            windows: 0,
+            run: 0,
+            scored: 0,
+            nll: 0.0,
+            top1: 0,
+        }
+    }
+
+    /// Scores `target` against the logits `row` (of the token at `position`): its negative
+    /// log-likelihood under their softmax, and whether it is the first largest.
+    pub(crate) fn score(&mut self, row: &[f32], target: usize, position: usize) -> Result<()> {
+        let (max_i, max) =
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |m, (i, &v)| {
+                    if v > m.1 { (i, v) } else { m }
+                },
+            );
+        let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+        let nll = sum.ln() - (row[target] - max) as f64;
+        if !nll.is_finite() {
+            return Err(Error::Input {
+                reason: format!(
+                    "the model's logits at token {position} are not finite (its activations overflow f32): no perplexity"
+                ),
+            });
+        }
+        self.nll += nll;
+        self.top1 += usize::from(max_i == target);
+        self.scored += 1;
+        Ok(())
+    }
 }
 
 /// The windows `[begin, end)` and the first position each scores, as `transformers`' recipe
@@ -109,39 +145,13 @@ impl<L: Linear> Model<L> {
             });
         }
         let vocab = self.config.vocab;
-        let mut p = Perplexity {
-            windows: 0,
-            run: 0,
-            scored: 0,
-            nll: 0.0,
-            top1: 0,
-        };
+        let mut p = Perplexity::new();
         for (begin, end, first) in windows(ids.len(), context, stride) {
             let out = self.forward(&ids[begin..end])?;
             let logits = out.logits.expect("a causal model has a head");
             for j in first..end {
                 let row = &logits[(j - 1 - begin) * vocab..(j - begin) * vocab];
-                let target = ids[j] as usize;
-                let (max_i, max) =
-                    row.iter()
-                        .enumerate()
-                        .fold(
-                            (0, f32::NEG_INFINITY),
-                            |m, (i, &v)| if v > m.1 { (i, v) } else { m },
-                        );
-                let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
-                let nll = sum.ln() - (row[target] - max) as f64;
-                if !nll.is_finite() {
-                    return Err(Error::Input {
-                        reason: format!(
-                            "the model's logits at token {} are not finite (its activations overflow f32): no perplexity",
-                            j - 1
-                        ),
-                    });
-                }
-                p.nll += nll;
-                p.top1 += usize::from(max_i == target);
-                p.scored += 1;
+                p.score(row, ids[j] as usize, j - 1)?;
             }
             p.windows += 1;
             p.run += end - begin;
