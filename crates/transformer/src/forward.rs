@@ -7,7 +7,10 @@ use rayon::prelude::*;
 
 use crate::config::{Activation, Family};
 use crate::error::{Error, Result};
-use crate::linear::{Linear, dot};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+use crate::linear::Linear;
 use crate::model::{Block, Model, Norm};
 
 /// What a window of tokens produced.
@@ -147,24 +150,53 @@ impl<L: Linear> Model<L> {
         let scale = 1.0 / (d as f32).sqrt();
         let group = c.heads / c.kv_heads;
         let causal = c.causal();
-        let mut out = vec![0.0f32; t * qw];
-        // One (position, head) per task: its scores, softmax and weighted values.
-        out.par_chunks_mut(d).enumerate().for_each(|(task, o)| {
-            let (p, head) = (task / c.heads, task % c.heads);
-            let kvh = head / group;
-            let qv = &q[p * qw + head * d..][..d];
-            let seen = if causal { p + 1 } else { t };
-            let mut scores: Vec<f32> = (0..seen)
-                .map(|s| dot(qv, &k[s * kvw + kvh * d..][..d]) * scale)
-                .collect();
-            softmax(&mut scores);
-            for (s, &w) in scores.iter().enumerate() {
-                let vv = &v[s * kvw + kvh * d..][..d];
-                for (oi, &vi) in o.iter_mut().zip(vv) {
-                    *oi += w * vi;
-                }
+        // Per head: its scores S = Q K^T, each row scaled, masked (causal: a position sees
+        // itself and what precedes it) and softmaxed, then S V; every product faer's,
+        // sequential within a head (the same sums on any thread count).
+        let head = |h: usize| -> Vec<f32> {
+            let kvh = h / group;
+            let gather = |m: &[f32], width: usize, at: usize| -> Vec<f32> {
+                (0..t)
+                    .flat_map(|p| m[p * width + at * d..][..d].iter().copied())
+                    .collect()
+            };
+            let (qh, kh, vh) = (
+                gather(&q, qw, h),
+                gather(&k, kvw, kvh),
+                gather(&v, kvw, kvh),
+            );
+            let mut scores = vec![0.0f32; t * t];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut scores, t, t),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&qh, t, d),
+                MatRef::from_column_major_slice(&kh, d, t),
+                scale,
+                Par::Seq,
+            );
+            for (p, row) in scores.chunks_exact_mut(t).enumerate() {
+                let seen = if causal { p + 1 } else { t };
+                softmax(&mut row[..seen]);
+                row[seen..].fill(0.0);
             }
-        });
+            let mut o = vec![0.0f32; t * d];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut o, t, d),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&scores, t, t),
+                MatRef::from_row_major_slice(&vh, t, d),
+                1.0,
+                Par::Seq,
+            );
+            o
+        };
+        let heads: Vec<Vec<f32>> = (0..c.heads).into_par_iter().map(head).collect();
+        let mut out = vec![0.0f32; t * qw];
+        for (h, o) in heads.iter().enumerate() {
+            for (p, row) in o.chunks_exact(d).enumerate() {
+                out[p * qw + h * d..][..d].copy_from_slice(row);
+            }
+        }
         b.o.apply(&out, t)
     }
 
@@ -313,11 +345,32 @@ pub fn erf(x: f64) -> f64 {
 }
 
 /// Softmax in place, shifted by the maximum.
+/// e^x for x in [-80, 0]: x = n ln 2 + r (|r| <= ln 2 / 2), e^r by its degree-7 Taylor
+/// polynomial (relative error below 2e-8, under f32's half ulp), times 2^n set in the
+/// exponent bits. Inline arithmetic, no library call: the attention's softmax calls it for
+/// every score.
+#[inline]
+fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
 fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
+        // Below e^-80 a weight is under f32's precision of the sum (at least 1) and would be
+        // subnormal (slow on every CPU): it is 0.
+        let d = *v - max;
+        *v = if d < -80.0 { 0.0 } else { exp(d) };
         sum += *v;
     }
     for v in x.iter_mut() {

@@ -1,7 +1,13 @@
 //! Linear layers, pluggable: the forward pass asks a [`Linear`] for `y = W x + b` of each
 //! token's vector, and knows nothing else of it. [`Dense`] is the float reference.
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
+
+/// Tokens and outputs a dense layer multiplies at once on one thread.
+const TOKEN_BLOCK: usize = 128;
+const ROW_BLOCK: usize = 256;
 
 use eie_checkpoint::Checkpoint;
 
@@ -123,36 +129,46 @@ impl Linear for Dense {
                 ),
             });
         }
-        let mut y = vec![0.0f32; tokens * self.rows];
-        // Each output is one dot product in a fixed order: the same on any thread count.
-        y.par_chunks_mut(self.rows)
-            .zip(x.par_chunks(self.cols))
-            .for_each(|(out, xt)| {
-                out.par_iter_mut().enumerate().for_each(|(r, o)| {
-                    let w = &self.w[r * self.cols..(r + 1) * self.cols];
-                    *o = dot(w, xt) + self.b.as_ref().map_or(0.0, |b| b[r]);
-                });
-            });
+        let (rows, cols) = (self.rows, self.cols);
+        let mut y = vec![0.0f32; tokens * rows];
+        if rows == 0 || cols == 0 {
+            return Ok(y);
+        }
+        // Blocks of a fixed number of tokens and of outputs, each one sequential product
+        // (faer's, the order of its sums fixed by the block's shape): the same sums on any
+        // thread count.
+        let blocks: Vec<(usize, usize)> = (0..tokens)
+            .step_by(TOKEN_BLOCK)
+            .flat_map(|t0| (0..rows).step_by(ROW_BLOCK).map(move |r0| (t0, r0)))
+            .collect();
+        let parts: Vec<Vec<f32>> = blocks
+            .par_iter()
+            .map(|&(t0, r0)| {
+                let (n, m) = ((tokens - t0).min(TOKEN_BLOCK), (rows - r0).min(ROW_BLOCK));
+                let xm = MatRef::from_row_major_slice(&x[t0 * cols..(t0 + n) * cols], n, cols);
+                // W's rows r0.. stored row-major are W^T's columns, column-major.
+                let wt =
+                    MatRef::from_column_major_slice(&self.w[r0 * cols..(r0 + m) * cols], cols, m);
+                let mut out = vec![0.0f32; n * m];
+                let ym = MatMut::from_row_major_slice_mut(&mut out, n, m);
+                matmul(ym, Accum::Replace, xm, wt, 1.0, Par::Seq);
+                out
+            })
+            .collect();
+        for (&(t0, r0), part) in blocks.iter().zip(&parts) {
+            let m = (rows - r0).min(ROW_BLOCK);
+            for (i, row) in part.chunks_exact(m).enumerate() {
+                let dst = &mut y[(t0 + i) * rows + r0..][..m];
+                dst.copy_from_slice(row);
+                if let Some(b) = &self.b {
+                    dst.iter_mut()
+                        .zip(&b[r0..r0 + m])
+                        .for_each(|(o, b)| *o += b);
+                }
+            }
+        }
         Ok(y)
     }
-}
-
-/// A dot product in eight interleaved partial sums (vectorisable, and a fixed order).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -171,7 +187,42 @@ mod tests {
         let y = d.apply(&[1.0, 1.0, 1.0, 0.0, 2.0, 4.0], 2).unwrap();
         assert_eq!(y, vec![6.5, -0.5, 16.5, 3.5]);
         assert!(d.apply(&[1.0; 4], 2).is_err());
-        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
-        assert_eq!(dot(&a, &a), (0..19).map(|i| (i * i) as f32).sum::<f32>());
+    }
+
+    /// Over several blocks of tokens and outputs: the products' sums within f32 rounding,
+    /// and the same bits on one thread and on four.
+    #[test]
+    fn blocks_give_the_same_sums_on_any_thread_count() {
+        let (rows, cols, tokens) = (300, 70, 260);
+        let d = Dense {
+            name: "l".into(),
+            rows,
+            cols,
+            w: (0..rows * cols)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect(),
+            b: Some((0..rows).map(|r| r as f32 / 100.0).collect()),
+        };
+        let x: Vec<f32> = (0..tokens * cols)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| d.apply(&x, tokens).unwrap())
+        };
+        let y = on(1);
+        assert_eq!(y, on(4));
+        for t in [0, 129, 259] {
+            for r in [0, 255, 299] {
+                let want: f64 = (0..cols)
+                    .map(|c| d.w[r * cols + c] as f64 * x[t * cols + c] as f64)
+                    .sum::<f64>()
+                    + d.b.as_ref().unwrap()[r] as f64;
+                assert!((y[t * rows + r] as f64 - want).abs() < 1e-4, "{t} {r}");
+            }
+        }
     }
 }
