@@ -308,6 +308,30 @@ fn compress_and_eval_a_language_model_on_text() {
             ])
             .ok(),
         );
+        // The same inputs give the same bytes: the report (no wall time in it) and the model.
+        let again = t.path(&format!("{kind}-again"));
+        t.run(&[
+            "compress",
+            m,
+            "--out",
+            again.to_str().unwrap(),
+            "--density",
+            "0.25",
+            "--pes",
+            "16",
+            "--dataset",
+            &text,
+            "--range",
+            "0..6000",
+        ])
+        .ok();
+        for file in ["report.json", "model.eie"] {
+            let read = |dir: &str| std::fs::read(std::path::Path::new(dir).join(file)).unwrap();
+            assert!(
+                read(out) == read(again.to_str().unwrap()),
+                "{kind}: {file} differs"
+            );
+        }
         let stages = r["accuracy"]["stages"].as_array().unwrap();
         let names: Vec<&str> = stages
             .iter()

@@ -14,7 +14,7 @@ use crate::options::{
     TimingArgs,
 };
 use crate::render::energy::costed_tables;
-use crate::render::report::{fractions, render_stages};
+use crate::render::report::{fractions, render_stages, text_line};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -79,17 +79,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     match &report.text {
         Some(t) => outln!(
-            "{} on {}: {} tokens, scored on the {}, windows of {} every {} ({:.0} tokens/s in float{})",
+            "{} on {}: {}",
             report.model,
             report.dataset,
-            t.tokens,
-            t.metric,
-            t.context,
-            t.stride,
-            t.tokens_per_second,
-            t.eie_tokens_per_second
-                .map(|e| format!(", {e:.0} on the EIE model"))
-                .unwrap_or_default()
+            text_line(t, t.speed.as_ref())
         ),
         None => outln!(
             "{} on {} ({} samples, inputs {})",

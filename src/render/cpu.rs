@@ -10,22 +10,11 @@ use super::table::Table;
 pub fn cpu(report: &CpuReport) -> String {
     // Energy columns only where the machine measured some.
     let measured = report.layers.iter().any(|l| l.cpu.dense.energy_j.is_some());
-    let mut header = vec![
-        "layer",
-        "EIE us",
-        "dense us",
-        "CSR us",
-        "dense/64 us",
-        "CSR/64 us",
-        "x dense",
-        "x CSR",
-        "x dense/64",
-        "x CSR/64",
-    ];
+    let mut header = "layer | EIE us | dense us | CSR us | dense/64 us | CSR/64 us | x dense | x CSR | x dense/64 | x CSR/64".to_string();
     if measured {
-        header.extend(["CPU dense uJ", "CPU CSR uJ"]);
+        header.push_str(" | CPU dense uJ | CPU CSR uJ");
     }
-    let mut t = Table::new(&header);
+    let mut t = Table::columns(&header);
     let uj = |e: Option<f64>| e.map_or("-".into(), |j| format!("{:.2}", j * 1e6));
     let us = |s: f64, batch: usize| format!("{:.2}", s * 1e6 / batch as f64);
     // A run of no time (nothing broadcast) has no speed-up to speak of.

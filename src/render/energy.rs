@@ -80,17 +80,9 @@ pub fn energy_table(rows: &[(String, Energy)], total: Option<&Energy>) -> String
 /// The savings breakdown, per layer (and for the model): each step's factor, their product,
 /// weight sharing as really stored, and the actual saving of the modelled run.
 pub fn savings_table(rows: &[(String, Savings)]) -> String {
-    let mut t = Table::new(&[
-        "layer",
-        "DRAM->SRAM",
-        "pruned",
-        "shared",
-        "zero acts",
-        "product",
-        "shared, real",
-        "product, real",
-        "actual",
-    ]);
+    let mut t = Table::columns(
+        "layer | DRAM->SRAM | pruned | shared | zero acts | product | shared, real | product, real | actual",
+    );
     // A factor of nothing over nothing (a layer with no entries, a run with no broadcast).
     let x = |v: f64| {
         if v > 0.0 && v.is_finite() {

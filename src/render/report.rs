@@ -1,6 +1,7 @@
 //! The compress report as a table, and the per-stage accuracy table it shares with eval.
 
 use eie_commands::compress::Report;
+use eie_commands::language::{Speed, TextReport};
 use eie_evaluate::StageReport;
 use eie_pipeline::report::LayerReport;
 
@@ -57,15 +58,7 @@ pub fn render(c: &Report) -> String {
             fractions(&a.act_frac)
         ));
         if let Some(t) = &a.text {
-            out.push_str(&format!(
-                "{} tokens, scored on the {}, windows of {} every {}: {:.0} tokens/s in float, {:.0} on the EIE model\n",
-                t.tokens,
-                t.metric,
-                t.context,
-                t.stride,
-                t.tokens_per_second,
-                t.eie_tokens_per_second.unwrap_or(0.0)
-            ));
+            out.push_str(&format!("{}\n", text_line(t, a.speed.as_ref())));
         }
         for n in &a.notes {
             out.push_str(n);
@@ -77,22 +70,9 @@ pub fn render(c: &Report) -> String {
 
 /// Every layer's figures, and their totals.
 fn layers_table(r: &eie_pipeline::Report) -> String {
-    let mut t = Table::new(&[
-        "layer",
-        "shape",
-        "density",
-        "kept",
-        "bits c/i",
-        "SSE",
-        "entries",
-        "padding",
-        "EIE bytes",
-        "x dense",
-        "x DC P+Q",
-        "Huffman B",
-        "entries/PE min/mean/max",
-        "imbalance",
-    ]);
+    let mut t = Table::columns(
+        "layer | shape | density | kept | bits c/i | SSE | entries | padding | EIE bytes | x dense | x DC P+Q | Huffman B | entries/PE min/mean/max | imbalance",
+    );
     for l in &r.layers {
         t.row(vec![
             format!("{}{}", l.name, if l.bias.is_some() { " +bias" } else { "" }),
@@ -142,15 +122,9 @@ fn balance_table(layers: &[LayerReport]) -> String {
     if balanced.is_empty() {
         return String::new();
     }
-    let mut t = Table::new(&[
-        "balanced layer",
-        "non-zeros/PE plain min/max",
-        "imbalance plain",
-        "balanced min/max",
-        "imbalance balanced",
-        "kept, not by plain",
-        "plain, not kept",
-    ]);
+    let mut t = Table::columns(
+        "balanced layer | non-zeros/PE plain min/max | imbalance plain | balanced min/max | imbalance balanced | kept, not by plain | plain, not kept",
+    );
     for l in balanced {
         let b = l.balance.as_ref().expect("filtered");
         t.row(vec![
@@ -189,18 +163,9 @@ pub fn skipped_line(skipped: &[(&str, String)], about: &str) -> String {
 /// The stages as a table: accuracy and its change against the first stage.
 pub fn render_stages(stages: &[StageReport]) -> String {
     let language = stages.iter().any(|s| s.perplexity.is_some());
-    let mut t = Table::new(if language {
-        &[
-            "stage",
-            "density",
-            "perplexity",
-            "loss",
-            "top-1",
-            "vs first",
-            "correct",
-        ][..]
-    } else {
-        &["stage", "density", "top-1", "vs first", "correct"][..]
+    let mut t = Table::columns(match language {
+        true => "stage | density | perplexity | loss | top-1 | vs first | correct",
+        false => "stage | density | top-1 | vs first | correct",
     });
     for s in stages {
         let mut row = vec![
@@ -219,6 +184,22 @@ pub fn render_stages(stages: &[StageReport]) -> String {
         t.row(row);
     }
     t.render()
+}
+
+/// A language model's text: its tokens, the metric, the windows and how fast they ran.
+pub fn text_line(t: &TextReport, speed: Option<&Speed>) -> String {
+    let speed = speed.map_or(String::new(), |s| {
+        let eie = s
+            .eie_tokens_per_second
+            .map(|e| format!(", {e:.0} on the EIE model"));
+        format!(
+            " ({:.0} tokens/s in float{})",
+            s.tokens_per_second,
+            eie.unwrap_or_default()
+        )
+    });
+    let (n, m, c, s) = (t.tokens, t.metric, t.context, t.stride);
+    format!("{n} tokens, scored on the {m}, windows of {c} every {s}{speed}")
 }
 
 /// Activation fractions as `14,13,12`.

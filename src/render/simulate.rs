@@ -27,18 +27,9 @@ pub fn chain(r: &ChainReport) -> String {
         r.vectors.len(),
         plural(r.vectors.len())
     );
-    let mut t = Table::new(&[
-        "layer",
-        "cycles",
-        "time us",
-        "broadcasts",
-        "load eff.",
-        "theoretical",
-        "stalls",
-        "Spmat reads",
-        "ptr reads",
-        "GOP/s",
-    ]);
+    let mut t = Table::columns(
+        "layer | cycles | time us | broadcasts | load eff. | theoretical | stalls | Spmat reads | ptr reads | GOP/s",
+    );
     let row = |l: &LayerTotals, all: bool| {
         let all = |v: u64| if all { v.to_string() } else { String::new() };
         vec![
@@ -80,42 +71,31 @@ fn residency(m: &ResidencyReport, language: Option<&str>) -> String {
     } else {
         "inference"
     };
-    let mut out = String::new();
-    if let Some(family) = language {
-        out.push_str(&format!(
-            "\nper token ({family}: every linear layer once; attention, norms and activations on the host, not counted): {:.1} tokens/s, {:.1} nJ a token{}\n",
+    let (e, dram) = (m.energy_per_inference_nj, m.extra_dram_nj);
+    let mut out = match language {
+        Some(family) => format!(
+            "\nper token ({family}: every linear layer once; attention, norms and activations on the host, not counted): {:.1} tokens/s, {e:.1} nJ a token{}\n",
             m.inferences_per_second,
-            m.energy_per_inference_nj,
-            if m.extra_dram_nj > 0.0 {
-                format!(" ({:.1} nJ of it the whole model's DRAM traffic)", m.extra_dram_nj)
-            } else {
-                String::new()
+            match dram > 0.0 {
+                true => format!(" ({dram:.1} nJ of it the whole model's DRAM traffic)"),
+                false => String::new(),
             }
-        ));
-    }
+        ),
+        None => "\n".into(),
+    };
     out.push_str(&format!(
-        "{}the whole model per PE: Spmat {} of {}, pointers {} of {}: ",
-        if language.is_some() { "" } else { "\n" },
+        "the whole model per PE: Spmat {} of {}, pointers {} of {}: ",
         kib(m.spmat_bytes_per_pe),
         kib(m.spmat_capacity),
         kib(m.pointer_bytes_per_pe),
         kib(m.pointer_capacity)
     ));
-    if m.resident {
-        out.push_str(&format!("resident in SRAM from one {unit} to the next\n"));
-        return out;
-    }
-    out.push_str(&format!(
-        "not resident: {} a {unit} from DRAM, in the energy per {unit} ({:.1} nJ)",
-        kib(m.dram_bytes_per_inference),
-        m.energy_per_inference_nj
-    ));
-    match m.pes_to_hold {
-        Some(n) => out.push_str(&format!("; about {n} PEs would hold it\n")),
-        None => out.push_str(
-            "; its pointers alone overflow every PE's pointer SRAM, whatever the PE count\n",
-        ),
-    }
+    let fetched = kib(m.dram_bytes_per_inference);
+    out.push_str(&match (m.resident, m.pes_to_hold) {
+        (true, _) => format!("resident in SRAM from one {unit} to the next\n"),
+        (false, Some(n)) => format!("not resident: {fetched} a {unit} from DRAM, in the energy per {unit} ({e:.1} nJ); about {n} PEs would hold it\n"),
+        (false, None) => format!("not resident: {fetched} a {unit} from DRAM, in the energy per {unit} ({e:.1} nJ); its pointers alone overflow every PE's pointer SRAM, whatever the PE count\n"),
+    });
     out
 }
 
@@ -139,15 +119,9 @@ pub fn described(r: &DescribedReport) -> String {
             )
         }
     );
-    let mut t = Table::new(&[
-        "layer",
-        "runs/inference",
-        "cycles/inference",
-        "cycles/run",
-        "time us",
-        "load eff.",
-        "stalls",
-    ]);
+    let mut t = Table::columns(
+        "layer | runs/inference | cycles/inference | cycles/run | time us | load eff. | stalls",
+    );
     for l in &r.layers {
         t.row(vec![
             l.name.clone(),
@@ -175,19 +149,9 @@ pub fn described(r: &DescribedReport) -> String {
 
 /// The paper's nine layers: figures, energy, savings and the CPU baseline.
 pub fn bench_paper(r: &bench_paper::Report) -> String {
-    let mut t = Table::new(&[
-        "layer",
-        "size (in x out)",
-        "weight %",
-        "act %",
-        "entries",
-        "padding %",
-        "batches",
-        "theoretical us",
-        "simulated us",
-        "load eff.",
-        "GOP/s",
-    ]);
+    let mut t = Table::columns(
+        "layer | size (in x out) | weight % | act % | entries | padding % | batches | theoretical us | simulated us | load eff. | GOP/s",
+    );
     for l in &r.layers {
         let r = &l.result;
         t.row(vec![

@@ -18,19 +18,9 @@ pub fn summary(r: &Report) -> String {
             .unwrap_or_default(),
         r.pointer_bits
     );
-    let mut t = Table::new(&[
-        "layer",
-        "shape",
-        "PEs",
-        "bits c/i",
-        "non-zeros",
-        "entries",
-        "padding",
-        "Spmat B",
-        "ptr B",
-        "codebook B",
-        "entries/PE min/mean/max",
-    ]);
+    let mut t = Table::columns(
+        "layer | shape | PEs | bits c/i | non-zeros | entries | padding | Spmat B | ptr B | codebook B | entries/PE min/mean/max",
+    );
     for l in &r.layers {
         let (b, e) = (&l.bytes, &l.entries_per_pe);
         t.row(vec![

@@ -13,6 +13,11 @@ impl Table {
         }
     }
 
+    /// A table whose header is written as a markdown row: `"layer | shape | density"`.
+    pub fn columns(header: &str) -> Self {
+        Self::new(&header.split('|').map(str::trim).collect::<Vec<_>>())
+    }
+
     /// Adds a row, every cell escaped as errors are (a name from a file may hold anything).
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows

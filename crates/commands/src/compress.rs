@@ -169,9 +169,13 @@ pub struct AccuracyReport {
     pub act_frac: Vec<u8>,
     /// Every stage, in order.
     pub stages: Vec<StageReport>,
-    /// A language model's text, tokens and windows.
+    /// A language model's text, tokens and windows (its speed apart: report.json is the
+    /// same on every run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<crate::language::TextReport>,
+    /// How fast a language model's stages ran (not in the JSON).
+    #[serde(skip)]
+    pub speed: Option<crate::language::Speed>,
     /// What runs where, when it is not every layer on EIE.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -293,6 +297,11 @@ impl Request {
             cli.apply(&mut given);
             let mut provenance = self.provenance(&ck, None, &given, None, None)?;
             provenance.language = Some(language.folder.config.model_type.clone());
+            let warnings = recipe
+                .as_ref()
+                .filter(|r| r.tables.contains_key("retrain"))
+                .map(|_| vec!["the recipe's [retrain] settings apply only with --retrain".into()])
+                .unwrap_or_default();
             return Ok(Resolved {
                 request: self,
                 ck,
@@ -303,7 +312,7 @@ impl Request {
                 data: None,
                 provenance,
                 inputs,
-                warnings: Vec::new(),
+                warnings,
                 language: Some(language),
             });
         }
@@ -835,6 +844,7 @@ impl Resolved {
             act_frac: fracs,
             stages: stage_reports(&stages),
             text: None,
+            speed: None,
             notes: Vec::new(),
         }))
     }

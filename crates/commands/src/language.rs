@@ -484,6 +484,15 @@ pub struct TextReport {
     pub stride: usize,
     /// Windows run.
     pub windows: usize,
+    /// How fast it ran (wall time: `eval`'s JSON has it, `compress`'s report.json, which
+    /// must be the same on every run, does not).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<Speed>,
+}
+
+/// How fast a language model's stages ran.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Speed {
     /// Seconds the float model took.
     pub seconds: f64,
     /// Tokens a second through the float model (every window's tokens, context included).
@@ -509,9 +518,11 @@ impl TextReport {
             context: setup.context,
             stride: setup.stride,
             windows: original.perplexity.windows,
-            seconds: original.seconds,
-            tokens_per_second: original.tokens_per_second(),
-            eie_tokens_per_second: eie.map(Measured::tokens_per_second),
+            speed: Some(Speed {
+                seconds: original.seconds,
+                tokens_per_second: original.tokens_per_second(),
+                eie_tokens_per_second: eie.map(Measured::tokens_per_second),
+            }),
         }
     }
 }

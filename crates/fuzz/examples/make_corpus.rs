@@ -324,4 +324,90 @@ fn main() {
         b"[defaults]\ncode_bits = 9\n",
         "code_bits 9 is outside 1..=8",
     );
+
+    // ---- config.json: one of each family, and lies -------------------------------------
+    let configs = [
+        (
+            "gpt2",
+            r#"{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"vocab_size":400,"n_embd":48,"n_head":4,"n_layer":2,"n_positions":128,"n_inner":null,"activation_function":"gelu_new","layer_norm_epsilon":1e-05,"scale_attn_weights":true,"tie_word_embeddings":true}"#,
+        ),
+        (
+            "llama",
+            r#"{"model_type":"llama","architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":48,"intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":128,"rms_norm_eps":1e-06,"rope_theta":10000.0,"hidden_act":"silu","tie_word_embeddings":true,"attention_bias":false,"mlp_bias":false,"rope_scaling":null}"#,
+        ),
+        (
+            "qwen2",
+            r#"{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"vocab_size":400,"hidden_size":48,"intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":128,"rms_norm_eps":1e-06,"rope_theta":1000000.0,"hidden_act":"silu","tie_word_embeddings":false,"use_sliding_window":false}"#,
+        ),
+        (
+            "bert",
+            r#"{"model_type":"bert","architectures":["BertForMaskedLM"],"vocab_size":400,"hidden_size":48,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":96,"max_position_embeddings":128,"type_vocab_size":2,"hidden_act":"gelu","layer_norm_eps":1e-12,"position_embedding_type":"absolute"}"#,
+        ),
+    ];
+    for (name, text) in configs {
+        write(
+            dir.join(format!("corpus/config/seed-{name}.json")),
+            text.as_bytes(),
+        );
+    }
+    let h = "config";
+    hostile(
+        &dir,
+        h,
+        "t5.json",
+        br#"{"model_type":"t5","d_model":8}"#,
+        "model_type \"t5\"",
+    );
+    hostile(
+        &dir,
+        h,
+        "heads-do-not-divide.json",
+        configs[0]
+            .1
+            .replace("\"n_head\":4", "\"n_head\":5")
+            .as_bytes(),
+        "n_head",
+    );
+    hostile(
+        &dir,
+        h,
+        "rope-scaling.json",
+        configs[1]
+            .1
+            .replace(
+                "\"rope_scaling\":null",
+                "\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0}",
+            )
+            .as_bytes(),
+        "rope_scaling",
+    );
+    hostile(
+        &dir,
+        h,
+        "huge-width.json",
+        configs[1]
+            .1
+            .replace("\"hidden_size\":48", "\"hidden_size\":18446744073709551615")
+            .as_bytes(),
+        "hidden_size",
+    );
+    hostile(&dir, h, "not-an-object.json", b"[1, 2, 3]", "config.json");
+
+    // ---- tokenizer.json: a word-level and a BPE tokenizer, and lies ----------------------
+    let word = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[{"id":0,"content":"[UNK]","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}],"normalizer":{"type":"Lowercase"},"pre_tokenizer":{"type":"Whitespace"},"post_processor":null,"decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0,"to":1,"be":2,",":3,"or":4,"not":5,":":6,"that":7,"is":8,"the":9,"question":10,".":11},"unk_token":"[UNK]"}}"#;
+    let bpe = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,"pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},"post_processor":null,"decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},"model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,"end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,"vocab":{"T":0,"o":1,"Ġ":2,"b":3,"e":4,",":5,"r":6,"n":7,"t":8,":":9,"h":10,"a":11,"i":12,"s":13,"q":14,"u":15,".":16,"Ġb":17,"Ġt":18,"Ġbe":19},"merges":["Ġ b","Ġ t","Ġb e"]}}"#;
+    write(
+        dir.join("corpus/tokenizer/seed-wordlevel.json"),
+        word.as_bytes(),
+    );
+    write(dir.join("corpus/tokenizer/seed-bpe.json"), bpe.as_bytes());
+    let h = "tokenizer";
+    hostile(&dir, h, "empty-object.json", b"{}", "not a tokenizer");
+    hostile(
+        &dir,
+        h,
+        "merge-of-unknown-tokens.json",
+        bpe.replace("\"Ġb e\"", "\"x y\"").as_bytes(),
+        "not a tokenizer",
+    );
 }

@@ -14,13 +14,15 @@ use eie_format::{Bundle, BundleMeta, CodeMatrix, Codebook, PackedLayer, SourceIn
 pub type Target = fn(&[u8]) -> Outcome;
 
 /// Every target, by the name of its corpus folder (`fuzz/corpus/NAME`).
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("safetensors", safetensors),
     ("bundle", bundle),
     ("manifest", manifest),
     ("images", images),
     ("idx", idx),
     ("recipe", recipe),
+    ("config", config),
+    ("tokenizer", tokenizer),
 ];
 
 /// What a target made of its input: accepted, or refused with this message. Either is fine;
@@ -199,6 +201,23 @@ pub fn idx(bytes: &[u8]) -> Outcome {
 pub fn recipe(bytes: &[u8]) -> Outcome {
     let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
     eie_pipeline::Recipe::parse(Path::new("recipe.toml"), text).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A Hugging Face `config.json`: read and checked as a model family's config.
+pub fn config(bytes: &[u8]) -> Outcome {
+    eie_transformer::Config::parse(Path::new("config.json"), bytes).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A `tokenizer.json`: loaded, then run both ways on a line of text.
+pub fn tokenizer(bytes: &[u8]) -> Outcome {
+    let path = file("tokenizer.json", bytes);
+    let t = eie_text::Tokenizer::load(&path).map_err(|e| e.to_string())?;
+    let ids = t
+        .encode("To be, or not to be: that is the question.", false)
+        .map_err(|e| e.to_string())?;
+    t.decode(&ids).map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -101,7 +101,8 @@ impl Request {
         let first = original(folder, &corpus, setup)?;
         let (stages, fracs, notes) =
             compressed(folder, bundle, &corpus, setup, &self.act_frac, self.arith)?;
-        let text = TextReport::new(setup, &corpus, &first, stages.last());
+        let mut text = TextReport::new(setup, &corpus, &first, stages.last());
+        let speed = text.speed.take();
         let held = format!(
             "{} [bytes {}..{}]",
             self.data.as_ref().expect("a text").spec,
@@ -120,6 +121,7 @@ impl Request {
             act_frac: fracs,
             stages: reports,
             text: Some(text),
+            speed,
             notes,
         }))
     }
