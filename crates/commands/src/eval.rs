@@ -50,7 +50,7 @@ pub struct Request {
     /// The energy model's constants.
     pub energy: EnergyTable,
     /// A language model's window, tokens (default: its positions, at most
-    /// [`language::DEFAULT_CONTEXT`]).
+    /// [`crate::language::DEFAULT_CONTEXT`]).
     pub context: Option<usize>,
     /// Tokens between a language model's windows (default: half the context).
     pub stride: Option<usize>,
