@@ -455,6 +455,58 @@ fn compress_and_eval_a_language_model_on_text() {
         "12,12",
     ])
     .fails_with(&["--act-frac", "2 fractions given", "9 layers"]);
+    // Review: a square Conv1D packed as stored (compress of the file, not the folder) passes
+    // every shape check, and is refused by the way it was read; fractions over 14 and text
+    // of which nothing would be scored are refused before any stage runs.
+    let plain = t.path("plain");
+    t.run(&[
+        "compress",
+        gpt2.join("model.safetensors").to_str().unwrap(),
+        "--out",
+        plain.to_str().unwrap(),
+        "--layers",
+        "transformer.h.0.attn.c_proj.weight",
+    ])
+    .ok();
+    t.run(&[
+        "eval",
+        gpt2.to_str().unwrap(),
+        plain.to_str().unwrap(),
+        "--dataset",
+        &text,
+        "--range",
+        "0..2000",
+    ])
+    .fails_with(&[
+        "c_proj.weight",
+        "as stored",
+        "transposed",
+        "compress the folder itself",
+    ]);
+    let mut fracs = vec!["12"; 18];
+    fracs[3] = "15";
+    t.run(&[
+        "eval",
+        gpt2.to_str().unwrap(),
+        t.path("gpt2-c").to_str().unwrap(),
+        "--dataset",
+        &text,
+        "--range",
+        "0..2000",
+        "--act-frac",
+        &fracs.join(","),
+    ])
+    .fails_with(&["--act-frac", "15 is over 14"]);
+    t.write("one.txt", b"x");
+    t.run(&[
+        "compress",
+        gpt2.to_str().unwrap(),
+        "--out",
+        t.path("x").to_str().unwrap(),
+        "--dataset",
+        "text:one.txt",
+    ])
+    .fails_with(&["one.txt", "1 tokens", "at least 2"]);
     // What compress refuses on a folder, before any work.
     let g = gpt2.to_str().unwrap();
     t.run(&[

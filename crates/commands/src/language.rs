@@ -11,11 +11,12 @@ use eie_checkpoint::{SkipReason, Skipped, is_embedding};
 use eie_dataset::SampleRange;
 use eie_evaluate::{PRUNED_STAGE, SHARED_STAGE, StageReport, bundle_density};
 use eie_format::Bundle;
-use eie_pipeline::{BiasPlan, LayerSettings, MatrixPlan, Plan};
+use eie_pipeline::{BiasPlan, LayerSettings, MatrixPlan, Plan, recorded_weights};
+use eie_simulate::fixed::MAX_ACT_FRAC;
 use eie_simulate::{Arith, LayerView};
 use eie_text::{Text, Tokenizer};
 use eie_transformer::eie::{Eie, Ranges, Rebuilt, rebuilt};
-use eie_transformer::masked::{MASK_SEED, Specials};
+use eie_transformer::masked::{MASK_SEED, Specials, is_masked};
 use eie_transformer::{Dense, Folder, Linear, Model, Perplexity};
 use serde::Serialize;
 
@@ -186,10 +187,9 @@ impl TextSetup {
         if tokenizer.vocab_size() > c.vocab {
             return Err(Error::Unfit {
                 reason: format!(
-                    "{} has {} tokens (ids up to {}), but the model's vocabulary (config.json vocab_size) is {}",
+                    "{} has {} tokens, but the model's vocabulary (config.json vocab_size) is {}",
                     tokenizer.path().display(),
                     tokenizer.vocab_size(),
-                    tokenizer.vocab_size() - 1,
                     c.vocab
                 ),
             });
@@ -211,8 +211,8 @@ impl TextSetup {
     /// The memory the text and one stage's model take (docs/reliability.md, "Budgets"): the
     /// model's weights as f32 (`models` of them alive at once), one window's activations
     /// (the residual stream and its norms, q, k, v, the MLP's hidden layer and the logits, 4
-    /// bytes each, four of them alive at once at most; the attention's scores are one
-    /// position's at a time per thread), and the text's bytes with its tokenization
+    /// bytes each, four of them alive at once at most; the attention's scores are a head's
+    /// `context x context` per thread), and the text's bytes with its tokenization
     /// (tokenizers keeps each byte's alignment and each token's string, offsets and masks: 153
     /// bytes a byte of plain text, 371 for a token a byte, measured; 448 counted).
     pub(crate) fn estimate(&self, folder: &Folder, models: u64) -> Estimate {
@@ -226,7 +226,11 @@ impl TextSetup {
             .sum();
         let per_token =
             (4 * c.hidden + c.q_width() + 2 * c.kv_width() + 2 * c.intermediate + c.vocab) as u64;
-        let scores = (rayon::current_num_threads() * self.context * 4) as u64;
+        // A head's scores (context x context), queries, keys, values and outputs per task,
+        // as many tasks at once as threads (at most one per head).
+        let tasks = rayon::current_num_threads().min(c.heads) as u64;
+        let (t, d) = (self.context as u64, c.head_dim as u64);
+        let scores = tasks.saturating_mul(t * t + 4 * t * d).saturating_mul(4);
         let bytes = self.bytes.1 - self.bytes.0;
         let mut e = Estimate::default();
         e.add(
@@ -249,6 +253,24 @@ impl TextSetup {
     pub fn load(&self) -> Result<Corpus> {
         let text = Text::load(&self.path, Some(self.bytes))?;
         let ids = self.tokenizer.encode(&text.text, false)?;
+        let unscored = match self.metric {
+            Metric::NextToken => {
+                (ids.len() < 2).then_some("scoring the next token needs at least 2")
+            }
+            Metric::Masked(_) => (!(0..ids.len()).any(|i| is_masked(MASK_SEED, i)))
+                .then_some("none of them would be masked"),
+        };
+        if let Some(why) = unscored {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} [bytes {}..{}] holds {} tokens: {why}; give more text",
+                    self.path.display(),
+                    text.start,
+                    text.end,
+                    ids.len(),
+                ),
+            });
+        }
         Ok(Corpus {
             bytes: [text.start, text.end],
             ids,
@@ -342,22 +364,8 @@ pub fn compressed(
     arith: Arith,
 ) -> Result<(Vec<Measured>, Vec<u8>, Vec<String>)> {
     let views = LayerView::all(bundle);
-    let index = check_layers(folder, &views)?;
-    if !given.is_empty() && given.len() != 2 * views.len() {
-        return Err(Error::Option {
-            option: "--act-frac".into(),
-            reason: format!(
-                "{} fractions given; the images hold {} layers, which take two each (input, output) in their order: {}",
-                given.len(),
-                views.len(),
-                views
-                    .iter()
-                    .map(|v| v.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
+    let index = check_layers(folder, bundle, &views)?;
+    check_fractions(given, &views)?;
     let density = Some(bundle_density(&views)?);
     let mut stages = Vec::new();
     let pruned = stage(folder, &index, &|d, i| {
@@ -434,15 +442,28 @@ fn stage<'a>(
     })?)
 }
 
-/// Every packed layer must be a linear layer of the folder's model: their indices by name.
-fn check_layers<'a>(
+/// Every packed layer must be a linear layer of the folder's model, packed from the tensor the
+/// model reads it from, the same way round (a square GPT-2 `Conv1D` packed as stored would
+/// pass every shape check): their indices by name.
+pub fn check_layers<'a>(
     folder: &Folder,
+    bundle: &Bundle,
     views: &'a [LayerView<'a>],
 ) -> Result<HashMap<&'a str, usize>> {
     let specs = folder.linears()?;
     let mut index = HashMap::new();
+    let way = |t: &str, transposed: bool| {
+        format!(
+            "{t}{}",
+            if transposed {
+                ", transposed"
+            } else {
+                ", as stored"
+            }
+        )
+    };
     for (i, v) in views.iter().enumerate() {
-        if !specs.iter().any(|s| s.name == v.name()) {
+        let Some(spec) = specs.iter().find(|s| s.name == v.name()) else {
             let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
             return Err(Error::Unfit {
                 reason: format!(
@@ -452,10 +473,46 @@ fn check_layers<'a>(
                     shorten(&names)
                 ),
             });
+        };
+        let (tensor, transposed) = recorded_weights(&bundle.meta().settings, v.name());
+        if (tensor.as_str(), transposed) != (spec.weight.as_str(), spec.transposed) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "the images' layer {} was packed from {}, but the model in {} computes it from {}: compress the folder itself (eie-compress compress {})",
+                    v.name(),
+                    way(&tensor, transposed),
+                    folder.dir.display(),
+                    way(&spec.weight, spec.transposed),
+                    folder.dir.display()
+                ),
+            });
         }
         index.insert(v.name(), i);
     }
     Ok(index)
+}
+
+/// Activation fractions given for the EIE stage: two per packed layer (input, output, in the
+/// images' order), each at most [`MAX_ACT_FRAC`].
+pub fn check_fractions(given: &[u8], views: &[LayerView]) -> Result<()> {
+    let bad = |reason: String| {
+        Err(Error::Option {
+            option: "--act-frac".into(),
+            reason,
+        })
+    };
+    if !given.is_empty() && given.len() != 2 * views.len() {
+        return bad(format!(
+            "{} fractions given; the images hold {} layers, which take two each (input, output) in their order: {}",
+            given.len(),
+            views.len(),
+            shorten(&views.iter().map(|v| v.name()).collect::<Vec<_>>())
+        ));
+    }
+    match given.iter().find(|&&f| f > MAX_ACT_FRAC) {
+        Some(f) => bad(format!("{f} is over {MAX_ACT_FRAC}")),
+        None => Ok(()),
+    }
 }
 
 fn shorten(names: &[&str]) -> String {

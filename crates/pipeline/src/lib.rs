@@ -22,7 +22,9 @@ pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
 pub use pack::{PackJob, Packed, pack, pack_tensor};
 pub use plan::{BiasPlan, LayerPlan, MatrixPlan, Plan, Request};
-pub use provenance::{MadeBy, Provenance, check_provenance, recorded_capacity, recorded_language};
+pub use provenance::{
+    MadeBy, Provenance, check_provenance, recorded_capacity, recorded_language, recorded_weights,
+};
 pub use recipe::Recipe;
 pub use report::{LayerOutcome, Report};
 pub use settings::{

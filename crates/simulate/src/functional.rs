@@ -123,6 +123,7 @@ impl Compiled {
         relu: bool,
     ) -> Result<Vec<i16>> {
         arith.validate()?;
+        crate::fixed::check_fractions(&[f_in, f_out], 1)?;
         if input.len() != self.inputs {
             return Err(crate::Error::InputLength {
                 layer: self.name.clone(),

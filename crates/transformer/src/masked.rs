@@ -62,6 +62,8 @@ impl<L: Linear> Model<L> {
                 ),
             });
         }
+        // A masked token's own id never reaches the embedding's check: checked here.
+        crate::perplexity::check_ids(ids, self.config.vocab)?;
         let vocab = self.config.vocab;
         let mut p = Perplexity::new();
         let chunk = context - 2;

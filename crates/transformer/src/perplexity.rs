@@ -78,6 +78,19 @@ impl Perplexity {
     }
 }
 
+/// Every id must be a row of the vocabulary (a tokenizer may hold ids past its count).
+pub(crate) fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
+    match ids.iter().position(|&id| id as usize >= vocab) {
+        Some(p) => Err(Error::Input {
+            reason: format!(
+                "token id {} at position {p} is beyond the vocabulary of {vocab} (config.json vocab_size)",
+                ids[p]
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The windows `[begin, end)` and the first position each scores, as `transformers`' recipe
 /// makes them for `len` tokens.
 pub fn windows(len: usize, context: usize, stride: usize) -> Vec<(usize, usize, usize)> {
@@ -144,6 +157,7 @@ impl<L: Linear> Model<L> {
                 reason: format!("{} tokens: perplexity needs at least 2", ids.len()),
             });
         }
+        check_ids(ids, self.config.vocab)?;
         let vocab = self.config.vocab;
         let mut p = Perplexity::new();
         for (begin, end, first) in windows(ids.len(), context, stride) {
@@ -163,6 +177,13 @@ impl<L: Linear> Model<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_past_the_vocabulary_are_named() {
+        assert!(check_ids(&[0, 3, 9], 10).is_ok());
+        let e = check_ids(&[0, 10, 3], 10).unwrap_err().to_string();
+        assert!(e.contains("token id 10 at position 1"), "{e}");
+    }
 
     #[test]
     fn every_token_after_the_first_is_scored_once() {

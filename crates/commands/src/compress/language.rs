@@ -9,15 +9,16 @@ use eie_transformer::Folder;
 
 use super::{AccuracyReport, Request};
 use crate::error::{Error, Result};
-use crate::language::{TextReport, TextSetup, compressed, original};
+use crate::language::{Corpus, TextReport, TextSetup, compressed, original};
 
 /// A language model folder, resolved: the folder, and the text it is measured on.
 #[derive(Debug)]
 pub(super) struct Language {
     /// The folder (its config and checkpoint).
     pub folder: Folder,
-    /// With a dataset: the text.
-    pub text: Option<TextSetup>,
+    /// With a dataset: the text, and its tokens (read before the long work: a text nothing
+    /// of which would be scored is refused first).
+    pub text: Option<(TextSetup, Corpus)>,
 }
 
 impl Request {
@@ -80,7 +81,8 @@ impl Request {
                     TextSetup::resolve(&folder, path, self.eval_range.or(d.range), None, None)?;
                 // One stage's model at a time, and the images (smaller than the weights).
                 setup.estimate(&folder, 2).check(d.max_memory)?;
-                Some(setup)
+                let corpus = setup.load()?;
+                Some((setup, corpus))
             }
         };
         Ok((plan, Language { folder, text }))
@@ -93,15 +95,14 @@ impl Request {
         language: &Language,
         bundle: &Bundle,
     ) -> Result<Option<AccuracyReport>> {
-        let Some(setup) = &language.text else {
+        let Some((setup, corpus)) = &language.text else {
             return Ok(None);
         };
         let folder = &language.folder;
-        let corpus = setup.load()?;
-        let first = original(folder, &corpus, setup)?;
+        let first = original(folder, corpus, setup)?;
         let (stages, fracs, notes) =
-            compressed(folder, bundle, &corpus, setup, &self.act_frac, self.arith)?;
-        let mut text = TextReport::new(setup, &corpus, &first, stages.last());
+            compressed(folder, bundle, corpus, setup, &self.act_frac, self.arith)?;
+        let mut text = TextReport::new(setup, corpus, &first, stages.last());
         let speed = text.speed.take();
         let held = format!(
             "{} [bytes {}..{}]",

@@ -94,10 +94,13 @@ impl Request {
         Ok(report)
     }
 
-    /// The output must come from this folder's checkpoint, and its images on disk must be
-    /// what `model.eie` says.
+    /// The output must come from this folder's checkpoint, hold its linear layers read its
+    /// way, take the fractions given, and its images on disk must be what `model.eie` says.
     fn check_made_from_folder(&self, folder: &Folder, p: &PackedModel) -> Result<()> {
         self.check_source(&folder.checkpoint, p)?;
+        let views = eie_simulate::LayerView::all(&p.bundle);
+        crate::language::check_layers(folder, &p.bundle, &views)?;
+        crate::language::check_fractions(&self.act_frac, &views)?;
         let dir = self.dir.as_ref().expect("given");
         let images = eie_images::load(dir)?;
         if images.layers != p.bundle.layers() {

@@ -9,7 +9,7 @@ mod record;
 pub use check::check_provenance;
 pub use record::{
     Described, MadeBy, Provenance, layer_line, made_by, recorded_capacity, recorded_description,
-    recorded_host_layers, recorded_language,
+    recorded_host_layers, recorded_language, recorded_weights,
 };
 
 /// The keys of a bundle's settings, each written by [`Provenance`] and checked by

@@ -160,6 +160,25 @@ pub fn recorded_language(settings: &BTreeMap<String, String>) -> Option<&str> {
     settings.get(keys::LANGUAGE).map(String::as_str)
 }
 
+/// Where layer `name`'s weights were read, as its `layer.NAME` line records them: the tensor
+/// and whether it was read transposed ([`layer_line`]'s `weights`); the layer's own tensor,
+/// as stored, when the line says nothing or there is none (a bundle of `pack`).
+pub fn recorded_weights(settings: &BTreeMap<String, String>, name: &str) -> (String, bool) {
+    let line = settings.get(&format!("{}{name}", keys::LAYER_PREFIX));
+    let weights = line.and_then(|l| {
+        l.split("; ")
+            .find_map(|part| part.strip_prefix("weights "))
+            .map(str::to_string)
+    });
+    match weights {
+        Some(w) => match w.strip_suffix(" transposed") {
+            Some(t) => (t.to_string(), true),
+            None => (w, false),
+        },
+        None => (name.to_string(), false),
+    }
+}
+
 /// The layers a described model's bundle runs on the host.
 pub fn recorded_host_layers(settings: &BTreeMap<String, String>) -> Vec<String> {
     settings
