@@ -291,6 +291,8 @@ impl Request {
                 recipe: recipe.as_ref(),
                 fold_bias: self.fold_bias,
             };
+            // The recipe's [retrain] table is checked even though a folder does not retrain.
+            self.retrain_choices(recipe.as_ref())?;
             let (plan, language) = self.resolve_language(folder, &request, &run)?;
             plan.check_fits(&self.fit)?;
             let mut given = LayerSettings::default();
