@@ -433,28 +433,28 @@ fn compress_and_eval_a_language_model_on_text() {
     }
     // An output evaluated against another folder, and fractions of the wrong count.
     let (gpt2, llama) = (t.path("gpt2"), t.path("llama"));
-    t.run(&[
-        "eval",
-        llama.to_str().unwrap(),
-        t.path("gpt2-c").to_str().unwrap(),
-        "--dataset",
-        &text,
-        "--range",
-        "0..2000",
-    ])
-    .fails_with(&["was made from", "model.safetensors"]);
-    t.run(&[
-        "eval",
-        gpt2.to_str().unwrap(),
-        t.path("gpt2-c").to_str().unwrap(),
-        "--dataset",
-        &text,
-        "--range",
-        "0..2000",
+    // eval of MODEL and DIR on the text's first 2,000 bytes, with `extra` flags.
+    let eval = |model: &std::path::Path, dir: &str, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            model.to_str().unwrap(),
+            dir,
+            "--dataset",
+            &text,
+            "--range",
+            "0..2000",
+        ];
+        args.extend(extra);
+        t.run(&args)
+    };
+    let gpt2_c = t.path("gpt2-c");
+    let gpt2_c = gpt2_c.to_str().unwrap();
+    eval(&llama, gpt2_c, &[]).fails_with(&["was made from", "model.safetensors"]);
+    eval(&gpt2, gpt2_c, &["--act-frac", "12,12"]).fails_with(&[
         "--act-frac",
-        "12,12",
-    ])
-    .fails_with(&["--act-frac", "2 fractions given", "9 layers"]);
+        "2 fractions given",
+        "9 layers",
+    ]);
     // Review: a square Conv1D packed as stored (compress of the file, not the folder) passes
     // every shape check, and is refused by the way it was read; fractions over 14 and text
     // of which nothing would be scored are refused before any stage runs.
@@ -468,16 +468,7 @@ fn compress_and_eval_a_language_model_on_text() {
         "transformer.h.0.attn.c_proj.weight",
     ])
     .ok();
-    t.run(&[
-        "eval",
-        gpt2.to_str().unwrap(),
-        plain.to_str().unwrap(),
-        "--dataset",
-        &text,
-        "--range",
-        "0..2000",
-    ])
-    .fails_with(&[
+    eval(&gpt2, plain.to_str().unwrap(), &[]).fails_with(&[
         "c_proj.weight",
         "as stored",
         "transposed",
@@ -485,18 +476,8 @@ fn compress_and_eval_a_language_model_on_text() {
     ]);
     let mut fracs = vec!["12"; 18];
     fracs[3] = "15";
-    t.run(&[
-        "eval",
-        gpt2.to_str().unwrap(),
-        t.path("gpt2-c").to_str().unwrap(),
-        "--dataset",
-        &text,
-        "--range",
-        "0..2000",
-        "--act-frac",
-        &fracs.join(","),
-    ])
-    .fails_with(&["--act-frac", "15 is over 14"]);
+    eval(&gpt2, gpt2_c, &["--act-frac", &fracs.join(",")])
+        .fails_with(&["--act-frac", "15 is over 14"]);
     t.write("one.txt", b"x");
     t.run(&[
         "compress",

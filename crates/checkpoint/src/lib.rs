@@ -57,6 +57,26 @@ pub struct Matrix {
     pub data: Vec<f32>,
 }
 
+/// `data`, a `[rows, cols]` row-major matrix, as `[cols, rows]` row-major (GPT-2's `Conv1D`
+/// weights are stored `[in, out]`).
+pub fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; data.len()];
+    for (i, row) in data.chunks_exact(cols).enumerate().take(rows) {
+        for (j, &v) in row.iter().enumerate() {
+            t[j * rows + i] = v;
+        }
+    }
+    t
+}
+
+/// Names for a message: the first eight, then how many in all.
+pub fn name_list(names: &[&str]) -> String {
+    match names.len() {
+        n if n <= 8 => names.join(", "),
+        n => format!("{}, ... ({n} in all)", names[..8].join(", ")),
+    }
+}
+
 /// A checkpoint: one safetensors file, or a sharded one given by its
 /// `*.safetensors.index.json`. Every file is fully validated at open (its header through a
 /// short-lived memory map); tensors are then read with positioned reads.

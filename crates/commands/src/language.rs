@@ -17,7 +17,7 @@ use eie_simulate::{Arith, LayerView};
 use eie_text::{Text, Tokenizer};
 use eie_transformer::eie::{Eie, Ranges, Rebuilt, rebuilt};
 use eie_transformer::masked::{MASK_SEED, Specials, is_masked};
-use eie_transformer::{Dense, Folder, Linear, Model, Perplexity};
+use eie_transformer::{Dense, Folder, Linear, LinearSpec, Model, Perplexity};
 use serde::Serialize;
 
 use crate::budget::Estimate;
@@ -364,7 +364,8 @@ pub fn compressed(
     arith: Arith,
 ) -> Result<(Vec<Measured>, Vec<u8>, Vec<String>)> {
     let views = LayerView::all(bundle);
-    let index = check_layers(folder, bundle, &views)?;
+    let specs = folder.linears()?;
+    let index = check_layers(folder, &specs, bundle, &views)?;
     check_fractions(given, &views)?;
     let density = Some(bundle_density(&views)?);
     let mut stages = Vec::new();
@@ -395,7 +396,6 @@ pub fn compressed(
     })?;
     stages.push(measure(EIE_STAGE, density, &eie, corpus, setup)?);
     let mut notes = Vec::new();
-    let specs = folder.linears()?;
     let host: Vec<&str> = specs
         .iter()
         .map(|s| s.name.as_str())
@@ -447,10 +447,10 @@ fn stage<'a>(
 /// pass every shape check): their indices by name.
 pub fn check_layers<'a>(
     folder: &Folder,
+    specs: &[LinearSpec],
     bundle: &Bundle,
     views: &'a [LayerView<'a>],
 ) -> Result<HashMap<&'a str, usize>> {
-    let specs = folder.linears()?;
     let mut index = HashMap::new();
     let way = |t: &str, transposed: bool| {
         format!(
@@ -470,7 +470,7 @@ pub fn check_layers<'a>(
                     "the images hold layer {}, which is not a linear layer of the model in {} ({})",
                     v.name(),
                     folder.dir.display(),
-                    shorten(&names)
+                    eie_checkpoint::name_list(&names)
                 ),
             });
         };
@@ -506,19 +506,12 @@ pub fn check_fractions(given: &[u8], views: &[LayerView]) -> Result<()> {
             "{} fractions given; the images hold {} layers, which take two each (input, output) in their order: {}",
             given.len(),
             views.len(),
-            shorten(&views.iter().map(|v| v.name()).collect::<Vec<_>>())
+            eie_checkpoint::name_list(&views.iter().map(|v| v.name()).collect::<Vec<_>>())
         ));
     }
     match given.iter().find(|&&f| f > MAX_ACT_FRAC) {
         Some(f) => bad(format!("{f} is over {MAX_ACT_FRAC}")),
         None => Ok(()),
-    }
-}
-
-fn shorten(names: &[&str]) -> String {
-    match names.len() {
-        n if n <= 6 => names.join(", "),
-        n => format!("{}, ... ({n} in all)", names[..6].join(", ")),
     }
 }
 

@@ -406,13 +406,7 @@ fn layer_matrix(ck: &Checkpoint, lp: &LayerPlan) -> Result<Vec<f32>> {
             ),
         });
     }
-    let mut w = vec![0.0; m.data.len()];
-    for (i, row) in m.data.chunks_exact(lp.rows).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            w[j * lp.inputs + i] = v;
-        }
-    }
-    Ok(w)
+    Ok(eie_checkpoint::transpose(&m.data, m.rows, m.cols))
 }
 
 /// Where a layer's survivors and codes come from.

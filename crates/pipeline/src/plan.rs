@@ -211,7 +211,7 @@ impl Plan {
                 return Err(Error::Plan {
                     reason: format!(
                         "layer pattern \"{p}\" matches none of the model's linear layers ({})",
-                        shorten(&names)
+                        eie_checkpoint::name_list(&names)
                     ),
                 });
             }
@@ -471,14 +471,6 @@ pub fn resolve_settings_from(
     Ok(out)
 }
 
-/// A list of names for a message: the first eight, then how many in all.
-fn shorten(names: &[&str]) -> String {
-    match names.len() {
-        n if n <= 8 => names.join(", "),
-        n => format!("{}, ... ({n} in all)", names[..8].join(", ")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -698,13 +690,14 @@ mod tests {
             err.contains("\"*.k.weight\" matches none") && err.contains("lm_head.weight"),
             "{err}"
         );
-        let r = Recipe::parse(
-            Path::new("r.toml"),
-            "[[layers]]\npattern = \"lm_head.weight\"\nskip = true\n",
-        )
-        .unwrap();
+        // A recipe skipping the layers `pattern` matches.
+        let skip = |pattern: &str| {
+            let text = format!("[[layers]]\npattern = \"{pattern}\"\nskip = true\n");
+            Recipe::parse(Path::new("r.toml"), &text).unwrap()
+        };
+        let head = skip("lm_head.weight");
         let req = Request {
-            recipe: Some(&r),
+            recipe: Some(&head),
             ..request(&cli)
         };
         let plan = Plan::from_selected(all(), &req, Vec::new()).unwrap();
@@ -712,31 +705,18 @@ mod tests {
             order(&plan),
             ["h.0.q.weight", "h.0.mlp.weight", "h.1.q.weight"]
         );
-        let r = Recipe::parse(
-            Path::new("r.toml"),
-            "[[layers]]\npattern = \"*\"\nskip = true\n",
-        )
-        .unwrap();
+        // A model description's matrices cannot be skipped.
+        let err = Plan::from_matrices(all(), &req).unwrap_err().to_string();
+        assert!(err.contains("cannot be skipped"), "{err}");
+        let every = skip("*");
         let req = Request {
-            recipe: Some(&r),
+            recipe: Some(&every),
             ..request(&cli)
         };
         let err = Plan::from_selected(all(), &req, Vec::new())
             .unwrap_err()
             .to_string();
         assert!(err.contains("every selected layer is skipped"), "{err}");
-        // A model description's matrices cannot be skipped.
-        let r = Recipe::parse(
-            Path::new("r.toml"),
-            "[[layers]]\npattern = \"lm_head.weight\"\nskip = true\n",
-        )
-        .unwrap();
-        let req = Request {
-            recipe: Some(&r),
-            ..request(&cli)
-        };
-        let err = Plan::from_matrices(all(), &req).unwrap_err().to_string();
-        assert!(err.contains("cannot be skipped"), "{err}");
     }
 
     #[test]

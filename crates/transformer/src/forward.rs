@@ -7,10 +7,9 @@ use rayon::prelude::*;
 
 use crate::config::{Activation, Family};
 use crate::error::{Error, Result};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::MatRef;
 
-use crate::linear::Linear;
+use crate::linear::{Linear, product};
 use crate::model::{Block, Model, Norm};
 
 /// What a window of tokens produced.
@@ -165,30 +164,21 @@ impl<L: Linear> Model<L> {
                 gather(&k, kvw, kvh),
                 gather(&v, kvw, kvh),
             );
-            let mut scores = vec![0.0f32; t * t];
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut scores, t, t),
-                Accum::Replace,
+            let mut scores = product(
                 MatRef::from_row_major_slice(&qh, t, d),
                 MatRef::from_column_major_slice(&kh, d, t),
                 scale,
-                Par::Seq,
             );
             for (p, row) in scores.chunks_exact_mut(t).enumerate() {
                 let seen = if causal { p + 1 } else { t };
                 softmax(&mut row[..seen]);
                 row[seen..].fill(0.0);
             }
-            let mut o = vec![0.0f32; t * d];
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut o, t, d),
-                Accum::Replace,
+            product(
                 MatRef::from_row_major_slice(&scores, t, t),
                 MatRef::from_row_major_slice(&vh, t, d),
                 1.0,
-                Par::Seq,
-            );
-            o
+            )
         };
         let heads: Vec<Vec<f32>> = (0..c.heads).into_par_iter().map(head).collect();
         let mut out = vec![0.0f32; t * qw];

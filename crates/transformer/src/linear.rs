@@ -58,6 +58,16 @@ impl<T: Linear + ?Sized> Linear for Box<T> {
     }
 }
 
+/// `alpha a b`, row-major, as one sequential product (faer's; its sums' order is fixed by the
+/// shapes, never by the thread count): the one matrix product of the float path.
+pub(crate) fn product(a: MatRef<'_, f32>, b: MatRef<'_, f32>, alpha: f32) -> Vec<f32> {
+    let (n, m) = (a.nrows(), b.ncols());
+    let mut out = vec![0.0f32; n * m];
+    let y = MatMut::from_row_major_slice_mut(&mut out, n, m);
+    matmul(y, Accum::Replace, a, b, alpha, Par::Seq);
+    out
+}
+
 /// A dense float layer, `[rows, cols]` row-major (PyTorch's `[out, in]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
@@ -80,13 +90,7 @@ impl Dense {
         let raw = ck.read_f32(&spec.weight)?;
         let (rows, cols) = (spec.rows, spec.cols);
         let w = if spec.transposed {
-            let mut w = vec![0.0; raw.len()];
-            for (i, row) in raw.chunks_exact(rows).enumerate() {
-                for (j, &v) in row.iter().enumerate() {
-                    w[j * cols + i] = v;
-                }
-            }
-            w
+            eie_checkpoint::transpose(&raw, cols, rows)
         } else {
             raw
         };
@@ -149,10 +153,7 @@ impl Linear for Dense {
                 // W's rows r0.. stored row-major are W^T's columns, column-major.
                 let wt =
                     MatRef::from_column_major_slice(&self.w[r0 * cols..(r0 + m) * cols], cols, m);
-                let mut out = vec![0.0f32; n * m];
-                let ym = MatMut::from_row_major_slice_mut(&mut out, n, m);
-                matmul(ym, Accum::Replace, xm, wt, 1.0, Par::Seq);
-                out
+                product(xm, wt, 1.0)
             })
             .collect();
         for (&(t0, r0), part) in blocks.iter().zip(&parts) {

@@ -99,7 +99,7 @@ impl Request {
     fn check_made_from_folder(&self, folder: &Folder, p: &PackedModel) -> Result<()> {
         self.check_source(&folder.checkpoint, p)?;
         let views = eie_simulate::LayerView::all(&p.bundle);
-        crate::language::check_layers(folder, &p.bundle, &views)?;
+        crate::language::check_layers(folder, &folder.linears()?, &p.bundle, &views)?;
         crate::language::check_fractions(&self.act_frac, &views)?;
         let dir = self.dir.as_ref().expect("given");
         let images = eie_images::load(dir)?;
