@@ -150,11 +150,9 @@ pub struct TimingArgs {
     /// charges one after every group, as the reference RTL does).
     #[arg(long)]
     pub no_group_advance: bool,
-    /// Whose schedule: this project's, which the reference RTL implements, or the EIE
-    /// authors' cycle simulator's (its group advance, ring queue and pointer register; queue
-    /// depth D then holds D - 1 activations, as theirs).
-    /// rtl: docs/timing-model.md's rules, the reference RTL's; authors: the authors'
-    /// simulator's (docs/timing-model.md "The authors' rules").
+    /// Whose schedule: rtl, this project's (the reference RTL's); authors, the EIE authors'
+    /// cycle simulator's (its group advance, ring queue and pointer register; queue depth D
+    /// then holds D - 1 activations; docs/timing-model.md "The authors' rules").
     #[arg(long, default_value = "rtl", value_parser = PossibleValuesParser::new(Rules::ALL.map(Rules::name)).map(|s| Rules::named(&s).expect("a listed name")))]
     pub timing_rules: Rules,
 }

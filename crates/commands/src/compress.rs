@@ -22,6 +22,7 @@ use eie_simulate::Arith;
 use serde::Serialize;
 
 mod language;
+mod retrain_language;
 
 use crate::budget::{Estimate, mlp_footprint};
 use crate::error::{Error, Result, io};
@@ -291,17 +292,29 @@ impl Request {
                 recipe: recipe.as_ref(),
                 fold_bias: self.fold_bias,
             };
-            // The recipe's [retrain] table is checked even though a folder does not retrain.
-            self.retrain_choices(recipe.as_ref())?;
-            let (plan, language) = self.resolve_language(folder, &request, &run)?;
-            plan.check_fits(&self.fit)?;
             let mut given = LayerSettings::default();
             cli.apply(&mut given);
+            let choices = self.retrain_choices(recipe.as_ref())?;
+            let retrain = if self.retrain {
+                let mut base = given.clone();
+                if let Some(r) = &recipe {
+                    r.defaults.apply(&mut base);
+                }
+                Some(choices.resolve(base.seed)?)
+            } else {
+                None
+            };
+            let (plan, language) =
+                self.resolve_language(folder, &request, &run, retrain.as_ref())?;
+            plan.check_fits(&self.fit)?;
             let mut provenance = self.provenance(&ck, None, &given, None, None)?;
             provenance.language = Some(language.folder.config.model_type.clone());
+            if let (Some(s), Some((train, _))) = (&retrain, &language.train) {
+                provenance.retrain = Some(s.describe(train));
+            }
             let warnings = recipe
                 .as_ref()
-                .filter(|r| r.tables.contains_key("retrain"))
+                .filter(|r| r.tables.contains_key("retrain") && !self.retrain)
                 .map(|_| vec!["the recipe's [retrain] settings apply only with --retrain".into()])
                 .unwrap_or_default();
             return Ok(Resolved {
@@ -310,7 +323,7 @@ impl Request {
                 plan,
                 described: None,
                 run,
-                retrain: None,
+                retrain,
                 data: None,
                 provenance,
                 inputs,
@@ -733,12 +746,23 @@ impl Resolved {
         };
         let staging = Staging::create(&r.request.out, r.request.force, &r.inputs, Layout::Model)?;
         let mut stages: Vec<StageAccuracy> = Vec::new();
-        let retrained = self.retrain_stages(job.pes, observer, &mut stages)?;
+        let (retrained, retrained_text) = match (&r.language, &r.retrain) {
+            (Some(l), Some(settings)) => {
+                let (done, measured) =
+                    retrain_language::retrain(l, &r.plan, settings, job.pes, observer)?;
+                (Some(done), measured)
+            }
+            _ => (
+                self.retrain_stages(job.pes, observer, &mut stages)?,
+                Vec::new(),
+            ),
+        };
         let done = eie_pipeline::compress(&r.ck, &job, retrained, staging.path(), observer)?;
         let accuracy = match &r.language {
             Some(l) => {
                 let (_, bundle) = load_bundle(staging.path())?;
-                r.request.measure_language(l, &bundle)?
+                r.request
+                    .measure_language(l, &bundle, retrained_text, r.retrain.as_ref())?
             }
             None => self.measure(staging.path(), stages)?,
         };

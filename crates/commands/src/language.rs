@@ -325,7 +325,7 @@ impl Measured {
 }
 
 /// Runs `model` over the corpus's windows.
-fn measure<L: Linear>(
+pub(crate) fn measure<L: Linear>(
     name: &str,
     density: Option<f64>,
     model: &Model<L>,
@@ -369,11 +369,18 @@ pub fn compressed(
     check_fractions(given, &views)?;
     let density = Some(bundle_density(&views)?);
     let mut stages = Vec::new();
-    let pruned = stage(folder, &index, &|d, i| {
-        Ok(Box::new(rebuilt(&d, &views[i], Rebuilt::Pruned)?))
-    })?;
-    stages.push(measure(PRUNED_STAGE, density, &pruned, corpus, setup)?);
-    drop(pruned);
+    let mut notes = Vec::new();
+    // A retrained model's pruned weights are not the original ones at the kept positions.
+    if eie_evaluate::is_retrained(bundle) {
+        notes.push(format!(
+            "not measured: {PRUNED_STAGE}: the model was retrained (compress reports its retraining stages)"
+        ));
+    } else {
+        let pruned = stage(folder, &index, &|d, i| {
+            Ok(Box::new(rebuilt(&d, &views[i], Rebuilt::Pruned)?))
+        })?;
+        stages.push(measure(PRUNED_STAGE, density, &pruned, corpus, setup)?);
+    }
     let ranges = Ranges::new(views.len());
     let shared = stage(folder, &index, &|d, i| {
         let s = rebuilt(&d, &views[i], Rebuilt::Shared)?;
@@ -395,7 +402,6 @@ pub fn compressed(
         )?))
     })?;
     stages.push(measure(EIE_STAGE, density, &eie, corpus, setup)?);
-    let mut notes = Vec::new();
     let host: Vec<&str> = specs
         .iter()
         .map(|s| s.name.as_str())
@@ -575,4 +581,39 @@ impl TextReport {
             }),
         }
     }
+}
+
+/// The decoder eie-evaluate retrains for `folder`'s config, windows of `context` tokens; a
+/// config it does not implement refused by name.
+pub(crate) fn decoder_shape(
+    folder: &Folder,
+    context: usize,
+) -> Result<eie_evaluate::decoder::DecoderShape> {
+    let c = &folder.config;
+    let refuse = |why: String| Error::NotApplicable {
+        option: "--retrain",
+        applies_to: format!(
+            "LLaMA-family decoders of model_type llama without biases, whose heads split the width ({} {why})",
+            folder.dir.join("config.json").display()
+        ),
+    };
+    if c.family != eie_transformer::Family::Llama || c.model_type != "llama" {
+        return Err(refuse(format!("has model_type {}", c.model_type)));
+    }
+    if c.qkv_bias || c.o_bias || c.mlp_bias {
+        return Err(refuse("has biases".into()));
+    }
+    if c.heads * c.head_dim != c.hidden {
+        return Err(refuse(format!(
+            "has {} heads of {} for a width of {}",
+            c.heads, c.head_dim, c.hidden
+        )));
+    }
+    let description = format!(
+        "llama:layers={},heads={},kv-heads={},width={},mlp={},context={},tied=false,theta={},eps={}",
+        c.layers, c.heads, c.kv_heads, c.hidden, c.intermediate, context, c.rope_theta, c.norm_eps
+    );
+    description
+        .parse()
+        .map_err(|e| refuse(format!("does not fit: {e}")))
 }

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use eie_dataset::{SampleRange, Spec};
-use eie_evaluate::TrainConfig;
 
 use crate::inspect::Pes;
 use crate::report::to_json;
@@ -309,15 +308,18 @@ fn train_then_eval_measure_the_same_network() {
         data: synthetic((0, 400)),
         eval_range: Some(SampleRange::new(400, 500)),
         arch: "64-16-10".into(),
-        config: TrainConfig {
-            epochs: 2,
-            ..TrainConfig::default()
+        settings: train::Settings {
+            epochs: Some(2),
+            ..Default::default()
         },
         out: model.clone(),
         force: false,
     }
     .run(&Quiet)
     .unwrap();
+    let train::Trained::Classifier(trained) = trained else {
+        panic!("a classifier")
+    };
     let held = trained.held_out.as_ref().unwrap();
     assert_eq!(held.accuracy.total, 100);
     let evaluated = eval::Request {

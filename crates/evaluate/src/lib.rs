@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod accuracy;
+pub mod decoder;
 pub mod described;
 mod error;
 mod model;

@@ -249,6 +249,44 @@ impl Tokenizer {
     }
 }
 
+/// The unknown token of [`character_tokenizer`]'s vocabulary (id 0): what a character the
+/// training text never had becomes.
+pub const UNKNOWN_TOKEN: &str = "<unk>";
+
+/// A character-level `tokenizer.json` for `text`: id 0 is [`UNKNOWN_TOKEN`], then every
+/// distinct character of `text` in code-point order, one token each. It is a BPE model with
+/// no merges and no pre-tokenizer (so every character is its own token, spaces and newlines
+/// included) and a `Fuse` decoder, which `tokenizers` and `transformers` read as they are.
+pub fn character_tokenizer(text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    chars.sort_unstable();
+    chars.dedup();
+    let mut vocab = serde_json::Map::new();
+    vocab.insert(UNKNOWN_TOKEN.into(), 0.into());
+    for (i, c) in chars.iter().enumerate() {
+        vocab.insert(c.to_string(), (i + 1).into());
+    }
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [{
+            "id": 0, "content": UNKNOWN_TOKEN, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true
+        }],
+        "normalizer": null,
+        "pre_tokenizer": null,
+        "post_processor": null,
+        "decoder": {"type": "Fuse"},
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": UNKNOWN_TOKEN,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+            "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": []
+        }
+    });
+    serde_json::to_string_pretty(&json).expect("a JSON value serialises")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +332,26 @@ mod tests {
             "{e}"
         );
         assert!(Tokenizer::load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_character_tokenizer_round_trips_its_text_and_maps_strangers_to_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenizer.json");
+        let text = "To be, or not\n to be \u{2014} that";
+        std::fs::write(&p, character_tokenizer(text)).unwrap();
+        let t = Tokenizer::load(&p).unwrap();
+        let ids = t.encode(text, true).unwrap();
+        assert_eq!(ids.len(), text.chars().count());
+        assert_eq!(t.decode(&ids).unwrap(), text);
+        // 13 distinct characters and the unknown token.
+        assert_eq!(t.vocab_size(), 14);
+        assert_eq!(t.token_id(UNKNOWN_TOKEN), Some(0));
+        assert_eq!(
+            t.encode("tz", true).unwrap(),
+            vec![t.token_id("t").unwrap(), 0]
+        );
+        // The same text gives the same bytes.
+        assert_eq!(character_tokenizer(text), character_tokenizer(text));
     }
 }

@@ -3,13 +3,16 @@
 //! perplexity on the text.
 
 use eie_dataset::Spec;
+use eie_evaluate::RetrainSettings;
+use eie_evaluate::decoder::DecoderShape;
 use eie_format::Bundle;
 use eie_pipeline::{Plan, RunSettings};
+use eie_text::Text;
 use eie_transformer::Folder;
 
-use super::{AccuracyReport, Request};
+use super::{AccuracyReport, Request, RetrainReport};
 use crate::error::{Error, Result};
-use crate::language::{Corpus, TextReport, TextSetup, compressed, original};
+use crate::language::{Corpus, Measured, TextReport, TextSetup, compressed, original};
 
 /// A language model folder, resolved: the folder, and the text it is measured on.
 #[derive(Debug)]
@@ -19,6 +22,10 @@ pub(super) struct Language {
     /// With a dataset: the text, and its tokens (read before the long work: a text nothing
     /// of which would be scored is refused first).
     pub text: Option<(TextSetup, Corpus)>,
+    /// With retraining: the decoder eie-evaluate retrains.
+    pub decoder: Option<DecoderShape>,
+    /// With retraining: the training text (`--range`) and its token ids.
+    pub train: Option<(String, Vec<u32>)>,
 }
 
 impl Request {
@@ -29,6 +36,7 @@ impl Request {
         folder: Folder,
         request: &eie_pipeline::Request,
         run: &RunSettings,
+        retrain: Option<&RetrainSettings>,
     ) -> Result<(Plan, Language)> {
         let not_here = |option: &'static str, why: &str| Error::NotApplicable {
             option,
@@ -45,12 +53,6 @@ impl Request {
         }
         if self.conv_on_eie {
             return Err(not_here("--conv-on-eie", "models with convolutions"));
-        }
-        if self.retrain {
-            return Err(not_here(
-                "--retrain",
-                "classifiers so far (retraining a language model on the next-token loss is not implemented yet)",
-            ));
         }
         let plan = crate::language::plan(&folder, request)?;
         if run.dense_checkpoints {
@@ -80,28 +82,96 @@ impl Request {
                 let setup =
                     TextSetup::resolve(&folder, path, self.eval_range.or(d.range), None, None)?;
                 // One stage's model at a time, and the images (smaller than the weights).
-                setup.estimate(&folder, 2).check(d.max_memory)?;
+                let mut estimate = setup.estimate(&folder, 2);
+                if let Some(settings) = retrain {
+                    let shape = crate::language::decoder_shape(&folder, setup.context)?;
+                    let r = d
+                        .range
+                        .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64)));
+                    let (a, b) = Text::range(path, r)?;
+                    let vocab = folder.config.vocab;
+                    // The decoder in burn (a step's second half on a fork of its values) and
+                    // the training text, tokenized.
+                    estimate
+                        .training(
+                            2 * shape.parameters(vocab) as u64,
+                            shape.window_values(vocab) as u64,
+                            settings
+                                .fine_tune
+                                .batch_size
+                                .max(settings.centroids.batch_size),
+                        )
+                        .add(
+                            format!("{} bytes of training text, tokenized", b - a),
+                            (b - a).saturating_mul(448),
+                        );
+                }
+                estimate.check(d.max_memory)?;
                 let corpus = setup.load()?;
                 Some((setup, corpus))
             }
         };
-        Ok((plan, Language { folder, text }))
+        let (mut decoder, mut train) = (None, None);
+        if retrain.is_some() {
+            let (setup, _) = text.as_ref().expect("--retrain needs --dataset");
+            let shape = crate::language::decoder_shape(&folder, setup.context)?;
+            let d = self.data.as_ref().expect("a text");
+            let r = d
+                .range
+                .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64)));
+            let Spec::Text { path } = &d.spec else {
+                unreachable!("checked above")
+            };
+            let t = Text::load(path, Some(Text::range(path, r)?))?;
+            let ids = setup.tokenizer.encode(&t.text, false)?;
+            let windows = ids.len().saturating_sub(1) / shape.context;
+            if windows == 0 {
+                return Err(Error::Unfit {
+                    reason: format!(
+                        "{} [bytes {}..{}] holds {} tokens: retraining needs a window of {} and one more",
+                        path.display(),
+                        t.start,
+                        t.end,
+                        ids.len(),
+                        shape.context
+                    ),
+                });
+            }
+            train = Some((format!("{} [bytes {}..{}]", d.spec, t.start, t.end), ids));
+            decoder = Some(shape);
+        }
+        Ok((
+            plan,
+            Language {
+                folder,
+                text,
+                decoder,
+                train,
+            },
+        ))
     }
 
     /// With a text: the original's perplexity and every compressed stage's on the bundle
     /// written.
+    /// With retraining, its stages (`retrained`) stand between the original and the stages
+    /// rebuilt from the images, whose pruned stage (the original values at the retrained
+    /// positions) is left out.
     pub(super) fn measure_language(
         &self,
         language: &Language,
         bundle: &Bundle,
+        retrained: Vec<Measured>,
+        retrain: Option<&RetrainSettings>,
     ) -> Result<Option<AccuracyReport>> {
         let Some((setup, corpus)) = &language.text else {
             return Ok(None);
         };
         let folder = &language.folder;
         let first = original(folder, corpus, setup)?;
-        let (stages, fracs, notes) =
+        let (mut stages, fracs, notes) =
             compressed(folder, bundle, corpus, setup, &self.act_frac, self.arith)?;
+        // The bundle records the retraining, so the images' own pruned stage is left out.
+        stages.splice(0..0, retrained);
         let mut text = TextReport::new(setup, corpus, &first, stages.last());
         let speed = text.speed.take();
         let held = format!(
@@ -115,10 +185,10 @@ impl Request {
         reports.extend(stages.iter().map(|s| s.report(base)));
         Ok(Some(AccuracyReport {
             dataset: self.data.as_ref().expect("a text").spec.to_string(),
-            train: None,
+            train: language.train.as_ref().map(|(name, _)| name.clone()),
             held_out: held,
-            held_out_is_train: false,
-            retrain: None,
+            held_out_is_train: retrain.is_some() && self.eval_range.is_none(),
+            retrain: retrain.map(RetrainReport::from),
             act_frac: fracs,
             stages: reports,
             text: Some(text),

@@ -36,6 +36,15 @@ pub const OUTPUT_NAMES: [&str; 6] = [
     BUNDLE_FILE,
 ];
 
+/// The files of a Hugging Face language model folder `train` writes; publishing one replaces
+/// all of them, `config.json` (what `transformers` opens first) moved out first and in last.
+pub const LANGUAGE_NAMES: [&str; 4] = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+];
+
 /// Checks, before any work, that the file `path` may be written: not an input nor inside
 /// one, in a folder that exists, and nothing there or (with `force`) a regular file of
 /// `kind` that eie-compress wrote ([`check_replaceable`]).

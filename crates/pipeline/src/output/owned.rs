@@ -164,6 +164,35 @@ pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
     foreign
 }
 
+/// The entries of a language model folder's names (`LANGUAGE_NAMES`) that `--force` may
+/// not replace: any link or non-file, a `model.safetensors` without eie-compress's
+/// metadata, and every one of them unless `config.json` is one `train` wrote (it records
+/// `eie_compress`): a tokenizer beside a foreign config is the user's.
+pub(crate) fn foreign_language_entries(out: &Path) -> Vec<String> {
+    let config_ours = eie_format::files::read_regular(&out.join("config.json"), MAX_SNIFF)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("eie_compress").is_some_and(|e| e.is_object()));
+    let mut foreign = Vec::new();
+    for name in super::LANGUAGE_NAMES {
+        let path = out.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let why = if !meta.file_type().is_file() {
+            "not a regular file"
+        } else if !config_ours {
+            "in a folder whose config.json eie-compress did not write"
+        } else if name == "model.safetensors" && !recognised(&path, OutputKind::Safetensors) {
+            "not a checkpoint eie-compress wrote"
+        } else {
+            continue;
+        };
+        foreign.push(format!("{name} ({why})"));
+    }
+    foreign
+}
+
 /// Every image path `out/manifest.json` lists, if it is an eie-compress manifest.
 fn listed_images(out: &Path) -> Option<BTreeSet<String>> {
     let manifest = eie_images::read_manifest(out).ok()?;

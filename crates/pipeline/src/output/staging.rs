@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use eie_format::BUNDLE_FILE;
 
 use super::inputs::Inputs;
-use super::{OUTPUT_NAMES, owned};
+use super::{LANGUAGE_NAMES, OUTPUT_NAMES, owned};
 use crate::error::{Error, Result, io};
 
 const STAGING_PREFIX: &str = ".eie-staging-";
@@ -44,6 +44,19 @@ pub enum Layout {
     /// Test vectors: the staged entries (`manifest.json` and one folder per layer) replace
     /// entries of the same names.
     Vectors,
+    /// A Hugging Face language model folder: every name of [`LANGUAGE_NAMES`] is replaced.
+    Language,
+}
+
+impl Layout {
+    /// The names a publication replaces whole, the one that marks a complete output first.
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Layout::Model => &OUTPUT_NAMES,
+            Layout::Language => &LANGUAGE_NAMES,
+            Layout::Vectors => &[],
+        }
+    }
 }
 
 /// An exclusive lock on an output folder (`flock` on the folder itself, released by the
@@ -209,7 +222,7 @@ impl Journal {
 /// Whether `name` is an entry this tool publishes: an output name, or a vectors layer folder
 /// (`NNN-layer`).
 fn publishable(name: &str) -> bool {
-    if OUTPUT_NAMES.contains(&name) {
+    if OUTPUT_NAMES.contains(&name) || LANGUAGE_NAMES.contains(&name) {
         return true;
     }
     let digits = name.bytes().take_while(u8::is_ascii_digit).count();
@@ -239,11 +252,7 @@ pub fn check_out_dir(out: &Path, force: bool, inputs: &Inputs, layout: Layout) -
     if std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
         recover(out)?;
     }
-    let names: &[&str] = match layout {
-        Layout::Model => &OUTPUT_NAMES,
-        Layout::Vectors => &[],
-    };
-    inputs.check_folder(out, names)?;
+    inputs.check_folder(out, layout.names())?;
     let meta = match std::fs::symlink_metadata(out) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io("cannot inspect", out)(e)),
@@ -278,8 +287,12 @@ pub fn check_out_dir(out: &Path, force: bool, inputs: &Inputs, layout: Layout) -
             if entries.len() > 3 { ", ..." } else { "" }
         ));
     }
-    if layout == Layout::Model {
-        let foreign = owned::foreign_entries(out);
+    if layout != Layout::Vectors {
+        let foreign = if layout == Layout::Model {
+            owned::foreign_entries(out)
+        } else {
+            owned::foreign_language_entries(out)
+        };
         if !foreign.is_empty() {
             return bail(format!(
                 "output folder {} holds what eie-compress did not write under its own names: {}{}; --force replaces only eie-compress's files: move them away or write elsewhere",
@@ -347,9 +360,8 @@ impl Staging {
     pub fn publish(mut self) -> Result<()> {
         let staged = |n: &str| exists(&self.dir.join(n));
         let (old, new): (Vec<String>, Vec<String>) = match self.layout {
-            Layout::Model => {
-                let mut order = vec![BUNDLE_FILE];
-                order.extend(OUTPUT_NAMES.iter().filter(|n| **n != BUNDLE_FILE));
+            Layout::Model | Layout::Language => {
+                let order = layout_order(self.layout);
                 let old = order
                     .iter()
                     .filter(|n| exists(&self.out.join(n)))
@@ -410,6 +422,17 @@ impl Staging {
         self.published = true;
         std::fs::remove_dir_all(&self.dir).map_err(io("cannot remove", &self.dir))
     }
+}
+
+/// A whole-output layout's names, the one marking a complete output (model.eie, config.json)
+/// first.
+fn layout_order(layout: Layout) -> Vec<&'static str> {
+    let mut order = layout.names().to_vec();
+    if layout == Layout::Model {
+        order.retain(|n| *n != BUNDLE_FILE);
+        order.insert(0, BUNDLE_FILE);
+    }
+    order
 }
 
 /// With `--force`, a vectors folder's replaced entries must be what its vectors manifest

@@ -1,6 +1,7 @@
 //! `train`: a classifier (an MLP, a CNN, an LSTM: any model description) trained from
 //! scratch (Adam, seeded) and written as a PyTorch-layout safetensors checkpoint that
-//! records its description, how it was trained and its input scaling.
+//! records its description, how it was trained and its input scaling; or, on text, a
+//! language model written as a Hugging Face folder ([`language`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use crate::budget::Estimate;
 use crate::error::{Error, Result};
 use crate::inputs::DatasetRequest;
 use crate::report::Schema;
+
+pub mod language;
 
 /// Metadata keys `train` writes into a model, besides its input scaling.
 mod meta {
@@ -33,12 +36,61 @@ pub struct Request {
     pub eval_range: Option<SampleRange>,
     /// The model description (docs/models.md).
     pub arch: String,
-    /// Epochs, batch size, learning rate, weight decay, seed.
-    pub config: TrainConfig,
+    /// Epochs or steps, batch size, learning rate, weight decay, seed.
+    pub settings: Settings,
     /// The checkpoint to write.
     pub out: PathBuf,
     /// Replace a checkpoint this tool wrote there.
     pub force: bool,
+}
+
+/// How long and how to train; each setting not given takes the default of the kind trained
+/// ([`TrainConfig`]'s for a classifier, [`eie_evaluate::decoder::DecoderTraining`]'s for a
+/// language model).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Passes over the samples (classifiers).
+    pub epochs: Option<usize>,
+    /// Optimizer steps (language models).
+    pub steps: Option<usize>,
+    /// Samples (windows of text) per step.
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    pub lr: Option<f64>,
+    /// Weight decay (L2 for a classifier, decoupled for a language model).
+    pub weight_decay: Option<f64>,
+    /// Seed of the initial weights and of the sample order.
+    pub seed: u64,
+}
+
+impl Settings {
+    /// A classifier's training; `--steps` is a language model's.
+    fn classifier(&self) -> Result<TrainConfig> {
+        if self.steps.is_some() {
+            return Err(Error::NotApplicable {
+                option: "--steps",
+                applies_to:
+                    "language models (--dataset text:FILE); a classifier trains for --epochs".into(),
+            });
+        }
+        let d = TrainConfig::default();
+        Ok(TrainConfig {
+            epochs: self.epochs.unwrap_or(d.epochs),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            lr: self.lr.unwrap_or(d.lr),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            seed: self.seed,
+        })
+    }
+}
+
+/// What `train` made.
+#[derive(Debug, Clone)]
+pub enum Trained {
+    /// A classifier's checkpoint.
+    Classifier(Report),
+    /// A language model's folder.
+    Language(language::LanguageReport),
 }
 
 /// What training did.
@@ -94,11 +146,19 @@ impl From<eie_evaluate::Accuracy> for Accuracy {
 }
 
 impl Request {
-    /// Trains and writes the checkpoint, all or nothing; each epoch is noted to `observer`.
-    pub fn run(&self, observer: &dyn Observer) -> Result<Report> {
+    /// Trains and writes the checkpoint (a folder for a language model), all or nothing;
+    /// each epoch or stretch of steps is noted to `observer`.
+    pub fn run(&self, observer: &dyn Observer) -> Result<Trained> {
+        if matches!(self.data.spec, eie_dataset::Spec::Text { .. }) {
+            return self.language(observer).map(Trained::Language);
+        }
+        self.classifier(observer).map(Trained::Classifier)
+    }
+
+    fn classifier(&self, observer: &dyn Observer) -> Result<Report> {
         let start = Instant::now();
         let arch: Arch = self.arch.parse().map_err(Error::Model)?;
-        let cfg = &self.config;
+        let cfg = &self.settings.classifier()?;
         cfg.validate()?;
         let fp = arch.footprint()?;
         let mut estimate = Estimate::default();

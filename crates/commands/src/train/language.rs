@@ -1,0 +1,303 @@
+//! `train --dataset text:FILE --arch llama:...`: a LLaMA-style decoder trained on a text's
+//! characters and written as a Hugging Face folder (`config.json`, `model.safetensors`,
+//! `tokenizer.json`, `tokenizer_config.json`) that `transformers` loads as it is and that
+//! `eval`, `compress` and `simulate` take like any other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eie_checkpoint::Writer;
+use eie_dataset::{SampleRange, Spec};
+use eie_evaluate::decoder::{
+    DecoderShape, DecoderTraining, NamedTensor, decoder_loss, train_decoder,
+};
+use eie_pipeline::Observer;
+use eie_pipeline::output::{Inputs, Layout, Staging};
+use eie_text::{Text, Tokenizer, UNKNOWN_TOKEN, character_tokenizer};
+use serde::Serialize;
+
+use super::{Request, Settings};
+use crate::budget::Estimate;
+use crate::error::{Error, Result};
+use crate::report::Schema;
+
+/// What training a language model did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguageReport {
+    /// The report's schema.
+    pub schema: Schema,
+    /// The decoder's canonical description.
+    pub arch: String,
+    /// The text trained on, with its bytes.
+    pub data: String,
+    /// Its tokens (characters).
+    pub tokens: usize,
+    /// The tokenizer's vocabulary (its distinct characters and `<unk>`).
+    pub vocab: usize,
+    /// Trainable values.
+    pub parameters: usize,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// The mean training loss of the last 100 steps (or all, if fewer), nats per token.
+    pub final_loss: f64,
+    /// The loss on the held-out bytes (`--eval-range`).
+    pub held_out: Option<HeldOut>,
+    /// The folder written.
+    pub out: PathBuf,
+    /// Training took (not in the JSON: it differs run to run).
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// A loss on held-out text.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    /// The bytes.
+    pub text: String,
+    /// Its tokens.
+    pub tokens: usize,
+    /// Mean next-token cross-entropy over windows of the context at a stride of the context,
+    /// nats per token.
+    pub loss: f64,
+    /// `exp(loss)`.
+    pub perplexity: f64,
+}
+
+impl Settings {
+    /// A language model's training; `--epochs` is a classifier's.
+    fn decoder(&self) -> Result<DecoderTraining> {
+        if self.epochs.is_some() {
+            return Err(Error::NotApplicable {
+                option: "--epochs",
+                applies_to: "classifiers; a language model trains for --steps".into(),
+            });
+        }
+        let d = DecoderTraining::default();
+        let cfg = DecoderTraining {
+            steps: self.steps.unwrap_or(d.steps),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            lr: self.lr.unwrap_or(d.lr),
+            min_lr: self.lr.map_or(d.min_lr, |lr| lr / 10.0),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            seed: self.seed,
+            ..d
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Bytes of text `range` selects of `path`.
+fn bytes_of(path: &Path, range: Option<SampleRange>) -> Result<(u64, u64)> {
+    Ok(Text::range(
+        path,
+        range.map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
+    )?)
+}
+
+impl Request {
+    pub(super) fn language(&self, observer: &dyn Observer) -> Result<LanguageReport> {
+        let start = Instant::now();
+        let Spec::Text { path } = &self.data.spec else {
+            unreachable!("only text comes here")
+        };
+        let shape: DecoderShape = self.arch.parse().map_err(|e| Error::Unfit {
+            reason: format!(
+                "a text dataset trains a language model, described as llama:layers=4,heads=4,width=128,context=64 (docs/models.md): {e}"
+            ),
+        })?;
+        let cfg = self.settings.decoder()?;
+        if self.data.scale.is_set() {
+            return Err(Error::NotApplicable {
+                option: "--scale, --mean and --std",
+                applies_to: "datasets of numbers (text is read as characters)".into(),
+            });
+        }
+        let train_bytes = bytes_of(path, self.data.range)?;
+        let held_bytes = self
+            .eval_range
+            .map(|r| bytes_of(path, Some(r)))
+            .transpose()?;
+        let mut inputs = Inputs::new();
+        inputs.add(path);
+        eie_pipeline::output::check_out_dir(&self.out, self.force, &inputs, Layout::Language)?;
+        // Reading and tokenizing first, within the budget; then the model's and training's.
+        let text_bytes = train_bytes.1 - train_bytes.0 + held_bytes.map_or(0, |b| b.1 - b.0);
+        let mut estimate = Estimate::default();
+        estimate.add(
+            format!("{text_bytes} bytes of text, tokenized"),
+            text_bytes.saturating_mul(448),
+        );
+        estimate.check(self.data.max_memory)?;
+        let text = Text::load(path, Some(train_bytes))?;
+        let staging = Staging::create(&self.out, self.force, &inputs, Layout::Language)?;
+        let tokenizer_path = staging.path().join("tokenizer.json");
+        write(&tokenizer_path, character_tokenizer(&text.text).as_bytes())?;
+        let tokenizer = Tokenizer::load(&tokenizer_path)?;
+        let vocab = tokenizer.vocab_size();
+        let tokens = tokenizer.encode(&text.text, false)?;
+        if tokens.len() <= shape.context {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} [bytes {}..{}] holds {} tokens: a window of context {} needs at least {}; give more text",
+                    path.display(),
+                    text.start,
+                    text.end,
+                    tokens.len(),
+                    shape.context,
+                    shape.context + 1
+                ),
+            });
+        }
+        let parameters = shape.parameters(vocab);
+        // The parameters twice: a step's second half runs on a fork of them.
+        let per_window = shape.window_values(vocab) as u64;
+        estimate.training(2 * parameters as u64, per_window, cfg.batch_size);
+        estimate.add(format!("{} tokens", tokens.len()), tokens.len() as u64 * 4);
+        estimate.check(self.data.max_memory)?;
+        let held = match held_bytes {
+            Some(b) => {
+                let h = Text::load(path, Some(b))?;
+                let ids = tokenizer.encode(&h.text, false)?;
+                Some((
+                    format!("{} [bytes {}..{}]", self.data.spec, h.start, h.end),
+                    ids,
+                ))
+            }
+            None => None,
+        };
+        observer.note(&format!(
+            "training {shape} ({parameters} values) on {} tokens of {} ({} characters and {UNKNOWN_TOKEN}), {} steps of {} windows",
+            tokens.len(),
+            self.data.spec,
+            vocab - 1,
+            cfg.steps,
+            cfg.batch_size
+        ));
+        let every = (cfg.steps / 20).max(1);
+        // The last 100 steps' losses for the final figure, a running sum for the notes.
+        let mut recent = std::collections::VecDeque::with_capacity(101);
+        let (mut sum, mut n) = (0f64, 0usize);
+        let values = train_decoder(&shape, vocab, &tokens, &cfg, &mut |s| {
+            recent.push_back(s.loss);
+            if recent.len() > 100 {
+                recent.pop_front();
+            }
+            (sum, n) = (sum + s.loss, n + 1);
+            if s.step % every == 0 || s.step == cfg.steps {
+                observer.note(&format!(
+                    "  step {}/{}: loss {:.4} (mean of the last {n}), lr {:.2e}",
+                    s.step,
+                    cfg.steps,
+                    sum / n as f64,
+                    s.lr
+                ));
+                (sum, n) = (0.0, 0);
+            }
+        })?;
+        let final_loss = recent.iter().sum::<f64>() / recent.len() as f64;
+        let held_out = match held {
+            Some((name, ids)) => {
+                let loss = decoder_loss(&shape, &values, &ids)?;
+                Some(HeldOut {
+                    text: name,
+                    tokens: ids.len(),
+                    loss,
+                    perplexity: loss.exp(),
+                })
+            }
+            None => None,
+        };
+        let mut metadata = BTreeMap::from([
+            (super::meta::DATASET.into(), self.data.spec.to_string()),
+            (
+                super::meta::RANGE.into(),
+                format!("{}..{}", text.start, text.end),
+            ),
+            ("eie.final_loss".into(), format!("{final_loss:.6}")),
+        ]);
+        if let Some(h) = &held_out {
+            metadata.insert("eie.eval_loss".into(), format!("{:.6}", h.loss));
+        }
+        write_folder(staging.path(), &shape, &cfg, metadata, &values)?;
+        // The folder must be one this tool's own reader takes, as every other command will.
+        eie_transformer::Folder::open(staging.path())?.linears()?;
+        staging.publish()?;
+        Ok(LanguageReport {
+            schema: Schema("train"),
+            arch: shape.to_string(),
+            data: format!("{} [bytes {}..{}]", self.data.spec, text.start, text.end),
+            tokens: tokens.len(),
+            vocab,
+            parameters,
+            steps: cfg.steps,
+            final_loss,
+            held_out,
+            out: self.out.clone(),
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
+/// Writes the folder's four files into `dir`: the values with `metadata` and how they were
+/// trained, the config, and the tokenizer's config (`tokenizer.json` is there already).
+fn write_folder(
+    dir: &Path,
+    shape: &DecoderShape,
+    cfg: &DecoderTraining,
+    mut metadata: BTreeMap<String, String>,
+    values: &[NamedTensor],
+) -> Result<()> {
+    let tool = crate::tool_version();
+    metadata.extend([
+        ("format".to_string(), "pt".to_string()),
+        ("eie.tool_version".into(), tool.clone()),
+        (eie_model::ARCH_KEY.into(), shape.to_string()),
+        ("eie.steps".into(), cfg.steps.to_string()),
+        ("eie.seed".into(), cfg.seed.to_string()),
+        ("eie.lr".into(), cfg.lr.to_string()),
+        ("eie.batch_size".into(), cfg.batch_size.to_string()),
+        ("eie.weight_decay".into(), cfg.weight_decay.to_string()),
+    ]);
+    write_safetensors(&dir.join("model.safetensors"), &metadata, values)?;
+    let vocab = values[0].shape[0];
+    let config = serde_json::to_string_pretty(&shape.config_json(vocab, &tool))
+        .expect("a JSON value serialises");
+    write(&dir.join("config.json"), config.as_bytes())?;
+    let tokenizer_config = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "unk_token": UNKNOWN_TOKEN,
+        "model_max_length": shape.context,
+        "clean_up_tokenization_spaces": false,
+    });
+    let json = serde_json::to_string_pretty(&tokenizer_config).expect("a JSON value serialises");
+    write(&dir.join("tokenizer_config.json"), json.as_bytes())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| {
+        Error::Pipeline(eie_pipeline::Error::Io {
+            what: "cannot write",
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+fn write_safetensors(
+    path: &Path,
+    metadata: &BTreeMap<String, String>,
+    values: &[NamedTensor],
+) -> Result<()> {
+    let declared: Vec<_> = values
+        .iter()
+        .map(|t| (t.name.clone(), eie_checkpoint::Dtype::F32, t.shape.clone()))
+        .collect();
+    let mut w = Writer::create(path, metadata, &declared)?;
+    for t in values {
+        w.write_tensor(&eie_checkpoint::f32_bytes(&t.values))?;
+    }
+    w.finish()?;
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! Training a decoder on a token stream, nanoGPT's way: windows at seeded random offsets,
+//! AdamW (decoupled weight decay on the matrices only), the gradient clipped by its global
+//! norm, the learning rate warmed up linearly then decayed by a cosine.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use eie_rng::Rng;
+
+use super::model::{Decoder, NamedTensor, Positions, initial, names};
+use super::shape::DecoderShape;
+use crate::error::{Error, Result};
+use crate::train::{SHUFFLE_STREAM, check_common};
+
+/// How to train a decoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoderTraining {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Windows per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning rate at the end of the cosine decay.
+    pub min_lr: f64,
+    /// Steps of linear warm-up.
+    pub warmup: usize,
+    /// Decoupled weight decay of the matrices (embedding included; norms not).
+    pub weight_decay: f64,
+    /// Largest global gradient norm (0: no clipping).
+    pub clip: f64,
+    /// Adam's second-moment decay.
+    pub beta2: f64,
+    /// Seed of the initial values and of the window offsets.
+    pub seed: u64,
+}
+
+impl Default for DecoderTraining {
+    /// nanoGPT's `train_shakespeare_char` on a CPU: 2,000 steps of 12 windows, learning rate
+    /// 1e-3 warmed up over 100 steps and decayed to 1e-4, weight decay 0.1, clip 1, beta2 0.99.
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            batch_size: 12,
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup: 100,
+            weight_decay: 0.1,
+            clip: 1.0,
+            beta2: 0.99,
+            seed: 0,
+        }
+    }
+}
+
+impl DecoderTraining {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        check_common(self.batch_size, self.lr)?;
+        let bad = |what, reason: String| Err(Error::Config { what, reason });
+        if self.steps == 0 {
+            return bad("steps", "0: expected at least 1".into());
+        }
+        if !(self.min_lr.is_finite() && self.min_lr >= 0.0 && self.min_lr <= self.lr) {
+            return bad(
+                "minimum learning rate",
+                format!("{}: expected 0..={}", self.min_lr, self.lr),
+            );
+        }
+        for (what, v) in [
+            ("weight decay", self.weight_decay),
+            ("gradient clip", self.clip),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(what, format!("{v} must be finite and >= 0"));
+            }
+        }
+        if !(self.beta2 > 0.0 && self.beta2 < 1.0) {
+            return bad(
+                "beta2",
+                format!("{}: expected a number in (0, 1)", self.beta2),
+            );
+        }
+        Ok(())
+    }
+
+    /// The learning rate of step `i` (from 0).
+    pub fn lr_at(&self, i: usize) -> f64 {
+        if i < self.warmup {
+            return self.lr * (i + 1) as f64 / (self.warmup + 1) as f64;
+        }
+        let span = self.steps.saturating_sub(self.warmup).max(1);
+        let progress = ((i - self.warmup) as f64 / span as f64).min(1.0);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.min_lr + cosine * (self.lr - self.min_lr)
+    }
+}
+
+/// One step's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// 1-based.
+    pub step: usize,
+    /// The batch's mean cross-entropy, nats per token.
+    pub loss: f64,
+    /// The learning rate it used.
+    pub lr: f64,
+}
+
+/// The window offsets of every step: `batch` draws below `n - context` per step, from the
+/// seed's own stream (so changing the shape never changes which text is read).
+pub fn offsets(n: usize, context: usize, batch: usize, seed: u64) -> impl FnMut() -> Vec<usize> {
+    let mut rng = Rng::new(seed ^ SHUFFLE_STREAM);
+    let span = (n - context) as u64;
+    move || (0..batch).map(|_| rng.below(span) as usize).collect()
+}
+
+pub(super) fn ids_of(
+    tokens: &[u32],
+    starts: &[usize],
+    t: usize,
+    shift: usize,
+    device: &Device,
+) -> Tensor<2, Int> {
+    let v: Vec<i64> = starts
+        .iter()
+        .flat_map(|&s| tokens[s + shift..s + shift + t].iter().map(|&x| x as i64))
+        .collect();
+    Tensor::<2, Int>::from_data(TensorData::new(v, [starts.len(), t]), device)
+}
+
+fn check_tokens(
+    shape: &DecoderShape,
+    vocab: usize,
+    tokens: &[u32],
+    what: &'static str,
+) -> Result<()> {
+    if tokens.len() <= shape.context {
+        return Err(Error::Config {
+            what,
+            reason: format!(
+                "{} tokens: a window of context {} needs at least {}",
+                tokens.len(),
+                shape.context,
+                shape.context + 1
+            ),
+        });
+    }
+    if let Some(&id) = tokens.iter().find(|&&id| id as usize >= vocab) {
+        return Err(Error::Config {
+            what,
+            reason: format!("token id {id} is past the vocabulary of {vocab}"),
+        });
+    }
+    Ok(())
+}
+
+/// The windows of one step, split in two fixed halves that run on up to two threads: each
+/// half's mean loss weighted by its share of the windows, so the two gradients add up to the
+/// whole batch's; the split never depends on the thread count, so neither do the results.
+/// Returns the batch's mean loss and its gradients.
+pub(super) fn step_gradients(
+    model: &Decoder,
+    shape: &DecoderShape,
+    tokens: &[u32],
+    starts: &[usize],
+    device: &Device,
+) -> Result<(f32, GradientsParams)> {
+    let t = shape.context;
+    let vocab = model.vocab();
+    let half = |model: &Decoder, s: &[usize]| -> (f32, GradientsParams) {
+        let pos = Positions::new(shape, t, device);
+        let loss_fn = CrossEntropyLossConfig::new().init(device);
+        let x = ids_of(tokens, s, t, 0, device);
+        let y = ids_of(tokens, s, t, 1, device).reshape([s.len() * t]);
+        let logits = model.forward(shape, x, &pos).reshape([s.len() * t, vocab]);
+        let loss = loss_fn
+            .forward(logits, y)
+            .mul_scalar(s.len() as f64 / starts.len() as f64);
+        let value: f32 = loss.clone().into_scalar();
+        (value, GradientsParams::from_grads(loss.backward(), model))
+    };
+    let (a, b) = starts.split_at(starts.len().div_ceil(2));
+    let ((la, mut ga), second) = if b.is_empty() {
+        (half(model, a), None)
+    } else {
+        let fork = model.fork();
+        let (first, second) = rayon::join(|| half(model, a), || half(&fork, b));
+        (first, Some(second))
+    };
+    let mut loss = la;
+    if let Some((lb, mut gb)) = second {
+        loss += lb;
+        for (id, matrix) in model.ids() {
+            if matrix {
+                if let (Some(x), Some(y)) = (ga.remove::<2>(id), gb.remove::<2>(id)) {
+                    ga.register(id, x + y);
+                }
+            } else if let (Some(x), Some(y)) = (ga.remove::<1>(id), gb.remove::<1>(id)) {
+                ga.register(id, x + y);
+            }
+        }
+    }
+    Ok((loss, ga))
+}
+
+/// Trains a decoder of `shape` over `vocab` tokens on `tokens` from seeded initial values;
+/// `on_step` sees each step. Returns the values by Hugging Face name.
+pub fn train_decoder(
+    shape: &DecoderShape,
+    vocab: usize,
+    tokens: &[u32],
+    cfg: &DecoderTraining,
+    on_step: &mut dyn FnMut(&StepStats),
+) -> Result<Vec<NamedTensor>> {
+    cfg.validate()?;
+    check_tokens(shape, vocab, tokens, "training text")?;
+    let device = Device::flex().autodiff();
+    let t = shape.context;
+    let mut model = Decoder::new(shape, &initial(shape, vocab, cfg.seed), &device);
+    let ids = model.ids();
+    // Decoupled decay is applied by hand so the norms are left out of it, as nanoGPT does.
+    let mut optim = AdamConfig::new()
+        .with_beta_2(cfg.beta2 as f32)
+        .with_epsilon(1e-8)
+        .init();
+    let mut next = offsets(tokens.len(), t, cfg.batch_size, cfg.seed);
+    for step in 0..cfg.steps {
+        let starts = next();
+        let (value, mut grads) = step_gradients(&model, shape, tokens, &starts, &device)?;
+        if !value.is_finite() {
+            return Err(Error::Diverged {
+                stage: "decoder training",
+                epoch: step + 1,
+                loss: value as f64,
+            });
+        }
+        if cfg.clip > 0.0 {
+            clip_global_norm(&mut grads, &ids, cfg.clip)?;
+        }
+        let lr = cfg.lr_at(step);
+        if cfg.weight_decay > 0.0 {
+            let keep = 1.0 - lr * cfg.weight_decay;
+            for p in model.matrices_mut() {
+                let w = p.clone();
+                let decayed = w.val().inner().mul_scalar(keep);
+                *p = burn::module::Param::initialized(w.id, decayed.autodiff().require_grad());
+            }
+        }
+        model = optim.step(lr, model, grads);
+        on_step(&StepStats {
+            step: step + 1,
+            loss: value as f64,
+            lr,
+        });
+    }
+    model.tensors(shape)
+}
+
+/// Scales every gradient by `max / norm` when their global L2 norm is above `max`
+/// (PyTorch's `clip_grad_norm_`).
+fn clip_global_norm(
+    grads: &mut GradientsParams,
+    ids: &[(burn::module::ParamId, bool)],
+    max: f64,
+) -> Result<()> {
+    let mut sum = 0f64;
+    for &(id, matrix) in ids {
+        let sq: Option<f32> = if matrix {
+            grads
+                .get::<2>(id)
+                .map(|g| (g.clone() * g).sum().into_scalar())
+        } else {
+            grads
+                .get::<1>(id)
+                .map(|g| (g.clone() * g).sum().into_scalar())
+        };
+        sum += sq.unwrap_or(0.0) as f64;
+    }
+    let norm = sum.sqrt();
+    if !norm.is_finite() {
+        return Err(Error::Diverged {
+            stage: "decoder training",
+            epoch: 0,
+            loss: norm,
+        });
+    }
+    let coef = max / (norm + 1e-6);
+    if coef >= 1.0 {
+        return Ok(());
+    }
+    for &(id, matrix) in ids {
+        if matrix {
+            if let Some(g) = grads.remove::<2>(id) {
+                grads.register(id, g.mul_scalar(coef));
+            }
+        } else if let Some(g) = grads.remove::<1>(id) {
+            grads.register(id, g.mul_scalar(coef));
+        }
+    }
+    Ok(())
+}
+
+/// The mean next-token cross-entropy (nats per token) of the decoder `tensors` on `tokens`:
+/// windows of `context + 1` tokens at a stride of `context`, every position scored once.
+pub fn decoder_loss(shape: &DecoderShape, tensors: &[NamedTensor], tokens: &[u32]) -> Result<f64> {
+    let vocab = tensors.first().map_or(0, |e| e.shape[0]);
+    check_tokens(shape, vocab, tokens, "held-out text")?;
+    if names(shape, vocab).len() != tensors.len() {
+        return Err(Error::Config {
+            what: "decoder values",
+            reason: format!("{} tensors for {}", tensors.len(), shape),
+        });
+    }
+    let device = Device::flex();
+    let t = shape.context;
+    let pos = Positions::new(shape, t, &device);
+    let model = Decoder::new(shape, tensors, &device);
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let starts: Vec<usize> = (0..(tokens.len() - 1) / t).map(|w| w * t).collect();
+    let (mut sum, mut count) = (0f64, 0usize);
+    for chunk in starts.chunks(32) {
+        let x = ids_of(tokens, chunk, t, 0, &device);
+        let y = ids_of(tokens, chunk, t, 1, &device).reshape([chunk.len() * t]);
+        let logits = model
+            .forward(shape, x, &pos)
+            .reshape([chunk.len() * t, vocab]);
+        let loss: f32 = loss_fn.forward(logits, y).into_scalar();
+        sum += loss as f64 * (chunk.len() * t) as f64;
+        count += chunk.len() * t;
+    }
+    Ok(sum / count as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_warms_up_then_decays_to_the_minimum() {
+        let c = DecoderTraining::default();
+        assert!((c.lr_at(0) - 1e-3 / 101.0).abs() < 1e-12);
+        assert!((c.lr_at(100) - 1e-3).abs() < 1e-12);
+        assert!((c.lr_at(1999) - 1e-4).abs() < 1e-6);
+        assert!(c.lr_at(1000) < c.lr_at(500));
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_is_deterministic() {
+        // A repeating text a small decoder learns in a few dozen steps.
+        let text: Vec<u32> = (0..4000).map(|i| [0, 1, 2, 3, 2, 1][i % 6]).collect();
+        let shape: DecoderShape = "llama:layers=1,heads=2,kv-heads=1,width=16,context=12"
+            .parse()
+            .unwrap();
+        let cfg = DecoderTraining {
+            steps: 60,
+            batch_size: 4,
+            lr: 1e-2,
+            warmup: 5,
+            ..Default::default()
+        };
+        let before = decoder_loss(&shape, &initial(&shape, 4, 0), &text).unwrap();
+        let mut losses = Vec::new();
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let a = pool(2)
+            .install(|| train_decoder(&shape, 4, &text, &cfg, &mut |s| losses.push(s.loss)))
+            .unwrap();
+        let after = decoder_loss(&shape, &a, &text).unwrap();
+        // Near uniform at first (a tied head leans a little towards repeating the input).
+        assert!((before - 4f64.ln()).abs() < 0.15, "{before}");
+        assert!(after < 0.5 * before, "{before} -> {after}");
+        // The same values on one thread as on two.
+        let b = pool(1)
+            .install(|| train_decoder(&shape, 4, &text, &cfg, &mut |_| {}))
+            .unwrap();
+        assert_eq!(a, b);
+        let names: Vec<_> = a.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), 1 + 9 + 1);
+        assert_eq!(a[2].shape, vec![16, 16]); // q_proj [out, in]
+        assert_eq!(a[3].shape, vec![8, 16]); // k_proj of one key/value head of width 8
+    }
+
+    #[test]
+    fn offsets_are_those_the_pytorch_benchmark_draws() {
+        // bench/language/train.py's port of the generator draws the same windows.
+        let mut next = offsets(1_000_000, 64, 4, 0);
+        assert_eq!(next(), [833095, 946663, 400834, 158862]);
+    }
+
+    #[test]
+    fn too_short_a_text_and_a_token_past_the_vocabulary_are_refused() {
+        let shape: DecoderShape = "llama:layers=1,heads=2,width=16,context=8".parse().unwrap();
+        let cfg = DecoderTraining {
+            steps: 1,
+            ..Default::default()
+        };
+        let e = train_decoder(&shape, 4, &[0; 8], &cfg, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("needs at least 9"), "{e}");
+        let e = train_decoder(&shape, 4, &[7; 20], &cfg, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("token id 7"), "{e}");
+    }
+}
