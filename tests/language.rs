@@ -647,6 +647,8 @@ fn train_of_a_language_model_refuses_bad_settings_by_name() {
     train(&["--arch", "llama:heads=3"]).fails_with(&["heads"]);
     train(&["--arch", arch, "--scale", "unit"]).fails_with(&["--scale"]);
     train(&["--arch", arch, "--range", "0..10"]).fails_with(&["needs at least 17"]);
+    train(&["--arch", arch, "--eval-range", "0..10"])
+        .fails_with(&["--eval-range", "needs at least 17"]);
     t.run(&[
         "train",
         "--dataset",
@@ -676,6 +678,30 @@ fn train_of_a_language_model_refuses_bad_settings_by_name() {
     train(&["--arch", arch]).ok();
     train(&["--arch", arch]).fails_with(&["--force"]);
     train(&["--arch", arch, "--force"]).ok();
+    // A file changed since train wrote it, or one train never writes, is the user's.
+    let tc = t.path("out").join("tokenizer_config.json");
+    std::fs::write(&tc, b"{}").unwrap();
+    train(&["--arch", arch, "--force"]).fails_with(&["tokenizer_config.json", "not the file"]);
+    assert_eq!(std::fs::read(&tc).unwrap(), b"{}");
+    let out2 = t.path("out2");
+    let train2 = || {
+        let o = out2.to_str().unwrap();
+        t.run(&[
+            "train",
+            "--dataset",
+            &spec,
+            "--out",
+            o,
+            "--steps",
+            "3",
+            "--arch",
+            arch,
+            "--force",
+        ])
+    };
+    train2().ok();
+    std::fs::write(out2.join("generation_config.json"), b"{}").unwrap();
+    train2().fails_with(&["generation_config.json"]);
     let theirs = t.path("theirs");
     std::fs::create_dir(&theirs).unwrap();
     std::fs::write(theirs.join("config.json"), b"{\"model_type\": \"llama\"}").unwrap();
@@ -692,7 +718,7 @@ fn train_of_a_language_model_refuses_bad_settings_by_name() {
         theirs.to_str().unwrap(),
         "--force",
     ])
-    .fails_with(&["config.json", "did not write"]);
+    .fails_with(&["config.json", "not the file"]);
     assert_eq!(t.snapshot("theirs"), before);
 }
 

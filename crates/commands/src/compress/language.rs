@@ -84,7 +84,14 @@ impl Request {
                 // One stage's model at a time, and the images (smaller than the weights).
                 let mut estimate = setup.estimate(&folder, 2);
                 if let Some(settings) = retrain {
+                    if !settings.share_schedule.is_empty() {
+                        return Err(Error::NotApplicable {
+                            option: "the recipe's [retrain] share_schedule",
+                            applies_to: "classifiers (incremental weight sharing is not implemented for language models)".into(),
+                        });
+                    }
                     let shape = crate::language::decoder_shape(&folder, setup.context)?;
+                    super::retrain_language::check_tensors(&folder, &shape)?;
                     let r = d
                         .range
                         .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64)));
@@ -124,6 +131,22 @@ impl Request {
             };
             let t = Text::load(path, Some(Text::range(path, r)?))?;
             let ids = setup.tokenizer.encode(&t.text, false)?;
+            if let Some(p) = ids
+                .iter()
+                .position(|&id| id as usize >= folder.config.vocab)
+            {
+                return Err(Error::Unfit {
+                    reason: format!(
+                        "{} [bytes {}..{}]: token id {} at position {p} (by {}) is beyond the vocabulary of {} (config.json vocab_size)",
+                        path.display(),
+                        t.start,
+                        t.end,
+                        ids[p],
+                        setup.tokenizer.path().display(),
+                        folder.config.vocab
+                    ),
+                });
+            }
             let windows = ids.len().saturating_sub(1) / shape.context;
             if windows == 0 {
                 return Err(Error::Unfit {

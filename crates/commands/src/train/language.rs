@@ -13,7 +13,7 @@ use eie_evaluate::decoder::{
     DecoderShape, DecoderTraining, NamedTensor, decoder_loss, train_decoder,
 };
 use eie_pipeline::Observer;
-use eie_pipeline::output::{Inputs, Layout, Staging};
+use eie_pipeline::output::{Inputs, Layout, Staging, file_sha256, language_hash_key};
 use eie_text::{Text, Tokenizer, UNKNOWN_TOKEN, character_tokenizer};
 use serde::Serialize;
 
@@ -153,13 +153,27 @@ impl Request {
         let parameters = shape.parameters(vocab);
         // The parameters twice: a step's second half runs on a fork of them.
         let per_window = shape.window_values(vocab) as u64;
-        estimate.training(2 * parameters as u64, per_window, cfg.batch_size);
+        // The held-out loss runs 32 windows at a time.
+        estimate.training(2 * parameters as u64, per_window, cfg.batch_size.max(32));
         estimate.add(format!("{} tokens", tokens.len()), tokens.len() as u64 * 4);
         estimate.check(self.data.max_memory)?;
         let held = match held_bytes {
             Some(b) => {
                 let h = Text::load(path, Some(b))?;
                 let ids = tokenizer.encode(&h.text, false)?;
+                if ids.len() <= shape.context {
+                    return Err(Error::Unfit {
+                        reason: format!(
+                            "--eval-range: {} [bytes {}..{}] holds {} tokens: a window of context {} needs at least {}",
+                            path.display(),
+                            h.start,
+                            h.end,
+                            ids.len(),
+                            shape.context,
+                            shape.context + 1
+                        ),
+                    });
+                }
                 Some((
                     format!("{} [bytes {}..{}]", self.data.spec, h.start, h.end),
                     ids,
@@ -260,7 +274,6 @@ fn write_folder(
         ("eie.batch_size".into(), cfg.batch_size.to_string()),
         ("eie.weight_decay".into(), cfg.weight_decay.to_string()),
     ]);
-    write_safetensors(&dir.join("model.safetensors"), &metadata, values)?;
     let vocab = values[0].shape[0];
     let config = serde_json::to_string_pretty(&shape.config_json(vocab, &tool))
         .expect("a JSON value serialises");
@@ -272,7 +285,13 @@ fn write_folder(
         "clean_up_tokenization_spaces": false,
     });
     let json = serde_json::to_string_pretty(&tokenizer_config).expect("a JSON value serialises");
-    write(&dir.join("tokenizer_config.json"), json.as_bytes())
+    write(&dir.join("tokenizer_config.json"), json.as_bytes())?;
+    // What --force later recognises as this tool's: the other files' hashes, recorded here.
+    for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        let hash = file_sha256(&dir.join(name)).expect("just written");
+        metadata.insert(language_hash_key(name), hash);
+    }
+    write_safetensors(&dir.join("model.safetensors"), &metadata, values)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {

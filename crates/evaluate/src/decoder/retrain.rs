@@ -16,7 +16,7 @@ use eie_prune::{Global, PruneReport, Rule};
 
 use super::model::{Decoder, NamedTensor};
 use super::shape::DecoderShape;
-use super::train::step_gradients;
+use super::train::{check_tokens, step_gradients};
 use crate::error::{Error, Result};
 use crate::model::{to_vec, transpose};
 use crate::retrain::RetrainSettings;
@@ -62,6 +62,8 @@ pub fn retrain_decoder(
             reason: "incremental weight sharing (share_schedule) is implemented for classifiers only; leave it out for a language model".into(),
         });
     }
+    let vocab = values.first().map_or(0, |e| e.shape[0]);
+    check_tokens(job.shape, vocab, job.tokens, "training text")?;
     let index = planned(&values, job.plans)?;
     let before: Vec<u64> = index
         .iter()
@@ -146,7 +148,12 @@ pub fn retrain_decoder(
         shares.into_iter().zip(books).zip(reports).zip(before)
     {
         let shared = sh.renumbered(&book);
-        let prune = report.expect("every layer is pruned in every round");
+        let Some(prune) = report else {
+            return Err(Error::Config {
+                what: "retraining",
+                reason: "a schedule of no pruning round".into(),
+            });
+        };
         let threshold = kept.iter().fold(f32::INFINITY, |m, v| m.min(v.abs()));
         decided.push(Decided {
             positions,

@@ -75,6 +75,17 @@ impl DecoderTraining {
                 return bad(what, format!("{v} must be finite and >= 0"));
             }
         }
+        if self.lr * self.weight_decay >= 1.0 {
+            return bad(
+                "weight decay",
+                format!(
+                    "{} at a learning rate of {} would shrink every matrix by {} or more a step",
+                    self.weight_decay,
+                    self.lr,
+                    self.lr * self.weight_decay
+                ),
+            );
+        }
         if !(self.beta2 > 0.0 && self.beta2 < 1.0) {
             return bad(
                 "beta2",
@@ -129,7 +140,7 @@ pub(super) fn ids_of(
     Tensor::<2, Int>::from_data(TensorData::new(v, [starts.len(), t]), device)
 }
 
-fn check_tokens(
+pub(super) fn check_tokens(
     shape: &DecoderShape,
     vocab: usize,
     tokens: &[u32],
@@ -191,13 +202,20 @@ pub(super) fn step_gradients(
     let mut loss = la;
     if let Some((lb, mut gb)) = second {
         loss += lb;
+        // A parameter with a gradient in one half only keeps that one.
         for (id, matrix) in model.ids() {
             if matrix {
-                if let (Some(x), Some(y)) = (ga.remove::<2>(id), gb.remove::<2>(id)) {
-                    ga.register(id, x + y);
+                match (ga.remove::<2>(id), gb.remove::<2>(id)) {
+                    (Some(x), Some(y)) => ga.register(id, x + y),
+                    (Some(x), None) | (None, Some(x)) => ga.register(id, x),
+                    (None, None) => {}
                 }
-            } else if let (Some(x), Some(y)) = (ga.remove::<1>(id), gb.remove::<1>(id)) {
-                ga.register(id, x + y);
+            } else {
+                match (ga.remove::<1>(id), gb.remove::<1>(id)) {
+                    (Some(x), Some(y)) => ga.register(id, x + y),
+                    (Some(x), None) | (None, Some(x)) => ga.register(id, x),
+                    (None, None) => {}
+                }
             }
         }
     }
@@ -302,7 +320,8 @@ fn clip_global_norm(
 }
 
 /// The mean next-token cross-entropy (nats per token) of the decoder `tensors` on `tokens`:
-/// windows of `context + 1` tokens at a stride of `context`, every position scored once.
+/// windows of `context + 1` tokens at a stride of `context`, each position of those windows
+/// scored once (the last `(len - 1) mod context` tokens, which fill no window, are not).
 pub fn decoder_loss(shape: &DecoderShape, tensors: &[NamedTensor], tokens: &[u32]) -> Result<f64> {
     let vocab = tensors.first().map_or(0, |e| e.shape[0]);
     check_tokens(shape, vocab, tokens, "held-out text")?;

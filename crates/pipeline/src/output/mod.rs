@@ -15,7 +15,7 @@ pub mod owned;
 pub mod staging;
 
 pub use inputs::Inputs;
-pub use owned::{OutputKind, check_replaceable};
+pub use owned::{OutputKind, check_replaceable, file_sha256, language_hash_key};
 pub use staging::{CRASH_AT_ENV, Layout, Lock, Staging, check_out_dir, recover};
 
 /// File name of the checkpoint with every layer pruned (written on request).

@@ -1,7 +1,7 @@
 //! Recognising the files eie-compress wrote: `--force` replaces those, and never a foreign
 //! file, a link, a folder given as a file, or a special file (device, FIFO, socket).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -92,15 +92,15 @@ pub(crate) fn recognised(path: &Path, kind: OutputKind) -> bool {
             std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
                 && std::fs::read(path).is_ok_and(|b| b == bytes)
         }
-        OutputKind::Safetensors => safetensors_metadata(path).is_some_and(|keys| {
-            keys.iter()
+        OutputKind::Safetensors => safetensors_metadata(path).is_some_and(|meta| {
+            meta.keys()
                 .any(|k| k == "eie-compress" || k.starts_with("eie."))
         }),
     }
 }
 
-/// The `__metadata__` keys of a safetensors file, if it is one (header read, bounded).
-fn safetensors_metadata(path: &Path) -> Option<Vec<String>> {
+/// The `__metadata__` of a safetensors file, if it is one (header read, bounded).
+fn safetensors_metadata(path: &Path) -> Option<BTreeMap<String, String>> {
     let mut f = std::fs::File::open(path).ok()?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).ok()?;
@@ -112,7 +112,11 @@ fn safetensors_metadata(path: &Path) -> Option<Vec<String>> {
     f.take(len).read_to_end(&mut header).ok()?;
     let json: serde_json::Value = serde_json::from_slice(&header).ok()?;
     let meta = json.get("__metadata__")?.as_object()?;
-    Some(meta.keys().cloned().collect())
+    Some(
+        meta.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+    )
 }
 
 /// The entries of an output folder's eie-compress names that `--force` may not replace,
@@ -164,31 +168,79 @@ pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
     foreign
 }
 
-/// The entries of a language model folder's names (`LANGUAGE_NAMES`) that `--force` may
-/// not replace: any link or non-file, a `model.safetensors` without eie-compress's
-/// metadata, and every one of them unless `config.json` is one `train` wrote (it records
-/// `eie_compress`): a tokenizer beside a foreign config is the user's.
+/// Hugging Face files `train` does not write: a language folder holding one is refused by
+/// `--force`, since it would stay beside the new model and change how `transformers` reads
+/// it (a `special_tokens_map.json` adding tokens, a shard index pointing elsewhere).
+const OTHER_MODEL_FILES: [&str; 8] = [
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "generation_config.json",
+    "model.safetensors.index.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "pytorch_model.bin",
+];
+
+/// The `model.safetensors` metadata key under which `train` records the SHA-256 of the
+/// language folder's file `name`.
+pub fn language_hash_key(name: &str) -> String {
+    format!("eie.sha256.{name}")
+}
+
+/// The SHA-256 (hex) of `path`'s bytes, if it is a regular file of at most [`MAX_SNIFF`]
+/// bytes.
+pub fn file_sha256(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let bytes = eie_format::files::read_regular(path, MAX_SNIFF).ok()?;
+    Some(
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// The entries of a language model folder that `--force` may not replace: any of its names
+/// (`LANGUAGE_NAMES`) that is a link or not a regular file, a `model.safetensors` without
+/// eie-compress's metadata, another of its files whose SHA-256 is not the one that
+/// `model.safetensors` records for it (a file the user wrote or changed), and any Hugging
+/// Face file `train` does not write.
 pub(crate) fn foreign_language_entries(out: &Path) -> Vec<String> {
-    let config_ours = eie_format::files::read_regular(&out.join("config.json"), MAX_SNIFF)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v.get("eie_compress").is_some_and(|e| e.is_object()));
+    let model = out.join("model.safetensors");
+    let meta = safetensors_metadata(&model)
+        .filter(|_| recognised(&model, OutputKind::Safetensors))
+        .unwrap_or_default();
     let mut foreign = Vec::new();
     for name in super::LANGUAGE_NAMES {
         let path = out.join(name);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        let Ok(m) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        let why = if !meta.file_type().is_file() {
+        let why = if !m.file_type().is_file() {
             "not a regular file"
-        } else if !config_ours {
-            "in a folder whose config.json eie-compress did not write"
-        } else if name == "model.safetensors" && !recognised(&path, OutputKind::Safetensors) {
-            "not a checkpoint eie-compress wrote"
-        } else {
+        } else if name == "model.safetensors" {
+            if meta.is_empty() {
+                "not a checkpoint eie-compress wrote"
+            } else {
+                continue;
+            }
+        } else if meta
+            .get(&language_hash_key(name))
+            .is_some_and(|h| Some(h) == file_sha256(&path).as_ref())
+        {
             continue;
+        } else {
+            "not the file eie-compress wrote beside its model.safetensors"
         };
         foreign.push(format!("{name} ({why})"));
+    }
+    for name in OTHER_MODEL_FILES {
+        if std::fs::symlink_metadata(out.join(name)).is_ok() {
+            foreign.push(format!(
+                "{name} (a file train does not write, which would stay beside the new model)"
+            ));
+        }
     }
     foreign
 }
