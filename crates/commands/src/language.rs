@@ -617,3 +617,38 @@ pub(crate) fn decoder_shape(
         .parse()
         .map_err(|e| refuse(format!("does not fit: {e}")))
 }
+
+/// The name a decoder tensor is stored under: a tied head is the embedding.
+pub(crate) fn stored<'a>(folder: &Folder, name: &'a str) -> &'a str {
+    if name == "lm_head.weight" && folder.config.tie_head {
+        "model.embed_tokens.weight"
+    } else {
+        name
+    }
+}
+
+/// Every tensor retraining reads is in the checkpoint with the config's element count (from
+/// the header, before any work).
+pub(crate) fn check_tensors(
+    folder: &Folder,
+    shape: &eie_evaluate::decoder::DecoderShape,
+) -> Result<()> {
+    for (name, dims) in eie_evaluate::decoder::tensor_names(shape, folder.config.vocab) {
+        let stored = stored(folder, &name);
+        let n: usize = dims.iter().product();
+        let found = folder.checkpoint.info(stored).map(|i| i.elements());
+        if found != Some(n) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{}: retraining reads tensor {stored} of {n} values ({dims:?}), {}",
+                    folder.dir.display(),
+                    match found {
+                        Some(m) => format!("which holds {m}"),
+                        None => "which the checkpoint does not have under that name".into(),
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
+}

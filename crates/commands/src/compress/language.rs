@@ -91,7 +91,7 @@ impl Request {
                         });
                     }
                     let shape = crate::language::decoder_shape(&folder, setup.context)?;
-                    super::retrain_language::check_tensors(&folder, &shape)?;
+                    crate::language::check_tensors(&folder, &shape)?;
                     let r = d
                         .range
                         .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64)));

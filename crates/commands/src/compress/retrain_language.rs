@@ -15,38 +15,6 @@ use super::language::Language;
 use crate::error::{Error, Result};
 use crate::language::{Measured, measure};
 
-/// The name a decoder tensor is stored under: a tied head is the embedding.
-fn stored<'a>(folder: &Folder, name: &'a str) -> &'a str {
-    if name == "lm_head.weight" && folder.config.tie_head {
-        "model.embed_tokens.weight"
-    } else {
-        name
-    }
-}
-
-/// Every tensor retraining reads is in the checkpoint with the config's element count (from
-/// the header, before any work).
-pub(super) fn check_tensors(folder: &Folder, shape: &DecoderShape) -> Result<()> {
-    for (name, dims) in tensor_names(shape, folder.config.vocab) {
-        let stored = stored(folder, &name);
-        let n: usize = dims.iter().product();
-        let found = folder.checkpoint.info(stored).map(|i| i.elements());
-        if found != Some(n) {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "{}: retraining reads tensor {stored} of {n} values ({dims:?}), {}",
-                    folder.dir.display(),
-                    match found {
-                        Some(m) => format!("which holds {m}"),
-                        None => "which the checkpoint does not have under that name".into(),
-                    }
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// The decoder's values read from the folder in eie-evaluate's order, the head untied (a
 /// tied head starts as the embedding's values).
 fn values(folder: &Folder, shape: &DecoderShape) -> Result<Vec<NamedTensor>> {
@@ -54,7 +22,7 @@ fn values(folder: &Folder, shape: &DecoderShape) -> Result<Vec<NamedTensor>> {
     tensor_names(shape, vocab)
         .into_iter()
         .map(|(name, shape)| {
-            let stored = stored(folder, &name);
+            let stored = crate::language::stored(folder, &name);
             let values = folder.checkpoint.read_f32(stored)?;
             let n: usize = shape.iter().product();
             if values.len() != n {

@@ -157,30 +157,9 @@ impl Request {
         estimate.training(2 * parameters as u64, per_window, cfg.batch_size.max(32));
         estimate.add(format!("{} tokens", tokens.len()), tokens.len() as u64 * 4);
         estimate.check(self.data.max_memory)?;
-        let held = match held_bytes {
-            Some(b) => {
-                let h = Text::load(path, Some(b))?;
-                let ids = tokenizer.encode(&h.text, false)?;
-                if ids.len() <= shape.context {
-                    return Err(Error::Unfit {
-                        reason: format!(
-                            "--eval-range: {} [bytes {}..{}] holds {} tokens: a window of context {} needs at least {}",
-                            path.display(),
-                            h.start,
-                            h.end,
-                            ids.len(),
-                            shape.context,
-                            shape.context + 1
-                        ),
-                    });
-                }
-                Some((
-                    format!("{} [bytes {}..{}]", self.data.spec, h.start, h.end),
-                    ids,
-                ))
-            }
-            None => None,
-        };
+        let held = held_bytes
+            .map(|b| self.held_out(path, b, &tokenizer, &shape))
+            .transpose()?;
         observer.note(&format!(
             "training {shape} ({parameters} values) on {} tokens of {} ({} characters and {UNKNOWN_TOKEN}), {} steps of {} windows",
             tokens.len(),
@@ -292,6 +271,38 @@ fn write_folder(
         metadata.insert(language_hash_key(name), hash);
     }
     write_safetensors(&dir.join("model.safetensors"), &metadata, values)
+}
+
+impl Request {
+    /// The held-out bytes `b` of `path`, named, and their token ids (a window's worth at
+    /// least).
+    fn held_out(
+        &self,
+        path: &Path,
+        b: (u64, u64),
+        tokenizer: &Tokenizer,
+        shape: &DecoderShape,
+    ) -> Result<(String, Vec<u32>)> {
+        let h = Text::load(path, Some(b))?;
+        let ids = tokenizer.encode(&h.text, false)?;
+        if ids.len() <= shape.context {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "--eval-range: {} [bytes {}..{}] holds {} tokens: a window of context {} needs at least {}",
+                    path.display(),
+                    h.start,
+                    h.end,
+                    ids.len(),
+                    shape.context,
+                    shape.context + 1
+                ),
+            });
+        }
+        Ok((
+            format!("{} [bytes {}..{}]", self.data.spec, h.start, h.end),
+            ids,
+        ))
+    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -188,8 +188,7 @@ pub fn language_hash_key(name: &str) -> String {
     format!("eie.sha256.{name}")
 }
 
-/// The SHA-256 (hex) of `path`'s bytes, if it is a regular file of at most [`MAX_SNIFF`]
-/// bytes.
+/// The SHA-256 (hex) of `path`'s bytes, if it is a regular file of at most 256 MiB.
 pub fn file_sha256(path: &Path) -> Option<String> {
     use sha2::Digest;
     let bytes = eie_format::files::read_regular(path, MAX_SNIFF).ok()?;
