@@ -194,10 +194,7 @@ impl TextSetup {
                 ),
             });
         }
-        let bytes = Text::range(
-            path,
-            range.map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
-        )?;
+        let bytes = bytes_of(path, range)?;
         Ok(Self {
             metric,
             path: path.to_path_buf(),
@@ -651,4 +648,31 @@ pub(crate) fn check_tensors(
         }
     }
     Ok(())
+}
+
+/// The bytes of text file `path` that `--range` (or `--eval-range`) selects.
+pub(crate) fn bytes_of(path: &Path, range: Option<SampleRange>) -> Result<(u64, u64)> {
+    Ok(Text::range(
+        path,
+        range.map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
+    )?)
+}
+
+/// A text too short for one window of `context` tokens and the token after it.
+pub(crate) fn too_short(
+    what: &str,
+    path: &Path,
+    text: &Text,
+    tokens: usize,
+    context: usize,
+) -> Error {
+    Error::Unfit {
+        reason: format!(
+            "{what}{} [bytes {}..{}] holds {tokens} tokens: a window of context {context} needs at least {}; give more text",
+            path.display(),
+            text.start,
+            text.end,
+            context + 1
+        ),
+    }
 }

@@ -12,7 +12,9 @@ use eie_transformer::Folder;
 
 use super::{AccuracyReport, Request, RetrainReport};
 use crate::error::{Error, Result};
-use crate::language::{Corpus, Measured, TextReport, TextSetup, compressed, original};
+use crate::language::{
+    Corpus, Measured, TextReport, TextSetup, bytes_of, compressed, original, too_short,
+};
 
 /// A language model folder, resolved: the folder, and the text it is measured on.
 #[derive(Debug)]
@@ -83,6 +85,7 @@ impl Request {
                     TextSetup::resolve(&folder, path, self.eval_range.or(d.range), None, None)?;
                 // One stage's model at a time, and the images (smaller than the weights).
                 let mut estimate = setup.estimate(&folder, 2);
+                let mut decoder = None;
                 if let Some(settings) = retrain {
                     if !settings.share_schedule.is_empty() {
                         return Err(Error::NotApplicable {
@@ -92,10 +95,7 @@ impl Request {
                     }
                     let shape = crate::language::decoder_shape(&folder, setup.context)?;
                     crate::language::check_tensors(&folder, &shape)?;
-                    let r = d
-                        .range
-                        .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64)));
-                    let (a, b) = Text::range(path, r)?;
+                    let (a, b) = bytes_of(path, d.range)?;
                     let vocab = folder.config.vocab;
                     // The decoder in burn (a step's second half on a fork of its values) and
                     // the training text, tokenized.
@@ -112,24 +112,24 @@ impl Request {
                             format!("{} bytes of training text, tokenized", b - a),
                             (b - a).saturating_mul(448),
                         );
+                    decoder = Some(shape);
                 }
                 estimate.check(d.max_memory)?;
                 let corpus = setup.load()?;
-                Some((setup, corpus))
+                Some((setup, corpus, decoder))
             }
         };
-        let (mut decoder, mut train) = (None, None);
-        if retrain.is_some() {
-            let (setup, _) = text.as_ref().expect("--retrain needs --dataset");
-            let shape = crate::language::decoder_shape(&folder, setup.context)?;
+        let (text, decoder) = match text {
+            Some((setup, corpus, decoder)) => (Some((setup, corpus)), decoder),
+            None => (None, None),
+        };
+        let mut train = None;
+        if let (Some((setup, _)), Some(shape)) = (&text, &decoder) {
             let d = self.data.as_ref().expect("a text");
-            let r = d
-                .range
-                .map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64)));
             let Spec::Text { path } = &d.spec else {
                 unreachable!("checked above")
             };
-            let t = Text::load(path, Some(Text::range(path, r)?))?;
+            let t = Text::load(path, Some(bytes_of(path, d.range)?))?;
             let ids = setup.tokenizer.encode(&t.text, false)?;
             if let Some(p) = ids
                 .iter()
@@ -147,21 +147,16 @@ impl Request {
                     ),
                 });
             }
-            let windows = ids.len().saturating_sub(1) / shape.context;
-            if windows == 0 {
-                return Err(Error::Unfit {
-                    reason: format!(
-                        "{} [bytes {}..{}] holds {} tokens: retraining needs a window of {} and one more",
-                        path.display(),
-                        t.start,
-                        t.end,
-                        ids.len(),
-                        shape.context
-                    ),
-                });
+            if ids.len() <= shape.context {
+                return Err(too_short(
+                    "retraining: ",
+                    path,
+                    &t,
+                    ids.len(),
+                    shape.context,
+                ));
             }
             train = Some((format!("{} [bytes {}..{}]", d.spec, t.start, t.end), ids));
-            decoder = Some(shape);
         }
         Ok((
             plan,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use eie_checkpoint::Writer;
-use eie_dataset::{SampleRange, Spec};
+use eie_dataset::Spec;
 use eie_evaluate::decoder::{
     DecoderShape, DecoderTraining, NamedTensor, decoder_loss, train_decoder,
 };
@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::{Request, Settings};
 use crate::budget::Estimate;
 use crate::error::{Error, Result};
+use crate::language::{bytes_of, too_short};
 use crate::report::Schema;
 
 /// What training a language model did.
@@ -88,14 +89,6 @@ impl Settings {
     }
 }
 
-/// Bytes of text `range` selects of `path`.
-fn bytes_of(path: &Path, range: Option<SampleRange>) -> Result<(u64, u64)> {
-    Ok(Text::range(
-        path,
-        range.map(|r| (r.start.map(|a| a as u64), r.end.map(|b| b as u64))),
-    )?)
-}
-
 impl Request {
     pub(super) fn language(&self, observer: &dyn Observer) -> Result<LanguageReport> {
         let start = Instant::now();
@@ -138,17 +131,7 @@ impl Request {
         let vocab = tokenizer.vocab_size();
         let tokens = tokenizer.encode(&text.text, false)?;
         if tokens.len() <= shape.context {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "{} [bytes {}..{}] holds {} tokens: a window of context {} needs at least {}; give more text",
-                    path.display(),
-                    text.start,
-                    text.end,
-                    tokens.len(),
-                    shape.context,
-                    shape.context + 1
-                ),
-            });
+            return Err(too_short("", path, &text, tokens.len(), shape.context));
         }
         let parameters = shape.parameters(vocab);
         // The parameters twice: a step's second half runs on a fork of them.
@@ -286,17 +269,13 @@ impl Request {
         let h = Text::load(path, Some(b))?;
         let ids = tokenizer.encode(&h.text, false)?;
         if ids.len() <= shape.context {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "--eval-range: {} [bytes {}..{}] holds {} tokens: a window of context {} needs at least {}",
-                    path.display(),
-                    h.start,
-                    h.end,
-                    ids.len(),
-                    shape.context,
-                    shape.context + 1
-                ),
-            });
+            return Err(too_short(
+                "--eval-range: ",
+                path,
+                &h,
+                ids.len(),
+                shape.context,
+            ));
         }
         Ok((
             format!("{} [bytes {}..{}]", self.data.spec, h.start, h.end),

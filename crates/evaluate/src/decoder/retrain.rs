@@ -11,15 +11,15 @@ use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use eie_checkpoint::round_to;
-use eie_pipeline::{Decided, LayerPlan, Observer, Pruning, Retrained, representable, share};
-use eie_prune::{Global, PruneReport, Rule};
+use eie_pipeline::{LayerPlan, Observer, Retrained, representable, share};
+use eie_prune::PruneReport;
 
 use super::model::{Decoder, NamedTensor};
 use super::shape::DecoderShape;
 use super::train::{check_tokens, step_gradients};
 use crate::error::{Error, Result};
 use crate::model::{to_vec, transpose};
-use crate::retrain::RetrainSettings;
+use crate::retrain::{RetrainSettings, decided_layer, round_rules};
 use crate::share::{CentroidConfig, centroid_step, grouped_gradients};
 use crate::train::{Order, TrainConfig};
 
@@ -76,7 +76,8 @@ pub fn retrain_decoder(
     let rounds = settings.schedule.len();
     let mut reports: Vec<Option<PruneReport>> = vec![None; index.len()];
     for (r, &t) in settings.schedule.iter().enumerate() {
-        let rules = round_rules(&values, &index, job.plans, t, &std0)?;
+        let weights: Vec<&[f32]> = index.iter().map(|&i| &values[i].values[..]).collect();
+        let rules = round_rules(&weights, job.plans, t, &std0)?;
         for (k, (&i, p)) in index.iter().zip(job.plans).enumerate() {
             let balance = p.settings.balance.then_some(job.pes);
             let (rows, cols) = (p.rows, p.inputs);
@@ -154,19 +155,7 @@ pub fn retrain_decoder(
                 reason: "a schedule of no pruning round".into(),
             });
         };
-        let threshold = kept.iter().fold(f32::INFINITY, |m, v| m.min(v.abs()));
-        decided.push(Decided {
-            positions,
-            values: kept,
-            bias: None,
-            prune: PruneReport {
-                before,
-                kept: shared.codes.iter().filter(|&&c| c != 0).count() as u64,
-                threshold,
-                ..prune
-            },
-            shared,
-        });
+        decided.push(decided_layer(positions, kept, None, prune, before, shared));
     }
     Ok(Retrained {
         decided,
@@ -199,56 +188,6 @@ fn planned(values: &[NamedTensor], plans: &[LayerPlan]) -> Result<Vec<usize>> {
             Ok(i)
         })
         .collect()
-}
-
-/// Each planned matrix's pruning rule at progress `t` of the schedule (as the classifiers'
-/// rounds: a density `D^t`, a threshold at `t x S` of the trained standard deviation, or a
-/// global density over every planned matrix).
-fn round_rules(
-    values: &[NamedTensor],
-    index: &[usize],
-    plans: &[LayerPlan],
-    t: f64,
-    std0: &[f64],
-) -> Result<Vec<Rule>> {
-    let prune_err = |e: eie_prune::Error| Error::Config {
-        what: "pruning",
-        reason: e.to_string(),
-    };
-    if let Some(d) = plans.iter().find_map(|p| match p.settings.pruning {
-        Pruning::Global(d) => Some(d),
-        _ => None,
-    }) {
-        let total: u64 = index.iter().map(|&i| values[i].values.len() as u64).sum();
-        let mut g = Global::new(d.powf(t), total).map_err(prune_err)?;
-        for &i in index {
-            g.first_pass(&values[i].values);
-        }
-        for &i in index {
-            g.second_pass(&values[i].values);
-        }
-        return Ok(g.counts().into_iter().map(Rule::Count).collect());
-    }
-    Ok(index
-        .iter()
-        .zip(plans)
-        .zip(std0)
-        .map(|((&i, p), &std0)| match p.settings.pruning {
-            Pruning::None => Rule::KeepAll,
-            Pruning::Density(d) => Rule::Density(d.powf(t)),
-            Pruning::ThresholdStd(s) => {
-                let threshold = s * t * std0;
-                Rule::Count(
-                    values[i]
-                        .values
-                        .iter()
-                        .filter(|&&w| w != 0.0 && w.abs() as f64 >= threshold)
-                        .count() as u64,
-                )
-            }
-            Pruning::Global(_) => unreachable!("handled above"),
-        })
-        .collect())
 }
 
 /// The window starts of a token stream: windows of `context + 1` tokens at a stride of the

@@ -21,4 +21,5 @@ mod settings;
 mod tests;
 
 pub use run::{Retraining, retrain};
+pub(crate) use run::{decided_layer, round_rules};
 pub use settings::{MAX_ROUNDS, RETRAIN_KNOBS, RetrainChoices, RetrainSettings};

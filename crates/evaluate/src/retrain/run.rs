@@ -19,10 +19,16 @@ use crate::share::{SharedLayer, apply_shared, fine_tune_centroids};
 use crate::stages::StageAccuracy;
 use crate::train::{EpochStats, Held, Mode, train};
 
-/// The per-layer rule of one round at progress `t` of the schedule. A threshold rule keeps
-/// its original standard deviation `std0` (of the trained weights) in every round: the std
-/// of weights already pruned would shrink round by round.
-fn round_rules(net: &Network, plans: &[LayerPlan], t: f64, std0: &[f64]) -> Result<Vec<Rule>> {
+/// The per-layer rule of one round at progress `t` of the schedule, for each planned
+/// matrix's `weights`. A threshold rule keeps its original standard deviation `std0` (of the
+/// trained weights) in every round: the std of weights already pruned would shrink round by
+/// round.
+pub(crate) fn round_rules(
+    weights: &[&[f32]],
+    plans: &[LayerPlan],
+    t: f64,
+    std0: &[f64],
+) -> Result<Vec<Rule>> {
     let global: Option<f64> = plans.iter().find_map(|p| match p.settings.pruning {
         Pruning::Global(d) => Some(d),
         _ => None,
@@ -32,28 +38,27 @@ fn round_rules(net: &Network, plans: &[LayerPlan], t: f64, std0: &[f64]) -> Resu
         reason: e.to_string(),
     };
     if let Some(d) = global {
-        let total: u64 = net.layers().iter().map(|l| l.weight.len() as u64).sum();
+        let total: u64 = weights.iter().map(|w| w.len() as u64).sum();
         let mut g = Global::new(d.powf(t), total).map_err(prune_err)?;
-        for l in net.layers() {
-            g.first_pass(&l.weight);
+        for w in weights {
+            g.first_pass(w);
         }
-        for l in net.layers() {
-            g.second_pass(&l.weight);
+        for w in weights {
+            g.second_pass(w);
         }
         return Ok(g.counts().into_iter().map(Rule::Count).collect());
     }
     Ok(plans
         .iter()
-        .zip(net.layers())
+        .zip(weights)
         .zip(std0)
-        .map(|((p, l), &std0)| match p.settings.pruning {
+        .map(|((p, w), &std0)| match p.settings.pruning {
             Pruning::None => Rule::KeepAll,
             Pruning::Density(d) => Rule::Density(d.powf(t)),
             Pruning::ThresholdStd(s) => {
                 let threshold = s * t * std0;
                 Rule::Count(
-                    l.weight
-                        .iter()
+                    w.iter()
                         .filter(|&&w| w != 0.0 && w.abs() as f64 >= threshold)
                         .count() as u64,
                 )
@@ -219,7 +224,8 @@ impl Run<'_, '_> {
             .collect();
         let mut reports: Vec<Option<PruneReport>> = vec![None; plans.len()];
         for (r, &t) in settings.schedule.iter().enumerate() {
-            let rules = round_rules(net, plans, t, &std0)?;
+            let weights: Vec<&[f32]> = net.layers().iter().map(|l| &l.weight[..]).collect();
+            let rules = round_rules(&weights, plans, t, &std0)?;
             for ((l, p), (rule, report)) in net
                 .layers_mut()
                 .zip(plans)
@@ -348,19 +354,10 @@ impl Run<'_, '_> {
             // Against the trained weights: non-zeros before the first round, the survivors
             // after retraining and their smallest magnitude. The balance figures are the last
             // round's.
-            let threshold = values.iter().fold(f32::INFINITY, |m, v| m.min(v.abs()));
-            decided.push(Decided {
-                positions,
-                values,
-                bias: p.bias.as_ref().and_then(|_| l.bias.clone()),
-                prune: PruneReport {
-                    before,
-                    kept: shared.codes.iter().filter(|&&c| c != 0).count() as u64,
-                    threshold,
-                    ..prune
-                },
-                shared,
-            });
+            let bias = p.bias.as_ref().and_then(|_| l.bias.clone());
+            decided.push(decided_layer(
+                positions, values, bias, prune, before, shared,
+            ));
         }
         Ok(Retrained { decided, overrides })
     }
@@ -423,6 +420,32 @@ impl Run<'_, '_> {
             )?;
         }
         Ok(books)
+    }
+}
+
+/// A retrained layer as the pipeline packs it: its survivors and their shared codes, the
+/// pruning counted against the trained weights (`before` non-zeros before the first round;
+/// kept and threshold, the smallest surviving magnitude, after retraining).
+pub(crate) fn decided_layer(
+    positions: Vec<u64>,
+    values: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    prune: PruneReport,
+    before: u64,
+    shared: Shared,
+) -> Decided {
+    let threshold = values.iter().fold(f32::INFINITY, |m, v| m.min(v.abs()));
+    Decided {
+        positions,
+        values,
+        bias,
+        prune: PruneReport {
+            before,
+            kept: shared.codes.iter().filter(|&&c| c != 0).count() as u64,
+            threshold,
+            ..prune
+        },
+        shared,
     }
 }
 
