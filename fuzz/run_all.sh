@@ -9,7 +9,7 @@ secs=${1:-600}
 jobs=${2:-2}
 cargo afl build --release
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_AUTORESUME=1
-targets=(bundle safetensors manifest idx recipe images config tokenizer)
+targets=(bundle safetensors manifest idx recipe images config tokenizer sentence)
 run() {
     local t=$1
     mkdir -p out

@@ -842,3 +842,169 @@ fn compress_retrains_a_decoder_on_the_next_token_loss() {
     ])
     .fails_with(&["--retrain", "model_type mistral"]);
 }
+
+/// A sentence-embedding encoder as sentence-transformers lays one out (a BertModel with no
+/// head, modules.json and its Pooling config, mean or [CLS]), made by
+/// tests/python/sentence_encoder.py: compress with a text scores every stage by its sentence
+/// embeddings against the original's, and the shared stage's mean cosine, rank correlation
+/// and retrieval top-1 equal transformers' on the weights `unpack` writes; eval of the output
+/// says the same; the encoder's bad input is refused by name.
+#[test]
+fn an_encoder_without_a_head_is_scored_by_its_sentence_embeddings() {
+    let test = "an_encoder_without_a_head_is_scored_by_its_sentence_embeddings";
+    let Some(python) = python_with_torch(test) else {
+        return;
+    };
+    let Some(data) = shakespeare() else { return };
+    let t = TestDir::new();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/sentence_encoder.py"
+    );
+    let valid = data.join("valid.txt");
+    let text = format!("text:{}", valid.display());
+    for pooling in ["mean", "cls"] {
+        let m = t.path(pooling);
+        let made = std::process::Command::new(&python)
+            .arg(script)
+            .arg("make")
+            .arg(data.join("train.txt"))
+            .arg(&m)
+            .arg(pooling)
+            .env("TRANSFORMERS_VERBOSITY", "error")
+            .output()
+            .unwrap();
+        if !made.status.success() {
+            let err = String::from_utf8_lossy(&made.stderr);
+            if err.contains("No module named 'transformers'") {
+                eprintln!("SKIPPED {test}: no transformers");
+                return;
+            }
+            panic!("{err}");
+        }
+        let m = m.to_str().unwrap();
+        let out = t.path(&format!("{pooling}-c"));
+        let out = out.to_str().unwrap();
+        let r = json(
+            t.run(&[
+                "compress",
+                m,
+                "--out",
+                out,
+                "--density",
+                "0.3",
+                "--pes",
+                "4",
+                "--dataset",
+                &text,
+                "--range",
+                "0..6000",
+                "--json",
+            ])
+            .ok(),
+        );
+        let a = &r["accuracy"];
+        let metric = if pooling == "mean" {
+            "sentence embeddings (mean-pooled)"
+        } else {
+            "sentence embeddings ([CLS])"
+        };
+        assert_eq!(a["text"]["metric"], metric);
+        let stages = a["stages"].as_array().unwrap();
+        let names: Vec<&str> = stages
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "original (float)",
+                "pruned (float)",
+                "pruned + shared (float)",
+                "EIE bit-exact (images)"
+            ]
+        );
+        let f = |i: usize, key: &str| stages[i][key].as_f64().unwrap();
+        assert!((f(0, "cosine") - 1.0).abs() < 1e-6 && f(0, "rank_correlation") == 1.0);
+        assert_eq!(stages[0]["correct"], stages[0]["total"]);
+        // transformers' own measure of the weights the images hold.
+        t.run(&["unpack", out, "-o", &format!("{out}.safetensors")])
+            .ok();
+        let theirs = std::process::Command::new(&python)
+            .arg(script)
+            .arg("fidelity")
+            .arg(m)
+            .arg(&valid)
+            .arg("6000")
+            .arg(format!("{out}.safetensors"))
+            .env("TRANSFORMERS_VERBOSITY", "error")
+            .output()
+            .unwrap();
+        assert!(
+            theirs.status.success(),
+            "{}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        let theirs = json(&String::from_utf8_lossy(&theirs.stdout));
+        assert_eq!(a["text"]["sentences"]["compared"], theirs["sentences"]);
+        assert_eq!(a["text"]["tokens"], theirs["tokens"]);
+        for key in ["cosine", "rank_correlation"] {
+            let (ours, want) = (f(2, key), theirs[key].as_f64().unwrap());
+            assert!(
+                (ours - want).abs() < 1e-5,
+                "{pooling} {key}: {ours} against transformers' {want}"
+            );
+        }
+        assert_eq!(stages[2]["correct"], theirs["top1"], "{pooling}");
+        // Compression cost something, and the bit-exact model follows the float one.
+        assert!(f(2, "cosine") < 0.999, "{}", f(2, "cosine"));
+        assert!((f(3, "cosine") - f(2, "cosine")).abs() < 0.005);
+        // eval of the output: the same stages, the same figures.
+        let e = json(
+            t.run(&[
+                "eval",
+                m,
+                out,
+                "--dataset",
+                &text,
+                "--range",
+                "0..6000",
+                "--json",
+            ])
+            .ok(),
+        );
+        for (i, s) in e["stages"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(s["cosine"], stages[i]["cosine"], "{pooling} {i}");
+            assert_eq!(s["correct"], stages[i]["correct"], "{pooling} {i}");
+        }
+        let table = t
+            .run(&["eval", m, "--dataset", &text, "--range", "0..6000"])
+            .ok()
+            .to_string();
+        assert!(
+            table.contains("mean cosine") && table.contains("sentences of"),
+            "{table}"
+        );
+    }
+    // Bad input, by name.
+    let m = t.path("mean");
+    let m = m.to_str().unwrap();
+    t.run(&["eval", m, "--dataset", &text, "--stride", "4"])
+        .fails_with(&["--stride", "causal"]);
+    t.write("two.txt", b"Julius Caesar\n\nACT I\n\nJulius Caesar\n");
+    t.run(&["eval", m, "--dataset", "text:two.txt"])
+        .fails_with(&["two.txt", "2 distinct lines", "at least 3"]);
+    t.write(
+        "mean/1_Pooling/config.json",
+        br#"{"word_embedding_dimension": 48, "pooling_mode_max_tokens": true}"#,
+    );
+    t.run(&["eval", m, "--dataset", &text, "--range", "0..6000"])
+        .fails_with(&[
+            "1_Pooling/config.json",
+            "pooling_mode_max_tokens",
+            "mean and cls",
+        ]);
+    t.write("mean/modules.json", b"[{\"type\": 3}]");
+    t.run(&["eval", m, "--dataset", &text, "--range", "0..6000"])
+        .fails_with(&["modules.json", "[0].type", "expected a string"]);
+}

@@ -38,10 +38,10 @@ pub fn render(c: &Report) -> String {
     out.push_str(&skipped_line(&skipped, &why));
     out.push_str(&balance_table(&r.layers));
     if let Some(a) = &c.accuracy {
-        let what = if a.text.is_some() {
-            "perplexity"
-        } else {
-            "accuracy"
+        let what = match &a.text {
+            Some(t) if t.sentences.is_some() => "sentence embeddings",
+            Some(_) => "perplexity",
+            None => "accuracy",
         };
         out.push_str(&format!(
             "\n{what} on {}{}\n",
@@ -160,12 +160,18 @@ pub fn skipped_line(skipped: &[(&str, String)], about: &str) -> String {
     )
 }
 
-/// The stages as a table: accuracy and its change against the first stage.
+/// The stages as a table: accuracy and its change against the first stage (a language
+/// model's perplexity and loss, an encoder's sentence embeddings' cosine and rank
+/// correlation beside it).
 pub fn render_stages(stages: &[StageReport]) -> String {
     let language = stages.iter().any(|s| s.perplexity.is_some());
-    let mut t = Table::columns(match language {
-        true => "stage | density | perplexity | loss | top-1 | vs first | correct",
-        false => "stage | density | top-1 | vs first | correct",
+    let sentences = stages.iter().any(|s| s.cosine.is_some());
+    let mut t = Table::columns(match (language, sentences) {
+        (true, _) => "stage | density | perplexity | loss | top-1 | vs first | correct",
+        (false, true) => {
+            "stage | density | mean cosine | rank corr. | retrieval top-1 | vs first | found"
+        }
+        (false, false) => "stage | density | top-1 | vs first | correct",
     });
     for s in stages {
         let mut row = vec![
@@ -177,6 +183,13 @@ pub fn render_stages(stages: &[StageReport]) -> String {
         if language {
             row.push(s.perplexity.map(|p| format!("{p:.3}")).unwrap_or_default());
             row.push(s.loss.map(|l| format!("{l:.4}")).unwrap_or_default());
+        } else if sentences {
+            row.push(s.cosine.map(|c| format!("{c:.4}")).unwrap_or_default());
+            row.push(
+                s.rank_correlation
+                    .map(|r| format!("{r:.4}"))
+                    .unwrap_or_default(),
+            );
         }
         row.push(format!("{:.2}%", 100.0 * s.top1));
         row.push(format!("{:+.2}", s.delta_pct));
@@ -199,7 +212,25 @@ pub fn text_line(t: &TextReport, speed: Option<&Speed>) -> String {
         )
     });
     let (n, m, c, s) = (t.tokens, t.metric, t.context, t.stride);
-    format!("{n} tokens, scored on the {m}, windows of {c} every {s}{speed}")
+    match &t.sentences {
+        Some(l) => {
+            let first = if l.compared < l.distinct {
+                format!(", the first {} compared", l.compared)
+            } else {
+                String::new()
+            };
+            let cut = if l.cut > 0 {
+                format!(", {} cut to {s} tokens", l.cut)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} sentences of {n} tokens (the distinct lines of {}{first}{cut}), scored by their {m} against the original's{speed}",
+                l.compared, l.lines
+            )
+        }
+        None => format!("{n} tokens, scored on the {m}, windows of {c} every {s}{speed}"),
+    }
 }
 
 /// Activation fractions as `14,13,12`.

@@ -1,7 +1,9 @@
 //! Hugging Face language model folders, as `compress` and `eval` take them: the plan of a
 //! folder's linear layers, the text a model is measured on (its tokenizer's ids of a byte
-//! range, windows checked before any work), and every stage's perplexity: the original, the
-//! float stages rebuilt from the images, and the bit-exact EIE model on the images.
+//! range, windows checked before any work), and every stage's score: the original, the
+//! float stages rebuilt from the images, and the bit-exact EIE model on the images. A causal
+//! model is scored by its perplexity, an encoder by its masked tokens or, without a
+//! masked-LM head, by how closely its sentence embeddings follow the original's.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +19,10 @@ use eie_simulate::{Arith, LayerView};
 use eie_text::{Text, Tokenizer};
 use eie_transformer::eie::{Eie, Ranges, Rebuilt, rebuilt};
 use eie_transformer::masked::{MASK_SEED, Specials, is_masked};
-use eie_transformer::{Dense, Folder, Linear, LinearSpec, Model, Perplexity};
+use eie_transformer::pooled::{MIN_SENTENCES, Sentences, sentences};
+use eie_transformer::{
+    Dense, Fidelity, Folder, Linear, LinearSpec, Model, Perplexity, Pooled, Pooling, SentenceConfig,
+};
 use serde::Serialize;
 
 use crate::budget::Estimate;
@@ -91,6 +96,16 @@ pub enum Metric {
     /// An encoder with a masked-LM head: of the masked tokens
     /// (eie_transformer::masked).
     Masked(Specials),
+    /// An encoder without one: its sentence embeddings against the original's
+    /// (eie_transformer::pooled), each sentence run as `[CLS] ... [SEP]`.
+    Sentences {
+        /// `[CLS]`.
+        cls: u32,
+        /// `[SEP]`.
+        sep: u32,
+        /// How a sentence's token states become one vector.
+        pooling: Pooling,
+    },
 }
 
 impl Metric {
@@ -99,6 +114,14 @@ impl Metric {
         match self {
             Metric::NextToken => "next token",
             Metric::Masked(_) => "masked tokens (15%)",
+            Metric::Sentences {
+                pooling: Pooling::Mean,
+                ..
+            } => "sentence embeddings (mean-pooled)",
+            Metric::Sentences {
+                pooling: Pooling::Cls,
+                ..
+            } => "sentence embeddings ([CLS])",
         }
     }
 }
@@ -145,14 +168,7 @@ impl TextSetup {
             (Metric::NextToken, context, stride)
         } else {
             let specs = folder.linears()?;
-            if !specs.iter().any(|s| s.name.starts_with("cls.predictions.")) {
-                return Err(Error::Unfit {
-                    reason: format!(
-                        "{} is an encoder without a masked-LM head (cls.predictions.*): the fidelity of its pooled embeddings is not measured yet",
-                        folder.dir.display()
-                    ),
-                });
-            }
+            let head = specs.iter().any(|s| s.name.starts_with("cls.predictions."));
             if stride.is_some() {
                 return Err(Error::NotApplicable {
                     option: "--stride",
@@ -160,7 +176,17 @@ impl TextSetup {
                         .into(),
                 });
             }
-            let context = context.unwrap_or(c.positions.min(512));
+            // Without a head, the most tokens a sentence is embedded with, as its
+            // sentence-transformers files say.
+            let sentence = match head {
+                true => None,
+                false => Some(SentenceConfig::of_folder(&folder.dir, c.hidden)?),
+            };
+            let most = sentence
+                .as_ref()
+                .and_then(|s| s.max_seq_length)
+                .unwrap_or(512);
+            let context = context.unwrap_or(c.positions.min(most));
             if context < 3 || context > c.positions {
                 return Err(Error::Unfit {
                     reason: format!(
@@ -169,20 +195,33 @@ impl TextSetup {
                     ),
                 });
             }
+            let measure = if head {
+                "masked-token accuracy"
+            } else {
+                "embedding a sentence"
+            };
             let id = |token: &str| {
                 tokenizer.token_id(token).ok_or_else(|| Error::Unfit {
                     reason: format!(
-                        "{} has no {token} token, which masked-token accuracy needs",
+                        "{} has no {token} token, which {measure} needs",
                         tokenizer.path().display()
                     ),
                 })
             };
-            let specials = Specials {
-                cls: id("[CLS]")?,
-                sep: id("[SEP]")?,
-                mask: id("[MASK]")?,
+            let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+            let metric = match sentence {
+                None => Metric::Masked(Specials {
+                    cls,
+                    sep,
+                    mask: id("[MASK]")?,
+                }),
+                Some(s) => Metric::Sentences {
+                    cls,
+                    sep,
+                    pooling: s.pooling,
+                },
             };
-            (Metric::Masked(specials), context, context - 2)
+            (metric, context, context - 2)
         };
         if tokenizer.vocab_size() > c.vocab {
             return Err(Error::Unfit {
@@ -211,7 +250,10 @@ impl TextSetup {
     /// bytes each, four of them alive at once at most; the attention's scores are a head's
     /// `context x context` per thread), and the text's bytes with its tokenization
     /// (tokenizers keeps each byte's alignment and each token's string, offsets and masks: 153
-    /// bytes a byte of plain text, 371 for a token a byte, measured; 448 counted).
+    /// bytes a byte of plain text, 371 for a token a byte, measured; 448 counted); sentence
+    /// embeddings, their pairwise cosines and ranks (16 bytes a pair of sentences counted, for
+    /// as many sentences as the bytes could hold, at most
+    /// [`eie_transformer::pooled::MAX_SENTENCES`]).
     pub(crate) fn estimate(&self, folder: &Folder, models: u64) -> Estimate {
         let c = &folder.config;
         let weights: u64 = folder
@@ -243,12 +285,22 @@ impl TextSetup {
             format!("{bytes} bytes of text, tokenized"),
             bytes.saturating_mul(448),
         );
+        if let Metric::Sentences { .. } = self.metric {
+            let n = (bytes / 2 + 1).min(eie_transformer::pooled::MAX_SENTENCES as u64);
+            e.add(
+                format!("{n} sentences' embeddings and their pairwise cosines"),
+                16 * n * n + 3 * n * c.hidden as u64 * 4,
+            );
+        }
         e
     }
 
     /// Reads the text and tokenizes it.
     pub fn load(&self) -> Result<Corpus> {
         let text = Text::load(&self.path, Some(self.bytes))?;
+        if let Metric::Sentences { .. } = self.metric {
+            return self.load_sentences(text);
+        }
         let ids = self.tokenizer.encode(&text.text, false)?;
         let unscored = match self.metric {
             Metric::NextToken => {
@@ -256,6 +308,7 @@ impl TextSetup {
             }
             Metric::Masked(_) => (!(0..ids.len()).any(|i| is_masked(MASK_SEED, i)))
                 .then_some("none of them would be masked"),
+            Metric::Sentences { .. } => unreachable!("loaded above"),
         };
         if let Some(why) = unscored {
             return Err(Error::Unfit {
@@ -271,6 +324,33 @@ impl TextSetup {
         Ok(Corpus {
             bytes: [text.start, text.end],
             ids,
+            sentences: None,
+        })
+    }
+
+    /// A text's sentences: its distinct lines (eie_transformer::pooled::sentences), each
+    /// tokenized alone and cut to the context less its two specials.
+    fn load_sentences(&self, text: Text) -> Result<Corpus> {
+        let mut lines = Vec::new();
+        for line in text.text.lines() {
+            lines.push(self.tokenizer.encode(line.trim(), false)?);
+        }
+        let s = sentences(lines, self.context - 2);
+        if s.ids.len() < MIN_SENTENCES {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} [bytes {}..{}] holds {} distinct lines with a token: comparing sentence embeddings takes at least {MIN_SENTENCES} (a sentence a line); give more text",
+                    self.path.display(),
+                    text.start,
+                    text.end,
+                    s.ids.len(),
+                ),
+            });
+        }
+        Ok(Corpus {
+            bytes: [text.start, text.end],
+            ids: s.ids.concat(),
+            sentences: Some(s),
         })
     }
 }
@@ -280,8 +360,20 @@ impl TextSetup {
 pub struct Corpus {
     /// The bytes read (ends moved to character boundaries).
     pub bytes: [u64; 2],
-    /// The tokenizer's ids.
+    /// The tokenizer's ids (of an encoder measured by its sentence embeddings: the
+    /// sentences', one after another).
     pub ids: Vec<u32>,
+    /// An encoder measured by its sentence embeddings: the sentences.
+    pub sentences: Option<Sentences>,
+}
+
+/// What a stage scored.
+#[derive(Debug, Clone)]
+pub enum Score {
+    /// A language model's tokens: perplexity and top-1.
+    Tokens(Perplexity),
+    /// An encoder's sentence embeddings against the original's.
+    Sentences(Fidelity),
 }
 
 /// One stage measured on a corpus.
@@ -291,72 +383,147 @@ pub struct Measured {
     pub name: String,
     /// Its weight density over the compressed layers (`None`: the original).
     pub density: Option<f64>,
-    /// Its perplexity and next-token top-1.
-    pub perplexity: Perplexity,
+    /// Its score.
+    pub score: Score,
     /// Seconds it took.
     pub seconds: f64,
+    /// The original's sentence embeddings, which later stages are compared with.
+    pub pooled: Option<Pooled>,
 }
 
 impl Measured {
     /// The stage as reported, against `base` (the original's).
-    pub fn report(&self, base: &Perplexity) -> StageReport {
-        let p = &self.perplexity;
-        StageReport {
+    pub fn report(&self, base: &Measured) -> StageReport {
+        let (top1, correct, total) = self.top1();
+        let mut r = StageReport {
             stage: self.name.clone(),
             density: self.density,
-            top1: p.top1_accuracy(),
-            correct: p.top1 as u64,
-            total: p.scored as u64,
-            delta_pct: 100.0 * (p.top1_accuracy() - base.top1_accuracy()),
+            top1,
+            correct,
+            total,
+            delta_pct: 100.0 * (top1 - base.top1().0),
             train_loss: None,
             per_class: Vec::new(),
-            perplexity: Some(p.perplexity()),
-            loss: Some(p.loss()),
+            perplexity: None,
+            loss: None,
+            cosine: None,
+            rank_correlation: None,
+        };
+        match &self.score {
+            Score::Tokens(p) => {
+                r.perplexity = Some(p.perplexity());
+                r.loss = Some(p.loss());
+            }
+            Score::Sentences(f) => {
+                r.cosine = Some(f.mean_cosine);
+                r.rank_correlation = Some(f.rank_correlation);
+            }
+        }
+        r
+    }
+
+    /// Top-1 (of the next or masked tokens, or of retrieval), its hits and its trials.
+    fn top1(&self) -> (f64, u64, u64) {
+        match &self.score {
+            Score::Tokens(p) => (p.top1_accuracy(), p.top1 as u64, p.scored as u64),
+            Score::Sentences(f) => (f.top1_accuracy(), f.top1 as u64, f.sentences as u64),
         }
     }
 
-    /// Tokens a second (every window's tokens, context included).
+    /// Tokens scored, or sentences compared.
+    pub fn scored(&self) -> usize {
+        self.top1().2 as usize
+    }
+
+    /// Windows (or sentences) run.
+    pub fn windows(&self) -> usize {
+        match &self.score {
+            Score::Tokens(p) => p.windows,
+            Score::Sentences(f) => f.sentences,
+        }
+    }
+
+    /// The stage's score in a few words, for progress notes.
+    pub fn summary(&self) -> String {
+        match &self.score {
+            Score::Tokens(p) => format!("perplexity {:.3}, loss {:.4}", p.perplexity(), p.loss()),
+            Score::Sentences(f) => format!(
+                "mean cosine {:.4}, rank correlation {:.4}, retrieval top-1 {}/{}",
+                f.mean_cosine, f.rank_correlation, f.top1, f.sentences
+            ),
+        }
+    }
+
+    /// Tokens a second (every window's tokens, context and specials included).
     pub fn tokens_per_second(&self) -> f64 {
-        self.perplexity.run as f64 / self.seconds.max(1e-9)
+        let run = match &self.score {
+            Score::Tokens(p) => p.run,
+            Score::Sentences(f) => f.run,
+        };
+        run as f64 / self.seconds.max(1e-9)
     }
 }
 
-/// Runs `model` over the corpus's windows.
+/// Runs `model` over the corpus's windows (or sentences, whose embeddings are compared with
+/// `reference`'s, the original's; none: this is the original).
 pub(crate) fn measure<L: Linear>(
     name: &str,
     density: Option<f64>,
     model: &Model<L>,
     corpus: &Corpus,
     setup: &TextSetup,
+    reference: Option<&Measured>,
 ) -> Result<Measured> {
     let start = Instant::now();
-    let perplexity = match setup.metric {
-        Metric::NextToken => model.perplexity(&corpus.ids, setup.context, setup.stride)?,
-        Metric::Masked(s) => model.masked_lm(&corpus.ids, setup.context, s, MASK_SEED)?,
+    let mut pooled = None;
+    let score = match setup.metric {
+        Metric::NextToken => {
+            Score::Tokens(model.perplexity(&corpus.ids, setup.context, setup.stride)?)
+        }
+        Metric::Masked(s) => {
+            Score::Tokens(model.masked_lm(&corpus.ids, setup.context, s, MASK_SEED)?)
+        }
+        Metric::Sentences { cls, sep, pooling } => {
+            let list = &corpus.sentences.as_ref().expect("loaded as sentences").ids;
+            let mine = model.pooled(list, cls, sep, pooling)?;
+            let base = match reference.and_then(|r| r.pooled.as_ref()) {
+                Some(base) => base,
+                None => &mine,
+            };
+            let f = Fidelity::between(base, &mine)?;
+            if reference.is_none() {
+                pooled = Some(mine);
+            }
+            Score::Sentences(f)
+        }
     };
     Ok(Measured {
         name: name.into(),
         density,
-        perplexity,
+        score,
         seconds: start.elapsed().as_secs_f64(),
+        pooled,
     })
 }
 
 /// The original model's stage.
 pub fn original(folder: &Folder, corpus: &Corpus, setup: &TextSetup) -> Result<Measured> {
     let model = eie_transformer::dense(folder)?;
-    measure("original (float)", None, &model, corpus, setup)
+    measure("original (float)", None, &model, corpus, setup, None)
 }
 
 /// Every compressed stage of `bundle` (made from `folder`): pruned and pruned + shared, in
 /// float, rebuilt from the images, and the bit-exact EIE model on them, with activation
 /// fractions `given` or, when none are given, calibrated on the corpus in the shared stage's
-/// run. Returns the stages, the fractions and notes on what runs where.
+/// run; each scored against `original`'s. Returns the stages, the fractions and notes on
+/// what runs where.
+#[allow(clippy::too_many_arguments)]
 pub fn compressed(
     folder: &Folder,
     bundle: &Bundle,
     corpus: &Corpus,
     setup: &TextSetup,
+    original: &Measured,
     given: &[u8],
     arith: Arith,
 ) -> Result<(Vec<Measured>, Vec<u8>, Vec<String>)> {
@@ -376,14 +543,28 @@ pub fn compressed(
         let pruned = stage(folder, &index, &|d, i| {
             Ok(Box::new(rebuilt(&d, &views[i], Rebuilt::Pruned)?))
         })?;
-        stages.push(measure(PRUNED_STAGE, density, &pruned, corpus, setup)?);
+        stages.push(measure(
+            PRUNED_STAGE,
+            density,
+            &pruned,
+            corpus,
+            setup,
+            Some(original),
+        )?);
     }
     let ranges = Ranges::new(views.len());
     let shared = stage(folder, &index, &|d, i| {
         let s = rebuilt(&d, &views[i], Rebuilt::Shared)?;
         Ok(Box::new(ranges.record(i, s)))
     })?;
-    stages.push(measure(SHARED_STAGE, density, &shared, corpus, setup)?);
+    stages.push(measure(
+        SHARED_STAGE,
+        density,
+        &shared,
+        corpus,
+        setup,
+        Some(original),
+    )?);
     drop(shared);
     let fracs = if given.is_empty() {
         ranges.fractions()
@@ -398,7 +579,14 @@ pub fn compressed(
             arith,
         )?))
     })?;
-    stages.push(measure(EIE_STAGE, density, &eie, corpus, setup)?);
+    stages.push(measure(
+        EIE_STAGE,
+        density,
+        &eie,
+        corpus,
+        setup,
+        Some(original),
+    )?);
     let host: Vec<&str> = specs
         .iter()
         .map(|s| s.name.as_str())
@@ -521,8 +709,10 @@ pub fn check_fractions(given: &[u8], views: &[LayerView]) -> Result<()> {
 /// What a language model was evaluated on, and how.
 #[derive(Debug, Clone, Serialize)]
 pub struct TextReport {
-    /// What was measured: "next token", or "masked tokens (15%)" (then `perplexity` and
-    /// `top1` are of the masked tokens).
+    /// What was measured: "next token", "masked tokens (15%)" (then `perplexity` and
+    /// `top1` are of the masked tokens), or "sentence embeddings (mean-pooled)" or
+    /// "([CLS])" (then each stage has `cosine` and `rank_correlation`, and `top1` is
+    /// retrieval's).
     pub metric: &'static str,
     /// The tokenizer.json.
     pub tokenizer: String,
@@ -535,12 +725,29 @@ pub struct TextReport {
     /// Tokens between windows' starts (an encoder's windows: the context less its two
     /// specials).
     pub stride: usize,
-    /// Windows run.
+    /// Windows run (an encoder's sentence embeddings: a window a sentence).
     pub windows: usize,
+    /// An encoder's sentence embeddings: the text's lines that became sentences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentences: Option<SentenceCounts>,
     /// How fast it ran (wall time: `eval`'s JSON has it, `compress`'s report.json, which
     /// must be the same on every run, does not).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub speed: Option<Speed>,
+}
+
+/// A text's lines as sentences (eie_transformer::pooled::sentences).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SentenceCounts {
+    /// Lines that held a token.
+    pub lines: usize,
+    /// Of them, distinct (after cutting to the context).
+    pub distinct: usize,
+    /// Sentences compared: the first distinct ones, at most
+    /// eie_transformer::pooled::MAX_SENTENCES.
+    pub compared: usize,
+    /// Of those, cut to the context less its two specials.
+    pub cut: usize,
 }
 
 /// How fast a language model's stages ran.
@@ -570,7 +777,13 @@ impl TextReport {
             tokens: corpus.ids.len(),
             context: setup.context,
             stride: setup.stride,
-            windows: original.perplexity.windows,
+            windows: original.windows(),
+            sentences: corpus.sentences.as_ref().map(|s| SentenceCounts {
+                lines: s.lines,
+                distinct: s.distinct,
+                compared: s.ids.len(),
+                cut: s.cut,
+            }),
             speed: Some(Speed {
                 seconds: original.seconds,
                 tokens_per_second: original.tokens_per_second(),

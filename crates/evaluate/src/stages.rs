@@ -105,6 +105,15 @@ pub struct StageReport {
     /// A language model's mean negative log-likelihood, nats a token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
+    /// An encoder's sentence embeddings: the mean cosine of each sentence's embedding with
+    /// the original model's (then `top1` is retrieval's: a sentence's embedding finds the
+    /// original's of the same sentence first, and `total` the sentences).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine: Option<f64>,
+    /// An encoder's sentence embeddings: Spearman's rank correlation of all pairwise
+    /// cosines with the original model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank_correlation: Option<f64>,
 }
 
 /// The stages as reported, each against the first.
@@ -122,6 +131,8 @@ pub fn stage_reports(stages: &[StageAccuracy]) -> Vec<StageReport> {
             train_loss: s.train_loss,
             perplexity: None,
             loss: None,
+            cosine: None,
+            rank_correlation: None,
             per_class: s
                 .accuracy
                 .per_class

@@ -403,11 +403,77 @@ fn main() {
     write(dir.join("corpus/tokenizer/seed-bpe.json"), bpe.as_bytes());
     let h = "tokenizer";
     hostile(&dir, h, "empty-object.json", b"{}", "not a tokenizer");
+
     hostile(
         &dir,
         h,
         "merge-of-unknown-tokens.json",
         bpe.replace("\"Ġb e\"", "\"x y\"").as_bytes(),
         "not a tokenizer",
+    );
+
+    // ---- a sentence-transformers folder: each file as a seed, and lies --------------------
+    let files = eie_fuzz::SENTENCE_FILES;
+    let picked = |i: u8, text: &str| [&[i][..], text.as_bytes()].concat();
+    for (i, (name, text)) in files.iter().enumerate() {
+        let stem = name.replace('/', "-").replace(".json", "");
+        write(
+            dir.join(format!("corpus/sentence/seed-{stem}")),
+            &picked(i as u8, text),
+        );
+    }
+    let h = "sentence";
+    hostile(
+        &dir,
+        h,
+        "max-pooling",
+        &picked(
+            1,
+            &files[1]
+                .1
+                .replace(
+                    "\"pooling_mode_max_tokens\":false",
+                    "\"pooling_mode_max_tokens\":true",
+                )
+                .replace(
+                    "\"pooling_mode_mean_tokens\":true",
+                    "\"pooling_mode_mean_tokens\":false",
+                ),
+        ),
+        "pooling_mode_max_tokens",
+    );
+    hostile(
+        &dir,
+        h,
+        "dense-module",
+        &picked(
+            0,
+            r#"[{"path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#,
+        ),
+        "[0].type",
+    );
+    hostile(
+        &dir,
+        h,
+        "pooling-outside-the-folder",
+        &picked(
+            0,
+            r#"[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"/etc","type":"sentence_transformers.models.Pooling"}]"#,
+        ),
+        "inside the model folder",
+    );
+    hostile(
+        &dir,
+        h,
+        "lower-case",
+        &picked(2, r#"{"max_seq_length":256,"do_lower_case":true}"#),
+        "do_lower_case",
+    );
+    hostile(
+        &dir,
+        h,
+        "other-width",
+        &picked(1, &files[1].1.replace(":48,", ":384,")),
+        "word_embedding_dimension",
     );
 }

@@ -14,7 +14,7 @@ use eie_format::{Bundle, BundleMeta, CodeMatrix, Codebook, PackedLayer, SourceIn
 pub type Target = fn(&[u8]) -> Outcome;
 
 /// Every target, by the name of its corpus folder (`fuzz/corpus/NAME`).
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("safetensors", safetensors),
     ("bundle", bundle),
     ("manifest", manifest),
@@ -23,6 +23,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("recipe", recipe),
     ("config", config),
     ("tokenizer", tokenizer),
+    ("sentence", sentence),
 ];
 
 /// What a target made of its input: accepted, or refused with this message. Either is fine;
@@ -218,6 +219,41 @@ pub fn tokenizer(bytes: &[u8]) -> Outcome {
         .encode("To be, or not to be: that is the question.", false)
         .map_err(|e| e.to_string())?;
     t.decode(&ids).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The files of a sentence-transformers folder the `sentence` target reads, as a model of
+/// width 48 holds them: `modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`.
+pub const SENTENCE_FILES: [(&str, &str); 3] = [
+    (
+        "modules.json",
+        r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},{"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
+    ),
+    (
+        "1_Pooling/config.json",
+        r#"{"word_embedding_dimension":48,"pooling_mode_cls_token":false,"pooling_mode_mean_tokens":true,"pooling_mode_max_tokens":false,"pooling_mode_mean_sqrt_len_tokens":false,"pooling_mode_weightedmean_tokens":false,"pooling_mode_lasttoken":false,"include_prompt":true}"#,
+    ),
+    (
+        "sentence_bert_config.json",
+        r#"{"max_seq_length":256,"do_lower_case":false}"#,
+    ),
+];
+
+/// A sentence-transformers folder's files: the first byte picks which of
+/// [`SENTENCE_FILES`] the rest replaces (the others as they are there), then the folder is
+/// read as an encoder of width 48 reads it (`SentenceConfig::of_folder`).
+pub fn sentence(bytes: &[u8]) -> Outcome {
+    let Some((&pick, rest)) = bytes.split_first() else {
+        return Err("no byte to pick a file".into());
+    };
+    let dir = scratch().join("sentence");
+    std::fs::create_dir_all(dir.join("1_Pooling")).expect("a scratch folder");
+    let pick = pick as usize % SENTENCE_FILES.len();
+    for (i, (name, text)) in SENTENCE_FILES.iter().enumerate() {
+        let bytes = if i == pick { rest } else { text.as_bytes() };
+        std::fs::write(dir.join(name), bytes).expect("a scratch file");
+    }
+    eie_transformer::SentenceConfig::of_folder(&dir, 48).map_err(|e| e.to_string())?;
     Ok(())
 }
 

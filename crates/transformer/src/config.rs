@@ -91,58 +91,13 @@ pub struct Config {
 impl Config {
     /// Reads and checks `path` (a model folder's `config.json`).
     pub fn load(path: &Path) -> Result<Self> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(Error::Json {
-                path: path.to_path_buf(),
-                reason: "not a regular file".into(),
-            });
-        }
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(Error::Json {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "{} bytes; a config.json may hold at most {MAX_CONFIG_BYTES}",
-                    meta.len()
-                ),
-            });
-        }
-        // No more than the limit, whatever the file has become since its size was read.
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_CONFIG_BYTES + 1),
-            &mut text,
-        )
-        .map_err(io)?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(Error::Json {
-                path: path.to_path_buf(),
-                reason: format!("grew past {MAX_CONFIG_BYTES} bytes while it was read"),
-            });
-        }
+        let text = read_bounded(path)?;
         Self::parse(path, &text)
     }
 
     /// Parses `text`, the contents of `path` (named in errors).
     pub fn parse(path: &Path, text: &[u8]) -> Result<Self> {
-        let value: Value = serde_json::from_slice(text).map_err(|e| Error::Json {
-            path: path.to_path_buf(),
-            reason: format!("not JSON: {e}"),
-        })?;
-        let Value::Object(map) = value else {
-            return Err(Error::Json {
-                path: path.to_path_buf(),
-                reason: "not a JSON object".into(),
-            });
-        };
-        let f = Fields {
-            path: path.to_path_buf(),
-            map,
-        };
+        let f = Fields::parse(path, text)?;
         let model_type = f.string("model_type", None)?;
         let config = match model_type.as_str() {
             "bert" => bert(&f)?,
@@ -328,14 +283,70 @@ fn llama(f: &Fields, model_type: &str) -> Result<Config> {
     })
 }
 
-/// A config's fields, each read with its name in the error.
-struct Fields {
-    path: PathBuf,
-    map: Map<String, Value>,
+/// The bytes of a small JSON file of a model folder (`config.json` and the like): a regular
+/// file of at most [`MAX_CONFIG_BYTES`], whatever it grows to while it is read.
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::Json {
+            path: path.to_path_buf(),
+            reason: "not a regular file".into(),
+        });
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Error::Json {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} bytes; a model folder's JSON file may hold at most {MAX_CONFIG_BYTES}",
+                meta.len()
+            ),
+        });
+    }
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_CONFIG_BYTES + 1),
+        &mut text,
+    )
+    .map_err(io)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::Json {
+            path: path.to_path_buf(),
+            reason: format!("grew past {MAX_CONFIG_BYTES} bytes while it was read"),
+        });
+    }
+    Ok(text)
+}
+
+/// A JSON object's fields, each read with its name in the error.
+pub(crate) struct Fields {
+    pub(crate) path: PathBuf,
+    pub(crate) map: Map<String, Value>,
 }
 
 impl Fields {
-    fn field(&self, field: &str, reason: String) -> Error {
+    /// `text`, the contents of `path`, as a JSON object.
+    pub(crate) fn parse(path: &Path, text: &[u8]) -> Result<Self> {
+        let value: Value = serde_json::from_slice(text).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            reason: format!("not JSON: {e}"),
+        })?;
+        let Value::Object(map) = value else {
+            return Err(Error::Json {
+                path: path.to_path_buf(),
+                reason: "not a JSON object".into(),
+            });
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            map,
+        })
+    }
+
+    pub(crate) fn field(&self, field: &str, reason: String) -> Error {
         Error::Field {
             path: self.path.clone(),
             field: field.into(),
@@ -343,7 +354,7 @@ impl Fields {
         }
     }
 
-    fn unsupported(&self, field: &str, value: &Value, reason: &str) -> Error {
+    pub(crate) fn unsupported(&self, field: &str, value: &Value, reason: &str) -> Error {
         let mut value = value.to_string();
         if value.len() > 200 {
             let cut = (0..=200)
@@ -361,11 +372,11 @@ impl Fields {
         }
     }
 
-    fn get(&self, field: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, field: &str) -> Option<&Value> {
         self.map.get(field).filter(|v| !v.is_null())
     }
 
-    fn string(&self, field: &str, default: Option<&str>) -> Result<String> {
+    pub(crate) fn string(&self, field: &str, default: Option<&str>) -> Result<String> {
         match (self.get(field), default) {
             (Some(Value::String(s)), _) => Ok(s.clone()),
             (None, Some(d)) => Ok(d.into()),
@@ -375,7 +386,7 @@ impl Fields {
     }
 
     /// A size in 1..=MAX_DIM.
-    fn size(&self, field: &str, default: Option<usize>) -> Result<usize> {
+    pub(crate) fn size(&self, field: &str, default: Option<usize>) -> Result<usize> {
         let n = match (self.get(field), default) {
             (Some(v), _) => v
                 .as_u64()
@@ -418,7 +429,7 @@ impl Fields {
         Ok(x)
     }
 
-    fn boolean(&self, field: &str, default: bool) -> Result<bool> {
+    pub(crate) fn boolean(&self, field: &str, default: bool) -> Result<bool> {
         match self.get(field) {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),

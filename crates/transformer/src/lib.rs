@@ -2,7 +2,10 @@
 //! strictly ([`Config`]), every tensor by its Hugging Face name and checked against the config
 //! ([`Folder`]), and a forward pass over a window of tokens ([`Model::forward`]) whose linear
 //! layers are whatever implements [`Linear`]: [`Dense`] floats for the reference path, the
-//! packed images for the EIE path.
+//! packed images for the EIE path. A causal model is measured by its perplexity
+//! ([`perplexity`]), an encoder by its masked-token accuracy ([`masked`]) or, without a
+//! masked-LM head, by how closely its sentence embeddings follow the float model's
+//! ([`pooled`]).
 //!
 //! Families: BERT encoders (with or without a masked-LM head), GPT-2, and the LLaMA family
 //! (Llama, Mistral, Qwen2: RMSNorm, rotary positions, grouped-query attention, SwiGLU, tied or
@@ -19,6 +22,7 @@ pub mod linear;
 pub mod masked;
 pub mod model;
 pub mod perplexity;
+pub mod pooled;
 
 pub use config::{Activation, Config, Family};
 pub use error::{Error, Result};
@@ -26,3 +30,4 @@ pub use forward::Output;
 pub use linear::{Dense, Linear, LinearSpec};
 pub use model::{Folder, Model, dense};
 pub use perplexity::Perplexity;
+pub use pooled::{Fidelity, Pooled, Pooling, SentenceConfig};

@@ -119,7 +119,7 @@ pub fn check_windows(config: &Config, context: usize, stride: usize) -> Result<(
     if !config.causal() {
         return Err(Error::Input {
             reason: format!(
-                "perplexity needs a causal language model; {} is an encoder (its masked-LM and embedding metrics are not implemented yet)",
+                "perplexity needs a causal language model; {} is an encoder (measured by its masked tokens, or by its pooled sentence embeddings)",
                 config.model_type
             ),
         });

@@ -186,8 +186,15 @@ impl Request {
         };
         let folder = &language.folder;
         let first = original(folder, corpus, setup)?;
-        let (mut stages, fracs, notes) =
-            compressed(folder, bundle, corpus, setup, &self.act_frac, self.arith)?;
+        let (mut stages, fracs, notes) = compressed(
+            folder,
+            bundle,
+            corpus,
+            setup,
+            &first,
+            &self.act_frac,
+            self.arith,
+        )?;
         // The bundle records the retraining, so the images' own pruned stage is left out.
         stages.splice(0..0, retrained);
         let mut text = TextReport::new(setup, corpus, &first, stages.last());
@@ -198,9 +205,8 @@ impl Request {
             corpus.bytes[0],
             corpus.bytes[1]
         );
-        let base = &first.perplexity;
-        let mut reports = vec![first.report(base)];
-        reports.extend(stages.iter().map(|s| s.report(base)));
+        let mut reports = vec![first.report(&first)];
+        reports.extend(stages.iter().map(|s| s.report(&first)));
         Ok(Some(AccuracyReport {
             dataset: self.data.as_ref().expect("a text").spec.to_string(),
             train: language.train.as_ref().map(|(name, _)| name.clone()),

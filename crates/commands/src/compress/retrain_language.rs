@@ -72,7 +72,8 @@ fn stage(language: &Language, name: &str, plan: &Plan, values: &[NamedTensor]) -
             (k + nz, n + t.values.len() as u64)
         });
     let density = Some(kept as f64 / total.max(1) as f64);
-    measure(name, density, &model, corpus, setup)
+    // A decoder's stages: scored by their perplexity, with no reference.
+    measure(name, density, &model, corpus, setup, None)
 }
 
 /// Retrains the planned layers of `language`'s decoder; every stage is measured and noted.
@@ -101,11 +102,7 @@ pub(super) fn retrain(
         &job,
         &mut |name, v| match stage(language, name, plan, v) {
             Ok(m) => {
-                observer.note(&format!(
-                    "{name}: perplexity {:.3}, loss {:.4}",
-                    m.perplexity.perplexity(),
-                    m.perplexity.loss()
-                ));
+                observer.note(&format!("{name}: {}", m.summary()));
                 stages.push(m);
                 Ok(())
             }

@@ -1,5 +1,6 @@
 //! `eval` of a Hugging Face language model folder on text: its tokenizer's ids of the text's
-//! byte range, perplexity and next-token top-1 by `transformers`' sliding window, reported in
+//! byte range, perplexity and next-token top-1 by `transformers`' sliding window (an encoder:
+//! masked tokens, or sentence embeddings against the original's), reported in
 //! the same stage table as a classifier's accuracy; with an output folder of `compress`, every
 //! compressed stage too (crate::language).
 
@@ -65,7 +66,7 @@ impl Request {
                 "{} [bytes {}..{}]",
                 self.data.spec, corpus.bytes[0], corpus.bytes[1]
             ),
-            samples: measured[0].perplexity.scored,
+            samples: measured[0].scored(),
             scaling: "token ids".into(),
             act_frac: None,
             act_frac_calibrated: self.act_frac.is_empty(),
@@ -80,6 +81,7 @@ impl Request {
                 &p.bundle,
                 &corpus,
                 &setup,
+                &measured[0],
                 &self.act_frac,
                 self.arith,
             )?;
@@ -87,8 +89,7 @@ impl Request {
             report.act_frac = Some(fracs);
             report.notes = notes;
         }
-        let base = &measured[0].perplexity;
-        report.stages = measured.iter().map(|m| m.report(base)).collect();
+        report.stages = measured.iter().map(|m| m.report(&measured[0])).collect();
         let eie = (measured.len() > 1).then(|| &measured[measured.len() - 1]);
         report.text = Some(TextReport::new(&setup, &corpus, &measured[0], eie));
         Ok(report)
