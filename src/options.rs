@@ -47,6 +47,22 @@ pub struct MemoryArgs {
     pub max_memory: u64,
 }
 
+/// A language model's window.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ContextArgs {
+    /// A language model's window, tokens: eval's (default a folder's positions, at most
+    /// 1024, or a token model's training window) and a token model's in training (default 64).
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..=1 << 24))]
+    pub context: Option<u32>,
+}
+
+impl ContextArgs {
+    /// The window, tokens.
+    pub fn tokens(&self) -> Option<usize> {
+        self.context.map(|c| c as usize)
+    }
+}
+
 /// Held-out samples, for the commands that also train.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EvalRangeArgs {

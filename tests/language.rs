@@ -212,7 +212,7 @@ fn bad_language_model_input_is_refused_by_name() {
     t.run(&["eval", mlp, "--dataset", "text:t.txt"])
         .fails_with(&["text:t.txt", "language model's own tokenizer"]);
     t.run(&["eval", mlp, "--dataset", "synthetic", "--context", "8"])
-        .fails_with(&["--context", "language model folder"]);
+        .fails_with(&["--context", "language models", "token model"]);
     // The config disagreeing with the tensors, and a tokenizer that does not parse.
     let config = std::fs::read_to_string(t.path("m/config.json")).unwrap();
     std::fs::write(

@@ -17,4 +17,5 @@ mod pack;
 mod regression;
 mod rtl;
 mod simulate;
+mod tokens;
 mod unpack;

@@ -10,8 +10,8 @@ use eie_commands::eval::Request;
 use eie_commands::report::to_json;
 
 use crate::options::{
-    ActFracArgs, ArchArgs, ArithArgs, DatasetArgs, EnergyArgs, LayersArgs, MemoryArgs, ScaleArgs,
-    TimingArgs,
+    ActFracArgs, ArchArgs, ArithArgs, ContextArgs, DatasetArgs, EnergyArgs, LayersArgs, MemoryArgs,
+    ScaleArgs, TimingArgs,
 };
 use crate::render::energy::costed_tables;
 use crate::render::report::{fractions, render_stages, text_line};
@@ -44,9 +44,8 @@ pub struct Args {
     pub timing: TimingArgs,
     #[command(flatten)]
     pub energy: EnergyArgs,
-    /// A language model's window, tokens (default: its positions, at most 1024).
-    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(2..=1 << 24))]
-    pub context: Option<u32>,
+    #[command(flatten)]
+    pub context: ContextArgs,
     /// Tokens between a language model's windows (default: half the context).
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..=1 << 24))]
     pub stride: Option<u32>,
@@ -69,7 +68,7 @@ pub fn run(args: Args) -> Result<()> {
         arith: args.arith.arith(),
         timing: args.timing.params(),
         energy: args.energy.table(),
-        context: args.context.map(|c| c as usize),
+        context: args.context.tokens(),
         stride: args.stride.map(|s| s as usize),
     };
     let report = request.run()?;

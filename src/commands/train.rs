@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use eie_commands::train::{Accuracy, Request, Settings, Trained};
 
-use crate::options::{DatasetArgs, EvalRangeArgs, ForceArgs, MemoryArgs, ScaleArgs};
+use crate::options::{ContextArgs, DatasetArgs, EvalRangeArgs, ForceArgs, MemoryArgs, ScaleArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args, Debug)]
@@ -22,7 +22,8 @@ pub struct Args {
     pub eval_range: EvalRangeArgs,
     /// The model description (docs/models.md): 784-300-100-10 is LeNet-300-100,
     /// 1x28x28-conv20k5-maxpool2-conv50k5-maxpool2-500-10 LeNet-5, 28x28-lstm128-10 an LSTM;
-    /// on text, llama:layers=4,heads=4,width=128,context=64 a decoder.
+    /// on text, llama:layers=4,heads=4,width=128,context=64 a decoder, tok-embed128-lstm256 an
+    /// LSTM language model (train fills in the vocabulary).
     #[arg(long, value_name = "DESCRIPTION")]
     pub arch: String,
     /// Passes over the training samples (a classifier; default 10).
@@ -45,6 +46,8 @@ pub struct Args {
     pub weight_decay: Option<f64>,
     #[command(flatten)]
     pub scale: ScaleArgs,
+    #[command(flatten)]
+    pub context: ContextArgs,
     /// The checkpoint to write (a folder for a language model).
     #[arg(short, long)]
     pub out: PathBuf,
@@ -68,6 +71,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             weight_decay: args.weight_decay,
             seed: args.seed,
         },
+        context: args.context.tokens(),
         out: args.out,
         force: args.force.force,
     };

@@ -101,15 +101,21 @@ fn residency(m: &ResidencyReport, language: Option<&str>) -> String {
 
 /// A described model's runs, per inference.
 pub fn described(r: &DescribedReport) -> String {
+    let inputs = match r.tokens_per_second {
+        Some(_) => format!(
+            "{} generated token{}, an inference each",
+            r.inferences,
+            plural(r.inferences)
+        ),
+        None => format!("{} input{}", r.inferences, plural(r.inferences)),
+    };
     let mut out = format!(
-        "{} on {} PEs at {} MHz, queue depth {}, {}-bit accumulators, {} input{}{}\n",
+        "{} on {} PEs at {} MHz, queue depth {}, {}-bit accumulators, {inputs}{}\n",
         r.model,
         r.pes,
         r.clock_mhz,
         r.fifo,
         r.acc_bits,
-        r.inferences,
-        plural(r.inferences),
         if r.host_layers.is_empty() {
             String::new()
         } else {
@@ -143,6 +149,12 @@ pub fn described(r: &DescribedReport) -> String {
         String::new(),
     ]);
     out.push_str(&t.render());
+    if let Some(tps) = r.tokens_per_second {
+        out.push_str(&format!(
+            "per token: {:.3} us, {tps:.0} tokens/s, {:.1} nJ a token\n",
+            r.time_per_inference_us, r.energy.model.total_nj
+        ));
+    }
     out.push_str(&costed_tables(&r.energy));
     out
 }

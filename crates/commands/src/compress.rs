@@ -23,6 +23,7 @@ use serde::Serialize;
 
 mod language;
 mod retrain_language;
+mod tokens;
 
 use crate::budget::{Estimate, mlp_footprint};
 use crate::error::{Error, Result, io};
@@ -258,6 +259,8 @@ pub struct Resolved {
     warnings: Vec<String>,
     /// A Hugging Face language model folder.
     language: Option<language::Language>,
+    /// A token model's text and its tokens.
+    tokens: Option<(crate::language::TextSetup, crate::language::Corpus)>,
 }
 
 impl Request {
@@ -329,6 +332,7 @@ impl Request {
                 inputs,
                 warnings,
                 language: Some(language),
+                tokens: None,
             });
         }
         let arch = self
@@ -365,7 +369,13 @@ impl Request {
         };
         // A description, --layers or a recipe's select chose the layers: not the default.
         let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
-        let data = self.datasets(&ck, &plan, described.as_ref(), chosen, retrain.as_ref())?;
+        let (data, tokens) = match arch.as_ref().filter(|a| a.tokens) {
+            Some(a) => (None, self.resolve_tokens(&ck, a)?),
+            None => (
+                self.datasets(&ck, &plan, described.as_ref(), chosen, retrain.as_ref())?,
+                None,
+            ),
+        };
         let provenance = self.provenance(
             &ck,
             described.as_ref(),
@@ -385,6 +395,7 @@ impl Request {
             inputs,
             warnings,
             language: None,
+            tokens,
         })
     }
 
@@ -758,13 +769,17 @@ impl Resolved {
             ),
         };
         let done = eie_pipeline::compress(&r.ck, &job, retrained, staging.path(), observer)?;
-        let accuracy = match &r.language {
-            Some(l) => {
+        let accuracy = match (&r.language, &r.tokens, &r.described) {
+            (Some(l), _, _) => {
                 let (_, bundle) = load_bundle(staging.path())?;
                 r.request
                     .measure_language(l, &bundle, retrained_text, r.retrain.as_ref())?
             }
-            None => self.measure(staging.path(), stages)?,
+            (None, Some(text), Some(net)) => {
+                let (_, bundle) = load_bundle(staging.path())?;
+                Some(r.request.measure_tokens(net, text, &bundle)?)
+            }
+            _ => self.measure(staging.path(), stages)?,
         };
         let mut report = Report {
             schema: Schema("compress"),

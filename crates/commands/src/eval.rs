@@ -5,6 +5,7 @@
 //! energy.
 
 mod language;
+mod tokens;
 
 use std::path::PathBuf;
 
@@ -113,14 +114,6 @@ impl Request {
                 ),
             });
         }
-        for (option, given) in [("--context", self.context), ("--stride", self.stride)] {
-            if given.is_some() {
-                return Err(Error::NotApplicable {
-                    option,
-                    applies_to: "a language model folder (one with config.json)".into(),
-                });
-            }
-        }
         let ck = Checkpoint::open(&self.model)?;
         let arch = self
             .arch
@@ -130,6 +123,17 @@ impl Request {
             .map_err(Error::Model)?;
         // Given, else recorded in the checkpoint: resolved once, for the estimate and the net.
         let arch = eie_evaluate::description_of(&ck, arch.as_ref(), &self.layers)?;
+        if let Some(a) = arch.as_ref().filter(|a| a.tokens) {
+            return self.tokens(&ck, a);
+        }
+        for (option, given) in [("--context", self.context), ("--stride", self.stride)] {
+            if given.is_some() {
+                return Err(Error::NotApplicable {
+                    option,
+                    applies_to: "language models: a Hugging Face folder (one with config.json), or a token model (tokV-embedE-...)".into(),
+                });
+            }
+        }
         self.estimate(&ck, arch.as_ref())?;
         let net = network_of(&ck, arch.as_ref(), &self.layers)?;
         let names: Vec<String> = net.layers().iter().map(|l| l.name.clone()).collect();

@@ -107,6 +107,9 @@ pub struct Shape {
     pub width: usize,
 }
 
+/// Tokens a token model is simulated on: one inference each.
+pub const TOKENS_SIMULATED: usize = 64;
+
 /// Where input vectors come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -220,6 +223,24 @@ impl InputRequest {
         Ok(vectors)
     }
 
+    /// A token model's input (`tokV`): [`TOKENS_SIMULATED`] token ids drawn uniformly from
+    /// the vocabulary with the generated input's seed (a token's one-hot vector is what
+    /// the embedding takes, whatever the text). Files and datasets are refused: `eval DIR
+    /// --dataset text:FILE` measures a token model on text.
+    pub fn token_ids(&self, vocab: usize) -> Result<Vec<u32>> {
+        let Source::Generated { seed, .. } = self.source else {
+            return Err(Error::Inputs {
+                reason: format!(
+                    "a token model (tok{vocab}) is simulated on {TOKENS_SIMULATED} generated token ids (--seed); `eval MODEL DIR --dataset text:FILE` runs it on text"
+                ),
+            });
+        };
+        let mut rng = eie_rng::Rng::new(seed);
+        Ok((0..TOKENS_SIMULATED)
+            .map(|_| rng.below(vocab as u64) as u32)
+            .collect())
+    }
+
     /// A described model's input samples: as [`InputRequest::vectors`], a dataset also
     /// checked against the network's input (images to an LSTM, sequences to a convolution
     /// refused).
@@ -284,6 +305,16 @@ impl InputRequest {
         params: &TimingParams,
         arith: Arith,
     ) -> Result<(Mode, Vec<LayerRun<'a>>)> {
+        if let Some(vocab) = program.network().vocab() {
+            // A token model: every EIE run of the generated tokens, token after token.
+            let ids = self.token_ids(vocab)?;
+            let fracs = program.token_fractions(&self.act_frac, std::iter::once(&ids[..]))?;
+            let (_, runs) = program.token_run(&ids, &fracs, arith, Some(params))?;
+            return Ok((
+                Mode::Independent,
+                runs.into_iter().map(|r| r.record).collect(),
+            ));
+        }
         let sample = self.samples(program.network(), recorded)?.swap_remove(0);
         let fracs = program.fractions(&self.act_frac, std::iter::once(sample.as_slice()))?;
         let (_, runs) = program.run(&sample, &fracs, arith, Some(params))?;

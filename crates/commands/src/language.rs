@@ -711,7 +711,7 @@ pub fn check_fractions(given: &[u8], views: &[LayerView]) -> Result<()> {
 pub struct TextReport {
     /// What was measured: "next token", "masked tokens (15%)" (then `perplexity` and
     /// `top1` are of the masked tokens), or "sentence embeddings (mean-pooled)" or
-    /// "([CLS])" (then each stage has `cosine` and `rank_correlation`, and `top1` is
+    /// "(`[CLS]`)" (then each stage has `cosine` and `rank_correlation`, and `top1` is
     /// retrieval's).
     pub metric: &'static str,
     /// The tokenizer.json.

@@ -21,6 +21,7 @@ pub mod pack;
 pub mod rtl_check;
 pub mod simulate;
 pub mod sweep;
+pub mod tokens;
 pub mod train;
 pub mod unpack;
 pub mod vectors;

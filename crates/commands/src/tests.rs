@@ -314,6 +314,7 @@ fn train_then_eval_measure_the_same_network() {
         },
         out: model.clone(),
         force: false,
+        context: None,
     }
     .run(&Quiet)
     .unwrap();

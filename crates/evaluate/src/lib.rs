@@ -10,6 +10,7 @@ pub mod program;
 pub mod retrain;
 mod share;
 mod stages;
+pub mod tokens;
 mod train;
 
 #[cfg(test)]
@@ -34,6 +35,6 @@ pub use share::{
 pub use stages::{
     ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, StageRuns, bundle_density,
     check_whole_network, description_of, eie_stage, float_stages, is_retrained, network_of,
-    stage_reports,
+    stage_reports, token_float_stages,
 };
 pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train};

@@ -143,7 +143,8 @@ impl Model {
         let mut a = Act::of(x, net.input());
         for (op, &input) in net.ops().iter().zip(net.shapes()) {
             a = match *op {
-                Op::Linear { layer } => Act::Vector(linear(
+                // An embedding's input is a one-hot vector: its product is the column.
+                Op::Linear { layer } | Op::Embed { layer } => Act::Vector(linear(
                     a.vector(),
                     self.weights[layer].val(),
                     self.bias(layer),
@@ -233,6 +234,62 @@ impl Model {
             out.push(h.clone());
         }
         Tensor::stack(out, 1)
+    }
+
+    /// A token model's logits `[batch * t, V]` of token ids `[batch, t]`, every window from a
+    /// zero state: the embedding's rows (burn's layout of its `[E, V]` matrix is the table
+    /// `[V, E]`), each LSTM over the window, each Linear and ReLU at every token.
+    pub fn forward_tokens(&self, net: &Network, ids: Tensor<2, Int>) -> Tensor<2> {
+        let [b, t] = ids.dims();
+        let flat = ids.reshape([b * t]);
+        let mut x: Option<Tensor<3>> = None;
+        for op in net.ops() {
+            x = Some(match *op {
+                Op::Embed { layer } => {
+                    let e = net.layers()[layer].outputs;
+                    self.weights[layer]
+                        .val()
+                        .select(0, flat.clone())
+                        .reshape([b, t, e])
+                }
+                Op::Lstm { layer, hidden } => {
+                    let features = net.layers()[layer].inputs - hidden;
+                    self.lstm(x.expect("after the embedding"), layer, t, features, hidden)
+                }
+                Op::Linear { layer } => {
+                    let l = &net.layers()[layer];
+                    let y = linear(
+                        x.expect("after the embedding").reshape([b * t, l.inputs]),
+                        self.weights[layer].val(),
+                        self.bias(layer),
+                    );
+                    y.reshape([b, t, l.outputs])
+                }
+                Op::Relu => relu(x.expect("after the embedding")),
+                _ => unreachable!("a token model has embeddings, LSTMs, Linears and ReLUs"),
+            });
+        }
+        let v = net.outputs();
+        x.expect("a token model has layers").reshape([b * t, v])
+    }
+
+    /// The same values as new leaves of their own (`Streamed::fork`).
+    pub fn fork(&self) -> Self {
+        Self {
+            weights: self
+                .weights
+                .iter()
+                .map(|p| Param::initialized(p.id, p.val().detach().require_grad()))
+                .collect(),
+            biases: self
+                .biases
+                .iter()
+                .map(|b| {
+                    b.as_ref()
+                        .map(|p| Param::initialized(p.id, p.val().detach().require_grad()))
+                })
+                .collect(),
+        }
     }
 
     /// Copies the module's values back into `net` (PyTorch layout).

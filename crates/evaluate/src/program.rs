@@ -81,8 +81,9 @@ impl<'a> Program<'a> {
             let (weight, bias) = view.dense()?;
             layers.push(Dense {
                 bias_name: view.parts()[0].bias().map(str::to_string),
-                outputs: spec.shape[0],
+                outputs: spec.rows(),
                 inputs: view.inputs(),
+                table: spec.table,
                 shape: spec.shape,
                 name: spec.name,
                 lstm: None,
@@ -208,6 +209,7 @@ impl<'a> Program<'a> {
         given: &[u8],
         inputs: impl Iterator<Item = &'x [f32]>,
     ) -> Result<Vec<u8>> {
+        self.not_tokens()?;
         if given.is_empty() {
             return Ok(self.calibrate(inputs));
         }
@@ -326,6 +328,7 @@ impl<'a> Program<'a> {
         arith: Arith,
         params: Option<&TimingParams>,
     ) -> Result<(usize, Vec<Run<'a>>)> {
+        self.not_tokens()?;
         let mut runs = Vec::new();
         let mut eie = |layer: usize, input: &[i16], relu: bool| -> Result<Vec<i16>> {
             let (view, f_in, f_out) = (self.views[layer], fracs[2 * layer], fracs[2 * layer + 1]);
@@ -434,6 +437,123 @@ impl<'a> Program<'a> {
             None => first_max(&float),
         };
         Ok((prediction, runs))
+    }
+}
+
+impl<'a> Program<'a> {
+    /// A token model runs token by token ([`Program::token_run`]), not sample by sample.
+    fn not_tokens(&self) -> Result<()> {
+        match self.net.vocab() {
+            Some(_) => Err(Error::Config {
+                what: "model description",
+                reason: format!(
+                    "{} is a token model: it runs on token ids, one token after another, not on samples",
+                    self.net.describe()
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A token model's logits for the window `ids` (`ids.len() x V`) with every matrix on
+    /// EIE ([`reference::run_tokens`], the loop the float reference runs): each matrix's
+    /// input quantized to its input fraction (an embedding's one-hot vector, an LSTM's
+    /// `[x_t; h_{t-1}]`), run bit-exact through the functional model on its images, its
+    /// 16-bit outputs read back as floats; the host applies ReLUs (equal to EIE's on
+    /// write-back: rounding commutes with them) and the LSTM cell, and quantizes `h_t` to the
+    /// next step's input fraction. With `--relu-last`, the last matrix's ReLU is EIE's.
+    pub fn token_logits(&self, ids: &[u32], fracs: &[u8], arith: Arith) -> Result<Vec<f32>> {
+        Ok(self.token_run(ids, fracs, arith, None)?.0)
+    }
+
+    /// [`Program::token_logits`], and with `params` every EIE run in order (each token's
+    /// matrices in the network's order, one run each), each also through the timing model.
+    pub fn token_run(
+        &self,
+        ids: &[u32],
+        fracs: &[u8],
+        arith: Arith,
+        params: Option<&TimingParams>,
+    ) -> Result<(Vec<f32>, Vec<Run<'a>>)> {
+        let last = self.views.len() - 1;
+        let mut runs = Vec::new();
+        let matrix = |layer: usize, x: &[f32]| -> Result<Vec<f32>> {
+            let (view, f_in, f_out) = (self.views[layer], fracs[2 * layer], fracs[2 * layer + 1]);
+            let relu = arith.relu_last && layer == last;
+            let input = quantize(x, f_in)?;
+            let out = match params {
+                Some(p) => {
+                    let s = step(view, &input, f_in, f_out, arith, relu, p)?;
+                    let out = s.output.outputs.clone();
+                    runs.push(Run {
+                        layer,
+                        record: LayerRun {
+                            view,
+                            input,
+                            f_in,
+                            f_out,
+                            relu,
+                            step: s,
+                        },
+                    });
+                    out
+                }
+                None => functional::layer(view, &input, f_in, f_out, arith, relu)?.outputs,
+            };
+            Ok(dequantize(&out, f_out))
+        };
+        let carry = |layer: usize, h: &mut [f32]| -> Result<()> {
+            let f = fracs[2 * layer];
+            let q = dequantize(&quantize(h, f)?, f);
+            h.copy_from_slice(&q);
+            Ok(())
+        };
+        let logits = reference::run_tokens(&self.net, ids, matrix, carry)?;
+        Ok((logits, runs))
+    }
+
+    /// A token model's activation fractions: `given`, checked, or when none are given
+    /// calibrated on the float run of the shared values over `windows` (as
+    /// [`Program::calibrate`] does for samples: per matrix, the largest fraction at which
+    /// the largest |input| and |output| seen fit 16 bits; chained Linears share theirs).
+    pub fn token_fractions<'x>(
+        &self,
+        given: &[u8],
+        windows: impl Iterator<Item = &'x [u32]>,
+    ) -> Result<Vec<u8>> {
+        if !given.is_empty() {
+            self.check_fractions(given)?;
+            return Ok(given.to_vec());
+        }
+        let max_abs = |v: &[f32]| v.iter().fold(0f64, |m, &a| m.max((a as f64).abs()));
+        let ranges = std::cell::RefCell::new(vec![Range::default(); self.views.len()]);
+        let layers = self.net.layers();
+        for ids in windows {
+            let matrix = |layer: usize, x: &[f32]| {
+                let y = reference::linear(&layers[layer], x);
+                let r = &mut ranges.borrow_mut()[layer];
+                r.input = r.input.max(max_abs(x));
+                r.output = r.output.max(max_abs(&y));
+                Ok::<_, std::convert::Infallible>(y)
+            };
+            if let Err(never) = reference::run_tokens(&self.net, ids, matrix, |_, _| Ok(())) {
+                match never {}
+            }
+        }
+        let frac = |m: f64| {
+            if m.is_finite() {
+                fraction_for(m)
+            } else {
+                MAX_ACT_FRAC
+            }
+        };
+        let mut fracs: Vec<u8> = ranges
+            .into_inner()
+            .iter()
+            .flat_map(|r| [frac(r.input), frac(r.output)])
+            .collect();
+        self.tie_chained(&mut fracs);
+        Ok(fracs)
     }
 }
 

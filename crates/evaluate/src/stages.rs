@@ -324,6 +324,22 @@ pub fn float_stages(
     Ok((stages, notes))
 }
 
+/// A token model's float stages rebuilt from `net` (the original) and the packed codes, as
+/// [`float_stages`] rebuilds them: pruned (the original weights where the images store one)
+/// and pruned + shared (every stored weight, and folded bias, its shared value).
+pub fn token_float_stages(net: &Network, bundle: &Bundle) -> Result<[(&'static str, Network); 2]> {
+    Ok([
+        (
+            PRUNED_STAGE,
+            from_codes(net, bundle, false, |orig, _| orig)?,
+        ),
+        (
+            SHARED_STAGE,
+            from_codes(net, bundle, true, |_, shared| shared)?,
+        ),
+    ])
+}
+
 /// Every sample's runs counted for the energy model, and the layers they are of (a described
 /// model's EIE layers; its host layers are not counted).
 pub struct StageRuns<'a> {

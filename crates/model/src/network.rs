@@ -1,6 +1,7 @@
 //! The network as plain data: its matrices in PyTorch's layout (a Linear's `[out, in]`, a
 //! convolution's `[out, in, kh, kw]` read as `[out, in*kh*kw]`, an LSTM layer's
-//! `[weight_ih | weight_hh]` with bias `bias_ih + bias_hh`: the matrix EIE runs), and the
+//! `[weight_ih | weight_hh]` with bias `bias_ih + bias_hh`, an embedding table `[V, E]`
+//! transposed to `[E, V]`: the matrix EIE runs), and the
 //! forward pass as a list of operations over them. Building one checks every shape; burn only
 //! sees it inside training and evaluation.
 
@@ -42,10 +43,14 @@ pub struct Dense {
     /// Columns of W.
     pub inputs: usize,
     /// The tensor's shape as stored: `[outputs, inputs]`, or a convolution's
-    /// `[outputs, channels, kh, kw]` (an LSTM's packed matrix: `[4H, inputs + H]`).
+    /// `[outputs, channels, kh, kw]` (an LSTM's packed matrix: `[4H, inputs + H]`; an
+    /// embedding's table: `[inputs, outputs]`).
     pub shape: Vec<usize>,
     /// For an LSTM layer, the tensors it is packed from.
     pub lstm: Option<LstmTensors>,
+    /// An embedding: the tensor is the table `[inputs, outputs]` (`nn.Embedding`'s
+    /// `[V, E]`), the matrix its transpose.
+    pub table: bool,
     /// W, `outputs x inputs`, row-major (PyTorch's layout).
     pub weight: Vec<f32>,
     /// b, `outputs` values.
@@ -78,8 +83,15 @@ pub enum Op {
         /// Zero padding on every side.
         padding: usize,
     },
-    /// One LSTM layer over the whole sequence: gates `W [x_t; h_{t-1}] + b` (the packed
-    /// matrix) in PyTorch's order i, f, g, o; outputs every `h_t`.
+    /// A token model's embedding: the column of its matrix (`[E, V]`) that the token's
+    /// one-hot vector selects.
+    Embed {
+        /// Index into [`Network::layers`].
+        layer: usize,
+    },
+    /// One LSTM layer over the whole sequence (a token model's: one step, its state carried
+    /// to the next token): gates `W [x_t; h_{t-1}] + b` (the packed matrix) in PyTorch's
+    /// order i, f, g, o; outputs every `h_t`.
     Lstm {
         /// Index of the packed matrix in [`Network::layers`].
         layer: usize,
@@ -133,7 +145,8 @@ fn check_dense(l: &Dense) -> Result<()> {
             l.inputs
         ));
     }
-    if l.shape.iter().product::<usize>() != l.weight.len() || l.shape.first() != Some(&l.outputs) {
+    let leading = if l.table { l.inputs } else { l.outputs };
+    if l.shape.iter().product::<usize>() != l.weight.len() || l.shape.first() != Some(&leading) {
         return bad(format!(
             "shape {:?} for {} x {}",
             l.shape, l.outputs, l.inputs
@@ -253,15 +266,20 @@ impl Network {
                             });
                             next += 1;
                             if k + 1 < n {
-                                let Shape::Sequence { steps, .. } = step.output else {
-                                    unreachable!("an LSTM outputs a sequence")
-                                };
-                                shapes.push(Shape::Sequence {
-                                    steps,
-                                    features: hidden,
+                                shapes.push(match step.output {
+                                    Shape::Sequence { steps, .. } => Shape::Sequence {
+                                        steps,
+                                        features: hidden,
+                                    },
+                                    // A token model's step.
+                                    _ => Shape::Vector(hidden),
                                 });
                             }
                         }
+                    }
+                    LayerKind::Embed { .. } => {
+                        ops.push(Op::Embed { layer: next });
+                        next += 1;
                     }
                     LayerKind::MaxPool { kernel, stride } => {
                         ops.push(Op::MaxPool { kernel, stride })
@@ -302,6 +320,7 @@ impl Network {
                 inputs: m.cols,
                 shape: vec![m.rows, m.cols],
                 lstm: None,
+                table: false,
                 weight: m.data,
                 bias,
             });
@@ -328,8 +347,8 @@ impl Network {
 
     /// A freshly initialised network as `arch` describes, PyTorch's default initialisation
     /// (every Linear and convolution weight and bias uniform in `[-1/sqrt(fan_in),
-    /// 1/sqrt(fan_in)]`, every LSTM tensor in `[-1/sqrt(H), 1/sqrt(H)]`), tensors drawn in
-    /// [`Arch::tensors`] order from eie-rng with `seed`.
+    /// 1/sqrt(fan_in)]`, every LSTM tensor in `[-1/sqrt(H), 1/sqrt(H)]`, an embedding
+    /// standard normal), tensors drawn in [`Arch::tensors`] order from eie-rng with `seed`.
     pub fn init_arch(arch: &Arch, seed: u64) -> Result<Self> {
         let specs = arch.tensors()?;
         let total = specs
@@ -355,9 +374,12 @@ impl Network {
             };
             let bound = 1.0 / (fan_in as f64).sqrt();
             let n: usize = spec.shape.iter().product();
-            let values: Vec<f32> = (0..n)
-                .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
-                .collect();
+            let values: Vec<f32> = match arch.layers[spec.layer].kind {
+                LayerKind::Embed { .. } => (0..n).map(|_| rng.normal() as f32).collect(),
+                _ => (0..n)
+                    .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
+                    .collect(),
+            };
             drawn.insert(spec.name.clone(), values);
         }
         Self::from_parts(arch, assemble(arch, &mut drawn)?)
@@ -416,6 +438,11 @@ impl Network {
         self.layers.last().expect("non-empty").outputs
     }
 
+    /// A token model's vocabulary (`None`: not a token model, [`Arch::vocab`]).
+    pub fn vocab(&self) -> Option<usize> {
+        self.arch.as_ref().and_then(Arch::vocab)
+    }
+
     /// Whether the network is an MLP (Linear and ReLU over a vector).
     pub fn is_mlp(&self) -> bool {
         self.ops
@@ -445,6 +472,15 @@ impl Network {
             Some(a) => a.layers[0].label(),
             None => self.layers[0].name.clone(),
         };
+        if let Some(v) = self.vocab() {
+            return Err(Error::Arch {
+                arch: self.describe(),
+                reason: format!(
+                    "a token model (tok{v}) reads text (--dataset text:FILE), not {}",
+                    data.name()
+                ),
+            });
+        }
         let input = self.input();
         let described = |shape: &[usize], form: Form| -> String {
             let dims = shape
@@ -533,6 +569,10 @@ impl Network {
         let mut data: Vec<Vec<f32>> = Vec::new();
         for l in &self.layers {
             match &l.lstm {
+                None if l.table => {
+                    specs.push((l.name.clone(), Dtype::F32, l.shape.clone()));
+                    data.push(transpose(&l.weight, l.outputs, l.inputs));
+                }
                 None => {
                     specs.push((l.name.clone(), Dtype::F32, l.shape.clone()));
                     data.push(l.weight.clone());
@@ -643,6 +683,39 @@ pub struct MatrixSpec {
     pub name: String,
     /// Its shape ([`Dense::shape`]).
     pub shape: Vec<usize>,
+    /// An embedding: `shape` is the table's, `[inputs, rows]` ([`Dense::table`]).
+    pub table: bool,
+}
+
+impl MatrixSpec {
+    /// The matrix's rows.
+    pub fn rows(&self) -> usize {
+        if self.table {
+            self.shape[1]
+        } else {
+            self.shape[0]
+        }
+    }
+
+    /// The matrix's columns (a convolution's `in * kh * kw`).
+    pub fn cols(&self) -> usize {
+        if self.table {
+            self.shape[0]
+        } else {
+            self.shape[1..].iter().product()
+        }
+    }
+}
+
+/// `rows x cols` row-major to `cols x rows` row-major.
+pub fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
 }
 
 /// The matrices a description means, in order: one per Linear and convolution (its weight
@@ -659,6 +732,7 @@ pub fn matrix_specs(arch: &Arch) -> Result<Vec<MatrixSpec>> {
                         layer: t.layer,
                         name: format!("{}.packed_l{k}", layer.name),
                         shape: vec![t.shape[0], t.shape[1] + hidden],
+                        table: false,
                     });
                 }
             }
@@ -666,6 +740,7 @@ pub fn matrix_specs(arch: &Arch) -> Result<Vec<MatrixSpec>> {
                 layer: t.layer,
                 name: t.name.clone(),
                 shape: t.shape.clone(),
+                table: matches!(layer.kind, LayerKind::Embed { .. }),
             }),
         }
     }
@@ -679,7 +754,7 @@ fn assemble(arch: &Arch, tensors: &mut HashMap<String, Vec<f32>>) -> Result<Vec<
     let mut layers = Vec::new();
     for spec in matrix_specs(arch)? {
         let layer = &arch.layers[spec.layer];
-        let (rows, inputs) = (spec.shape[0], spec.shape[1..].iter().product::<usize>());
+        let (rows, inputs) = (spec.rows(), spec.cols());
         match layer.kind {
             LayerKind::Lstm { hidden, .. } => {
                 let k = spec
@@ -723,8 +798,23 @@ fn assemble(arch: &Arch, tensors: &mut HashMap<String, Vec<f32>>) -> Result<Vec<
                     inputs,
                     shape: spec.shape.clone(),
                     lstm: Some(t),
+                    table: false,
                     weight,
                     bias,
+                });
+            }
+            LayerKind::Embed { .. } => {
+                let table = tensors.remove(&spec.name).expect("read or drawn");
+                layers.push(Dense {
+                    name: spec.name.clone(),
+                    bias_name: None,
+                    outputs: rows,
+                    inputs,
+                    shape: spec.shape.clone(),
+                    lstm: None,
+                    table: true,
+                    weight: transpose(&table, inputs, rows),
+                    bias: None,
                 });
             }
             _ => {
@@ -737,6 +827,7 @@ fn assemble(arch: &Arch, tensors: &mut HashMap<String, Vec<f32>>) -> Result<Vec<
                     inputs,
                     shape: spec.shape.clone(),
                     lstm: None,
+                    table: false,
                     weight: tensors.remove(&spec.name).expect("read or drawn"),
                     bias,
                 });

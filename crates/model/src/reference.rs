@@ -12,6 +12,81 @@ impl Network {
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         forward(self, x)
     }
+
+    /// A token model's float logits for `ids` ([`run_tokens`] with every matrix in float; an
+    /// embedding's column read as it is, which is what its product with the one-hot vector
+    /// gives): `ids.len() x V`. Ids past the vocabulary select nothing (callers check them).
+    pub fn forward_tokens(&self, ids: &[u32]) -> Vec<f32> {
+        let layers = self.layers();
+        let run = run_tokens(
+            self,
+            ids,
+            |layer, x| {
+                let l = &layers[layer];
+                // A one-hot vector: its product is the column itself.
+                let hot =
+                    l.table && l.bias.is_none() && x.iter().filter(|&&v| v != 0.0).count() == 1;
+                Ok::<_, std::convert::Infallible>(match x.iter().position(|&v| v == 1.0) {
+                    Some(j) if hot => (0..l.outputs).map(|r| l.weight[r * l.inputs + j]).collect(),
+                    _ => linear(l, x),
+                })
+            },
+            |_, _| Ok(()),
+        );
+        match run {
+            Ok(logits) => logits,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// A token model's run over `ids` from a zero state, one token after another (the one loop
+/// the float reference and the EIE path share): a token's one-hot vector through the ops,
+/// `matrix(layer, x)` computing a matrix's `W x + b` (an embedding's on the one-hot vector,
+/// an LSTM's on `[x_t; h_{t-1}]`), the host applying ReLUs and the LSTM cell, `carry(layer,
+/// h)` changing an LSTM's `h_t` (quantizing it) before it is output and fed back. Returns
+/// every token's logits, `ids.len() x V`. An id past the vocabulary is a zero vector
+/// (callers check ids first).
+pub fn run_tokens<E>(
+    net: &Network,
+    ids: &[u32],
+    mut matrix: impl FnMut(usize, &[f32]) -> Result<Vec<f32>, E>,
+    mut carry: impl FnMut(usize, &mut [f32]) -> Result<(), E>,
+) -> Result<Vec<f32>, E> {
+    let vocab = net.inputs();
+    // Each LSTM layer's (h, c), carried from one token to the next.
+    let mut state: Vec<Option<(Vec<f32>, Vec<f32>)>> = net
+        .ops()
+        .iter()
+        .map(|op| match *op {
+            Op::Lstm { hidden, .. } => Some((vec![0f32; hidden], vec![0f32; hidden])),
+            _ => None,
+        })
+        .collect();
+    let mut logits = Vec::with_capacity(ids.len() * net.outputs());
+    for &id in ids {
+        let mut x = vec![0f32; vocab];
+        if let Some(v) = x.get_mut(id as usize) {
+            *v = 1.0;
+        }
+        for (i, op) in net.ops().iter().enumerate() {
+            x = match *op {
+                Op::Embed { layer } | Op::Linear { layer } => matrix(layer, &x)?,
+                Op::Lstm { layer, .. } => {
+                    let (h, c) = state[i].as_mut().expect("an LSTM's state");
+                    let input = [&x[..], &h[..]].concat();
+                    let g = matrix(layer, &input)?;
+                    lstm_cell(&g, c, h);
+                    carry(layer, h)?;
+                    h.clone()
+                }
+                Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
+                _ => unreachable!("a token model has embeddings, LSTMs, Linears and ReLUs"),
+            };
+        }
+        logits.extend_from_slice(&x);
+    }
+    Ok(logits)
 }
 
 /// `y = W x + b` of one matrix, f64 sums.
@@ -200,7 +275,7 @@ pub fn lstm_over<E>(
 pub fn op(net: &Network, op: Op, input: Shape, a: &[f32]) -> Vec<f32> {
     let layers = net.layers();
     match op {
-        Op::Linear { layer } => linear(&layers[layer], a),
+        Op::Linear { layer } | Op::Embed { layer } => linear(&layers[layer], a),
         Op::Conv {
             layer,
             stride,

@@ -423,3 +423,91 @@ fn an_mlp_is_the_same_network_either_way() {
     assert_eq!(a.forward(&x), b.forward(&x));
     assert_eq!(a.describe(), "5-4-3");
 }
+
+#[test]
+fn a_token_model_resolves_to_pytorch_tensors_and_one_token_steps() {
+    let text = "tok65-embed16-lstm32x2-65";
+    let arch: Arch = text.parse().unwrap();
+    assert_eq!(arch.to_string(), text);
+    assert_eq!(arch.vocab(), Some(65));
+    let t = arch.tensors().unwrap();
+    let names: Vec<(&str, &[usize])> = t
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice()))
+        .collect();
+    assert_eq!(names[0], ("embed.weight", &[65, 16][..]));
+    assert_eq!(names[1], ("lstm.weight_ih_l0", &[128, 16][..]));
+    assert_eq!(names[5], ("lstm.weight_ih_l1", &[128, 32][..]));
+    assert_eq!(names[9], ("fc1.weight", &[65, 32][..]));
+    let specs = matrix_specs(&arch).unwrap();
+    assert_eq!(
+        (specs[0].rows(), specs[0].cols(), specs[0].table),
+        (16, 65, true)
+    );
+    assert_eq!((specs[1].rows(), specs[1].cols()), (128, 48));
+    let net = Network::init_arch(&arch, 3).unwrap();
+    assert_eq!(net.vocab(), Some(65));
+    assert_eq!(net.ops()[0], Op::Embed { layer: 0 });
+    assert_eq!(net.layers()[0].shape, [65, 16]);
+    assert_eq!((net.layers()[0].outputs, net.layers()[0].inputs), (16, 65));
+    // Named modules, and a ReLU between two Linears.
+    let named: Arch = "tok10-emb=embed8-rnn=lstm8-proj=8-dec=10".parse().unwrap();
+    let t = named.tensors().unwrap();
+    assert_eq!(t[0].name, "emb.weight");
+    assert_eq!(t.last().unwrap().name, "dec.bias");
+    let net = Network::init_arch(&named, 0).unwrap();
+    assert!(net.ops().contains(&Op::Relu));
+}
+
+#[test]
+fn token_models_that_cannot_be_are_refused_by_name() {
+    for (text, says) in [
+        ("tok65-lstm32-65", "starts with its embedding"),
+        ("28x28-embed16-lstm32-10", "first layer of a token model"),
+        ("tok65-embed16-lstm32-10", "next token's logits are 65"),
+        ("tok65-embed16-conv4k3-65", "needs an image"),
+        (
+            "tok65-embed16-lstm32-embed8-65",
+            "first layer of a token model",
+        ),
+        ("tok0-embed16-65", "vocabulary 0"),
+        ("tok65-embed16k2-65", "unknown option"),
+        ("tok65-embed16-lstm32", "next token's logits"),
+    ] {
+        let e = text.parse::<Arch>().unwrap_err().to_string();
+        assert!(e.contains(says), "{text}: {e}");
+    }
+}
+
+/// A token model's run equals its pieces run by hand: the embedding's column, the LSTM over
+/// the sequence of those columns (the classifier's own recurrence), the Linear at every step;
+/// and its checkpoint round-trips in PyTorch's layout (the table as `[V, E]`).
+#[test]
+fn a_token_model_runs_as_its_pieces_and_round_trips() {
+    let arch: Arch = "tok7-embed5-lstm6-7".parse().unwrap();
+    let net = Network::init_arch(&arch, 11).unwrap();
+    let ids = [3u32, 0, 6, 6, 2];
+    let logits = net.forward_tokens(&ids);
+    assert_eq!(logits.len(), ids.len() * 7);
+    let (embed, lstm, head) = (&net.layers()[0], &net.layers()[1], &net.layers()[2]);
+    let x: Vec<f32> = ids
+        .iter()
+        .flat_map(|&id| (0..5).map(move |r| embed.weight[r * 7 + id as usize]))
+        .collect();
+    let h = reference::lstm(lstm, &x, ids.len(), 6);
+    let by_hand: Vec<f32> = h
+        .chunks(6)
+        .flat_map(|h| reference::linear(head, h))
+        .collect();
+    assert_eq!(logits, by_hand);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lm.safetensors");
+    net.write_safetensors(&path, &BTreeMap::new()).unwrap();
+    let ck = Checkpoint::open(&path).unwrap();
+    assert_eq!(ck.info("embed.weight").unwrap().shape, [7, 5]);
+    let table = ck.read_f32("embed.weight").unwrap();
+    // Row `id` of the table is the token's embedding.
+    assert_eq!(&table[3 * 5..4 * 5], &x[..5]);
+    let back = Network::from_arch_checkpoint(&ck, &arch).unwrap();
+    assert_eq!(back.forward_tokens(&ids), logits);
+}

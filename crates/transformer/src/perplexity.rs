@@ -152,26 +152,55 @@ impl<L: Linear> Model<L> {
     /// ([`check_windows`]). Logits that are not finite are an error, not a perplexity.
     pub fn perplexity(&self, ids: &[u32], context: usize, stride: usize) -> Result<Perplexity> {
         check_windows(&self.config, context, stride)?;
-        if ids.len() < 2 {
-            return Err(Error::Input {
-                reason: format!("{} tokens: perplexity needs at least 2", ids.len()),
-            });
-        }
-        check_ids(ids, self.config.vocab)?;
-        let vocab = self.config.vocab;
-        let mut p = Perplexity::new();
-        for (begin, end, first) in windows(ids.len(), context, stride) {
-            let out = self.forward(&ids[begin..end])?;
-            let logits = out.logits.expect("a causal model has a head");
-            for j in first..end {
-                let row = &logits[(j - 1 - begin) * vocab..(j - begin) * vocab];
-                p.score(row, ids[j] as usize, j - 1)?;
-            }
-            p.windows += 1;
-            p.run += end - begin;
-        }
-        Ok(p)
+        sliding(ids, self.config.vocab, context, stride, |window| {
+            Ok(self
+                .forward(window)?
+                .logits
+                .expect("a causal model has a head"))
+        })
     }
+}
+
+/// Perplexity over `ids` of any causal model over `vocab` tokens whose logits of a window
+/// (`[window, vocab]`) `forward` computes, in windows of `context` tokens every `stride`
+/// ([`windows`]; the windows themselves are the caller's to check). Ids past the vocabulary
+/// and logits that are not finite are errors.
+pub fn sliding<E: From<Error>>(
+    ids: &[u32],
+    vocab: usize,
+    context: usize,
+    stride: usize,
+    mut forward: impl FnMut(&[u32]) -> std::result::Result<Vec<f32>, E>,
+) -> std::result::Result<Perplexity, E> {
+    if ids.len() < 2 {
+        return Err(Error::Input {
+            reason: format!("{} tokens: perplexity needs at least 2", ids.len()),
+        }
+        .into());
+    }
+    check_ids(ids, vocab)?;
+    let mut p = Perplexity::new();
+    for (begin, end, first) in windows(ids.len(), context, stride) {
+        let logits = forward(&ids[begin..end])?;
+        if logits.len() != (end - begin) * vocab {
+            return Err(Error::Input {
+                reason: format!(
+                    "a window of {} tokens gave {} logits, not {} a token",
+                    end - begin,
+                    logits.len(),
+                    vocab
+                ),
+            }
+            .into());
+        }
+        for j in first..end {
+            let row = &logits[(j - 1 - begin) * vocab..(j - begin) * vocab];
+            p.score(row, ids[j] as usize, j - 1)?;
+        }
+        p.windows += 1;
+        p.run += end - begin;
+    }
+    Ok(p)
 }
 
 #[cfg(test)]

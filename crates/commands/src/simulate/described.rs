@@ -34,8 +34,12 @@ pub struct DescribedReport {
     pub host_layers: Vec<String>,
     /// Per matrix its input's and output's fraction (host layers: 0, 0).
     pub fractions: Vec<u8>,
-    /// Inferences (images, sequences) run.
+    /// Inferences (images, sequences; a token model's tokens) run.
     pub inferences: usize,
+    /// A token model (`tokV`): an inference is a token, run from the state the tokens
+    /// before it left, and this is tokens a second at the timing model's clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_second: Option<f64>,
     /// Per EIE layer, the mean over inferences.
     pub layers: Vec<DescribedLayer>,
     /// Mean cycles per inference, every EIE layer together.
@@ -105,8 +109,31 @@ impl Request {
         check_pes(self.pes, pes)?;
         let params = self.timing;
         let net = program.network();
-        let samples = self.input.samples(net, model.settings())?;
-        let fracs = program.fractions(&self.input.act_frac, samples.iter().map(Vec::as_slice))?;
+        // Each inference's runs: a sample's, or a token model's token's.
+        let (fracs, inferences) = match net.vocab() {
+            Some(vocab) => {
+                let ids = self.input.token_ids(vocab)?;
+                let fracs =
+                    program.token_fractions(&self.input.act_frac, std::iter::once(&ids[..]))?;
+                let (_, all) = program.token_run(&ids, &fracs, self.arith, Some(&params))?;
+                let mut per_token = Vec::with_capacity(ids.len());
+                let mut all = all.into_iter();
+                for _ in 0..ids.len() {
+                    per_token.push(all.by_ref().take(views.len()).collect::<Vec<_>>());
+                }
+                (fracs, per_token)
+            }
+            None => {
+                let samples = self.input.samples(net, model.settings())?;
+                let fracs =
+                    program.fractions(&self.input.act_frac, samples.iter().map(Vec::as_slice))?;
+                let mut each = Vec::with_capacity(samples.len());
+                for x in &samples {
+                    each.push(program.run(x, &fracs, self.arith, Some(&params))?.1);
+                }
+                (fracs, each)
+            }
+        };
         let eie = program.eie_layers();
         let pointer_bits = model.bundle.meta().pointer_bits;
         let counting = EnergySetup {
@@ -116,9 +143,8 @@ impl Request {
         };
         let mut runs = Runs::new();
         let mut sums = vec![Sums::default(); eie.len()];
-        for x in &samples {
-            let (_, eie_runs) = program.run(x, &fracs, self.arith, Some(&params))?;
-            for r in &eie_runs {
+        for eie_runs in &inferences {
+            for r in eie_runs {
                 let k = eie
                     .iter()
                     .position(|&l| l == r.layer)
@@ -130,11 +156,11 @@ impl Request {
                 s.busy += t.busy();
                 s.stalls += t.stall_cycles;
             }
-            let (counts, repeats) = program.energy_counts(&eie_runs, &counting);
+            let (counts, repeats) = program.energy_counts(eie_runs, &counting);
             runs.add_repeated(&counts, &repeats);
         }
         let costed = runs.costed(&program.eie_views(), pointer_bits, table);
-        let n = samples.len() as f64;
+        let n = inferences.len() as f64;
         let layers: Vec<DescribedLayer> = eie
             .iter()
             .zip(&sums)
@@ -158,7 +184,10 @@ impl Request {
             acc_bits: self.arith.acc_bits,
             host_layers: program.host_layers(),
             fractions: fracs,
-            inferences: samples.len(),
+            inferences: inferences.len(),
+            tokens_per_second: net
+                .vocab()
+                .map(|_| 1e6 * params.clock_mhz / cycles.max(1.0)),
             cycles_per_inference: cycles,
             time_per_inference_us: cycles / params.clock_mhz,
             layers,

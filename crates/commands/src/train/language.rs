@@ -67,7 +67,7 @@ pub struct HeldOut {
 
 impl Settings {
     /// A language model's training; `--epochs` is a classifier's.
-    fn decoder(&self) -> Result<DecoderTraining> {
+    pub(super) fn decoder(&self) -> Result<DecoderTraining> {
         if self.epochs.is_some() {
             return Err(Error::NotApplicable {
                 option: "--epochs",
@@ -141,7 +141,7 @@ impl Request {
         estimate.add(format!("{} tokens", tokens.len()), tokens.len() as u64 * 4);
         estimate.check(self.data.max_memory)?;
         let held = held_bytes
-            .map(|b| self.held_out(path, b, &tokenizer, &shape))
+            .map(|b| self.held_out(path, b, &tokenizer, shape.context))
             .transpose()?;
         observer.note(&format!(
             "training {shape} ({parameters} values) on {} tokens of {} ({} characters and {UNKNOWN_TOKEN}), {} steps of {} windows",
@@ -151,28 +151,9 @@ impl Request {
             cfg.steps,
             cfg.batch_size
         ));
-        let every = (cfg.steps / 20).max(1);
-        // The last 100 steps' losses for the final figure, a running sum for the notes.
-        let mut recent = std::collections::VecDeque::with_capacity(101);
-        let (mut sum, mut n) = (0f64, 0usize);
-        let values = train_decoder(&shape, vocab, &tokens, &cfg, &mut |s| {
-            recent.push_back(s.loss);
-            if recent.len() > 100 {
-                recent.pop_front();
-            }
-            (sum, n) = (sum + s.loss, n + 1);
-            if s.step % every == 0 || s.step == cfg.steps {
-                observer.note(&format!(
-                    "  step {}/{}: loss {:.4} (mean of the last {n}), lr {:.2e}",
-                    s.step,
-                    cfg.steps,
-                    sum / n as f64,
-                    s.lr
-                ));
-                (sum, n) = (0.0, 0);
-            }
-        })?;
-        let final_loss = recent.iter().sum::<f64>() / recent.len() as f64;
+        let mut log = StepLog::new(cfg.steps);
+        let values = train_decoder(&shape, vocab, &tokens, &cfg, &mut |s| log.see(s, observer))?;
+        let final_loss = log.final_loss();
         let held_out = match held {
             Some((name, ids)) => {
                 let loss = decoder_loss(&shape, &values, &ids)?;
@@ -256,26 +237,65 @@ fn write_folder(
     write_safetensors(&dir.join("model.safetensors"), &metadata, values)
 }
 
+/// The notes of a language model's training steps (about 20 of them, each the mean loss
+/// since the last), and the mean of the last 100 steps' losses, the final figure.
+pub(super) struct StepLog {
+    steps: usize,
+    every: usize,
+    recent: std::collections::VecDeque<f64>,
+    sum: f64,
+    n: usize,
+}
+
+impl StepLog {
+    pub(super) fn new(steps: usize) -> Self {
+        Self {
+            steps,
+            every: (steps / 20).max(1),
+            recent: std::collections::VecDeque::with_capacity(101),
+            sum: 0.0,
+            n: 0,
+        }
+    }
+
+    pub(super) fn see(&mut self, s: &eie_evaluate::decoder::StepStats, observer: &dyn Observer) {
+        self.recent.push_back(s.loss);
+        if self.recent.len() > 100 {
+            self.recent.pop_front();
+        }
+        (self.sum, self.n) = (self.sum + s.loss, self.n + 1);
+        if s.step.is_multiple_of(self.every) || s.step == self.steps {
+            observer.note(&format!(
+                "  step {}/{}: loss {:.4} (mean of the last {}), lr {:.2e}",
+                s.step,
+                self.steps,
+                self.sum / self.n as f64,
+                self.n,
+                s.lr
+            ));
+            (self.sum, self.n) = (0.0, 0);
+        }
+    }
+
+    pub(super) fn final_loss(&self) -> f64 {
+        self.recent.iter().sum::<f64>() / self.recent.len().max(1) as f64
+    }
+}
+
 impl Request {
-    /// The held-out bytes `b` of `path`, named, and their token ids (a window's worth at
-    /// least).
-    fn held_out(
+    /// The held-out bytes `b` of `path`, named, and their token ids (a window of `context`
+    /// and the token after it at least).
+    pub(super) fn held_out(
         &self,
         path: &Path,
         b: (u64, u64),
         tokenizer: &Tokenizer,
-        shape: &DecoderShape,
+        context: usize,
     ) -> Result<(String, Vec<u32>)> {
         let h = Text::load(path, Some(b))?;
         let ids = tokenizer.encode(&h.text, false)?;
-        if ids.len() <= shape.context {
-            return Err(too_short(
-                "--eval-range: ",
-                path,
-                &h,
-                ids.len(),
-                shape.context,
-            ));
+        if ids.len() <= context {
+            return Err(too_short("--eval-range: ", path, &h, ids.len(), context));
         }
         Ok((
             format!("{} [bytes {}..{}]", self.data.spec, h.start, h.end),
@@ -284,7 +304,7 @@ impl Request {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|source| {
         Error::Pipeline(eie_pipeline::Error::Io {
             what: "cannot write",

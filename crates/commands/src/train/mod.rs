@@ -19,6 +19,7 @@ use crate::inputs::DatasetRequest;
 use crate::report::Schema;
 
 pub mod language;
+mod tokens;
 
 /// Metadata keys `train` writes into a model, besides its input scaling.
 mod meta {
@@ -42,6 +43,9 @@ pub struct Request {
     pub out: PathBuf,
     /// Replace a checkpoint this tool wrote there.
     pub force: bool,
+    /// A token model's training window, tokens (default
+    /// [`crate::tokens::DEFAULT_TOKEN_CONTEXT`]; a decoder's is in its description).
+    pub context: Option<usize>,
 }
 
 /// How long and how to train; each setting not given takes the default of the kind trained
@@ -150,7 +154,16 @@ impl Request {
     /// each epoch or stretch of steps is noted to `observer`.
     pub fn run(&self, observer: &dyn Observer) -> Result<Trained> {
         if matches!(self.data.spec, eie_dataset::Spec::Text { .. }) {
+            if self.arch.starts_with("tok") {
+                return self.tokens(observer).map(Trained::Language);
+            }
             return self.language(observer).map(Trained::Language);
+        }
+        if self.context.is_some() {
+            return Err(Error::NotApplicable {
+                option: "--context",
+                applies_to: "token models trained on text (tok-embedE-lstmH)".into(),
+            });
         }
         self.classifier(observer).map(Trained::Classifier)
     }

@@ -6,6 +6,11 @@ mod retrain;
 mod shape;
 mod train;
 
+/// The training loop over a token stream, shared with the described token models.
+pub(crate) mod stream {
+    pub(crate) use super::train::{Streamed, ids_of, train_stream};
+}
+
 pub use model::NamedTensor;
 pub use retrain::{DecoderRetraining, Measure, retrain_decoder};
 pub use shape::{DecoderShape, FAMILY, NORM_EPS};

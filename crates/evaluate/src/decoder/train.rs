@@ -7,6 +7,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use eie_rng::Rng;
 
+use burn::module::{Param, ParamId};
+
 use super::model::{Decoder, NamedTensor, Positions, initial, names};
 use super::shape::DecoderShape;
 use crate::error::{Error, Result};
@@ -126,7 +128,7 @@ pub fn offsets(n: usize, context: usize, batch: usize, seed: u64) -> impl FnMut(
     move || (0..batch).map(|_| rng.below(span) as usize).collect()
 }
 
-pub(super) fn ids_of(
+pub(crate) fn ids_of(
     tokens: &[u32],
     starts: &[usize],
     t: usize,
@@ -166,27 +168,56 @@ pub(super) fn check_tokens(
     Ok(())
 }
 
+/// A module trained on a token stream ([`train_stream`]): a decoder, or a described token
+/// model (an LSTM language model).
+pub(crate) trait Streamed: burn::module::Module + Sync {
+    /// The same values as new leaves of their own, with the parameters' ids: a step's
+    /// second half runs its forward and backward passes on it, in a graph that shares no
+    /// node with the first half's (burn's autodiff merges graphs that share a node and runs a
+    /// graph's backward pass under one lock).
+    fn fork(&self) -> Self;
+    /// Every parameter's id, and whether it is a matrix (weight decay applies to those).
+    fn ids(&self) -> Vec<(ParamId, bool)>;
+    /// Every matrix parameter, mutably.
+    fn matrices_mut(&mut self) -> Vec<&mut Param<Tensor<2>>>;
+}
+
+impl Streamed for Decoder {
+    fn fork(&self) -> Self {
+        Decoder::fork(self)
+    }
+
+    fn ids(&self) -> Vec<(ParamId, bool)> {
+        Decoder::ids(self)
+    }
+
+    fn matrices_mut(&mut self) -> Vec<&mut Param<Tensor<2>>> {
+        Decoder::matrices_mut(self)
+    }
+}
+
+/// What a module computes of a batch of windows: token ids `[batch, t]` to logits
+/// `[batch * t, vocab]`.
+pub(crate) type Logits<'a, M> = dyn Fn(&M, Tensor<2, Int>) -> Tensor<2> + Sync + 'a;
+
 /// The windows of one step, split in two fixed halves that run on up to two threads: each
 /// half's mean loss weighted by its share of the windows, so the two gradients add up to the
 /// whole batch's; the split never depends on the thread count, so neither do the results.
 /// Returns the batch's mean loss and its gradients.
-pub(super) fn step_gradients(
-    model: &Decoder,
-    shape: &DecoderShape,
+pub(crate) fn stream_gradients<M: Streamed>(
+    model: &M,
+    logits: &Logits<M>,
+    t: usize,
     tokens: &[u32],
     starts: &[usize],
     device: &Device,
 ) -> Result<(f32, GradientsParams)> {
-    let t = shape.context;
-    let vocab = model.vocab();
-    let half = |model: &Decoder, s: &[usize]| -> (f32, GradientsParams) {
-        let pos = Positions::new(shape, t, device);
+    let half = |model: &M, s: &[usize]| -> (f32, GradientsParams) {
         let loss_fn = CrossEntropyLossConfig::new().init(device);
         let x = ids_of(tokens, s, t, 0, device);
         let y = ids_of(tokens, s, t, 1, device).reshape([s.len() * t]);
-        let logits = model.forward(shape, x, &pos).reshape([s.len() * t, vocab]);
         let loss = loss_fn
-            .forward(logits, y)
+            .forward(logits(model, x), y)
             .mul_scalar(s.len() as f64 / starts.len() as f64);
         let value: f32 = loss.clone().into_scalar();
         (value, GradientsParams::from_grads(loss.backward(), model))
@@ -222,6 +253,24 @@ pub(super) fn step_gradients(
     Ok((loss, ga))
 }
 
+/// A decoder's step ([`stream_gradients`] of its forward pass).
+pub(super) fn step_gradients(
+    model: &Decoder,
+    shape: &DecoderShape,
+    tokens: &[u32],
+    starts: &[usize],
+    device: &Device,
+) -> Result<(f32, GradientsParams)> {
+    let t = shape.context;
+    let vocab = model.vocab();
+    let logits = |m: &Decoder, x: Tensor<2, Int>| {
+        let b = x.dims()[0];
+        let pos = Positions::new(shape, t, device);
+        m.forward(shape, x, &pos).reshape([b * t, vocab])
+    };
+    stream_gradients(model, &logits, t, tokens, starts, device)
+}
+
 /// Trains a decoder of `shape` over `vocab` tokens on `tokens` from seeded initial values;
 /// `on_step` sees each step. Returns the values by Hugging Face name.
 pub fn train_decoder(
@@ -235,9 +284,31 @@ pub fn train_decoder(
     check_tokens(shape, vocab, tokens, "training text")?;
     let device = Device::flex().autodiff();
     let t = shape.context;
-    let mut model = Decoder::new(shape, &initial(shape, vocab, cfg.seed), &device);
+    let model = Decoder::new(shape, &initial(shape, vocab, cfg.seed), &device);
+    let logits = |m: &Decoder, x: Tensor<2, Int>| {
+        let b = x.dims()[0];
+        let pos = Positions::new(shape, t, &device);
+        m.forward(shape, x, &pos).reshape([b * t, vocab])
+    };
+    let model = train_stream(model, &logits, t, tokens, cfg, "decoder training", on_step)?;
+    model.tensors(shape)
+}
+
+/// nanoGPT's loop over a token stream: windows of `t + 1` tokens at seeded offsets, AdamW
+/// with its decay applied by hand to the matrices only (as nanoGPT leaves norms and biases
+/// out), the gradient clipped by its global norm, the learning rate of [`DecoderTraining::lr_at`].
+/// The tokens must be checked (more than `t`, every one in the vocabulary).
+pub(crate) fn train_stream<M: Streamed>(
+    mut model: M,
+    logits: &Logits<M>,
+    t: usize,
+    tokens: &[u32],
+    cfg: &DecoderTraining,
+    stage: &'static str,
+    on_step: &mut dyn FnMut(&StepStats),
+) -> Result<M> {
+    let device = Device::flex().autodiff();
     let ids = model.ids();
-    // Decoupled decay is applied by hand so the norms are left out of it, as nanoGPT does.
     let mut optim = AdamConfig::new()
         .with_beta_2(cfg.beta2 as f32)
         .with_epsilon(1e-8)
@@ -245,16 +316,16 @@ pub fn train_decoder(
     let mut next = offsets(tokens.len(), t, cfg.batch_size, cfg.seed);
     for step in 0..cfg.steps {
         let starts = next();
-        let (value, mut grads) = step_gradients(&model, shape, tokens, &starts, &device)?;
+        let (value, mut grads) = stream_gradients(&model, logits, t, tokens, &starts, &device)?;
         if !value.is_finite() {
             return Err(Error::Diverged {
-                stage: "decoder training",
+                stage,
                 epoch: step + 1,
                 loss: value as f64,
             });
         }
         if cfg.clip > 0.0 {
-            clip_global_norm(&mut grads, &ids, cfg.clip)?;
+            clip_global_norm(&mut grads, &ids, cfg.clip, stage)?;
         }
         let lr = cfg.lr_at(step);
         if cfg.weight_decay > 0.0 {
@@ -272,15 +343,16 @@ pub fn train_decoder(
             lr,
         });
     }
-    model.tensors(shape)
+    Ok(model)
 }
 
 /// Scales every gradient by `max / norm` when their global L2 norm is above `max`
 /// (PyTorch's `clip_grad_norm_`).
-fn clip_global_norm(
+pub(crate) fn clip_global_norm(
     grads: &mut GradientsParams,
     ids: &[(burn::module::ParamId, bool)],
     max: f64,
+    stage: &'static str,
 ) -> Result<()> {
     let mut sum = 0f64;
     for &(id, matrix) in ids {
@@ -298,7 +370,7 @@ fn clip_global_norm(
     let norm = sum.sqrt();
     if !norm.is_finite() {
         return Err(Error::Diverged {
-            stage: "decoder training",
+            stage,
             epoch: 0,
             loss: norm,
         });

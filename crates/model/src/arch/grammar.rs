@@ -109,6 +109,11 @@ fn parse_kind(body: &str) -> std::result::Result<LayerKind, String> {
             });
         }
     }
+    if let Some(rest) = body.strip_prefix("embed") {
+        let (dims, opts) = numbers(rest, "embedding width")?;
+        take(&opts, "")?;
+        return Ok(LayerKind::Embed { dims });
+    }
     if let Some(rest) = body.strip_prefix("lstm") {
         let (hidden, opts) = numbers(rest, "hidden units")?;
         take(&opts, "x")?;
@@ -116,17 +121,30 @@ fn parse_kind(body: &str) -> std::result::Result<LayerKind, String> {
         return Ok(LayerKind::Lstm { hidden, layers });
     }
     Err(
-        "expected a layer: N (Linear), convOkK[sS][pP], maxpoolK[sS], avgpoolK[sS], relu, flatten or lstmH[xL]"
+        "expected a layer: N (Linear), convOkK[sS][pP], maxpoolK[sS], avgpoolK[sS], relu, flatten, lstmH[xL] or embedE"
             .into(),
     )
 }
 
-fn parse_input(text: &str) -> std::result::Result<Shape, String> {
+/// The input item: its shape, and whether it is a token stream (`tokV`).
+fn parse_input(text: &str) -> std::result::Result<(Shape, bool), String> {
+    if let Some(v) = text.strip_prefix("tok") {
+        let vocab = parse_dim(v, "vocabulary")?;
+        return Ok((Shape::Vector(vocab), true));
+    }
+    parse_shape(text).map(|s| (s, false))
+}
+
+fn parse_shape(text: &str) -> std::result::Result<Shape, String> {
     let dims = text
         .split('x')
         .map(|d| parse_dim(d, "input size"))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("{e}; expected N, TxF (steps x features) or CxHxW (an image)"))?;
+        .map_err(|e| {
+            format!(
+                "{e}; expected N, TxF (steps x features), CxHxW (an image) or tokV (tokens of a vocabulary of V)"
+            )
+        })?;
     Ok(match dims[..] {
         [n] => Shape::Vector(n),
         [steps, features] => Shape::Sequence { steps, features },
@@ -166,7 +184,7 @@ impl FromStr for Arch {
                 "expected an input and at least one layer joined by '-', e.g. 784-300-100-10 or 1x28x28-conv20k5-maxpool2-500-10".into(),
             ));
         }
-        let input =
+        let (input, tokens) =
             parse_input(items[0]).map_err(|e| bad(format!("input \"{}\": {e}", items[0])))?;
         if input.checked_size().is_none() {
             return Err(bad(format!(
@@ -188,7 +206,7 @@ impl FromStr for Arch {
             .filter(|(_, _, k)| matches!(k, LayerKind::Lstm { .. }))
             .count();
         let mut layers: Vec<Layer> = Vec::new();
-        let mut counts = [0usize; 5];
+        let mut counts = [0usize; 6];
         for (i, name, kind) in parsed {
             let (slot, stem) = match kind {
                 LayerKind::Linear { .. } => (0, "fc"),
@@ -196,10 +214,13 @@ impl FromStr for Arch {
                 LayerKind::Lstm { .. } => (2, "lstm"),
                 LayerKind::MaxPool { .. } | LayerKind::AvgPool { .. } => (3, "pool"),
                 LayerKind::Relu | LayerKind::Flatten => (4, "act"),
+                LayerKind::Embed { .. } => (5, "embed"),
             };
             counts[slot] += 1;
             let default = if slot == 2 && lstms == 1 {
                 "lstm".to_string()
+            } else if slot == 5 && counts[5] == 1 {
+                "embed".to_string()
             } else {
                 format!("{stem}{}", counts[slot])
             };
@@ -225,7 +246,11 @@ impl FromStr for Arch {
             }
             layers.push(Layer { name, named, kind });
         }
-        let arch = Arch { input, layers };
+        let arch = Arch {
+            input,
+            layers,
+            tokens,
+        };
         arch.steps().map_err(|e| match e {
             Error::Arch { reason, .. } => bad(reason),
             other => other,
@@ -236,7 +261,11 @@ impl FromStr for Arch {
 
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.input)?;
+        if self.tokens {
+            write!(f, "tok{}", self.input.size())?;
+        } else {
+            write!(f, "{}", self.input)?;
+        }
         for l in &self.layers {
             if l.named {
                 write!(f, "-{}={}", l.name, l.kind)?;

@@ -8,8 +8,10 @@
 //! ```
 //!
 //! The first item is the input: `N` a vector, `TxF` a sequence of T steps of F features, `CxHxW`
-//! an image. Each later item is a layer, optionally named (`features.0=conv20k5`); the names
-//! are the PyTorch module names of its tensors.
+//! an image, `tokV` a stream of token ids from a vocabulary of V (a language model: an
+//! embedding, LSTM layers and Linears run at every token, `tok65-embed128-lstm256-65`). Each
+//! later item is a layer, optionally named (`features.0=conv20k5`); the names are the PyTorch
+//! module names of its tensors.
 
 mod grammar;
 mod steps;
@@ -168,6 +170,13 @@ pub enum LayerKind {
     Relu,
     /// `flatten`: `nn.Flatten()`, NCHW order.
     Flatten,
+    /// `embedE`: `nn.Embedding(V, E)` of a token model (`tokV`), tensor `NAME.weight [V, E]`;
+    /// its matrix is the table's transpose, `[E, V]`, which a token's one-hot vector selects a
+    /// column of (the paper's NT-We).
+    Embed {
+        /// Values a token.
+        dims: usize,
+    },
     /// `lstmH[xL]`: `nn.LSTM(in, H, num_layers=L, batch_first=True)`, tensors
     /// `NAME.weight_ih_l{k} [4H, in]`, `NAME.weight_hh_l{k} [4H, H]`, `NAME.bias_ih_l{k}`,
     /// `NAME.bias_hh_l{k}` (`[4H]`), gates in PyTorch's order i, f, g, o.
@@ -184,7 +193,10 @@ impl LayerKind {
     pub fn has_tensors(&self) -> bool {
         matches!(
             self,
-            LayerKind::Linear { .. } | LayerKind::Conv { .. } | LayerKind::Lstm { .. }
+            LayerKind::Linear { .. }
+                | LayerKind::Conv { .. }
+                | LayerKind::Lstm { .. }
+                | LayerKind::Embed { .. }
         )
     }
 }
@@ -222,6 +234,7 @@ impl fmt::Display for LayerKind {
             }
             LayerKind::Relu => f.write_str("relu"),
             LayerKind::Flatten => f.write_str("flatten"),
+            LayerKind::Embed { dims } => write!(f, "embed{dims}"),
             LayerKind::Lstm { hidden, layers } => {
                 write!(f, "lstm{hidden}")?;
                 if layers != 1 {
@@ -255,10 +268,14 @@ impl Layer {
 /// A model description: the input and the layers in order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Arch {
-    /// Per-sample input.
+    /// Per-sample input (a token model's: one token's one-hot vector, `Vector(V)`).
     pub input: Shape,
-    /// Layers, in order; the last is a Linear classifier.
+    /// Layers, in order; the last is a Linear classifier (a token model's: the next token's
+    /// logits).
     pub layers: Vec<Layer>,
+    /// A token model (`tokV`): every layer runs once a token, an LSTM carrying its state from
+    /// one token to the next.
+    pub tokens: bool,
 }
 
 /// One step of the forward pass a description resolves to: its layers, plus the ReLU implied
@@ -326,6 +343,11 @@ impl Arch {
             }
         }
         Some(widths)
+    }
+
+    /// A token model's vocabulary (`None`: not a token model).
+    pub fn vocab(&self) -> Option<usize> {
+        self.tokens.then(|| self.input.size())
     }
 
     /// The classes (the last Linear's outputs).

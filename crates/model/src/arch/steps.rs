@@ -1,6 +1,7 @@
 //! The forward pass of a description, step by step: every layer's input and output shape
 //! checked, the implied steps between layers (a ReLU between Linears, a flatten before a
-//! Linear, an LSTM's last step), and what one sample costs, bounded.
+//! Linear, an LSTM's last step), and what one sample costs, bounded. A token model's steps
+//! are one token's: the embedding's one-hot input, an LSTM's step, a Linear on its `h_t`.
 
 use super::{
     Arch, ArchOp, ArchStep, Layer, LayerKind, MAX_DIM, MAX_MACS, MAX_MATRICES, MAX_RUNS,
@@ -100,10 +101,12 @@ fn linear(
     Ok(Shape::Vector(outputs))
 }
 
-/// A layer other than a Linear on `shape`: its output.
+/// A layer other than a Linear on `shape`: its output (`tokens`: of one token of a token
+/// model).
 fn output_of(
     kind: LayerKind,
     shape: Shape,
+    tokens: bool,
     budget: &mut Budget,
 ) -> std::result::Result<Shape, String> {
     Ok(match kind {
@@ -146,8 +149,43 @@ fn output_of(
         }
         LayerKind::Relu => shape,
         LayerKind::Flatten => Shape::Vector(shape.size()),
+        LayerKind::Lstm { hidden, layers } if tokens => lstm_step(hidden, layers, shape, budget)?,
         LayerKind::Lstm { hidden, layers } => lstm(hidden, layers, shape, budget)?,
+        LayerKind::Embed { dims } => {
+            // A one-hot vector selects one column: `dims` products.
+            budget.weights(dims.checked_mul(shape.size()))?;
+            budget.cost(Some(dims as u64), 1, 1)?;
+            Shape::Vector(dims)
+        }
     })
+}
+
+/// An LSTM of `layers` layers of `hidden` units, one step of a token model on `shape` (a
+/// vector): each layer one run of its packed matrix on `[x_t; h_{t-1}]`.
+fn lstm_step(
+    hidden: usize,
+    layers: usize,
+    shape: Shape,
+    budget: &mut Budget,
+) -> std::result::Result<Shape, String> {
+    let Shape::Vector(features) = shape else {
+        return Err(format!(
+            "a token model's LSTM reads one vector a token, but its input is {}",
+            shape.describe()
+        ));
+    };
+    let four = hidden
+        .checked_mul(4)
+        .filter(|&r| r <= MAX_DIM)
+        .ok_or_else(|| format!("4 x {hidden} gate rows is over {MAX_DIM}"))?;
+    let mut inputs = features;
+    for _ in 0..layers {
+        let n = four.checked_mul(inputs + hidden);
+        budget.weights(n)?;
+        budget.cost(n.map(|n| n as u64), 1, 1)?;
+        inputs = hidden;
+    }
+    Ok(Shape::Vector(hidden))
 }
 
 /// An LSTM of `layers` layers of `hidden` units on `shape`.
@@ -216,6 +254,23 @@ impl Arch {
         let mut from_lstm = false;
         let mut budget = Budget::default();
         for (i, layer) in self.layers.iter().enumerate() {
+            let embed = matches!(layer.kind, LayerKind::Embed { .. });
+            if embed && (i != 0 || !self.tokens) {
+                return Err(bad(
+                    layer,
+                    "an embedding takes token ids: it is the first layer of a token model (tokV-embedE-...)".into(),
+                ));
+            }
+            if self.tokens && i == 0 && !embed {
+                return Err(bad(
+                    layer,
+                    format!(
+                        "a token model (tok{}) starts with its embedding: tok{}-embedE-...",
+                        self.input.size(),
+                        self.input.size()
+                    ),
+                ));
+            }
             let mut push = |op, input, output| {
                 steps.push(ArchStep {
                     layer: i,
@@ -231,7 +286,8 @@ impl Arch {
                 push(op, shape, flat);
                 shape = flat;
             }
-            let output = output_of(layer.kind, shape, &mut budget).map_err(|r| bad(layer, r))?;
+            let output = output_of(layer.kind, shape, self.tokens, &mut budget)
+                .map_err(|r| bad(layer, r))?;
             if output.checked_size().is_none() {
                 return Err(bad(
                     layer,
@@ -253,7 +309,24 @@ impl Arch {
         if !matches!(last.kind, LayerKind::Linear { .. }) {
             return Err(bad(
                 last,
-                "the last layer must be the Linear classifier (its outputs are the classes)".into(),
+                match self.tokens {
+                    true => "the last layer must be the Linear that gives the next token's logits",
+                    false => {
+                        "the last layer must be the Linear classifier (its outputs are the classes)"
+                    }
+                }
+                .into(),
+            ));
+        }
+        if let Some(v) = self.vocab()
+            && self.classes() != v
+        {
+            return Err(bad(
+                last,
+                format!(
+                    "the next token's logits are {v}, one a token of the vocabulary of tok{v}, not {}",
+                    self.classes()
+                ),
             ));
         }
         Ok(steps)
@@ -282,13 +355,19 @@ impl Arch {
         let mut values = 0u64;
         for s in self.steps()? {
             values += s.output.size() as u64;
-            if let (
-                ArchOp::Layer(LayerKind::Lstm { hidden, layers }),
-                Shape::Sequence { steps, .. },
-            ) = (s.op, s.input)
-            {
-                // Four gates and the cell, every step of every layer.
-                values += 5 * (hidden * steps * layers) as u64;
+            match (s.op, s.input) {
+                (
+                    ArchOp::Layer(LayerKind::Lstm { hidden, layers }),
+                    Shape::Sequence { steps, .. },
+                ) => {
+                    // Four gates and the cell, every step of every layer.
+                    values += 5 * (hidden * steps * layers) as u64;
+                }
+                // A token model's: one step's (its windows multiply them).
+                (ArchOp::Layer(LayerKind::Lstm { hidden, layers }), Shape::Vector(_)) => {
+                    values += 5 * (hidden * layers) as u64;
+                }
+                _ => {}
             }
         }
         Ok(Footprint { weights, values })

@@ -33,9 +33,15 @@ impl Arch {
                     push("weight", vec![outputs, channels, kernel, kernel], false);
                     push("bias", vec![outputs], true);
                 }
+                LayerKind::Embed { dims } => {
+                    push("weight", vec![s.input.size(), dims], false);
+                }
                 LayerKind::Lstm { hidden, layers } => {
-                    let Shape::Sequence { features, .. } = s.input else {
-                        unreachable!("checked by steps")
+                    let features = match s.input {
+                        Shape::Sequence { features, .. } => features,
+                        // A token model's LSTM reads one vector a token.
+                        Shape::Vector(features) => features,
+                        Shape::Image { .. } => unreachable!("checked by steps"),
                     };
                     for k in 0..layers {
                         let inputs = if k == 0 { features } else { hidden };

@@ -284,7 +284,7 @@ fn check_described(
     }
     let shapes: Vec<(&str, usize, usize)> = specs
         .iter()
-        .map(|s| (s.name.as_str(), s.shape[0], s.shape[1..].iter().product()))
+        .map(|s| (s.name.as_str(), s.rows(), s.cols()))
         .collect();
     if whole != shapes {
         return Err(format!(

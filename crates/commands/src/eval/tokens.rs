@@ -1,0 +1,142 @@
+//! `eval` of a token model (a description's `tokV`, the paper's LSTM language-model kind) on
+//! text: the ids of the text's byte range by the `tokenizer.json` beside the checkpoint,
+//! perplexity and next-token top-1 by the sliding window, in the same stage table as a
+//! language model folder's; with an output folder of `compress`, every compressed stage too
+//! (crate::tokens).
+
+use eie_checkpoint::Checkpoint;
+use eie_dataset::Spec;
+use eie_evaluate::{Arch, Network};
+
+use super::{Report, Request};
+use crate::error::{Error, Result};
+use crate::language::TextReport;
+use crate::packed::PackedModel;
+use crate::report::Schema;
+
+impl Request {
+    /// Evaluates token model `arch` of checkpoint `ck` on the text of `--dataset text:FILE`,
+    /// and the compressed stages of `DIR` when given.
+    pub(super) fn tokens(&self, ck: &Checkpoint, arch: &Arch) -> Result<Report> {
+        let Spec::Text { path } = &self.data.spec else {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} is a token model ({arch}): evaluate it on text (--dataset text:FILE), not on {}",
+                    self.model.display(),
+                    self.data.spec
+                ),
+            });
+        };
+        if !self.layers.is_empty() {
+            return Err(Error::NotApplicable {
+                option: "--layers",
+                applies_to: "MLP checkpoints (a token model's every layer is its description's)"
+                    .into(),
+            });
+        }
+        if self.data.scale.is_set() {
+            return Err(Error::NotApplicable {
+                option: "--scale, --mean and --std",
+                applies_to: "image datasets (a token model reads token ids)".into(),
+            });
+        }
+        // Every check that needs no weights and no text, before the estimate.
+        eie_model::check_against(ck, arch)?;
+        let setup = crate::tokens::setup(
+            &self.model,
+            arch,
+            &ck.metadata(),
+            path,
+            self.data.range,
+            self.context,
+            self.stride,
+        )?;
+        let models = 1 + u64::from(self.dir.is_some());
+        let estimate = crate::tokens::estimate(arch, &setup, models)?;
+        let packed = match &self.dir {
+            Some(dir) => {
+                let p = PackedModel::load_estimated(dir, estimate, self.data.max_memory)?;
+                Some(p)
+            }
+            None => {
+                estimate.check(self.data.max_memory)?;
+                None
+            }
+        };
+        let net = Network::from_arch_checkpoint(ck, arch)?;
+        if let (Some(p), Some(dir)) = (&packed, &self.dir) {
+            self.check_tokens_made_from(ck, &net, p, dir)?;
+        }
+        let corpus = setup.load()?;
+        let first = crate::tokens::original(&net, &corpus, &setup)?;
+        let mut measured = vec![first];
+        let mut report = Report {
+            schema: Schema("eval"),
+            model: self.model.display().to_string(),
+            dir: self.dir.as_ref().map(|d| d.display().to_string()),
+            dataset: format!(
+                "{} [bytes {}..{}]",
+                self.data.spec, corpus.bytes[0], corpus.bytes[1]
+            ),
+            samples: measured[0].scored(),
+            scaling: "token ids".into(),
+            act_frac: None,
+            act_frac_calibrated: self.act_frac.is_empty(),
+            stages: Vec::new(),
+            notes: Vec::new(),
+            energy: None,
+            text: None,
+        };
+        if let Some(p) = &packed {
+            let (stages, fracs) = crate::tokens::compressed(
+                &net,
+                &p.bundle,
+                &corpus,
+                &setup,
+                &self.act_frac,
+                self.arith,
+            )?;
+            measured.extend(stages);
+            report.act_frac = Some(fracs);
+        }
+        report.stages = measured.iter().map(|m| m.report(&measured[0])).collect();
+        let eie = (measured.len() > 1).then(|| &measured[measured.len() - 1]);
+        report.text = Some(TextReport::new(&setup, &corpus, &measured[0], eie));
+        Ok(report)
+    }
+
+    /// The output must come from this checkpoint, compressed as this description, and its
+    /// images on disk must be what `model.eie` says.
+    fn check_tokens_made_from(
+        &self,
+        ck: &Checkpoint,
+        net: &Network,
+        p: &PackedModel,
+        dir: &std::path::Path,
+    ) -> Result<()> {
+        self.check_source(ck, p)?;
+        let recorded = eie_pipeline::provenance::recorded_description(&p.bundle.meta().settings);
+        if recorded != Some(net.describe().as_str()) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} was compressed as {}, but {} is the token model {}: evaluate it with the description it was compressed with",
+                    p.file.display(),
+                    recorded.unwrap_or("no description"),
+                    self.model.display(),
+                    net.describe()
+                ),
+            });
+        }
+        let images = eie_images::load(dir)?;
+        if images.layers != p.bundle.layers() {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "the images in {} differ from model.eie (run `eie-compress verify {}`)",
+                    dir.display(),
+                    dir.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! Token models on text (a model description's `tokV`: the paper's LSTM language-model kind,
+//! `tok65-embed128-lstm256-65`): the `tokenizer.json` beside the checkpoint, the text's ids,
+//! the windows checked before any work, and every stage's perplexity by the same sliding
+//! window as a Hugging Face decoder's (crate::language): the original in float, the float
+//! stages rebuilt from the images, and the bit-exact EIE model on them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use eie_dataset::SampleRange;
+use eie_evaluate::program::Program;
+use eie_evaluate::{Arch, Network, bundle_density, token_float_stages};
+use eie_format::Bundle;
+use eie_simulate::{Arith, LayerView};
+use eie_text::Tokenizer;
+use eie_transformer::perplexity::sliding;
+
+use crate::budget::Estimate;
+use crate::error::{Error, Result};
+use crate::language::{Corpus, EIE_STAGE, Measured, Metric, Score, TextSetup, bytes_of};
+
+/// A token model's window when neither `--context` nor its checkpoint (`eie.context`, which
+/// `train` records) says.
+pub const DEFAULT_TOKEN_CONTEXT: usize = 64;
+
+/// The metadata key under which `train` records a token model's training window.
+pub const CONTEXT_KEY: &str = "eie.context";
+
+/// The most tokens a token model's window may hold (an LSTM takes any length; this bounds
+/// one window's work and memory).
+pub const MAX_TOKEN_CONTEXT: usize = 1 << 20;
+
+/// The tokenizer a token model reads text with: `tokenizer.json` in its checkpoint's folder.
+pub fn tokenizer_path(model: &Path) -> PathBuf {
+    model.parent().map_or_else(
+        || PathBuf::from("tokenizer.json"),
+        |d| d.join("tokenizer.json"),
+    )
+}
+
+/// The text token model `arch` (checkpoint `model`, its metadata `meta`) is measured on,
+/// resolved: its tokenizer (which must fit the vocabulary), windows of `context` (default
+/// the recorded training window, else [`DEFAULT_TOKEN_CONTEXT`]) every `stride` (default
+/// half the context), the byte range checked against the file.
+pub fn setup(
+    model: &Path,
+    arch: &Arch,
+    meta: &std::collections::BTreeMap<String, String>,
+    text: &Path,
+    range: Option<SampleRange>,
+    context: Option<usize>,
+    stride: Option<usize>,
+) -> Result<TextSetup> {
+    let vocab = arch.vocab().expect("a token model");
+    let path = tokenizer_path(model);
+    if !path.exists() {
+        return Err(Error::Unfit {
+            reason: format!(
+                "{} is a token model ({}): it reads text with the tokenizer.json beside it, and {} does not exist",
+                model.display(),
+                arch,
+                path.display()
+            ),
+        });
+    }
+    let tokenizer = Tokenizer::load(&path)?;
+    if tokenizer.vocab_size() > vocab {
+        return Err(Error::Unfit {
+            reason: format!(
+                "{} has {} tokens, but the model's vocabulary (tok{vocab}) is {vocab}",
+                path.display(),
+                tokenizer.vocab_size()
+            ),
+        });
+    }
+    let recorded = match meta.get(CONTEXT_KEY) {
+        None => None,
+        Some(v) => Some(v.parse::<usize>().map_err(|_| Error::Unfit {
+            reason: format!(
+                "{}: metadata {CONTEXT_KEY} is \"{}\", not a number of tokens",
+                model.display(),
+                eie_format::shown(v)
+            ),
+        })?),
+    };
+    let context = context.or(recorded).unwrap_or(DEFAULT_TOKEN_CONTEXT);
+    let stride = stride.unwrap_or(context.div_ceil(2));
+    if !(2..=MAX_TOKEN_CONTEXT).contains(&context) || stride == 0 || stride > context {
+        return Err(Error::Unfit {
+            reason: format!(
+                "a context of {context} tokens every {stride}: expected 2 <= context <= {MAX_TOKEN_CONTEXT} and 1 <= stride <= context"
+            ),
+        });
+    }
+    Ok(TextSetup {
+        metric: Metric::NextToken,
+        path: text.to_path_buf(),
+        bytes: bytes_of(text, range)?,
+        tokenizer,
+        context,
+        stride,
+    })
+}
+
+/// The memory a token model's measuring takes, from its description before anything is
+/// read: `models` copies of its weights as f32 (the original and one stage), one window's
+/// activations (every token's values through the layers, as [`Arch::footprint`] counts
+/// them), and the text tokenized (as [`TextSetup`]'s estimate counts it).
+pub(crate) fn estimate(arch: &Arch, setup: &TextSetup, models: u64) -> Result<Estimate> {
+    let fp = arch.footprint()?;
+    let (weights, per_token) = (fp.weights, fp.values + arch.input.size() as u64);
+    let bytes = setup.bytes.1 - setup.bytes.0;
+    let mut e = Estimate::default();
+    e.add(
+        format!("{models} x the model's {weights} weights as f32"),
+        models * weights * 4,
+    )
+    .add(
+        format!("a window of {} tokens' activations", setup.context),
+        per_token * setup.context as u64 * 4,
+    )
+    .add(
+        format!("{bytes} bytes of text, tokenized"),
+        bytes.saturating_mul(448),
+    );
+    Ok(e)
+}
+
+/// A stage's perplexity: `logits` of every window.
+fn measure(
+    name: &str,
+    density: Option<f64>,
+    vocab: usize,
+    corpus: &Corpus,
+    setup: &TextSetup,
+    mut logits: impl FnMut(&[u32]) -> Result<Vec<f32>>,
+) -> Result<Measured> {
+    let start = Instant::now();
+    let p = sliding(
+        &corpus.ids,
+        vocab,
+        setup.context,
+        setup.stride,
+        |w: &[u32]| -> Result<Vec<f32>> { logits(w) },
+    )?;
+    Ok(Measured {
+        name: name.into(),
+        density,
+        score: Score::Tokens(p),
+        seconds: start.elapsed().as_secs_f64(),
+        pooled: None,
+    })
+}
+
+/// The original model's stage, in float.
+pub fn original(net: &Network, corpus: &Corpus, setup: &TextSetup) -> Result<Measured> {
+    let vocab = net.vocab().expect("a token model");
+    measure("original (float)", None, vocab, corpus, setup, |w| {
+        Ok(net.forward_tokens(w))
+    })
+}
+
+/// Every compressed stage of `bundle` (made from `net`): pruned and pruned + shared in
+/// float, rebuilt from the images, and the bit-exact EIE model on them, with activation
+/// fractions `given` or, when none are given, calibrated on the corpus's windows. Returns
+/// the stages and the fractions.
+pub fn compressed(
+    net: &Network,
+    bundle: &Bundle,
+    corpus: &Corpus,
+    setup: &TextSetup,
+    given: &[u8],
+    arith: Arith,
+) -> Result<(Vec<Measured>, Vec<u8>)> {
+    let vocab = net.vocab().expect("a token model");
+    let views = LayerView::all(bundle);
+    let density = Some(bundle_density(&views)?);
+    let mut stages = Vec::new();
+    for (name, stage) in token_float_stages(net, bundle)? {
+        stages.push(measure(name, density, vocab, corpus, setup, |w| {
+            Ok(stage.forward_tokens(w))
+        })?);
+    }
+    let program = Program::of(bundle)?.ok_or_else(|| Error::Unfit {
+        reason: "the bundle records no token model's description".into(),
+    })?;
+    let windows =
+        eie_transformer::perplexity::windows(corpus.ids.len(), setup.context, setup.stride);
+    let fracs =
+        program.token_fractions(given, windows.iter().map(|&(b, e, _)| &corpus.ids[b..e]))?;
+    stages.push(measure(EIE_STAGE, density, vocab, corpus, setup, |w| {
+        Ok(program.token_logits(w, &fracs, arith)?)
+    })?);
+    Ok((stages, fracs))
+}

@@ -1,0 +1,199 @@
+//! A token model, given by a model description (`tok65-embed128-lstm256-65`: the paper's
+//! language-model kind, an embedding, LSTM layers and a decoder at every token), trained on a
+//! token stream by the decoder's loop (nanoGPT's: windows at seeded offsets, AdamW with decay
+//! on the matrices, clipping, warm-up and cosine), and its loss on held-out tokens. Every
+//! window starts from a zero state, in training and in measuring alike.
+
+use burn::module::{Param, ParamId};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor};
+use eie_model::Network;
+
+use crate::decoder::stream::{Streamed, ids_of, train_stream};
+use crate::decoder::{DecoderTraining, StepStats};
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+impl Streamed for Model {
+    fn fork(&self) -> Self {
+        Model::fork(self)
+    }
+
+    fn ids(&self) -> Vec<(ParamId, bool)> {
+        let mut ids: Vec<(ParamId, bool)> = self.weights.iter().map(|p| (p.id, true)).collect();
+        ids.extend(self.biases.iter().flatten().map(|p| (p.id, false)));
+        ids
+    }
+
+    fn matrices_mut(&mut self) -> Vec<&mut Param<Tensor<2>>> {
+        self.weights.iter_mut().collect()
+    }
+}
+
+/// The token model's vocabulary; a network that is not one is refused.
+fn vocab_of(net: &Network) -> Result<usize> {
+    net.vocab().ok_or_else(|| Error::Config {
+        what: "model description",
+        reason: format!(
+            "{} is not a token model (tokV-embedE-...): it does not read text",
+            net.describe()
+        ),
+    })
+}
+
+/// Checks that `tokens` fill a window of `context` tokens and the one after, each in the
+/// vocabulary.
+fn check(vocab: usize, context: usize, tokens: &[u32], what: &'static str) -> Result<()> {
+    if context == 0 {
+        return Err(Error::Config {
+            what: "context",
+            reason: "0 tokens: expected at least 1".into(),
+        });
+    }
+    if tokens.len() <= context {
+        return Err(Error::Config {
+            what,
+            reason: format!(
+                "{} tokens: a window of context {context} needs at least {}",
+                tokens.len(),
+                context + 1
+            ),
+        });
+    }
+    if let Some(&id) = tokens.iter().find(|&&id| id as usize >= vocab) {
+        return Err(Error::Config {
+            what,
+            reason: format!("token id {id} is past the vocabulary of {vocab}"),
+        });
+    }
+    Ok(())
+}
+
+/// Trains token model `net` (its values are where training starts) on `tokens` in windows
+/// of `context` tokens; `on_step` sees each step. The trained values replace `net`'s.
+pub fn train_tokens(
+    net: &mut Network,
+    tokens: &[u32],
+    context: usize,
+    cfg: &DecoderTraining,
+    on_step: &mut dyn FnMut(&StepStats),
+) -> Result<()> {
+    cfg.validate()?;
+    let vocab = vocab_of(net)?;
+    check(vocab, context, tokens, "training text")?;
+    let device = Device::flex().autodiff();
+    let model = Model::new(net, &device);
+    let shape = &*net;
+    let logits = |m: &Model, x: Tensor<2, Int>| m.forward_tokens(shape, x);
+    let model = train_stream(
+        model,
+        &logits,
+        context,
+        tokens,
+        cfg,
+        "token model training",
+        on_step,
+    )?;
+    model.store(net)
+}
+
+/// The mean next-token cross-entropy (nats per token) of token model `net` on `tokens`:
+/// windows of `context + 1` tokens at a stride of `context`, each from a zero state, each
+/// position scored once (the last `(len - 1) mod context` tokens, which fill no window, are
+/// not).
+pub fn tokens_loss(net: &Network, tokens: &[u32], context: usize) -> Result<f64> {
+    let vocab = vocab_of(net)?;
+    check(vocab, context, tokens, "held-out text")?;
+    let device = Device::flex();
+    let model = Model::new(net, &device);
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let t = context;
+    let starts: Vec<usize> = (0..(tokens.len() - 1) / t).map(|w| w * t).collect();
+    let (mut sum, mut count) = (0f64, 0usize);
+    for chunk in starts.chunks(32) {
+        let x = ids_of(tokens, chunk, t, 0, &device);
+        let y = ids_of(tokens, chunk, t, 1, &device).reshape([chunk.len() * t]);
+        let loss: f32 = loss_fn
+            .forward(model.forward_tokens(net, x), y)
+            .into_scalar();
+        sum += loss as f64 * (chunk.len() * t) as f64;
+        count += chunk.len() * t;
+    }
+    Ok(sum / count as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eie_model::Arch;
+
+    fn net(text: &str, seed: u64) -> Network {
+        Network::init_arch(&text.parse::<Arch>().unwrap(), seed).unwrap()
+    }
+
+    /// burn's batched windows give the host reference's logits (the one loop every token
+    /// model runs through), to f32 rounding.
+    #[test]
+    fn burns_windows_are_the_references_tokens() {
+        let n = net("tok9-embed6-lstm8x2-5-9", 4);
+        let ids: Vec<u32> = (0..14).map(|i| (i * 7 % 9) as u32).collect();
+        let device = Device::flex();
+        let model = Model::new(&n, &device);
+        let x = ids_of(&ids, &[0, 7], 7, 0, &device);
+        let got = crate::model::to_vec(model.forward_tokens(&n, x)).unwrap();
+        let want: Vec<f32> = [&ids[0..7], &ids[7..14]]
+            .iter()
+            .flat_map(|w| n.forward_tokens(w))
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{a} against {b}");
+        }
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_is_deterministic() {
+        let text: Vec<u32> = (0..3000).map(|i| [0, 1, 2, 3, 2, 1][i % 6]).collect();
+        let cfg = DecoderTraining {
+            steps: 60,
+            batch_size: 4,
+            lr: 1e-2,
+            warmup: 5,
+            ..Default::default()
+        };
+        let start = net("tok4-embed8-lstm16-4", 0);
+        let before = tokens_loss(&start, &text, 12).unwrap();
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let mut a = start.clone();
+        let mut losses = Vec::new();
+        pool(2)
+            .install(|| train_tokens(&mut a, &text, 12, &cfg, &mut |s| losses.push(s.loss)))
+            .unwrap();
+        let after = tokens_loss(&a, &text, 12).unwrap();
+        assert!(after < 0.5 * before, "{before} -> {after}");
+        let mut b = start.clone();
+        pool(1)
+            .install(|| train_tokens(&mut b, &text, 12, &cfg, &mut |_| {}))
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(losses.len(), 60);
+    }
+
+    #[test]
+    fn bad_streams_and_other_networks_are_refused() {
+        let n = net("tok4-embed8-lstm16-4", 0);
+        let e = tokens_loss(&n, &[0; 8], 8).unwrap_err().to_string();
+        assert!(e.contains("needs at least 9"), "{e}");
+        let e = tokens_loss(&n, &[7; 20], 8).unwrap_err().to_string();
+        assert!(e.contains("token id 7"), "{e}");
+        let e = tokens_loss(&net("4-3", 0), &[0; 20], 8)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a token model"), "{e}");
+    }
+}

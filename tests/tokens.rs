@@ -1,0 +1,296 @@
+//! Token models (a description's `tokV`: the paper's LSTM language-model kind, an embedding,
+//! LSTM layers and a decoder at every token) end to end: `train` on text, `eval` against
+//! PyTorch's own `nn.Embedding`/`nn.LSTM`/`nn.Linear` on the same checkpoint, `compress` with
+//! a text, the bit-exact EIE stage against the shared float one, `simulate` per token, and
+//! bad input refused by name.
+
+use crate::util::{TestDir, json, python_with_torch};
+
+fn shakespeare() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/shakespeare");
+    if dir.join("valid.txt").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} is absent", dir.display());
+        None
+    }
+}
+
+/// `train --arch tok-embed16-lstm48` completes the vocabulary from the text, writes the same
+/// bytes on every run, and a checkpoint PyTorch loads as its own modules: `eval`'s summed
+/// loss over valid.txt's first 6,000 bytes equals PyTorch's by the same windows. `compress`
+/// with the text reports every stage, the bit-exact model within 1% of the shared float
+/// stage's perplexity; `eval` of the output says the same; `simulate` times a token.
+#[test]
+fn an_lstm_language_model_trains_evaluates_as_pytorch_and_runs_on_eie() {
+    let test = "an_lstm_language_model_trains_evaluates_as_pytorch_and_runs_on_eie";
+    let Some(data) = shakespeare() else { return };
+    let t = TestDir::new();
+    let text = format!("text:{}", data.join("train.txt").display());
+    let valid = format!("text:{}", data.join("valid.txt").display());
+    let train = |out: &str| {
+        t.run(&[
+            "train",
+            "--dataset",
+            &text,
+            "--range",
+            "0..60000",
+            "--eval-range",
+            "60000..70000",
+            "--arch",
+            "tok-embed16-lstm48",
+            "--steps",
+            "60",
+            "--lr",
+            "5e-3",
+            "--context",
+            "32",
+            "--out",
+            t.path(out).to_str().unwrap(),
+        ])
+        .ok()
+        .to_string()
+    };
+    let printed = train("lm");
+    assert!(printed.contains("held-out"), "{printed}");
+    train("again");
+    for f in ["model.safetensors", "tokenizer.json"] {
+        let read = |d: &str| std::fs::read(t.path(d).join(f)).unwrap();
+        assert!(read("lm") == read("again"), "{f} differs between two runs");
+    }
+    let model = t.path("lm/model.safetensors");
+    let model = model.to_str().unwrap();
+    let r = json(
+        t.run(&[
+            "eval",
+            model,
+            "--dataset",
+            &valid,
+            "--range",
+            "0..6000",
+            "--json",
+        ])
+        .ok(),
+    );
+    let stage = &r["stages"][0];
+    let ppl = stage["perplexity"].as_f64().unwrap();
+    // 60 steps learn the characters' frequencies at least: far below a uniform guess.
+    assert!(ppl > 1.0 && ppl < 30.0, "{ppl}");
+    // The recorded training window is the default context, half of it the stride.
+    assert_eq!(r["text"]["context"], 32);
+    assert_eq!(r["text"]["stride"], 16);
+    if let Some(python) = python_with_torch(test) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/lstm_lm.py");
+        let dir = t.path("lm");
+        let theirs = json(&crate::util::python_stdout(
+            &python,
+            &[
+                script,
+                dir.to_str().unwrap(),
+                data.join("valid.txt").to_str().unwrap(),
+                "6000",
+                "32",
+                "16",
+            ],
+        ));
+        assert_eq!(r["text"]["tokens"], theirs["tokens"]);
+        assert_eq!(stage["total"], theirs["scored"]);
+        let ours = stage["loss"].as_f64().unwrap() * stage["total"].as_f64().unwrap();
+        let want = theirs["nll"].as_f64().unwrap();
+        assert!(
+            ((ours - want) / want).abs() < 1e-5,
+            "NLL {ours} against PyTorch's {want}"
+        );
+    }
+    let c = t.path("c");
+    let c = c.to_str().unwrap();
+    let r = json(
+        t.run(&[
+            "compress",
+            model,
+            "--out",
+            c,
+            "--density",
+            "0.3",
+            "--pes",
+            "8",
+            "--dataset",
+            &valid,
+            "--range",
+            "0..6000",
+            "--json",
+        ])
+        .ok(),
+    );
+    let stages = r["accuracy"]["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "original (float)",
+            "pruned (float)",
+            "pruned + shared (float)",
+            "EIE bit-exact (images)"
+        ]
+    );
+    let p = |i: usize| stages[i]["perplexity"].as_f64().unwrap();
+    assert_eq!(p(0), ppl);
+    assert!(
+        (p(3) - p(2)).abs() / p(2) < 0.01,
+        "EIE {} against shared {}",
+        p(3),
+        p(2)
+    );
+    // Every matrix packed: the embedding as its [E, V] transpose, the LSTM's packed matrix,
+    // the decoder.
+    let layers: Vec<&str> = r["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers, ["embed.weight", "lstm.packed_l0", "fc1.weight"]);
+    let e = json(
+        t.run(&[
+            "eval",
+            model,
+            c,
+            "--dataset",
+            &valid,
+            "--range",
+            "0..6000",
+            "--json",
+        ])
+        .ok(),
+    );
+    for (i, s) in e["stages"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(s["perplexity"], stages[i]["perplexity"], "stage {i}");
+    }
+    let s = json(t.run(&["simulate", c, "--json"]).ok());
+    assert_eq!(s["inferences"], 64);
+    assert!(s["tokens_per_second"].as_f64().unwrap() > 0.0, "{s}");
+    let names: Vec<&str> = s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["embed.weight", "lstm.packed_l0", "fc1.weight"]);
+    // A token's one-hot vector: the embedding is one column's entries.
+    let table = t.run(&["simulate", c]).ok().to_string();
+    assert!(table.contains("per token:"), "{table}");
+}
+
+/// What a token model cannot be given, each refused by name before any work.
+#[test]
+fn token_models_refuse_bad_input_by_name() {
+    let Some(data) = shakespeare() else { return };
+    let t = TestDir::new();
+    let text = format!("text:{}", data.join("train.txt").display());
+    let lm = t.path("lm");
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..20000",
+        "--arch",
+        "tok-embed8-lstm16",
+        "--steps",
+        "2",
+        "--out",
+        lm.to_str().unwrap(),
+    ])
+    .ok();
+    let model = t.path("lm/model.safetensors");
+    let model = model.to_str().unwrap();
+    let valid = format!("text:{}", data.join("valid.txt").display());
+    // A description whose vocabulary is not the text's.
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..20000",
+        "--arch",
+        "tok65-embed8-lstm16-65",
+        "--steps",
+        "1",
+        "--out",
+        t.path("x").to_str().unwrap(),
+    ])
+    .fails_with(&["tokens", "tok-embedE-lstmH"]);
+    // --context means nothing to a classifier.
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--arch",
+        "784-10",
+        "--context",
+        "8",
+        "--out",
+        t.path("y").to_str().unwrap(),
+    ])
+    .fails_with(&["--context", "token models"]);
+    // A window the model cannot take; a dataset that is not text; retraining.
+    t.run(&[
+        "eval",
+        model,
+        "--dataset",
+        &valid,
+        "--range",
+        "0..2000",
+        "--context",
+        "1",
+    ])
+    .fails_with(&["context of 1"]);
+    t.run(&["eval", model, "--dataset", "synthetic"])
+        .fails_with(&["token model", "text:FILE"]);
+    t.run(&[
+        "compress",
+        model,
+        "-o",
+        t.path("c").to_str().unwrap(),
+        "--dataset",
+        &valid,
+        "--retrain",
+    ])
+    .fails_with(&["--retrain", "token model"]);
+    // Generated inputs only for simulate; vectors of a file refused.
+    let c = t.path("c2");
+    t.run(&[
+        "compress",
+        model,
+        "-o",
+        c.to_str().unwrap(),
+        "--density",
+        "0.5",
+        "--pes",
+        "4",
+    ])
+    .ok();
+    t.write("x.safetensors", b"");
+    t.run(&["simulate", c.to_str().unwrap(), "--input", "x.safetensors"])
+        .fails_with(&["token model", "generated token ids"]);
+    // A tokenizer that is not there, and one larger than the vocabulary.
+    let tok = t.path("lm/tokenizer.json");
+    let saved = std::fs::read(&tok).unwrap();
+    std::fs::remove_file(&tok).unwrap();
+    t.run(&["eval", model, "--dataset", &valid, "--range", "0..2000"])
+        .fails_with(&["tokenizer.json", "does not exist"]);
+    let big: serde_json::Value = {
+        let mut v: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+        let vocab = v["model"]["vocab"].as_object_mut().unwrap();
+        for i in 0..200 {
+            vocab.insert(format!("extra{i}"), serde_json::json!(1000 + i));
+        }
+        v
+    };
+    std::fs::write(&tok, serde_json::to_vec(&big).unwrap()).unwrap();
+    t.run(&["eval", model, "--dataset", &valid, "--range", "0..2000"])
+        .fails_with(&["tokenizer.json", "vocabulary"]);
+}
