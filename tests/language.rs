@@ -368,6 +368,19 @@ fn compress_and_eval_a_language_model_on_text() {
             "{skipped}"
         );
         t.run(&["verify", out]).ok();
+        // unpack writes each layer in its tensor's own layout: GPT-2's Conv1D as [in, out].
+        let unpacked = t.path(&format!("{kind}.safetensors"));
+        t.run(&["unpack", out, "-o", unpacked.to_str().unwrap()])
+            .ok();
+        let u = eie_checkpoint::Checkpoint::open(&unpacked).unwrap();
+        let original =
+            eie_checkpoint::Checkpoint::open(t.path(kind).join("model.safetensors")).unwrap();
+        for l in layers {
+            let name = l["name"].as_str().unwrap();
+            if let Some(stored) = original.info(name) {
+                assert_eq!(u.info(name).unwrap().shape, stored.shape, "{kind}: {name}");
+            }
+        }
         // eval of the output measures the same stages from the images alone.
         let e = json(
             t.run(&[

@@ -1496,6 +1496,14 @@ fn the_documented_limits_are_the_code_s() {
             "eie_transformer::config::MAX_DIM",
             eie_transformer::config::MAX_DIM as f64,
         ),
+        (
+            "eie_transformer::pooled::MAX_SENTENCES",
+            eie_transformer::pooled::MAX_SENTENCES as f64,
+        ),
+        (
+            "eie_commands::tokens::MAX_TOKEN_CONTEXT",
+            eie_commands::tokens::MAX_TOKEN_CONTEXT as f64,
+        ),
     ];
     let doc = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reliability.md"),

@@ -153,6 +153,33 @@ fn an_lstm_language_model_trains_evaluates_as_pytorch_and_runs_on_eie() {
         .map(|l| l["name"].as_str().unwrap())
         .collect();
     assert_eq!(layers, ["embed.weight", "lstm.packed_l0", "fc1.weight"]);
+    // PyTorch's own modules with the weights the images hold (unpack writes the embedding
+    // back as its [V, E] table) give the shared stage's loss.
+    if let Some(python) = python_with_torch(test) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/lstm_lm.py");
+        let unpacked = t.path("c.safetensors");
+        t.run(&["unpack", c, "-o", unpacked.to_str().unwrap()]).ok();
+        let dir = t.path("lm");
+        let theirs = json(&crate::util::python_stdout(
+            &python,
+            &[
+                script,
+                dir.to_str().unwrap(),
+                data.join("valid.txt").to_str().unwrap(),
+                "6000",
+                "32",
+                "16",
+                unpacked.to_str().unwrap(),
+            ],
+        ));
+        let shared = &stages[2];
+        let ours = shared["loss"].as_f64().unwrap() * shared["total"].as_f64().unwrap();
+        let want = theirs["nll"].as_f64().unwrap();
+        assert!(
+            ((ours - want) / want).abs() < 1e-5,
+            "shared stage NLL {ours} against PyTorch's {want}"
+        );
+    }
     let e = json(
         t.run(&[
             "eval",
@@ -236,6 +263,62 @@ fn token_models_refuse_bad_input_by_name() {
         t.path("y").to_str().unwrap(),
     ])
     .fails_with(&["--context", "token models"]);
+    // A description whose last item would be buried under the vocabulary's Linear; a
+    // token model with a layer it cannot run once a token; a window of one token.
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..20000",
+        "--arch",
+        "tok-embed8-lstm16-32",
+        "--steps",
+        "1",
+        "--out",
+        t.path("z").to_str().unwrap(),
+    ])
+    .fails_with(&["leave out the last Linear"]);
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..20000",
+        "--arch",
+        "tok-embed8-flatten",
+        "--steps",
+        "1",
+        "--out",
+        t.path("z").to_str().unwrap(),
+    ])
+    .fails_with(&["embedding, LSTMs, Linears and ReLUs"]);
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..20000",
+        "--arch",
+        "tok-embed8-lstm16",
+        "--context",
+        "1",
+        "--steps",
+        "1",
+        "--out",
+        t.path("z").to_str().unwrap(),
+    ])
+    .fails_with(&["--context", "2.."]);
+    // Fractions of the wrong count, before any stage runs; dense checkpoints of the
+    // embedding's matrix.
+    t.run(&[
+        "compress",
+        model,
+        "-o",
+        t.path("d").to_str().unwrap(),
+        "--dense-checkpoints",
+    ])
+    .fails_with(&["--dense-checkpoints", "embedding"]);
     // A window the model cannot take; a dataset that is not text; retraining.
     t.run(&[
         "eval",
@@ -273,6 +356,34 @@ fn token_models_refuse_bad_input_by_name() {
         "4",
     ])
     .ok();
+    // The energy of a token is simulate's: an energy table given to eval is refused.
+    t.write("e.toml", b"");
+    t.run(&[
+        "eval",
+        model,
+        c.to_str().unwrap(),
+        "--dataset",
+        &valid,
+        "--range",
+        "0..2000",
+        "--energy-table",
+        "e.toml",
+    ])
+    .fails_with(&["--energy-table", "simulate DIR"]);
+    t.run(&[
+        "eval",
+        model,
+        c.to_str().unwrap(),
+        "--dataset",
+        &valid,
+        "--range",
+        "0..2000",
+        "--act-frac",
+        "14,14",
+    ])
+    .fails_with(&["activation fractions", "6 for its 3 layers"]);
+    t.run(&["simulate", c.to_str().unwrap(), "--act-density", "0.5"])
+        .fails_with(&["--act-density", "one-hot"]);
     t.write("x.safetensors", b"");
     t.run(&["simulate", c.to_str().unwrap(), "--input", "x.safetensors"])
         .fails_with(&["token model", "generated token ids"]);

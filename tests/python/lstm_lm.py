@@ -3,9 +3,12 @@ model: `nn.Embedding`, `nn.LSTM(batch_first=True)`, `nn.Linear`, its `state_dict
 the checkpoint stores it), over a text's first bytes tokenized by the `tokenizer.json` beside
 it, by the sliding-window recipe `eval` uses (windows of CONTEXT tokens every STRIDE, each from
 a zero state, each token scored once; crates/transformer/src/perplexity.rs), which
-tests/tokens.rs compares `eval` with.
+tests/tokens.rs compares `eval` with. With WEIGHTS (the tensors `eie-compress unpack` writes of
+a compressed model: the embedding as its [V, E] table, the LSTM as its packed matrix
+`lstm.packed_l0` = [weight_ih | weight_hh] with `lstm.packed_bias_l0` = bias_ih + bias_hh,
+the decoder as it is), the model with those weights instead.
 
-Usage: python lstm_lm.py MODEL_DIR TEXT_TXT BYTES CONTEXT STRIDE
+Usage: python lstm_lm.py MODEL_DIR TEXT_TXT BYTES CONTEXT STRIDE [WEIGHTS]
 """
 
 import json
@@ -36,13 +39,35 @@ class LstmLm(torch.nn.Module):
         return self.fc1(h)
 
 
-def main(model_dir, text, nbytes, context, stride):
+def unpacked(model, weights):
+    """`model`'s state_dict with the unpacked tensors in PyTorch's names."""
+    state = model.state_dict()
+    for name, value in load_file(weights).items():
+        m = re.fullmatch(r"lstm\.packed_l(\d+)", name)
+        b = re.fullmatch(r"lstm\.packed_bias_l(\d+)", name)
+        if m:
+            k = m[1]
+            cols = state[f"lstm.weight_ih_l{k}"].shape[1]
+            state[f"lstm.weight_ih_l{k}"] = value[:, :cols]
+            state[f"lstm.weight_hh_l{k}"] = value[:, cols:]
+        elif b:
+            state[f"lstm.bias_ih_l{b[1]}"] = value
+            state[f"lstm.bias_hh_l{b[1]}"] = torch.zeros_like(value)
+        else:
+            assert state[name].shape == value.shape, (name, state[name].shape, value.shape)
+            state[name] = value
+    return state
+
+
+def main(model_dir, text, nbytes, context, stride, weights=None):
     model_dir, nbytes, context, stride = Path(model_dir), int(nbytes), int(context), int(stride)
     path = model_dir / "model.safetensors"
     with safe_open(str(path), "pt") as f:
         arch = f.metadata()["eie.arch"]
     model = LstmLm(arch)
     model.load_state_dict(load_file(str(path)))
+    if weights:
+        model.load_state_dict(unpacked(model, weights))
     model.eval()
     body = Path(text).read_bytes()[:nbytes].decode("utf-8", errors="ignore")
     ids = Tokenizer.from_file(str(model_dir / "tokenizer.json")).encode(body).ids
@@ -64,4 +89,4 @@ def main(model_dir, text, nbytes, context, stride):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:7])

@@ -566,12 +566,16 @@ impl Request {
             });
         }
         if run.dense_checkpoints
-            && let Some(l) = net.layers().iter().find(|l| l.lstm.is_some())
+            && let Some(l) = net.layers().iter().find(|l| l.lstm.is_some() || l.table)
         {
+            let what = match l.lstm {
+                Some(_) => "the LSTM's packed matrix",
+                None => "the embedding's matrix (its table's transpose)",
+            };
             return refuse(
                 "--dense-checkpoints",
                 format!(
-                    "the LSTM's packed matrix {} is not a tensor of {}; dense checkpoints of LSTM models are not written yet",
+                    "{what} {} is not a tensor of {}; dense checkpoints of LSTM and token models are not written yet",
                     l.name,
                     self.model.display()
                 ),

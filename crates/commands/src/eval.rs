@@ -176,6 +176,18 @@ impl Request {
         Ok(report)
     }
 
+    /// A language model's eval does not count the bit-exact stage's energy (`simulate DIR`
+    /// gives its energy a token): an energy table given to it is refused, not ignored.
+    fn no_energy_table(&self) -> Result<()> {
+        match self.energy.file {
+            Some(_) => Err(Error::NotApplicable {
+                option: "--energy-table",
+                applies_to: "the bit-exact stage of a classifier's eval (a language model's energy a token is simulate DIR's)".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The checks that need no file: the arithmetic's and the hardware's values, and what
     /// only an output folder's bit-exact stage takes.
     pub fn check(&self) -> Result<()> {

@@ -228,13 +228,20 @@ impl InputRequest {
     /// the embedding takes, whatever the text). Files and datasets are refused: `eval DIR
     /// --dataset text:FILE` measures a token model on text.
     pub fn token_ids(&self, vocab: usize) -> Result<Vec<u32>> {
-        let Source::Generated { seed, .. } = self.source else {
+        let Source::Generated { seed, density } = self.source else {
             return Err(Error::Inputs {
                 reason: format!(
                     "a token model (tok{vocab}) is simulated on {TOKENS_SIMULATED} generated token ids (--seed); `eval MODEL DIR --dataset text:FILE` runs it on text"
                 ),
             });
         };
+        if density != 1.0 {
+            return Err(Error::Inputs {
+                reason: format!(
+                    "--act-density {density}: a token model's input is a token's one-hot vector, one non-zero activation whatever the density"
+                ),
+            });
+        }
         let mut rng = eie_rng::Rng::new(seed);
         Ok((0..TOKENS_SIMULATED)
             .map(|_| rng.below(vocab as u64) as u32)

@@ -223,12 +223,13 @@ impl TextSetup {
             };
             (metric, context, context - 2)
         };
-        if tokenizer.vocab_size() > c.vocab {
+        if tokenizer.id_bound() > c.vocab {
             return Err(Error::Unfit {
                 reason: format!(
-                    "{} has {} tokens, but the model's vocabulary (config.json vocab_size) is {}",
+                    "{} has {} tokens with ids up to {}, but the model's vocabulary (config.json vocab_size) is {}",
                     tokenizer.path().display(),
                     tokenizer.vocab_size(),
+                    tokenizer.id_bound() - 1,
                     c.vocab
                 ),
             });
@@ -289,7 +290,7 @@ impl TextSetup {
             let n = (bytes / 2 + 1).min(eie_transformer::pooled::MAX_SENTENCES as u64);
             e.add(
                 format!("{n} sentences' embeddings and their pairwise cosines"),
-                16 * n * n + 3 * n * c.hidden as u64 * 4,
+                16 * n * n + 4 * n * c.hidden as u64 * 4,
             );
         }
         e
@@ -486,9 +487,16 @@ pub(crate) fn measure<L: Linear>(
         Metric::Sentences { cls, sep, pooling } => {
             let list = &corpus.sentences.as_ref().expect("loaded as sentences").ids;
             let mine = model.pooled(list, cls, sep, pooling)?;
-            let base = match reference.and_then(|r| r.pooled.as_ref()) {
-                Some(base) => base,
+            let base = match reference.map(|r| r.pooled.as_ref()) {
                 None => &mine,
+                Some(Some(base)) => base,
+                Some(None) => {
+                    return Err(Error::Unfit {
+                        reason: format!(
+                            "{name}: the original's sentence embeddings, which it is compared with, were not kept"
+                        ),
+                    });
+                }
             };
             let f = Fidelity::between(base, &mine)?;
             if reference.is_none() {

@@ -64,24 +64,30 @@ pub fn setup(
         });
     }
     let tokenizer = Tokenizer::load(&path)?;
-    if tokenizer.vocab_size() > vocab {
+    if tokenizer.id_bound() > vocab {
         return Err(Error::Unfit {
             reason: format!(
-                "{} has {} tokens, but the model's vocabulary (tok{vocab}) is {vocab}",
+                "{} has {} tokens with ids up to {}, but the model's vocabulary (tok{vocab}) is {vocab}",
                 path.display(),
-                tokenizer.vocab_size()
+                tokenizer.vocab_size(),
+                tokenizer.id_bound() - 1
             ),
         });
     }
     let recorded = match meta.get(CONTEXT_KEY) {
         None => None,
-        Some(v) => Some(v.parse::<usize>().map_err(|_| Error::Unfit {
-            reason: format!(
-                "{}: metadata {CONTEXT_KEY} is \"{}\", not a number of tokens",
-                model.display(),
-                eie_format::shown(v)
-            ),
-        })?),
+        Some(v) => Some(
+            v.parse::<usize>()
+                .ok()
+                .filter(|c| (2..=MAX_TOKEN_CONTEXT).contains(c))
+                .ok_or_else(|| Error::Unfit {
+                    reason: format!(
+                        "{}: metadata {CONTEXT_KEY} is \"{}\", not a window of 2 to {MAX_TOKEN_CONTEXT} tokens",
+                        model.display(),
+                        eie_format::shown(v)
+                    ),
+                })?,
+        ),
     };
     let context = context.or(recorded).unwrap_or(DEFAULT_TOKEN_CONTEXT);
     let stride = stride.unwrap_or(context.div_ceil(2));
@@ -126,22 +132,50 @@ pub(crate) fn estimate(arch: &Arch, setup: &TextSetup, models: u64) -> Result<Es
     Ok(e)
 }
 
-/// A stage's perplexity: `logits` of every window.
+/// Windows whose logits are computed at once, in parallel: a few per thread, so that their
+/// logits (`context x V` floats each) stay small.
+const WINDOWS_AT_ONCE: usize = 64;
+
+/// A stage's perplexity: `logits` of every window. Windows start from a zero state, so they
+/// are independent: they run [`WINDOWS_AT_ONCE`] at a time on every thread, and are scored in
+/// the text's order (the sums are the same on any number of threads).
 fn measure(
     name: &str,
     density: Option<f64>,
     vocab: usize,
     corpus: &Corpus,
     setup: &TextSetup,
-    mut logits: impl FnMut(&[u32]) -> Result<Vec<f32>>,
+    logits: impl Fn(&[u32]) -> Result<Vec<f32>> + Sync,
 ) -> Result<Measured> {
+    use rayon::prelude::*;
     let start = Instant::now();
+    let ids = &corpus.ids;
+    let windows = eie_transformer::perplexity::windows(ids.len(), setup.context, setup.stride);
+    let mut next = 0;
+    let mut ready = std::collections::VecDeque::new();
     let p = sliding(
-        &corpus.ids,
+        ids,
         vocab,
         setup.context,
         setup.stride,
-        |w: &[u32]| -> Result<Vec<f32>> { logits(w) },
+        |w: &[u32]| -> Result<Vec<f32>> {
+            if ready.is_empty() {
+                let chunk = &windows[next..(next + WINDOWS_AT_ONCE).min(windows.len())];
+                let computed: Vec<Vec<f32>> = chunk
+                    .par_iter()
+                    .map(|&(b, e, _)| logits(&ids[b..e]))
+                    .collect::<Result<_>>()?;
+                ready.extend(chunk.iter().map(|&(b, e, _)| &ids[b..e]).zip(computed));
+                next += chunk.len();
+            }
+            match ready.pop_front() {
+                // The windows sliding asks for are these, in this order.
+                Some((window, l)) if window == w => Ok(l),
+                _ => Err(Error::Unfit {
+                    reason: "the windows computed ahead are not the ones scored".into(),
+                }),
+            }
+        },
     )?;
     Ok(Measured {
         name: name.into(),

@@ -1,4 +1,6 @@
-//! `unpack`: packed layers back to dense f32 tensors, under their original names.
+//! `unpack`: packed layers back to dense f32 tensors, under their original names, each in
+//! the layout its tensor is stored in: a layer read transposed (GPT-2's `Conv1D` `[in, out]`,
+//! a token model's embedding table `[V, E]`) is written back transposed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,15 +81,20 @@ impl Request {
         check_file(&self.out, self.force, OutputKind::Safetensors, &inputs)?;
         let bundle = &model.bundle;
         let layers = bundle.logical_layers();
+        let settings = &bundle.meta().settings;
+        let transposed: Vec<bool> = layers
+            .iter()
+            .map(|parts| eie_pipeline::recorded_weights(settings, parts[0].name()).1)
+            .collect();
         let mut specs = Vec::new();
-        for parts in &layers {
+        for (parts, &t) in layers.iter().zip(&transposed) {
             let first = &parts[0];
             let inputs = first.total_cols() - usize::from(first.bias().is_some());
-            specs.push((
-                first.name().to_string(),
-                Dtype::F32,
-                vec![first.rows(), inputs],
-            ));
+            let shape = match t {
+                true => vec![inputs, first.rows()],
+                false => vec![first.rows(), inputs],
+            };
+            specs.push((first.name().to_string(), Dtype::F32, shape));
             if let Some(b) = first.bias() {
                 specs.push((b.to_string(), Dtype::F32, vec![first.rows()]));
             }
@@ -107,8 +114,22 @@ impl Request {
             &inputs,
             |tmp| -> Result<()> {
                 let mut w = Writer::create(tmp, &metadata, &specs)?;
-                for parts in &layers {
-                    let l = gather(parts)?;
+                for (parts, &t) in layers.iter().zip(&transposed) {
+                    let mut l = gather(parts)?;
+                    if t {
+                        // Row r, column c of the layer is element c * rows + r stored.
+                        let mut moved: Vec<(u64, f32)> = l
+                            .positions
+                            .iter()
+                            .zip(&l.values)
+                            .map(|(&p, &v)| {
+                                let (r, c) = (p / l.inputs as u64, p % l.inputs as u64);
+                                (c * l.rows as u64 + r, v)
+                            })
+                            .collect();
+                        moved.sort_unstable_by_key(|&(p, _)| p);
+                        (l.positions, l.values) = moved.into_iter().unzip();
+                    }
                     w.write_sparse(Dtype::F32, l.rows * l.inputs, &l.positions, |i| l.values[i])?;
                     if let Some(b) = &l.bias {
                         w.write_tensor(&eie_checkpoint::f32_bytes(b))?;

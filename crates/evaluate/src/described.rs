@@ -55,11 +55,11 @@ pub fn matrix_plans(header: &Header, net: &Network) -> Result<Vec<MatrixPlan>> {
             base.code_bits = CONV_CODE_BITS;
         }
         // Retraining decides a described layer's values (an LSTM's matrix packs two
-        // tensors): the tensor named is the layer itself.
+        // tensors): the tensor named is the layer itself, an embedding's read transposed.
         out.push(MatrixPlan {
             name: l.name.clone(),
             tensor: l.name.clone(),
-            transposed: false,
+            transposed: l.table,
             rows: l.outputs,
             inputs: l.inputs,
             dtype: dtype_of(&weight)?,

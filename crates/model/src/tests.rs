@@ -465,7 +465,14 @@ fn token_models_that_cannot_be_are_refused_by_name() {
         ("tok65-lstm32-65", "starts with its embedding"),
         ("28x28-embed16-lstm32-10", "first layer of a token model"),
         ("tok65-embed16-lstm32-10", "next token's logits are 65"),
-        ("tok65-embed16-conv4k3-65", "needs an image"),
+        (
+            "tok65-embed16-conv4k3-65",
+            "embedding, LSTMs, Linears and ReLUs",
+        ),
+        (
+            "tok65-embed16-flatten-65",
+            "embedding, LSTMs, Linears and ReLUs",
+        ),
         (
             "tok65-embed16-lstm32-embed8-65",
             "first layer of a token model",

@@ -222,6 +222,16 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// One past the largest id it can produce (ids need not be consecutive: a model's
+    /// vocabulary must hold this many rows, not just [`Tokenizer::vocab_size`]).
+    pub fn id_bound(&self) -> usize {
+        self.inner
+            .get_vocab(true)
+            .values()
+            .max()
+            .map_or(0, |&m| m as usize + 1)
+    }
+
     /// The id of `token` (a special token such as `[MASK]`), if the vocabulary has it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)

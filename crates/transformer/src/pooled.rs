@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::linear::{Linear, product};
 use crate::model::Model;
 
-/// The most sentences compared: their pairwise cosines are held (two `n x n` Gram matrices
-/// and their ranks), about 350 MB at this many.
+/// The most sentences compared: their pairwise cosines are held (a Gram matrix, the
+/// pairs' cosines and their ranks), about 270 MB at this many.
 pub const MAX_SENTENCES: usize = 4096;
 
 /// The fewest sentences a rank correlation of pairwise cosines takes (three pairs).
@@ -115,6 +115,13 @@ impl SentenceConfig {
                 None => Err(field(name, "missing; expected a string".into())),
             };
             let (kind, path) = (text("type")?, text("path")?);
+            // sentence-transformers runs its modules in order: the transformer first.
+            if (i == 0) != (kind == TRANSFORMER) {
+                return Err(field(
+                    "type",
+                    format!("\"{kind}\": the first module, and only it, must be the {TRANSFORMER}"),
+                ));
+            }
             match kind {
                 TRANSFORMER if path.is_empty() => {}
                 TRANSFORMER => {
@@ -123,6 +130,12 @@ impl SentenceConfig {
                         format!(
                             "\"{path}\": only a Transformer module that is the folder itself is implemented"
                         ),
+                    ));
+                }
+                POOLING if path.is_empty() => {
+                    return Err(field(
+                        "path",
+                        "missing or empty; a Pooling module's config.json lies in a folder of its own".into(),
                     ));
                 }
                 POOLING if pooling.is_none() => pooling = Some(path.to_string()),
@@ -617,10 +630,26 @@ mod tests {
         assert!(e.contains("inside the model folder"), "{e}");
         std::fs::write(
             d.join("modules.json"),
-            r#"[{"path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#,
+            r#"[{"path":"","type":"sentence_transformers.models.Transformer"},
+                {"path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#,
         )
         .unwrap();
         let e = SentenceConfig::of_folder(d, 8).unwrap_err().to_string();
-        assert!(e.contains("[0].type") && e.contains("Dense"), "{e}");
+        assert!(e.contains("[1].type") && e.contains("Dense"), "{e}");
+        for (modules, says) in [
+            (
+                r#"[{"path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+                "first module",
+            ),
+            (
+                r#"[{"path":"","type":"sentence_transformers.models.Transformer"},
+                    {"type":"sentence_transformers.models.Pooling"}]"#,
+                "missing or empty",
+            ),
+        ] {
+            std::fs::write(d.join("modules.json"), modules).unwrap();
+            let e = SentenceConfig::of_folder(d, 8).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 }

@@ -25,6 +25,7 @@ impl Request {
         if self.arch.is_some() {
             return Err(not_here("--arch"));
         }
+        self.no_energy_table()?;
         if !self.layers.is_empty() {
             return Err(not_here("--layers"));
         }

@@ -27,6 +27,7 @@ impl Request {
                 ),
             });
         };
+        self.no_energy_table()?;
         if !self.layers.is_empty() {
             return Err(Error::NotApplicable {
                 option: "--layers",
@@ -42,6 +43,12 @@ impl Request {
         }
         // Every check that needs no weights and no text, before the estimate.
         eie_model::check_against(ck, arch)?;
+        if !self.act_frac.is_empty() {
+            eie_evaluate::program::check_fraction_count(
+                &self.act_frac,
+                eie_model::matrix_specs(arch)?.len(),
+            )?;
+        }
         let setup = crate::tokens::setup(
             &self.model,
             arch,
@@ -51,7 +58,8 @@ impl Request {
             self.context,
             self.stride,
         )?;
-        let models = 1 + u64::from(self.dir.is_some());
+        // The original, and with DIR the pruned and shared stages' networks.
+        let models = 1 + 2 * u64::from(self.dir.is_some());
         let estimate = crate::tokens::estimate(arch, &setup, models)?;
         let packed = match &self.dir {
             Some(dir) => {

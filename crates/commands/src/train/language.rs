@@ -231,7 +231,9 @@ fn write_folder(
     write(&dir.join("tokenizer_config.json"), json.as_bytes())?;
     // What --force later recognises as this tool's: the other files' hashes, recorded here.
     for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
-        let hash = file_sha256(&dir.join(name)).expect("just written");
+        let hash = file_sha256(&dir.join(name)).ok_or_else(|| Error::Unfit {
+            reason: format!("cannot read back {}", dir.join(name).display()),
+        })?;
         metadata.insert(language_hash_key(name), hash);
     }
     write_safetensors(&dir.join("model.safetensors"), &metadata, values)

@@ -157,6 +157,12 @@ impl Request {
             if self.arch.starts_with("tok") {
                 return self.tokens(observer).map(Trained::Language);
             }
+            if self.context.is_some() {
+                return Err(Error::NotApplicable {
+                    option: "--context",
+                    applies_to: "token models (tok-embedE-lstmH); a decoder's window is its description's context=".into(),
+                });
+            }
             return self.language(observer).map(Trained::Language);
         }
         if self.context.is_some() {

@@ -28,7 +28,20 @@ use crate::tokens::{CONTEXT_KEY, DEFAULT_TOKEN_CONTEXT, MAX_TOKEN_CONTEXT};
 /// whose vocabulary must be `vocab`.
 fn complete(given: &str, vocab: usize) -> Result<Arch> {
     let text = match given.strip_prefix("tok-") {
-        Some(rest) => format!("tok{vocab}-{rest}-{vocab}"),
+        Some(rest) => {
+            // The last item a Linear: the vocabulary's Linear written out, or a layer that
+            // completion would bury under another Linear and a ReLU.
+            let last = rest.rsplit('-').next().unwrap_or(rest);
+            let body = last.split_once('=').map_or(last, |(_, b)| b);
+            if body.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(Error::Unfit {
+                    reason: format!(
+                        "{given}: a description written tok-... leaves out the vocabulary and the Linear that gives the next token's logits (train adds tokV and -V); leave out the last Linear, or write the whole description"
+                    ),
+                });
+            }
+            format!("tok{vocab}-{rest}-{vocab}")
+        }
         None => given.to_string(),
     };
     let arch: Arch = text.parse().map_err(Error::Model)?;
@@ -56,10 +69,10 @@ impl Request {
             });
         }
         let context = self.context.unwrap_or(DEFAULT_TOKEN_CONTEXT);
-        if !(1..=MAX_TOKEN_CONTEXT).contains(&context) {
+        if !(2..=MAX_TOKEN_CONTEXT).contains(&context) {
             return Err(Error::Option {
                 option: "--context".into(),
-                reason: format!("{context} tokens: expected 1..={MAX_TOKEN_CONTEXT}"),
+                reason: format!("{context} tokens: expected 2..={MAX_TOKEN_CONTEXT}"),
             });
         }
         // The description's grammar, before any work (its vocabulary comes from the text).
@@ -152,7 +165,9 @@ impl Request {
             metadata.insert("eie.eval_loss".into(), format!("{:.6}", h.loss));
         }
         // What --force later recognises as this tool's: the tokenizer's hash, recorded here.
-        let hash = file_sha256(&tokenizer_path).expect("just written");
+        let hash = file_sha256(&tokenizer_path).ok_or_else(|| Error::Unfit {
+            reason: format!("cannot read back {}", tokenizer_path.display()),
+        })?;
         metadata.insert(language_hash_key("tokenizer.json"), hash);
         let model = staging.path().join("model.safetensors");
         net.write_safetensors(&model, &metadata)?;
@@ -186,6 +201,10 @@ mod tests {
             "tok66-embed8-lstm16-66"
         );
         complete("tok66-embed8-lstm16-66", 66).unwrap();
+        let e = complete("tok-embed8-lstm16-66", 66)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leave out the last Linear"), "{e}");
         let e = complete("tok65-embed8-lstm16-65", 66)
             .unwrap_err()
             .to_string();

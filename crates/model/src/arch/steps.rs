@@ -261,6 +261,20 @@ impl Arch {
                     "an embedding takes token ids: it is the first layer of a token model (tokV-embedE-...)".into(),
                 ));
             }
+            if self.tokens
+                && !matches!(
+                    layer.kind,
+                    LayerKind::Embed { .. }
+                        | LayerKind::Lstm { .. }
+                        | LayerKind::Linear { .. }
+                        | LayerKind::Relu
+                )
+            {
+                return Err(bad(
+                    layer,
+                    "a token model's layers are its embedding, LSTMs, Linears and ReLUs, each run once a token".into(),
+                ));
+            }
             if self.tokens && i == 0 && !embed {
                 return Err(bad(
                     layer,
