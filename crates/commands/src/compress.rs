@@ -260,7 +260,7 @@ pub struct Resolved {
     /// A Hugging Face language model folder.
     language: Option<language::Language>,
     /// A token model's text and its tokens.
-    tokens: Option<(crate::language::TextSetup, crate::language::Corpus)>,
+    tokens: Option<tokens::TokenText>,
 }
 
 impl Request {
@@ -370,19 +370,24 @@ impl Request {
         // A description, --layers or a recipe's select chose the layers: not the default.
         let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
         let (data, tokens) = match arch.as_ref().filter(|a| a.tokens) {
-            Some(a) => (None, self.resolve_tokens(&ck, a)?),
+            Some(a) => (None, self.resolve_tokens(&ck, a, retrain.as_ref())?),
             None => (
                 self.datasets(&ck, &plan, described.as_ref(), chosen, retrain.as_ref())?,
                 None,
             ),
         };
-        let provenance = self.provenance(
+        let mut provenance = self.provenance(
             &ck,
             described.as_ref(),
             &given,
             retrain.as_ref(),
             data.as_ref(),
         )?;
+        if let (Some(s), Some(t)) = (&retrain, &tokens)
+            && let Some((name, _)) = &t.train
+        {
+            provenance.retrain = Some(s.describe(name));
+        }
         Ok(Resolved {
             request: self,
             ck,
@@ -761,10 +766,14 @@ impl Resolved {
         };
         let staging = Staging::create(&r.request.out, r.request.force, &r.inputs, Layout::Model)?;
         let mut stages: Vec<StageAccuracy> = Vec::new();
-        let (retrained, retrained_text) = match (&r.language, &r.retrain) {
-            (Some(l), Some(settings)) => {
+        let (retrained, retrained_text) = match (&r.language, &r.retrain, &r.tokens, &r.described) {
+            (Some(l), Some(settings), _, _) => {
                 let (done, measured) =
                     retrain_language::retrain(l, &r.plan, settings, job.pes, observer)?;
+                (Some(done), measured)
+            }
+            (None, Some(settings), Some(text), Some(net)) => {
+                let (done, measured) = r.retrain_tokens(net, text, settings, job.pes, observer)?;
                 (Some(done), measured)
             }
             _ => (
@@ -781,7 +790,13 @@ impl Resolved {
             }
             (None, Some(text), Some(net)) => {
                 let (_, bundle) = load_bundle(staging.path())?;
-                Some(r.request.measure_tokens(net, text, &bundle)?)
+                Some(r.request.measure_tokens(
+                    net,
+                    text,
+                    &bundle,
+                    retrained_text,
+                    r.retrain.as_ref(),
+                )?)
             }
             _ => self.measure(staging.path(), stages)?,
         };
@@ -830,6 +845,7 @@ impl Resolved {
             pes,
             data,
             held,
+            measure: None,
             settings,
             observer,
         };
@@ -838,7 +854,9 @@ impl Resolved {
             observer.note(&original.line());
             stages.push(original);
             if let Some(settings) = &self.retrain {
-                let data = Some(d.train.as_ref().expect("loaded with retraining"));
+                let data = Some(eie_evaluate::Samples::Dataset(
+                    d.train.as_ref().expect("loaded with retraining"),
+                ));
                 let job = job(settings, data, Some(d.held()));
                 return Ok(Some(retrain(d.net.clone(), &job, stages)?));
             }

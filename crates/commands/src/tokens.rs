@@ -188,16 +188,28 @@ fn measure(
 
 /// The original model's stage, in float.
 pub fn original(net: &Network, corpus: &Corpus, setup: &TextSetup) -> Result<Measured> {
+    stage("original (float)", None, net, corpus, setup)
+}
+
+/// Network `net`'s stage `name`, in float.
+pub(crate) fn stage(
+    name: &str,
+    density: Option<f64>,
+    net: &Network,
+    corpus: &Corpus,
+    setup: &TextSetup,
+) -> Result<Measured> {
     let vocab = net.vocab().expect("a token model");
-    measure("original (float)", None, vocab, corpus, setup, |w| {
+    measure(name, density, vocab, corpus, setup, |w| {
         Ok(net.forward_tokens(w))
     })
 }
 
-/// Every compressed stage of `bundle` (made from `net`): pruned and pruned + shared in
-/// float, rebuilt from the images, and the bit-exact EIE model on them, with activation
-/// fractions `given` or, when none are given, calibrated on the corpus's windows. Returns
-/// the stages and the fractions.
+/// Every compressed stage of `bundle` (made from `net`): pruned (with `pruned`: a
+/// retrained model's pruned weights are not the original ones) and pruned + shared in float,
+/// rebuilt from the images, and the bit-exact EIE model on them, with activation fractions
+/// `given` or, when none are given, calibrated on the corpus's windows. Returns the stages
+/// and the fractions.
 pub fn compressed(
     net: &Network,
     bundle: &Bundle,
@@ -205,12 +217,16 @@ pub fn compressed(
     setup: &TextSetup,
     given: &[u8],
     arith: Arith,
+    pruned: bool,
 ) -> Result<(Vec<Measured>, Vec<u8>)> {
     let vocab = net.vocab().expect("a token model");
     let views = LayerView::all(bundle);
     let density = Some(bundle_density(&views)?);
     let mut stages = Vec::new();
     for (name, stage) in token_float_stages(net, bundle)? {
+        if name == eie_evaluate::PRUNED_STAGE && !pruned {
+            continue;
+        }
         stages.push(measure(name, density, vocab, corpus, setup, |w| {
             Ok(stage.forward_tokens(w))
         })?);

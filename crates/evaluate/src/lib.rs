@@ -8,6 +8,7 @@ mod error;
 mod model;
 pub mod program;
 pub mod retrain;
+pub mod samples;
 mod share;
 mod stages;
 pub mod tokens;
@@ -27,14 +28,17 @@ pub use accuracy::{
 };
 pub use eie_model::{Arch, Dense, LayerValues, Network};
 pub use error::{Error, Result};
-pub use retrain::{RETRAIN_KNOBS, RetrainChoices, RetrainSettings, Retraining, retrain};
+pub use retrain::{
+    MeasureStage, RETRAIN_KNOBS, RetrainChoices, RetrainSettings, Retraining, retrain,
+};
+pub use samples::Samples;
 pub use share::{
     CentroidConfig, SharedLayer, apply_shared, centroid_step, check_shared, fine_tune_centroids,
-    grouped_gradients,
+    fine_tune_centroids_on, grouped_gradients,
 };
 pub use stages::{
     ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, StageRuns, bundle_density,
     check_whole_network, description_of, eie_stage, float_stages, is_retrained, network_of,
     stage_reports, token_float_stages,
 };
-pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train};
+pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train, train_samples};

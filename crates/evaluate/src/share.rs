@@ -11,7 +11,8 @@ use burn::tensor::Device;
 use eie_dataset::Dataset;
 
 use crate::error::{Error, Result};
-use crate::model::{Model, argmax_rows, batch, burn_layout, to_vec};
+use crate::model::{Model, argmax_rows, burn_layout, to_vec};
+use crate::samples::Samples;
 use crate::train::{EpochStats, Order, check_common};
 use eie_model::Network;
 
@@ -144,8 +145,19 @@ pub fn fine_tune_centroids(
     cfg: &CentroidConfig,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
+    fine_tune_centroids_on(net, shared, Samples::Dataset(data), cfg, on_epoch)
+}
+
+/// [`fine_tune_centroids`] on any [`Samples`] (a token model's windows of text too).
+pub fn fine_tune_centroids_on(
+    net: &mut Network,
+    shared: &mut [SharedLayer],
+    data: Samples,
+    cfg: &CentroidConfig,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Vec<EpochStats>> {
     cfg.validate()?;
-    net.check_dataset(data)?;
+    data.check(net)?;
     apply_shared(net, shared)?;
     let device = Device::flex().autodiff();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -162,15 +174,15 @@ pub fn fine_tune_centroids(
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
             let model = Model::new(net, &device);
-            let (x, y) = batch(data, idx, &device);
-            let logits = model.forward(net, x);
+            let (x, y) = data.batch(idx, &device);
+            let logits = model.logits(net, x);
             let loss = loss_fn.forward(logits.clone(), y);
             let value: f32 = loss.clone().into_scalar();
             loss_sum += value as f64 * idx.len() as f64;
             correct += argmax_rows(logits.inner())?
                 .iter()
-                .zip(idx)
-                .filter(|&(&p, &i)| p == data.labels()[i] as usize)
+                .zip(data.targets(idx))
+                .filter(|&(&p, t)| p == t)
                 .count();
             let grads = loss.backward();
             for (((w, b), s), codes) in model
@@ -207,7 +219,7 @@ pub fn fine_tune_centroids(
         let stats = EpochStats {
             epoch,
             loss: loss_sum / data.len() as f64,
-            accuracy: correct as f64 / data.len() as f64,
+            accuracy: correct as f64 / (data.len() * data.per_sample()) as f64,
         };
         if !stats.loss.is_finite()
             || shared

@@ -12,7 +12,8 @@ use eie_dataset::Dataset;
 use eie_rng::Rng;
 
 use crate::error::{Error, Result};
-use crate::model::{Model, argmax_rows, batch, burn_dims, burn_layout};
+use crate::model::{Model, argmax_rows, burn_dims, burn_layout};
+use crate::samples::Samples;
 use eie_model::Network;
 
 /// Separates the shuffling stream from the initialisation stream of the same seed.
@@ -192,8 +193,20 @@ pub fn train(
     mode: Mode,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
+    train_samples(net, Samples::Dataset(data), cfg, mode, on_epoch)
+}
+
+/// [`train`] on any [`Samples`]: a dataset's, or a token model's windows of text (an epoch
+/// a pass over the windows in a seeded order; its loss and accuracy per token).
+pub fn train_samples(
+    net: &mut Network,
+    data: Samples,
+    cfg: &TrainConfig,
+    mode: Mode,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Vec<EpochStats>> {
     cfg.validate()?;
-    net.check_dataset(data)?;
+    data.check(net)?;
     let device = Device::flex().autodiff();
     let plain = Device::flex();
     if let Mode::Held(held) = mode {
@@ -237,16 +250,16 @@ pub fn train(
     for epoch in 1..=cfg.epochs {
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
-            let (x, y) = batch(data, idx, &device);
-            let logits = model.forward(net, x);
+            let (x, y) = data.batch(idx, &device);
+            let logits = model.logits(net, x);
             let loss = loss_fn.forward(logits.clone(), y);
             let value: f32 = loss.clone().into_scalar();
             loss_sum += value as f64 * idx.len() as f64;
             let predicted = argmax_rows(logits.inner())?;
             correct += predicted
                 .iter()
-                .zip(idx)
-                .filter(|&(&p, &i)| p == data.labels()[i] as usize)
+                .zip(data.targets(idx))
+                .filter(|&(&p, t)| p == t)
                 .count();
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &model);
@@ -274,7 +287,7 @@ pub fn train(
         let stats = EpochStats {
             epoch,
             loss: loss_sum / data.len() as f64,
-            accuracy: correct as f64 / data.len() as f64,
+            accuracy: correct as f64 / (data.len() * data.per_sample()) as f64,
         };
         if !stats.loss.is_finite() {
             return Err(Error::Diverged {

@@ -96,6 +96,8 @@ impl Request {
             text: None,
         };
         if let Some(p) = &packed {
+            // A retrained model's pruned weights are not the original ones.
+            let retrained = eie_evaluate::is_retrained(&p.bundle);
             let (stages, fracs) = crate::tokens::compressed(
                 &net,
                 &p.bundle,
@@ -103,9 +105,16 @@ impl Request {
                 &setup,
                 &self.act_frac,
                 self.arith,
+                !retrained,
             )?;
             measured.extend(stages);
             report.act_frac = Some(fracs);
+            if retrained {
+                report.notes.push(format!(
+                    "not measured: {}: the model was retrained (compress reports its retraining stages)",
+                    eie_evaluate::PRUNED_STAGE
+                ));
+            }
         }
         report.stages = measured.iter().map(|m| m.report(&measured[0])).collect();
         let eie = (measured.len() > 1).then(|| &measured[measured.len() - 1]);

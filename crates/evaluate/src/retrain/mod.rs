@@ -20,6 +20,6 @@ mod settings;
 #[cfg(test)]
 mod tests;
 
-pub use run::{Retraining, retrain};
+pub use run::{MeasureStage, Retraining, retrain};
 pub(crate) use run::{decided_layer, round_rules};
 pub use settings::{MAX_ROUNDS, RETRAIN_KNOBS, RetrainChoices, RetrainSettings};

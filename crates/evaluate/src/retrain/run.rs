@@ -15,9 +15,10 @@ use eie_prune::{Global, PruneReport, Rule};
 
 use super::settings::RetrainSettings;
 use crate::error::{Error, Result};
-use crate::share::{SharedLayer, apply_shared, fine_tune_centroids};
+use crate::samples::Samples;
+use crate::share::{SharedLayer, apply_shared, fine_tune_centroids_on};
 use crate::stages::StageAccuracy;
-use crate::train::{EpochStats, Held, Mode, train};
+use crate::train::{EpochStats, Held, Mode, train_samples};
 
 /// The per-layer rule of one round at progress `t` of the schedule, for each planned
 /// matrix's `weights`. A threshold rule keeps its original standard deviation `std0` (of the
@@ -87,6 +88,10 @@ fn round_to_dtypes(net: &mut Network, plans: &[LayerPlan], header: &Header) {
     }
 }
 
+/// A stage measured by the caller (a token model's perplexity on held-out text): the stage's
+/// name, the network as it stands, the last epoch's figures of the training that made it.
+pub type MeasureStage<'a> = dyn Fn(&str, &Network, Option<&EpochStats>) -> Result<()> + 'a;
+
 /// Records the accuracy of `net` on `held` as stage `name` (nothing without `held`).
 fn stage(
     stages: &mut Vec<StageAccuracy>,
@@ -115,10 +120,14 @@ pub struct Retraining<'a> {
     pub plans: &'a [LayerPlan],
     /// PEs, for pruning balanced across them.
     pub pes: usize,
-    /// The training samples (none when nothing trains: no epochs).
-    pub data: Option<&'a Dataset>,
+    /// The training samples (none when nothing trains: no epochs): a dataset's, or a token
+    /// model's windows of text.
+    pub data: Option<Samples<'a>>,
     /// The held-out samples each stage's accuracy is measured on (none: not measured).
     pub held: Option<&'a Dataset>,
+    /// Measures each stage instead, when there are no held-out samples (a token model's
+    /// perplexity on held-out text).
+    pub measure: Option<&'a MeasureStage<'a>>,
     /// How to retrain.
     pub settings: &'a RetrainSettings,
     /// Told each epoch's progress.
@@ -138,7 +147,7 @@ pub fn retrain(
     let none = Dataset::from_parts("(none)", 0, 0, None, Vec::new(), Vec::new());
     let data = match job.data {
         Some(d) => d,
-        None if !training => &none,
+        None if !training => Samples::Dataset(&none),
         None => {
             return Err(Error::Config {
                 what: "retraining",
@@ -176,13 +185,16 @@ type LayerShare = (Vec<u64>, Vec<f32>, Shared);
 /// A retraining run under way.
 struct Run<'a, 's> {
     job: Retraining<'a>,
-    data: &'a Dataset,
+    data: Samples<'a>,
     stages: &'s mut Vec<StageAccuracy>,
 }
 
 impl Run<'_, '_> {
     /// Records the accuracy of `net` as stage `name`.
     fn stage(&mut self, net: &Network, name: String, last: Option<EpochStats>) -> Result<()> {
+        if let (None, Some(measure)) = (self.job.held, self.job.measure) {
+            return measure(&name, net, last.as_ref());
+        }
         stage(
             self.stages,
             self.job.observer,
@@ -198,7 +210,7 @@ impl Run<'_, '_> {
     fn fine_tune(&mut self, net: &mut Network, mode: Mode, name: String) -> Result<()> {
         let mut last = None;
         let observer = self.job.observer;
-        train(
+        train_samples(
             net,
             self.data,
             &self.job.settings.fine_tune,
@@ -313,7 +325,7 @@ impl Run<'_, '_> {
             let mut last = None;
             let observer = self.job.observer;
             let name = "centroid fine-tuning";
-            fine_tune_centroids(
+            fine_tune_centroids_on(
                 net,
                 &mut layers,
                 self.data,
