@@ -368,19 +368,31 @@ fn compress_and_eval_a_language_model_on_text() {
             "{skipped}"
         );
         t.run(&["verify", out]).ok();
-        // unpack writes each layer in its tensor's own layout: GPT-2's Conv1D as [in, out].
+        // unpack writes each layer in its tensor's own layout (GPT-2's Conv1D as [in, out]),
+        // each kept weight near the original it was shared from, at the original's place.
         let unpacked = t.path(&format!("{kind}.safetensors"));
         t.run(&["unpack", out, "-o", unpacked.to_str().unwrap()])
             .ok();
         let u = eie_checkpoint::Checkpoint::open(&unpacked).unwrap();
         let original =
             eie_checkpoint::Checkpoint::open(t.path(kind).join("model.safetensors")).unwrap();
+        let mut compared = 0;
         for l in layers {
             let name = l["name"].as_str().unwrap();
-            if let Some(stored) = original.info(name) {
-                assert_eq!(u.info(name).unwrap().shape, stored.shape, "{kind}: {name}");
+            let Some(stored) = original.info(name) else {
+                continue;
+            };
+            assert_eq!(u.info(name).unwrap().shape, stored.shape, "{kind}: {name}");
+            let (w, o) = (u.read_f32(name).unwrap(), original.read_f32(name).unwrap());
+            let (mut err, mut mag) = (0f64, 0f64);
+            for (a, b) in w.iter().zip(&o).filter(|(a, _)| **a != 0.0) {
+                err += (a - b).abs() as f64;
+                mag += b.abs() as f64;
             }
+            assert!(err < 0.3 * mag, "{kind}: {name}: error {err} against {mag}");
+            compared += 1;
         }
+        assert!(compared >= 4, "{kind}: {compared} layers compared");
         // eval of the output measures the same stages from the images alone.
         let e = json(
             t.run(&[

@@ -312,6 +312,13 @@ fn compress_retrains_a_token_model_on_the_next_token_loss() {
             .unwrap()
             .contains("0..40000")
     );
+    assert_eq!(r["accuracy"]["held_out_is_train"], false);
+    // Each retraining stage carries its last epoch's training loss.
+    assert!(
+        stages[2]["train_loss"].as_f64().unwrap() > 0.0,
+        "{}",
+        stages[2]
+    );
     let e = json(
         t.run(&[
             "eval",

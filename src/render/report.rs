@@ -47,7 +47,7 @@ pub fn render(c: &Report) -> String {
             "\n{what} on {}{}\n",
             a.held_out,
             if a.held_out_is_train {
-                " (the training samples: give --eval-range for held-out ones)"
+                " (the training samples, or some of them: give an --eval-range apart from --range)"
             } else {
                 ""
             }

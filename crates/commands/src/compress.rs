@@ -163,7 +163,8 @@ pub struct AccuracyReport {
     pub train: Option<String>,
     /// The samples accuracy is measured on.
     pub held_out: String,
-    /// True when no held-out range was given and accuracy is measured on the training samples.
+    /// True when accuracy is measured on (some of) the training samples: no held-out range
+    /// was given, or a text's held-out bytes overlap its training bytes.
     pub held_out_is_train: bool,
     /// How it retrained.
     pub retrain: Option<RetrainReport>,

@@ -390,6 +390,8 @@ pub struct Measured {
     pub seconds: f64,
     /// The original's sentence embeddings, which later stages are compared with.
     pub pooled: Option<Pooled>,
+    /// The mean training loss of the last epoch of the training that made this stage.
+    pub train_loss: Option<f64>,
 }
 
 impl Measured {
@@ -403,7 +405,7 @@ impl Measured {
             correct,
             total,
             delta_pct: 100.0 * (top1 - base.top1().0),
-            train_loss: None,
+            train_loss: self.train_loss,
             per_class: Vec::new(),
             perplexity: None,
             loss: None,
@@ -511,6 +513,7 @@ pub(crate) fn measure<L: Linear>(
         score,
         seconds: start.elapsed().as_secs_f64(),
         pooled,
+        train_loss: None,
     })
 }
 
@@ -869,6 +872,12 @@ pub(crate) fn check_tensors(
         }
     }
     Ok(())
+}
+
+/// Whether the training text's bytes (when there was training) share a byte with the
+/// measured text's: its figures are then not held out.
+pub(crate) fn overlaps(train: Option<[u64; 2]>, measured: [u64; 2]) -> bool {
+    train.is_some_and(|[a, b]| a < measured[1] && measured[0] < b)
 }
 
 /// The bytes of text file `path` that `--range` (or `--eval-range`) selects.

@@ -109,12 +109,14 @@ pub fn setup(
 }
 
 /// The memory a token model's measuring takes, from its description before anything is
-/// read: `models` copies of its weights as f32 (the original and one stage), one window's
-/// activations (every token's values through the layers, as [`Arch::footprint`] counts
-/// them), and the text tokenized (as [`TextSetup`]'s estimate counts it).
+/// read: `models` copies of its weights as f32 (the original and the stages'), a window's
+/// activations on every thread (every token's values through the layers, as
+/// [`Arch::footprint`] counts them), the logits of the windows computed at once, and the text
+/// tokenized (as [`TextSetup`]'s estimate counts it).
 pub(crate) fn estimate(arch: &Arch, setup: &TextSetup, models: u64) -> Result<Estimate> {
     let fp = arch.footprint()?;
     let (weights, per_token) = (fp.weights, fp.values + arch.input.size() as u64);
+    let vocab = arch.vocab().expect("a token model");
     let bytes = setup.bytes.1 - setup.bytes.0;
     let mut e = Estimate::default();
     e.add(
@@ -122,8 +124,17 @@ pub(crate) fn estimate(arch: &Arch, setup: &TextSetup, models: u64) -> Result<Es
         models * weights * 4,
     )
     .add(
-        format!("a window of {} tokens' activations", setup.context),
-        per_token * setup.context as u64 * 4,
+        format!(
+            "a window of {} tokens' activations on each thread",
+            setup.context
+        ),
+        (per_token * setup.context as u64 * 4).saturating_mul(rayon::current_num_threads() as u64),
+    )
+    .add(
+        "the logits of the windows computed at once",
+        (windows_at_once(setup.context, vocab) as u64)
+            .saturating_mul(setup.context as u64)
+            .saturating_mul(vocab as u64 * 4),
     )
     .add(
         format!("{bytes} bytes of text, tokenized"),
@@ -132,13 +143,26 @@ pub(crate) fn estimate(arch: &Arch, setup: &TextSetup, models: u64) -> Result<Es
     Ok(e)
 }
 
-/// Windows whose logits are computed at once, in parallel: a few per thread, so that their
-/// logits (`context x V` floats each) stay small.
+/// The most windows whose logits are computed at once, in parallel.
 const WINDOWS_AT_ONCE: usize = 64;
 
+/// The most bytes of logits held at once (`context x V` floats a window): fewer windows at
+/// once when a window's are large.
+const LOGITS_AT_ONCE: u64 = 256 << 20;
+
+/// Windows computed at once for windows of `context` tokens over `vocab`: at most
+/// [`WINDOWS_AT_ONCE`], their logits within [`LOGITS_AT_ONCE`], one at least.
+fn windows_at_once(context: usize, vocab: usize) -> usize {
+    let one = (context as u64)
+        .saturating_mul(vocab as u64)
+        .saturating_mul(4);
+    ((LOGITS_AT_ONCE / one.max(1)) as usize).clamp(1, WINDOWS_AT_ONCE)
+}
+
 /// A stage's perplexity: `logits` of every window. Windows start from a zero state, so they
-/// are independent: they run [`WINDOWS_AT_ONCE`] at a time on every thread, and are scored in
-/// the text's order (the sums are the same on any number of threads).
+/// are independent: they run [`windows_at_once`] at a time, in parallel, and are scored in
+/// the text's order (the chunks do not depend on the thread count, so neither do the sums,
+/// nor which error is reported first).
 fn measure(
     name: &str,
     density: Option<f64>,
@@ -151,6 +175,7 @@ fn measure(
     let start = Instant::now();
     let ids = &corpus.ids;
     let windows = eie_transformer::perplexity::windows(ids.len(), setup.context, setup.stride);
+    let at_once = windows_at_once(setup.context, vocab);
     let mut next = 0;
     let mut ready = std::collections::VecDeque::new();
     let p = sliding(
@@ -160,11 +185,13 @@ fn measure(
         setup.stride,
         |w: &[u32]| -> Result<Vec<f32>> {
             if ready.is_empty() {
-                let chunk = &windows[next..(next + WINDOWS_AT_ONCE).min(windows.len())];
-                let computed: Vec<Vec<f32>> = chunk
+                let chunk = &windows[next..(next + at_once).min(windows.len())];
+                let computed: Vec<Result<Vec<f32>>> = chunk
                     .par_iter()
                     .map(|&(b, e, _)| logits(&ids[b..e]))
-                    .collect::<Result<_>>()?;
+                    .collect();
+                // The first window's error, whichever thread met it.
+                let computed = computed.into_iter().collect::<Result<Vec<_>>>()?;
                 ready.extend(chunk.iter().map(|&(b, e, _)| &ids[b..e]).zip(computed));
                 next += chunk.len();
             }
@@ -183,6 +210,7 @@ fn measure(
         score: Score::Tokens(p),
         seconds: start.elapsed().as_secs_f64(),
         pooled: None,
+        train_loss: None,
     })
 }
 

@@ -184,6 +184,88 @@ mod tests {
         assert_eq!(losses.len(), 60);
     }
 
+    /// The classifiers' retraining over a token stream's windows: every stage measured
+    /// through the callback in order, pruned weights held at zero through fine-tuning, the
+    /// loss lower after masked fine-tuning than after pruning, and the same result twice.
+    #[test]
+    fn retraining_a_token_model_runs_on_windows_of_text() {
+        use eie_pipeline::{Assignments, LAYER_KNOBS, Plan, Quiet, Request};
+
+        let text: Vec<u32> = (0..4000).map(|i| [0, 1, 2, 3, 2, 1][i % 6]).collect();
+        let mut net = net("tok4-embed8-lstm16-4", 1);
+        let cfg = DecoderTraining {
+            steps: 40,
+            batch_size: 8,
+            lr: 1e-2,
+            warmup: 5,
+            ..Default::default()
+        };
+        train_tokens(&mut net, &text, 12, &cfg, &mut |_| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lm.safetensors");
+        net.write_safetensors(&path, &Default::default()).unwrap();
+        let ck = eie_checkpoint::Checkpoint::open(&path).unwrap();
+        let mut cli = Assignments::new();
+        cli.set_text(LAYER_KNOBS, "density", "0.4").unwrap();
+        let request = Request {
+            patterns: &[],
+            cli: &cli,
+            recipe: None,
+            fold_bias: true,
+        };
+        let plan = Plan::from_matrices(
+            crate::described::matrix_plans(ck.header(), &net).unwrap(),
+            &request,
+        )
+        .unwrap();
+        let mut settings = crate::RetrainSettings::prune_and_share_only(0);
+        settings.fine_tune.epochs = 2;
+        settings.fine_tune.lr = 5e-3;
+        settings.centroids.epochs = 1;
+        let run = || {
+            let seen = std::cell::RefCell::new(Vec::new());
+            let measure = |name: &str, stage: &Network, _: Option<&crate::EpochStats>| {
+                let loss = tokens_loss(stage, &text[..1201], 12)?;
+                seen.borrow_mut()
+                    .push((name.to_string(), loss, stage.density()));
+                Ok(())
+            };
+            let job = crate::Retraining {
+                header: ck.header(),
+                plans: &plan.layers,
+                pes: 2,
+                data: Some(crate::Samples::Windows {
+                    tokens: &text,
+                    context: 12,
+                }),
+                held: None,
+                measure: Some(&measure),
+                settings: &settings,
+                observer: &Quiet,
+            };
+            let retrained = crate::retrain(net.clone(), &job, &mut Vec::new()).unwrap();
+            (retrained, seen.into_inner())
+        };
+        let (a, seen) = run();
+        let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pruned",
+                "masked fine-tuning",
+                "weight-shared",
+                "centroid fine-tuning"
+            ]
+        );
+        // Pruned weights stay pruned; fine-tuning wins back some of what pruning cost.
+        assert!(seen.iter().all(|s| (s.2 - 0.4).abs() < 0.02), "{seen:?}");
+        assert!(seen[1].1 < seen[0].1, "{seen:?}");
+        assert_eq!(a.decided.len(), 3);
+        let (b, again) = run();
+        assert_eq!(seen, again);
+        assert_eq!(format!("{:?}", a.decided), format!("{:?}", b.decided));
+    }
+
     #[test]
     fn bad_streams_and_other_networks_are_refused() {
         let n = net("tok4-embed8-lstm16-4", 0);

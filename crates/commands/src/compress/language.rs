@@ -28,6 +28,8 @@ pub(super) struct Language {
     pub decoder: Option<DecoderShape>,
     /// With retraining: the training text (`--range`) and its token ids.
     pub train: Option<(String, Vec<u32>)>,
+    /// With retraining: the training text's bytes (ends on character boundaries).
+    pub train_bytes: Option<[u64; 2]>,
 }
 
 impl Request {
@@ -124,6 +126,7 @@ impl Request {
             None => (None, None),
         };
         let mut train = None;
+        let mut train_bytes = None;
         if let (Some((setup, _)), Some(shape)) = (&text, &decoder) {
             let d = self.data.as_ref().expect("a text");
             let Spec::Text { path } = &d.spec else {
@@ -157,6 +160,7 @@ impl Request {
                 ));
             }
             train = Some((format!("{} [bytes {}..{}]", d.spec, t.start, t.end), ids));
+            train_bytes = Some([t.start, t.end]);
         }
         Ok((
             plan,
@@ -165,6 +169,7 @@ impl Request {
                 text,
                 decoder,
                 train,
+                train_bytes,
             },
         ))
     }
@@ -211,7 +216,7 @@ impl Request {
             dataset: self.data.as_ref().expect("a text").spec.to_string(),
             train: language.train.as_ref().map(|(name, _)| name.clone()),
             held_out: held,
-            held_out_is_train: retrain.is_some() && self.eval_range.is_none(),
+            held_out_is_train: crate::language::overlaps(language.train_bytes, corpus.bytes),
             retrain: retrain.map(RetrainReport::from),
             act_frac: fracs,
             stages: reports,

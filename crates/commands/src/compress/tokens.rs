@@ -26,6 +26,8 @@ pub(super) struct TokenText {
     pub corpus: Corpus,
     /// With retraining: the training text (`--range`), named, and its token ids.
     pub train: Option<(String, Vec<u32>)>,
+    /// With retraining: the training text's bytes (ends on character boundaries).
+    pub train_bytes: Option<[u64; 2]>,
 }
 
 impl Request {
@@ -75,24 +77,32 @@ impl Request {
         let train_bytes = retrain.map(|_| bytes_of(path, d.range)).transpose()?;
         if let (Some(settings), Some((a, b))) = (retrain, train_bytes) {
             let fp = arch.footprint()?;
+            // A batch holds at most the windows there are (tokens are at most bytes).
+            let windows = ((b - a) / setup.context as u64 + 1) as usize;
+            let batch = settings
+                .fine_tune
+                .batch_size
+                .max(settings.centroids.batch_size)
+                .min(windows);
             estimate
                 .training(
                     fp.weights,
                     fp.values.saturating_mul(setup.context as u64),
-                    settings
-                        .fine_tune
-                        .batch_size
-                        .max(settings.centroids.batch_size),
+                    batch,
                 )
+                // The network's copies retraining keeps (as it was, pruned, its masks and
+                // codes), besides burn's.
+                .add("the network's copies while retraining", fp.weights * 16)
                 .add(
                     format!("{} bytes of training text, tokenized", b - a),
                     (b - a).saturating_mul(448),
                 );
         }
         estimate.check(d.max_memory)?;
-        let corpus = setup.load()?;
-        let train = match train_bytes {
-            None => None,
+        // The training text first: too short a text is refused before the held-out one is
+        // tokenized.
+        let (train, read) = match train_bytes {
+            None => (None, None),
             Some(bytes) => {
                 let t = Text::load(path, Some(bytes))?;
                 let ids = setup.tokenizer.encode(&t.text, false)?;
@@ -105,13 +115,19 @@ impl Request {
                         setup.context,
                     ));
                 }
-                Some((format!("{} [bytes {}..{}]", d.spec, t.start, t.end), ids))
+                let name = format!(
+                    "{} [bytes {}..{}], windows of {} tokens",
+                    d.spec, t.start, t.end, setup.context
+                );
+                (Some((name, ids)), Some([t.start, t.end]))
             }
         };
+        let corpus = setup.load()?;
         Ok(Some(TokenText {
             setup,
             corpus,
             train,
+            train_bytes: read,
         }))
     }
 }
@@ -134,7 +150,7 @@ impl Resolved {
         let measured = RefCell::new(Vec::new());
         // The measuring's own error, kept whole (eie-evaluate's callback carries only its own).
         let failed = RefCell::new(None);
-        let measure = |name: &str, stage: &Network, _: Option<&eie_evaluate::EpochStats>| {
+        let measure = |name: &str, stage: &Network, last: Option<&eie_evaluate::EpochStats>| {
             match crate::tokens::stage(
                 name,
                 Some(stage.density()),
@@ -142,7 +158,8 @@ impl Resolved {
                 &text.corpus,
                 &text.setup,
             ) {
-                Ok(m) => {
+                Ok(mut m) => {
+                    m.train_loss = last.map(|e| e.loss);
                     observer.note(&format!("{name}: {}", m.summary()));
                     measured.borrow_mut().push(m);
                     Ok(())
@@ -223,7 +240,7 @@ impl Request {
                 "{} [bytes {}..{}]",
                 d.spec, corpus.bytes[0], corpus.bytes[1]
             ),
-            held_out_is_train: retraining && self.eval_range.is_none(),
+            held_out_is_train: crate::language::overlaps(text.train_bytes, corpus.bytes),
             retrain: retrain.map(RetrainReport::from),
             act_frac: fracs,
             stages: reports,
