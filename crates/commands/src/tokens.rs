@@ -30,6 +30,35 @@ pub const CONTEXT_KEY: &str = "eie.context";
 /// one window's work and memory).
 pub const MAX_TOKEN_CONTEXT: usize = 1 << 20;
 
+/// The text file of `spec`, for token model `arch` of checkpoint `model`: a text dataset
+/// with no input scaling, and activation fractions `given` (if any) two per matrix.
+pub(crate) fn text_of<'s>(
+    model: &Path,
+    arch: &Arch,
+    spec: &'s eie_dataset::Spec,
+    scaled: bool,
+    given: &[u8],
+) -> Result<&'s Path> {
+    let eie_dataset::Spec::Text { path } = spec else {
+        return Err(Error::Unfit {
+            reason: format!(
+                "{} is a token model ({arch}): measure it on text (--dataset text:FILE), not on {spec}",
+                model.display()
+            ),
+        });
+    };
+    if scaled {
+        return Err(Error::NotApplicable {
+            option: "--scale, --mean and --std",
+            applies_to: "image datasets (a token model reads token ids)".into(),
+        });
+    }
+    if !given.is_empty() {
+        eie_evaluate::program::check_fraction_count(given, eie_model::matrix_specs(arch)?.len())?;
+    }
+    Ok(path)
+}
+
 /// The tokenizer a token model reads text with: `tokenizer.json` in its checkpoint's folder.
 pub fn tokenizer_path(model: &Path) -> PathBuf {
     model.parent().map_or_else(

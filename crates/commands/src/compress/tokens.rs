@@ -7,14 +7,13 @@
 
 use std::cell::RefCell;
 
-use eie_dataset::Spec;
 use eie_evaluate::{Arch, Network, RetrainSettings, Retraining, Samples, retrain};
 use eie_format::Bundle;
 use eie_pipeline::{Observer, Retrained};
 use eie_text::Text;
 
 use super::{AccuracyReport, Request, Resolved, RetrainReport};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::language::{Corpus, Measured, TextReport, TextSetup, bytes_of, too_short};
 
 /// A token model's text, resolved.
@@ -43,27 +42,8 @@ impl Request {
         let Some(d) = &self.data else {
             return Ok(None);
         };
-        let Spec::Text { path } = &d.spec else {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "{} is a token model ({arch}): measure it on text (--dataset text:FILE), not on {}",
-                    self.model.display(),
-                    d.spec
-                ),
-            });
-        };
-        if d.scale.is_set() {
-            return Err(Error::NotApplicable {
-                option: "--scale, --mean and --std",
-                applies_to: "image datasets (a token model reads token ids)".into(),
-            });
-        }
-        if !self.act_frac.is_empty() {
-            eie_evaluate::program::check_fraction_count(
-                &self.act_frac,
-                eie_model::matrix_specs(arch)?.len(),
-            )?;
-        }
+        let path =
+            crate::tokens::text_of(&self.model, arch, &d.spec, d.scale.is_set(), &self.act_frac)?;
         let setup = crate::tokens::setup(
             &self.model,
             arch,

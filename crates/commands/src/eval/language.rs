@@ -59,23 +59,7 @@ impl Request {
         let corpus = setup.load()?;
         let first = original(&folder, &corpus, &setup)?;
         let mut measured = vec![first];
-        let mut report = Report {
-            schema: Schema("eval"),
-            model: self.model.display().to_string(),
-            dir: self.dir.as_ref().map(|d| d.display().to_string()),
-            dataset: format!(
-                "{} [bytes {}..{}]",
-                self.data.spec, corpus.bytes[0], corpus.bytes[1]
-            ),
-            samples: measured[0].scored(),
-            scaling: "token ids".into(),
-            act_frac: None,
-            act_frac_calibrated: self.act_frac.is_empty(),
-            stages: Vec::new(),
-            notes: Vec::new(),
-            energy: None,
-            text: None,
-        };
+        let mut report = self.text_report(&corpus, &measured[0]);
         if let Some(p) = &packed {
             let (stages, fracs, notes) = compressed(
                 &folder,
@@ -94,6 +78,32 @@ impl Request {
         let eie = (measured.len() > 1).then(|| &measured[measured.len() - 1]);
         report.text = Some(TextReport::new(&setup, &corpus, &measured[0], eie));
         Ok(report)
+    }
+
+    /// A language model's report so far: the text measured and the original's stage's
+    /// samples (its stages and text report are filled in after).
+    pub(super) fn text_report(
+        &self,
+        corpus: &crate::language::Corpus,
+        original: &crate::language::Measured,
+    ) -> Report {
+        Report {
+            schema: Schema("eval"),
+            model: self.model.display().to_string(),
+            dir: self.dir.as_ref().map(|d| d.display().to_string()),
+            dataset: format!(
+                "{} [bytes {}..{}]",
+                self.data.spec, corpus.bytes[0], corpus.bytes[1]
+            ),
+            samples: original.scored(),
+            scaling: "token ids".into(),
+            act_frac: None,
+            act_frac_calibrated: self.act_frac.is_empty(),
+            stages: Vec::new(),
+            notes: Vec::new(),
+            energy: None,
+            text: None,
+        }
     }
 
     /// The output must come from this folder's checkpoint, hold its linear layers read its

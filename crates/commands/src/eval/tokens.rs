@@ -5,28 +5,24 @@
 //! (crate::tokens).
 
 use eie_checkpoint::Checkpoint;
-use eie_dataset::Spec;
 use eie_evaluate::{Arch, Network};
 
 use super::{Report, Request};
 use crate::error::{Error, Result};
 use crate::language::TextReport;
 use crate::packed::PackedModel;
-use crate::report::Schema;
 
 impl Request {
     /// Evaluates token model `arch` of checkpoint `ck` on the text of `--dataset text:FILE`,
     /// and the compressed stages of `DIR` when given.
     pub(super) fn tokens(&self, ck: &Checkpoint, arch: &Arch) -> Result<Report> {
-        let Spec::Text { path } = &self.data.spec else {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "{} is a token model ({arch}): evaluate it on text (--dataset text:FILE), not on {}",
-                    self.model.display(),
-                    self.data.spec
-                ),
-            });
-        };
+        let path = crate::tokens::text_of(
+            &self.model,
+            arch,
+            &self.data.spec,
+            self.data.scale.is_set(),
+            &self.act_frac,
+        )?;
         self.no_energy_table()?;
         if !self.layers.is_empty() {
             return Err(Error::NotApplicable {
@@ -35,20 +31,8 @@ impl Request {
                     .into(),
             });
         }
-        if self.data.scale.is_set() {
-            return Err(Error::NotApplicable {
-                option: "--scale, --mean and --std",
-                applies_to: "image datasets (a token model reads token ids)".into(),
-            });
-        }
         // Every check that needs no weights and no text, before the estimate.
         eie_model::check_against(ck, arch)?;
-        if !self.act_frac.is_empty() {
-            eie_evaluate::program::check_fraction_count(
-                &self.act_frac,
-                eie_model::matrix_specs(arch)?.len(),
-            )?;
-        }
         let setup = crate::tokens::setup(
             &self.model,
             arch,
@@ -78,23 +62,7 @@ impl Request {
         let corpus = setup.load()?;
         let first = crate::tokens::original(&net, &corpus, &setup)?;
         let mut measured = vec![first];
-        let mut report = Report {
-            schema: Schema("eval"),
-            model: self.model.display().to_string(),
-            dir: self.dir.as_ref().map(|d| d.display().to_string()),
-            dataset: format!(
-                "{} [bytes {}..{}]",
-                self.data.spec, corpus.bytes[0], corpus.bytes[1]
-            ),
-            samples: measured[0].scored(),
-            scaling: "token ids".into(),
-            act_frac: None,
-            act_frac_calibrated: self.act_frac.is_empty(),
-            stages: Vec::new(),
-            notes: Vec::new(),
-            energy: None,
-            text: None,
-        };
+        let mut report = self.text_report(&corpus, &measured[0]);
         if let Some(p) = &packed {
             // A retrained model's pruned weights are not the original ones.
             let retrained = eie_evaluate::is_retrained(&p.bundle);

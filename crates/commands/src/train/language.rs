@@ -107,27 +107,14 @@ impl Request {
                 applies_to: "datasets of numbers (text is read as characters)".into(),
             });
         }
-        let train_bytes = bytes_of(path, self.data.range)?;
-        let held_bytes = self
-            .eval_range
-            .map(|r| bytes_of(path, Some(r)))
-            .transpose()?;
-        let mut inputs = Inputs::new();
-        inputs.add(path);
-        eie_pipeline::output::check_out_dir(&self.out, self.force, &inputs, Layout::Language)?;
-        // Reading and tokenizing first, within the budget; then the model's and training's.
-        let text_bytes = train_bytes.1 - train_bytes.0 + held_bytes.map_or(0, |b| b.1 - b.0);
-        let mut estimate = Estimate::default();
-        estimate.add(
-            format!("{text_bytes} bytes of text, tokenized"),
-            text_bytes.saturating_mul(448),
-        );
-        estimate.check(self.data.max_memory)?;
-        let text = Text::load(path, Some(train_bytes))?;
-        let staging = Staging::create(&self.out, self.force, &inputs, Layout::Language)?;
-        let tokenizer_path = staging.path().join("tokenizer.json");
-        write(&tokenizer_path, character_tokenizer(&text.text).as_bytes())?;
-        let tokenizer = Tokenizer::load(&tokenizer_path)?;
+        let Staged {
+            held_bytes,
+            mut estimate,
+            text,
+            staging,
+            tokenizer_path: _,
+            tokenizer,
+        } = self.stage_text(path)?;
         let vocab = tokenizer.vocab_size();
         let tokens = tokenizer.encode(&text.text, false)?;
         if tokens.len() <= shape.context {
@@ -237,6 +224,59 @@ fn write_folder(
         metadata.insert(language_hash_key(name), hash);
     }
     write_safetensors(&dir.join("model.safetensors"), &metadata, values)
+}
+
+/// A language model's training text, read within the budget, and its output folder staged
+/// with the text's character tokenizer written there.
+pub(super) struct Staged {
+    /// The held-out bytes (`--eval-range`), checked against the file.
+    pub held_bytes: Option<(u64, u64)>,
+    /// The memory counted so far (the text's); training's is added to it.
+    pub estimate: Estimate,
+    /// The training text (`--range`).
+    pub text: Text,
+    /// The output, staged.
+    pub staging: Staging,
+    /// The tokenizer's file in the staging folder.
+    pub tokenizer_path: PathBuf,
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
+}
+
+impl Request {
+    /// Checks the text's ranges and the output folder, reads the training text within the
+    /// budget (tokenizing first; the model's and training's memory come after), stages the
+    /// output and writes the text's character tokenizer into it.
+    pub(super) fn stage_text(&self, path: &Path) -> Result<Staged> {
+        let train_bytes = bytes_of(path, self.data.range)?;
+        let held_bytes = self
+            .eval_range
+            .map(|r| bytes_of(path, Some(r)))
+            .transpose()?;
+        let mut inputs = Inputs::new();
+        inputs.add(path);
+        eie_pipeline::output::check_out_dir(&self.out, self.force, &inputs, Layout::Language)?;
+        let text_bytes = train_bytes.1 - train_bytes.0 + held_bytes.map_or(0, |b| b.1 - b.0);
+        let mut estimate = Estimate::default();
+        estimate.add(
+            format!("{text_bytes} bytes of text, tokenized"),
+            text_bytes.saturating_mul(448),
+        );
+        estimate.check(self.data.max_memory)?;
+        let text = Text::load(path, Some(train_bytes))?;
+        let staging = Staging::create(&self.out, self.force, &inputs, Layout::Language)?;
+        let tokenizer_path = staging.path().join("tokenizer.json");
+        write(&tokenizer_path, character_tokenizer(&text.text).as_bytes())?;
+        let tokenizer = Tokenizer::load(&tokenizer_path)?;
+        Ok(Staged {
+            held_bytes,
+            estimate,
+            text,
+            staging,
+            tokenizer_path,
+            tokenizer,
+        })
+    }
 }
 
 /// The notes of a language model's training steps (about 20 of them, each the mean loss

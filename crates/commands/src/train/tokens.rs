@@ -12,14 +12,13 @@ use eie_dataset::Spec;
 use eie_evaluate::tokens::{tokens_loss, train_tokens};
 use eie_evaluate::{Arch, Network};
 use eie_pipeline::Observer;
-use eie_pipeline::output::{Inputs, Layout, Staging, file_sha256, language_hash_key};
-use eie_text::{Text, Tokenizer, UNKNOWN_TOKEN, character_tokenizer};
+use eie_pipeline::output::{file_sha256, language_hash_key};
+use eie_text::UNKNOWN_TOKEN;
 
-use super::language::{HeldOut, LanguageReport, StepLog, write};
+use super::language::{HeldOut, LanguageReport, Staged, StepLog};
 use super::{Request, meta};
-use crate::budget::Estimate;
 use crate::error::{Error, Result};
-use crate::language::{bytes_of, too_short};
+use crate::language::too_short;
 use crate::report::Schema;
 use crate::tokens::{CONTEXT_KEY, DEFAULT_TOKEN_CONTEXT, MAX_TOKEN_CONTEXT};
 
@@ -81,26 +80,14 @@ impl Request {
             .strip_prefix("tok-")
             .map_or_else(|| self.arch.clone(), |rest| format!("tok1-{rest}-1"));
         probe.parse::<Arch>().map_err(Error::Model)?;
-        let train_bytes = bytes_of(path, self.data.range)?;
-        let held_bytes = self
-            .eval_range
-            .map(|r| bytes_of(path, Some(r)))
-            .transpose()?;
-        let mut inputs = Inputs::new();
-        inputs.add(path);
-        eie_pipeline::output::check_out_dir(&self.out, self.force, &inputs, Layout::Language)?;
-        let text_bytes = train_bytes.1 - train_bytes.0 + held_bytes.map_or(0, |b| b.1 - b.0);
-        let mut estimate = Estimate::default();
-        estimate.add(
-            format!("{text_bytes} bytes of text, tokenized"),
-            text_bytes.saturating_mul(448),
-        );
-        estimate.check(self.data.max_memory)?;
-        let text = Text::load(path, Some(train_bytes))?;
-        let staging = Staging::create(&self.out, self.force, &inputs, Layout::Language)?;
-        let tokenizer_path = staging.path().join("tokenizer.json");
-        write(&tokenizer_path, character_tokenizer(&text.text).as_bytes())?;
-        let tokenizer = Tokenizer::load(&tokenizer_path)?;
+        let Staged {
+            held_bytes,
+            mut estimate,
+            text,
+            staging,
+            tokenizer_path,
+            tokenizer,
+        } = self.stage_text(path)?;
         let vocab = tokenizer.vocab_size();
         let arch = complete(&self.arch, vocab)?;
         let tokens = tokenizer.encode(&text.text, false)?;

@@ -149,8 +149,7 @@ fn output_of(
         }
         LayerKind::Relu => shape,
         LayerKind::Flatten => Shape::Vector(shape.size()),
-        LayerKind::Lstm { hidden, layers } if tokens => lstm_step(hidden, layers, shape, budget)?,
-        LayerKind::Lstm { hidden, layers } => lstm(hidden, layers, shape, budget)?,
+        LayerKind::Lstm { hidden, layers } => lstm(hidden, layers, shape, tokens, budget)?,
         LayerKind::Embed { dims } => {
             // A one-hot vector selects one column: `dims` products.
             budget.weights(dims.checked_mul(shape.size()))?;
@@ -160,46 +159,30 @@ fn output_of(
     })
 }
 
-/// An LSTM of `layers` layers of `hidden` units, one step of a token model on `shape` (a
-/// vector): each layer one run of its packed matrix on `[x_t; h_{t-1}]`.
-fn lstm_step(
-    hidden: usize,
-    layers: usize,
-    shape: Shape,
-    budget: &mut Budget,
-) -> std::result::Result<Shape, String> {
-    let Shape::Vector(features) = shape else {
-        return Err(format!(
-            "a token model's LSTM reads one vector a token, but its input is {}",
-            shape.describe()
-        ));
-    };
-    let four = hidden
-        .checked_mul(4)
-        .filter(|&r| r <= MAX_DIM)
-        .ok_or_else(|| format!("4 x {hidden} gate rows is over {MAX_DIM}"))?;
-    let mut inputs = features;
-    for _ in 0..layers {
-        let n = four.checked_mul(inputs + hidden);
-        budget.weights(n)?;
-        budget.cost(n.map(|n| n as u64), 1, 1)?;
-        inputs = hidden;
-    }
-    Ok(Shape::Vector(hidden))
-}
-
-/// An LSTM of `layers` layers of `hidden` units on `shape`.
+/// An LSTM of `layers` layers of `hidden` units on `shape`: a sequence, or one step of a
+/// token model (`tokens`: a vector a token, its state carried to the next).
 fn lstm(
     hidden: usize,
     layers: usize,
     shape: Shape,
+    tokens: bool,
     budget: &mut Budget,
 ) -> std::result::Result<Shape, String> {
-    let Shape::Sequence { steps: t, features } = shape else {
-        return Err(format!(
-            "an LSTM reads sequences (steps x features), but its input is {}",
-            shape.describe()
-        ));
+    let (steps, features) = match (shape, tokens) {
+        (Shape::Sequence { steps, features }, false) => (steps, features),
+        (Shape::Vector(features), true) => (1, features),
+        (_, false) => {
+            return Err(format!(
+                "an LSTM reads sequences (steps x features), but its input is {}",
+                shape.describe()
+            ));
+        }
+        (_, true) => {
+            return Err(format!(
+                "a token model's LSTM reads one vector a token, but its input is {}",
+                shape.describe()
+            ));
+        }
     };
     let four = hidden
         .checked_mul(4)
@@ -209,13 +192,16 @@ fn lstm(
     for _ in 0..layers {
         let n = four.checked_mul(inputs + hidden);
         budget.weights(n)?;
-        let m = n.and_then(|n| (n as u64).checked_mul(t as u64));
-        budget.cost(m, t as u64, 1)?;
+        let m = n.and_then(|n| (n as u64).checked_mul(steps as u64));
+        budget.cost(m, steps as u64, 1)?;
         inputs = hidden;
     }
-    Ok(Shape::Sequence {
-        steps: t,
-        features: hidden,
+    Ok(match tokens {
+        true => Shape::Vector(hidden),
+        false => Shape::Sequence {
+            steps,
+            features: hidden,
+        },
     })
 }
 
