@@ -6,4 +6,4 @@ pub mod energy;
 pub mod report;
 pub mod simulate;
 pub mod summary;
-pub mod table;
+pub use eie_commands::report::table;

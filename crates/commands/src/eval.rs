@@ -93,6 +93,22 @@ pub struct Report {
     pub text: Option<TextReport>,
 }
 
+/// The images on disk in `dir`, checked against `bundle` (its model.eie): they are what the
+/// EIE model runs.
+fn check_images(dir: &std::path::Path, bundle: &eie_format::Bundle) -> Result<()> {
+    let images = eie_images::load(dir)?;
+    if images.layers != bundle.layers() {
+        return Err(Error::Unfit {
+            reason: format!(
+                "the images in {} differ from model.eie (run `eie-compress verify {}`)",
+                dir.display(),
+                dir.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The bit-exact stage and what it needs to be measured.
 struct Compressed {
     model: PackedModel,
@@ -262,16 +278,7 @@ impl Request {
                 self.model.display()
             ));
         }
-        // The images on disk, checked against model.eie, are what the EIE model runs.
-        let images = eie_images::load(&c.dir)?;
-        if images.layers != bundle.layers() {
-            return unfit(format!(
-                "the images in {} differ from model.eie (run `eie-compress verify {}`)",
-                c.dir.display(),
-                c.dir.display()
-            ));
-        }
-        Ok(())
+        check_images(&c.dir, bundle)
     }
 
     /// The packed model must have been made from the checkpoint `ck` (its recorded SHA-256).

@@ -181,6 +181,12 @@ impl<'a> Program<'a> {
         for x in inputs {
             self.float_run(x, &mut ranges);
         }
+        self.fractions_of(&ranges)
+    }
+
+    /// Per matrix, the largest fraction at which its largest |input| and |output| fit 16
+    /// bits; chained Linears share the smaller; host layers get `[0, 0]` (unused).
+    fn fractions_of(&self, ranges: &[Range]) -> Vec<u8> {
         let frac = |m: f64| {
             if m.is_finite() {
                 fraction_for(m)
@@ -540,20 +546,7 @@ impl<'a> Program<'a> {
                 match never {}
             }
         }
-        let frac = |m: f64| {
-            if m.is_finite() {
-                fraction_for(m)
-            } else {
-                MAX_ACT_FRAC
-            }
-        };
-        let mut fracs: Vec<u8> = ranges
-            .into_inner()
-            .iter()
-            .flat_map(|r| [frac(r.input), frac(r.output)])
-            .collect();
-        self.tie_chained(&mut fracs);
-        Ok(fracs)
+        Ok(self.fractions_of(&ranges.into_inner()))
     }
 }
 

@@ -114,16 +114,6 @@ impl Request {
         crate::language::check_layers(folder, &folder.linears()?, &p.bundle, &views)?;
         crate::language::check_fractions(&self.act_frac, &views)?;
         let dir = self.dir.as_ref().expect("given");
-        let images = eie_images::load(dir)?;
-        if images.layers != p.bundle.layers() {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "the images in {} differ from model.eie (run `eie-compress verify {}`)",
-                    dir.display(),
-                    dir.display()
-                ),
-            });
-        }
-        Ok(())
+        super::check_images(dir, &p.bundle)
     }
 }

@@ -112,16 +112,6 @@ impl Request {
                 ),
             });
         }
-        let images = eie_images::load(dir)?;
-        if images.layers != p.bundle.layers() {
-            return Err(Error::Unfit {
-                reason: format!(
-                    "the images in {} differ from model.eie (run `eie-compress verify {}`)",
-                    dir.display(),
-                    dir.display()
-                ),
-            });
-        }
-        Ok(())
+        super::check_images(dir, &p.bundle)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod cpu;
 pub mod energy;
+pub mod table;
 pub mod timing;
 
 use serde::{Serialize, Serializer};

@@ -65,6 +65,25 @@ pub struct HeldOut {
     pub perplexity: f64,
 }
 
+impl HeldOut {
+    /// The loss `loss` gives the held-out text `held` (its name and token ids), when given.
+    pub(super) fn measured(
+        held: Option<(String, Vec<u32>)>,
+        loss: impl FnOnce(&[u32]) -> Result<f64>,
+    ) -> Result<Option<Self>> {
+        let Some((text, ids)) = held else {
+            return Ok(None);
+        };
+        let loss = loss(&ids)?;
+        Ok(Some(Self {
+            text,
+            tokens: ids.len(),
+            loss,
+            perplexity: loss.exp(),
+        }))
+    }
+}
+
 impl Settings {
     /// A language model's training; `--epochs` is a classifier's.
     pub(super) fn decoder(&self) -> Result<DecoderTraining> {
@@ -141,18 +160,7 @@ impl Request {
         let mut log = StepLog::new(cfg.steps);
         let values = train_decoder(&shape, vocab, &tokens, &cfg, &mut |s| log.see(s, observer))?;
         let final_loss = log.final_loss();
-        let held_out = match held {
-            Some((name, ids)) => {
-                let loss = decoder_loss(&shape, &values, &ids)?;
-                Some(HeldOut {
-                    text: name,
-                    tokens: ids.len(),
-                    loss,
-                    perplexity: loss.exp(),
-                })
-            }
-            None => None,
-        };
+        let held_out = HeldOut::measured(held, |ids| Ok(decoder_loss(&shape, &values, ids)?))?;
         let mut metadata = BTreeMap::from([
             (super::meta::DATASET.into(), self.data.spec.to_string()),
             (

@@ -122,18 +122,7 @@ impl Request {
             log.see(s, observer)
         })?;
         let final_loss = log.final_loss();
-        let held_out = match held {
-            Some((name, ids)) => {
-                let loss = tokens_loss(&net, &ids, context)?;
-                Some(HeldOut {
-                    text: name,
-                    tokens: ids.len(),
-                    loss,
-                    perplexity: loss.exp(),
-                })
-            }
-            None => None,
-        };
+        let held_out = HeldOut::measured(held, |ids| Ok(tokens_loss(&net, ids, context)?))?;
         let mut metadata = BTreeMap::from([
             ("format".to_string(), "pt".to_string()),
             ("eie.tool_version".into(), crate::tool_version()),

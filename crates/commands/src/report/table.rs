@@ -1,11 +1,14 @@
-//! Plain-text tables: a header row, left-aligned text, right-aligned numbers.
+//! Plain-text tables: a header row, left-aligned text, right-aligned numbers; the layout the
+//! binary renders every report's tables with.
 
+/// A table under construction.
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
+    /// A table of these column headers, no rows yet.
     pub fn new(header: &[&str]) -> Self {
         Self {
             header: header.iter().map(|s| s.to_string()).collect(),
