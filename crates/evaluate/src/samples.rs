@@ -6,6 +6,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use eie_dataset::Dataset;
 use eie_model::Network;
 
+use crate::decoder::stream::check_stream;
 use crate::error::{Error, Result};
 use crate::model::{Model, batch};
 
@@ -65,23 +66,7 @@ impl Samples<'_> {
                         reason: format!("{} is not a token model", net.describe()),
                     });
                 };
-                if context == 0 || tokens.len() <= context {
-                    return Err(Error::Config {
-                        what: "training text",
-                        reason: format!(
-                            "{} tokens: a window of context {context} needs at least {}",
-                            tokens.len(),
-                            context + 1
-                        ),
-                    });
-                }
-                match tokens.iter().find(|&&id| id as usize >= vocab) {
-                    Some(id) => Err(Error::Config {
-                        what: "training text",
-                        reason: format!("token id {id} is past the vocabulary of {vocab}"),
-                    }),
-                    None => Ok(()),
-                }
+                check_stream(vocab, context, tokens, "training text")
             }
         }
     }

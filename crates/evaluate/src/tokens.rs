@@ -9,7 +9,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor};
 use eie_model::Network;
 
-use crate::decoder::stream::{Streamed, ids_of, train_stream};
+use crate::decoder::stream::{Streamed, check_stream, ids_of, train_stream};
 use crate::decoder::{DecoderTraining, StepStats};
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -41,34 +41,6 @@ fn vocab_of(net: &Network) -> Result<usize> {
     })
 }
 
-/// Checks that `tokens` fill a window of `context` tokens and the one after, each in the
-/// vocabulary.
-fn check(vocab: usize, context: usize, tokens: &[u32], what: &'static str) -> Result<()> {
-    if context == 0 {
-        return Err(Error::Config {
-            what: "context",
-            reason: "0 tokens: expected at least 1".into(),
-        });
-    }
-    if tokens.len() <= context {
-        return Err(Error::Config {
-            what,
-            reason: format!(
-                "{} tokens: a window of context {context} needs at least {}",
-                tokens.len(),
-                context + 1
-            ),
-        });
-    }
-    if let Some(&id) = tokens.iter().find(|&&id| id as usize >= vocab) {
-        return Err(Error::Config {
-            what,
-            reason: format!("token id {id} is past the vocabulary of {vocab}"),
-        });
-    }
-    Ok(())
-}
-
 /// Trains token model `net` (its values are where training starts) on `tokens` in windows
 /// of `context` tokens; `on_step` sees each step. The trained values replace `net`'s.
 pub fn train_tokens(
@@ -80,7 +52,7 @@ pub fn train_tokens(
 ) -> Result<()> {
     cfg.validate()?;
     let vocab = vocab_of(net)?;
-    check(vocab, context, tokens, "training text")?;
+    check_stream(vocab, context, tokens, "training text")?;
     let device = Device::flex().autodiff();
     let model = Model::new(net, &device);
     let shape = &*net;
@@ -103,7 +75,7 @@ pub fn train_tokens(
 /// not).
 pub fn tokens_loss(net: &Network, tokens: &[u32], context: usize) -> Result<f64> {
     let vocab = vocab_of(net)?;
-    check(vocab, context, tokens, "held-out text")?;
+    check_stream(vocab, context, tokens, "held-out text")?;
     let device = Device::flex();
     let model = Model::new(net, &device);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);

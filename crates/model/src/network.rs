@@ -571,7 +571,7 @@ impl Network {
             match &l.lstm {
                 None if l.table => {
                     specs.push((l.name.clone(), Dtype::F32, l.shape.clone()));
-                    data.push(transpose(&l.weight, l.outputs, l.inputs));
+                    data.push(eie_checkpoint::transpose(&l.weight, l.outputs, l.inputs));
                 }
                 None => {
                     specs.push((l.name.clone(), Dtype::F32, l.shape.clone()));
@@ -707,17 +707,6 @@ impl MatrixSpec {
     }
 }
 
-/// `rows x cols` row-major to `cols x rows` row-major.
-pub fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
-    t
-}
-
 /// The matrices a description means, in order: one per Linear and convolution (its weight
 /// tensor), one per LSTM layer (`NAME.packed_lK`, `[4H, inputs + H]`).
 pub fn matrix_specs(arch: &Arch) -> Result<Vec<MatrixSpec>> {
@@ -813,7 +802,7 @@ fn assemble(arch: &Arch, tensors: &mut HashMap<String, Vec<f32>>) -> Result<Vec<
                     shape: spec.shape.clone(),
                     lstm: None,
                     table: true,
-                    weight: transpose(&table, inputs, rows),
+                    weight: eie_checkpoint::transpose(&table, inputs, rows),
                     bias: None,
                 });
             }

@@ -16,7 +16,7 @@ use eie_prune::PruneReport;
 
 use super::model::{Decoder, NamedTensor};
 use super::shape::DecoderShape;
-use super::train::{check_tokens, step_gradients};
+use super::train::{check_stream, step_gradients};
 use crate::error::{Error, Result};
 use crate::model::{to_vec, transpose};
 use crate::retrain::{RetrainSettings, decided_layer, round_rules};
@@ -63,7 +63,7 @@ pub fn retrain_decoder(
         });
     }
     let vocab = values.first().map_or(0, |e| e.shape[0]);
-    check_tokens(job.shape, vocab, job.tokens, "training text")?;
+    check_stream(vocab, job.shape.context, job.tokens, "training text")?;
     let index = planned(&values, job.plans)?;
     let before: Vec<u64> = index
         .iter()

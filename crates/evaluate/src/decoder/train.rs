@@ -142,20 +142,28 @@ pub(crate) fn ids_of(
     Tensor::<2, Int>::from_data(TensorData::new(v, [starts.len(), t]), device)
 }
 
-pub(super) fn check_tokens(
-    shape: &DecoderShape,
+/// A token stream `what` of a model over `vocab` tokens trained or measured in windows of
+/// `context`: a window and the token after it at least, every id in the vocabulary (a
+/// decoder's, a token model's, retraining's windows).
+pub(crate) fn check_stream(
     vocab: usize,
+    context: usize,
     tokens: &[u32],
     what: &'static str,
 ) -> Result<()> {
-    if tokens.len() <= shape.context {
+    if context == 0 {
+        return Err(Error::Config {
+            what: "context",
+            reason: "0 tokens: expected at least 1".into(),
+        });
+    }
+    if tokens.len() <= context {
         return Err(Error::Config {
             what,
             reason: format!(
-                "{} tokens: a window of context {} needs at least {}",
+                "{} tokens: a window of context {context} needs at least {}",
                 tokens.len(),
-                shape.context,
-                shape.context + 1
+                context + 1
             ),
         });
     }
@@ -281,7 +289,7 @@ pub fn train_decoder(
     on_step: &mut dyn FnMut(&StepStats),
 ) -> Result<Vec<NamedTensor>> {
     cfg.validate()?;
-    check_tokens(shape, vocab, tokens, "training text")?;
+    check_stream(vocab, shape.context, tokens, "training text")?;
     let device = Device::flex().autodiff();
     let t = shape.context;
     let model = Decoder::new(shape, &initial(shape, vocab, cfg.seed), &device);
@@ -396,7 +404,7 @@ pub(crate) fn clip_global_norm(
 /// scored once (the last `(len - 1) mod context` tokens, which fill no window, are not).
 pub fn decoder_loss(shape: &DecoderShape, tensors: &[NamedTensor], tokens: &[u32]) -> Result<f64> {
     let vocab = tensors.first().map_or(0, |e| e.shape[0]);
-    check_tokens(shape, vocab, tokens, "held-out text")?;
+    check_stream(vocab, shape.context, tokens, "held-out text")?;
     if names(shape, vocab).len() != tensors.len() {
         return Err(Error::Config {
             what: "decoder values",
