@@ -6,9 +6,42 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use eie_dataset::Dataset;
 use eie_model::Network;
 
-use crate::decoder::stream::check_stream;
 use crate::error::{Error, Result};
 use crate::model::{Model, batch};
+
+/// A token stream `what` of a model over `vocab` tokens trained or measured in windows of
+/// `context`: a window and the token after it at least, every id in the vocabulary (a
+/// decoder's, a token model's, retraining's windows).
+pub(crate) fn check_stream(
+    vocab: usize,
+    context: usize,
+    tokens: &[u32],
+    what: &'static str,
+) -> Result<()> {
+    if context == 0 {
+        return Err(Error::Config {
+            what: "context",
+            reason: "0 tokens: expected at least 1".into(),
+        });
+    }
+    if tokens.len() <= context {
+        return Err(Error::Config {
+            what,
+            reason: format!(
+                "{} tokens: a window of context {context} needs at least {}",
+                tokens.len(),
+                context + 1
+            ),
+        });
+    }
+    if let Some(&id) = tokens.iter().find(|&&id| id as usize >= vocab) {
+        return Err(Error::Config {
+            what,
+            reason: format!("token id {id} is past the vocabulary of {vocab}"),
+        });
+    }
+    Ok(())
+}
 
 /// Training samples.
 #[derive(Debug, Clone, Copy)]

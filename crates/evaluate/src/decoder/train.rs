@@ -12,6 +12,7 @@ use burn::module::{Param, ParamId};
 use super::model::{Decoder, NamedTensor, Positions, initial, names};
 use super::shape::DecoderShape;
 use crate::error::{Error, Result};
+pub(crate) use crate::samples::check_stream;
 use crate::train::{SHUFFLE_STREAM, check_common};
 
 /// How to train a decoder.
@@ -140,40 +141,6 @@ pub(crate) fn ids_of(
         .flat_map(|&s| tokens[s + shift..s + shift + t].iter().map(|&x| x as i64))
         .collect();
     Tensor::<2, Int>::from_data(TensorData::new(v, [starts.len(), t]), device)
-}
-
-/// A token stream `what` of a model over `vocab` tokens trained or measured in windows of
-/// `context`: a window and the token after it at least, every id in the vocabulary (a
-/// decoder's, a token model's, retraining's windows).
-pub(crate) fn check_stream(
-    vocab: usize,
-    context: usize,
-    tokens: &[u32],
-    what: &'static str,
-) -> Result<()> {
-    if context == 0 {
-        return Err(Error::Config {
-            what: "context",
-            reason: "0 tokens: expected at least 1".into(),
-        });
-    }
-    if tokens.len() <= context {
-        return Err(Error::Config {
-            what,
-            reason: format!(
-                "{} tokens: a window of context {context} needs at least {}",
-                tokens.len(),
-                context + 1
-            ),
-        });
-    }
-    if let Some(&id) = tokens.iter().find(|&&id| id as usize >= vocab) {
-        return Err(Error::Config {
-            what,
-            reason: format!("token id {id} is past the vocabulary of {vocab}"),
-        });
-    }
-    Ok(())
 }
 
 /// A module trained on a token stream ([`train_stream`]): a decoder, or a described token
