@@ -96,7 +96,7 @@ fn dispatch(command: Command, progress: &progress::Progress, quiet: bool) -> any
         Command::Eval(args) => commands::eval::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::BenchPaper(args) => commands::bench_paper::run(args),
-        Command::Sweep(args) => commands::sweep::run(args),
+        Command::Sweep(args) => commands::sweep::run(args, progress),
         Command::EnergyTable(args) => commands::energy_table::run(args),
         Command::Vectors(args) => commands::vectors::run(args),
         Command::RtlCheck(args) => commands::rtl_check::run(args),

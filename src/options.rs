@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use eie_commands::{DatasetRequest, EnergyTable, InputRequest, Source};
+use eie_commands::{CalibrationRequest, DatasetRequest, EnergyTable, InputRequest, Source};
 use eie_dataset::{SampleRange, ScalingRequest, Spec};
 use eie_images::{Capacity, ColumnBatch, Fit};
 use eie_simulate::{Arith, Rules, TimingParams};
@@ -33,6 +33,45 @@ impl DatasetArgs {
             range: self.range,
             scale: scale.request(),
             max_memory: memory.max_memory,
+        })
+    }
+}
+
+/// Calibration samples, for the settings that gather statistics on them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CalibrationArgs {
+    /// Calibration samples for --prune-score activation, --update obs and --codebook-weight
+    /// activation: text:FILE for a language model folder, an image dataset for an MLP
+    /// (labels are not read).
+    #[arg(long, value_name = "SPEC")]
+    pub calibration: Option<Spec>,
+    /// The calibration dataset's part, A..B (default all; a text's bytes).
+    #[arg(long, value_name = "A..B", requires = "calibration")]
+    pub calibration_range: Option<SampleRange>,
+    /// Calibration samples taken from the start of the range (a language model's: windows
+    /// of its context).
+    #[arg(long, value_name = "N", requires = "calibration", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub calibration_samples: u32,
+}
+
+impl CalibrationArgs {
+    /// The calibration asked for, scaled by `scale`, its work within `memory`.
+    pub fn request(
+        &self,
+        scale: ScalingRequest,
+        memory: &MemoryArgs,
+    ) -> Option<CalibrationRequest> {
+        let data = |spec: &Spec| DatasetRequest {
+            spec: spec.clone(),
+            range: self.calibration_range,
+            scale,
+            max_memory: memory.max_memory,
+        };
+        let samples = self.calibration_samples as usize;
+        self.calibration.as_ref().map(|spec| CalibrationRequest {
+            data: data(spec),
+            samples,
         })
     }
 }

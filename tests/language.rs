@@ -838,6 +838,19 @@ fn compress_retrains_a_decoder_on_the_next_token_loss() {
             "{file} differs between two runs"
         );
     }
+    // Distillation: the same stages, trained on the original's next-token distributions.
+    let d = json(compress("distilled", &["--distill", "--json"]).ok());
+    assert_eq!(d["accuracy"]["retrain"]["distill"], true, "{d}");
+    let dl = |i: usize| d["accuracy"]["stages"][i]["loss"].as_f64().unwrap();
+    assert!(dl(2) < dl(1), "distilled fine-tuning recovers: {d}");
+    assert_ne!(dl(2), loss(2), "distillation trained on other targets");
+    let settings = json(
+        t.run(&["inspect", t.path("distilled").to_str().unwrap(), "--json"])
+            .ok(),
+    )["settings"]
+        .clone();
+    let how = settings["retrain"].as_str().unwrap();
+    assert!(how.contains(", distilled from the original:"), "{how}");
     let recipe = t.write("incremental.toml", b"[retrain]\nshare_schedule = [0.5]\n");
     compress("inc", &["--recipe", recipe.to_str().unwrap()])
         .fails_with(&["share_schedule", "classifiers"]);

@@ -6,6 +6,7 @@ mod util;
 
 mod accuracy;
 mod bad_input;
+mod calibrated;
 mod compress;
 mod cpu;
 mod energy;

@@ -10,8 +10,8 @@ use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE};
 
 use crate::knobs::{LayerFlags, RetrainFlags, RunFlags};
 use crate::options::{
-    ActFracArgs, ArchArgs, ArithArgs, BiasArgs, DatasetArgs, EvalRangeArgs, FitArgs, ForceArgs,
-    LayersArgs, MemoryArgs, PesArgs, ScaleArgs,
+    ActFracArgs, ArchArgs, ArithArgs, BiasArgs, CalibrationArgs, DatasetArgs, EvalRangeArgs,
+    FitArgs, ForceArgs, LayersArgs, MemoryArgs, PesArgs, ScaleArgs,
 };
 use crate::progress::Progress;
 use crate::render::report::render;
@@ -71,6 +71,8 @@ pub struct Args {
     pub retrain: bool,
     #[command(flatten)]
     pub retraining: RetrainFlags,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
 }
 
 impl Args {
@@ -95,6 +97,7 @@ impl Args {
             arith: self.arith.arith(),
             retrain: self.retrain,
             retraining: self.retraining.0,
+            calibration: self.calibration.request(self.scale.request(), &self.memory),
         }
     }
 }

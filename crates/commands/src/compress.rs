@@ -21,13 +21,14 @@ use eie_pipeline::{
 use eie_simulate::Arith;
 use serde::Serialize;
 
+mod calibration;
 mod language;
 mod retrain_language;
 mod tokens;
 
 use crate::budget::{Estimate, mlp_footprint};
 use crate::error::{Error, Result, io};
-use crate::inputs::DatasetRequest;
+use crate::inputs::{CalibrationRequest, DatasetRequest};
 use crate::report::{Schema, to_json};
 use crate::settings::{Given, assignments};
 
@@ -75,6 +76,9 @@ pub struct Request {
     pub retrain: bool,
     /// Retraining settings given ([`eie_evaluate::RETRAIN_KNOBS`]).
     pub retraining: Given,
+    /// Calibration samples, for the settings that gather statistics on them (`prune_score
+    /// activation`, `update obs`, `codebook_weight activation`).
+    pub calibration: Option<CalibrationRequest>,
 }
 
 impl Request {
@@ -99,6 +103,7 @@ impl Request {
             arith: Arith::default(),
             retrain: false,
             retraining: Given::new(),
+            calibration: None,
         }
     }
 }
@@ -205,6 +210,8 @@ pub struct RetrainReport {
     pub batch_size: usize,
     /// The seed of the sample order.
     pub seed: u64,
+    /// Distilled: trained on the original model's outputs, not the labels.
+    pub distill: bool,
 }
 
 impl From<&RetrainSettings> for RetrainReport {
@@ -219,6 +226,7 @@ impl From<&RetrainSettings> for RetrainReport {
             centroid_lr: s.centroids.lr,
             batch_size: s.fine_tune.batch_size,
             seed: s.fine_tune.seed,
+            distill: s.distill,
         }
     }
 }
@@ -262,6 +270,8 @@ pub struct Resolved {
     language: Option<language::Language>,
     /// A token model's text and its tokens.
     tokens: Option<tokens::TokenText>,
+    /// Calibration samples, read and checked.
+    calibrating: Option<calibration::Calibrating>,
 }
 
 impl Request {
@@ -274,6 +284,9 @@ impl Request {
         inputs.add(&self.model).extend(&self.recipe);
         if let Some(d) = &self.data {
             inputs.extend(d.inputs()?);
+        }
+        if let Some(c) = &self.calibration {
+            inputs.extend(c.data.inputs()?);
         }
         // A language model folder (its config.json read and checked) or a checkpoint file.
         let folder = crate::language::is_model_folder(&self.model)
@@ -311,8 +324,11 @@ impl Request {
             let (plan, language) =
                 self.resolve_language(folder, &request, &run, retrain.as_ref())?;
             plan.check_fits(&self.fit)?;
+            let calibrating =
+                self.resolve_calibration(&ck, &plan, Some(&language.folder), false, true)?;
             let mut provenance = self.provenance(&ck, None, &given, None, None)?;
             provenance.language = Some(language.folder.config.model_type.clone());
+            provenance.calibration = calibrating.as_ref().map(|c| c.source().to_string());
             if let (Some(s), Some((train, _))) = (&retrain, &language.train) {
                 provenance.retrain = Some(s.describe(train));
             }
@@ -334,6 +350,7 @@ impl Request {
                 warnings,
                 language: Some(language),
                 tokens: None,
+                calibrating,
             });
         }
         let arch = self
@@ -357,6 +374,15 @@ impl Request {
         }
         let choices = self.retrain_choices(recipe.as_ref())?;
         let mut warnings = Vec::new();
+        if choices.distill && self.retrain {
+            return Err(Error::NotApplicable {
+                option: "--distill",
+                applies_to: format!(
+                    "decoders (a LLaMA-family language model folder); {} retrains on its labels",
+                    self.model.display()
+                ),
+            });
+        }
         let retrain = if self.retrain {
             Some(choices.resolve(base.seed)?)
         } else {
@@ -370,6 +396,8 @@ impl Request {
         };
         // A description, --layers or a recipe's select chose the layers: not the default.
         let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
+        let calibrating =
+            self.resolve_calibration(&ck, &plan, None, described.is_some(), chosen)?;
         let (data, tokens) = match arch.as_ref().filter(|a| a.tokens) {
             Some(a) => (None, self.resolve_tokens(&ck, a, retrain.as_ref())?),
             None => (
@@ -389,6 +417,7 @@ impl Request {
         {
             provenance.retrain = Some(s.describe(name));
         }
+        provenance.calibration = calibrating.as_ref().map(|c| c.source().to_string());
         Ok(Resolved {
             request: self,
             ck,
@@ -402,6 +431,7 @@ impl Request {
             warnings,
             language: None,
             tokens,
+            calibrating,
         })
     }
 
@@ -757,6 +787,10 @@ impl Resolved {
         }
         let r = &self;
         let version = crate::tool_version();
+        let calibration = match &r.calibrating {
+            Some(c) => Some(c.run(&r.plan, r.language.as_ref().map(|l| &l.folder), observer)?),
+            None => None,
+        };
         let job = Job {
             plan: &r.plan,
             pes: r.request.pes as usize,
@@ -764,6 +798,7 @@ impl Resolved {
             run: r.run.clone(),
             tool_version: &version,
             provenance: r.provenance.clone(),
+            calibration: calibration.as_ref(),
         };
         let staging = Staging::create(&r.request.out, r.request.force, &r.inputs, Layout::Model)?;
         let mut stages: Vec<StageAccuracy> = Vec::new();

@@ -28,6 +28,20 @@ pub struct DatasetRequest {
     pub max_memory: u64,
 }
 
+/// Calibration samples (`compress --calibration`): a dataset (text for a language model;
+/// its labels are not read) and how many of its samples (windows of text) to take.
+#[derive(Debug, Clone)]
+pub struct CalibrationRequest {
+    /// The dataset, its range and the memory its work may take (scaled as the model
+    /// records).
+    pub data: DatasetRequest,
+    /// Samples (or windows of the model's context) taken from the start of the range.
+    pub samples: usize,
+}
+
+/// Calibration samples taken by default (SparseGPT's and GPTQ's 128).
+pub const DEFAULT_CALIBRATION_SAMPLES: usize = 128;
+
 impl DatasetRequest {
     /// The dataset `spec`, every sample, scaled as the model records.
     pub fn new(spec: Spec) -> Self {

@@ -545,11 +545,15 @@ pub fn compressed(
     let density = Some(bundle_density(&views)?);
     let mut stages = Vec::new();
     let mut notes = Vec::new();
-    // A retrained model's pruned weights are not the original ones at the kept positions.
-    if eie_evaluate::is_retrained(bundle) {
-        notes.push(format!(
-            "not measured: {PRUNED_STAGE}: the model was retrained (compress reports its retraining stages)"
-        ));
+    // A retrained or updated model's pruned weights are not the original ones at the kept
+    // positions.
+    if let Some(why) = eie_evaluate::kept_values_changed(bundle) {
+        let more = if eie_evaluate::is_retraining(bundle) {
+            "compress reports its retraining stages"
+        } else {
+            "the pruned and shared stage holds them, shared"
+        };
+        notes.push(format!("not measured: {PRUNED_STAGE}: {why} ({more})"));
     } else {
         let pruned = stage(folder, &index, &|d, i| {
             Ok(Box::new(rebuilt(&d, &views[i], Rebuilt::Pruned)?))

@@ -15,6 +15,7 @@ pub mod compress;
 pub mod demo;
 pub mod energy_table;
 pub mod eval;
+pub mod frontier;
 pub mod inspect;
 pub mod language;
 pub mod pack;
@@ -36,7 +37,9 @@ pub use eie_pipeline::settings::Value;
 pub use eie_pipeline::{Observer, Quiet};
 pub use energy_table::EnergyTable;
 pub use error::{Error, Result};
-pub use inputs::{DatasetRequest, InputRequest, Shape, Source};
+pub use inputs::{
+    CalibrationRequest, DEFAULT_CALIBRATION_SAMPLES, DatasetRequest, InputRequest, Shape, Source,
+};
 pub use packed::PackedModel;
 pub use report::{SCHEMA_VERSION, Schema};
 pub use settings::Given;

@@ -72,6 +72,41 @@ pub struct Report {
     pub files: Vec<PathBuf>,
 }
 
+impl Report {
+    /// In words: where the Spmat read energy is lowest (a Spmat-width sweep), then what was
+    /// swept and the files written.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        if let Some(m) = &self.read_energy_minima {
+            s.push_str("Spmat read energy per inference is lowest at:\n");
+            for (layer, bits, nj) in &m.layers {
+                s.push_str(&format!(
+                    "  {}: {bits} bits ({nj:.1} nJ)\n",
+                    eie_format::shown(layer)
+                ));
+            }
+            if let Some((bits, nj)) = m.all {
+                s.push_str(&format!(
+                    "  all layers together: {bits} bits ({nj:.1} nJ)\n"
+                ));
+            }
+        }
+        let plots: Vec<String> = self.files[2..]
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        s.push_str(&format!(
+            "swept {} over {:?} on {} layers: {} and {}\n",
+            self.param,
+            self.values,
+            self.layers.len(),
+            self.files[0].display(),
+            plots.join(", ")
+        ));
+        s
+    }
+}
+
 /// One layer at one value of the parameter: a line of `sweep-PARAM.csv`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepPoint {

@@ -38,7 +38,7 @@ pub use share::{
 };
 pub use stages::{
     ClassReport, PRUNED_STAGE, SHARED_STAGE, StageAccuracy, StageReport, StageRuns, bundle_density,
-    check_whole_network, description_of, eie_stage, float_stages, is_retrained, network_of,
-    stage_reports, token_float_stages,
+    check_whole_network, description_of, eie_stage, float_stages, is_retraining,
+    kept_values_changed, network_of, stage_reports, token_float_stages,
 };
 pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train, train_samples};

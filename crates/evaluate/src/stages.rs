@@ -235,9 +235,22 @@ pub fn check_whole_network(ck: &Checkpoint, names: &[String], selected: bool) ->
     Ok(())
 }
 
-/// Whether a bundle's model was retrained (its pruned weights are not the original ones).
-pub fn is_retrained(bundle: &Bundle) -> bool {
+/// Whether a bundle's model was retrained.
+pub fn is_retraining(bundle: &Bundle) -> bool {
     bundle.meta().settings.contains_key(keys::RETRAIN)
+}
+
+/// Why a bundle's kept weights are not the checkpoint's values at their positions, if they
+/// are not: retraining changed them, or the OBS update (`update obs`) did.
+pub fn kept_values_changed(bundle: &Bundle) -> Option<&'static str> {
+    let settings = &bundle.meta().settings;
+    if is_retraining(bundle) {
+        Some("the model was retrained")
+    } else if eie_pipeline::provenance::updated(settings) {
+        Some("the OBS update changed the kept weights")
+    } else {
+        None
+    }
 }
 
 /// `net` with each layer's weights replaced by what the packed model stores for them: per
@@ -282,7 +295,8 @@ pub fn float_stages(
     dir: Option<&Path>,
     data: &Dataset,
 ) -> Result<(Vec<StageAccuracy>, Vec<String>)> {
-    let retrained = is_retrained(bundle);
+    let changed = kept_values_changed(bundle);
+    let retrained = changed.is_some();
     let compressed = made_by(&bundle.meta().settings) == Some(MadeBy::Compress);
     let loose_bias = LayerView::all(bundle)
         .iter()
@@ -317,7 +331,8 @@ pub fn float_stages(
         match rebuilt {
             Some(n) => stages.push(StageAccuracy::float(name, &n, data)?),
             None => notes.push(format!(
-                "not measured: {name}: the model was retrained, and the output holds no {file} (compress --dense-checkpoints writes it)"
+                "not measured: {name}: {}, and the output holds no {file} (compress --dense-checkpoints writes it)",
+                changed.unwrap_or("the model was retrained")
             )),
         }
     }

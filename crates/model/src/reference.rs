@@ -301,6 +301,63 @@ pub fn op(net: &Network, op: Op, input: Shape, a: &[f32]) -> Vec<f32> {
     }
 }
 
+impl Network {
+    /// The float forward pass on sample `x`, handing `record` every vector each matrix
+    /// multiplies, with the matrix's layer index: a linear layer's input, each of a
+    /// convolution's patches (its im2col rows), each step's `[x_t; h_{t-1}]` of an LSTM.
+    /// What calibration gathers; returns the logits.
+    pub fn inputs_of(&self, x: &[f32], record: &mut dyn FnMut(usize, &[f32])) -> Vec<f32> {
+        let layers = self.layers();
+        let mut a: Vec<f32> = x.to_vec();
+        for (&o, &input) in self.ops().iter().zip(self.shapes()) {
+            a = match o {
+                Op::Linear { layer } | Op::Embed { layer } => {
+                    record(layer, &a);
+                    linear(&layers[layer], &a)
+                }
+                Op::Conv {
+                    layer,
+                    stride,
+                    padding,
+                    ..
+                } => {
+                    let k = layers[layer].shape[2];
+                    let (oh, ow) = out_sides(input, k, stride, padding);
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            record(layer, &patch(&a, input, k, stride, padding, oy, ox));
+                        }
+                    }
+                    op(self, o, input, &a)
+                }
+                Op::Lstm { layer, hidden } => {
+                    let Shape::Sequence { steps, features } = input else {
+                        panic!("an LSTM of {input:?}: checked when the network was built")
+                    };
+                    let l = &layers[layer];
+                    let run = lstm_over(
+                        &a,
+                        steps,
+                        features,
+                        hidden,
+                        |v| {
+                            record(layer, v);
+                            Ok::<_, std::convert::Infallible>(linear(l, v))
+                        },
+                        |_| Ok(()),
+                    );
+                    match run {
+                        Ok(h) => h,
+                        Err(never) => match never {},
+                    }
+                }
+                _ => op(self, o, input, &a),
+            };
+        }
+        a
+    }
+}
+
 /// The network's logits for one sample `x` (its input's values, in order).
 pub fn forward(net: &Network, x: &[f32]) -> Vec<f32> {
     let mut a: Vec<f32> = x.to_vec();

@@ -18,13 +18,16 @@ use eie_images::{Fit, ImageWriter};
 use eie_prune::{Global, PruneReport, Rule};
 use rayon::prelude::*;
 
+use eie_calibrate::Stats;
+
+use crate::calibrated::{Calibration, calibrated};
 use crate::dense::DenseCheckpoints;
 use crate::error::{Error, Result};
 use crate::observer::Observer;
 use crate::plan::{LayerPlan, Plan};
 use crate::provenance::Provenance;
 use crate::report::{LayerOutcome, LayerReport, Report, deep_compression_entries};
-use crate::settings::{Pruning, RunSettings};
+use crate::settings::{LayerSettings, Pruning, RunSettings};
 use crate::share::{Shared, share};
 
 /// A compress run, resolved.
@@ -42,6 +45,8 @@ pub struct Job<'a> {
     pub tool_version: &'a str,
     /// What the bundle records about how it was made, besides the layers' own lines.
     pub provenance: Provenance,
+    /// Calibration statistics, for the layers whose settings need them.
+    pub calibration: Option<&'a Calibration>,
 }
 
 /// A layer whose pruning and weight sharing were decided before the pipeline (by
@@ -200,8 +205,9 @@ pub fn compress(
             Some(d) => Source::Decided(Box::new(d)),
             None => Source::Prune(rule(lp.settings.pruning, global.get(i).copied())?),
         };
+        let stats = job.calibration.and_then(|c| c.layers.get(&lp.name));
         let (layer, outcome) =
-            compress_layer(ck, lp, source, job.pes, dense.as_mut(), &mut timings)?;
+            compress_layer(ck, lp, source, job.pes, stats, dense.as_mut(), &mut timings)?;
         let t = Instant::now();
         let placed = job.fit.place_all(layer)?;
         timings.encode += t.elapsed();
@@ -264,7 +270,7 @@ pub fn compress_one(
     timings: &mut Timings,
 ) -> Result<(PackedLayer, LayerOutcome)> {
     let rule = rule(plan.settings.pruning, None)?;
-    compress_layer(ck, plan, Source::Prune(rule), pes, None, timings)
+    compress_layer(ck, plan, Source::Prune(rule), pes, None, None, timings)
 }
 
 /// The pruning rule of a layer's setting; a global density keeps `global_count` weights (the
@@ -320,17 +326,38 @@ struct Survivors {
     report: PruneReport,
 }
 
+/// Prunes a layer's `rows x cols` matrix in place by magnitude, compared as its settings
+/// say: within each row (`per_row`), within each PE's rows (`balance`), or the whole layer.
+/// The one rule every path that prunes a matrix in memory takes (balanced and per-row
+/// pruning here, retraining's rounds).
+pub fn prune_matrix(
+    w: &mut [f32],
+    rows: usize,
+    cols: usize,
+    rule: Rule,
+    settings: &LayerSettings,
+    pes: usize,
+) -> std::result::Result<PruneReport, eie_prune::Error> {
+    if settings.per_row {
+        let scores: Vec<f32> = w.iter().map(|v| v.abs()).collect();
+        eie_prune::prune_scored(w, &scores, rows, cols, rule, eie_prune::Group::Row)
+    } else {
+        eie_prune::prune(w, rows, cols, rule, settings.balance.then_some(pes))
+    }
+}
+
 /// Prunes a layer. Plain rules select straight from the tensor in the file (no f32 copy);
-/// balanced pruning needs every PE's rows at once, so it prunes an f32 copy in place.
+/// balanced and per-row pruning need every row at once, so they prune an f32 copy in place.
 fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<Survivors> {
     let (name, rows, inputs) = (&lp.name, lp.rows, lp.inputs);
     let prune_err = |error| Error::Prune {
         layer: name.clone(),
         error,
     };
-    if lp.settings.balance {
+    if lp.settings.balance || lp.settings.per_row {
         let mut w = layer_matrix(ck, lp)?;
-        let report = eie_prune::prune(&mut w, rows, inputs, rule, Some(pes)).map_err(prune_err)?;
+        let report =
+            prune_matrix(&mut w, rows, inputs, rule, &lp.settings, pes).map_err(prune_err)?;
         let (positions, values) = w
             .iter()
             .enumerate()
@@ -418,11 +445,13 @@ enum Source {
 }
 
 /// One layer through prune, share and pack; writes its dense checkpoints' tensors on the way.
+#[allow(clippy::too_many_arguments)]
 fn compress_layer(
     ck: &Checkpoint,
     lp: &LayerPlan,
     source: Source,
     pes: usize,
+    stats: Option<&Stats>,
     mut dense: Option<&mut DenseCheckpoints>,
     timings: &mut Timings,
 ) -> Result<(PackedLayer, LayerOutcome)> {
@@ -431,7 +460,28 @@ fn compress_layer(
 
     // Prune (or take the decided survivors), in storage order, and the folded bias.
     let t = Instant::now();
+    let mut calibration = None;
     let (positions, values, prune, bias, decided_shared, tuned_bias) = match source {
+        Source::Prune(rule) if s.needs_calibration() => {
+            let stats = stats.ok_or_else(|| Error::Layer {
+                layer: name.clone(),
+                reason: "its settings (prune_score, update, codebook_weight) need calibration statistics: give --calibration".into(),
+            })?;
+            let bias = match &lp.bias {
+                Some(b) => {
+                    let v = ck.read_f32(&b.name)?;
+                    check_finite(&b.name, &v, 1)?;
+                    Some(v)
+                }
+                None => None,
+            };
+            let w = layer_matrix(ck, lp)?;
+            check_finite(&lp.tensor, &w, lp.inputs)?;
+            let c = calibrated(lp, w, rule, pes, stats, bias.as_deref())?;
+            timings.prune += t.elapsed();
+            calibration = Some(c.report);
+            (c.positions, c.values, c.prune, bias, Some(c.shared), false)
+        }
         Source::Prune(rule) => {
             let sv = survivors(ck, lp, rule, pes)?;
             timings.prune += t.elapsed();
@@ -510,6 +560,7 @@ fn compress_layer(
             sse,
             clustered,
             dc_entries,
+            calibration,
         },
     ))
 }
@@ -639,6 +690,7 @@ mod tests {
             },
             tool_version: "test",
             provenance: Provenance::new(MadeBy::Compress, 3, 4, &fit),
+            calibration: None,
         };
         std::fs::create_dir_all(dir).unwrap();
         compress(ck, &job, None, dir, &Quiet).unwrap()
@@ -704,6 +756,7 @@ mod tests {
                     },
                     tool_version: "test",
                     provenance: Provenance::new(MadeBy::Compress, 3, 4, &Fit::default()),
+                    calibration: None,
                 };
                 let dir = tmp.path().join(dir);
                 std::fs::create_dir_all(&dir).unwrap();

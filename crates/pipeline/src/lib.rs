@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod calibrated;
 mod compress;
 mod dense;
 mod error;
@@ -15,8 +16,9 @@ pub mod settings;
 mod share;
 mod verify;
 
+pub use calibrated::{Calibration, CalibrationReport, DAMP};
 pub use compress::{
-    Compressed, Decided, Job, Retrained, Timings, compress, compress_one, source_info,
+    Compressed, Decided, Job, Retrained, Timings, compress, compress_one, prune_matrix, source_info,
 };
 pub use error::{Error, Result};
 pub use observer::{Observer, Quiet};
@@ -28,8 +30,8 @@ pub use provenance::{
 pub use recipe::Recipe;
 pub use report::{LayerOutcome, Report};
 pub use settings::{
-    Assignments, CodebookKind, InitKind, Knob, LAYER_KNOBS, LayerSettings, Pruning, RUN_KNOBS,
-    RunSettings,
+    Assignments, CodebookKind, CodebookWeight, InitKind, Knob, LAYER_KNOBS, LayerSettings,
+    PruneScore, Pruning, RUN_KNOBS, RunSettings, Update,
 };
-pub use share::{Codebook, Shared, assign, codebook, representable, share};
+pub use share::{Codebook, Shared, assign, codebook, representable, share, weighted_codebook};
 pub use verify::verify;

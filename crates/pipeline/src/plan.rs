@@ -10,7 +10,7 @@ use eie_images::Fit;
 use crate::error::{Error, Result};
 use crate::provenance::{keys, layer_line};
 use crate::recipe::Recipe;
-use crate::settings::{Assignments, LayerSettings, Pruning};
+use crate::settings::{Assignments, LayerSettings, PruneScore, Pruning};
 
 /// What a run asks for.
 #[derive(Debug, Clone, Copy)]
@@ -269,7 +269,8 @@ impl Plan {
         Ok(plan)
     }
 
-    /// A global density applies to every layer or none.
+    /// A global density applies to every layer or none; the groups and scores of each layer
+    /// go together.
     fn check_global(&self) -> Result<()> {
         let global = |l: &LayerPlan| matches!(l.settings.pruning, Pruning::Global(_));
         if self.layers.iter().any(global) && !self.layers.iter().all(global) {
@@ -277,7 +278,64 @@ impl Plan {
                 reason: "a global density applies to every layer; some layers here set their own pruning".into(),
             });
         }
+        for l in &self.layers {
+            let st = &l.settings;
+            if st.per_row && st.balance {
+                return Err(Error::Plan {
+                    reason: format!(
+                        "layer {}: per_row and balance are two groups to compare scores in; give one",
+                        l.name
+                    ),
+                });
+            }
+            if st.prune_score != PruneScore::Magnitude && matches!(st.pruning, Pruning::Global(_)) {
+                return Err(Error::Plan {
+                    reason: format!(
+                        "layer {}: prune_score {} compares within a layer, a global density across layers by magnitude; give density",
+                        l.name,
+                        st.prune_score.name()
+                    ),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Whether some layer needs calibration statistics.
+    pub fn needs_calibration(&self) -> bool {
+        self.layers.iter().any(|l| l.settings.needs_calibration())
+    }
+
+    /// Bytes the calibration statistics of every layer that needs them hold.
+    pub fn calibration_bytes(&self) -> u64 {
+        self.layers
+            .iter()
+            .filter(|l| l.settings.needs_calibration())
+            .map(|l| eie_calibrate::Stats::bytes(l.inputs, l.settings.needs_hessian()))
+            .sum()
+    }
+
+    /// Bytes the largest calibrated layer takes while it is compressed: six f32 copies of
+    /// its matrix (original, scores, masked, updated, rounded, shared) and, with the update,
+    /// three f64 `inputs x inputs` buffers of its factor.
+    pub fn calibrated_working_bytes(&self) -> u64 {
+        self.layers
+            .iter()
+            .filter(|l| l.settings.needs_calibration())
+            .map(|l| {
+                let (r, c) = (l.rows as u64, l.inputs as u64);
+                let factor = if l.settings.needs_hessian() {
+                    24u64.saturating_mul(c).saturating_mul(c)
+                } else {
+                    0
+                };
+                24u64
+                    .saturating_mul(r)
+                    .saturating_mul(c)
+                    .saturating_add(factor)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The layers' names, in order.

@@ -10,6 +10,7 @@ use eie_prune::{Balance, PruneReport};
 use eie_quantize::{Clustering, coded_bits};
 use serde::Serialize;
 
+use crate::calibrated::CalibrationReport;
 use crate::plan::LayerPlan;
 
 /// The whole report.
@@ -83,6 +84,9 @@ pub struct LayerReport {
     pub compression: Compression,
     /// Entries per PE.
     pub entries_per_pe: PeBalance,
+    /// What calibration did (a layer compressed with calibration statistics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationReport>,
 }
 
 /// What pruning did to a layer.
@@ -252,6 +256,8 @@ pub struct LayerOutcome {
     /// the row-major matrix, relative indices of the layer's width, padding where a gap
     /// exceeds them (no per-PE interleaving, no pointers).
     pub dc_entries: u64,
+    /// What calibration did, for a layer compressed with calibration statistics.
+    pub calibration: Option<CalibrationReport>,
 }
 
 impl LayerReport {
@@ -318,7 +324,7 @@ impl LayerReport {
             rows,
             inputs,
             pruning: PruningReport {
-                rule: plan.settings.pruning.to_string(),
+                rule: plan.settings.pruning_description(),
                 weights,
                 nonzeros_before: o.prune.before,
                 kept: o.prune.kept,
@@ -351,6 +357,7 @@ impl LayerReport {
             bytes,
             compression,
             entries_per_pe: PeBalance::of_entries(&EntryBalance::of_parts(parts)),
+            calibration: o.calibration.clone(),
         }
     }
 }

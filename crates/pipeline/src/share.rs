@@ -2,7 +2,7 @@
 //! codebook, every value given a code.
 
 use eie_checkpoint::{Dtype, round_to};
-use eie_quantize::{Assigner, Clustering, cluster};
+use eie_quantize::{Assigner, Clustering, cluster, cluster_weighted};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -89,13 +89,40 @@ pub fn codebook(
     dtype: Dtype,
     bias_dtype: Option<Dtype>,
 ) -> Result<Codebook> {
+    weighted_codebook(name, values, bias_values, None, settings, dtype, bias_dtype)
+}
+
+/// [`codebook`] with a weight per value (`weights.0`, one per survivor) and one for every
+/// bias value (`weights.1`): the codebook then minimises the weighted squared error.
+pub fn weighted_codebook(
+    name: &str,
+    values: &[f32],
+    bias_values: &[f32],
+    weights: Option<(&[f64], f64)>,
+    settings: &LayerSettings,
+    dtype: Dtype,
+    bias_dtype: Option<Dtype>,
+) -> Result<Codebook> {
     let k = (1usize << settings.code_bits) - 1;
-    let clustering = if bias_values.iter().all(|&v| v == 0.0) {
-        cluster(values, k, settings.method())
-    } else {
-        let mut data = values.to_vec();
+    let biased = bias_values.iter().any(|&v| v != 0.0);
+    let mut data = values.to_vec();
+    if biased {
         data.extend(bias_values.iter().copied().filter(|&v| v != 0.0));
-        cluster(&data, k, settings.method())
+    }
+    let clustering = match weights {
+        None => cluster(&data, k, settings.method()),
+        Some((w, bias_weight)) => {
+            let mut all = w.to_vec();
+            if biased {
+                all.extend(
+                    bias_values
+                        .iter()
+                        .filter(|&&v| v != 0.0)
+                        .map(|_| bias_weight),
+                );
+            }
+            cluster_weighted(&data, &all, k, settings.method())
+        }
     }
     .map_err(|error| Error::Cluster {
         layer: name.to_string(),
@@ -110,6 +137,21 @@ pub fn codebook(
         centroids,
         clustering,
     })
+}
+
+impl Codebook {
+    /// Rounds a value to its nearest centroid (zero stays zero, and so does a value whose
+    /// nearest centroid is zero), by the rule [`assign`] gives codes by.
+    pub fn rounding(&self) -> impl Fn(f32) -> f32 + Sync + '_ {
+        let a = Assigner::new(&self.centroids);
+        move |v| {
+            if v == 0.0 || self.centroids.is_empty() {
+                0.0
+            } else {
+                self.centroids[a.index(v)]
+            }
+        }
+    }
 }
 
 /// Gives every weight and bias value the code of its nearest centroid in `book` (a zero

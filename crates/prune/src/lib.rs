@@ -44,6 +44,14 @@ pub enum Error {
         /// Its value.
         value: f32,
     },
+    /// A pruning score that is negative, NaN or infinite.
+    #[error("score {index} is {value}: scores must be finite and >= 0")]
+    Score {
+        /// Flat index of the first such score.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
     /// Zero PEs for balanced pruning.
     #[error("balanced pruning needs at least one PE")]
     ZeroPes,
@@ -243,6 +251,87 @@ pub fn prune(
             plain: Balance::of(&plain_counts),
             balanced: Balance::of(&per_pe(&balanced_mask, cols, pes)),
         }),
+    })
+}
+
+/// Among which weights a pruning score is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// The whole layer (Deep Compression's rule).
+    Layer,
+    /// Each output row keeps the same count, within one (Wanda's rule).
+    Row,
+    /// Each PE's rows (p, p + N, ...) keep the same count, within one.
+    Pes(usize),
+}
+
+/// Prunes `weights` (`rows x cols`) keeping the weights with the largest `scores` (one per
+/// weight, finite and >= 0; Wanda's `|w| x ||x_j||`, or `|w|` itself), as many as `rule`
+/// keeps by magnitude, compared within `group`; ties go to the earliest weight. A weight that
+/// is zero, or whose score is zero, is never kept. The report's threshold is the smallest
+/// kept |w|; its balance is given for [`Group::Pes`].
+pub fn prune_scored(
+    weights: &mut [f32],
+    scores: &[f32],
+    rows: usize,
+    cols: usize,
+    rule: Rule,
+    group: Group,
+) -> Result<PruneReport> {
+    if rows.checked_mul(cols) != Some(weights.len()) {
+        return Err(Error::Shape {
+            rows,
+            cols,
+            got: weights.len(),
+        });
+    }
+    if scores.len() != weights.len() {
+        return Err(Error::Shape {
+            rows,
+            cols,
+            got: scores.len(),
+        });
+    }
+    if let Some(index) = scores.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+        return Err(Error::Score {
+            index,
+            value: scores[index],
+        });
+    }
+    let before = count_nonzero(&[weights]);
+    let k = budget(weights, rule)?;
+    let mut s: Vec<f32> = scores
+        .iter()
+        .zip(weights.iter())
+        .map(|(&s, &w)| if w == 0.0 { 0.0 } else { s })
+        .collect();
+    let balance = match group {
+        Group::Layer => {
+            let cut = cut_for_count(&[&s], k);
+            apply(vec![&mut s[..]], cut);
+            None
+        }
+        // A row is a group of one row: balanced pruning with one "PE" per row.
+        Group::Row if rows > 0 => {
+            prune(&mut s, rows, cols, Rule::Count(k), Some(rows))?;
+            None
+        }
+        Group::Row => None,
+        Group::Pes(pes) => prune(&mut s, rows, cols, Rule::Count(k), Some(pes))?.balance,
+    };
+    let mut kept = 0;
+    for (w, &v) in weights.iter_mut().zip(&s) {
+        if v == 0.0 {
+            *w = 0.0;
+        } else {
+            kept += 1;
+        }
+    }
+    Ok(PruneReport {
+        before,
+        kept,
+        threshold: smallest_magnitude(weights),
+        balance,
     })
 }
 

@@ -365,3 +365,91 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scores_by_magnitude_prune_as_magnitude_pruning_does() {
+    let mut rng = Rng::new(21);
+    let (rows, cols) = (12, 17);
+    let w = weights(&mut rng, rows * cols, 40);
+    let scores: Vec<f32> = w.iter().map(|v| v.abs()).collect();
+    for (group, pes) in [(Group::Layer, None), (Group::Pes(5), Some(5))] {
+        let mut a = w.clone();
+        let mut b = w.clone();
+        let ra = prune(&mut a, rows, cols, Rule::Density(0.3), pes).unwrap();
+        let rb = prune_scored(&mut b, &scores, rows, cols, Rule::Density(0.3), group).unwrap();
+        assert_eq!(a, b, "{group:?}");
+        assert_eq!(ra, rb, "{group:?}");
+    }
+}
+
+#[test]
+fn per_row_scores_keep_each_rows_largest_and_equal_counts() {
+    let mut rng = Rng::new(22);
+    let (rows, cols) = (9, 20);
+    let w = weights(&mut rng, rows * cols, 1000);
+    // Wanda's score: a large input norm on the last columns favours them.
+    let norms: Vec<f32> = (0..cols).map(|j| 1.0 + j as f32).collect();
+    let scores: Vec<f32> = w
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.abs() * norms[i % cols])
+        .collect();
+    let mut p = w.clone();
+    let r = prune_scored(&mut p, &scores, rows, cols, Rule::Density(0.25), Group::Row).unwrap();
+    assert_eq!(r.kept, 45);
+    for row in 0..rows {
+        let range = row * cols..(row + 1) * cols;
+        let kept: Vec<usize> = range.clone().filter(|&i| p[i] != 0.0).collect();
+        assert_eq!(kept.len(), 5, "row {row}");
+        let least = kept
+            .iter()
+            .map(|&i| scores[i])
+            .fold(f32::INFINITY, f32::min);
+        for i in range {
+            assert!(p[i] == 0.0 || p[i] == w[i]);
+            if p[i] == 0.0 && w[i] != 0.0 {
+                assert!(
+                    scores[i] <= least,
+                    "row {row}: a dropped score beats a kept one"
+                );
+            }
+        }
+    }
+    // The activation-aware choice differs from magnitude's.
+    let mut m = w.clone();
+    prune(&mut m, rows, cols, Rule::Density(0.25), Some(rows)).unwrap();
+    assert_ne!(m, p);
+}
+
+#[test]
+fn zero_scores_are_never_kept_and_bad_scores_refused() {
+    let mut w = vec![1.0f32, 2.0, 3.0, 4.0];
+    // A dead input column (score 0) loses its weights even at density 1.
+    let r = prune_scored(
+        &mut w,
+        &[1.0, 0.0, 3.0, 0.0],
+        2,
+        2,
+        Rule::KeepAll,
+        Group::Layer,
+    )
+    .unwrap();
+    assert_eq!((w, r.kept), (vec![1.0, 0.0, 3.0, 0.0], 2));
+    let mut w = vec![1.0f32; 4];
+    for bad in [f32::NAN, -1.0, f32::INFINITY] {
+        let e = prune_scored(
+            &mut w,
+            &[1.0, bad, 1.0, 1.0],
+            2,
+            2,
+            Rule::KeepAll,
+            Group::Row,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Score { index: 1, .. }), "{e}");
+    }
+    assert!(matches!(
+        prune_scored(&mut w, &[1.0; 3], 2, 2, Rule::KeepAll, Group::Row),
+        Err(Error::Shape { got: 3, .. })
+    ));
+}

@@ -18,6 +18,19 @@ pub enum Error {
     /// No clusters asked for.
     #[error("the number of clusters must be at least 1")]
     ZeroClusters,
+    /// A weight that is not finite and positive, or a weight count that is not the value
+    /// count.
+    #[error(
+        "weight {index} is {value}: weights must be finite and > 0, one per value ({count} values)"
+    )]
+    Weight {
+        /// Index of the first bad weight (the weight count, when the counts differ).
+        index: usize,
+        /// Its value (NaN when missing).
+        value: f64,
+        /// Values given.
+        count: usize,
+    },
     /// A NaN or infinite value among the data.
     #[error("value {value} at index {index} is not finite")]
     NonFinite {
@@ -65,6 +78,38 @@ pub struct Clustering {
 /// Clusters `values` (finite; zeros are data like any other value, callers pass the
 /// surviving weights) into at most `k` shared values.
 pub fn cluster(values: &[f32], k: usize, method: Method) -> Result<Clustering> {
+    check(values, k)?;
+    cluster_sorted(Sorted::new(values), k, method)
+}
+
+/// [`cluster`] minimising the weighted error: sum over values of `weight x (value -
+/// centroid)^2` (SqueezeLLM's sensitivity-weighted k-means; with [`Method::Optimal`] its exact
+/// minimum). Every weight must be finite and > 0. `sse` is then the weighted error.
+pub fn cluster_weighted(
+    values: &[f32],
+    weights: &[f64],
+    k: usize,
+    method: Method,
+) -> Result<Clustering> {
+    check(values, k)?;
+    if weights.len() != values.len() {
+        return Err(Error::Weight {
+            index: weights.len(),
+            value: f64::NAN,
+            count: values.len(),
+        });
+    }
+    if let Some(index) = weights.iter().position(|w| !(w.is_finite() && *w > 0.0)) {
+        return Err(Error::Weight {
+            index,
+            value: weights[index],
+            count: values.len(),
+        });
+    }
+    cluster_sorted(Sorted::weighted(values, weights), k, method)
+}
+
+fn check(values: &[f32], k: usize) -> Result<()> {
     if k == 0 {
         return Err(Error::ZeroClusters);
     }
@@ -74,7 +119,10 @@ pub fn cluster(values: &[f32], k: usize, method: Method) -> Result<Clustering> {
             value: values[index],
         });
     }
-    let data = Sorted::new(values);
+    Ok(())
+}
+
+fn cluster_sorted(data: Sorted, k: usize, method: Method) -> Result<Clustering> {
     if data.distinct_up_to(k) <= k {
         let centroids: Vec<f32> = data
             .distinct_values()

@@ -132,6 +132,7 @@ fn update(data: &Sorted, old: &[f64], b: &[usize]) -> Vec<f64> {
     let x = |i: usize| data.at(i);
     let mut sums: Vec<f64> = (0..k).map(|j| data.sum(b[j], b[j + 1])).collect();
     let mut counts: Vec<usize> = (0..k).map(|j| b[j + 1] - b[j]).collect();
+    let mut masses: Vec<f64> = (0..k).map(|j| data.mass(b[j], b[j + 1])).collect();
     let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
     if !empty.is_empty() {
         // Per cluster, the unused ends [lo, hi).
@@ -157,16 +158,19 @@ fn update(data: &Sorted, old: &[f64], b: &[usize]) -> Vec<f64> {
             } else {
                 ends[j].1 -= 1;
             }
-            sums[j] -= x(at);
+            let w = data.weight(at);
+            sums[j] -= w * x(at);
             counts[j] -= 1;
-            sums[e] = x(at);
+            masses[j] -= w;
+            sums[e] = w * x(at);
             counts[e] = 1;
+            masses[e] = w;
         }
     }
     (0..k)
         .map(|j| {
             if counts[j] > 0 {
-                sums[j] / counts[j] as f64
+                sums[j] / masses[j]
             } else {
                 old[j]
             }

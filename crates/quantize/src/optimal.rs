@@ -56,10 +56,7 @@ pub(crate) fn optimal_with_limit(data: &Sorted, k: usize, limit: usize) -> Optim
             .collect()
     };
     let clusters = solve(data, &edges, k);
-    let mut centers: Vec<f64> = clusters
-        .iter()
-        .map(|&(i, j)| data.sum(i, j) / (j - i) as f64)
-        .collect();
+    let mut centers: Vec<f64> = clusters.iter().map(|&(i, j)| data.mean(i, j)).collect();
     if n <= limit {
         return Optimal {
             centers,
@@ -69,13 +66,15 @@ pub(crate) fn optimal_with_limit(data: &Sorted, k: usize, limit: usize) -> Optim
     let group = n.div_ceil(limit);
     let x = data.values();
     let mut bound = 0.0;
+    // Weighted values move their weight's worth each: the heaviest one bounds them.
+    let heaviest = (0..n).map(|i| data.weight(i)).fold(1.0f64, f64::max);
     for w in centers.windows(2) {
         let p = x
             .partition_point(|&v| v as f64 <= (w[0] + w[1]) / 2.0)
             .min(n - 1);
         let g = edges.partition_point(|&e| e <= p) - 1;
         let width = x[edges[g + 1] - 1] as f64 - x[edges[g]] as f64;
-        bound += 2.0 * group as f64 * width * (w[1] - w[0]);
+        bound += 2.0 * group as f64 * heaviest * width * (w[1] - w[0]);
     }
     // Polish, and never do worse than the default Lloyd run.
     let polished = lloyd(data, centers.clone(), 300).centers;

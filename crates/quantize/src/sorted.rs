@@ -3,10 +3,16 @@
 //! sum and sum of squares are two prefix-sum lookups, and an assignment is k - 1 binary
 //! searches.
 
-/// Values sorted ascending, with prefix sums (f64) of the values and of their squares.
+/// Values sorted ascending, with prefix sums (f64) of the values and of their squares; with
+/// a weight per value ([`Sorted::weighted`]), of the weights, the weighted values and the
+/// weighted squares, so every cost below is the weighted one.
 #[derive(Debug, Clone)]
 pub struct Sorted {
     x: Vec<f32>,
+    /// Prefix sums of the weights (None: every weight is 1, the mass of a run its length).
+    s0: Option<Vec<f64>>,
+    /// The weights in sorted order (None: all 1).
+    w: Option<Vec<f64>>,
     s1: Vec<f64>,
     s2: Vec<f64>,
 }
@@ -27,7 +33,73 @@ impl Sorted {
             s1.push(a);
             s2.push(b);
         }
-        Self { x, s1, s2 }
+        Self {
+            x,
+            s0: None,
+            w: None,
+            s1,
+            s2,
+        }
+    }
+
+    /// Sorts `values` (finite) with their `weights` (finite and > 0, one per value; the
+    /// caller checks both): each value then counts as much as its weight in every sum, cost
+    /// and mean. Equal values keep their weights summed whatever their order.
+    pub fn weighted(values: &[f32], weights: &[f64]) -> Self {
+        assert_eq!(values.len(), weights.len(), "one weight per value");
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_unstable_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
+        let x: Vec<f32> = order.iter().map(|&i| values[i]).collect();
+        let w: Vec<f64> = order.iter().map(|&i| weights[i]).collect();
+        let n = x.len() + 1;
+        let (mut s0, mut s1, mut s2) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut m, mut a, mut b) = (0.0f64, 0.0f64, 0.0f64);
+        s0.push(0.0);
+        s1.push(0.0);
+        s2.push(0.0);
+        for (&v, &wt) in x.iter().zip(&w) {
+            let v = v as f64;
+            m += wt;
+            a += wt * v;
+            b += wt * v * v;
+            s0.push(m);
+            s1.push(a);
+            s2.push(b);
+        }
+        Self {
+            x,
+            s0: Some(s0),
+            w: Some(w),
+            s1,
+            s2,
+        }
+    }
+
+    /// Whether the values carry weights.
+    pub fn is_weighted(&self) -> bool {
+        self.s0.is_some()
+    }
+
+    /// The weight of sorted value `i` (1 without weights).
+    pub fn weight(&self, i: usize) -> f64 {
+        self.w.as_ref().map_or(1.0, |w| w[i])
+    }
+
+    /// The mass of values `i..j`: their count, or the sum of their weights.
+    pub fn mass(&self, i: usize, j: usize) -> f64 {
+        match &self.s0 {
+            Some(s0) => s0[j] - s0[i],
+            None => j.saturating_sub(i) as f64,
+        }
+    }
+
+    /// The (weighted) mean of values `i..j` (`i < j`).
+    pub fn mean(&self, i: usize, j: usize) -> f64 {
+        self.sum(i, j) / self.mass(i, j)
     }
 
     /// Number of values.
@@ -50,26 +122,26 @@ impl Sorted {
         self.x[i] as f64
     }
 
-    /// Sum of values `i..j`.
+    /// (Weighted) sum of values `i..j`.
     pub fn sum(&self, i: usize, j: usize) -> f64 {
         self.s1[j] - self.s1[i]
     }
 
-    /// Sum of squared deviations of values `i..j` from their mean.
+    /// (Weighted) sum of squared deviations of values `i..j` from their mean.
     pub fn cost(&self, i: usize, j: usize) -> f64 {
         if j <= i {
             return 0.0;
         }
         let s = self.s1[j] - self.s1[i];
         let q = self.s2[j] - self.s2[i];
-        (q - s * s / (j - i) as f64).max(0.0)
+        (q - s * s / self.mass(i, j)).max(0.0)
     }
 
-    /// Sum of squared distances of values `i..j` to `c`.
+    /// (Weighted) sum of squared distances of values `i..j` to `c`.
     pub fn cost_to(&self, i: usize, j: usize, c: f64) -> f64 {
         let s = self.s1[j] - self.s1[i];
         let q = self.s2[j] - self.s2[i];
-        (q - 2.0 * c * s + (j - i) as f64 * c * c).max(0.0)
+        (q - 2.0 * c * s + self.mass(i, j) * c * c).max(0.0)
     }
 
     /// Cluster boundaries for ascending `centers`: `b[0] = 0`, `b[k] = n`, and cluster j holds
@@ -116,7 +188,7 @@ impl Sorted {
         d
     }
 
-    /// SSE of assigning every value to its nearest center (`centers` ascending).
+    /// (Weighted) SSE of assigning every value to its nearest center (`centers` ascending).
     pub fn sse(&self, centers: &[f64]) -> f64 {
         let b = self.bounds(centers);
         centers

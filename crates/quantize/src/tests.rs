@@ -253,7 +253,125 @@ fn radix_sort_matches_the_comparison_sort() {
     );
 }
 
+/// Minimum weighted SSE over every split of the weighted values into k contiguous runs.
+fn brute_force_weighted(values: &[f32], weights: &[f64], k: usize) -> f64 {
+    let data = Sorted::weighted(values, weights);
+    fn go(data: &Sorted, start: usize, k: usize) -> f64 {
+        let n = data.len();
+        if k == 1 {
+            return data.cost(start, n);
+        }
+        (start + 1..=n - (k - 1))
+            .map(|cut| data.cost(start, cut) + go(data, cut, k - 1))
+            .fold(f64::INFINITY, f64::min)
+    }
+    go(&data, 0, k)
+}
+
+/// The weighted error of assigning each value to its nearest centroid, summed directly.
+fn weighted_error(values: &[f32], weights: &[f64], centroids: &[f32]) -> f64 {
+    let a = Assigner::new(centroids);
+    values
+        .iter()
+        .zip(weights)
+        .map(|(&v, &w)| w * (v as f64 - centroids[a.index(v)] as f64).powi(2))
+        .sum()
+}
+
+#[test]
+fn unit_weights_cluster_exactly_as_no_weights() {
+    let x = gaussian(7, 2000, 0.3);
+    let ones = vec![1.0; x.len()];
+    for method in [
+        Method::Optimal,
+        Method::Lloyd {
+            init: Init::Linear,
+            max_iter: 300,
+        },
+    ] {
+        let plain = cluster(&x, 15, method).unwrap();
+        let weighted = cluster_weighted(&x, &ones, 15, method).unwrap();
+        assert_eq!(plain, weighted, "{method:?}");
+    }
+}
+
+#[test]
+fn an_integer_weight_counts_as_that_many_copies() {
+    // Weight 3 on a value is the value three times: the same optimal centroids.
+    let x = gaussian(9, 60, 1.0);
+    let w: Vec<f64> = (0..x.len()).map(|i| (i % 3 + 1) as f64).collect();
+    let copies: Vec<f32> = x
+        .iter()
+        .zip(&w)
+        .flat_map(|(&v, &n)| std::iter::repeat_n(v, n as usize))
+        .collect();
+    let a = cluster_weighted(&x, &w, 7, Method::Optimal).unwrap();
+    let b = cluster(&copies, 7, Method::Optimal).unwrap();
+    assert_eq!(a.centroids.len(), b.centroids.len());
+    for (p, q) in a.centroids.iter().zip(&b.centroids) {
+        assert!((p - q).abs() <= 1e-6 * q.abs().max(1.0), "{p} vs {q}");
+    }
+    assert!((a.sse - b.sse).abs() <= 1e-9 * b.sse.max(1.0));
+}
+
+#[test]
+fn bad_weights_are_errors() {
+    let x = [1.0f32, 2.0, 3.0];
+    for (w, index) in [
+        (vec![1.0, 0.0, 1.0], 1),
+        (vec![1.0, 1.0, f64::NAN], 2),
+        (vec![-1.0, 1.0, 1.0], 0),
+        (vec![1.0, 1.0], 2),
+    ] {
+        match cluster_weighted(&x, &w, 2, Method::Optimal) {
+            Err(Error::Weight {
+                index: i, count, ..
+            }) => {
+                assert_eq!((i, count), (index, 3), "{w:?}")
+            }
+            other => panic!("{w:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn weighting_pulls_the_centroids_toward_the_heavy_values() {
+    // Two clusters' worth of values and one shared value: the weighted optimum sits on the
+    // heavy side, and its weighted error is below the plain optimum's.
+    let x = gaussian(11, 400, 1.0);
+    let w: Vec<f64> = x
+        .iter()
+        .map(|&v| if v > 0.5 { 100.0 } else { 1.0 })
+        .collect();
+    let plain = cluster(&x, 3, Method::Optimal).unwrap();
+    let weighted = cluster_weighted(&x, &w, 3, Method::Optimal).unwrap();
+    let (ep, ew) = (
+        weighted_error(&x, &w, &plain.centroids),
+        weighted_error(&x, &w, &weighted.centroids),
+    );
+    assert!(
+        ew < ep,
+        "weighted {ew} must beat plain {ep} on the weighted error"
+    );
+    assert!((ew - weighted.sse).abs() <= 1e-6 * ew);
+}
+
 proptest! {
+    #[test]
+    fn weighted_optimal_is_the_brute_force_minimum(
+        cases in prop::collection::vec((-100i32..100, 1u32..50), 1..12),
+        k in 1usize..5,
+    ) {
+        let x: Vec<f32> = cases.iter().map(|&(v, _)| v as f32 * 0.01).collect();
+        let w: Vec<f64> = cases.iter().map(|&(_, w)| w as f64 * 0.1).collect();
+        prop_assume!(k <= Sorted::new(&x).distinct());
+        let got = cluster_weighted(&x, &w, k, Method::Optimal).unwrap();
+        let want = brute_force_weighted(&x, &w, k);
+        prop_assert!((got.sse - want).abs() <= 1e-9 + 1e-6 * want, "{} vs {}", got.sse, want);
+        let direct = weighted_error(&x, &w, &got.centroids);
+        prop_assert!((direct - got.sse).abs() <= 1e-9 + 1e-6 * want, "{} vs {}", direct, got.sse);
+    }
+
     #[test]
     fn optimal_is_the_brute_force_minimum(values in prop::collection::vec(-100i32..100, 1..13), k in 1usize..5) {
         let x: Vec<f32> = values.iter().map(|&v| v as f32 * 0.01).collect();

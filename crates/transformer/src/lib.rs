@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod config;
 pub mod eie;
 mod error;

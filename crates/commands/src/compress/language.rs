@@ -114,6 +114,18 @@ impl Request {
                             format!("{} bytes of training text, tokenized", b - a),
                             (b - a).saturating_mul(448),
                         );
+                    if settings.distill {
+                        let batch = settings
+                            .fine_tune
+                            .batch_size
+                            .max(settings.centroids.batch_size)
+                            as u64;
+                        estimate.add(
+                            "distillation's teacher (the original decoder) and a step's next-token distributions",
+                            4 * shape.parameters(vocab) as u64
+                                + 8 * batch * (shape.context * vocab) as u64,
+                        );
+                    }
                     decoder = Some(shape);
                 }
                 estimate.check(d.max_memory)?;

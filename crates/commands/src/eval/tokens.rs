@@ -64,8 +64,9 @@ impl Request {
         let mut measured = vec![first];
         let mut report = self.text_report(&corpus, &measured[0]);
         if let Some(p) = &packed {
-            // A retrained model's pruned weights are not the original ones.
-            let retrained = eie_evaluate::is_retrained(&p.bundle);
+            // A retrained or updated model's pruned weights are not the original ones.
+            let changed = eie_evaluate::kept_values_changed(&p.bundle);
+            let retrained = changed.is_some();
             let (stages, fracs) = crate::tokens::compressed(
                 &net,
                 &p.bundle,
@@ -77,9 +78,9 @@ impl Request {
             )?;
             measured.extend(stages);
             report.act_frac = Some(fracs);
-            if retrained {
+            if let Some(why) = changed {
                 report.notes.push(format!(
-                    "not measured: {}: the model was retrained (compress reports its retraining stages)",
+                    "not measured: {}: {why}",
                     eie_evaluate::PRUNED_STAGE
                 ));
             }

@@ -1,4 +1,5 @@
-//! `compress --retrain` of a decoder: Deep Compression's retraining on the next-token loss.
+//! `compress --retrain` of a decoder: Deep Compression's retraining on the next-token loss,
+//! or with `distill` on the cross-entropy to the original decoder's next-token distribution.
 //! The planned matrices are pruned in rounds (the pipeline's rules), each round followed by
 //! masked fine-tuning (Adam on their survivors; pruned weights held at exactly zero); then
 //! shared (the pipeline's clustering) and their shared values fine-tuned (codes fixed, each
@@ -11,7 +12,7 @@ use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use eie_checkpoint::round_to;
-use eie_pipeline::{LayerPlan, Observer, Retrained, representable, share};
+use eie_pipeline::{LayerPlan, Observer, Retrained, prune_matrix, representable, share};
 use eie_prune::PruneReport;
 
 use super::model::{Decoder, NamedTensor};
@@ -65,6 +66,11 @@ pub fn retrain_decoder(
     let vocab = values.first().map_or(0, |e| e.shape[0]);
     check_stream(vocab, job.shape.context, job.tokens, "training text")?;
     let index = planned(&values, job.plans)?;
+    // Distillation's teacher: the decoder as it came, before any pruning.
+    let teacher = settings
+        .distill
+        .then(|| Decoder::new(job.shape, &values, &Device::flex()));
+    let teacher = teacher.as_ref();
     let before: Vec<u64> = index
         .iter()
         .map(|&i| values[i].values.iter().filter(|&&w| w != 0.0).count() as u64)
@@ -79,13 +85,19 @@ pub fn retrain_decoder(
         let weights: Vec<&[f32]> = index.iter().map(|&i| &values[i].values[..]).collect();
         let rules = round_rules(&weights, job.plans, t, &std0)?;
         for (k, (&i, p)) in index.iter().zip(job.plans).enumerate() {
-            let balance = p.settings.balance.then_some(job.pes);
             let (rows, cols) = (p.rows, p.inputs);
-            let report = eie_prune::prune(&mut values[i].values, rows, cols, rules[k], balance)
-                .map_err(|error| eie_pipeline::Error::Prune {
-                    layer: p.name.clone(),
-                    error,
-                })?;
+            let report = prune_matrix(
+                &mut values[i].values,
+                rows,
+                cols,
+                rules[k],
+                &p.settings,
+                job.pes,
+            )
+            .map_err(|error| eie_pipeline::Error::Prune {
+                layer: p.name.clone(),
+                error,
+            })?;
             reports[k] = Some(report);
         }
         let round = match rounds {
@@ -95,7 +107,7 @@ pub fn retrain_decoder(
         measure(&format!("pruned{round}"), &values)?;
         if settings.fine_tune.epochs > 0 {
             let name = format!("masked fine-tuning{round}");
-            masked_fine_tune(&mut values, &index, job, &name)?;
+            masked_fine_tune(&mut values, &index, job, teacher, &name)?;
             for (&i, p) in index.iter().zip(job.plans) {
                 values[i]
                     .values
@@ -135,7 +147,7 @@ pub fn retrain_decoder(
     apply(&mut values, &books);
     measure("weight-shared", &values)?;
     if settings.centroids.epochs > 0 {
-        fine_tune_centroids(&mut values, &index, &mut books, job)?;
+        fine_tune_centroids(&mut values, &index, &mut books, job, teacher)?;
         for ((_, book), p) in books.iter_mut().zip(job.plans) {
             for v in book.iter_mut() {
                 *v = representable(&p.name, *v, p.dtype, None)?;
@@ -221,6 +233,7 @@ fn masked_fine_tune(
     values: &mut Vec<NamedTensor>,
     index: &[usize],
     job: &DecoderRetraining,
+    teacher: Option<&Decoder>,
     name: &str,
 ) -> Result<()> {
     let cfg: &TrainConfig = &job.settings.fine_tune;
@@ -251,7 +264,8 @@ fn masked_fine_tune(
         let (mut sum, mut count) = (0f64, 0usize);
         for chunk in order.next_epoch().chunks(cfg.batch_size) {
             let s: Vec<usize> = chunk.iter().map(|&w| starts[w]).collect();
-            let (value, mut grads) = step_gradients(&model, shape, job.tokens, &s, &device)?;
+            let (value, mut grads) =
+                step_gradients(&model, shape, job.tokens, &s, teacher, &device)?;
             sum += value as f64 * s.len() as f64;
             count += s.len();
             for (id, matrix) in model.ids() {
@@ -297,6 +311,7 @@ fn fine_tune_centroids(
     index: &[usize],
     books: &mut [Book],
     job: &DecoderRetraining,
+    teacher: Option<&Decoder>,
 ) -> Result<()> {
     let cfg: &CentroidConfig = &job.settings.centroids;
     cfg.validate()?;
@@ -310,7 +325,7 @@ fn fine_tune_centroids(
             let model = Decoder::new(shape, values, &device);
             let ids = planned_ids(&model, values, index);
             let s: Vec<usize> = chunk.iter().map(|&w| starts[w]).collect();
-            let (value, grads) = step_gradients(&model, shape, job.tokens, &s, &device)?;
+            let (value, grads) = step_gradients(&model, shape, job.tokens, &s, teacher, &device)?;
             sum += value as f64 * s.len() as f64;
             count += s.len();
             for ((&i, id), (codes, book)) in index.iter().zip(&ids).zip(books.iter_mut()) {

@@ -4,6 +4,7 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use eie_rng::Rng;
 
@@ -12,6 +13,7 @@ use burn::module::{Param, ParamId};
 use super::model::{Decoder, NamedTensor, Positions, initial, names};
 use super::shape::DecoderShape;
 use crate::error::{Error, Result};
+use crate::model::to_vec;
 pub(crate) use crate::samples::check_stream;
 use crate::train::{SHUFFLE_STREAM, check_common};
 
@@ -185,24 +187,45 @@ pub(crate) fn stream_gradients<M: Streamed>(
     t: usize,
     tokens: &[u32],
     starts: &[usize],
+    targets: Option<&[f32]>,
     device: &Device,
 ) -> Result<(f32, GradientsParams)> {
-    let half = |model: &M, s: &[usize]| -> (f32, GradientsParams) {
-        let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let half = |model: &M, s: &[usize], target: Option<&[f32]>| -> (f32, GradientsParams) {
         let x = ids_of(tokens, s, t, 0, device);
-        let y = ids_of(tokens, s, t, 1, device).reshape([s.len() * t]);
-        let loss = loss_fn
-            .forward(logits(model, x), y)
-            .mul_scalar(s.len() as f64 / starts.len() as f64);
+        let out = logits(model, x);
+        let loss = match target {
+            None => {
+                let loss_fn = CrossEntropyLossConfig::new().init(device);
+                let y = ids_of(tokens, s, t, 1, device).reshape([s.len() * t]);
+                loss_fn.forward(out, y)
+            }
+            Some(p) => {
+                // The cross-entropy to the teacher's distribution, mean over positions.
+                let [n, v] = out.dims();
+                let p = Tensor::<2>::from_data(TensorData::new(p.to_vec(), [n, v]), device);
+                (p * log_softmax(out, 1)).sum_dim(1).mean().neg()
+            }
+        }
+        .mul_scalar(s.len() as f64 / starts.len() as f64);
         let value: f32 = loss.clone().into_scalar();
         (value, GradientsParams::from_grads(loss.backward(), model))
     };
     let (a, b) = starts.split_at(starts.len().div_ceil(2));
+    let split = |i: usize| {
+        targets.map(|p| {
+            let row = p.len() / (starts.len() * t).max(1);
+            if i == 0 {
+                &p[..a.len() * t * row]
+            } else {
+                &p[a.len() * t * row..]
+            }
+        })
+    };
     let ((la, mut ga), second) = if b.is_empty() {
-        (half(model, a), None)
+        (half(model, a, split(0)), None)
     } else {
         let fork = model.fork();
-        let (first, second) = rayon::join(|| half(model, a), || half(&fork, b));
+        let (first, second) = rayon::join(|| half(model, a, split(0)), || half(&fork, b, split(1)));
         (first, Some(second))
     };
     let mut loss = la;
@@ -228,22 +251,53 @@ pub(crate) fn stream_gradients<M: Streamed>(
     Ok((loss, ga))
 }
 
-/// A decoder's step ([`stream_gradients`] of its forward pass).
+/// A decoder's step ([`stream_gradients`] of its forward pass): on the next tokens, or with
+/// a `teacher`, on its next-token distributions (distillation).
 pub(super) fn step_gradients(
     model: &Decoder,
     shape: &DecoderShape,
     tokens: &[u32],
     starts: &[usize],
+    teacher: Option<&Decoder>,
     device: &Device,
 ) -> Result<(f32, GradientsParams)> {
     let t = shape.context;
     let vocab = model.vocab();
-    let logits = |m: &Decoder, x: Tensor<2, Int>| {
+    let logits = |m: &Decoder, x: Tensor<2, Int>, device: &Device| {
         let b = x.dims()[0];
         let pos = Positions::new(shape, t, device);
         m.forward(shape, x, &pos).reshape([b * t, vocab])
     };
-    stream_gradients(model, &logits, t, tokens, starts, device)
+    let targets = match teacher {
+        None => None,
+        Some(teacher) => {
+            let plain = Device::flex();
+            let x = ids_of(tokens, starts, t, 0, &plain);
+            Some(softmax_rows(&to_vec(logits(teacher, x, &plain))?, vocab))
+        }
+    };
+    let student = |m: &Decoder, x: Tensor<2, Int>| logits(m, x, device);
+    stream_gradients(
+        model,
+        &student,
+        t,
+        tokens,
+        starts,
+        targets.as_deref(),
+        device,
+    )
+}
+
+/// Each row of `vocab` logits as probabilities (f64 sums, the largest logit subtracted).
+fn softmax_rows(logits: &[f32], vocab: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks(vocab.max(1)) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+        let e: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        out.extend(e.iter().map(|&v| (v / sum) as f32));
+    }
+    out
 }
 
 /// Trains a decoder of `shape` over `vocab` tokens on `tokens` from seeded initial values;
@@ -291,7 +345,8 @@ pub(crate) fn train_stream<M: Streamed>(
     let mut next = offsets(tokens.len(), t, cfg.batch_size, cfg.seed);
     for step in 0..cfg.steps {
         let starts = next();
-        let (value, mut grads) = stream_gradients(&model, logits, t, tokens, &starts, &device)?;
+        let (value, mut grads) =
+            stream_gradients(&model, logits, t, tokens, &starts, None, &device)?;
         if !value.is_finite() {
             return Err(Error::Diverged {
                 stage,

@@ -243,14 +243,19 @@ impl Run<'_, '_> {
                 .zip(plans)
                 .zip(rules.into_iter().zip(reports.iter_mut()))
             {
-                let balance = p.settings.balance.then_some(self.job.pes);
                 *report = Some(
-                    eie_prune::prune(l.weight, l.outputs, l.inputs, rule, balance).map_err(
-                        |error| eie_pipeline::Error::Prune {
-                            layer: p.name.clone(),
-                            error,
-                        },
-                    )?,
+                    eie_pipeline::prune_matrix(
+                        l.weight,
+                        l.outputs,
+                        l.inputs,
+                        rule,
+                        &p.settings,
+                        self.job.pes,
+                    )
+                    .map_err(|error| eie_pipeline::Error::Prune {
+                        layer: p.name.clone(),
+                        error,
+                    })?,
                 );
             }
             let round = if rounds > 1 {

@@ -32,6 +32,8 @@ pub struct RetrainChoices {
     /// Fractions of each matrix's surviving weights shared and held, step by step, before
     /// the final sharing (none: Deep Compression's sharing at once).
     pub share_schedule: Option<Vec<f64>>,
+    /// Retrain against the original model's outputs instead of the labels.
+    pub distill: bool,
 }
 
 impl Default for RetrainChoices {
@@ -47,6 +49,7 @@ impl Default for RetrainChoices {
             rounds: None,
             schedule: None,
             share_schedule: None,
+            distill: false,
         }
     }
 }
@@ -225,6 +228,17 @@ pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
         apply: |s, v| s.share_schedule = Some(v.floats().to_vec()),
         show: |s| s.share_schedule.as_ref().map(|v| format!("{v:?}")),
     },
+    Knob {
+        key: "distill",
+        value_name: "",
+        doc: "Distillation: retrain against the original model's outputs (the cross-entropy to its next-token distribution, temperature 1) instead of the training text's next tokens, in masked and centroid fine-tuning alike (decoders).",
+        kind: ValueKind::Switch,
+        group: None,
+        scope: Scope::Everywhere,
+        check: any,
+        apply: |s, v| s.distill = v.switch(),
+        show: |s| s.distill.then(|| "true".into()),
+    },
 ];
 
 /// How to retrain, resolved.
@@ -241,6 +255,8 @@ pub struct RetrainSettings {
     pub fine_tune: TrainConfig,
     /// Centroid fine-tuning after weight sharing.
     pub centroids: CentroidConfig,
+    /// Distillation: the original model's outputs are the targets, not the labels.
+    pub distill: bool,
 }
 
 impl RetrainChoices {
@@ -284,6 +300,7 @@ impl RetrainChoices {
                 lr: self.centroid_lr,
                 seed,
             },
+            distill: self.distill,
         };
         settings.fine_tune.validate()?;
         settings.centroids.validate()?;
@@ -309,13 +326,19 @@ impl RetrainSettings {
                 lr: 1e-3,
                 seed,
             },
+            distill: false,
         }
     }
 
     /// How it retrained, in words, on the samples named `train` (what a bundle records).
     pub fn describe(&self, train: &str) -> String {
         format!(
-            "on {train}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), share schedule {:?}, centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
+            "on {train}{}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), share schedule {:?}, centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
+            if self.distill {
+                ", distilled from the original"
+            } else {
+                ""
+            },
             self.schedule,
             self.fine_tune.epochs,
             self.fine_tune.lr,

@@ -7,8 +7,9 @@ use super::{MadeBy, made_by};
 use crate::error::{Error, Result};
 
 /// The keys only one of the commands records (besides compress's `layer.NAME` lines).
-const OPTIONAL: [&str; 8] = [
+const OPTIONAL: [&str; 9] = [
     BIAS_COLUMN,
+    CALIBRATION,
     CODE_BITS,
     LAYERS,
     RECIPE,
@@ -125,7 +126,7 @@ impl Checker<'_> {
             ));
         };
         let (foreign, other): (&[&str], &str) = match command {
-            MadeBy::Pack => (&[RECIPE, RETRAIN], "compress"),
+            MadeBy::Pack => (&[RECIPE, RETRAIN, CALIBRATION], "compress"),
             MadeBy::Compress => (&[CODE_BITS, LAYERS], "pack"),
         };
         if let Some(k) = self.settings.keys().find(|k| {

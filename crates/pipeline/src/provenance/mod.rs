@@ -9,7 +9,7 @@ mod record;
 pub use check::check_provenance;
 pub use record::{
     Described, MadeBy, Provenance, layer_line, made_by, recorded_capacity, recorded_description,
-    recorded_host_layers, recorded_language, recorded_weights,
+    recorded_host_layers, recorded_language, recorded_weights, updated,
 };
 
 /// The keys of a bundle's settings, each written by [`Provenance`] and checked by
@@ -40,6 +40,8 @@ pub mod keys {
     pub const RECIPE: &str = "recipe";
     /// compress --retrain: how it retrained.
     pub const RETRAIN: &str = "retrain";
+    /// compress --calibration: the samples the calibration statistics were gathered on.
+    pub const CALIBRATION: &str = "calibration";
     /// The model description of a described model (a CNN, an LSTM; the checkpoint's own is
     /// `eie_model::ARCH_KEY`, `eie.arch`: docs/models.md).
     pub const DESCRIPTION: &str = "arch";

@@ -57,6 +57,8 @@ pub struct Provenance {
     pub recipe: Option<String>,
     /// compress --retrain: how it retrained, in words.
     pub retrain: Option<String>,
+    /// compress --calibration: the calibration samples, in words.
+    pub calibration: Option<String>,
     /// A described model.
     pub described: Option<Described>,
     /// A Hugging Face language model folder's `model_type`.
@@ -80,6 +82,7 @@ impl Provenance {
             layers: None,
             recipe: None,
             retrain: None,
+            calibration: None,
             described: None,
             language: None,
             scaling: BTreeMap::new(),
@@ -113,6 +116,7 @@ impl Provenance {
         put(keys::LAYERS, self.layers.as_ref().map(|l| l.join(" ")));
         put(keys::RECIPE, self.recipe.clone());
         put(keys::RETRAIN, self.retrain.clone());
+        put(keys::CALIBRATION, self.calibration.clone());
         put(keys::LANGUAGE, self.language.clone());
         if let Some(d) = &self.described {
             put(keys::DESCRIPTION, Some(d.arch.clone()));
@@ -129,7 +133,7 @@ impl Provenance {
 pub fn layer_line(s: &LayerSettings, weights: Option<&str>, bias: Option<&str>) -> String {
     format!(
         "pruning {}; {} bits, {}; index {} bits; balance {}; {}bias {}",
-        s.pruning,
+        s.pruning_description(),
         s.code_bits,
         s.method_name(),
         s.index_bits,
@@ -139,6 +143,18 @@ pub fn layer_line(s: &LayerSettings, weights: Option<&str>, bias: Option<&str>) 
             .unwrap_or_default(),
         bias.unwrap_or("none")
     )
+}
+
+/// Whether some layer's kept weights were changed by an update (`update obs`), as its
+/// [`layer_line`] records: its pruned values are then not the checkpoint's.
+pub fn updated(settings: &BTreeMap<String, String>) -> bool {
+    settings.iter().any(|(k, line)| {
+        k.starts_with(keys::LAYER_PREFIX)
+            && line
+                .split("; ")
+                .next()
+                .is_some_and(|p| p.ends_with(crate::settings::UPDATE_WORDS))
+    })
 }
 
 /// The command that made a bundle, as recorded (None for a bundle a library user made).

@@ -86,6 +86,94 @@ impl InitKind {
     }
 }
 
+/// What a weight's pruning score is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneScore {
+    /// |w| (Deep Compression's).
+    Magnitude,
+    /// |w| x the calibration inputs' norm of its column (Wanda's).
+    Activation,
+    /// The optimal brain surgeon's saliency, |w| / sqrt([H^-1]_jj) with the damped inverse
+    /// Hessian of the calibration inputs (SparseGPT's, with the whole row as its block).
+    Obs,
+}
+
+impl PruneScore {
+    /// The words a setting takes, in this enum's order.
+    pub const NAMES: &'static [&'static str] = &["magnitude", "activation", "obs"];
+
+    fn of(word: &str) -> Self {
+        match word {
+            "activation" => Self::Activation,
+            "obs" => Self::Obs,
+            _ => Self::Magnitude,
+        }
+    }
+
+    /// The setting's word.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// What compensates the error of pruning and sharing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// Nothing: the kept weights keep their values, each rounds to its nearest shared value.
+    None,
+    /// The optimal brain surgeon's update from the calibration inputs' Hessian (SparseGPT's
+    /// for pruning, GPTQ's for sharing).
+    Obs,
+}
+
+impl Update {
+    /// The words a setting takes, in this enum's order.
+    pub const NAMES: &'static [&'static str] = &["none", "obs"];
+
+    fn of(word: &str) -> Self {
+        match word {
+            "obs" => Self::Obs,
+            _ => Self::None,
+        }
+    }
+
+    /// The setting's word.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// What each value counts for when the codebook is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodebookWeight {
+    /// Every value alike (plain k-means).
+    None,
+    /// The calibration inputs' squared norm of the value's column (the diagonal of the
+    /// Hessian: SqueezeLLM's sensitivity without gradients).
+    Activation,
+}
+
+impl CodebookWeight {
+    /// The words a setting takes, in this enum's order.
+    pub const NAMES: &'static [&'static str] = &["none", "activation"];
+
+    fn of(word: &str) -> Self {
+        match word {
+            "activation" => Self::Activation,
+            _ => Self::None,
+        }
+    }
+
+    /// The setting's word.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// How [`LayerSettings::pruning_description`] ends for a layer with the update (what
+/// [`crate::provenance::updated`] reads back).
+pub(crate) const UPDATE_WORDS: &str = ", OBS update";
+
 /// Everything that is decided per layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerSettings {
@@ -105,6 +193,14 @@ pub struct LayerSettings {
     pub seed: u64,
     /// Cap on Lloyd's iterations.
     pub max_iter: u32,
+    /// What a weight's pruning score is.
+    pub prune_score: PruneScore,
+    /// Compare scores within each output row (Wanda's rule) rather than the whole layer.
+    pub per_row: bool,
+    /// What compensates the error of pruning and sharing.
+    pub update: Update,
+    /// What each value counts for in the codebook.
+    pub codebook_weight: CodebookWeight,
 }
 
 impl Default for LayerSettings {
@@ -118,11 +214,47 @@ impl Default for LayerSettings {
             init: InitKind::Linear,
             seed: 0,
             max_iter: 300,
+            prune_score: PruneScore::Magnitude,
+            per_row: false,
+            update: Update::None,
+            codebook_weight: CodebookWeight::None,
         }
     }
 }
 
 impl LayerSettings {
+    /// Whether the layer needs calibration statistics (`--calibration`).
+    pub fn needs_calibration(&self) -> bool {
+        self.prune_score != PruneScore::Magnitude
+            || self.update == Update::Obs
+            || self.codebook_weight == CodebookWeight::Activation
+    }
+
+    /// Whether its statistics must hold the inputs' Hessian.
+    pub fn needs_hessian(&self) -> bool {
+        self.update == Update::Obs || self.prune_score == PruneScore::Obs
+    }
+
+    /// How the layer is pruned, in words: the rule, and the score, the group and the update
+    /// when they are not Deep Compression's.
+    pub fn pruning_description(&self) -> String {
+        let mut s = self.pruning.to_string();
+        match self.prune_score {
+            PruneScore::Magnitude => {}
+            PruneScore::Activation => s.push_str(", by |w| x ||x||"),
+            PruneScore::Obs => s.push_str(", by |w| / sqrt([H^-1]_jj)"),
+        }
+        if self.per_row {
+            s.push_str(", per row");
+        } else if self.balance {
+            s.push_str(", balanced across PEs");
+        }
+        if self.update == Update::Obs {
+            s.push_str(UPDATE_WORDS);
+        }
+        s
+    }
+
     /// The quantizer's method.
     pub fn method(&self) -> Method {
         match self.codebook {
@@ -139,8 +271,16 @@ impl LayerSettings {
         }
     }
 
-    /// A short description of the codebook method.
+    /// A short description of the codebook method (and its weighting, when there is one).
     pub fn method_name(&self) -> String {
+        let weighted = match self.codebook_weight {
+            CodebookWeight::None => "",
+            CodebookWeight::Activation => ", weighted by ||x||^2",
+        };
+        format!("{}{weighted}", self.plain_method_name())
+    }
+
+    fn plain_method_name(&self) -> String {
         match (self.codebook, self.init) {
             (CodebookKind::Optimal, _) => "optimal".into(),
             (_, InitKind::Linear) => "k-means, linear init".into(),
@@ -300,5 +440,51 @@ pub static LAYER_KNOBS: &[Knob<LayerSettings>] = &[
         check: any,
         apply: |s, v| s.max_iter = v.int() as u32,
         show: |s| Some(s.max_iter.to_string()),
+    },
+    Knob {
+        key: "prune_score",
+        value_name: "SCORE",
+        doc: "What pruning compares: magnitude (|w|, Deep Compression's), activation (|w| x the calibration inputs' column norm, Wanda's) or obs (|w| / sqrt([H^-1]_jj), the optimal brain surgeon's saliency, SparseGPT's); the last two need --calibration.",
+        kind: ValueKind::Choice(PruneScore::NAMES),
+        group: None,
+        scope: Scope::Everywhere,
+        check: any,
+        apply: |s, v| s.prune_score = PruneScore::of(v.choice()),
+        show: |s| (s.prune_score != PruneScore::Magnitude).then(|| s.prune_score.name().into()),
+    },
+    Knob {
+        key: "per_row",
+        value_name: "",
+        doc: "Compare pruning scores within each output row (Wanda's rule): every row keeps the same count, within one.",
+        kind: ValueKind::Switch,
+        group: None,
+        scope: Scope::Everywhere,
+        check: any,
+        apply: |s, v| s.per_row = v.switch(),
+        show: |s| s.per_row.then(|| "true".into()),
+    },
+    Knob {
+        key: "update",
+        value_name: "UPDATE",
+        doc: "What compensates pruning's and sharing's error: none, or obs (the optimal brain surgeon's update from the calibration inputs' Hessian, SparseGPT's and GPTQ's; needs --calibration).",
+        kind: ValueKind::Choice(Update::NAMES),
+        group: None,
+        scope: Scope::Everywhere,
+        check: any,
+        apply: |s, v| s.update = Update::of(v.choice()),
+        show: |s| (s.update != Update::None).then(|| s.update.name().into()),
+    },
+    Knob {
+        key: "codebook_weight",
+        value_name: "WEIGHT",
+        doc: "What each value counts for in the codebook: none, or activation (its column's squared calibration norm; needs --calibration).",
+        kind: ValueKind::Choice(CodebookWeight::NAMES),
+        group: None,
+        scope: Scope::Everywhere,
+        check: any,
+        apply: |s, v| s.codebook_weight = CodebookWeight::of(v.choice()),
+        show: |s| {
+            (s.codebook_weight != CodebookWeight::None).then(|| s.codebook_weight.name().into())
+        },
     },
 ];

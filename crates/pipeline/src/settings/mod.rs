@@ -16,5 +16,9 @@ mod tests;
 
 pub(crate) use knob::describe;
 pub use knob::{Assignments, Knob, Scope, Value, ValueKind, any, find};
-pub use layer::{CodebookKind, InitKind, LAYER_KNOBS, LayerSettings, PRUNING, Pruning};
+pub(crate) use layer::UPDATE_WORDS;
+pub use layer::{
+    CodebookKind, CodebookWeight, InitKind, LAYER_KNOBS, LayerSettings, PRUNING, PruneScore,
+    Pruning, Update,
+};
 pub use run::{RUN_KNOBS, RunSettings};
