@@ -65,6 +65,9 @@ pub(crate) fn mlp_footprint(layers: impl IntoIterator<Item = (usize, usize)>) ->
 /// What the program takes before any work (its code, its libraries, its first buffers).
 const PROGRAM: u64 = 16 << 20;
 
+/// The program's part's name.
+const PROGRAM_PART: &str = "the program";
+
 /// What each part of a command's work takes of memory, the program itself included.
 #[derive(Debug)]
 pub(crate) struct Estimate {
@@ -74,7 +77,7 @@ pub(crate) struct Estimate {
 impl Default for Estimate {
     fn default() -> Self {
         Self {
-            parts: vec![("the program".into(), PROGRAM)],
+            parts: vec![(PROGRAM_PART.into(), PROGRAM)],
         }
     }
 }
@@ -88,6 +91,13 @@ impl Estimate {
     /// `bytes` more, for `what`.
     pub(crate) fn add(&mut self, what: impl Into<String>, bytes: u64) -> &mut Self {
         self.parts.push((what.into(), bytes));
+        self
+    }
+
+    /// Every part of `other` but the program (counted once).
+    pub(crate) fn extend(&mut self, other: Estimate) -> &mut Self {
+        self.parts
+            .extend(other.parts.into_iter().filter(|(w, _)| w != PROGRAM_PART));
         self
     }
 

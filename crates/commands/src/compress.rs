@@ -372,28 +372,8 @@ impl Request {
         if let Some(r) = &recipe {
             r.defaults.apply(&mut base);
         }
-        let choices = self.retrain_choices(recipe.as_ref())?;
         let mut warnings = Vec::new();
-        if choices.distill && self.retrain {
-            return Err(Error::NotApplicable {
-                option: "--distill",
-                applies_to: format!(
-                    "decoders (a LLaMA-family language model folder); {} retrains on its labels",
-                    self.model.display()
-                ),
-            });
-        }
-        let retrain = if self.retrain {
-            Some(choices.resolve(base.seed)?)
-        } else {
-            if recipe
-                .as_ref()
-                .is_some_and(|r| r.tables.contains_key("retrain"))
-            {
-                warnings.push("the recipe's [retrain] settings apply only with --retrain".into());
-            }
-            None
-        };
+        let retrain = self.classifier_retrain(recipe.as_ref(), base.seed, &mut warnings)?;
         // A description, --layers or a recipe's select chose the layers: not the default.
         let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
         let calibrating =
@@ -433,6 +413,33 @@ impl Request {
             tokens,
             calibrating,
         })
+    }
+
+    /// Retraining of a checkpoint (not a language model folder), resolved with `seed`; a
+    /// recipe's `[retrain]` without `--retrain` is warned of, distillation refused.
+    fn classifier_retrain(
+        &self,
+        recipe: Option<&Recipe>,
+        seed: u64,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<RetrainSettings>> {
+        let choices = self.retrain_choices(recipe)?;
+        if choices.distill && self.retrain {
+            return Err(Error::NotApplicable {
+                option: "--distill",
+                applies_to: format!(
+                    "decoders (a LLaMA-family language model folder); {} retrains on its labels",
+                    self.model.display()
+                ),
+            });
+        }
+        if self.retrain {
+            return Ok(Some(choices.resolve(seed)?));
+        }
+        if recipe.is_some_and(|r| r.tables.contains_key("retrain")) {
+            warnings.push("the recipe's [retrain] settings apply only with --retrain".into());
+        }
+        Ok(None)
     }
 
     /// The checks that need no file: the values and the options that go together.

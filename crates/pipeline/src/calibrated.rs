@@ -94,31 +94,7 @@ pub(crate) fn calibrated(
     } else {
         None
     };
-    // Per column, what a weight's magnitude is multiplied by, over its mean: the same order
-    // of scores, none of a live column's underflowing to zero in f32 (a zero score is never
-    // kept).
-    let column: Option<Vec<f64>> = match (s.prune_score, &factor) {
-        (PruneScore::Magnitude, _) => None,
-        (PruneScore::Activation, _) => Some(stats.norms()),
-        (PruneScore::Obs, Some(f)) => Some(
-            f.inverse_diagonal()
-                .iter()
-                .map(|d| 1.0 / d.sqrt())
-                .collect(),
-        ),
-        (PruneScore::Obs, None) => unreachable!("the OBS score makes the factor above"),
-    };
-    let scores: Vec<f32> = match &column {
-        None => w.iter().map(|v| v.abs()).collect(),
-        Some(m) => {
-            let mean = m.iter().sum::<f64>() / m.len().max(1) as f64;
-            let scale = if mean > 0.0 { 1.0 / mean } else { 1.0 };
-            w.par_iter()
-                .enumerate()
-                .map(|(i, v)| (v.abs() as f64 * m[i % cols] * scale).min(f32::MAX as f64) as f32)
-                .collect()
-        }
-    };
+    let scores = scores(s.prune_score, stats, factor.as_ref(), &w, cols);
     let group = if s.per_row {
         Group::Row
     } else if s.balance {
@@ -146,10 +122,13 @@ pub(crate) fn calibrated(
     // Each row's calibration error, when the Hessian is at hand: of the kept result, of the
     // same mask without the update, and the outputs' own (what the ratios are of).
     let sum = |v: &[f64]| v.iter().sum::<f64>();
-    let base = stats.row_errors(&w, &vec![0.0; w.len()]).map(|e| sum(&e));
+    let updating = s.update == Update::Obs;
+    let base = match updating {
+        true => stats.row_errors(&w, &vec![0.0; w.len()]).map(|e| sum(&e)),
+        false => None,
+    };
     let relative = |e: f64| base.map(|b| if b > 0.0 { e / b } else { 0.0 });
     let mut prune_guard = None;
-    let updating = s.update == Update::Obs;
     let pruned = match factor.as_ref().filter(|_| updating) {
         None => masked.clone(),
         Some(f) => {
@@ -164,26 +143,7 @@ pub(crate) fn calibrated(
 
     // The codebook, each value weighted by its column's energy when asked.
     let bias_values: &[f32] = bias.unwrap_or(&[]);
-    let sq = stats.sq_norms();
-    let weights = match s.codebook_weight {
-        CodebookWeight::None => None,
-        CodebookWeight::Activation => {
-            // A dead column's values still need a weight > 0: a millionth of the mean.
-            let live: Vec<f64> = sq.iter().copied().filter(|&v| v > 0.0).collect();
-            let mean = if live.is_empty() {
-                1.0
-            } else {
-                live.iter().sum::<f64>() / live.len() as f64
-            };
-            let floor = 1e-6 * mean;
-            let w: Vec<f64> = positions
-                .iter()
-                .map(|&p| sq[p as usize % cols].max(floor))
-                .collect();
-            // The bias column's input is 1 on every sample.
-            Some((w, (stats.samples() as f64).max(floor)))
-        }
-    };
+    let weights = codebook_weights(s.codebook_weight, stats, &positions, cols);
     let book = weighted_codebook(
         &lp.name,
         &values,
@@ -218,7 +178,7 @@ pub(crate) fn calibrated(
     let shared = assign(&book, &shared_values, bias_values);
     let report = CalibrationReport {
         samples: stats.samples(),
-        dead_inputs: sq.iter().filter(|&&v| v == 0.0).count(),
+        dead_inputs: stats.sq_norms().iter().filter(|&&v| v == 0.0).count(),
         damp: factor.as_ref().map(Factor::damp),
         rows_without_prune_update: prune_guard.as_ref().map(|g| g.taken),
         rows_without_share_update: share_guard.as_ref().map(|g| g.taken),
@@ -235,6 +195,62 @@ pub(crate) fn calibrated(
         shared,
         report,
     })
+}
+
+/// Each weight's pruning score: |w|, or |w| times its column's factor over the factors'
+/// mean (the same order of scores, none of a live column's underflowing to zero in f32: a
+/// zero score is never kept). Wanda's factor is the column's input norm, the optimal brain
+/// surgeon's `1 / sqrt([H^-1]_jj)`.
+fn scores(
+    score: PruneScore,
+    stats: &Stats,
+    factor: Option<&Factor>,
+    w: &[f32],
+    cols: usize,
+) -> Vec<f32> {
+    let column: Vec<f64> = match (score, factor) {
+        (PruneScore::Magnitude, _) => return w.iter().map(|v| v.abs()).collect(),
+        (PruneScore::Activation, _) => stats.norms(),
+        (PruneScore::Obs, Some(f)) => f
+            .inverse_diagonal()
+            .iter()
+            .map(|d| 1.0 / d.sqrt())
+            .collect(),
+        (PruneScore::Obs, None) => unreachable!("the OBS score has its factor made first"),
+    };
+    let mean = column.iter().sum::<f64>() / column.len().max(1) as f64;
+    let scale = if mean > 0.0 { 1.0 / mean } else { 1.0 };
+    w.par_iter()
+        .enumerate()
+        .map(|(i, v)| (v.abs() as f64 * column[i % cols] * scale).min(f32::MAX as f64) as f32)
+        .collect()
+}
+
+/// What each survivor (at `positions`) and each folded bias value counts for in the
+/// codebook: nothing special, or its column's `||X_j||^2` (a bias value's input is 1 on
+/// every sample; a dead column's values still need a weight > 0: a millionth of the mean).
+fn codebook_weights(
+    weight: CodebookWeight,
+    stats: &Stats,
+    positions: &[u64],
+    cols: usize,
+) -> Option<(Vec<f64>, f64)> {
+    if weight == CodebookWeight::None {
+        return None;
+    }
+    let sq = stats.sq_norms();
+    let live: Vec<f64> = sq.iter().copied().filter(|&v| v > 0.0).collect();
+    let mean = if live.is_empty() {
+        1.0
+    } else {
+        live.iter().sum::<f64>() / live.len() as f64
+    };
+    let floor = 1e-6 * mean;
+    let w = positions
+        .iter()
+        .map(|&p| sq[p as usize % cols].max(floor))
+        .collect();
+    Some((w, (stats.samples() as f64).max(floor)))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use eie_transformer::Folder;
 use super::Request;
 use crate::budget::Estimate;
 use crate::error::{Error, Result};
+use crate::inputs::CalibrationRequest;
 use crate::language::{Metric, TextSetup};
 
 /// Bytes of text read per calibration token at most (a character tokenizer takes one, BPE
@@ -159,9 +160,9 @@ impl Request {
                 reason: "no layer's settings use calibration statistics (give --prune-score activation, --update obs or --codebook-weight activation)".into(),
             });
         }
-        let (c, samples) = (&calibration.data, calibration.samples);
-        let calibration_parts = |e: &mut Estimate| {
-            e.add(
+        let mut estimate = Estimate::default();
+        estimate
+            .add(
                 "the calibration statistics (column norms; Hessians with update obs)",
                 plan.calibration_bytes(),
             )
@@ -169,120 +170,140 @@ impl Request {
                 "the largest calibrated layer's working set (its copies, the update's factor)",
                 plan.calibrated_working_bytes(),
             );
-        };
         match folder {
-            Some(f) => {
-                let Spec::Text { path } = &c.spec else {
-                    return Err(Error::Unfit {
-                        reason: format!(
-                            "--calibration {}: {} is a language model; calibrate it on text (text:FILE)",
-                            c.spec,
-                            self.model.display()
-                        ),
-                    });
-                };
-                let setup = TextSetup::resolve(f, path, c.range, None, None)?;
-                // The float model and a window's activations, as eval counts them.
-                let mut estimate = setup.estimate(f, 1);
-                calibration_parts(&mut estimate);
-                let tokens = match setup.metric {
-                    Metric::NextToken => setup.context,
-                    _ => setup.context - 2,
-                };
-                let want = (samples * tokens) as u64;
-                let (a, b) = setup.bytes;
-                let end = b.min(a.saturating_add(want.saturating_mul(BYTES_PER_TOKEN)));
-                estimate.add(
-                    "the calibration text, tokenized",
-                    (end - a).saturating_mul(448),
-                );
-                estimate.check(c.max_memory)?;
-                let text = Text::load(path, Some((a, end)))?;
-                let ids = setup.tokenizer.encode(&text.text, false)?;
-                let vocab = f.config.vocab;
-                if let Some(p) = ids.iter().position(|&id| id as usize >= vocab) {
-                    return Err(Error::Unfit {
-                        reason: format!(
-                            "{} [bytes {}..{}]: token id {} at position {p} is beyond the vocabulary of {vocab} (config.json vocab_size)",
-                            path.display(),
-                            text.start,
-                            text.end,
-                            ids[p]
-                        ),
-                    });
-                }
-                let windows: Vec<Vec<u32>> = ids
-                    .chunks_exact(tokens)
-                    .take(samples)
-                    .map(|w| match setup.metric {
-                        Metric::NextToken => w.to_vec(),
-                        Metric::Masked(s) => [&[s.cls][..], w, &[s.sep]].concat(),
-                        Metric::Sentences { cls, sep, .. } => [&[cls][..], w, &[sep]].concat(),
-                    })
-                    .collect();
-                if windows.is_empty() {
-                    return Err(Error::Unfit {
-                        reason: format!(
-                            "--calibration {}: [bytes {}..{}] holds {} tokens, fewer than one window of {tokens}; give more text",
-                            c.spec,
-                            text.start,
-                            text.end,
-                            ids.len()
-                        ),
-                    });
-                }
-                let source = format!(
-                    "the first {} windows of {} tokens of {} [bytes {}..{}]",
-                    windows.len(),
-                    windows[0].len(),
+            Some(f) => self.calibration_text(f, calibration, estimate).map(Some),
+            None => self
+                .calibration_samples(ck, plan, chosen, calibration, estimate)
+                .map(Some),
+        }
+    }
+
+    /// A language model's calibration windows: the first ones of the text's range, each the
+    /// model's context (an encoder's wrapped in `[CLS]` and `[SEP]`).
+    fn calibration_text(
+        &self,
+        f: &Folder,
+        calibration: &CalibrationRequest,
+        parts: Estimate,
+    ) -> Result<Calibrating> {
+        let (c, samples) = (&calibration.data, calibration.samples);
+        let Spec::Text { path } = &c.spec else {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "--calibration {}: {} is a language model; calibrate it on text (text:FILE)",
+                    c.spec,
+                    self.model.display()
+                ),
+            });
+        };
+        let setup = TextSetup::resolve(f, path, c.range, None, None)?;
+        // The float model and a window's activations, as eval counts them.
+        let mut estimate = setup.estimate(f, 1);
+        estimate.extend(parts);
+        let tokens = match setup.metric {
+            Metric::NextToken => setup.context,
+            _ => setup.context - 2,
+        };
+        let want = (samples * tokens) as u64;
+        let (a, b) = setup.bytes;
+        let end = b.min(a.saturating_add(want.saturating_mul(BYTES_PER_TOKEN)));
+        estimate.add(
+            "the calibration text, tokenized",
+            (end - a).saturating_mul(448),
+        );
+        estimate.check(c.max_memory)?;
+        let text = Text::load(path, Some((a, end)))?;
+        let ids = setup.tokenizer.encode(&text.text, false)?;
+        let vocab = f.config.vocab;
+        if let Some(p) = ids.iter().position(|&id| id as usize >= vocab) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} [bytes {}..{}]: token id {} at position {p} is beyond the vocabulary of {vocab} (config.json vocab_size)",
+                    path.display(),
+                    text.start,
+                    text.end,
+                    ids[p]
+                ),
+            });
+        }
+        let windows: Vec<Vec<u32>> = ids
+            .chunks_exact(tokens)
+            .take(samples)
+            .map(|w| match setup.metric {
+                Metric::NextToken => w.to_vec(),
+                Metric::Masked(s) => [&[s.cls][..], w, &[s.sep]].concat(),
+                Metric::Sentences { cls, sep, .. } => [&[cls][..], w, &[sep]].concat(),
+            })
+            .collect();
+        if windows.is_empty() {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "--calibration {}: [bytes {}..{}] holds {} tokens, fewer than one window of {tokens}; give more text",
                     c.spec,
                     text.start,
-                    text.end
-                );
-                Ok(Some(Calibrating::Text { windows, source }))
-            }
-            None => {
-                if matches!(c.spec, Spec::Text { .. }) {
-                    return Err(Error::Unfit {
-                        reason: format!(
-                            "--calibration {}: {} is not a language model folder; calibrate it on its own inputs (an image dataset)",
-                            c.spec,
-                            self.model.display()
-                        ),
-                    });
-                }
-                let names = plan.names();
-                eie_evaluate::check_whole_network(ck, &names, chosen)?;
-                let net = Network::from_checkpoint(ck, &names).map_err(|e| Error::Context {
-                    context: "the compressed layers, as a network (calibration runs an MLP)",
-                    source: Box::new(e.into()),
-                })?;
-                let scaling = c.scaling(&ck.metadata())?;
-                let shape = c.shape()?;
-                let available = c.count(shape, None)?;
-                let take = available.min(samples);
-                let first = c.range.and_then(|r| r.start).unwrap_or(0);
-                let range = eie_dataset::SampleRange {
-                    start: Some(first),
-                    end: Some(first + take),
-                };
-                let mut estimate = Estimate::default();
-                calibration_parts(&mut estimate);
-                let (weights, values) =
-                    crate::budget::mlp_footprint(plan.layers.iter().map(|l| (l.rows, l.inputs)));
-                estimate
-                    .inference(weights, values, take)
-                    .samples(take, shape.width);
-                estimate.check(c.max_memory)?;
-                let data = c.load_estimated(Some(range), &scaling)?;
-                net.check_dataset(&data)?;
-                let source = format!("{} [samples {}..{}]", c.spec, first, first + take);
-                Ok(Some(Calibrating::Samples {
-                    net: Box::new(net),
-                    data,
-                    source,
-                }))
-            }
+                    text.end,
+                    ids.len()
+                ),
+            });
         }
+        let source = format!(
+            "the first {} windows of {} tokens of {} [bytes {}..{}]",
+            windows.len(),
+            windows[0].len(),
+            c.spec,
+            text.start,
+            text.end
+        );
+        Ok(Calibrating::Text { windows, source })
+    }
+
+    /// An MLP's calibration samples: the first ones of the dataset's range, scaled as the
+    /// model records, checked against the network of the planned layers.
+    fn calibration_samples(
+        &self,
+        ck: &Checkpoint,
+        plan: &Plan,
+        chosen: bool,
+        calibration: &CalibrationRequest,
+        mut estimate: Estimate,
+    ) -> Result<Calibrating> {
+        let (c, samples) = (&calibration.data, calibration.samples);
+        if matches!(c.spec, Spec::Text { .. }) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "--calibration {}: {} is not a language model folder; calibrate it on its own inputs (an image dataset)",
+                    c.spec,
+                    self.model.display()
+                ),
+            });
+        }
+        let names = plan.names();
+        eie_evaluate::check_whole_network(ck, &names, chosen)?;
+        let net = Network::from_checkpoint(ck, &names).map_err(|e| Error::Context {
+            context: "the compressed layers, as a network (calibration runs an MLP)",
+            source: Box::new(e.into()),
+        })?;
+        let scaling = c.scaling(&ck.metadata())?;
+        let shape = c.shape()?;
+        let take = c.count(shape, None)?.min(samples);
+        let first = c.range.and_then(|r| r.start).unwrap_or(0);
+        let range = eie_dataset::SampleRange {
+            start: Some(first),
+            end: Some(first + take),
+        };
+        let (weights, values) =
+            crate::budget::mlp_footprint(plan.layers.iter().map(|l| (l.rows, l.inputs)));
+        estimate
+            .inference(weights, values, take)
+            .samples(take, shape.width);
+        estimate.check(c.max_memory)?;
+        let data = c.load_estimated(Some(range), &scaling)?;
+        net.check_dataset(&data)?;
+        let source = format!("{} [samples {}..{}]", c.spec, first, first + take);
+        Ok(Calibrating::Samples {
+            net: Box::new(net),
+            data,
+            source,
+        })
     }
 }
