@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use eie_calibrate::{Factor, Stats, compensate};
+use eie_checkpoint::round_to;
 use eie_prune::{Group, PruneReport, Rule};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -139,7 +140,11 @@ pub(crate) fn calibrated(
             p
         }
     };
-    let values: Vec<f32> = positions.iter().map(|&p| pruned[p as usize]).collect();
+    // As the weight's dtype holds them (the pruned checkpoint's values, the codebook's data).
+    let values: Vec<f32> = positions
+        .iter()
+        .map(|&p| round_to(lp.dtype, pruned[p as usize]))
+        .collect();
 
     // The codebook, each value weighted by its column's energy when asked.
     let bias_values: &[f32] = bias.unwrap_or(&[]);
@@ -377,6 +382,17 @@ mod tests {
         );
         assert_eq!(o.report.damp, Some(DAMP));
         assert_ne!(o.positions, c.positions, "another score, another mask");
+        // An F16 layer's updated values are ones F16 holds (what its pruned checkpoint gets).
+        let mut half = layer(rows, cols, lp.settings.clone());
+        half.dtype = Dtype::F16;
+        let h = calibrated(&half, w.clone(), Rule::Density(0.25), 4, &st, None).unwrap();
+        assert!(h.values.iter().all(|&v| round_to(Dtype::F16, v) == v));
+        assert!(
+            h.shared
+                .values
+                .iter()
+                .all(|&v| round_to(Dtype::F16, v) == v)
+        );
         // A layer's statistics of another width are refused by name.
         let other = stats(&mut rng, cols + 1, true);
         let e = calibrated(&lp, w, Rule::Density(0.25), 4, &other, None)
