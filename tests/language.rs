@@ -997,6 +997,44 @@ fn an_encoder_without_a_head_is_scored_by_its_sentence_embeddings() {
         // Compression cost something, and the bit-exact model follows the float one.
         assert!(f(2, "cosine") < 0.999, "{}", f(2, "cosine"));
         assert!((f(3, "cosine") - f(2, "cosine")).abs() < 0.005);
+        // Calibrated on other lines of the text: an encoder's windows, [CLS] and [SEP]
+        // around each, run through the update; each layer's statistics from all of them.
+        let cal = t.path(&format!("{pooling}-cal"));
+        let c = json(
+            t.run(&[
+                "compress",
+                m,
+                "--out",
+                cal.to_str().unwrap(),
+                "--density",
+                "0.3",
+                "--pes",
+                "4",
+                "--calibration",
+                &text,
+                "--calibration-range",
+                "6000..60000",
+                "--calibration-samples",
+                "8",
+                "--prune-score",
+                "activation",
+                "--update",
+                "obs",
+                "--json",
+            ])
+            .ok(),
+        );
+        let samples = c["layers"][0]["calibration"]["samples"].as_u64().unwrap();
+        assert!(samples > 0 && samples % 8 == 0, "{samples}");
+        for l in c["layers"].as_array().unwrap() {
+            let k = &l["calibration"];
+            assert_eq!(k["samples"].as_u64(), Some(samples), "{l}");
+            assert!(
+                k["output_error_pruned"].as_f64().unwrap()
+                    <= k["output_error_pruned_without_update"].as_f64().unwrap(),
+                "{l}"
+            );
+        }
         // eval of the output: the same stages, the same figures.
         let e = json(
             t.run(&[
