@@ -1025,7 +1025,7 @@ fn an_encoder_without_a_head_is_scored_by_its_sentence_embeddings() {
             .ok(),
         );
         let samples = c["layers"][0]["calibration"]["samples"].as_u64().unwrap();
-        assert!(samples > 0 && samples % 8 == 0, "{samples}");
+        assert!(samples > 0 && samples.is_multiple_of(8), "{samples}");
         for l in c["layers"].as_array().unwrap() {
             let k = &l["calibration"];
             assert_eq!(k["samples"].as_u64(), Some(samples), "{l}");
