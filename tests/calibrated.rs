@@ -4,17 +4,7 @@
 
 use serde_json::Value;
 
-use crate::util::{TestDir, json};
-
-fn shakespeare() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/shakespeare");
-    if dir.join("train.txt").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} is absent", dir.display());
-        None
-    }
-}
+use crate::util::{TestDir, json, shakespeare, synthetic_mlp};
 
 /// Every layer's calibration figures: the update never raises the calibration outputs'
 /// error over the same mask without it (rows it would are left without it), and sharing adds
@@ -201,20 +191,7 @@ fn a_decoder_compressed_with_calibration_records_it_and_is_deterministic() {
 #[test]
 fn an_mlp_is_calibrated_on_image_samples() {
     let t = TestDir::new();
-    t.run(&[
-        "train",
-        "--dataset",
-        "synthetic",
-        "--range",
-        "0..2000",
-        "--arch",
-        "64-32-10",
-        "--epochs",
-        "4",
-        "-o",
-        "m.safetensors",
-    ])
-    .ok();
+    synthetic_mlp(&t, "m.safetensors", 2000, 4);
     let r = json(
         t.run(&[
             "compress",
@@ -328,20 +305,7 @@ fn calibration_options_are_checked_by_name() {
     assert!(!t.exists("out"), "a refused run wrote its output");
     // Per row by magnitude needs no calibration: every row of a dense model keeps the same
     // count.
-    t.run(&[
-        "train",
-        "--dataset",
-        "synthetic",
-        "--range",
-        "0..500",
-        "--arch",
-        "64-32-10",
-        "--epochs",
-        "1",
-        "-o",
-        "dense.safetensors",
-    ])
-    .ok();
+    synthetic_mlp(&t, "dense.safetensors", 500, 1);
     let r = json(
         t.run(&[
             "compress",
@@ -385,20 +349,7 @@ fn calibration_options_are_checked_by_name() {
 #[test]
 fn the_frontier_prices_every_point_in_real_bits() {
     let t = TestDir::new();
-    t.run(&[
-        "train",
-        "--dataset",
-        "synthetic",
-        "--range",
-        "0..2000",
-        "--arch",
-        "64-32-10",
-        "--epochs",
-        "4",
-        "-o",
-        "m.safetensors",
-    ])
-    .ok();
+    synthetic_mlp(&t, "m.safetensors", 2000, 4);
     let sweep = |extra: &[&str]| {
         let mut args = vec![
             "sweep",

@@ -1,17 +1,7 @@
 //! `eval` of Hugging Face language model folders on text (issue 21): perplexity by
 //! transformers' own recipe, the same tokens, bad folders and bad text refused by name.
 
-use crate::util::{TestDir, json, python_with_torch};
-
-fn shakespeare() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/shakespeare");
-    if dir.join("valid.txt").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} is absent", dir.display());
-        None
-    }
-}
+use crate::util::{TestDir, json, python_with_torch, shakespeare};
 
 /// A model folder `kind` (gpt2 or llama) made by tests/python/language_model.py at `dir`,
 /// trained `steps` steps, with transformers' perplexity of valid.txt's first `bytes` bytes in

@@ -4,17 +4,7 @@
 //! a text, the bit-exact EIE stage against the shared float one, `simulate` per token, and
 //! bad input refused by name.
 
-use crate::util::{TestDir, json, python_with_torch};
-
-fn shakespeare() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/shakespeare");
-    if dir.join("valid.txt").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} is absent", dir.display());
-        None
-    }
-}
+use crate::util::{TestDir, json, python_with_torch, shakespeare};
 
 /// `train --arch tok-embed16-lstm48` completes the vocabulary from the text, writes the same
 /// bytes on every run, and a checkpoint PyTorch loads as its own modules: `eval`'s summed

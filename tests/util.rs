@@ -269,3 +269,34 @@ impl TestDir {
 
 /// Forging `model.eie` files as a hostile user would (one home: `eie_fuzz::forge`).
 pub use eie_fuzz::forge;
+
+/// The Shakespeare corpus (train.txt and valid.txt) beside the project, or `None` (said)
+/// when it is absent.
+pub fn shakespeare() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/shakespeare");
+    if dir.join("train.txt").is_file() && dir.join("valid.txt").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} is absent", dir.display());
+        None
+    }
+}
+
+/// A 64-32-10 MLP trained by `train` on synthetic samples 0..`samples` for `epochs` epochs,
+/// written to `rel`.
+pub fn synthetic_mlp(t: &TestDir, rel: &str, samples: usize, epochs: usize) {
+    t.run(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--range",
+        &format!("0..{samples}"),
+        "--arch",
+        "64-32-10",
+        "--epochs",
+        &epochs.to_string(),
+        "-o",
+        rel,
+    ])
+    .ok();
+}

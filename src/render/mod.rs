@@ -3,7 +3,6 @@
 
 pub mod cpu;
 pub mod energy;
-pub mod report;
 pub mod simulate;
 pub mod summary;
-pub use eie_commands::report::table;
+pub use eie_commands::report::{table, text as report};

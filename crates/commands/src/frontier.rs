@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use eie_pipeline::output::{Inputs, Lock, OutputKind, check_replaceable, write_file};
+use eie_pipeline::output::{Inputs, OutputKind, write_file};
 use eie_pipeline::settings::Value;
 use eie_pipeline::{Observer, Quiet};
 use serde::Serialize;
@@ -195,28 +195,19 @@ impl Request {
         if let Some(c) = &self.calibration {
             inputs.extend(c.data.inputs()?);
         }
-        inputs.check_folder(&self.dir, &[])?;
-        if self.dir.exists() && !self.dir.is_dir() {
-            return Err(Error::Unfit {
-                reason: format!("output {} exists and is not a folder", self.dir.display()),
-            });
-        }
-        for f in FILES {
-            let kind = if f.ends_with(".csv") {
-                CSV
-            } else {
-                crate::charts::SVG
-            };
-            check_replaceable(&self.dir.join(f), self.force, kind)?;
-        }
-        let created = !self.dir.exists();
-        std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
-        let _lock = Lock::take(&self.dir)?;
-        let result = self.sweep(draw, observer, &inputs);
-        if result.is_err() && created {
-            let _ = std::fs::remove_dir(&self.dir);
-        }
-        result
+        let files: Vec<(String, OutputKind)> = FILES
+            .iter()
+            .map(|f| {
+                let kind = if f.ends_with(".csv") {
+                    CSV
+                } else {
+                    crate::charts::SVG
+                };
+                (f.to_string(), kind)
+            })
+            .collect();
+        crate::sweep::check_folder(&self.dir, &inputs, &files, self.force)?;
+        crate::sweep::in_folder(&self.dir, || self.sweep(draw, observer, &inputs))
     }
 
     /// What needs no file: values in range, none twice, samples for calibrated methods.

@@ -3,7 +3,7 @@
 //! per value, and line plots, like the EIE paper's Figures 8 (queue depth), 9 (Spmat width),
 //! 11 (PEs) and 12 (padding against PEs).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eie_energy::{Component, Energy, layer_energy};
 use eie_images::{ColumnBatch, Fit, pct};
@@ -196,6 +196,40 @@ fn output_names(param: Param) -> Vec<String> {
     files
 }
 
+/// A sweep's folder (it may hold other sweeps), checked before any work: neither an input
+/// nor inside one, a folder if it exists, and each of `files` replaceable (with `force`,
+/// only if this tool wrote it).
+pub(crate) fn check_folder(
+    dir: &Path,
+    inputs: &Inputs,
+    files: &[(String, OutputKind)],
+    force: bool,
+) -> Result<()> {
+    inputs.check_folder(dir, &[])?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Unfit {
+            reason: format!("output {} exists and is not a folder", dir.display()),
+        });
+    }
+    for (file, kind) in files {
+        check_replaceable(&dir.join(file), force, *kind)?;
+    }
+    Ok(())
+}
+
+/// Runs `work` in `dir` (made if absent) under its lock, so a second sweep into it fails at
+/// once; a folder made for work that then fails is removed again (if still empty).
+pub(crate) fn in_folder<T>(dir: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    let created = !dir.exists();
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+    let _lock = Lock::take(dir)?;
+    let result = work();
+    if result.is_err() && created {
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
 impl Request {
     /// Checks everything, then sweeps, one sweep at a time into a folder (a second fails at
     /// once); a folder made for a sweep that then fails is removed again (if still empty).
@@ -207,15 +241,14 @@ impl Request {
         if let Some(model) = &self.model {
             crate::packed::add_model_inputs(model, &crate::packed::model_file(model), &mut inputs);
         }
-        inputs.check_folder(&self.dir, &[])?;
-        if self.dir.exists() && !self.dir.is_dir() {
-            return Err(Error::Unfit {
-                reason: format!("output {} exists and is not a folder", self.dir.display()),
-            });
-        }
-        for file in output_names(self.param) {
-            check_replaceable(&self.dir.join(&file), self.force, kind_of(&file))?;
-        }
+        let files: Vec<(String, OutputKind)> = output_names(self.param)
+            .into_iter()
+            .map(|f| {
+                let kind = kind_of(&f);
+                (f, kind)
+            })
+            .collect();
+        check_folder(&self.dir, &inputs, &files, self.force)?;
         self.timing.validate()?;
         if self.values.is_empty() {
             return Err(Error::Option {
@@ -241,14 +274,7 @@ impl Request {
         for &v in &self.values {
             eie_simulate::sweep::check_value(self.param, v, &self.timing)?;
         }
-        let created = !self.dir.exists();
-        std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
-        let _lock = Lock::take(&self.dir)?;
-        let result = self.sweep(draw, &inputs);
-        if result.is_err() && created {
-            let _ = std::fs::remove_dir(&self.dir);
-        }
-        result
+        in_folder(&self.dir, || self.sweep(draw, &inputs))
     }
 
     fn sweep(&self, draw: &dyn Draw, inputs: &Inputs) -> Result<Report> {

@@ -8,19 +8,21 @@ fn gaussian(seed: u64, n: usize, sigma: f64) -> Vec<f32> {
     (0..n).map(|_| (r.normal() * sigma) as f32).collect()
 }
 
+/// Minimum (weighted) SSE over every split of the sorted values into k contiguous
+/// non-empty runs.
+fn brute_force_sorted(data: &Sorted, start: usize, k: usize) -> f64 {
+    let n = data.len();
+    if k == 1 {
+        return data.cost(start, n);
+    }
+    (start + 1..=n - (k - 1))
+        .map(|cut| data.cost(start, cut) + brute_force_sorted(data, cut, k - 1))
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// Minimum SSE over every split of the sorted values into k contiguous non-empty runs.
 fn brute_force(values: &[f32], k: usize) -> f64 {
-    let data = Sorted::new(values);
-    fn go(data: &Sorted, start: usize, k: usize) -> f64 {
-        let n = data.len();
-        if k == 1 {
-            return data.cost(start, n);
-        }
-        (start + 1..=n - (k - 1))
-            .map(|cut| data.cost(start, cut) + go(data, cut, k - 1))
-            .fold(f64::INFINITY, f64::min)
-    }
-    go(&data, 0, k)
+    brute_force_sorted(&Sorted::new(values), 0, k)
 }
 
 #[test]
@@ -255,17 +257,7 @@ fn radix_sort_matches_the_comparison_sort() {
 
 /// Minimum weighted SSE over every split of the weighted values into k contiguous runs.
 fn brute_force_weighted(values: &[f32], weights: &[f64], k: usize) -> f64 {
-    let data = Sorted::weighted(values, weights);
-    fn go(data: &Sorted, start: usize, k: usize) -> f64 {
-        let n = data.len();
-        if k == 1 {
-            return data.cost(start, n);
-        }
-        (start + 1..=n - (k - 1))
-            .map(|cut| data.cost(start, cut) + go(data, cut, k - 1))
-            .fold(f64::INFINITY, f64::min)
-    }
-    go(&data, 0, k)
+    brute_force_sorted(&Sorted::weighted(values, weights), 0, k)
 }
 
 /// The weighted error of assigning each value to its nearest centroid, summed directly.

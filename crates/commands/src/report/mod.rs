@@ -3,6 +3,7 @@
 pub mod cpu;
 pub mod energy;
 pub mod table;
+pub mod text;
 pub mod timing;
 
 use serde::{Serialize, Serializer};

@@ -1,11 +1,12 @@
-//! The compress report as a table, and the per-stage accuracy table it shares with eval.
+//! The compress report as text tables, and the per-stage accuracy table it shares with
+//! eval: what the binary prints, rendered here so a library caller prints the same.
 
-use eie_commands::compress::Report;
-use eie_commands::language::{Speed, TextReport};
 use eie_evaluate::StageReport;
 use eie_pipeline::report::LayerReport;
 
 use super::table::Table;
+use crate::compress::Report;
+use crate::language::{Speed, TextReport};
 
 /// The printed report.
 pub fn render(c: &Report) -> String {
