@@ -404,6 +404,24 @@ fn compress_and_eval_a_language_model_on_text() {
             );
         }
         assert_eq!(e["act_frac"], r["accuracy"]["act_frac"], "{kind}");
+        if kind == "bert" {
+            // A masked-LM head's encoder is measured by masked tokens, not retrained.
+            t.run(&[
+                "compress",
+                m,
+                "--out",
+                &t.path("bert-r").to_string_lossy(),
+                "--density",
+                "0.5",
+                "--dataset",
+                &text,
+                "--range",
+                "0..6000",
+                "--retrain",
+                "--distill",
+            ])
+            .fails_with(&["--retrain", "masked-LM head"]);
+        }
         // simulate: every linear layer once a token, the small model resident in SRAM.
         let sim = json(t.run(&["simulate", out, "--json"]).ok());
         assert_eq!(sim["language"], kind);
@@ -739,7 +757,8 @@ fn train_of_a_language_model_refuses_bad_settings_by_name() {
 
 /// `compress --retrain` of a decoder `train` wrote: pruning, masked fine-tuning, sharing and
 /// centroid fine-tuning on the next-token loss, each stage measured; the images reproduce the
-/// last stage exactly, the same run gives the same bytes, and what retraining cannot do is
+/// last stage exactly, the same run gives the same bytes, distillation learns from the
+/// original or another teacher, and what retraining cannot do is
 /// refused by name.
 #[test]
 fn compress_retrains_a_decoder_on_the_next_token_loss() {
@@ -841,6 +860,33 @@ fn compress_retrains_a_decoder_on_the_next_token_loss() {
         .clone();
     let how = settings["retrain"].as_str().unwrap();
     assert!(how.contains(", distilled from the original:"), "{how}");
+    // Another teacher: a wider decoder trained on the same text (the same characters).
+    let big = t.path("big");
+    let big = big.to_str().unwrap();
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..60000",
+        "--arch",
+        "llama:layers=2,heads=4,width=48,context=32",
+        "--steps",
+        "100",
+        "--lr",
+        "3e-3",
+        "--out",
+        big,
+    ])
+    .ok();
+    let b = json(compress("big-taught", &["--distill", "--teacher", big, "--json"]).ok());
+    assert_eq!(b["accuracy"]["retrain"]["teacher"], big, "{b}");
+    let bl = |i: usize| b["accuracy"]["stages"][i]["loss"].as_f64().unwrap();
+    assert_eq!(bl(1), dl(1), "the same pruning");
+    assert_ne!(bl(2), dl(2), "another teacher, other targets");
+    compress("no-distill", &["--teacher", big]).fails_with(&["--teacher", "only with --distill"]);
+    compress("self-taught", &["--teacher", &text["text:".len()..]])
+        .fails_with(&["--teacher", "expected a Hugging Face model folder"]);
     let recipe = t.write("incremental.toml", b"[retrain]\nshare_schedule = [0.5]\n");
     compress("inc", &["--recipe", recipe.to_str().unwrap()])
         .fails_with(&["share_schedule", "classifiers"]);
@@ -876,7 +922,8 @@ fn compress_retrains_a_decoder_on_the_next_token_loss() {
 /// tests/python/sentence_encoder.py: compress with a text scores every stage by its sentence
 /// embeddings against the original's, and the shared stage's mean cosine, rank correlation
 /// and retrieval top-1 equal transformers' on the weights `unpack` writes; eval of the output
-/// says the same; the encoder's bad input is refused by name.
+/// says the same; distilled toward the original (--retrain --distill) it recovers; the
+/// encoder's bad input is refused by name.
 #[test]
 fn an_encoder_without_a_head_is_scored_by_its_sentence_embeddings() {
     let test = "an_encoder_without_a_head_is_scored_by_its_sentence_embeddings";
@@ -1051,6 +1098,124 @@ fn an_encoder_without_a_head_is_scored_by_its_sentence_embeddings() {
             table.contains("mean cosine") && table.contains("sentences of"),
             "{table}"
         );
+        // Distilled toward the original's sentence embeddings of other lines: every stage
+        // reported, masked fine-tuning recovers, and the stages rebuilt from the images (the
+        // folded biases shared with the weights) are the retraining's last, exactly.
+        let distilled = t.path(&format!("{pooling}-distilled"));
+        let distilled = distilled.to_str().unwrap();
+        let run = |out: &str, extra: &[&str]| {
+            let mut args = vec![
+                "compress",
+                m,
+                "--out",
+                out,
+                "--density",
+                "0.3",
+                "--pes",
+                "4",
+                "--dataset",
+                &text,
+                "--range",
+                "6000..30000",
+                "--eval-range",
+                "0..6000",
+                "--retrain",
+                "--epochs",
+                "2",
+                "--centroid-epochs",
+                "1",
+            ];
+            args.extend_from_slice(extra);
+            t.run(&args)
+        };
+        let d = json(run(distilled, &["--distill", "--json"]).ok());
+        let a = &d["accuracy"];
+        assert_eq!(a["retrain"]["distill"], true, "{d}");
+        assert_eq!(a["held_out_is_train"], false);
+        let stages = a["stages"].as_array().unwrap();
+        let names: Vec<&str> = stages
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "original (float)",
+                "pruned",
+                "masked fine-tuning",
+                "weight-shared",
+                "centroid fine-tuning",
+                "pruned + shared (float)",
+                "EIE bit-exact (images)"
+            ],
+            "{pooling}"
+        );
+        let cos = |i: usize| stages[i]["cosine"].as_f64().unwrap();
+        assert!(
+            cos(2) > cos(1) + 0.02,
+            "{pooling}: {} then {}",
+            cos(1),
+            cos(2)
+        );
+        assert_eq!(stages[4]["cosine"], stages[5]["cosine"], "{pooling}");
+        assert_eq!(stages[4]["correct"], stages[5]["correct"], "{pooling}");
+        t.run(&["verify", distilled]).ok();
+        // Byte-identical again.
+        let again = t.path(&format!("{pooling}-again"));
+        run(again.to_str().unwrap(), &["--distill"]).ok();
+        assert_eq!(
+            std::fs::read(again.join("model.eie")).unwrap(),
+            std::fs::read(t.path(&format!("{pooling}-distilled")).join("model.eie")).unwrap()
+        );
+        // An encoder has no labels: retraining is by distillation only.
+        run(&t.path("no-labels").to_string_lossy(), &[])
+            .fails_with(&["--retrain without --distill", "add --distill"]);
+        // --teacher: the model itself is the default; another teacher (the same weights,
+        // pooled the other way) gives other targets; one that tokenizes otherwise, or
+        // without --distill, is refused.
+        let cosines = |r: &serde_json::Value| -> Vec<f64> {
+            let stages = r["accuracy"]["stages"].as_array().unwrap();
+            stages
+                .iter()
+                .map(|s| s["cosine"].as_f64().unwrap())
+                .collect()
+        };
+        let own = json(
+            run(
+                &t.path(&format!("{pooling}-own")).to_string_lossy(),
+                &["--distill", "--teacher", m, "--json"],
+            )
+            .ok(),
+        );
+        assert_eq!(cosines(&own), cosines(&d), "{pooling}");
+        assert_eq!(own["accuracy"]["retrain"]["teacher"], m);
+        if pooling == "cls" {
+            let other = t.path("mean");
+            let other = other.to_str().unwrap();
+            let o = json(
+                run(
+                    &t.path("cls-other").to_string_lossy(),
+                    &["--distill", "--teacher", other, "--json"],
+                )
+                .ok(),
+            );
+            assert_ne!(cosines(&o), cosines(&d));
+            let settings = json(
+                t.run(&["inspect", &t.path("cls-other").to_string_lossy(), "--json"])
+                    .ok(),
+            )["settings"]
+                .clone();
+            let how = settings["retrain"].as_str().unwrap();
+            assert!(how.contains(&format!(", distilled from {other}:")), "{how}");
+            let tokens = std::fs::read(t.path("mean/tokenizer.json")).unwrap();
+            t.write("mean/tokenizer.json", b"{}");
+            run(
+                &t.path("other-tokens").to_string_lossy(),
+                &["--distill", "--teacher", other],
+            )
+            .fails_with(&["--teacher", "tokenizer.json", "same token ids"]);
+            t.write("mean/tokenizer.json", &tokens);
+        }
     }
     // Bad input, by name.
     let m = t.path("mean");

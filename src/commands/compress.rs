@@ -71,6 +71,11 @@ pub struct Args {
     pub retrain: bool,
     #[command(flatten)]
     pub retraining: RetrainFlags,
+    /// Distillation's teacher (with --retrain --distill): a model folder over the same
+    /// tokenizer, a decoder of any shape or an encoder of the same width (default: the
+    /// model itself, before compression).
+    #[arg(long, value_name = "DIR", requires = "retrain")]
+    pub teacher: Option<PathBuf>,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
 }
@@ -98,6 +103,7 @@ impl Args {
             retrain: self.retrain,
             retraining: self.retraining.0,
             calibration: self.calibration.request(self.scale.request(), &self.memory),
+            teacher: self.teacher,
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct Request {
     /// Calibration samples, for the settings that gather statistics on them (`prune_score
     /// activation`, `update obs`, `codebook_weight activation`).
     pub calibration: Option<CalibrationRequest>,
+    /// Distillation's teacher, a model folder (`--teacher`); none: the original.
+    pub teacher: Option<PathBuf>,
 }
 
 impl Request {
@@ -104,6 +106,7 @@ impl Request {
             retrain: false,
             retraining: Given::new(),
             calibration: None,
+            teacher: None,
         }
     }
 }
@@ -212,6 +215,9 @@ pub struct RetrainReport {
     pub seed: u64,
     /// Distilled: trained on the original model's outputs, not the labels.
     pub distill: bool,
+    /// The teacher's folder when it is not the original (`--teacher`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<String>,
 }
 
 impl From<&RetrainSettings> for RetrainReport {
@@ -227,6 +233,7 @@ impl From<&RetrainSettings> for RetrainReport {
             batch_size: s.fine_tune.batch_size,
             seed: s.fine_tune.seed,
             distill: s.distill,
+            teacher: s.teacher.clone(),
         }
     }
 }
@@ -288,6 +295,24 @@ impl Request {
         if let Some(c) = &self.calibration {
             inputs.extend(c.data.inputs()?);
         }
+        // Distillation's teacher: a folder, its shards inputs too.
+        let teacher = match &self.teacher {
+            None => None,
+            Some(dir) => {
+                if !crate::language::is_model_folder(dir) {
+                    return Err(Error::Unfit {
+                        reason: format!(
+                            "--teacher {}: expected a Hugging Face model folder (config.json and model.safetensors)",
+                            dir.display()
+                        ),
+                    });
+                }
+                let f = eie_transformer::Folder::open(dir)?;
+                inputs.add(dir);
+                inputs.extend(Checkpoint::open(f.checkpoint.path())?.hashed_files());
+                Some(f)
+            }
+        };
         // A language model folder (its config.json read and checked) or a checkpoint file.
         let folder = crate::language::is_model_folder(&self.model)
             .then(|| eie_transformer::Folder::open(&self.model))
@@ -321,8 +346,12 @@ impl Request {
             } else {
                 None
             };
+            let retrain = retrain.map(|mut s| {
+                s.teacher = self.teacher.as_ref().map(|t| t.display().to_string());
+                s
+            });
             let (plan, language) =
-                self.resolve_language(folder, &request, &run, retrain.as_ref())?;
+                self.resolve_language(folder, teacher, &request, &run, retrain.as_ref())?;
             plan.check_fits(&self.fit)?;
             let calibrating =
                 self.resolve_calibration(&ck, &plan, Some(&language.folder), false, true)?;
@@ -351,6 +380,15 @@ impl Request {
                 language: Some(language),
                 tokens: None,
                 calibrating,
+            });
+        }
+        if teacher.is_some() {
+            return Err(Error::NotApplicable {
+                option: "--teacher",
+                applies_to: format!(
+                    "Hugging Face language model folders (decoders and sentence encoders); {} is not one",
+                    self.model.display()
+                ),
             });
         }
         let arch = self
@@ -428,7 +466,7 @@ impl Request {
             return Err(Error::NotApplicable {
                 option: "--distill",
                 applies_to: format!(
-                    "decoders (a LLaMA-family language model folder); {} retrains on its labels",
+                    "language model folders (LLaMA-family decoders, sentence encoders); {} retrains on its labels",
                     self.model.display()
                 ),
             });
@@ -461,6 +499,12 @@ impl Request {
             if self.eval_range.is_some() {
                 return Err(needs_data("--eval-range"));
             }
+        }
+        if self.teacher.is_some() && !self.retrain {
+            return Err(Error::Option {
+                option: "--teacher".into(),
+                reason: "the teacher of distillation applies only with --retrain --distill".into(),
+            });
         }
         if let Some((key, _)) = self.retraining.first().filter(|_| !self.retrain) {
             return Err(Error::Option {

@@ -329,9 +329,18 @@ impl TextSetup {
         })
     }
 
+    /// An encoder's `[CLS]` and `[SEP]` (0 and 0 for a causal model, which has none).
+    pub(crate) fn specials(&self) -> (u32, u32) {
+        match self.metric {
+            Metric::NextToken => (0, 0),
+            Metric::Masked(s) => (s.cls, s.sep),
+            Metric::Sentences { cls, sep, .. } => (cls, sep),
+        }
+    }
+
     /// A text's sentences: its distinct lines (eie_transformer::pooled::sentences), each
     /// tokenized alone and cut to the context less its two specials.
-    fn load_sentences(&self, text: Text) -> Result<Corpus> {
+    pub(crate) fn load_sentences(&self, text: Text) -> Result<Corpus> {
         let mut lines = Vec::new();
         for line in text.text.lines() {
             lines.push(self.tokenizer.encode(line.trim(), false)?);
@@ -841,6 +850,119 @@ pub(crate) fn decoder_shape(
     description
         .parse()
         .map_err(|e| refuse(format!("does not fit: {e}")))
+}
+
+/// An encoder eie-evaluate retrains: a BERT whose heads split the width, retrained by
+/// distillation (it has no labels); anything else refused by name.
+pub(crate) fn check_encoder(
+    folder: &Folder,
+    settings: &eie_evaluate::RetrainSettings,
+) -> Result<()> {
+    let c = &folder.config;
+    let refuse = |why: String| Error::NotApplicable {
+        option: "--retrain",
+        applies_to: format!(
+            "LLaMA-family decoders, and BERT encoders whose heads split the width ({} {why})",
+            folder.dir.join("config.json").display()
+        ),
+    };
+    if c.family != eie_transformer::Family::Bert {
+        return Err(refuse(format!("has model_type {}", c.model_type)));
+    }
+    if c.heads * c.head_dim != c.hidden {
+        return Err(refuse(format!(
+            "has {} heads of {} for a width of {}",
+            c.heads, c.head_dim, c.hidden
+        )));
+    }
+    if !settings.distill {
+        return Err(Error::NotApplicable {
+            option: "--retrain without --distill",
+            applies_to: format!(
+                "models with labels to train on; {} is an encoder measured by its sentence embeddings, which retrains by distillation from the original: add --distill",
+                folder.dir.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A teacher of distillation tokenizes as the model does (the same tokenizer.json, byte for
+/// byte, and the same vocabulary), and distillation is asked for.
+fn check_same_tokens(
+    folder: &Folder,
+    teacher: &Folder,
+    settings: &eie_evaluate::RetrainSettings,
+) -> Result<()> {
+    if !settings.distill {
+        return Err(Error::Option {
+            option: "--teacher".into(),
+            reason: "the teacher of distillation applies only with --distill".into(),
+        });
+    }
+    let read = |f: &Folder| {
+        let p = f.dir.join("tokenizer.json");
+        std::fs::read(&p).map_err(|e| Error::Unfit {
+            reason: format!(
+                "{}: {e} (distillation's teacher and model must share it)",
+                p.display()
+            ),
+        })
+    };
+    if read(folder)? != read(teacher)? || folder.config.vocab != teacher.config.vocab {
+        return Err(Error::Unfit {
+            reason: format!(
+                "--teacher {}: its tokenizer.json or vocabulary ({} tokens) is not the model's ({} tokens, {}): distillation compares the two models' outputs on the same token ids",
+                teacher.dir.display(),
+                teacher.config.vocab,
+                folder.config.vocab,
+                folder.dir.join("tokenizer.json").display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A decoder's teacher (`--teacher`): a decoder eie-evaluate runs, of any shape, that
+/// tokenizes as the model does; its shape, for windows of the model's context.
+pub(crate) fn check_teacher(
+    folder: &Folder,
+    teacher: &Folder,
+    settings: &eie_evaluate::RetrainSettings,
+    shape: &eie_evaluate::decoder::DecoderShape,
+) -> Result<eie_evaluate::decoder::DecoderShape> {
+    check_same_tokens(folder, teacher, settings)?;
+    let ts = decoder_shape(teacher, shape.context)?;
+    check_tensors(teacher, &ts)?;
+    Ok(ts)
+}
+
+/// A sentence encoder's teacher (`--teacher`): a BERT encoder of the same width (its
+/// sentence embeddings are the targets) that takes the model's sentences (of up to `context`
+/// tokens) and tokenizes as the model does.
+pub(crate) fn check_encoder_teacher(
+    folder: &Folder,
+    teacher: &Folder,
+    settings: &eie_evaluate::RetrainSettings,
+    context: usize,
+) -> Result<()> {
+    check_same_tokens(folder, teacher, settings)?;
+    check_encoder(teacher, settings)?;
+    SentenceConfig::of_folder(&teacher.dir, teacher.config.hidden)?;
+    let (s, t) = (&folder.config, &teacher.config);
+    if t.hidden != s.hidden || t.positions < context {
+        return Err(Error::Unfit {
+            reason: format!(
+                "--teacher {}: width {} and {} positions; the model's sentence embeddings are {} wide and its sentences up to {} tokens",
+                teacher.dir.display(),
+                t.hidden,
+                t.positions,
+                s.hidden,
+                context
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The name a decoder tensor is stored under: a tied head is the embedding.

@@ -4,6 +4,7 @@
 mod accuracy;
 pub mod decoder;
 pub mod described;
+pub mod encoder;
 mod error;
 mod model;
 pub mod program;

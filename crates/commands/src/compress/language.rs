@@ -8,12 +8,12 @@ use eie_evaluate::decoder::DecoderShape;
 use eie_format::Bundle;
 use eie_pipeline::{Plan, RunSettings};
 use eie_text::Text;
-use eie_transformer::Folder;
+use eie_transformer::{Folder, Pooling};
 
 use super::{AccuracyReport, Request, RetrainReport};
 use crate::error::{Error, Result};
 use crate::language::{
-    Corpus, Measured, TextReport, TextSetup, bytes_of, compressed, original, too_short,
+    Corpus, Measured, Metric, TextReport, TextSetup, bytes_of, compressed, original, too_short,
 };
 
 /// A language model folder, resolved: the folder, and the text it is measured on.
@@ -24,12 +24,34 @@ pub(super) struct Language {
     /// With a dataset: the text, and its tokens (read before the long work: a text nothing
     /// of which would be scored is refused first).
     pub text: Option<(TextSetup, Corpus)>,
-    /// With retraining: the decoder eie-evaluate retrains.
-    pub decoder: Option<DecoderShape>,
-    /// With retraining: the training text (`--range`) and its token ids.
-    pub train: Option<(String, Vec<u32>)>,
+    /// With retraining: the model eie-evaluate retrains.
+    pub student: Option<Retrainee>,
+    /// With retraining: the training text (`--range`) and what it trains on.
+    pub train: Option<(String, Training)>,
     /// With retraining: the training text's bytes (ends on character boundaries).
     pub train_bytes: Option<[u64; 2]>,
+    /// Distillation's teacher when it is not the original (`--teacher`), checked against
+    /// the model: the same tokenizer, and what the student learns from of the same size.
+    pub teacher: Option<Folder>,
+}
+
+/// The model a language model's retraining trains in burn.
+#[derive(Debug)]
+pub(super) enum Retrainee {
+    /// A LLaMA-family decoder, on next tokens or its teacher's distributions.
+    Decoder(DecoderShape),
+    /// A sentence encoder, toward its teacher's sentence embeddings.
+    Encoder(Pooling),
+}
+
+/// What the training text gives retraining.
+#[derive(Debug)]
+pub(super) enum Training {
+    /// A decoder's: the token ids.
+    Tokens(Vec<u32>),
+    /// An encoder's: the distinct lines' ids, each as the encoder runs it
+    /// (`[CLS] ... [SEP]`).
+    Sentences(Vec<Vec<u32>>),
 }
 
 impl Request {
@@ -38,6 +60,7 @@ impl Request {
     pub(super) fn resolve_language(
         &self,
         folder: Folder,
+        teacher: Option<Folder>,
         request: &eie_pipeline::Request,
         run: &RunSettings,
         retrain: Option<&RetrainSettings>,
@@ -87,7 +110,7 @@ impl Request {
                     TextSetup::resolve(&folder, path, self.eval_range.or(d.range), None, None)?;
                 // One stage's model at a time, and the images (smaller than the weights).
                 let mut estimate = setup.estimate(&folder, 2);
-                let mut decoder = None;
+                let mut student = None;
                 if let Some(settings) = retrain {
                     if !settings.share_schedule.is_empty() {
                         return Err(Error::NotApplicable {
@@ -95,51 +118,121 @@ impl Request {
                             applies_to: "classifiers (incremental weight sharing is not implemented for language models)".into(),
                         });
                     }
-                    let shape = crate::language::decoder_shape(&folder, setup.context)?;
-                    crate::language::check_tensors(&folder, &shape)?;
                     let (a, b) = bytes_of(path, d.range)?;
-                    let vocab = folder.config.vocab;
-                    // The decoder in burn (a step's second half on a fork of its values) and
-                    // the training text, tokenized.
-                    estimate
-                        .training(
-                            2 * shape.parameters(vocab) as u64,
-                            shape.window_values(vocab) as u64,
-                            settings
-                                .fine_tune
-                                .batch_size
-                                .max(settings.centroids.batch_size),
-                        )
-                        .add(
-                            format!("{} bytes of training text, tokenized", b - a),
-                            (b - a).saturating_mul(448),
-                        );
-                    if settings.distill {
-                        let batch = settings
-                            .fine_tune
-                            .batch_size
-                            .max(settings.centroids.batch_size)
-                            as u64;
-                        estimate.add(
-                            "distillation's teacher (the original decoder) and a step's next-token distributions",
-                            4 * shape.parameters(vocab) as u64
-                                + 8 * batch * (shape.context * vocab) as u64,
-                        );
+                    let batch = settings
+                        .fine_tune
+                        .batch_size
+                        .max(settings.centroids.batch_size);
+                    match setup.metric {
+                        Metric::NextToken => {
+                            let shape = crate::language::decoder_shape(&folder, setup.context)?;
+                            crate::language::check_tensors(&folder, &shape)?;
+                            let vocab = folder.config.vocab;
+                            // The decoder in burn (a step's second half on a fork of its
+                            // values) and the training text, tokenized.
+                            estimate
+                                .training(
+                                    2 * shape.parameters(vocab) as u64,
+                                    shape.window_values(vocab) as u64,
+                                    batch,
+                                )
+                                .add(
+                                    format!("{} bytes of training text, tokenized", b - a),
+                                    (b - a).saturating_mul(448),
+                                );
+                            if settings.distill {
+                                estimate.add(
+                                    "distillation's teacher (the original decoder) and a step's next-token distributions",
+                                    4 * shape.parameters(vocab) as u64
+                                        + 8 * batch as u64 * (shape.context * vocab) as u64,
+                                );
+                            }
+                            if let Some(t) = &teacher {
+                                let ts =
+                                    crate::language::check_teacher(&folder, t, settings, &shape)?;
+                                estimate.add(
+                                    format!("the teacher {}", t.dir.display()),
+                                    4 * ts.parameters(vocab) as u64,
+                                );
+                            }
+                            student = Some(Retrainee::Decoder(shape));
+                        }
+                        Metric::Sentences { pooling, .. } => {
+                            crate::language::check_encoder(&folder, settings)?;
+                            let (params, window) =
+                                eie_evaluate::encoder::sizes(&folder.config, setup.context);
+                            // The encoder in burn (its float model read first, then a
+                            // fork), the training sentences, and the teacher's embeddings.
+                            estimate
+                                .training(2 * params, window, batch)
+                                .add(
+                                    format!("{} bytes of training text, tokenized", b - a),
+                                    (b - a).saturating_mul(448),
+                                )
+                                .add(
+                                    "the original encoder, read once, and the teacher's sentence embeddings",
+                                    4 * params
+                                        + 4 * (eie_transformer::pooled::MAX_SENTENCES
+                                            * folder.config.hidden)
+                                            as u64,
+                                );
+                            if let Some(t) = &teacher {
+                                crate::language::check_encoder_teacher(
+                                    &folder,
+                                    t,
+                                    settings,
+                                    setup.context,
+                                )?;
+                                let (params, _) =
+                                    eie_evaluate::encoder::sizes(&t.config, setup.context);
+                                estimate
+                                    .add(format!("the teacher {}", t.dir.display()), 4 * params);
+                            }
+                            student = Some(Retrainee::Encoder(pooling));
+                        }
+                        Metric::Masked(_) => {
+                            return Err(Error::NotApplicable {
+                                option: "--retrain",
+                                applies_to: format!(
+                                    "LLaMA-family decoders, and encoders without a head measured by their sentence embeddings (by distillation); {} has a masked-LM head",
+                                    folder.dir.display()
+                                ),
+                            });
+                        }
                     }
-                    decoder = Some(shape);
                 }
                 estimate.check(d.max_memory)?;
                 let corpus = setup.load()?;
-                Some((setup, corpus, decoder))
+                Some((setup, corpus, student))
             }
         };
-        let (text, decoder) = match text {
-            Some((setup, corpus, decoder)) => (Some((setup, corpus)), decoder),
+        let (text, student) = match text {
+            Some((setup, corpus, student)) => (Some((setup, corpus)), student),
             None => (None, None),
         };
         let mut train = None;
         let mut train_bytes = None;
-        if let (Some((setup, _)), Some(shape)) = (&text, &decoder) {
+        if let (Some((setup, _)), Some(Retrainee::Encoder(_))) = (&text, &student) {
+            let d = self.data.as_ref().expect("a text");
+            let Spec::Text { path } = &d.spec else {
+                unreachable!("checked above")
+            };
+            let t = Text::load(path, Some(bytes_of(path, d.range)?))?;
+            let (start, end) = (t.start, t.end);
+            let (cls, sep) = setup.specials();
+            let corpus = setup.load_sentences(t)?;
+            let sentences = corpus.sentences.expect("loaded as sentences").ids;
+            let wrapped = sentences
+                .iter()
+                .map(|s| [&[cls][..], s, &[sep]].concat())
+                .collect();
+            train = Some((
+                format!("{} [bytes {start}..{end}]", d.spec),
+                Training::Sentences(wrapped),
+            ));
+            train_bytes = Some([start, end]);
+        }
+        if let (Some((setup, _)), Some(Retrainee::Decoder(shape))) = (&text, &student) {
             let d = self.data.as_ref().expect("a text");
             let Spec::Text { path } = &d.spec else {
                 unreachable!("checked above")
@@ -171,7 +264,10 @@ impl Request {
                     shape.context,
                 ));
             }
-            train = Some((format!("{} [bytes {}..{}]", d.spec, t.start, t.end), ids));
+            train = Some((
+                format!("{} [bytes {}..{}]", d.spec, t.start, t.end),
+                Training::Tokens(ids),
+            ));
             train_bytes = Some([t.start, t.end]);
         }
         Ok((
@@ -179,9 +275,10 @@ impl Request {
             Language {
                 folder,
                 text,
-                decoder,
+                student,
                 train,
                 train_bytes,
+                teacher,
             },
         ))
     }

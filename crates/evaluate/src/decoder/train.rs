@@ -2,13 +2,14 @@
 //! AdamW (decoupled weight decay on the matrices only), the gradient clipped by its global
 //! norm, the learning rate warmed up linearly then decayed by a cosine.
 
+use std::ops::Range;
+
+use burn::module::{Param, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use eie_rng::Rng;
-
-use burn::module::{Param, ParamId};
 
 use super::model::{Decoder, NamedTensor, Positions, initial, names};
 use super::shape::DecoderShape;
@@ -177,10 +178,9 @@ impl Streamed for Decoder {
 /// `[batch * t, vocab]`.
 pub(crate) type Logits<'a, M> = dyn Fn(&M, Tensor<2, Int>) -> Tensor<2> + Sync + 'a;
 
-/// The windows of one step, split in two fixed halves that run on up to two threads: each
-/// half's mean loss weighted by its share of the windows, so the two gradients add up to the
-/// whole batch's; the split never depends on the thread count, so neither do the results.
-/// Returns the batch's mean loss and its gradients.
+/// The windows of one step, split in two fixed halves ([`split_gradients`]): each window's
+/// next tokens, or with `targets` the teacher's next-token distributions. Returns the
+/// batch's mean loss and its gradients.
 pub(crate) fn stream_gradients<M: Streamed>(
     model: &M,
     logits: &Logits<M>,
@@ -190,10 +190,12 @@ pub(crate) fn stream_gradients<M: Streamed>(
     targets: Option<&[f32]>,
     device: &Device,
 ) -> Result<(f32, GradientsParams)> {
-    let half = |model: &M, s: &[usize], target: Option<&[f32]>| -> (f32, GradientsParams) {
+    let row = targets.map_or(0, |p| p.len() / (starts.len() * t).max(1));
+    split_gradients(model, starts.len(), &|model: &M, r: Range<usize>| {
+        let s = &starts[r.clone()];
         let x = ids_of(tokens, s, t, 0, device);
         let out = logits(model, x);
-        let loss = match target {
+        match targets {
             None => {
                 let loss_fn = CrossEntropyLossConfig::new().init(device);
                 let y = ids_of(tokens, s, t, 1, device).reshape([s.len() * t]);
@@ -202,30 +204,39 @@ pub(crate) fn stream_gradients<M: Streamed>(
             Some(p) => {
                 // The cross-entropy to the teacher's distribution, mean over positions.
                 let [n, v] = out.dims();
+                let p = &p[r.start * t * row..r.end * t * row];
                 let p = Tensor::<2>::from_data(TensorData::new(p.to_vec(), [n, v]), device);
                 (p * log_softmax(out, 1)).sum_dim(1).mean().neg()
             }
         }
-        .mul_scalar(s.len() as f64 / starts.len() as f64);
+    })
+}
+
+/// The mean loss of a half of a step's examples (`loss` of a range of them).
+pub(crate) type HalfLoss<'a, M> = dyn Fn(&M, Range<usize>) -> Tensor<1> + Sync + 'a;
+
+/// One step's `n` examples, split in two fixed halves that run on up to two threads: each
+/// half's mean loss weighted by its share of the examples, so the two gradients add up to
+/// the whole batch's; the split never depends on the thread count, so neither do the
+/// results. Returns the batch's mean loss and its gradients.
+pub(crate) fn split_gradients<M: Streamed>(
+    model: &M,
+    n: usize,
+    loss: &HalfLoss<M>,
+) -> Result<(f32, GradientsParams)> {
+    let half = |model: &M, r: Range<usize>| -> (f32, GradientsParams) {
+        let share = r.len() as f64 / n as f64;
+        let loss = loss(model, r).mul_scalar(share);
         let value: f32 = loss.clone().into_scalar();
         (value, GradientsParams::from_grads(loss.backward(), model))
     };
-    let (a, b) = starts.split_at(starts.len().div_ceil(2));
-    let split = |i: usize| {
-        targets.map(|p| {
-            let row = p.len() / (starts.len() * t).max(1);
-            if i == 0 {
-                &p[..a.len() * t * row]
-            } else {
-                &p[a.len() * t * row..]
-            }
-        })
-    };
+    let a = 0..n.div_ceil(2);
+    let b = a.end..n;
     let ((la, mut ga), second) = if b.is_empty() {
-        (half(model, a, split(0)), None)
+        (half(model, a), None)
     } else {
         let fork = model.fork();
-        let (first, second) = rayon::join(|| half(model, a, split(0)), || half(&fork, b, split(1)));
+        let (first, second) = rayon::join(|| half(model, a), || half(&fork, b));
         (first, Some(second))
     };
     let mut loss = la;
@@ -258,25 +269,28 @@ pub(super) fn step_gradients(
     shape: &DecoderShape,
     tokens: &[u32],
     starts: &[usize],
-    teacher: Option<&Decoder>,
+    teacher: Option<(&Decoder, &DecoderShape)>,
     device: &Device,
 ) -> Result<(f32, GradientsParams)> {
     let t = shape.context;
     let vocab = model.vocab();
-    let logits = |m: &Decoder, x: Tensor<2, Int>, device: &Device| {
+    let logits = |m: &Decoder, shape: &DecoderShape, x: Tensor<2, Int>, device: &Device| {
         let b = x.dims()[0];
         let pos = Positions::new(shape, t, device);
         m.forward(shape, x, &pos).reshape([b * t, vocab])
     };
     let targets = match teacher {
         None => None,
-        Some(teacher) => {
+        Some((teacher, its)) => {
             let plain = Device::flex();
             let x = ids_of(tokens, starts, t, 0, &plain);
-            Some(softmax_rows(&to_vec(logits(teacher, x, &plain))?, vocab))
+            Some(softmax_rows(
+                &to_vec(logits(teacher, its, x, &plain))?,
+                vocab,
+            ))
         }
     };
-    let student = |m: &Decoder, x: Tensor<2, Int>| logits(m, x, device);
+    let student = |m: &Decoder, x: Tensor<2, Int>| logits(m, shape, x, device);
     stream_gradients(
         model,
         &student,

@@ -17,6 +17,7 @@
 
 mod run;
 mod settings;
+pub(crate) mod student;
 #[cfg(test)]
 mod tests;
 

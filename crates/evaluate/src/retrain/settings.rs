@@ -231,7 +231,7 @@ pub static RETRAIN_KNOBS: &[Knob<RetrainChoices>] = &[
     Knob {
         key: "distill",
         value_name: "",
-        doc: "Distillation: retrain against the original model's outputs (the cross-entropy to its next-token distribution, temperature 1) instead of the training text's next tokens, in masked and centroid fine-tuning alike (decoders).",
+        doc: "Distillation: retrain against the original model's outputs (a decoder: the cross-entropy to its next-token distribution, temperature 1, instead of the training text's next tokens; a sentence encoder, which has no labels: its sentence embeddings of the training text's lines), in masked and centroid fine-tuning alike; --teacher names another teacher.",
         kind: ValueKind::Switch,
         group: None,
         scope: Scope::Everywhere,
@@ -257,6 +257,8 @@ pub struct RetrainSettings {
     pub centroids: CentroidConfig,
     /// Distillation: the original model's outputs are the targets, not the labels.
     pub distill: bool,
+    /// The teacher distillation learns from, as given (`--teacher`); none: the original.
+    pub teacher: Option<String>,
 }
 
 impl RetrainChoices {
@@ -301,6 +303,7 @@ impl RetrainChoices {
                 seed,
             },
             distill: self.distill,
+            teacher: None,
         };
         settings.fine_tune.validate()?;
         settings.centroids.validate()?;
@@ -327,6 +330,7 @@ impl RetrainSettings {
                 seed,
             },
             distill: false,
+            teacher: None,
         }
     }
 
@@ -334,10 +338,10 @@ impl RetrainSettings {
     pub fn describe(&self, train: &str) -> String {
         format!(
             "on {train}{}: schedule {:?}, masked fine-tuning {} epochs at lr {} (weight decay {}), share schedule {:?}, centroid fine-tuning {} epochs at lr {}, batch {}, seed {}",
-            if self.distill {
-                ", distilled from the original"
-            } else {
-                ""
+            match (self.distill, &self.teacher) {
+                (false, _) => String::new(),
+                (true, None) => ", distilled from the original".into(),
+                (true, Some(t)) => format!(", distilled from {t}"),
             },
             self.schedule,
             self.fine_tune.epochs,
