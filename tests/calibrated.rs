@@ -187,7 +187,8 @@ fn a_decoder_compressed_with_calibration_records_it_and_is_deterministic() {
 }
 
 /// An MLP calibrated on its own kind of inputs (the synthetic set): Wanda's score without a
-/// Hessian (no output error, no update), then with the update.
+/// Hessian (no output error, no update), then with the update, then as retraining's
+/// pruning and sharing.
 #[test]
 fn an_mlp_is_calibrated_on_image_samples() {
     let t = TestDir::new();
@@ -247,6 +248,80 @@ fn an_mlp_is_calibrated_on_image_samples() {
     check_calibration(&r, 300);
     let stages = r["accuracy"]["stages"].as_array().unwrap();
     assert!(stages.len() >= 3, "{stages:?}");
+    // Calibrated retraining: the pruning rounds score and update by the calibration, the
+    // codebook is weighted, then fine-tuning retrains; against the same retraining by
+    // magnitude, the first pruned stage differs and is no worse.
+    let retrained = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "compress",
+            "m.safetensors",
+            "-o",
+            out,
+            "--density",
+            "0.2",
+            "--pes",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "0..6000",
+            "--eval-range",
+            "8000..10000",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(t.run(&args).ok())
+    };
+    let plain = retrained("plain-retrained", &[]);
+    let calibrated = retrained(
+        "calibrated-retrained",
+        &[
+            "--calibration",
+            "synthetic",
+            "--calibration-range",
+            "6000..8000",
+            "--prune-score",
+            "activation",
+            "--update",
+            "obs",
+            "--codebook-weight",
+            "activation",
+        ],
+    );
+    let accuracy = |r: &Value, stage: &str| {
+        let stages = r["accuracy"]["stages"].as_array().unwrap();
+        let s = stages.iter().find(|s| s["stage"] == stage).unwrap();
+        s["top1"].as_f64().unwrap()
+    };
+    for stage in ["pruned", "masked fine-tuning", "centroid fine-tuning"] {
+        assert!(accuracy(&calibrated, stage) > 0.0, "{stage}: {calibrated}");
+    }
+    assert_ne!(
+        accuracy(&calibrated, "pruned"),
+        accuracy(&plain, "pruned"),
+        "the calibration decided the pruning"
+    );
+    assert!(
+        accuracy(&calibrated, "pruned") >= accuracy(&plain, "pruned"),
+        "{} against {}",
+        accuracy(&calibrated, "pruned"),
+        accuracy(&plain, "pruned")
+    );
+    let inspect = json(t.run(&["inspect", "calibrated-retrained", "--json"]).ok());
+    let settings = &inspect["settings"];
+    assert!(
+        settings["calibration"]
+            .as_str()
+            .unwrap()
+            .contains("synthetic"),
+        "{settings}"
+    );
+    let line = settings["layer.fc1.weight"].as_str().unwrap();
+    assert!(line.contains("by |w| x ||x||, OBS update"), "{line}");
+    t.run(&["verify", "calibrated-retrained"]).ok();
 }
 
 /// What calibration refuses, by name, before any work.
@@ -289,17 +364,7 @@ fn calibration_options_are_checked_by_name() {
         "obs",
     ])
     .fails_with(&["not a language model folder"]);
-    run(&[
-        "--calibration",
-        "synthetic",
-        "--update",
-        "obs",
-        "--dataset",
-        "synthetic",
-        "--retrain",
-    ])
-    .fails_with(&["--calibration", "--retrain"]);
-    // Distillation is a decoder's, for now.
+    // Distillation is a language model's, for now.
     run(&["--dataset", "synthetic", "--retrain", "--distill"])
         .fails_with(&["--distill", "decoders"]);
     assert!(!t.exists("out"), "a refused run wrote its output");

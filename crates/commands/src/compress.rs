@@ -15,8 +15,8 @@ use eie_evaluate::{
 use eie_images::Fit;
 use eie_pipeline::output::{Inputs, Layout, REPORT_FILE, Staging, check_out_dir, load_bundle};
 use eie_pipeline::{
-    Assignments, Job, LayerSettings, MadeBy, Observer, Plan, Provenance, Recipe, RunSettings,
-    Timings,
+    Assignments, Calibration, Job, LayerSettings, MadeBy, Observer, Plan, Provenance, Recipe,
+    RunSettings, Timings,
 };
 use eie_simulate::Arith;
 use serde::Serialize;
@@ -855,8 +855,14 @@ impl Resolved {
         let mut stages: Vec<StageAccuracy> = Vec::new();
         let (retrained, retrained_text) = match (&r.language, &r.retrain, &r.tokens, &r.described) {
             (Some(l), Some(settings), _, _) => {
-                let (done, measured) =
-                    retrain_language::retrain(l, &r.plan, settings, job.pes, observer)?;
+                let (done, measured) = retrain_language::retrain(
+                    l,
+                    &r.plan,
+                    settings,
+                    job.pes,
+                    calibration.as_ref(),
+                    observer,
+                )?;
                 (Some(done), measured)
             }
             (None, Some(settings), Some(text), Some(net)) => {
@@ -864,7 +870,7 @@ impl Resolved {
                 (Some(done), measured)
             }
             _ => (
-                self.retrain_stages(job.pes, observer, &mut stages)?,
+                self.retrain_stages(job.pes, calibration.as_ref(), observer, &mut stages)?,
                 Vec::new(),
             ),
         };
@@ -923,6 +929,7 @@ impl Resolved {
     fn retrain_stages(
         &self,
         pes: usize,
+        calibration: Option<&Calibration>,
         observer: &dyn Observer,
         stages: &mut Vec<StageAccuracy>,
     ) -> Result<Option<eie_pipeline::Retrained>> {
@@ -935,6 +942,7 @@ impl Resolved {
             measure: None,
             settings,
             observer,
+            calibration,
         };
         if let Some(d) = &self.data {
             let original = StageAccuracy::float("original (float)", &d.net, d.held())?;

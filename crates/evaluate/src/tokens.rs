@@ -214,6 +214,7 @@ mod tests {
                 measure: Some(&measure),
                 settings: &settings,
                 observer: &Quiet,
+                calibration: None,
             };
             let retrained = crate::retrain(net.clone(), &job, &mut Vec::new()).unwrap();
             (retrained, seen.into_inner())

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use eie_calibrate::{Factor, Stats, compensate};
+use eie_calibrate::{Factor, Guarded, Stats, compensate};
 use eie_checkpoint::round_to;
 use eie_prune::{Group, PruneReport, Rule};
 use rayon::prelude::*;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::plan::LayerPlan;
 use crate::settings::{CodebookWeight, PruneScore, Update};
-use crate::share::{Shared, assign, weighted_codebook};
+use crate::share::{Codebook, Shared, assign, weighted_codebook};
 
 /// The dampening of the inputs' Hessian, as a fraction of its mean diagonal (SparseGPT's and
 /// GPTQ's default).
@@ -75,42 +75,21 @@ pub(crate) fn calibrated(
     bias: Option<&[f32]>,
 ) -> Result<CalibratedLayer> {
     let s = &lp.settings;
-    let (rows, cols) = (lp.rows, lp.inputs);
+    let cols = lp.inputs;
     let layer_err = |reason: String| Error::Layer {
         layer: lp.name.clone(),
         reason,
     };
-    if stats.cols() != cols {
-        return Err(layer_err(format!(
-            "calibration statistics of {} inputs for a layer of {cols}",
-            stats.cols()
-        )));
-    }
-    // The update's factor (also the OBS score's).
-    let factor = if s.needs_hessian() {
-        let h = stats
-            .hessian()
-            .ok_or_else(|| layer_err("the OBS update and score need the inputs' Hessian".into()))?;
-        Some(Factor::new(h, cols, DAMP).map_err(|e| layer_err(format!("calibration: {e}")))?)
-    } else {
-        None
-    };
-    let scores = scores(s.prune_score, stats, factor.as_ref(), &w, cols);
-    let group = if s.per_row {
-        Group::Row
-    } else if s.balance {
-        Group::Pes(pes)
-    } else {
-        Group::Layer
-    };
-    let mut masked = w.clone();
-    let prune = eie_prune::prune_scored(&mut masked, &scores, rows, cols, rule, group).map_err(
-        |error| Error::Prune {
-            layer: lp.name.clone(),
-            error,
-        },
-    )?;
-    drop(scores);
+    let calib_err = |e: eie_calibrate::Error| layer_err(format!("calibration: {e}"));
+    let Pruned {
+        factor,
+        masked,
+        pruned,
+        prune,
+        guard: prune_guard,
+    } = prune_step(lp, &w, rule, pes, stats)?;
+    let updating = s.update == Update::Obs;
+    let rows = lp.rows;
     let positions: Vec<u64> = masked
         .iter()
         .enumerate()
@@ -118,28 +97,14 @@ pub(crate) fn calibrated(
         .map(|(i, _)| i as u64)
         .collect();
     let keep = |r: usize, c: usize| masked[r * cols + c] != 0.0;
-
-    let calib_err = |e: eie_calibrate::Error| layer_err(format!("calibration: {e}"));
     // Each row's calibration error, when the Hessian is at hand: of the kept result, of the
     // same mask without the update, and the outputs' own (what the ratios are of).
     let sum = |v: &[f64]| v.iter().sum::<f64>();
-    let updating = s.update == Update::Obs;
     let base = match updating {
         true => stats.row_errors(&w, &vec![0.0; w.len()]).map(|e| sum(&e)),
         false => None,
     };
     let relative = |e: f64| base.map(|b| if b > 0.0 { e / b } else { 0.0 });
-    let mut prune_guard = None;
-    let pruned = match factor.as_ref().filter(|_| updating) {
-        None => masked.clone(),
-        Some(f) => {
-            let mut p = w.clone();
-            compensate(&mut p, rows, f, &|r, c, v| if keep(r, c) { v } else { 0.0 })
-                .map_err(calib_err)?;
-            prune_guard = stats.keep_better(&w, &mut p, &masked);
-            p
-        }
-    };
     // As the weight's dtype holds them (the pruned checkpoint's values, the codebook's data).
     let values: Vec<f32> = positions
         .iter()
@@ -200,6 +165,163 @@ pub(crate) fn calibrated(
         shared,
         report,
     })
+}
+
+/// A matrix pruned with calibration statistics.
+struct Pruned {
+    /// The damped inverse Hessian's factor (with the update or the OBS score).
+    factor: Option<Factor>,
+    /// The original values where the mask keeps them, zero elsewhere.
+    masked: Vec<f32>,
+    /// The pruned matrix: `masked`, or with the update the kept weights compensated.
+    pruned: Vec<f32>,
+    /// What pruning did.
+    prune: PruneReport,
+    /// With the update: the rows it made worse, left without it.
+    guard: Option<Guarded>,
+}
+
+/// Prunes `w` (`lp`'s `[rows, inputs]` matrix) by `lp`'s score and group with `stats`, and
+/// with `update obs` compensates the kept weights (rows the update makes worse keep the
+/// plain mask).
+fn prune_step(lp: &LayerPlan, w: &[f32], rule: Rule, pes: usize, stats: &Stats) -> Result<Pruned> {
+    let s = &lp.settings;
+    let (rows, cols) = (lp.rows, lp.inputs);
+    let layer_err = |reason: String| Error::Layer {
+        layer: lp.name.clone(),
+        reason,
+    };
+    if stats.cols() != cols {
+        return Err(layer_err(format!(
+            "calibration statistics of {} inputs for a layer of {cols}",
+            stats.cols()
+        )));
+    }
+    // The update's factor (also the OBS score's).
+    let factor = if s.needs_hessian() {
+        let h = stats
+            .hessian()
+            .ok_or_else(|| layer_err("the OBS update and score need the inputs' Hessian".into()))?;
+        Some(Factor::new(h, cols, DAMP).map_err(|e| layer_err(format!("calibration: {e}")))?)
+    } else {
+        None
+    };
+    let scores = scores(s.prune_score, stats, factor.as_ref(), w, cols);
+    let group = if s.per_row {
+        Group::Row
+    } else if s.balance {
+        Group::Pes(pes)
+    } else {
+        Group::Layer
+    };
+    let mut masked = w.to_vec();
+    let prune = eie_prune::prune_scored(&mut masked, &scores, rows, cols, rule, group).map_err(
+        |error| Error::Prune {
+            layer: lp.name.clone(),
+            error,
+        },
+    )?;
+    drop(scores);
+    let mut guard = None;
+    let pruned = match factor.as_ref().filter(|_| s.update == Update::Obs) {
+        None => masked.clone(),
+        Some(f) => {
+            let mut p = w.to_vec();
+            compensate(&mut p, rows, f, &|r, c, v| {
+                if masked[r * cols + c] != 0.0 { v } else { 0.0 }
+            })
+            .map_err(|e| layer_err(format!("calibration: {e}")))?;
+            guard = stats.keep_better(w, &mut p, &masked);
+            p
+        }
+    };
+    Ok(Pruned {
+        factor,
+        masked,
+        pruned,
+        prune,
+        guard,
+    })
+}
+
+/// Prunes `w` (`lp`'s `[rows, inputs]` matrix) in place by `lp`'s score, group and update
+/// with `stats` (the calibration of its inputs), the updated survivors rounded to the
+/// weights' dtype: a round of retraining's pruning when the layer is calibrated. Pruned
+/// weights are exactly zero.
+pub fn prune_calibrated(
+    lp: &LayerPlan,
+    w: &mut [f32],
+    rule: Rule,
+    pes: usize,
+    stats: &Stats,
+) -> Result<PruneReport> {
+    let p = prune_step(lp, w, rule, pes, stats)?;
+    for ((v, &m), &u) in w.iter_mut().zip(&p.masked).zip(&p.pruned) {
+        *v = if m != 0.0 { round_to(lp.dtype, u) } else { 0.0 };
+    }
+    Ok(p.prune)
+}
+
+/// A round of retraining's pruning of `w` (`lp`'s `[rows, inputs]` matrix, in place):
+/// with `stats` (a calibrated layer) by [`prune_calibrated`], else by
+/// [`crate::prune_matrix`].
+pub fn prune_retrained(
+    lp: &LayerPlan,
+    w: &mut [f32],
+    rule: Rule,
+    pes: usize,
+    stats: Option<&Stats>,
+) -> Result<PruneReport> {
+    match stats {
+        Some(stats) => prune_calibrated(lp, w, rule, pes, stats),
+        None => {
+            crate::prune_matrix(w, lp.rows, lp.inputs, rule, &lp.settings, pes).map_err(|error| {
+                Error::Prune {
+                    layer: lp.name.clone(),
+                    error,
+                }
+            })
+        }
+    }
+}
+
+/// Retraining's weight sharing of `lp`'s survivors `values` (at flat `positions`) and folded
+/// bias: [`codebook_retrained`], every value taking its nearest shared value (the sharing's
+/// error is left to centroid fine-tuning, not to the update). Without `stats`,
+/// [`crate::share`].
+pub fn share_retrained(
+    lp: &LayerPlan,
+    positions: &[u64],
+    values: &[f32],
+    bias: &[f32],
+    stats: Option<&Stats>,
+) -> Result<Shared> {
+    let book = codebook_retrained(lp, positions, values, bias, stats)?;
+    Ok(assign(&book, values, bias))
+}
+
+/// Retraining's codebook of `lp`'s survivors `values` (at flat `positions`) and folded bias:
+/// the pipeline's clustering, weighted by each survivor's column energy when `lp` asks for
+/// it and `stats` are given. Without `stats`, [`crate::codebook`].
+pub fn codebook_retrained(
+    lp: &LayerPlan,
+    positions: &[u64],
+    values: &[f32],
+    bias: &[f32],
+    stats: Option<&Stats>,
+) -> Result<Codebook> {
+    let bias_dtype = lp.bias.as_ref().map(|b| b.dtype);
+    let weights = stats
+        .and_then(|st| codebook_weights(lp.settings.codebook_weight, st, positions, lp.inputs));
+    weighted_codebook(
+        &lp.name,
+        values,
+        bias,
+        weights.as_ref().map(|(w, b)| (w.as_slice(), *b)),
+        &lp.settings,
+        lp.dtype,
+        bias_dtype,
+    )
 }
 
 /// Each weight's pruning score: |w|, or |w| times its column's factor over the factors'

@@ -16,7 +16,10 @@ pub mod settings;
 mod share;
 mod verify;
 
-pub use calibrated::{Calibration, CalibrationReport, DAMP};
+pub use calibrated::{
+    Calibration, CalibrationReport, DAMP, codebook_retrained, prune_calibrated, prune_retrained,
+    share_retrained,
+};
 pub use compress::{
     Compressed, Decided, Job, Retrained, Timings, compress, compress_one, prune_matrix, source_info,
 };

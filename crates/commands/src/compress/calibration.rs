@@ -133,12 +133,6 @@ impl Request {
             return Ok(None);
         }
         // What calibration does not run on yet, said before asking for samples.
-        if self.retrain {
-            return Err(Error::NotApplicable {
-                option: "--calibration",
-                applies_to: "compression without --retrain (retraining decides the weights itself; calibrated retraining is not implemented yet): prune_score activation, update obs and codebook_weight activation too".into(),
-            });
-        }
         if described {
             return Err(Error::NotApplicable {
                 option: "--calibration",

@@ -11,7 +11,7 @@ use eie_evaluate::decoder::{
     DecoderRetraining, DecoderShape, Measure, NamedTensor, retrain_decoder, tensor_names,
 };
 use eie_evaluate::encoder::{EncoderRetraining, EncoderShape, retrain_encoder};
-use eie_pipeline::{Observer, Plan, Retrained};
+use eie_pipeline::{Calibration, Observer, Plan, Retrained};
 use eie_transformer::{Dense, Folder, Linear, SentenceConfig};
 
 use super::language::{Language, Retrainee, Training};
@@ -97,6 +97,7 @@ pub(super) fn retrain(
     plan: &Plan,
     settings: &RetrainSettings,
     pes: usize,
+    calibration: Option<&Calibration>,
     observer: &dyn Observer,
 ) -> Result<(Retrained, Vec<Measured>)> {
     let student = language.student.as_ref().expect("checked when resolved");
@@ -153,6 +154,7 @@ pub(super) fn retrain(
                     settings,
                     observer,
                     teacher: teacher.as_ref().map(|(s, v)| (s, &v[..])),
+                    calibration,
                 };
                 retrain_decoder(values(&language.folder, shape)?, &job, measure)
             }
@@ -178,6 +180,7 @@ pub(super) fn retrain(
                     settings,
                     observer,
                     teacher: teacher.as_ref().map(|(s, v)| (s, &v[..])),
+                    calibration,
                 };
                 retrain_encoder(values, &job, measure)
             }

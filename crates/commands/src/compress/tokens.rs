@@ -166,6 +166,7 @@ impl Resolved {
             measure: Some(&measure),
             settings,
             observer,
+            calibration: None,
         };
         let result = retrain(net.clone(), &job, &mut Vec::new());
         match (result, failed.into_inner()) {

@@ -5,7 +5,7 @@
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use eie_pipeline::{LayerPlan, Observer, Retrained};
+use eie_pipeline::{Calibration, LayerPlan, Observer, Retrained};
 
 use super::model::{Decoder, NamedTensor};
 use super::shape::DecoderShape;
@@ -35,6 +35,9 @@ pub struct DecoderRetraining<'a> {
     pub teacher: Option<(&'a DecoderShape, &'a [NamedTensor])>,
     /// Told each epoch's progress.
     pub observer: &'a dyn Observer,
+    /// Calibration statistics of the layers whose settings use them (their pruning's
+    /// score, group and update, their codebook's weights).
+    pub calibration: Option<&'a Calibration>,
 }
 
 /// The decoder as retraining's student: windows of `context + 1` tokens at a stride of the
@@ -129,6 +132,7 @@ pub fn retrain_decoder(
         pes: job.pes,
         settings: job.settings,
         observer: job.observer,
+        calibration: job.calibration,
     };
     retrain_student(&student, values, &job, measure)
 }

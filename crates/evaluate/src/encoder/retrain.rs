@@ -5,7 +5,7 @@
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use eie_pipeline::{LayerPlan, Observer, Retrained};
+use eie_pipeline::{Calibration, LayerPlan, Observer, Retrained};
 
 use super::model::{Encoder, EncoderShape};
 use crate::decoder::NamedTensor;
@@ -36,6 +36,9 @@ pub struct EncoderRetraining<'a> {
     pub teacher: Option<(&'a EncoderShape, &'a [NamedTensor])>,
     /// Told each epoch's progress.
     pub observer: &'a dyn Observer,
+    /// Calibration statistics of the layers whose settings use them (their pruning's
+    /// score, group and update, their codebook's weights).
+    pub calibration: Option<&'a Calibration>,
 }
 
 impl Streamed for Encoder {
@@ -226,6 +229,7 @@ pub fn retrain_encoder(
         pes: job.pes,
         settings: job.settings,
         observer: job.observer,
+        calibration: job.calibration,
     };
     retrain_student(&student, values, &job, measure)
 }

@@ -22,5 +22,5 @@ pub(crate) mod student;
 mod tests;
 
 pub use run::{MeasureStage, Retraining, retrain};
-pub(crate) use run::{decided_layer, round_rules};
+pub(crate) use run::{calibrated, decided_layer, round_rules};
 pub use settings::{MAX_ROUNDS, RETRAIN_KNOBS, RetrainChoices, RetrainSettings};

@@ -8,8 +8,8 @@ use eie_checkpoint::{Header, bias_name, round_to};
 use eie_dataset::Dataset;
 use eie_model::Network;
 use eie_pipeline::{
-    Codebook, Decided, LayerPlan, Observer, Pruning, Retrained, Shared, assign, codebook,
-    representable, share,
+    Calibration, Codebook, Decided, LayerPlan, Observer, Pruning, Retrained, Shared, assign,
+    codebook_retrained, prune_retrained, representable, share_retrained,
 };
 use eie_prune::{Global, PruneReport, Rule};
 
@@ -132,6 +132,9 @@ pub struct Retraining<'a> {
     pub settings: &'a RetrainSettings,
     /// Told each epoch's progress.
     pub observer: &'a dyn Observer,
+    /// Calibration statistics of the layers whose settings use them: those layers are
+    /// pruned by their score, group and update, and shared by their weighted codebook.
+    pub calibration: Option<&'a Calibration>,
 }
 
 /// Retrains `net` (the planned layers, as read from their checkpoint) as `job` says,
@@ -243,20 +246,8 @@ impl Run<'_, '_> {
                 .zip(plans)
                 .zip(rules.into_iter().zip(reports.iter_mut()))
             {
-                *report = Some(
-                    eie_pipeline::prune_matrix(
-                        l.weight,
-                        l.outputs,
-                        l.inputs,
-                        rule,
-                        &p.settings,
-                        self.job.pes,
-                    )
-                    .map_err(|error| eie_pipeline::Error::Prune {
-                        layer: p.name.clone(),
-                        error,
-                    })?,
-                );
+                let stats = calibrated(self.job.calibration, p)?;
+                *report = Some(prune_retrained(p, l.weight, rule, self.job.pes, stats)?);
             }
             let round = if rounds > 1 {
                 format!(", round {}/{rounds}", r + 1)
@@ -282,7 +273,6 @@ impl Run<'_, '_> {
         let mut shares = Vec::with_capacity(plans.len());
         let mut layers = Vec::with_capacity(plans.len());
         for (i, (l, p)) in net.layers().iter().zip(plans).enumerate() {
-            let bias_dtype = p.bias.as_ref().map(|b| b.dtype);
             let positions: Vec<u64> = (0..l.weight.len() as u64)
                 .filter(|&i| l.weight[i as usize] != 0.0)
                 .collect();
@@ -293,7 +283,13 @@ impl Run<'_, '_> {
             };
             let sh = match books {
                 Some(books) => assign(&books[i], &values, bias),
-                None => share(&p.name, &values, bias, &p.settings, p.dtype, bias_dtype)?,
+                None => share_retrained(
+                    p,
+                    &positions,
+                    &values,
+                    bias,
+                    calibrated(self.job.calibration, p)?,
+                )?,
             };
             let mut codes = vec![0u8; l.weight.len()];
             for (&pos, &c) in positions.iter().zip(&sh.codes) {
@@ -391,20 +387,16 @@ impl Run<'_, '_> {
         let mut held = Vec::with_capacity(plans.len());
         let mut survivors = Vec::with_capacity(plans.len());
         for (l, p) in net.layers().iter().zip(plans) {
-            let values: Vec<f32> = l.weight.iter().copied().filter(|&w| w != 0.0).collect();
+            let positions: Vec<u64> = (0..l.weight.len() as u64)
+                .filter(|&i| l.weight[i as usize] != 0.0)
+                .collect();
+            let values: Vec<f32> = positions.iter().map(|&i| l.weight[i as usize]).collect();
             let bias: &[f32] = match (&p.bias, &l.bias) {
                 (Some(_), Some(b)) => b,
                 _ => &[],
             };
-            let bias_dtype = p.bias.as_ref().map(|b| b.dtype);
-            books.push(codebook(
-                &p.name,
-                &values,
-                bias,
-                &p.settings,
-                p.dtype,
-                bias_dtype,
-            )?);
+            let stats = calibrated(self.job.calibration, p)?;
+            books.push(codebook_retrained(p, &positions, &values, bias, stats)?);
             held.push(Held {
                 weights: vec![false; l.weight.len()],
                 bias: !bias.is_empty(),
@@ -463,6 +455,24 @@ pub(crate) fn decided_layer(
             ..prune
         },
         shared,
+    }
+}
+
+/// The calibration statistics of layer `p` when its settings use them (an error when they
+/// were not gathered), none when they do not.
+pub(crate) fn calibrated<'c>(
+    calibration: Option<&'c Calibration>,
+    p: &LayerPlan,
+) -> Result<Option<&'c eie_calibrate::Stats>> {
+    if !p.settings.needs_calibration() {
+        return Ok(None);
+    }
+    match calibration.and_then(|c| c.layers.get(&p.name)) {
+        Some(s) => Ok(Some(s)),
+        None => Err(Error::Layer {
+            layer: p.name.clone(),
+            reason: "its settings use calibration statistics, which were not gathered (give --calibration)".into(),
+        }),
     }
 }
 

@@ -14,10 +14,12 @@ use burn::optim::GradientsParams;
 use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use eie_checkpoint::round_to;
-use eie_pipeline::{LayerPlan, Observer, Retrained, prune_matrix, representable, share};
+use eie_pipeline::{
+    Calibration, LayerPlan, Observer, Retrained, prune_retrained, representable, share_retrained,
+};
 use eie_prune::PruneReport;
 
-use super::{RetrainSettings, decided_layer, round_rules};
+use super::{RetrainSettings, calibrated, decided_layer, round_rules};
 use crate::decoder::NamedTensor;
 use crate::error::{Error, Result};
 use crate::model::{to_vec, transpose};
@@ -62,6 +64,8 @@ pub(crate) struct Job<'a> {
     pub settings: &'a RetrainSettings,
     /// Told each epoch's progress.
     pub observer: &'a dyn Observer,
+    /// Calibration statistics of the layers whose settings use them.
+    pub calibration: Option<&'a Calibration>,
 }
 
 /// A stage's values, to be measured by the caller (named as the classifiers' stages are).
@@ -118,18 +122,9 @@ pub(crate) fn retrain_student<S: Student>(
         let weights: Vec<&[f32]> = index.iter().map(|p| &values[p.weight].values[..]).collect();
         let rules = round_rules(&weights, job.plans, t, &std0)?;
         for (k, (at, p)) in index.iter().zip(job.plans).enumerate() {
-            let report = prune_matrix(
-                &mut values[at.weight].values,
-                p.rows,
-                p.inputs,
-                rules[k],
-                &p.settings,
-                job.pes,
-            )
-            .map_err(|error| eie_pipeline::Error::Prune {
-                layer: p.name.clone(),
-                error,
-            })?;
+            let stats = calibrated(job.calibration, p)?;
+            let report =
+                prune_retrained(p, &mut values[at.weight].values, rules[k], job.pes, stats)?;
             reports[k] = Some(report);
         }
         let round = match rounds {
@@ -165,13 +160,12 @@ pub(crate) fn retrain_student<S: Student>(
             .collect();
         let kept: Vec<f32> = positions.iter().map(|&j| w[j as usize]).collect();
         let bias: Option<Vec<f32>> = at.bias.map(|b| values[b].values.clone());
-        let sh = share(
-            &p.name,
+        let sh = share_retrained(
+            p,
+            &positions,
             &kept,
             bias.as_deref().unwrap_or(&[]),
-            &p.settings,
-            p.dtype,
-            p.bias.as_ref().map(|b| b.dtype),
+            calibrated(job.calibration, p)?,
         )?;
         let mut codes = vec![0u8; w.len()];
         for (&j, &c) in positions.iter().zip(&sh.codes) {
