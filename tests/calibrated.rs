@@ -322,6 +322,33 @@ fn an_mlp_is_calibrated_on_image_samples() {
     let line = settings["layer.fc1.weight"].as_str().unwrap();
     assert!(line.contains("by |w| x ||x||, OBS update"), "{line}");
     t.run(&["verify", "calibrated-retrained"]).ok();
+    // Codebooks weighted by retraining's squared gradients: the same survivors as the plain
+    // retraining, other shared values; refused without masked fine-tuning.
+    let weighted = retrained("gradient-weighted", &["--codebook-weight", "gradient"]);
+    assert_eq!(
+        accuracy(&weighted, "masked fine-tuning"),
+        accuracy(&plain, "masked fine-tuning")
+    );
+    let books = |r: &Value| -> Vec<Value> {
+        let layers = r["layers"].as_array().unwrap();
+        layers
+            .iter()
+            .map(|l| l["quantization"]["centroids"].clone())
+            .collect()
+    };
+    assert_ne!(books(&weighted), books(&plain));
+    let inspect = json(t.run(&["inspect", "gradient-weighted", "--json"]).ok());
+    let line = inspect["settings"]["layer.fc1.weight"].as_str().unwrap();
+    assert!(line.contains("weighted by squared gradients"), "{line}");
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "no",
+        "--codebook-weight",
+        "gradient",
+    ])
+    .fails_with(&["--codebook-weight gradient", "--retrain"]);
 }
 
 /// What calibration refuses, by name, before any work.

@@ -885,6 +885,22 @@ fn compress_retrains_a_decoder_on_the_next_token_loss() {
     assert_eq!(bl(1), dl(1), "the same pruning");
     assert_ne!(bl(2), dl(2), "another teacher, other targets");
     compress("no-distill", &["--teacher", big]).fails_with(&["--teacher", "only with --distill"]);
+    // A codebook weighted by the last epoch's squared gradients: the same retrained
+    // survivors, other shared values.
+    let g = json(compress("gradient", &["--codebook-weight", "gradient", "--json"]).ok());
+    let gl = |i: usize| g["accuracy"]["stages"][i]["loss"].as_f64().unwrap();
+    assert_eq!(gl(2), loss(2), "the same masked fine-tuning");
+    let centroids = |r: &serde_json::Value| r["layers"][0]["quantization"]["centroids"].clone();
+    assert_ne!(centroids(&g), centroids(&r));
+    let line = json(
+        t.run(&["inspect", t.path("gradient").to_str().unwrap(), "--json"])
+            .ok(),
+    )["settings"]["layer.model.layers.0.self_attn.q_proj.weight"]
+        .clone();
+    assert!(
+        line.to_string().contains("weighted by squared gradients"),
+        "{line}"
+    );
     compress("self-taught", &["--teacher", &text["text:".len()..]])
         .fails_with(&["--teacher", "expected a Hugging Face model folder"]);
     let recipe = t.write("incremental.toml", b"[retrain]\nshare_schedule = [0.5]\n");

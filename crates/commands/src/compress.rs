@@ -15,8 +15,8 @@ use eie_evaluate::{
 use eie_images::Fit;
 use eie_pipeline::output::{Inputs, Layout, REPORT_FILE, Staging, check_out_dir, load_bundle};
 use eie_pipeline::{
-    Assignments, Calibration, Job, LayerSettings, MadeBy, Observer, Plan, Provenance, Recipe,
-    RunSettings, Timings,
+    Assignments, Calibration, CodebookWeight, Job, LayerSettings, MadeBy, Observer, Plan,
+    Provenance, Recipe, RunSettings, Timings,
 };
 use eie_simulate::Arith;
 use serde::Serialize;
@@ -108,6 +108,26 @@ impl Request {
             calibration: None,
             teacher: None,
         }
+    }
+}
+
+/// A codebook weighted by squared gradients (`codebook_weight gradient`) takes them from
+/// retraining's last epoch of masked fine-tuning: without one, refused by name before any
+/// work.
+fn check_gradient_weights(plan: &Plan, retrain: Option<&RetrainSettings>) -> Result<()> {
+    let weighted = plan
+        .layers
+        .iter()
+        .find(|l| l.settings.codebook_weight == CodebookWeight::Gradient);
+    match (weighted, retrain) {
+        (Some(l), s) if s.is_none_or(|s| s.fine_tune.epochs == 0) => Err(Error::NotApplicable {
+            option: "--codebook-weight gradient",
+            applies_to: format!(
+                "retraining with masked fine-tuning (--retrain, at least one epoch), whose last epoch's squared gradients weight the codebook; layer {} asks for it",
+                l.name
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -352,6 +372,7 @@ impl Request {
             });
             let (plan, language) =
                 self.resolve_language(folder, teacher, &request, &run, retrain.as_ref())?;
+            check_gradient_weights(&plan, retrain.as_ref())?;
             plan.check_fits(&self.fit)?;
             let calibrating =
                 self.resolve_calibration(&ck, &plan, Some(&language.folder), false, true)?;
@@ -412,6 +433,7 @@ impl Request {
         }
         let mut warnings = Vec::new();
         let retrain = self.classifier_retrain(recipe.as_ref(), base.seed, &mut warnings)?;
+        check_gradient_weights(&plan, retrain.as_ref())?;
         // A description, --layers or a recipe's select chose the layers: not the default.
         let chosen = arch.is_some() || self.selects_layers(recipe.as_ref());
         let calibrating =

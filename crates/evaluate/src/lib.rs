@@ -42,4 +42,4 @@ pub use stages::{
     check_whole_network, description_of, eie_stage, float_stages, is_retraining,
     kept_values_changed, network_of, stage_reports, token_float_stages,
 };
-pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train, train_samples};
+pub use train::{EpochStats, Held, MAX_BATCH, Mode, TrainConfig, train};

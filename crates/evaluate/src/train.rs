@@ -88,6 +88,83 @@ pub(crate) fn check_common(batch_size: usize, lr: f64) -> Result<()> {
     Ok(())
 }
 
+/// Squared gradients summed over the steps of an epoch (the empirical Fisher information's
+/// diagonal, what `codebook_weight gradient` weights a codebook by), per trained matrix and
+/// its bias, in burn's layout until [`SquaredGradients::values`].
+#[derive(Debug, Default)]
+pub(crate) struct SquaredGradients {
+    weights: Vec<Option<Tensor<2>>>,
+    biases: Vec<Option<Tensor<1>>>,
+}
+
+impl SquaredGradients {
+    /// Adds matrix `k`'s gradient `g` (burn's layout), squared.
+    pub(crate) fn add_weight(&mut self, k: usize, g: &Tensor<2>) {
+        add_square(&mut self.weights, k, g);
+    }
+
+    /// Adds bias `k`'s gradient, squared.
+    pub(crate) fn add_bias(&mut self, k: usize, g: &Tensor<1>) {
+        add_square(&mut self.biases, k, g);
+    }
+
+    /// Matrix `k`'s sums (burn's `[in, out]` layout) and its bias's, when it had gradients.
+    pub(crate) fn values(&self, k: usize) -> Result<Squares> {
+        let w = match self.weights.get(k).and_then(Option::as_ref) {
+            Some(t) => Some(crate::model::to_vec(t.clone())?),
+            None => None,
+        };
+        let b = match self.biases.get(k).and_then(Option::as_ref) {
+            Some(t) => Some(crate::model::to_vec(t.clone())?),
+            None => None,
+        };
+        Ok((w, b))
+    }
+}
+
+/// A matrix's squared-gradient sums and its bias's, each when it had gradients.
+pub(crate) type Squares = (Option<Vec<f32>>, Option<Vec<f32>>);
+
+fn add_square<const D: usize>(sums: &mut Vec<Option<Tensor<D>>>, k: usize, g: &Tensor<D>) {
+    if sums.len() <= k {
+        sums.resize_with(k + 1, || None);
+    }
+    let sq = g.clone().powf_scalar(2.0);
+    sums[k] = Some(match sums[k].take() {
+        Some(s) => s + sq,
+        None => sq,
+    });
+}
+
+/// What each survivor (at flat `positions` of a `[rows, cols]` matrix, PyTorch's layout) and
+/// each folded bias value counts for in a gradient-weighted codebook: its squared gradients
+/// `squares` (PyTorch's layout), and the mean of the bias's (`bias`); a weight that saw no
+/// gradient counts a millionth of the mean, so that every value still counts.
+pub(crate) fn gradient_weights(
+    squares: &[f32],
+    positions: &[u64],
+    bias: Option<&[f32]>,
+) -> (Vec<f64>, f64) {
+    let live: Vec<f64> = positions
+        .iter()
+        .map(|&p| squares[p as usize] as f64)
+        .filter(|&v| v > 0.0)
+        .collect();
+    let mean = match live.is_empty() {
+        true => 1.0,
+        false => live.iter().sum::<f64>() / live.len() as f64,
+    };
+    let floor = 1e-6 * mean;
+    let w = positions
+        .iter()
+        .map(|&p| (squares[p as usize] as f64).max(floor))
+        .collect();
+    let b = bias.filter(|b| !b.is_empty()).map_or(mean, |b| {
+        b.iter().map(|&v| v as f64).sum::<f64>() / b.len() as f64
+    });
+    (w, b.max(floor))
+}
+
 /// One epoch's figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochStats {
@@ -193,17 +270,18 @@ pub fn train(
     mode: Mode,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Vec<EpochStats>> {
-    train_samples(net, Samples::Dataset(data), cfg, mode, on_epoch)
+    train_samples(net, Samples::Dataset(data), cfg, mode, on_epoch, None)
 }
 
 /// [`train`] on any [`Samples`]: a dataset's, or a token model's windows of text (an epoch
 /// a pass over the windows in a seeded order; its loss and accuracy per token).
-pub fn train_samples(
+pub(crate) fn train_samples(
     net: &mut Network,
     data: Samples,
     cfg: &TrainConfig,
     mode: Mode,
     on_epoch: &mut dyn FnMut(&EpochStats),
+    mut squares: Option<&mut SquaredGradients>,
 ) -> Result<Vec<EpochStats>> {
     cfg.validate()?;
     data.check(net)?;
@@ -263,15 +341,25 @@ pub fn train_samples(
                 .count();
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &model);
-            for (w, m) in model.weights.iter().zip(&masks) {
+            // The last epoch's squared gradients, when asked for.
+            let mut gather = squares.as_deref_mut().filter(|_| epoch == cfg.epochs);
+            for (k, (w, m)) in model.weights.iter().zip(&masks).enumerate() {
                 if let Some(g) = grads.remove::<2>(w.id) {
-                    grads.register(w.id, g * m.clone());
+                    let g = g * m.clone();
+                    if let Some(sq) = gather.as_deref_mut() {
+                        sq.add_weight(k, &g);
+                    }
+                    grads.register(w.id, g);
                 }
             }
             // A bias without a gradient is one the optimizer leaves as it is.
             for (i, b) in model.biases.iter().enumerate() {
                 if let (true, Some(b)) = (mode.holds_bias(i), b) {
                     grads.remove::<1>(b.id);
+                } else if let (Some(sq), Some(b)) = (gather.as_deref_mut(), b)
+                    && let Some(g) = grads.get::<1>(b.id)
+                {
+                    sq.add_bias(i, &g);
                 }
             }
             model = optim.step(cfg.lr, model, grads);
@@ -301,4 +389,41 @@ pub fn train_samples(
     }
     model.store(net)?;
     Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Survivors count their squared gradients; one that saw none a millionth of the live
+    /// mean; the bias its own mean, or the survivors' without one.
+    #[test]
+    fn gradient_weights_floor_the_unseen_and_average_the_bias() {
+        let squares = [4.0, 0.0, 2.0, 9.0, 0.0, 6.0];
+        let (w, b) = gradient_weights(&squares, &[0, 1, 2, 5], Some(&[1.0, 3.0]));
+        assert_eq!(w, vec![4.0, 4e-6, 2.0, 6.0]);
+        assert_eq!(b, 2.0);
+        let (_, b) = gradient_weights(&squares, &[0, 2], None);
+        assert_eq!(b, 3.0);
+        let (w, b) = gradient_weights(&[0.0; 3], &[0, 2], Some(&[]));
+        assert_eq!((w, b), (vec![1e-6, 1e-6], 1.0));
+    }
+
+    /// Squared gradients add up, step by step, per matrix and bias.
+    #[test]
+    fn squared_gradients_sum_each_step() {
+        let d = Device::flex();
+        let mut sq = SquaredGradients::default();
+        let g = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -2.0], [1, 2]), &d);
+        sq.add_weight(1, &g);
+        sq.add_weight(1, &g.clone().mul_scalar(2.0));
+        sq.add_bias(
+            1,
+            &Tensor::<1>::from_data(TensorData::new(vec![3.0f32], [1]), &d),
+        );
+        let (w, b) = sq.values(1).unwrap();
+        assert_eq!(w, Some(vec![5.0, 20.0]));
+        assert_eq!(b, Some(vec![9.0]));
+        assert_eq!(sq.values(0).unwrap(), (None, None));
+    }
 }

@@ -285,39 +285,81 @@ pub fn prune_retrained(
     }
 }
 
+/// What each value of a retrained layer counts for in its codebook, when its settings weight
+/// it: the calibration statistics (`codebook_weight activation`), or the survivors' squared
+/// gradients and one weight for every folded bias value (`codebook_weight gradient`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sensitivity<'a> {
+    /// The layer's calibration statistics.
+    pub stats: Option<&'a Stats>,
+    /// A weight per survivor, and one for the folded bias's values.
+    pub gradients: Option<(&'a [f64], f64)>,
+}
+
 /// Retraining's weight sharing of `lp`'s survivors `values` (at flat `positions`) and folded
 /// bias: [`codebook_retrained`], every value taking its nearest shared value (the sharing's
-/// error is left to centroid fine-tuning, not to the update). Without `stats`,
-/// [`crate::share`].
+/// error is left to centroid fine-tuning, not to the update). Unweighted, [`crate::share`].
 pub fn share_retrained(
     lp: &LayerPlan,
     positions: &[u64],
     values: &[f32],
     bias: &[f32],
-    stats: Option<&Stats>,
+    by: Sensitivity,
 ) -> Result<Shared> {
-    let book = codebook_retrained(lp, positions, values, bias, stats)?;
+    let book = codebook_retrained(lp, positions, values, bias, by)?;
     Ok(assign(&book, values, bias))
 }
 
 /// Retraining's codebook of `lp`'s survivors `values` (at flat `positions`) and folded bias:
-/// the pipeline's clustering, weighted by each survivor's column energy when `lp` asks for
-/// it and `stats` are given. Without `stats`, [`crate::codebook`].
+/// the pipeline's clustering, each value weighted as `lp`'s `codebook_weight` asks (by its
+/// column's calibration energy, or by its squared gradients); a weighting whose data `by`
+/// lacks is an error. Unweighted, [`crate::codebook`].
 pub fn codebook_retrained(
     lp: &LayerPlan,
     positions: &[u64],
     values: &[f32],
     bias: &[f32],
-    stats: Option<&Stats>,
+    by: Sensitivity,
 ) -> Result<Codebook> {
     let bias_dtype = lp.bias.as_ref().map(|b| b.dtype);
-    let weights = stats
-        .and_then(|st| codebook_weights(lp.settings.codebook_weight, st, positions, lp.inputs));
+    let missing = |what: &str| Error::Layer {
+        layer: lp.name.clone(),
+        reason: format!(
+            "its codebook is weighted by {what}, which this run did not gather ({})",
+            match lp.settings.codebook_weight {
+                CodebookWeight::Gradient => "give --retrain with masked fine-tuning epochs",
+                _ => "give --calibration",
+            }
+        ),
+    };
+    let activation;
+    let weights: Option<(&[f64], f64)> = match lp.settings.codebook_weight {
+        CodebookWeight::None => None,
+        CodebookWeight::Activation => {
+            let st = by.stats.ok_or_else(|| missing("calibration energy"))?;
+            activation = codebook_weights(CodebookWeight::Activation, st, positions, lp.inputs);
+            activation.as_ref().map(|(w, b)| (w.as_slice(), *b))
+        }
+        CodebookWeight::Gradient => {
+            let (w, b) = by.gradients.ok_or_else(|| missing("squared gradients"))?;
+            if w.len() != values.len() {
+                return Err(Error::Layer {
+                    layer: lp.name.clone(),
+                    reason: format!(
+                        "{} squared gradients for {} survivors",
+                        w.len(),
+                        values.len()
+                    ),
+                });
+            }
+            Some((w, b))
+        }
+    };
     weighted_codebook(
         &lp.name,
         values,
         bias,
-        weights.as_ref().map(|(w, b)| (w.as_slice(), *b)),
+        weights,
         &lp.settings,
         lp.dtype,
         bias_dtype,
@@ -362,7 +404,7 @@ fn codebook_weights(
     positions: &[u64],
     cols: usize,
 ) -> Option<(Vec<f64>, f64)> {
-    if weight == CodebookWeight::None {
+    if weight != CodebookWeight::Activation {
         return None;
     }
     let sq = stats.sq_norms();

@@ -27,7 +27,7 @@ use crate::observer::Observer;
 use crate::plan::{LayerPlan, Plan};
 use crate::provenance::Provenance;
 use crate::report::{LayerOutcome, LayerReport, Report, deep_compression_entries};
-use crate::settings::{LayerSettings, Pruning, RunSettings};
+use crate::settings::{CodebookWeight, LayerSettings, Pruning, RunSettings};
 use crate::share::{Shared, share};
 
 /// A compress run, resolved.
@@ -461,6 +461,12 @@ fn compress_layer(
     // Prune (or take the decided survivors), in storage order, and the folded bias.
     let t = Instant::now();
     let mut calibration = None;
+    if matches!(source, Source::Prune(_)) && s.codebook_weight == CodebookWeight::Gradient {
+        return Err(Error::Layer {
+            layer: name.clone(),
+            reason: "its codebook is weighted by squared gradients (codebook_weight gradient), which only retraining gathers: give --retrain".into(),
+        });
+    }
     let (positions, values, prune, bias, decided_shared, tuned_bias) = match source {
         Source::Prune(rule) if s.needs_calibration() => {
             let stats = stats.ok_or_else(|| Error::Layer {

@@ -17,8 +17,8 @@ mod share;
 mod verify;
 
 pub use calibrated::{
-    Calibration, CalibrationReport, DAMP, codebook_retrained, prune_calibrated, prune_retrained,
-    share_retrained,
+    Calibration, CalibrationReport, DAMP, Sensitivity, codebook_retrained, prune_calibrated,
+    prune_retrained, share_retrained,
 };
 pub use compress::{
     Compressed, Decided, Job, Retrained, Timings, compress, compress_one, prune_matrix, source_info,

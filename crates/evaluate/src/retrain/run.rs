@@ -8,17 +8,19 @@ use eie_checkpoint::{Header, bias_name, round_to};
 use eie_dataset::Dataset;
 use eie_model::Network;
 use eie_pipeline::{
-    Calibration, Codebook, Decided, LayerPlan, Observer, Pruning, Retrained, Shared, assign,
-    codebook_retrained, prune_retrained, representable, share_retrained,
+    Calibration, Codebook, CodebookWeight, Decided, LayerPlan, Observer, Pruning, Retrained,
+    Sensitivity, Shared, assign, codebook_retrained, prune_retrained, representable,
+    share_retrained,
 };
 use eie_prune::{Global, PruneReport, Rule};
 
 use super::settings::RetrainSettings;
 use crate::error::{Error, Result};
+use crate::model::pytorch_layout;
 use crate::samples::Samples;
 use crate::share::{SharedLayer, apply_shared, fine_tune_centroids_on};
 use crate::stages::StageAccuracy;
-use crate::train::{EpochStats, Held, Mode, train_samples};
+use crate::train::{EpochStats, Held, Mode, SquaredGradients, gradient_weights, train_samples};
 
 /// The per-layer rule of one round at progress `t` of the schedule, for each planned
 /// matrix's `weights`. A threshold rule keeps its original standard deviation `std0` (of the
@@ -162,6 +164,7 @@ pub fn retrain(
         job: *job,
         data,
         stages,
+        squares: None,
     };
     let before: Vec<u64> = net
         .layers()
@@ -190,6 +193,9 @@ struct Run<'a, 's> {
     job: Retraining<'a>,
     data: Samples<'a>,
     stages: &'s mut Vec<StageAccuracy>,
+    /// The last pruning round's masked fine-tuning's squared gradients, in its last epoch
+    /// (for gradient-weighted codebooks).
+    squares: Option<SquaredGradients>,
 }
 
 impl Run<'_, '_> {
@@ -210,7 +216,14 @@ impl Run<'_, '_> {
 
     /// Masked fine-tuning (in `mode`) as stage `name`, its epochs noted as they go, the
     /// weights rounded to their dtypes after it.
-    fn fine_tune(&mut self, net: &mut Network, mode: Mode, name: String) -> Result<()> {
+    /// With `squares`, its last epoch's squared gradients are summed there.
+    fn fine_tune(
+        &mut self,
+        net: &mut Network,
+        mode: Mode,
+        name: String,
+        squares: Option<&mut SquaredGradients>,
+    ) -> Result<()> {
         let mut last = None;
         let observer = self.job.observer;
         train_samples(
@@ -222,6 +235,7 @@ impl Run<'_, '_> {
                 observer.note(&epoch_line(&name, s));
                 last = Some(s.clone());
             },
+            squares,
         )?;
         round_to_dtypes(net, self.job.plans, self.job.header);
         self.stage(net, name, last)
@@ -256,10 +270,38 @@ impl Run<'_, '_> {
             };
             self.stage(net, format!("pruned{round}"), None)?;
             if settings.fine_tune.epochs > 0 {
-                self.fine_tune(net, Mode::Masked, format!("masked fine-tuning{round}"))?;
+                let weighted = plans
+                    .iter()
+                    .any(|p| p.settings.codebook_weight == CodebookWeight::Gradient);
+                let mut sq = (weighted && r + 1 == rounds).then(SquaredGradients::default);
+                let name = format!("masked fine-tuning{round}");
+                self.fine_tune(net, Mode::Masked, name, sq.as_mut())?;
+                if sq.is_some() {
+                    self.squares = sq;
+                }
             }
         }
         Ok(reports)
+    }
+
+    /// Layer `i`'s gradient weights of its survivors at `positions` (and its folded bias),
+    /// when its codebook is weighted by them and they were gathered.
+    fn gradients(
+        &self,
+        i: usize,
+        l: &eie_model::Dense,
+        p: &LayerPlan,
+        positions: &[u64],
+    ) -> Result<Option<(Vec<f64>, f64)>> {
+        let Some(sq) = self
+            .squares
+            .as_ref()
+            .filter(|_| p.settings.codebook_weight == CodebookWeight::Gradient)
+        else {
+            return Ok(None);
+        };
+        let (w, b) = sq.values(i)?;
+        Ok(w.map(|w| gradient_weights(&pytorch_layout(l, &w), positions, b.as_deref())))
     }
 
     /// Step 2: shares every layer's survivors (at once, or with the codebooks of
@@ -283,13 +325,14 @@ impl Run<'_, '_> {
             };
             let sh = match books {
                 Some(books) => assign(&books[i], &values, bias),
-                None => share_retrained(
-                    p,
-                    &positions,
-                    &values,
-                    bias,
-                    calibrated(self.job.calibration, p)?,
-                )?,
+                None => {
+                    let gradients = self.gradients(i, l, p, &positions)?;
+                    let by = Sensitivity {
+                        stats: calibrated(self.job.calibration, p)?,
+                        gradients: gradients.as_ref().map(|(w, b)| (w.as_slice(), *b)),
+                    };
+                    share_retrained(p, &positions, &values, bias, by)?
+                }
             };
             let mut codes = vec![0u8; l.weight.len()];
             for (&pos, &c) in positions.iter().zip(&sh.codes) {
@@ -395,8 +438,12 @@ impl Run<'_, '_> {
                 (Some(_), Some(b)) => b,
                 _ => &[],
             };
-            let stats = calibrated(self.job.calibration, p)?;
-            books.push(codebook_retrained(p, &positions, &values, bias, stats)?);
+            let gradients = self.gradients(books.len(), l, p, &positions)?;
+            let by = Sensitivity {
+                stats: calibrated(self.job.calibration, p)?,
+                gradients: gradients.as_ref().map(|(w, b)| (w.as_slice(), *b)),
+            };
+            books.push(codebook_retrained(p, &positions, &values, bias, by)?);
             held.push(Held {
                 weights: vec![false; l.weight.len()],
                 bias: !bias.is_empty(),
@@ -426,6 +473,7 @@ impl Run<'_, '_> {
                 net,
                 Mode::Held(&held),
                 format!("masked fine-tuning, {step}"),
+                None,
             )?;
         }
         Ok(books)

@@ -15,7 +15,8 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use eie_checkpoint::round_to;
 use eie_pipeline::{
-    Calibration, LayerPlan, Observer, Retrained, prune_retrained, representable, share_retrained,
+    Calibration, CodebookWeight, LayerPlan, Observer, Retrained, Sensitivity, prune_retrained,
+    representable, share_retrained,
 };
 use eie_prune::PruneReport;
 
@@ -24,7 +25,7 @@ use crate::decoder::NamedTensor;
 use crate::error::{Error, Result};
 use crate::model::{to_vec, transpose};
 use crate::share::{CentroidConfig, centroid_step, grouped_gradients};
-use crate::train::{Order, TrainConfig};
+use crate::train::{Order, SquaredGradients, TrainConfig, gradient_weights};
 
 /// A transformer retrained in burn: how its values become a module and back, and one step's
 /// loss and gradients.
@@ -118,6 +119,12 @@ pub(crate) fn retrain_student<S: Student>(
         .collect();
     let rounds = settings.schedule.len();
     let mut reports: Vec<Option<PruneReport>> = vec![None; index.len()];
+    // The squared gradients of the last round's last epoch, for gradient-weighted codebooks.
+    let weighted = job
+        .plans
+        .iter()
+        .any(|p| p.settings.codebook_weight == CodebookWeight::Gradient);
+    let mut squares = None;
     for (r, &t) in settings.schedule.iter().enumerate() {
         let weights: Vec<&[f32]> = index.iter().map(|p| &values[p.weight].values[..]).collect();
         let rules = round_rules(&weights, job.plans, t, &std0)?;
@@ -134,7 +141,9 @@ pub(crate) fn retrain_student<S: Student>(
         measure(&format!("pruned{round}"), &values)?;
         if settings.fine_tune.epochs > 0 {
             let name = format!("masked fine-tuning{round}");
-            masked_fine_tune(student, &mut values, &index, job, &name)?;
+            let mut sq = (weighted && r + 1 == rounds).then(SquaredGradients::default);
+            masked_fine_tune(student, &mut values, &index, job, &name, sq.as_mut())?;
+            squares = sq;
             for (at, p) in index.iter().zip(job.plans) {
                 let bias_dtype = p.bias.as_ref().map(|b| b.dtype);
                 let rounded = [
@@ -153,19 +162,30 @@ pub(crate) fn retrain_student<S: Student>(
     // Sharing: each matrix's survivors and folded bias clustered by the pipeline's own rule.
     let mut shares = Vec::with_capacity(index.len());
     let mut books: Vec<Book> = Vec::with_capacity(index.len());
-    for (at, p) in index.iter().zip(job.plans) {
+    for (k, (at, p)) in index.iter().zip(job.plans).enumerate() {
         let w = &values[at.weight].values;
         let positions: Vec<u64> = (0..w.len() as u64)
             .filter(|&j| w[j as usize] != 0.0)
             .collect();
         let kept: Vec<f32> = positions.iter().map(|&j| w[j as usize]).collect();
         let bias: Option<Vec<f32>> = at.bias.map(|b| values[b].values.clone());
+        let gradients = match &squares {
+            Some(sq) if p.settings.codebook_weight == CodebookWeight::Gradient => {
+                let (w, b) = sq.values(k)?;
+                let (o, n) = (p.rows, p.inputs);
+                w.map(|w| gradient_weights(&transpose(&w, n, o), &positions, b.as_deref()))
+            }
+            _ => None,
+        };
         let sh = share_retrained(
             p,
             &positions,
             &kept,
             bias.as_deref().unwrap_or(&[]),
-            calibrated(job.calibration, p)?,
+            Sensitivity {
+                stats: calibrated(job.calibration, p)?,
+                gradients: gradients.as_ref().map(|(w, b)| (w.as_slice(), *b)),
+            },
         )?;
         let mut codes = vec![0u8; w.len()];
         for (&j, &c) in positions.iter().zip(&sh.codes) {
@@ -304,6 +324,7 @@ fn masked_fine_tune<S: Student>(
     index: &[Planned],
     job: &Job,
     name: &str,
+    mut squares: Option<&mut SquaredGradients>,
 ) -> Result<()> {
     let cfg: &TrainConfig = &job.settings.fine_tune;
     cfg.validate()?;
@@ -333,18 +354,28 @@ fn masked_fine_tune<S: Student>(
             let (value, mut grads) = student.step(&model, batch, &device)?;
             sum += value as f64 * batch.len() as f64;
             count += batch.len();
+            // The last epoch's squared gradients, when asked for.
+            let mut gather = squares.as_deref_mut().filter(|_| epoch == cfg.epochs);
             for (_, id, matrix) in student.params(&model) {
                 let weight = ids.iter().position(|p| p.0 == id);
-                let bias = ids.iter().any(|p| p.1 == Some(id));
+                let bias = ids.iter().position(|p| p.1 == Some(id));
                 match (weight, bias, matrix) {
                     (Some(k), _, _) => {
                         if let Some(g) = grads.remove::<2>(id) {
-                            grads.register(id, g * masks[k].clone());
+                            let g = g * masks[k].clone();
+                            if let Some(sq) = gather.as_deref_mut() {
+                                sq.add_weight(k, &g);
+                            }
+                            grads.register(id, g);
                         }
                     }
-                    (None, true, _) => {}
-                    (None, false, true) => drop(grads.remove::<2>(id)),
-                    (None, false, false) => drop(grads.remove::<1>(id)),
+                    (None, Some(k), _) => {
+                        if let (Some(sq), Some(g)) = (gather.as_deref_mut(), grads.get::<1>(id)) {
+                            sq.add_bias(k, &g);
+                        }
+                    }
+                    (None, None, true) => drop(grads.remove::<2>(id)),
+                    (None, None, false) => drop(grads.remove::<1>(id)),
                 }
             }
             model = optim.step(cfg.lr, model, grads);

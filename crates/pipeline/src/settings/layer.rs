@@ -151,15 +151,20 @@ pub enum CodebookWeight {
     /// The calibration inputs' squared norm of the value's column (the diagonal of the
     /// Hessian: SqueezeLLM's sensitivity without gradients).
     Activation,
+    /// The sum of the weight's squared gradients over retraining's last epoch of masked
+    /// fine-tuning (the empirical Fisher information's diagonal, SqueezeLLM's sensitivity;
+    /// with labels, or a teacher when distilling).
+    Gradient,
 }
 
 impl CodebookWeight {
     /// The words a setting takes, in this enum's order.
-    pub const NAMES: &'static [&'static str] = &["none", "activation"];
+    pub const NAMES: &'static [&'static str] = &["none", "activation", "gradient"];
 
     fn of(word: &str) -> Self {
         match word {
             "activation" => Self::Activation,
+            "gradient" => Self::Gradient,
             _ => Self::None,
         }
     }
@@ -276,6 +281,7 @@ impl LayerSettings {
         let weighted = match self.codebook_weight {
             CodebookWeight::None => "",
             CodebookWeight::Activation => ", weighted by ||x||^2",
+            CodebookWeight::Gradient => ", weighted by squared gradients",
         };
         format!("{}{weighted}", self.plain_method_name())
     }
@@ -477,7 +483,7 @@ pub static LAYER_KNOBS: &[Knob<LayerSettings>] = &[
     Knob {
         key: "codebook_weight",
         value_name: "WEIGHT",
-        doc: "What each value counts for in the codebook: none, or activation (its column's squared calibration norm; needs --calibration).",
+        doc: "What each value counts for in the codebook: none, activation (its column's squared calibration norm; needs --calibration), or gradient (its squared gradients summed over retraining's last epoch of masked fine-tuning; needs --retrain).",
         kind: ValueKind::Choice(CodebookWeight::NAMES),
         group: None,
         scope: Scope::Everywhere,
