@@ -315,24 +315,7 @@ impl Request {
         if let Some(c) = &self.calibration {
             inputs.extend(c.data.inputs()?);
         }
-        // Distillation's teacher: a folder, its shards inputs too.
-        let teacher = match &self.teacher {
-            None => None,
-            Some(dir) => {
-                if !crate::language::is_model_folder(dir) {
-                    return Err(Error::Unfit {
-                        reason: format!(
-                            "--teacher {}: expected a Hugging Face model folder (config.json and model.safetensors)",
-                            dir.display()
-                        ),
-                    });
-                }
-                let f = eie_transformer::Folder::open(dir)?;
-                inputs.add(dir);
-                inputs.extend(Checkpoint::open(f.checkpoint.path())?.hashed_files());
-                Some(f)
-            }
-        };
+        let teacher = self.open_teacher(&mut inputs)?;
         // A language model folder (its config.json read and checked) or a checkpoint file.
         let folder = crate::language::is_model_folder(&self.model)
             .then(|| eie_transformer::Folder::open(&self.model))
@@ -401,15 +384,6 @@ impl Request {
                 language: Some(language),
                 tokens: None,
                 calibrating,
-            });
-        }
-        if teacher.is_some() {
-            return Err(Error::NotApplicable {
-                option: "--teacher",
-                applies_to: format!(
-                    "Hugging Face language model folders (decoders and sentence encoders); {} is not one",
-                    self.model.display()
-                ),
             });
         }
         let arch = self
@@ -535,6 +509,36 @@ impl Request {
             });
         }
         Ok(())
+    }
+
+    /// Distillation's teacher (`--teacher`), opened (its config checked, its checkpoint's
+    /// headers read), the folder and its shards added to the inputs: a folder, of a model a
+    /// folder is distilled from.
+    fn open_teacher(&self, inputs: &mut Inputs) -> Result<Option<eie_transformer::Folder>> {
+        let Some(dir) = &self.teacher else {
+            return Ok(None);
+        };
+        if !crate::language::is_model_folder(&self.model) {
+            return Err(Error::NotApplicable {
+                option: "--teacher",
+                applies_to: format!(
+                    "Hugging Face language model folders (decoders and sentence encoders); {} is not one",
+                    self.model.display()
+                ),
+            });
+        }
+        if !crate::language::is_model_folder(dir) {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "--teacher {}: expected a Hugging Face model folder (config.json and model.safetensors)",
+                    dir.display()
+                ),
+            });
+        }
+        let f = eie_transformer::Folder::open(dir)?;
+        inputs.add(dir);
+        inputs.extend(Checkpoint::open(f.checkpoint.path())?.hashed_files());
+        Ok(Some(f))
     }
 
     /// The plan of the layers, and the network of a described model that is not an MLP. A
@@ -787,6 +791,13 @@ impl Request {
             estimate
                 .training(weights, values, batch.min(samples))
                 .samples(samples, shape.width);
+            if retrain.is_some() && self.calibration.is_some() {
+                // Calibrated retraining holds the statistics through the training.
+                estimate.add(
+                    "the calibration statistics, held through retraining",
+                    plan.calibration_bytes(),
+                );
+            }
         }
         if let Some(range) = held {
             let samples = d.count(shape, Some(range))?;

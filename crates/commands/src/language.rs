@@ -948,6 +948,18 @@ pub(crate) fn check_encoder_teacher(
 ) -> Result<()> {
     check_same_tokens(folder, teacher, settings)?;
     check_encoder(teacher, settings)?;
+    if teacher
+        .linears()?
+        .iter()
+        .any(|s| s.name.starts_with("cls.predictions."))
+    {
+        return Err(Error::Unfit {
+            reason: format!(
+                "--teacher {}: a BERT with a masked-LM head (cls.predictions.*); a sentence encoder's teacher is one without (its pooled embeddings are the targets): save its BertModel alone",
+                teacher.dir.display()
+            ),
+        });
+    }
     SentenceConfig::of_folder(&teacher.dir, teacher.config.hidden)?;
     let (s, t) = (&folder.config, &teacher.config);
     if t.hidden != s.hidden || t.positions < context {

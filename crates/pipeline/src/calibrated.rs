@@ -327,7 +327,9 @@ pub fn codebook_retrained(
         reason: format!(
             "its codebook is weighted by {what}, which this run did not gather ({})",
             match lp.settings.codebook_weight {
-                CodebookWeight::Gradient => "give --retrain with masked fine-tuning epochs",
+                CodebookWeight::Gradient => {
+                    "they come from --retrain's last epoch of masked fine-tuning, in which the layer had no gradient"
+                }
                 _ => "give --calibration",
             }
         ),

@@ -11,6 +11,7 @@ use eie_text::Text;
 use eie_transformer::{Folder, Pooling};
 
 use super::{AccuracyReport, Request, RetrainReport};
+use crate::budget::Estimate;
 use crate::error::{Error, Result};
 use crate::language::{
     Corpus, Measured, Metric, TextReport, TextSetup, bytes_of, compressed, original, too_short,
@@ -33,6 +34,21 @@ pub(super) struct Language {
     /// Distillation's teacher when it is not the original (`--teacher`), checked against
     /// the model: the same tokenizer, and what the student learns from of the same size.
     pub teacher: Option<Folder>,
+    /// The original's stage on the text, measured once (an encoder's retraining compares
+    /// its stages with it before the images are measured).
+    pub original: std::cell::OnceCell<Measured>,
+}
+
+impl Language {
+    /// The original model's stage on the text (measured on the first call).
+    pub(super) fn original(&self) -> Result<&Measured> {
+        if let Some(m) = self.original.get() {
+            return Ok(m);
+        }
+        let (setup, corpus) = self.text.as_ref().expect("measured with a text");
+        let m = original(&self.folder, corpus, setup)?;
+        Ok(self.original.get_or_init(|| m))
+    }
 }
 
 /// The model a language model's retraining trains in burn.
@@ -110,96 +126,23 @@ impl Request {
                     TextSetup::resolve(&folder, path, self.eval_range.or(d.range), None, None)?;
                 // One stage's model at a time, and the images (smaller than the weights).
                 let mut estimate = setup.estimate(&folder, 2);
-                let mut student = None;
-                if let Some(settings) = retrain {
-                    if !settings.share_schedule.is_empty() {
-                        return Err(Error::NotApplicable {
-                            option: "the recipe's [retrain] share_schedule",
-                            applies_to: "classifiers (incremental weight sharing is not implemented for language models)".into(),
-                        });
-                    }
-                    let (a, b) = bytes_of(path, d.range)?;
-                    let batch = settings
-                        .fine_tune
-                        .batch_size
-                        .max(settings.centroids.batch_size);
-                    match setup.metric {
-                        Metric::NextToken => {
-                            let shape = crate::language::decoder_shape(&folder, setup.context)?;
-                            crate::language::check_tensors(&folder, &shape)?;
-                            let vocab = folder.config.vocab;
-                            // The decoder in burn (a step's second half on a fork of its
-                            // values) and the training text, tokenized.
-                            estimate
-                                .training(
-                                    2 * shape.parameters(vocab) as u64,
-                                    shape.window_values(vocab) as u64,
-                                    batch,
-                                )
-                                .add(
-                                    format!("{} bytes of training text, tokenized", b - a),
-                                    (b - a).saturating_mul(448),
-                                );
-                            if settings.distill {
-                                estimate.add(
-                                    "distillation's teacher (the original decoder) and a step's next-token distributions",
-                                    4 * shape.parameters(vocab) as u64
-                                        + 8 * batch as u64 * (shape.context * vocab) as u64,
-                                );
-                            }
-                            if let Some(t) = &teacher {
-                                let ts =
-                                    crate::language::check_teacher(&folder, t, settings, &shape)?;
-                                estimate.add(
-                                    format!("the teacher {}", t.dir.display()),
-                                    4 * ts.parameters(vocab) as u64,
-                                );
-                            }
-                            student = Some(Retrainee::Decoder(shape));
-                        }
-                        Metric::Sentences { pooling, .. } => {
-                            crate::language::check_encoder(&folder, settings)?;
-                            let (params, window) =
-                                eie_evaluate::encoder::sizes(&folder.config, setup.context);
-                            // The encoder in burn (its float model read first, then a
-                            // fork), the training sentences, and the teacher's embeddings.
-                            estimate
-                                .training(2 * params, window, batch)
-                                .add(
-                                    format!("{} bytes of training text, tokenized", b - a),
-                                    (b - a).saturating_mul(448),
-                                )
-                                .add(
-                                    "the original encoder, read once, and the teacher's sentence embeddings",
-                                    4 * params
-                                        + 4 * (eie_transformer::pooled::MAX_SENTENCES
-                                            * folder.config.hidden)
-                                            as u64,
-                                );
-                            if let Some(t) = &teacher {
-                                crate::language::check_encoder_teacher(
-                                    &folder,
-                                    t,
-                                    settings,
-                                    setup.context,
-                                )?;
-                                let (params, _) =
-                                    eie_evaluate::encoder::sizes(&t.config, setup.context);
-                                estimate
-                                    .add(format!("the teacher {}", t.dir.display()), 4 * params);
-                            }
-                            student = Some(Retrainee::Encoder(pooling));
-                        }
-                        Metric::Masked(_) => {
-                            return Err(Error::NotApplicable {
-                                option: "--retrain",
-                                applies_to: format!(
-                                    "LLaMA-family decoders, and encoders without a head measured by their sentence embeddings (by distillation); {} has a masked-LM head",
-                                    folder.dir.display()
-                                ),
-                            });
-                        }
-                    }
+                let student = match retrain {
+                    Some(settings) => Some(self.retrainee(
+                        &folder,
+                        teacher.as_ref(),
+                        &setup,
+                        path,
+                        settings,
+                        &mut estimate,
+                    )?),
+                    None => None,
+                };
+                if student.is_some() && self.calibration.is_some() {
+                    // Calibrated retraining holds the statistics through the training.
+                    estimate.add(
+                        "the calibration statistics, held through retraining",
+                        plan.calibration_bytes(),
+                    );
                 }
                 estimate.check(d.max_memory)?;
                 let corpus = setup.load()?;
@@ -210,66 +153,13 @@ impl Request {
             Some((setup, corpus, student)) => (Some((setup, corpus)), student),
             None => (None, None),
         };
-        let mut train = None;
-        let mut train_bytes = None;
-        if let (Some((setup, _)), Some(Retrainee::Encoder(_))) = (&text, &student) {
-            let d = self.data.as_ref().expect("a text");
-            let Spec::Text { path } = &d.spec else {
-                unreachable!("checked above")
-            };
-            let t = Text::load(path, Some(bytes_of(path, d.range)?))?;
-            let (start, end) = (t.start, t.end);
-            let (cls, sep) = setup.specials();
-            let corpus = setup.load_sentences(t)?;
-            let sentences = corpus.sentences.expect("loaded as sentences").ids;
-            let wrapped = sentences
-                .iter()
-                .map(|s| [&[cls][..], s, &[sep]].concat())
-                .collect();
-            train = Some((
-                format!("{} [bytes {start}..{end}]", d.spec),
-                Training::Sentences(wrapped),
-            ));
-            train_bytes = Some([start, end]);
-        }
-        if let (Some((setup, _)), Some(Retrainee::Decoder(shape))) = (&text, &student) {
-            let d = self.data.as_ref().expect("a text");
-            let Spec::Text { path } = &d.spec else {
-                unreachable!("checked above")
-            };
-            let t = Text::load(path, Some(bytes_of(path, d.range)?))?;
-            let ids = setup.tokenizer.encode(&t.text, false)?;
-            if let Some(p) = ids
-                .iter()
-                .position(|&id| id as usize >= folder.config.vocab)
-            {
-                return Err(Error::Unfit {
-                    reason: format!(
-                        "{} [bytes {}..{}]: token id {} at position {p} (by {}) is beyond the vocabulary of {} (config.json vocab_size)",
-                        path.display(),
-                        t.start,
-                        t.end,
-                        ids[p],
-                        setup.tokenizer.path().display(),
-                        folder.config.vocab
-                    ),
-                });
+        let (train, train_bytes) = match (&text, &student) {
+            (Some((setup, _)), Some(student)) => {
+                let (name, training, bytes) = self.training_text(&folder, setup, student)?;
+                (Some((name, training)), Some(bytes))
             }
-            if ids.len() <= shape.context {
-                return Err(too_short(
-                    "retraining: ",
-                    path,
-                    &t,
-                    ids.len(),
-                    shape.context,
-                ));
-            }
-            train = Some((
-                format!("{} [bytes {}..{}]", d.spec, t.start, t.end),
-                Training::Tokens(ids),
-            ));
-            train_bytes = Some([t.start, t.end]);
-        }
+            _ => (None, None),
+        };
         Ok((
             plan,
             Language {
@@ -279,8 +169,156 @@ impl Request {
                 train,
                 train_bytes,
                 teacher,
+                original: std::cell::OnceCell::new(),
             },
         ))
+    }
+
+    /// What retraining trains (a decoder, or a sentence encoder by distillation), every
+    /// check on the folder, its teacher and the settings done, its memory added to
+    /// `estimate`; a masked-LM encoder refused.
+    fn retrainee(
+        &self,
+        folder: &Folder,
+        teacher: Option<&Folder>,
+        setup: &TextSetup,
+        path: &std::path::Path,
+        settings: &RetrainSettings,
+        estimate: &mut Estimate,
+    ) -> Result<Retrainee> {
+        let d = self.data.as_ref().expect("a text");
+        if !settings.share_schedule.is_empty() {
+            return Err(Error::NotApplicable {
+                option: "the recipe's [retrain] share_schedule",
+                applies_to: "classifiers (incremental weight sharing is not implemented for language models)".into(),
+            });
+        }
+        let (a, b) = bytes_of(path, d.range)?;
+        let batch = settings
+            .fine_tune
+            .batch_size
+            .max(settings.centroids.batch_size);
+        match setup.metric {
+            Metric::NextToken => {
+                let shape = crate::language::decoder_shape(folder, setup.context)?;
+                crate::language::check_tensors(folder, &shape)?;
+                let vocab = folder.config.vocab;
+                // The decoder in burn (a step's second half on a fork of its
+                // values) and the training text, tokenized.
+                estimate
+                    .training(
+                        2 * shape.parameters(vocab) as u64,
+                        shape.window_values(vocab) as u64,
+                        batch,
+                    )
+                    .add(
+                        format!("{} bytes of training text, tokenized", b - a),
+                        (b - a).saturating_mul(448),
+                    );
+                if settings.distill {
+                    estimate.add(
+                        "distillation's teacher (the original decoder) and a step's next-token distributions",
+                        4 * shape.parameters(vocab) as u64
+                            + 8 * batch as u64 * (shape.context * vocab) as u64,
+                    );
+                }
+                if let Some(t) = teacher {
+                    let ts = crate::language::check_teacher(folder, t, settings, &shape)?;
+                    estimate.add(
+                        format!("the teacher {}", t.dir.display()),
+                        4 * ts.parameters(vocab) as u64,
+                    );
+                }
+                Ok(Retrainee::Decoder(shape))
+            }
+            Metric::Sentences { pooling, .. } => {
+                crate::language::check_encoder(folder, settings)?;
+                let (params, window) = eie_evaluate::encoder::sizes(&folder.config, setup.context);
+                // The encoder in burn (its float model read first, then a
+                // fork), the training sentences, and the teacher's embeddings.
+                estimate
+                    .training(2 * params, window, batch)
+                    .add(
+                        format!("{} bytes of training text, tokenized", b - a),
+                        (b - a).saturating_mul(448),
+                    )
+                    .add(
+                        "the original encoder, read once, and the teacher's sentence embeddings",
+                        4 * params
+                            + 4 * (eie_transformer::pooled::MAX_SENTENCES * folder.config.hidden)
+                                as u64,
+                    );
+                if let Some(t) = teacher {
+                    crate::language::check_encoder_teacher(folder, t, settings, setup.context)?;
+                    let (params, _) = eie_evaluate::encoder::sizes(&t.config, setup.context);
+                    estimate.add(format!("the teacher {}", t.dir.display()), 4 * params);
+                }
+                Ok(Retrainee::Encoder(pooling))
+            }
+            Metric::Masked(_) => Err(Error::NotApplicable {
+                option: "--retrain",
+                applies_to: format!(
+                    "LLaMA-family decoders, and encoders without a head measured by their sentence embeddings (by distillation); {} has a masked-LM head",
+                    folder.dir.display()
+                ),
+            }),
+        }
+    }
+
+    /// Retraining's text (`--range` of the dataset), read and checked: a decoder's token
+    /// ids (more than one window of them), or an encoder's distinct lines, each as it runs
+    /// (`[CLS] ... [SEP]`). Returns its description, what it trains on, and its bytes.
+    fn training_text(
+        &self,
+        folder: &Folder,
+        setup: &TextSetup,
+        student: &Retrainee,
+    ) -> Result<(String, Training, [u64; 2])> {
+        let d = self.data.as_ref().expect("a text");
+        let Spec::Text { path } = &d.spec else {
+            unreachable!("checked when the text was resolved")
+        };
+        let t = Text::load(path, Some(bytes_of(path, d.range)?))?;
+        let (start, end) = (t.start, t.end);
+        let name = format!("{} [bytes {start}..{end}]", d.spec);
+        let shape = match student {
+            Retrainee::Encoder(_) => {
+                let (cls, sep) = setup.specials();
+                let corpus = setup.load_sentences(t)?;
+                let sentences = corpus.sentences.expect("loaded as sentences").ids;
+                let wrapped = sentences
+                    .iter()
+                    .map(|s| [&[cls][..], s, &[sep]].concat())
+                    .collect();
+                return Ok((name, Training::Sentences(wrapped), [start, end]));
+            }
+            Retrainee::Decoder(shape) => shape,
+        };
+        let ids = setup.tokenizer.encode(&t.text, false)?;
+        if let Some(p) = ids
+            .iter()
+            .position(|&id| id as usize >= folder.config.vocab)
+        {
+            return Err(Error::Unfit {
+                reason: format!(
+                    "{} [bytes {start}..{end}]: token id {} at position {p} (by {}) is beyond the vocabulary of {} (config.json vocab_size)",
+                    path.display(),
+                    ids[p],
+                    setup.tokenizer.path().display(),
+                    folder.config.vocab
+                ),
+            });
+        }
+        if ids.len() <= shape.context {
+            return Err(too_short(
+                "retraining: ",
+                path,
+                &t,
+                ids.len(),
+                shape.context,
+            ));
+        }
+        Ok((name, Training::Tokens(ids), [start, end]))
     }
 
     /// With a text: the original's perplexity and every compressed stage's on the bundle
@@ -299,7 +337,7 @@ impl Request {
             return Ok(None);
         };
         let folder = &language.folder;
-        let first = original(folder, corpus, setup)?;
+        let first = language.original()?.clone();
         let (mut stages, fracs, notes) = compressed(
             folder,
             bundle,

@@ -108,33 +108,25 @@ pub(super) fn retrain(
     let result = {
         let reference = match student {
             // An encoder's stages are compared with the original's sentence embeddings.
-            Retrainee::Encoder(_) => {
-                let (setup, corpus) = language.text.as_ref().expect("retraining has a text");
-                Some(crate::language::original(&language.folder, corpus, setup)?)
-            }
+            Retrainee::Encoder(_) => Some(language.original()?),
             Retrainee::Decoder(_) => None,
         };
-        let mut measure = |name: &str, v: &[NamedTensor]| match stage(
-            language,
-            name,
-            plan,
-            v,
-            reference.as_ref(),
-        ) {
-            Ok(m) => {
-                observer.note(&format!("{name}: {}", m.summary()));
-                stages.push(m);
-                Ok(())
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                failed = Some(e);
-                Err(eie_evaluate::Error::Config {
-                    what: "measuring a retraining stage",
-                    reason,
-                })
-            }
-        };
+        let mut measure =
+            |name: &str, v: &[NamedTensor]| match stage(language, name, plan, v, reference) {
+                Ok(m) => {
+                    observer.note(&format!("{name}: {}", m.summary()));
+                    stages.push(m);
+                    Ok(())
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    failed = Some(e);
+                    Err(eie_evaluate::Error::Config {
+                        what: "measuring a retraining stage",
+                        reason,
+                    })
+                }
+            };
         let measure: &mut Measure = &mut measure;
         match (student, training) {
             (Retrainee::Decoder(shape), Training::Tokens(tokens)) => {

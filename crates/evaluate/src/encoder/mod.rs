@@ -1,11 +1,13 @@
 //! A BERT sentence encoder in burn, for retraining it by distillation from the original
-//! encoder's sentence embeddings (docs/compress.md, "Retraining a language model").
+//! encoder's sentence embeddings (docs/models.md, "Compressing a language model").
 
 mod model;
 mod retrain;
 
 pub use model::EncoderShape;
-pub use retrain::{EncoderRetraining, embed, retrain_encoder};
+#[cfg(test)]
+pub(crate) use retrain::embed;
+pub use retrain::{EncoderRetraining, retrain_encoder};
 
 /// The values a BERT encoder of `config` holds (every parameter, its embeddings included),
 /// and the values one sentence of `context` tokens produces in a forward pass that training

@@ -84,7 +84,7 @@ impl EncoderShape {
     /// The shape and held values of `model` (a BERT encoder read by eie-transformer, whose
     /// linear layers `specs` lists in forward order), pooled by `pooling`; its linear
     /// layers' values by name (weights `[out, in]`, biases `[out]`), in the order
-    /// [`Encoder::new`] takes them. Anything but a BERT encoder is refused.
+    /// the encoder module takes them. Anything but a BERT encoder is refused.
     pub fn of(
         model: &Model<Dense>,
         specs: &[LinearSpec],

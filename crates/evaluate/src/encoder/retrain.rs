@@ -136,8 +136,9 @@ impl Student for Sentences<'_> {
 }
 
 /// The pooled embeddings `[sentences, width]` of `sentences` by the encoder holding
-/// `values`.
-pub fn embed(
+/// `values` (each sentence within its positions and vocabulary, as [`retrain_encoder`]
+/// checks).
+pub(crate) fn embed(
     shape: &EncoderShape,
     values: &[NamedTensor],
     sentences: &[Vec<u32>],
