@@ -144,16 +144,17 @@ pub(crate) fn retrain_student<S: Student>(
             let mut sq = (weighted && r + 1 == rounds).then(SquaredGradients::default);
             masked_fine_tune(student, &mut values, &index, job, &name, sq.as_mut())?;
             squares = sq;
+            // As the checkpoint's dtypes hold them: the weights, and a folded bias.
             for (at, p) in index.iter().zip(job.plans) {
-                let bias_dtype = p.bias.as_ref().map(|b| b.dtype);
-                let rounded = [
-                    (at.weight, Some(p.dtype)),
-                    (at.bias.unwrap_or(usize::MAX), bias_dtype),
-                ];
-                for (i, dtype) in rounded {
-                    if let (Some(t), Some(d)) = (values.get_mut(i), dtype) {
-                        t.values.iter_mut().for_each(|w| *w = round_to(d, *w));
-                    }
+                let mut round = |i: usize, d| {
+                    values[i]
+                        .values
+                        .iter_mut()
+                        .for_each(|w| *w = round_to(d, *w));
+                };
+                round(at.weight, p.dtype);
+                if let (Some(b), Some(bias)) = (at.bias, &p.bias) {
+                    round(b, bias.dtype);
                 }
             }
             measure(&name, &values)?;
