@@ -2,9 +2,9 @@
 //! loss, or with `distill` on the cross-entropy to the original decoder's next-token
 //! distribution.
 
-use burn::module::{Param, ParamId};
+use burn::module::ParamId;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use eie_pipeline::{Calibration, LayerPlan, Observer, Retrained};
 
 use super::model::{Decoder, NamedTensor};
@@ -74,10 +74,6 @@ impl Student for Windows<'_> {
                 )
             })
             .collect()
-    }
-
-    fn matrices_mut<'m>(&self, model: &'m mut Decoder) -> Vec<&'m mut Param<Tensor<2>>> {
-        model.matrices_mut()
     }
 
     fn examples(&self) -> usize {

@@ -99,10 +99,6 @@ impl Student for Sentences<'_> {
         model.params(self.shape)
     }
 
-    fn matrices_mut<'m>(&self, model: &'m mut Encoder) -> Vec<&'m mut Param<Tensor<2>>> {
-        model.matrices_mut()
-    }
-
     fn examples(&self) -> usize {
         self.sentences.len()
     }

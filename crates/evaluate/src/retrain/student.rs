@@ -22,6 +22,7 @@ use eie_prune::PruneReport;
 
 use super::{RetrainSettings, calibrated, decided_layer, round_rules};
 use crate::decoder::NamedTensor;
+use crate::decoder::stream::Streamed;
 use crate::error::{Error, Result};
 use crate::model::{to_vec, transpose};
 use crate::share::{CentroidConfig, centroid_step, grouped_gradients};
@@ -30,8 +31,8 @@ use crate::train::{Order, SquaredGradients, TrainConfig, gradient_weights};
 /// A transformer retrained in burn: how its values become a module and back, and one step's
 /// loss and gradients.
 pub(crate) trait Student {
-    /// The burn module.
-    type Model: burn::module::Module;
+    /// The burn module (its matrices and forks as a token stream's models have them).
+    type Model: Streamed;
     /// The module holding `values` on `device`.
     fn module(&self, values: &[NamedTensor], device: &Device) -> Self::Model;
     /// Its values, in the order [`Student::module`] took them.
@@ -39,8 +40,6 @@ pub(crate) trait Student {
     /// Every parameter with its name (the values' names for those the values hold), and
     /// whether it is a matrix.
     fn params(&self, model: &Self::Model) -> Vec<(String, ParamId, bool)>;
-    /// Every matrix parameter, mutably.
-    fn matrices_mut<'m>(&self, model: &'m mut Self::Model) -> Vec<&'m mut Param<Tensor<2>>>;
     /// Examples (windows, sentences) a pass over the training data holds.
     fn examples(&self) -> usize;
     /// The mean loss of examples `batch` and its gradients.
@@ -380,7 +379,7 @@ fn masked_fine_tune<S: Student>(
                 }
             }
             model = optim.step(cfg.lr, model, grads);
-            for p in student.matrices_mut(&mut model) {
+            for p in model.matrices_mut() {
                 if let Some(k) = ids.iter().position(|id| id.0 == p.id) {
                     let w = p.clone();
                     let kept = w.val().inner() * masks[k].clone();
