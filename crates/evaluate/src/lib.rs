@@ -6,6 +6,8 @@ pub mod decoder;
 pub mod described;
 pub mod encoder;
 mod error;
+mod halves;
+mod lstm;
 mod model;
 pub mod program;
 pub mod retrain;

@@ -6,7 +6,8 @@
 //! `[out, in*kh*kw]` and is viewed as `[out, in, kh, kw]`. [`burn_layout`] and
 //! [`pytorch_layout`] are the one place that knows which.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::module::{avg_pool2d, conv2d, linear, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
@@ -15,6 +16,7 @@ use eie_dataset::Dataset;
 use eie_model::{Dense, Network, Op, Shape};
 
 use crate::error::{Error, Result};
+use crate::lstm;
 
 /// Every weight matrix and bias of a [`Network`], in its order.
 #[derive(Module, Debug)]
@@ -140,8 +142,25 @@ impl Model {
 
     /// The logits of a batch `x` (`[batch, inputs]`, each row a sample's values in order).
     pub fn forward(&self, net: &Network, x: Tensor<2>) -> Tensor<2> {
-        let mut a = Act::of(x, net.input());
-        for (op, &input) in net.ops().iter().zip(net.shapes()) {
+        self.forward_taped(net, x).0
+    }
+
+    /// [`Model::forward`], and what its backward pass needs beyond burn's graph
+    /// ([`Tape::gradients`]).
+    pub(crate) fn forward_taped(&self, net: &Network, x: Tensor<2>) -> (Tensor<2>, Tape) {
+        let (mut a, tape, skip) = match fused_lstms(net, 0) {
+            Some(lstms) => {
+                let [b, _] = x.dims();
+                let steps = match net.input() {
+                    Shape::Sequence { steps, .. } => steps,
+                    _ => unreachable!("an LSTM's input is a sequence"),
+                };
+                let (out, tape) = self.fused(&lstms, values(x.inner()), b, steps, None);
+                (Act::Sequence(out), tape, lstms.len())
+            }
+            None => (Act::of(x, net.input()), Tape::default(), 0),
+        };
+        for (op, &input) in net.ops().iter().zip(net.shapes()).skip(skip) {
             a = match *op {
                 // An embedding's input is a one-hot vector: its product is the column.
                 Op::Linear { layer } | Op::Embed { layer } => Act::Vector(linear(
@@ -190,7 +209,62 @@ impl Model {
                 }
             };
         }
-        a.vector()
+        (a.vector(), tape)
+    }
+
+    /// The LSTM stack `lstms` (`(layer, hidden)`, in order) over `x` (`[batch, steps,
+    /// features]`, sample-major values) as one fused operation ([`crate::lstm`]): its output
+    /// `[batch, steps, H]`, a leaf of burn's graph when the model trains, and the tape that
+    /// carries that leaf's gradient back through the stack (and into `embed`'s rows).
+    fn fused(
+        &self,
+        lstms: &[(usize, usize)],
+        x: Vec<f32>,
+        batch: usize,
+        steps: usize,
+        embed: Option<Embedded>,
+    ) -> (Tensor<3>, Tape) {
+        let mut features = x.len() / (batch * steps).max(1);
+        let weights: Vec<lstm::Weights> = lstms
+            .iter()
+            .map(|&(layer, hidden)| {
+                let w = lstm::Weights {
+                    w: values(self.weights[layer].val().inner()),
+                    b: self.bias(layer).map(|b| values(b.inner())),
+                    features,
+                    hidden,
+                };
+                features = hidden;
+                w
+            })
+            .collect();
+        let (out, saved) = lstm::stack_forward(&weights, &x, batch, steps);
+        let first = &self.weights[lstms[0].0];
+        let device = first.val().device();
+        let out = Tensor::<3>::from_data(TensorData::new(out, [batch, steps, features]), &device);
+        if !first.val().is_require_grad() {
+            return (out, Tape::default());
+        }
+        let out = out.require_grad();
+        let params = lstms
+            .iter()
+            .map(|&(layer, _)| {
+                (
+                    self.weights[layer].id,
+                    self.biases[layer].as_ref().map(|b| b.id),
+                )
+            })
+            .collect();
+        let tape = Tape(Some(Box::new(Fused {
+            out: out.clone(),
+            weights,
+            saved,
+            params,
+            batch,
+            steps,
+            embed,
+        })));
+        (out, tape)
     }
 
     /// One LSTM layer over `x` (`[batch, steps, features]`) with packed matrix `layer`
@@ -240,10 +314,36 @@ impl Model {
     /// zero state: the embedding's rows (burn's layout of its `[E, V]` matrix is the table
     /// `[V, E]`), each LSTM over the window, each Linear and ReLU at every token.
     pub fn forward_tokens(&self, net: &Network, ids: Tensor<2, Int>) -> Tensor<2> {
+        self.forward_tokens_taped(net, ids).0
+    }
+
+    /// [`Model::forward_tokens`], and what its backward pass needs beyond burn's graph.
+    pub(crate) fn forward_tokens_taped(
+        &self,
+        net: &Network,
+        ids: Tensor<2, Int>,
+    ) -> (Tensor<2>, Tape) {
         let [b, t] = ids.dims();
         let flat = ids.reshape([b * t]);
         let mut x: Option<Tensor<3>> = None;
-        for op in net.ops() {
+        let mut tape = Tape::default();
+        let mut skip = 0;
+        if let (Some(&Op::Embed { layer }), Some(lstms)) = (net.ops().first(), fused_lstms(net, 1))
+        {
+            let table = self.weights[layer].val();
+            let [vocab, width] = table.dims();
+            let rows = values(table.inner().select(0, flat.clone()));
+            let ids = flat.to_data().iter::<i64>().map(|i| i as usize).collect();
+            let embed = Embedded {
+                id: self.weights[layer].id,
+                ids,
+                vocab,
+                width,
+            };
+            let (out, taped) = self.fused(&lstms, rows, b, t, Some(embed));
+            (x, tape, skip) = (Some(out), taped, 1 + lstms.len());
+        }
+        for op in net.ops().iter().skip(skip) {
             x = Some(match *op {
                 Op::Embed { layer } => {
                     let e = net.layers()[layer].outputs;
@@ -270,7 +370,10 @@ impl Model {
             });
         }
         let v = net.outputs();
-        x.expect("a token model has layers").reshape([b * t, v])
+        (
+            x.expect("a token model has layers").reshape([b * t, v]),
+            tape,
+        )
     }
 
     /// The same values as new leaves of their own (`Streamed::fork`).
@@ -303,6 +406,125 @@ impl Model {
             }
         }
         Ok(())
+    }
+}
+
+/// The LSTM ops from op `start` (`(layer, hidden)` each) when there are any and no other
+/// LSTM op follows them: a stack the fused LSTM runs, its input the network's (or the
+/// embedding's) and its output burn's.
+fn fused_lstms(net: &Network, start: usize) -> Option<Vec<(usize, usize)>> {
+    #[cfg(test)]
+    if UNFUSED.get() {
+        return None;
+    }
+    let ops = net.ops().get(start..)?;
+    let lstms: Vec<(usize, usize)> = ops
+        .iter()
+        .map_while(|op| match *op {
+            Op::Lstm { layer, hidden } => Some((layer, hidden)),
+            _ => None,
+        })
+        .collect();
+    let later = ops[lstms.len()..]
+        .iter()
+        .any(|op| matches!(op, Op::Lstm { .. }));
+    (!lstms.is_empty() && !later).then_some(lstms)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set it to run burn's own LSTM, the reference of the fused one.
+    pub(crate) static UNFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// An f32 tensor's values (every tensor the model makes is f32).
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    to_vec(t).expect("the model's tensors are f32")
+}
+
+/// The embedding a fused LSTM stack reads: its parameter, the rows read (one per position,
+/// sample-major) and the table's `[vocab, width]`.
+struct Embedded {
+    id: ParamId,
+    ids: Vec<usize>,
+    vocab: usize,
+    width: usize,
+}
+
+/// What a fused LSTM stack's forward pass leaves for its backward pass.
+struct Fused {
+    /// The stack's output as a leaf of burn's graph: its gradient is where the stack's
+    /// backward pass starts.
+    out: Tensor<3>,
+    weights: Vec<lstm::Weights>,
+    saved: Vec<lstm::Saved>,
+    /// Each layer's matrix and bias parameters.
+    params: Vec<(ParamId, Option<ParamId>)>,
+    batch: usize,
+    steps: usize,
+    embed: Option<Embedded>,
+}
+
+/// What a forward pass leaves for its backward pass beyond burn's graph: a fused LSTM
+/// stack's saved states, or nothing.
+#[derive(Default)]
+pub(crate) struct Tape(Option<Box<Fused>>);
+
+impl Tape {
+    /// `loss`'s gradients of `model`'s parameters: burn's backward pass, then the fused
+    /// stack's from its output's gradient (its matrices', biases' and embedding rows').
+    pub(crate) fn gradients<M: Module>(
+        self,
+        loss: &Tensor<1>,
+        model: &M,
+    ) -> Result<GradientsParams> {
+        let grads = loss.backward();
+        let Some(f) = self.0 else {
+            return Ok(GradientsParams::from_grads(grads, model));
+        };
+        let dout = f.out.grad(&grads);
+        let mut params = GradientsParams::from_grads(grads, model);
+        // An output the loss does not read gives the stack no gradient.
+        let Some(dout) = dout else {
+            return Ok(params);
+        };
+        let device = dout.device();
+        let (layers, dx) = lstm::stack_backward(
+            &f.weights,
+            f.saved,
+            &to_vec(dout)?,
+            f.batch,
+            f.steps,
+            f.embed.is_some(),
+        );
+        for (((w, b), (dw, db)), l) in f.params.iter().zip(layers).zip(&f.weights) {
+            let rows = l.features + l.hidden;
+            let dims = [rows, 4 * l.hidden];
+            params.register(
+                *w,
+                Tensor::<2>::from_data(TensorData::new(dw, dims), &device),
+            );
+            if let (Some(b), Some(db)) = (b, db) {
+                params.register(
+                    *b,
+                    Tensor::<1>::from_data(TensorData::new(db, [dims[1]]), &device),
+                );
+            }
+        }
+        if let (Some(e), Some(dx)) = (f.embed, dx) {
+            let mut table = vec![0.0f32; e.vocab * e.width];
+            for (&id, d) in e.ids.iter().zip(dx.chunks_exact(e.width)) {
+                for (a, &v) in table[id * e.width..(id + 1) * e.width].iter_mut().zip(d) {
+                    *a += v;
+                }
+            }
+            let dims = [e.vocab, e.width];
+            params.register(
+                e.id,
+                Tensor::<2>::from_data(TensorData::new(table, dims), &device),
+            );
+        }
+        Ok(params)
     }
 }
 

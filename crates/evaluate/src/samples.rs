@@ -7,7 +7,7 @@ use eie_dataset::Dataset;
 use eie_model::Network;
 
 use crate::error::{Error, Result};
-use crate::model::{Model, batch};
+use crate::model::{Model, Tape, batch};
 
 /// A token stream `what` of a model over `vocab` tokens trained or measured in windows of
 /// `context`: a window and the token after it at least, every id in the vocabulary (a
@@ -150,11 +150,12 @@ impl Samples<'_> {
 }
 
 impl Model {
-    /// The logits of a batch's input, one row per target.
-    pub(crate) fn logits(&self, net: &Network, input: Input) -> Tensor<2> {
+    /// The logits of a batch's input, one row per target, and what the backward pass needs
+    /// beyond burn's graph.
+    pub(crate) fn logits(&self, net: &Network, input: Input) -> (Tensor<2>, Tape) {
         match input {
-            Input::Values(x) => self.forward(net, x),
-            Input::Ids(ids) => self.forward_tokens(net, ids),
+            Input::Values(x) => self.forward_taped(net, x),
+            Input::Ids(ids) => self.forward_tokens_taped(net, ids),
         }
     }
 }

@@ -6,14 +6,13 @@
 //! codebook (the EIE bias column) shares values with the weights, so its gradients join the
 //! sums; a bias kept apart stays as it is.
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
 use eie_dataset::Dataset;
 
 use crate::error::{Error, Result};
-use crate::model::{Model, argmax_rows, burn_layout, to_vec};
+use crate::model::{Model, burn_layout, to_vec};
 use crate::samples::Samples;
-use crate::train::{EpochStats, Order, check_common};
+use crate::train::{EpochStats, Order, batch_gradients, check_common};
 use eie_model::Network;
 
 /// One layer's weight sharing: a code per weight and per folded bias value, and the value of
@@ -160,7 +159,6 @@ pub fn fine_tune_centroids_on(
     data.check(net)?;
     apply_shared(net, shared)?;
     let device = Device::flex().autodiff();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
     // Codes in burn's layout, to group burn's gradients.
     let codes_t: Vec<Vec<u8>> = net
         .layers()
@@ -174,17 +172,9 @@ pub fn fine_tune_centroids_on(
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
             let model = Model::new(net, &device);
-            let (x, y) = data.batch(idx, &device);
-            let logits = model.logits(net, x);
-            let loss = loss_fn.forward(logits.clone(), y);
-            let value: f32 = loss.clone().into_scalar();
+            let (value, grads, right) = batch_gradients(&model, net, data, idx, &device)?;
             loss_sum += value as f64 * idx.len() as f64;
-            correct += argmax_rows(logits.inner())?
-                .iter()
-                .zip(data.targets(idx))
-                .filter(|&(&p, t)| p == t)
-                .count();
-            let grads = loss.backward();
+            correct += right;
             for (((w, b), s), codes) in model
                 .weights
                 .iter()
@@ -193,13 +183,13 @@ pub fn fine_tune_centroids_on(
                 .zip(&codes_t)
             {
                 let k = s.values.len();
-                let g = w.grad(&grads).map(to_vec).transpose()?;
+                let g = grads.get::<2>(w.id).map(to_vec).transpose()?;
                 let mut sums = match g {
                     Some(g) => grouped_gradients(codes, &g, k),
                     None => vec![0.0; k],
                 };
                 if let (Some(bc), Some(b)) = (&s.bias_codes, b)
-                    && let Some(gb) = b.grad(&grads).map(to_vec).transpose()?
+                    && let Some(gb) = grads.get::<1>(b.id).map(to_vec).transpose()?
                 {
                     for (sum, extra) in sums.iter_mut().zip(grouped_gradients(bc, &gb, k)) {
                         *sum += extra;

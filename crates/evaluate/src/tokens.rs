@@ -9,9 +9,10 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor};
 use eie_model::Network;
 
-use crate::decoder::stream::{Streamed, check_stream, ids_of, train_stream};
+use crate::decoder::stream::{check_stream, ids_of, train_stream};
 use crate::decoder::{DecoderTraining, StepStats};
 use crate::error::{Error, Result};
+use crate::halves::Streamed;
 use crate::model::Model;
 
 impl Streamed for Model {
@@ -56,7 +57,7 @@ pub fn train_tokens(
     let device = Device::flex().autodiff();
     let model = Model::new(net, &device);
     let shape = &*net;
-    let logits = |m: &Model, x: Tensor<2, Int>| m.forward_tokens(shape, x);
+    let logits = |m: &Model, x: Tensor<2, Int>| m.forward_tokens_taped(shape, x);
     let model = train_stream(
         model,
         &logits,

@@ -6,12 +6,15 @@
 use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
+use std::sync::Mutex;
+
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use eie_dataset::Dataset;
 use eie_rng::Rng;
 
 use crate::error::{Error, Result};
+use crate::halves::split_gradients;
 use crate::model::{Model, argmax_rows, burn_dims, burn_layout};
 use crate::samples::Samples;
 use eie_model::Network;
@@ -262,6 +265,36 @@ impl Order {
     }
 }
 
+/// Samples `idx` of `data` as one step of `model`, in the two fixed halves of
+/// [`split_gradients`] (so on two threads when there are two): the batch's mean
+/// cross-entropy, its gradients, and how many of its targets the model got right.
+pub(crate) fn batch_gradients(
+    model: &Model,
+    net: &Network,
+    data: Samples,
+    idx: &[usize],
+    device: &Device,
+) -> Result<(f32, GradientsParams, usize)> {
+    let counts = Mutex::new(Vec::new());
+    let (value, grads) = split_gradients(model, idx.len(), &|m: &Model, r| {
+        let which = &idx[r];
+        let (x, y) = data.batch(which, device);
+        let (logits, tape) = m.logits(net, x);
+        let right = argmax_rows(logits.clone().inner()).map(|p| {
+            p.iter()
+                .zip(data.targets(which))
+                .filter(|&(&p, t)| p == t)
+                .count()
+        });
+        counts.lock().unwrap_or_else(|e| e.into_inner()).push(right);
+        let loss_fn = CrossEntropyLossConfig::new().init(device);
+        (loss_fn.forward(logits, y), tape)
+    })?;
+    let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());
+    let right = counts.into_iter().sum::<Result<usize>>()?;
+    Ok((value, grads, right))
+}
+
 /// Trains `net` on `data` in place; `on_epoch` sees each epoch's figures as it ends.
 pub fn train(
     net: &mut Network,
@@ -322,25 +355,14 @@ pub(crate) fn train_samples(
         adam = adam.with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)));
     }
     let mut optim = adam.init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut order = Order::new(data.len(), cfg.seed);
     let mut history = Vec::new();
     for epoch in 1..=cfg.epochs {
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for idx in order.next_epoch().chunks(cfg.batch_size) {
-            let (x, y) = data.batch(idx, &device);
-            let logits = model.logits(net, x);
-            let loss = loss_fn.forward(logits.clone(), y);
-            let value: f32 = loss.clone().into_scalar();
+            let (value, mut grads, right) = batch_gradients(&model, net, data, idx, &device)?;
             loss_sum += value as f64 * idx.len() as f64;
-            let predicted = argmax_rows(logits.inner())?;
-            correct += predicted
-                .iter()
-                .zip(data.targets(idx))
-                .filter(|&(&p, t)| p == t)
-                .count();
-            let grads = loss.backward();
-            let mut grads = GradientsParams::from_grads(grads, &model);
+            correct += right;
             // The last epoch's squared gradients, when asked for.
             let mut gather = squares.as_deref_mut().filter(|_| epoch == cfg.epochs);
             for (k, (w, m)) in model.weights.iter().zip(&masks).enumerate() {

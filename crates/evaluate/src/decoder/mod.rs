@@ -8,7 +8,7 @@ mod train;
 
 /// The training loop over a token stream, shared with the described token models.
 pub(crate) mod stream {
-    pub(crate) use super::train::{Streamed, check_stream, ids_of, split_gradients, train_stream};
+    pub(crate) use super::train::{check_stream, ids_of, train_stream};
 }
 
 pub use model::NamedTensor;

@@ -14,7 +14,8 @@ use eie_rng::Rng;
 use super::model::{Decoder, NamedTensor, Positions, initial, names};
 use super::shape::DecoderShape;
 use crate::error::{Error, Result};
-use crate::model::to_vec;
+use crate::halves::{Streamed, split_gradients};
+use crate::model::{Tape, to_vec};
 pub(crate) use crate::samples::check_stream;
 use crate::train::{SHUFFLE_STREAM, check_common};
 
@@ -146,20 +147,6 @@ pub(crate) fn ids_of(
     Tensor::<2, Int>::from_data(TensorData::new(v, [starts.len(), t]), device)
 }
 
-/// A module trained on a token stream ([`train_stream`]): a decoder, or a described token
-/// model (an LSTM language model).
-pub(crate) trait Streamed: burn::module::Module + Sync {
-    /// The same values as new leaves of their own, with the parameters' ids: a step's
-    /// second half runs its forward and backward passes on it, in a graph that shares no
-    /// node with the first half's (burn's autodiff merges graphs that share a node and runs a
-    /// graph's backward pass under one lock).
-    fn fork(&self) -> Self;
-    /// Every parameter's id, and whether it is a matrix (weight decay applies to those).
-    fn ids(&self) -> Vec<(ParamId, bool)>;
-    /// Every matrix parameter, mutably.
-    fn matrices_mut(&mut self) -> Vec<&mut Param<Tensor<2>>>;
-}
-
 impl Streamed for Decoder {
     fn fork(&self) -> Self {
         Decoder::fork(self)
@@ -175,8 +162,8 @@ impl Streamed for Decoder {
 }
 
 /// What a module computes of a batch of windows: token ids `[batch, t]` to logits
-/// `[batch * t, vocab]`.
-pub(crate) type Logits<'a, M> = dyn Fn(&M, Tensor<2, Int>) -> Tensor<2> + Sync + 'a;
+/// `[batch * t, vocab]`, and what the backward pass needs beyond burn's graph.
+pub(crate) type Logits<'a, M> = dyn Fn(&M, Tensor<2, Int>) -> (Tensor<2>, Tape) + Sync + 'a;
 
 /// The windows of one step, split in two fixed halves ([`split_gradients`]): each window's
 /// next tokens, or with `targets` the teacher's next-token distributions. Returns the
@@ -194,8 +181,8 @@ pub(crate) fn stream_gradients<M: Streamed>(
     split_gradients(model, starts.len(), &|model: &M, r: Range<usize>| {
         let s = &starts[r.clone()];
         let x = ids_of(tokens, s, t, 0, device);
-        let out = logits(model, x);
-        match targets {
+        let (out, tape) = logits(model, x);
+        let loss = match targets {
             None => {
                 let loss_fn = CrossEntropyLossConfig::new().init(device);
                 let y = ids_of(tokens, s, t, 1, device).reshape([s.len() * t]);
@@ -208,58 +195,9 @@ pub(crate) fn stream_gradients<M: Streamed>(
                 let p = Tensor::<2>::from_data(TensorData::new(p.to_vec(), [n, v]), device);
                 (p * log_softmax(out, 1)).sum_dim(1).mean().neg()
             }
-        }
+        };
+        (loss, tape)
     })
-}
-
-/// The mean loss of a half of a step's examples (`loss` of a range of them).
-pub(crate) type HalfLoss<'a, M> = dyn Fn(&M, Range<usize>) -> Tensor<1> + Sync + 'a;
-
-/// One step's `n` examples, split in two fixed halves that run on up to two threads: each
-/// half's mean loss weighted by its share of the examples, so the two gradients add up to
-/// the whole batch's; the split never depends on the thread count, so neither do the
-/// results. Returns the batch's mean loss and its gradients.
-pub(crate) fn split_gradients<M: Streamed>(
-    model: &M,
-    n: usize,
-    loss: &HalfLoss<M>,
-) -> Result<(f32, GradientsParams)> {
-    let half = |model: &M, r: Range<usize>| -> (f32, GradientsParams) {
-        let share = r.len() as f64 / n as f64;
-        let loss = loss(model, r).mul_scalar(share);
-        let value: f32 = loss.clone().into_scalar();
-        (value, GradientsParams::from_grads(loss.backward(), model))
-    };
-    let a = 0..n.div_ceil(2);
-    let b = a.end..n;
-    let ((la, mut ga), second) = if b.is_empty() {
-        (half(model, a), None)
-    } else {
-        let fork = model.fork();
-        let (first, second) = rayon::join(|| half(model, a), || half(&fork, b));
-        (first, Some(second))
-    };
-    let mut loss = la;
-    if let Some((lb, mut gb)) = second {
-        loss += lb;
-        // A parameter with a gradient in one half only keeps that one.
-        for (id, matrix) in model.ids() {
-            if matrix {
-                match (ga.remove::<2>(id), gb.remove::<2>(id)) {
-                    (Some(x), Some(y)) => ga.register(id, x + y),
-                    (Some(x), None) | (None, Some(x)) => ga.register(id, x),
-                    (None, None) => {}
-                }
-            } else {
-                match (ga.remove::<1>(id), gb.remove::<1>(id)) {
-                    (Some(x), Some(y)) => ga.register(id, x + y),
-                    (Some(x), None) | (None, Some(x)) => ga.register(id, x),
-                    (None, None) => {}
-                }
-            }
-        }
-    }
-    Ok((loss, ga))
 }
 
 /// A decoder's step ([`stream_gradients`] of its forward pass): on the next tokens, or with
@@ -290,7 +228,7 @@ pub(super) fn step_gradients(
             ))
         }
     };
-    let student = |m: &Decoder, x: Tensor<2, Int>| logits(m, shape, x, device);
+    let student = |m: &Decoder, x: Tensor<2, Int>| (logits(m, shape, x, device), Tape::default());
     stream_gradients(
         model,
         &student,
@@ -331,7 +269,8 @@ pub fn train_decoder(
     let logits = |m: &Decoder, x: Tensor<2, Int>| {
         let b = x.dims()[0];
         let pos = Positions::new(shape, t, &device);
-        m.forward(shape, x, &pos).reshape([b * t, vocab])
+        let out = m.forward(shape, x, &pos).reshape([b * t, vocab]);
+        (out, Tape::default())
     };
     let model = train_stream(model, &logits, t, tokens, cfg, "decoder training", on_step)?;
     model.tensors(shape)

@@ -9,9 +9,9 @@ use eie_pipeline::{Calibration, LayerPlan, Observer, Retrained};
 
 use super::model::{Encoder, EncoderShape};
 use crate::decoder::NamedTensor;
-use crate::decoder::stream::{Streamed, split_gradients};
 use crate::error::{Error, Result};
-use crate::model::to_vec;
+use crate::halves::{Streamed, split_gradients};
+use crate::model::{Tape, to_vec};
 use crate::retrain::RetrainSettings;
 use crate::retrain::student::{Job, Measure, Student, retrain_student};
 
@@ -122,7 +122,7 @@ impl Student for Sentences<'_> {
             // Each sentence's squared error relative to the teacher's squared norm.
             let err = (got - want.clone()).powf_scalar(2.0).sum_dim(1);
             let norm = want.powf_scalar(2.0).sum_dim(1).add_scalar(1e-12);
-            (err / norm).mean()
+            ((err / norm).mean(), Tape::default())
         })
     }
 

@@ -22,8 +22,8 @@ use eie_prune::PruneReport;
 
 use super::{RetrainSettings, calibrated, decided_layer, round_rules};
 use crate::decoder::NamedTensor;
-use crate::decoder::stream::Streamed;
 use crate::error::{Error, Result};
+use crate::halves::Streamed;
 use crate::model::{to_vec, transpose};
 use crate::share::{CentroidConfig, centroid_step, grouped_gradients};
 use crate::train::{Order, SquaredGradients, TrainConfig, gradient_weights};
