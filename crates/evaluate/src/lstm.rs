@@ -145,49 +145,169 @@ fn tanh_in_place(v: &mut [f32]) {
     }
 }
 
-/// Runs `$body` (an `#[inline(always)]` function) compiled for the widest vectors the CPU
-/// has: the same instructions in another width, never fused multiply-adds (Rust does not
-/// contract), so every width gives the same bits.
+/// Defines `$name`, which runs `$body` (an `#[inline(always)]` function of the same
+/// arguments) compiled for the widest vectors the CPU has: the same operations in another
+/// width, so every width gives the same bits (Rust never fuses a multiply and an add by
+/// itself; an explicit `mul_add` is one rounding on every path, a single instruction where
+/// the CPU has FMA).
 macro_rules! widest {
-    ($body:ident ($($arg:expr),* $(,)?)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            fn avx512<F: FnOnce()>(f: F) {
-                f()
+    ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),* $(,)?) => $body:ident) => {
+        $(#[$m])*
+        fn $name($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,fma")]
+                fn avx512($($a: $t),*) {
+                    $body($($a),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($a: $t),*) {
+                    $body($($a),*)
+                }
+                let fma = std::arch::is_x86_feature_detected!("fma");
+                if fma && std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F and FMA, checked just above.
+                    return unsafe { avx512($($a),*) };
+                }
+                if fma && std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                    return unsafe { avx2($($a),*) };
+                }
             }
-            #[target_feature(enable = "avx2")]
-            fn avx2<F: FnOnce()>(f: F) {
-                f()
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F, checked just above.
-                unsafe { avx512(|| $body($($arg),*)) }
-            } else if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2, checked just above.
-                unsafe { avx2(|| $body($($arg),*)) }
-            } else {
-                $body($($arg),*)
-            }
+            $body($($a),*)
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        $body($($arg),*)
-    }};
+    };
 }
 
-/// One step's cells from its gates' pre-activations `g` (`[batch, 4H]`, activated in place),
-/// the previous cell `prev` (none at the first step): the cell `c`, its `tanh` `tc` and the
-/// output `out` (`[batch, H]` each).
-fn cells_forward(
-    g: &mut [f32],
-    prev: Option<&[f32]>,
-    c: &mut [f32],
-    tc: &mut [f32],
-    out: &mut [f32],
-    h: usize,
-) {
-    widest!(cells_forward_body(g, prev, c, tc, out, h))
+/// A step's batch at most this large multiplies `W_hh` by [`Panels`] rather than by faer,
+/// which packs the whole matrix again for every step's few rows (a quarter of an LSTM
+/// language model's training time went to that packing).
+const SMALL_BATCH: usize = 64;
+
+/// Rows of the batch summed at once, in registers.
+const ROWS: usize = 8;
+/// Columns of a panel.
+const COLS: usize = 32;
+
+/// A `[k, n]` matrix packed once per pass for the steps' products: each block of [`COLS`]
+/// columns a contiguous `[k, COLS]` panel, the last `n % COLS` columns a `[k, rest]` one,
+/// so a step reads every panel straight through.
+struct Panels {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
 }
+
+impl Panels {
+    /// Packs `m` (`[rows, cols]` row-major), or its transpose when `transposed`.
+    fn new(m: &[f32], rows: usize, cols: usize, transposed: bool) -> Self {
+        let (k, n) = if transposed {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        let at = |i: usize, j: usize| {
+            if transposed {
+                m[j * cols + i]
+            } else {
+                m[i * cols + j]
+            }
+        };
+        let mut data = zeros(k * n);
+        let mut o = 0;
+        let mut c0 = 0;
+        while c0 < n {
+            let width = COLS.min(n - c0);
+            for i in 0..k {
+                for j in c0..c0 + width {
+                    data[o] = at(i, j);
+                    o += 1;
+                }
+            }
+            c0 += width;
+        }
+        Self { k, n, data }
+    }
+}
+
+widest!(
+    /// `out += x p` (`x`: `[batch, k]`, `out`: `[batch, n]`, row-major): each output's
+    /// products fused-added from zero over `k` in order, then added to it, whatever the
+    /// vector width.
+    fn add_product(p: &Panels, out: &mut [f32], x: &[f32], batch: usize) => add_product_body
+);
+
+#[inline(always)]
+fn add_product_body(p: &Panels, out: &mut [f32], x: &[f32], batch: usize) {
+    let mut r = 0;
+    while r < batch {
+        let block = (batch - r).min(ROWS);
+        match block {
+            1 => rows_block::<1>(p, out, x, r),
+            2 => rows_block::<2>(p, out, x, r),
+            3 => rows_block::<3>(p, out, x, r),
+            4 => rows_block::<4>(p, out, x, r),
+            5 => rows_block::<5>(p, out, x, r),
+            6 => rows_block::<6>(p, out, x, r),
+            7 => rows_block::<7>(p, out, x, r),
+            _ => rows_block::<ROWS>(p, out, x, r),
+        }
+        r += block;
+    }
+}
+
+/// Rows `r0..r0 + R` of [`add_product`].
+#[inline(always)]
+fn rows_block<const R: usize>(p: &Panels, out: &mut [f32], x: &[f32], r0: usize) {
+    let (k, n) = (p.k, p.n);
+    let mut c0 = 0;
+    while c0 + COLS <= n {
+        let panel = &p.data[c0 * k..(c0 + COLS) * k];
+        let mut acc = [[0.0f32; COLS]; R];
+        for (i, w) in panel.chunks_exact(COLS).enumerate() {
+            for (r, a) in acc.iter_mut().enumerate() {
+                let s = x[(r0 + r) * k + i];
+                for (v, &wv) in a.iter_mut().zip(w) {
+                    *v = s.mul_add(wv, *v);
+                }
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            let o = &mut out[(r0 + r) * n + c0..(r0 + r) * n + c0 + COLS];
+            for (o, &v) in o.iter_mut().zip(a) {
+                *o += v;
+            }
+        }
+        c0 += COLS;
+    }
+    let rest = n - c0;
+    if rest > 0 {
+        let panel = &p.data[c0 * k..];
+        for r in 0..R {
+            for j in 0..rest {
+                let mut v = 0.0f32;
+                for i in 0..k {
+                    v = x[(r0 + r) * k + i].mul_add(panel[i * rest + j], v);
+                }
+                out[(r0 + r) * n + c0 + j] += v;
+            }
+        }
+    }
+}
+
+widest!(
+    /// One step's cells from its gates' pre-activations `g` (`[batch, 4H]`, activated in
+    /// place), the previous cell `prev` (none at the first step): the cell `c`, its `tanh`
+    /// `tc` and the output `out` (`[batch, H]` each).
+    fn cells_forward(
+        g: &mut [f32],
+        prev: Option<&[f32]>,
+        c: &mut [f32],
+        tc: &mut [f32],
+        out: &mut [f32],
+        h: usize,
+    ) => cells_forward_body
+);
 
 #[inline(always)]
 fn cells_forward_body(
@@ -225,25 +345,23 @@ fn cells_forward_body(
     }
 }
 
-/// One step's cells backward: from the activated gates, the cell's `tanh`, the previous cell
-/// (none at the first step), the loss's gradient of the step's output `dout` and what the
-/// next step carries back through `W_hh` (`dh_next`) and the forget gate (`dc`, updated in
-/// place), the gates' pre-activation gradients `d` (`[batch, 4H]`).
-#[allow(clippy::too_many_arguments)]
-fn cells_backward(
-    gates: &[f32],
-    tc: &[f32],
-    prev: Option<&[f32]>,
-    dout: &[f32],
-    dh_next: &[f32],
-    dc: &mut [f32],
-    d: &mut [f32],
-    h: usize,
-) {
-    widest!(cells_backward_body(
-        gates, tc, prev, dout, dh_next, dc, d, h
-    ))
-}
+widest!(
+    /// One step's cells backward: from the activated gates, the cell's `tanh`, the previous
+    /// cell (none at the first step), the loss's gradient of the step's output `dout` and
+    /// what the next step carries back through `W_hh` (`dh_next`) and the forget gate (`dc`,
+    /// updated in place), the gates' pre-activation gradients `d` (`[batch, 4H]`).
+    #[allow(clippy::too_many_arguments)]
+    fn cells_backward(
+        gates: &[f32],
+        tc: &[f32],
+        prev: Option<&[f32]>,
+        dout: &[f32],
+        dh_next: &[f32],
+        dc: &mut [f32],
+        d: &mut [f32],
+        h: usize,
+    ) => cells_backward_body
+);
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -316,16 +434,20 @@ fn forward(l: &Weights, x: Vec<f32>, batch: usize, steps: usize) -> Saved {
     let mut tc = zeros(steps * batch * h);
     let mut out = zeros(steps * batch * h);
     let n = batch * h;
+    let panels = (batch <= SMALL_BATCH).then(|| Panels::new(whh, h, g4, false));
     for t in 0..steps {
         let g = &mut gates[t * batch * g4..(t + 1) * batch * g4];
         if t > 0 {
             let prev = &out[(t - 1) * n..t * n];
-            product(
-                rows_mut(g, batch, g4),
-                rows(prev, batch, h),
-                rows(whh, h, g4),
-                true,
-            );
+            match &panels {
+                Some(p) => add_product(p, g, prev, batch),
+                None => product(
+                    rows_mut(g, batch, g4),
+                    rows(prev, batch, h),
+                    rows(whh, h, g4),
+                    true,
+                ),
+            }
         }
         let (before, now) = c.split_at_mut(t * n);
         let prev = (t > 0).then(|| &before[(t - 1) * n..]);
@@ -337,6 +459,9 @@ fn forward(l: &Weights, x: Vec<f32>, batch: usize, steps: usize) -> Saved {
             &mut out[t * n..(t + 1) * n],
             h,
         );
+    }
+    if let Some(p) = panels {
+        recycle(p.data);
     }
     Saved {
         x,
@@ -362,6 +487,7 @@ fn backward(
     let g4 = 4 * h;
     let n = batch * h;
     let (wih, whh) = l.w.split_at(f * g4);
+    let panels = (batch <= SMALL_BATCH).then(|| Panels::new(whh, h, g4, true));
     // The gates' pre-activation gradients of every step, `[steps, batch, 4H]`.
     let mut dg = zeros(steps * batch * g4);
     // dL/dh_t carried back through W_hh, and dL/dc_t through the forget gate.
@@ -383,12 +509,18 @@ fn backward(
             h,
         );
         if t > 0 {
-            product(
-                rows_mut(&mut dh_next, batch, h),
-                rows(d, batch, g4),
-                rows(whh, h, g4).transpose(),
-                false,
-            );
+            match &panels {
+                Some(p) => {
+                    dh_next.fill(0.0);
+                    add_product(p, &mut dh_next, d, batch);
+                }
+                None => product(
+                    rows_mut(&mut dh_next, batch, h),
+                    rows(d, batch, g4),
+                    rows(whh, h, g4).transpose(),
+                    false,
+                ),
+            }
         }
     }
     let mut dw = zeros((f + h) * g4);
@@ -427,6 +559,9 @@ fn backward(
         );
         dx
     });
+    if let Some(p) = panels {
+        recycle(p.data);
+    }
     for v in [dg, dh_next, dc, s.x, s.gates, s.c, s.tc, s.h] {
         recycle(v);
     }
@@ -589,7 +724,10 @@ mod tests {
             hidden in 1usize..9,
             layers in 1usize..3,
             seed in 0u64..1000,
+            large in any::<bool>(),
         ) {
+            // A batch above SMALL_BATCH multiplies W_hh by faer instead of panels.
+            let batch = if large { SMALL_BATCH + batch } else { batch };
             let arch = format!("{steps}x{features}-lstm{hidden}x{layers}-3");
             let net = Network::init_arch(&arch.parse::<Arch>().unwrap(), seed).unwrap();
             let x: Vec<f32> = (0..batch * steps * features)
@@ -606,6 +744,82 @@ mod tests {
                 &gradients(&net, &ids, batch, true, false),
                 &gradients(&net, &ids, batch, true, true),
             );
+        }
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        (0..n as u64)
+            .map(|i| ((i * 2654435761 + seed * 97) % 2001) as f32 / 333.0 - 3.0)
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The kernels as dispatched (AVX-512 or AVX2 where the CPU has them) give the bits of
+    /// their generic build: a model trains to the same bytes on every x86 machine.
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        let (batch, k, n) = (5, 37, 70);
+        for transposed in [false, true] {
+            let p = Panels::new(
+                &values(k * n, 1),
+                if transposed { n } else { k },
+                if transposed { k } else { n },
+                transposed,
+            );
+            let x = values(batch * k, 2);
+            let (mut a, mut b) = (values(batch * n, 3), values(batch * n, 3));
+            add_product(&p, &mut a, &x, batch);
+            add_product_body(&p, &mut b, &x, batch);
+            assert_eq!(bits(&a), bits(&b));
+        }
+        let h = 19;
+        let prev = values(batch * h, 4);
+        let run = |dispatched: bool| {
+            let mut g = values(batch * 4 * h, 5);
+            let (mut c, mut tc, mut out) = (
+                vec![0.0; batch * h],
+                vec![0.0; batch * h],
+                vec![0.0; batch * h],
+            );
+            let (mut dc, mut d) = (values(batch * h, 6), vec![0.0; batch * 4 * h]);
+            let (dout, dh) = (values(batch * h, 7), values(batch * h, 8));
+            if dispatched {
+                cells_forward(&mut g, Some(&prev), &mut c, &mut tc, &mut out, h);
+                cells_backward(&g, &tc, Some(&prev), &dout, &dh, &mut dc, &mut d, h);
+            } else {
+                cells_forward_body(&mut g, Some(&prev), &mut c, &mut tc, &mut out, h);
+                cells_backward_body(&g, &tc, Some(&prev), &dout, &dh, &mut dc, &mut d, h);
+            }
+            [g, c, tc, out, dc, d].map(|v| bits(&v))
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    /// Packed panels multiply as the plain product does, transposed or not, with a last
+    /// panel narrower than the others.
+    #[test]
+    fn panels_multiply_as_the_matrix() {
+        let (batch, k, n) = (3, 5, 35);
+        let m = values(k * n, 9);
+        let x = values(batch * k, 10);
+        let want: Vec<f32> = (0..batch * n)
+            .map(|o| {
+                (0..k)
+                    .map(|i| x[o / n * k + i] * m[i * n + o % n])
+                    .sum::<f32>()
+                    + 1.0
+            })
+            .collect();
+        let t: Vec<f32> = (0..n * k).map(|o| m[(o % k) * n + o / k]).collect();
+        for p in [Panels::new(&m, k, n, false), Panels::new(&t, n, k, true)] {
+            let mut out = vec![1.0f32; batch * n];
+            add_product(&p, &mut out, &x, batch);
+            for (a, b) in out.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-4, "{a} against {b}");
+            }
         }
     }
 
