@@ -3,7 +3,7 @@
 # units on MNIST (the 10k test set in ../shared/data/mnist, images 0..7999 to train,
 # 8000..9999 held out), trained by eie-compress, compressed with retraining on 64 PEs, then
 # evaluated and simulated; and the training speed benchmark. Outputs go to out/mnist/.
-# Takes about 17 minutes on two cores after the build.
+# Takes about 7 minutes on two cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet

@@ -3,7 +3,7 @@
 # ../shared/data/mnist, images 0..7999 to train, 8000..9999 held out), trained by
 # eie-compress, compressed to under 8% with 4-bit codes and indices, with and without
 # retraining, plain and PE-balanced, on 64 and 4 PEs; then eval and simulate.
-# Outputs go to out/mnist/. Takes about 70 s on two cores after the build.
+# Outputs go to out/mnist/. Takes about 40 s on two cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet

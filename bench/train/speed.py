@@ -11,8 +11,9 @@ repeated (the median of REPEATS pairs):
 A figure of ours is the difference of two whole runs of the command, one with more epochs
 (steps) than the other, divided by the difference: process start, loading and the held-out
 evaluation cancel out. PyTorch's is its training loop's own time over the same extra epochs
-(steps), after a first one that warms it up. Both use the same number of threads (2 by
-default: torch.set_num_threads, and rayon's pool of the machine's cores).
+(steps), after a first one that warms it up. Both use the same number of threads
+(--threads, default the machine's cores: torch.set_num_threads, and RAYON_NUM_THREADS for
+ours; on the 2-core development machine, 2).
 
     cargo build --release
     ~/.cache/eie-compress/torch-2.5.1/bin/python bench/train/speed.py [--repeats 3]
@@ -46,6 +47,7 @@ CLASSIFIERS = [
     ("LSTM 128", "28x28-lstm128-10"),
 ]
 LM = "tok-embed128-lstm256"
+ENV = dict(os.environ)
 
 
 class Lstm(torch.nn.Module):
@@ -153,7 +155,7 @@ def ours(args, work):
     """Wall seconds of one `eie-compress train` run."""
     start = time.perf_counter()
     subprocess.run([str(BIN), "-q", "train", "--out", str(work), "--force", *args], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=ENV)
     return time.perf_counter() - start
 
 
@@ -168,6 +170,7 @@ def main():
     if not MNIST.is_dir() or not TEXT.is_file():
         raise SystemExit(f"needs {MNIST} and {TEXT} (../shared/data beside the repository)")
     torch.set_num_threads(args.threads)
+    ENV["RAYON_NUM_THREADS"] = str(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     x, y = mnist(8000)
     rows = []

@@ -142,7 +142,12 @@ impl Model {
 
     /// The logits of a batch `x` (`[batch, inputs]`, each row a sample's values in order).
     pub fn forward(&self, net: &Network, x: Tensor<2>) -> Tensor<2> {
-        self.forward_taped(net, x).0
+        let (out, tape) = self.forward_taped(net, x);
+        debug_assert!(
+            tape.0.is_none(),
+            "a training forward pass must keep its tape"
+        );
+        out
     }
 
     /// [`Model::forward`], and what its backward pass needs beyond burn's graph
@@ -224,20 +229,20 @@ impl Model {
         steps: usize,
         embed: Option<Embedded>,
     ) -> (Tensor<3>, Tape) {
-        let mut features = x.len() / (batch * steps).max(1);
         let weights: Vec<lstm::Weights> = lstms
             .iter()
             .map(|&(layer, hidden)| {
-                let w = lstm::Weights {
-                    w: values(self.weights[layer].val().inner()),
+                // The packed matrix is `[features + H, 4H]` in burn's layout.
+                let w = self.weights[layer].val();
+                lstm::Weights {
+                    features: w.dims()[0] - hidden,
+                    w: values(w.inner()),
                     b: self.bias(layer).map(|b| values(b.inner())),
-                    features,
                     hidden,
-                };
-                features = hidden;
-                w
+                }
             })
             .collect();
+        let features = lstms.last().map_or(0, |&(_, hidden)| hidden);
         let (out, saved) = lstm::stack_forward(&weights, &x, batch, steps);
         let first = &self.weights[lstms[0].0];
         let device = first.val().device();
@@ -314,7 +319,12 @@ impl Model {
     /// zero state: the embedding's rows (burn's layout of its `[E, V]` matrix is the table
     /// `[V, E]`), each LSTM over the window, each Linear and ReLU at every token.
     pub fn forward_tokens(&self, net: &Network, ids: Tensor<2, Int>) -> Tensor<2> {
-        self.forward_tokens_taped(net, ids).0
+        let (out, tape) = self.forward_tokens_taped(net, ids);
+        debug_assert!(
+            tape.0.is_none(),
+            "a training forward pass must keep its tape"
+        );
+        out
     }
 
     /// [`Model::forward_tokens`], and what its backward pass needs beyond burn's graph.
