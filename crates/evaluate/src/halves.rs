@@ -57,22 +57,22 @@ pub(crate) fn split_gradients<M: Streamed>(
     let mut loss = la;
     if let Some((lb, mut gb)) = second {
         loss += lb;
-        // A parameter with a gradient in one half only keeps that one.
         for (id, matrix) in model.ids() {
-            if matrix {
-                match (ga.remove::<2>(id), gb.remove::<2>(id)) {
-                    (Some(x), Some(y)) => ga.register(id, x + y),
-                    (Some(x), None) | (None, Some(x)) => ga.register(id, x),
-                    (None, None) => {}
-                }
-            } else {
-                match (ga.remove::<1>(id), gb.remove::<1>(id)) {
-                    (Some(x), Some(y)) => ga.register(id, x + y),
-                    (Some(x), None) | (None, Some(x)) => ga.register(id, x),
-                    (None, None) => {}
-                }
+            match matrix {
+                true => add_half::<2>(&mut ga, &mut gb, id),
+                false => add_half::<1>(&mut ga, &mut gb, id),
             }
         }
     }
     Ok((loss, ga))
+}
+
+/// Parameter `id`'s gradient in `b` added into `a`; one with a gradient in one half only
+/// keeps that one.
+fn add_half<const D: usize>(a: &mut GradientsParams, b: &mut GradientsParams, id: ParamId) {
+    match (a.remove::<D>(id), b.remove::<D>(id)) {
+        (Some(x), Some(y)) => a.register(id, x + y),
+        (Some(x), None) | (None, Some(x)) => a.register(id, x),
+        (None, None) => {}
+    }
 }

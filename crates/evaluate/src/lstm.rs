@@ -99,7 +99,7 @@ fn recycle(v: Vec<f32>) {
 }
 
 /// `[a, b, w]` to `[b, a, w]` (sample-major to time-major and back), in a spare buffer.
-pub(crate) fn swap_major(v: &[f32], a: usize, b: usize, w: usize) -> Vec<f32> {
+fn swap_major(v: &[f32], a: usize, b: usize, w: usize) -> Vec<f32> {
     let mut out = zeros(v.len());
     swap_into(v, &mut out, a, b, w);
     out
@@ -153,13 +153,17 @@ fn tanh_in_place(v: &mut [f32]) {
     }
 }
 
-/// Defines `$name`, which runs `$body` (an `#[inline(always)]` function of the same
-/// arguments) compiled for the widest vectors the CPU has: the same operations in another
+/// Defines `$body` (an `#[inline(always)]` function of `$block`) and `$name`, which runs it
+/// compiled for the widest vectors the CPU has: the same operations in another
 /// width, so every width gives the same bits (Rust never fuses a multiply and an add by
 /// itself; an explicit `mul_add` is one rounding on every path, a single instruction where
 /// the CPU has FMA).
 macro_rules! widest {
-    ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),* $(,)?) => $body:ident) => {
+    ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),* $(,)?) => $body:ident $block:block) => {
+        #[allow(clippy::too_many_arguments)]
+        #[inline(always)]
+        fn $body($($a: $t),*) $block
+
         $(#[$m])*
         fn $name($($a: $t),*) {
             #[cfg(target_arch = "x86_64")]
@@ -242,27 +246,24 @@ widest!(
     /// `out += x p` (`x`: `[batch, k]`, `out`: `[batch, n]`, row-major): each output's
     /// products fused-added from zero over `k` in order, then added to it, whatever the
     /// vector width.
-    fn add_product(p: &Panels, out: &mut [f32], x: &[f32], batch: usize) => add_product_body
-);
-
-#[inline(always)]
-fn add_product_body(p: &Panels, out: &mut [f32], x: &[f32], batch: usize) {
-    let mut r = 0;
-    while r < batch {
-        let block = (batch - r).min(ROWS);
-        match block {
-            1 => rows_block::<1>(p, out, x, r),
-            2 => rows_block::<2>(p, out, x, r),
-            3 => rows_block::<3>(p, out, x, r),
-            4 => rows_block::<4>(p, out, x, r),
-            5 => rows_block::<5>(p, out, x, r),
-            6 => rows_block::<6>(p, out, x, r),
-            7 => rows_block::<7>(p, out, x, r),
-            _ => rows_block::<ROWS>(p, out, x, r),
+    fn add_product(p: &Panels, out: &mut [f32], x: &[f32], batch: usize) => add_product_body {
+        let mut r = 0;
+        while r < batch {
+            let block = (batch - r).min(ROWS);
+            match block {
+                1 => rows_block::<1>(p, out, x, r),
+                2 => rows_block::<2>(p, out, x, r),
+                3 => rows_block::<3>(p, out, x, r),
+                4 => rows_block::<4>(p, out, x, r),
+                5 => rows_block::<5>(p, out, x, r),
+                6 => rows_block::<6>(p, out, x, r),
+                7 => rows_block::<7>(p, out, x, r),
+                _ => rows_block::<ROWS>(p, out, x, r),
+            }
+            r += block;
         }
-        r += block;
     }
-}
+);
 
 /// Rows `r0..r0 + R` of [`add_product`].
 #[inline(always)]
@@ -314,44 +315,34 @@ widest!(
         tc: &mut [f32],
         out: &mut [f32],
         h: usize,
-    ) => cells_forward_body
-);
-
-#[inline(always)]
-fn cells_forward_body(
-    g: &mut [f32],
-    prev: Option<&[f32]>,
-    c: &mut [f32],
-    tc: &mut [f32],
-    out: &mut [f32],
-    h: usize,
-) {
-    for (r, row) in g.chunks_exact_mut(4 * h).enumerate() {
-        sigmoid_in_place(&mut row[..2 * h]);
-        tanh_in_place(&mut row[2 * h..3 * h]);
-        sigmoid_in_place(&mut row[3 * h..]);
-        let (i, rest) = row.split_at(h);
-        let (fg, rest) = rest.split_at(h);
-        let (gg, o) = rest.split_at(h);
-        let cell = &mut c[r * h..(r + 1) * h];
-        for j in 0..h {
-            cell[j] = i[j] * gg[j];
-        }
-        if let Some(prev) = prev {
-            let prev = &prev[r * h..(r + 1) * h];
+    ) => cells_forward_body {
+        for (r, row) in g.chunks_exact_mut(4 * h).enumerate() {
+            sigmoid_in_place(&mut row[..2 * h]);
+            tanh_in_place(&mut row[2 * h..3 * h]);
+            sigmoid_in_place(&mut row[3 * h..]);
+            let (i, rest) = row.split_at(h);
+            let (fg, rest) = rest.split_at(h);
+            let (gg, o) = rest.split_at(h);
+            let cell = &mut c[r * h..(r + 1) * h];
             for j in 0..h {
-                cell[j] += fg[j] * prev[j];
+                cell[j] = i[j] * gg[j];
+            }
+            if let Some(prev) = prev {
+                let prev = &prev[r * h..(r + 1) * h];
+                for j in 0..h {
+                    cell[j] += fg[j] * prev[j];
+                }
+            }
+            let t = &mut tc[r * h..(r + 1) * h];
+            t.copy_from_slice(cell);
+            tanh_in_place(t);
+            let y = &mut out[r * h..(r + 1) * h];
+            for j in 0..h {
+                y[j] = o[j] * t[j];
             }
         }
-        let t = &mut tc[r * h..(r + 1) * h];
-        t.copy_from_slice(cell);
-        tanh_in_place(t);
-        let y = &mut out[r * h..(r + 1) * h];
-        for j in 0..h {
-            y[j] = o[j] * t[j];
-        }
     }
-}
+);
 
 widest!(
     /// One step's cells backward: from the activated gates, the cell's `tanh`, the previous
@@ -368,57 +359,44 @@ widest!(
         dc: &mut [f32],
         d: &mut [f32],
         h: usize,
-    ) => cells_backward_body
-);
-
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn cells_backward_body(
-    gates: &[f32],
-    tc: &[f32],
-    prev: Option<&[f32]>,
-    dout: &[f32],
-    dh_next: &[f32],
-    dc: &mut [f32],
-    d: &mut [f32],
-    h: usize,
-) {
-    let g4 = 4 * h;
-    for (r, (row, drow)) in gates
-        .chunks_exact(g4)
-        .zip(d.chunks_exact_mut(g4))
-        .enumerate()
-    {
-        let k = r * h..(r + 1) * h;
-        let (tc, dout, dh_next, dc) = (
-            &tc[k.clone()],
-            &dout[k.clone()],
-            &dh_next[k.clone()],
-            &mut dc[k.clone()],
-        );
-        let (di, rest) = drow.split_at_mut(h);
-        let (df, rest) = rest.split_at_mut(h);
-        let (dgg, d_o) = rest.split_at_mut(h);
-        for j in 0..h {
-            let (i, fg, gg, o) = (row[j], row[h + j], row[2 * h + j], row[3 * h + j]);
-            let dh = dout[j] + dh_next[j];
-            let dcell = dc[j] + dh * o * (1.0 - tc[j] * tc[j]);
-            di[j] = dcell * gg * i * (1.0 - i);
-            dgg[j] = dcell * i * (1.0 - gg * gg);
-            d_o[j] = dh * tc[j] * o * (1.0 - o);
-            df[j] = dcell * fg * (1.0 - fg);
-            dc[j] = dcell * fg;
-        }
-        match prev {
-            Some(prev) => {
-                for (a, &p) in df.iter_mut().zip(&prev[k]) {
-                    *a *= p;
-                }
+    ) => cells_backward_body {
+        let g4 = 4 * h;
+        for (r, (row, drow)) in gates
+            .chunks_exact(g4)
+            .zip(d.chunks_exact_mut(g4))
+            .enumerate()
+        {
+            let k = r * h..(r + 1) * h;
+            let (tc, dout, dh_next, dc) = (
+                &tc[k.clone()],
+                &dout[k.clone()],
+                &dh_next[k.clone()],
+                &mut dc[k.clone()],
+            );
+            let (di, rest) = drow.split_at_mut(h);
+            let (df, rest) = rest.split_at_mut(h);
+            let (dgg, d_o) = rest.split_at_mut(h);
+            for j in 0..h {
+                let (i, fg, gg, o) = (row[j], row[h + j], row[2 * h + j], row[3 * h + j]);
+                let dh = dout[j] + dh_next[j];
+                let dcell = dc[j] + dh * o * (1.0 - tc[j] * tc[j]);
+                di[j] = dcell * gg * i * (1.0 - i);
+                dgg[j] = dcell * i * (1.0 - gg * gg);
+                d_o[j] = dh * tc[j] * o * (1.0 - o);
+                df[j] = dcell * fg * (1.0 - fg);
+                dc[j] = dcell * fg;
             }
-            None => df.fill(0.0),
+            match prev {
+                Some(prev) => {
+                    for (a, &p) in df.iter_mut().zip(&prev[k]) {
+                        *a *= p;
+                    }
+                }
+                None => df.fill(0.0),
+            }
         }
     }
-}
+);
 
 /// One layer over `x` (`[steps, batch, features]`, time-major), from a zero state.
 fn forward(l: &Weights, x: Vec<f32>, batch: usize, steps: usize) -> Saved {
