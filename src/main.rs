@@ -9,7 +9,6 @@ mod out;
 mod commands;
 mod knobs;
 mod options;
-mod progress;
 mod render;
 
 use std::process::ExitCode;
@@ -86,7 +85,11 @@ enum Command {
     Unpack(commands::unpack::Args),
 }
 
-fn dispatch(command: Command, progress: &progress::Progress, quiet: bool) -> anyhow::Result<()> {
+fn dispatch(
+    command: Command,
+    progress: &eie_progress::Progress,
+    quiet: bool,
+) -> anyhow::Result<()> {
     match command {
         Command::Demo(args) => commands::demo::run(args, progress, quiet),
         Command::Pack(args) => commands::pack::run(args, progress),
@@ -106,34 +109,19 @@ fn dispatch(command: Command, progress: &progress::Progress, quiet: bool) -> any
 }
 
 /// Runs a command line as if it had been typed (the demo's steps).
-pub fn run_argv(argv: &[String], progress: &progress::Progress) -> anyhow::Result<()> {
+pub fn run_argv(argv: &[String], progress: &eie_progress::Progress) -> anyhow::Result<()> {
     let cli = Cli::try_parse_from(argv)?;
     dispatch(cli.command, progress, cli.quiet)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let progress = progress::Progress::new(cli.quiet);
+    let progress = eie_progress::Progress::new(cli.quiet);
     match dispatch(cli.command, &progress, cli.quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            errln!("error: {}", one_line(&e));
+            errln!("error: {}", eie_commands::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// An error and its causes in one line, joined by ": ", leaving out a cause the message
-/// already shows (library errors that show their source and also expose it); control
-/// characters escaped and very long names or patterns cut ([`eie_format::shown`]).
-fn one_line(e: &anyhow::Error) -> String {
-    let mut line = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !line.contains(&cause) {
-            line.push_str(": ");
-            line.push_str(&cause);
-        }
-    }
-    eie_format::shown(&line)
 }

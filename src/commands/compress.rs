@@ -13,8 +13,8 @@ use crate::options::{
     ActFracArgs, ArchArgs, ArithArgs, BiasArgs, CalibrationArgs, DatasetArgs, EvalRangeArgs,
     FitArgs, ForceArgs, LayersArgs, MemoryArgs, PesArgs, ScaleArgs,
 };
-use crate::progress::Progress;
 use crate::render::report::render;
+use eie_progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use eie_commands::demo::{Request, TRAIN};
 
-use crate::progress::Progress;
+use eie_progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -7,9 +7,9 @@ use eie_commands::pack::Request;
 
 use crate::knobs::PackFlags;
 use crate::options::{BiasArgs, FitArgs, ForceArgs, LayersArgs, PesArgs};
-use crate::progress::Progress;
 use crate::render::report::skipped_line;
 use crate::render::summary::summary;
+use eie_progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

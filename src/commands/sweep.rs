@@ -14,10 +14,10 @@ use eie_simulate::sweep::Param;
 use crate::options::{
     CalibrationArgs, ColumnBatchArgs, EnergyArgs, ForceArgs, MemoryArgs, TimingArgs,
 };
-use crate::progress::Progress;
 use eie_charts::Plotters;
 use eie_commands::frontier::Method;
 use eie_dataset::{SampleRange, Spec};
+use eie_progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

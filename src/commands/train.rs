@@ -10,7 +10,7 @@ use anyhow::Result;
 use eie_commands::train::{Accuracy, Request, Settings, Trained};
 
 use crate::options::{ContextArgs, DatasetArgs, EvalRangeArgs, ForceArgs, MemoryArgs, ScaleArgs};
-use crate::progress::Progress;
+use eie_progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -196,3 +196,21 @@ pub(crate) fn io(
     let path = path.to_path_buf();
     move |source| Error::Io { what, path, source }
 }
+
+/// An error and its causes in one line, joined by ": ", leaving out a cause the message
+/// already shows (library errors that show their source and also expose it); control
+/// characters escaped and very long names or patterns cut ([`eie_format::shown`]). What the
+/// command line prints after `error: `, and the message of a Python exception.
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    eie_format::shown(&line)
+}

@@ -136,6 +136,8 @@ pub enum Source {
     },
     /// A dataset's samples.
     Dataset(DatasetRequest),
+    /// Vectors given in memory (a Python caller's array), each of the first layer's width.
+    Vectors(Vec<Vec<f32>>),
     /// One generated vector: exactly round(density x inputs) non-zero activations at random
     /// positions, values in [-1, 1].
     Generated {
@@ -189,7 +191,7 @@ impl InputRequest {
         match &self.source {
             Source::File { path, .. } => Ok(vec![path.clone()]),
             Source::Dataset(d) => d.inputs(),
-            Source::Generated { .. } => Ok(Vec::new()),
+            Source::Vectors(_) | Source::Generated { .. } => Ok(Vec::new()),
         }
     }
 
@@ -217,6 +219,17 @@ impl InputRequest {
             }
             Source::File { path, tensor } => {
                 eie_dataset::vectors_from_file(path, tensor.as_deref(), width)?
+            }
+            Source::Vectors(given) => {
+                if let Some((i, v)) = given.iter().enumerate().find(|(_, v)| v.len() != width) {
+                    return Err(Error::Inputs {
+                        reason: format!(
+                            "input vector {i} has {} values, but the first layer takes {width}",
+                            v.len()
+                        ),
+                    });
+                }
+                given.clone()
             }
             Source::Generated { density, seed } => {
                 vec![eie_simulate::workload::random_vector(

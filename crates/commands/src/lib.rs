@@ -36,7 +36,7 @@ pub use charts::{Draw, LinePlot, NoCharts, SavingsChart, Series};
 pub use eie_pipeline::settings::Value;
 pub use eie_pipeline::{Observer, Quiet};
 pub use energy_table::EnergyTable;
-pub use error::{Error, Result};
+pub use error::{Error, Result, one_line};
 pub use inputs::{
     CalibrationRequest, DEFAULT_CALIBRATION_SAMPLES, DatasetRequest, InputRequest, Shape, Source,
 };

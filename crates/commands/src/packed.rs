@@ -135,3 +135,64 @@ pub fn check_pes(given: Option<u32>, pes: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Copies the output folder `from` (of `compress` or `pack`: every name of
+/// [`eie_pipeline::output::OUTPUT_NAMES`] it holds) into the output folder `to`, as a run
+/// writes one: checked (never an input nor inside one, nothing but an earlier output of this
+/// tool replaced, and that only with `force`), locked, staged and published at once. Returns
+/// the files copied. What a Python `Compressed.save` calls.
+pub fn copy_output(from: &Path, to: &Path, force: bool) -> Result<usize> {
+    use eie_pipeline::output::{Layout, OUTPUT_NAMES, Staging};
+    let model = PackedModel::load(from)?;
+    if !model.is_folder() {
+        return Err(Error::Unfit {
+            reason: format!("{} is not an output folder", from.display()),
+        });
+    }
+    let mut inputs = Inputs::new();
+    model.add_inputs(&mut inputs);
+    let staging = Staging::create(to, force, &inputs, Layout::Model)?;
+    let mut files = 0;
+    for name in OUTPUT_NAMES {
+        let source = from.join(name);
+        if source.exists() {
+            files += copy_tree(&source, &staging.path().join(name))?;
+        }
+    }
+    staging.publish()?;
+    Ok(files)
+}
+
+/// Copies the file or folder `from` to `to` (which does not exist), returning the files
+/// copied; anything but plain files and folders is refused.
+fn copy_tree(from: &Path, to: &Path) -> Result<usize> {
+    let meta = std::fs::symlink_metadata(from).map_err(crate::error::io("cannot read", from))?;
+    if meta.is_file() {
+        std::fs::copy(from, to).map_err(crate::error::io("cannot copy to", to))?;
+        return Ok(1);
+    }
+    if !meta.is_dir() {
+        return Err(Error::Unfit {
+            reason: format!(
+                "{} is neither a file nor a folder: an output folder holds only those",
+                from.display()
+            ),
+        });
+    }
+    std::fs::create_dir(to).map_err(crate::error::io("cannot create", to))?;
+    let entries = std::fs::read_dir(from).map_err(crate::error::io("cannot list", from))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        names.push(
+            entry
+                .map_err(crate::error::io("cannot list", from))?
+                .file_name(),
+        );
+    }
+    names.sort();
+    let mut files = 0;
+    for name in names {
+        files += copy_tree(&from.join(&name), &to.join(&name))?;
+    }
+    Ok(files)
+}

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use eie_pipeline::output::Inputs;
 use eie_rtl::{Loading, Simulator};
-use eie_simulate::vectors::render;
+use eie_simulate::run::Mode;
+use eie_simulate::vectors::{LayerRun, render};
 use eie_simulate::{Arith, TimingParams};
 use serde::Serialize;
 
@@ -139,18 +140,66 @@ fn work_folder(asked: Option<&Path>, inputs: &Inputs) -> Result<Work> {
     Ok(Work { path, keep })
 }
 
+/// A co-simulation planned: the models' runs, the design that runs them, and the work folder
+/// holding the vectors (removed when dropped, unless it was asked for).
+pub struct Planned<'m> {
+    /// Chained or independent layers.
+    pub mode: Mode,
+    /// Every layer's run on the functional and timing models: what the RTL must match.
+    pub runs: Vec<LayerRun<'m>>,
+    /// The design: its parameters and one descriptor per part.
+    pub design: eie_rtl::Design,
+    work: Work,
+}
+
 impl Request {
     /// Co-simulates. The report holds the verdict: an `Ok` report may still be a failure
     /// ([`Report::verdict`]).
     pub fn run(&self) -> Result<Report> {
         crate::checks::inputs(&self.input)?;
         let model = PackedModel::load(&self.dir)?;
+        let planned = self.plan(&model)?;
+        let (runs, design, work) = (&planned.runs, &planned.design, &planned.work);
+        let rendered = design.render();
+        let loading = if self.host_load {
+            Loading::HostPort
+        } else {
+            Loading::Direct
+        };
+        let sim = eie_rtl::run(&work.path, &rendered, self.simulator, loading)?;
+        Ok(Report {
+            schema: Schema("rtl-check"),
+            dir: self.dir.clone(),
+            pes: design.params.n_pe,
+            fifo: self.timing.fifo_depth,
+            simulator: self.simulator.name(),
+            layers: runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RtlLayer {
+                    name: r.view.name().to_string(),
+                    rtl_cycles: sim.cycles.get(i).copied(),
+                    model_cycles: r.step.timing.cycles,
+                })
+                .collect(),
+            kept: work.keep.then(|| work.path.clone()),
+            failures: sim.failures.clone(),
+            pass: sim.pass,
+        })
+    }
+
+    /// Everything before the simulator runs, on `model` (loaded from a folder, whose images
+    /// are verified against it): the models' runs on the request's input, their vectors
+    /// written into the work folder, and the design planned from the two manifests. What a
+    /// testbench of one's own (rtl/cocotb) starts from.
+    pub fn plan<'m>(&self, model: &'m PackedModel) -> Result<Planned<'m>> {
+        crate::checks::inputs(&self.input)?;
         if !model.is_folder() {
             return Err(Error::Unfit {
                 reason: format!(
                     "{} is not a model folder: rtl-check loads the images, so give the folder `pack` \
                      or `compress` wrote",
-                    self.dir.display()
+                    model.given.display()
                 ),
             });
         }
@@ -158,7 +207,7 @@ impl Request {
         // The design's memory sizes and the testbench's word counts come from the manifest,
         // and the testbench reads the image files: all must be what model.eie says (verify's
         // check).
-        let manifest = eie_pipeline::verify(&self.dir, bundle)?;
+        let manifest = eie_pipeline::verify(&model.given, bundle)?;
         let params = self.timing;
         params.validate()?;
         eie_rtl::check_timing(&params)?;
@@ -170,7 +219,7 @@ impl Request {
             return Err(Error::Unfit {
                 reason: format!(
                     "{} is a described model ({}): the reference design co-simulates chains of layers, one run each; the runs of a CNN's or an LSTM's program are not co-simulated yet (simulate and vectors cover them)",
-                    self.dir.display(),
+                    model.given.display(),
                     p.network().describe()
                 ),
             });
@@ -179,8 +228,7 @@ impl Request {
         let (mode, runs) = self
             .input
             .runs(&views, model.settings(), &params, self.arith)?;
-        let model_cycles: Vec<u64> = runs.iter().map(|r| r.step.timing.cycles).collect();
-        let worst = model_cycles.iter().copied().max().unwrap_or(0);
+        let worst = runs.iter().map(|r| r.step.timing.cycles).max().unwrap_or(0);
 
         let work = work_folder(self.work.as_deref(), &inputs)?;
         let meta = bundle.meta();
@@ -197,38 +245,17 @@ impl Request {
             .map_err(io("cannot write the vectors into", &vectors_dir))?;
         let design = eie_rtl::plan(
             &manifest,
-            &self.dir,
+            &model.given,
             &set.manifest,
             &vectors_dir,
             params.fifo_depth,
             worst.saturating_mul(2).saturating_add(10_000),
         )?;
-        let rendered = design.render();
-        let loading = if self.host_load {
-            Loading::HostPort
-        } else {
-            Loading::Direct
-        };
-        let sim = eie_rtl::run(&work.path, &rendered, self.simulator, loading)?;
-        Ok(Report {
-            schema: Schema("rtl-check"),
-            dir: self.dir.clone(),
-            pes: design.params.n_pe,
-            fifo: params.fifo_depth,
-            simulator: self.simulator.name(),
-            layers: runs
-                .iter()
-                .zip(&model_cycles)
-                .enumerate()
-                .map(|(i, (r, &c))| RtlLayer {
-                    name: r.view.name().to_string(),
-                    rtl_cycles: sim.cycles.get(i).copied(),
-                    model_cycles: c,
-                })
-                .collect(),
-            kept: work.keep.then(|| work.path.clone()),
-            failures: sim.failures.clone(),
-            pass: sim.pass,
+        Ok(Planned {
+            mode,
+            runs,
+            design,
+            work,
         })
     }
 }

@@ -581,3 +581,89 @@ fn requests_are_checked_without_files() {
     .unwrap_err();
     assert_eq!(option(e), "--act-frac");
 }
+
+#[test]
+fn simulate_on_a_loaded_model_with_vectors_in_memory_is_simulate_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = mlp(dir.path());
+    let x: Vec<f32> = (0..128).map(|i| (i as f32 / 64.0) - 1.0).collect();
+    let file = dir.path().join("x.safetensors");
+    let mut w = eie_checkpoint::Writer::create(
+        &file,
+        &Default::default(),
+        &[("x".into(), safetensors::Dtype::F32, vec![1, 128])],
+    )
+    .unwrap();
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    w.write_tensor(&bytes).unwrap();
+    w.finish().unwrap();
+
+    let mut from_file = simulate::Request::new(&out);
+    from_file.input.source = Source::File {
+        path: file,
+        tensor: None,
+    };
+    let want = to_json(&from_file.run(&NoCharts).unwrap()).unwrap();
+    let model = crate::PackedModel::load(&out).unwrap();
+    let mut in_memory = simulate::Request::new("not read");
+    in_memory.input.source = Source::Vectors(vec![x.clone()]);
+    let got = to_json(&in_memory.run_on(&model, &NoCharts).unwrap()).unwrap();
+    assert_eq!(got, want);
+    // A vector of the wrong width is refused, naming the width the layer takes.
+    in_memory.input.source = Source::Vectors(vec![x, vec![0.0; 3]]);
+    let e = in_memory.run_on(&model, &NoCharts).unwrap_err();
+    assert!(e.to_string().contains("input vector 1 has 3 values"), "{e}");
+}
+
+#[test]
+fn rtl_check_plans_without_a_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = figure2(dir.path());
+    let model = crate::PackedModel::load(&out).unwrap();
+    let r = rtl_check::Request {
+        dir: out.clone(),
+        simulator: eie_rtl::Simulator::Iverilog,
+        work: None,
+        host_load: false,
+        input: InputRequest::default(),
+        timing: eie_simulate::TimingParams::default(),
+        arith: eie_simulate::Arith::default(),
+    };
+    let planned = r.plan(&model).unwrap();
+    assert_eq!(planned.design.params.n_pe, 4);
+    assert_eq!(planned.design.descriptors.len(), 1);
+    assert_eq!(planned.runs.len(), 1);
+    assert_eq!(planned.runs[0].step.timing.cycles, 19);
+}
+
+#[test]
+fn copy_output_publishes_a_copy_and_never_over_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = figure2(dir.path());
+    let copy = dir.path().join("copy");
+    let files = crate::packed::copy_output(&out, &copy, false).unwrap();
+    assert!(files >= 4, "{files}");
+    crate::PackedModel::load(&copy).unwrap();
+    let e = crate::packed::copy_output(&out, &copy, false).unwrap_err();
+    assert!(e.to_string().contains("force"), "{e}");
+    crate::packed::copy_output(&out, &copy, true).unwrap();
+    // The folder itself, and a folder inside it, are inputs.
+    assert!(crate::packed::copy_output(&out, &out, true).is_err());
+    assert!(crate::packed::copy_output(&out, &out.join("images"), true).is_err());
+    assert!(out.join("model.eie").is_file());
+}
+
+#[test]
+fn one_line_joins_the_causes_it_does_not_already_show() {
+    let e = Error::Io {
+        what: "cannot read",
+        path: "/x".into(),
+        source: std::io::Error::other("disk on fire"),
+    };
+    let line = crate::one_line(&e);
+    assert!(
+        line.contains("/x") && line.ends_with("disk on fire"),
+        "{line}"
+    );
+    assert_eq!(line.matches("disk on fire").count(), 1, "{line}");
+}

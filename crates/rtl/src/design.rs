@@ -58,6 +58,28 @@ pub struct Params {
     pub max_cycles: u64,
 }
 
+impl Params {
+    /// The `eie_top` parameters that size the design for a model, by their Verilog names
+    /// (rtl/eie_top.v); with `MAX_PARTS` = [`Params::parts`] and `MAX_LAYERS` =
+    /// [`Params::layers`], every parameter a model sets.
+    pub fn sizes(&self) -> [(&'static str, u64); 12] {
+        [
+            ("N_PE", self.n_pe as u64),
+            ("CODE_BITS", self.code_bits.into()),
+            ("INDEX_BITS", self.index_bits.into()),
+            ("PTR_BITS", self.ptr_bits.into()),
+            ("SPMAT_DEPTH", self.spmat_depth as u64),
+            ("PTR_DEPTH", self.ptr_depth as u64),
+            ("ACT_DEPTH", self.act_depth as u64),
+            ("ACC_ROWS", self.acc_rows as u64),
+            ("FIFO_DEPTH", self.fifo_depth as u64),
+            ("ACC_BITS", self.acc_bits.into()),
+            ("COL_BITS", self.col_bits.into()),
+            ("ROW_BITS", self.row_bits.into()),
+        ]
+    }
+}
+
 /// One descriptor: a part (column batch) of a layer, or a whole layer (docs/rtl.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Descriptor {
@@ -573,19 +595,7 @@ impl Design {
         let p = &self.params;
         let mut params =
             String::from("// Written by eie-compress rtl-check: the design's parameters.\n");
-        for (name, value) in [
-            ("N_PE", p.n_pe as u64),
-            ("CODE_BITS", p.code_bits.into()),
-            ("INDEX_BITS", p.index_bits.into()),
-            ("PTR_BITS", p.ptr_bits.into()),
-            ("SPMAT_DEPTH", p.spmat_depth as u64),
-            ("PTR_DEPTH", p.ptr_depth as u64),
-            ("ACT_DEPTH", p.act_depth as u64),
-            ("ACC_ROWS", p.acc_rows as u64),
-            ("FIFO_DEPTH", p.fifo_depth as u64),
-            ("ACC_BITS", p.acc_bits.into()),
-            ("COL_BITS", p.col_bits.into()),
-            ("ROW_BITS", p.row_bits.into()),
+        for (name, value) in p.sizes().into_iter().chain([
             ("MAX_FILE_WORDS", p.max_file_words as u64),
             ("ACC_WORD_BITS", p.acc_word_bits.into()),
             ("N_LAYERS", p.layers as u64),
@@ -593,7 +603,7 @@ impl Design {
             ("INDEPENDENT", p.independent.into()),
             // a Verilog integer is 32 bits
             ("MAX_CYCLES", p.max_cycles.min(i32::MAX as u64)),
-        ] {
+        ]) {
             writeln!(params, "localparam integer {name} = {value};").expect("to a string");
         }
         let descriptors: String = self.descriptors.iter().map(|d| d.hex() + "\n").collect();

@@ -5,7 +5,7 @@
 mod chain;
 mod described;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eie_evaluate::program::Program;
 use eie_pipeline::output::Inputs;
@@ -114,18 +114,41 @@ impl Report {
 impl Request {
     /// Runs the simulation; a savings chart asked for is drawn by `draw`.
     pub fn run(&self, draw: &dyn Draw) -> Result<Report> {
+        let (table, inputs) = self.prepare(&self.dir, &model_file(&self.dir))?;
+        let model =
+            PackedModel::load_estimated(&self.dir, self.input.estimate()?, self.max_memory)?;
+        self.simulate(&model, &table, draw, &inputs)
+    }
+
+    /// Runs the simulation on `model`, loaded already (the request's `dir` is not read): what
+    /// a caller that simulates one model many times (a Python session) calls.
+    pub fn run_on(&self, model: &PackedModel, draw: &dyn Draw) -> Result<Report> {
+        let (table, inputs) = self.prepare(&model.given, &model.file)?;
+        self.simulate(model, &table, draw, &inputs)
+    }
+
+    /// The checks before any model is read, the energy table, and the inputs no chart may go
+    /// over: the model (`given`, its `model.eie` `file`), its folder, the input vectors, the
+    /// dataset's files, the energy table.
+    fn prepare(&self, given: &Path, file: &Path) -> Result<(eie_energy::Table, Inputs)> {
         self.check()?;
         let table = self.energy.table()?;
-        // The chart never goes over an input: the model, its folder, the input vectors, the
-        // dataset's files, the energy table. Checked before anything is read.
         let mut inputs = Inputs::new();
-        add_model_inputs(&self.dir, &model_file(&self.dir), &mut inputs);
+        add_model_inputs(given, file, &mut inputs);
         inputs
             .extend(self.input.inputs()?)
             .extend(&self.energy.file);
         self.chart.check(&inputs)?;
-        let model =
-            PackedModel::load_estimated(&self.dir, self.input.estimate()?, self.max_memory)?;
+        Ok((table, inputs))
+    }
+
+    fn simulate(
+        &self,
+        model: &PackedModel,
+        table: &eie_energy::Table,
+        draw: &dyn Draw,
+        inputs: &Inputs,
+    ) -> Result<Report> {
         if self.cpu {
             // The CPU baseline's dense and sparse copies of one layer at a time, known once
             // the layers are.
@@ -143,12 +166,12 @@ impl Request {
             estimate.check(self.max_memory)?;
         }
         let report = match Program::of(&model.bundle)? {
-            Some(program) => Report::Described(self.described(&model, &program, &table)?),
-            None => Report::Chain(self.chain(&model, &table)?),
+            Some(program) => Report::Described(self.described(model, &program, table)?),
+            None => Report::Chain(self.chain(model, table)?),
         };
         let savings = &report.energy().costed.savings;
         let title = savings_title(&model.bundle.meta().source.name);
-        self.chart.write(&inputs, draw, &title, savings)?;
+        self.chart.write(inputs, draw, &title, savings)?;
         Ok(report)
     }
 }

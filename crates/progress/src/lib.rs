@@ -1,7 +1,10 @@
 //! Progress on stderr: the pipeline's [`Observer`] as progress bars, drawn only when stderr
-//! is a terminal and `--quiet` is not given, and notes and warnings as lines.
+//! is a terminal and the caller is not quiet, and notes and warnings as lines. The command
+//! line and the Python package show progress through this one type.
 
-use std::io::IsTerminal;
+#![deny(missing_docs)]
+
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use eie_pipeline::Observer;
@@ -15,6 +18,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Progress shown unless `quiet` (`--quiet`; bars only on a terminal, warnings always).
     pub fn new(quiet: bool) -> Self {
         Self {
             visible: !quiet && std::io::stderr().is_terminal(),
@@ -67,11 +71,16 @@ impl Observer for Progress {
     /// followed in logs too, not only on terminals.
     fn note(&self, line: &str) {
         if !self.quiet {
-            errln!("{line}");
+            line_to_stderr(format_args!("{line}"));
         }
     }
 
     fn warn(&self, message: &str) {
-        errln!("warning: {message}");
+        line_to_stderr(format_args!("warning: {message}"));
     }
+}
+
+/// Writes a line to standard error, ignoring a failure (there is nowhere to report it).
+fn line_to_stderr(args: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
