@@ -79,12 +79,11 @@ struct Tensor<'py> {
 
 /// Writes the mapping `tensors` (name to array: numpy arrays, PyTorch tensors on the CPU, or
 /// anything numpy takes) as the safetensors file `path`, in the mapping's order, every
-/// tensor's bytes as numpy stores them. `metadata` goes into the header.
+/// tensor's bytes as numpy stores them.
 pub fn write_safetensors(
     py: Python<'_>,
     tensors: &Bound<'_, PyMapping>,
     path: &Path,
-    metadata: &BTreeMap<String, String>,
 ) -> PyResult<()> {
     let numpy = py.import("numpy")?;
     let mut all: Vec<Tensor> = Vec::new();
@@ -122,7 +121,7 @@ pub fn write_safetensors(
         .map(|t| (t.name.clone(), t.dtype, t.shape.clone()))
         .collect();
     let mut writer =
-        eie_checkpoint::Writer::create(path, metadata, &declared).map_err(error::from)?;
+        eie_checkpoint::Writer::create(path, &BTreeMap::new(), &declared).map_err(error::from)?;
     for t in &all {
         // One tensor's bytes at a time: a large state_dict is never copied whole.
         let bytes = t.array.call_method0("tobytes")?.cast_into::<PyBytes>()?;

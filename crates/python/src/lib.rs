@@ -26,7 +26,7 @@ use crate::model::{Compressed, Layer};
 use crate::runs::{LayerRun, Simulation, Testbench};
 
 /// A checkpoint given as a path, or as a mapping of named arrays written into a temporary
-/// folder (kept as long as the model made from it: `Compressed.eval` reads it).
+/// folder (kept as long as the model made from it: `eval` of that model reads it).
 fn checkpoint(
     py: Python<'_>,
     model: &Bound<'_, PyAny>,
@@ -43,7 +43,7 @@ fn checkpoint(
     };
     let dir = temporary()?;
     let path = dir.path().join("state_dict.safetensors");
-    arrays::write_safetensors(py, tensors, &path, &Default::default())?;
+    arrays::write_safetensors(py, tensors, &path)?;
     owned.push(dir);
     Ok(path)
 }
@@ -192,7 +192,7 @@ fn eval_(
             let d = PyDict::new(py);
             d.set_item("inputs", x)?;
             d.set_item("labels", y)?;
-            arrays::write_safetensors(py, d.as_mapping(), &path, &Default::default())?;
+            arrays::write_safetensors(py, d.as_mapping(), &path)?;
             owned.push(tmp);
             eie_dataset::Spec::Safetensors { path }
         }
