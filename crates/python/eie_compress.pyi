@@ -2,12 +2,13 @@
 
 Keyword arguments are named as the command line's flags with ``_`` for ``-``
 (``--act-frac`` is ``act_frac``) and as recipe keys (``density``, ``code_bits``,
-``prune``, ...): docs/python.md lists them. A keyword a call does not take raises
+``per_row``, ...): docs/python.md lists them. A keyword a call does not take raises
 ``EieError`` naming it. Every failure of the tool raises ``EieError`` with the one-line
-message the command line prints.
+message the command line prints; an argument of the wrong Python type raises ``TypeError``.
 """
 
 import os
+import pathlib
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -77,7 +78,7 @@ def eval(
     ``compressed=PATH`` names the folder). The samples: ``dataset`` (``"mnist:DIR"``,
     ``"synthetic"``, ``"text:FILE"``, ...) or ``inputs`` (one sample per row) and
     ``labels``. ``settings``: ``range``, ``arch``, ``layers``, ``act_frac``, ``acc_bits``,
-    ``relu_last``, ``fifo``, ``clock_mhz``, ``energy_table``, ``context``, ``stride``,
+    ``relu_last``, the timing model's keywords, ``energy_table``, ``context``, ``stride``,
     ``scale``, ``mean``, ``std``, ``max_memory``.
     """
 
@@ -85,7 +86,8 @@ class Compressed:
     """A packed model: an output folder of ``compress`` or ``pack``, loaded once."""
 
     @property
-    def path(self) -> str: ...
+    def path(self) -> pathlib.Path:
+        """The folder (or ``model.eie``), absolute."""
     @property
     def report(self) -> Optional[dict[str, Any]]:
         """``report.json`` (what ``compress --json`` prints); None without one."""
@@ -100,23 +102,27 @@ class Compressed:
     def simulate(self, x: Optional[ArrayLike] = None, **settings: Any) -> "Simulation":
         """The bit-exact functional model and the timing model, as ``simulate`` runs them.
 
-        ``x``: one vector or one per row (default: one generated vector, ``act_density``,
-        ``seed``). ``settings``: ``layer``, ``act_frac``, ``acc_bits``, ``relu_last``,
-        ``fifo``, ``clock_mhz``, ``cpu``, ``energy_table``, ``max_memory``.
+        ``x``: one vector or one per row; else ``dataset`` (``range``, ``scale``, ``mean``,
+        ``std``, ``max_memory``), else one generated vector (``act_density``, ``seed``).
+        ``settings``: ``layer``, ``act_frac``, ``acc_bits``, ``relu_last``, ``cpu``,
+        ``energy_table``, and the timing model's ``fifo``, ``clock_mhz``, ``spmat_width``,
+        ``pipeline_depth``, ``queue_ring``, ``no_group_advance``, ``timing_rules``.
         """
     def run_layer(self, name: str, x: ArrayLike, **settings: Any) -> "LayerRun":
         """One layer on one vector, as ``simulate --layer NAME`` runs it.
 
         ``settings``: ``act_frac`` (its input's and output's fractions), ``acc_bits``,
-        ``relu_last``, ``fifo``, ``clock_mhz``.
+        ``relu_last``, and the timing model's keywords as ``simulate`` takes them.
         """
     def testbench(self, x: Optional[ArrayLike] = None, **settings: Any) -> "Testbench":
         """The reference design's parameters and descriptors, and the runs it must match,
-        as ``rtl-check`` plans them. ``settings``: ``act_density``, ``seed``, ``act_frac``,
-        ``acc_bits``, ``relu_last``, ``fifo``, ``clock_mhz``.
+        as ``rtl-check`` plans them, on ``x``, a ``dataset`` or a generated vector as
+        ``simulate`` takes them. ``settings``: ``act_frac``, ``acc_bits``, ``relu_last``, and
+        the timing model's keywords.
         """
-    def save(self, dir: PathLike, *, force: bool = False) -> str:
-        """Copies the folder into ``dir``, published at once; never over an input."""
+    def save(self, dir: PathLike, *, force: bool = False) -> pathlib.Path:
+        """Copies the folder into ``dir``, its images verified first, published at once;
+        never over an input, nor from a folder another run rewrote since it was loaded."""
 
 class Layer:
     """One packed layer: its shape, codebook and every PE's arrays."""

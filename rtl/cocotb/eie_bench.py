@@ -5,7 +5,7 @@ its load port, and every layer's cycle count, every PE's accumulators and every 
 compared with the bit-exact functional model and the timing model (docs/python.md, "A
 cocotb testbench").
 
-The case comes from the environment (run_bench.py sets it): EIE_BENCH_MODEL, the model
+The case comes from the environment (test_rtl.py sets it): EIE_BENCH_MODEL, the model
 folder; EIE_BENCH_INPUT, an .npy file of input vectors (the first is run) or empty for the
 generated or dataset input EIE_BENCH_OPTIONS (JSON keyword arguments of
 Compressed.testbench) describes.

@@ -138,8 +138,9 @@ pub fn check_pes(given: Option<u32>, pes: usize) -> Result<()> {
 
 /// Copies the output folder `from` (of `compress` or `pack`: every name of
 /// [`eie_pipeline::output::OUTPUT_NAMES`] it holds) into the output folder `to`, as a run
-/// writes one: checked (never an input nor inside one, nothing but an earlier output of this
-/// tool replaced, and that only with `force`), locked, staged and published at once. Returns
+/// writes one: its images verified against its `model.eie` first, the destination checked
+/// (never an input nor inside one, nothing but an earlier output of this tool replaced, and
+/// that only with `force`), locked, staged and published at once. Returns
 /// the files copied. What a Python `Compressed.save` calls.
 pub fn copy_output(from: &Path, to: &Path, force: bool) -> Result<usize> {
     use eie_pipeline::output::{Layout, OUTPUT_NAMES, Staging};
@@ -149,6 +150,8 @@ pub fn copy_output(from: &Path, to: &Path, force: bool) -> Result<usize> {
             reason: format!("{} is not an output folder", from.display()),
         });
     }
+    // Every image as model.eie says, or the copy would carry a changed file along.
+    eie_pipeline::verify(from, &model.bundle)?;
     let mut inputs = Inputs::new();
     model.add_inputs(&mut inputs);
     let staging = Staging::create(to, force, &inputs, Layout::Model)?;

@@ -10,11 +10,17 @@ use eie_commands::{CalibrationRequest, DatasetRequest, Given, Value};
 use eie_dataset::{SampleRange, ScalingRequest, Spec};
 use eie_images::{Capacity, ColumnBatch, Fit};
 use eie_pipeline::settings::{Knob, Scope, ValueKind};
-use eie_simulate::{Arith, TimingParams};
+use eie_simulate::{Arith, Rules, TimingParams};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error;
+
+/// What a switch takes.
+const SWITCH: &str = "True or False";
+
+/// Most calibration samples (`--calibration-samples`' range on the command line).
+const MAX_CALIBRATION_SAMPLES: usize = 65536;
 
 /// How `compress` and `pack` lay a model out.
 pub struct Packing {
@@ -60,6 +66,10 @@ impl<'py> Options<'py> {
     ) -> PyResult<Option<T>> {
         match self.take(key) {
             None => Ok(None),
+            // Python's True is the number 1: a switch given where a number goes is a mistake.
+            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() && what != SWITCH => Err(
+                error::new(format!("{}: {key} must be {what}, not {}", self.call, v)),
+            ),
             Some(v) => v.extract::<T>().map(Some).map_err(|_| {
                 let given = v.repr().map_or_else(|_| "?".into(), |r| r.to_string());
                 error::new(format!("{}: {key} must be {what}, not {given}", self.call))
@@ -79,7 +89,7 @@ impl<'py> Options<'py> {
 
     /// A switch.
     pub fn flag(&mut self, key: &str) -> PyResult<Option<bool>> {
-        self.typed(key, "True or False")
+        self.typed(key, SWITCH)
     }
 
     /// A string.
@@ -102,7 +112,7 @@ impl<'py> Options<'py> {
         };
         T::from_str(&text)
             .map(Some)
-            .map_err(|e| error::new(format!("{}: {key} {text:?}: {e}", self.call)))
+            .map_err(|e| error::new(format!("{}: {key}: {e}", self.call)))
     }
 
     /// A list of strings (one string is a list of one).
@@ -174,16 +184,30 @@ impl<'py> Options<'py> {
         })
     }
 
-    /// The timing model's hardware: `fifo`, `clock_mhz`.
+    /// The timing model's hardware: `fifo`, `clock_mhz`, `spmat_width`, `pipeline_depth`,
+    /// `queue_ring`, `no_group_advance`, `timing_rules` ("rtl" or "authors").
     pub fn timing(&mut self) -> PyResult<TimingParams> {
-        let mut t = TimingParams::default();
-        if let Some(fifo) = self.int("fifo")? {
-            t.fifo_depth = fifo;
-        }
-        if let Some(mhz) = self.float("clock_mhz")? {
-            t.clock_mhz = mhz;
-        }
-        Ok(t)
+        let d = TimingParams::default();
+        let rules = match self.text("timing_rules")? {
+            None => d.rules,
+            Some(name) => Rules::named(&name).ok_or_else(|| {
+                let names: Vec<&str> = Rules::ALL.iter().map(|r| r.name()).collect();
+                error::new(format!(
+                    "{}: timing_rules {name:?}: one of {}",
+                    self.call,
+                    names.join(", ")
+                ))
+            })?,
+        };
+        Ok(TimingParams {
+            fifo_depth: self.int("fifo")?.unwrap_or(d.fifo_depth),
+            clock_mhz: self.float("clock_mhz")?.unwrap_or(d.clock_mhz),
+            spmat_width: self.int("spmat_width")?.unwrap_or(d.spmat_width),
+            pipeline_depth: self.int("pipeline_depth")?.unwrap_or(d.pipeline_depth),
+            queue_ring: self.flag("queue_ring")?.unwrap_or(d.queue_ring),
+            group_advance: !self.flag("no_group_advance")?.unwrap_or(!d.group_advance),
+            rules,
+        })
     }
 
     /// How layers are fitted to the memories: `pointer_bits`, `spmat_kib`, `pointer_kib`,
@@ -263,6 +287,12 @@ impl<'py> Options<'py> {
         max_memory: u64,
     ) -> PyResult<Option<DatasetRequest>> {
         let range = self.parsed::<SampleRange>("range")?;
+        if spec.is_none() && (range.is_some() || scale.is_set()) {
+            return Err(error::new(format!(
+                "{}: range, scale, mean and std apply to a dataset: give dataset too",
+                self.call
+            )));
+        }
         Ok(spec.map(|spec| DatasetRequest {
             spec,
             range,
@@ -280,9 +310,20 @@ impl<'py> Options<'py> {
     ) -> PyResult<Option<CalibrationRequest>> {
         let spec = self.parsed::<Spec>("calibration")?;
         let range = self.parsed::<SampleRange>("calibration_range")?;
-        let samples = self
-            .int::<usize>("calibration_samples")?
-            .unwrap_or(eie_commands::DEFAULT_CALIBRATION_SAMPLES);
+        let samples = self.int::<usize>("calibration_samples")?;
+        if spec.is_none() && (range.is_some() || samples.is_some()) {
+            return Err(error::new(format!(
+                "{}: calibration_range and calibration_samples apply to calibration samples: give calibration too",
+                self.call
+            )));
+        }
+        let samples = samples.unwrap_or(eie_commands::DEFAULT_CALIBRATION_SAMPLES);
+        if !(1..=MAX_CALIBRATION_SAMPLES).contains(&samples) {
+            return Err(error::new(format!(
+                "{}: calibration_samples {samples}: expected 1..={MAX_CALIBRATION_SAMPLES}",
+                self.call
+            )));
+        }
         Ok(spec.map(|spec| CalibrationRequest {
             data: DatasetRequest {
                 spec,

@@ -15,6 +15,17 @@ use crate::error;
 /// `x` as contiguous float32 vectors: a 1-D array is one vector, a 2-D array one per row.
 pub fn vectors(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Vec<f32>>> {
     let numpy = py.import("numpy")?;
+    refuse_masked(&numpy, x, what)?;
+    let kind: String = numpy
+        .call_method1("asarray", (x,))
+        .and_then(|a| a.getattr("dtype")?.getattr("kind")?.extract())
+        .map_err(|e| error::new(format!("{what}: not an array of numbers ({e})")))?;
+    // Booleans, integers and floats; numpy would parse strings and drop imaginary parts.
+    if !"biuf".contains(kind.as_str()) || kind.len() != 1 {
+        return Err(error::new(format!(
+            "{what}: an array of numbers was expected, not one of numpy kind {kind:?}"
+        )));
+    }
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("dtype", "float32")?;
     let array = numpy
@@ -33,6 +44,17 @@ pub fn vectors(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec
             "{what}: a vector or a matrix of vectors (one per row) was expected, not an array of {n} dimensions"
         ))),
     }
+}
+
+/// Refuses a masked array: its values under the mask would be taken as they are.
+fn refuse_masked(numpy: &Bound<'_, PyModule>, x: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    let masked = numpy.getattr("ma")?.getattr("MaskedArray")?;
+    if x.is_instance(&masked)? {
+        return Err(error::new(format!(
+            "{what}: a masked array; fill it first (x.filled(0)): the values under its mask would be used"
+        )));
+    }
+    Ok(())
 }
 
 /// A 1-D numpy array of `values`.
@@ -95,6 +117,7 @@ pub fn write_safetensors(
                 key.get_type().name().map_or("?".into(), |n| n.to_string())
             ))
         })?;
+        refuse_masked(&numpy, &value, &format!("tensor {name}"))?;
         let array = numpy
             .call_method1("ascontiguousarray", (&value,))
             .map_err(|e| {

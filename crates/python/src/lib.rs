@@ -92,8 +92,8 @@ fn compress(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Compressed> {
     let mut o = Options::new("compress", kwargs)?;
-    let (path, out, owned) = paths(py, model, out)?;
-    let mut r = compress_cmd::Request::new(path.clone(), out.clone());
+    // Every keyword is taken and checked before a state_dict is written out.
+    let mut r = compress_cmd::Request::new(PathBuf::new(), PathBuf::new());
     r.force = force;
     let packing = o.packing()?;
     (r.layers, r.fold_bias, r.fit) = (packing.layers, packing.fold_bias, packing.fit);
@@ -106,6 +106,11 @@ fn compress(
     let spec = o.parsed("dataset")?;
     r.data = o.dataset(spec, scale, max_memory)?;
     r.eval_range = o.parsed("eval_range")?;
+    if r.eval_range.is_some() && r.data.is_none() {
+        return Err(error::new(
+            "compress: eval_range applies to a dataset: give dataset too",
+        ));
+    }
     r.act_frac = o.act_frac()?;
     r.arith = o.arith()?;
     r.retrain = o.flag("retrain")?.unwrap_or(false);
@@ -115,6 +120,8 @@ fn compress(
     r.run = o.knobs(eie_pipeline::RUN_KNOBS)?;
     r.retraining = o.knobs(eie_evaluate::RETRAIN_KNOBS)?;
     o.finish()?;
+    let (path, out, owned) = paths(py, model, out)?;
+    (r.model, r.out) = (path.clone(), out.clone());
     let progress = Progress::new(quiet);
     py.detach(|| r.resolve()?.run(&progress))
         .map_err(error::from)?;
@@ -140,14 +147,15 @@ fn pack(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Compressed> {
     let mut o = Options::new("pack", kwargs)?;
-    let (path, out, owned) = paths(py, tensors, out)?;
-    let mut r = pack_cmd::Request::new(path.clone(), out.clone());
+    let mut r = pack_cmd::Request::new(PathBuf::new(), PathBuf::new());
     r.force = force;
     let packing = o.packing()?;
     (r.layers, r.fold_bias, r.fit) = (packing.layers, packing.fold_bias, packing.fit);
     r.pes = packing.pes.unwrap_or(r.pes);
     r.widths = o.knobs(eie_pipeline::LAYER_KNOBS)?;
     o.finish()?;
+    let (path, out, owned) = paths(py, tensors, out)?;
+    (r.model, r.out) = (path.clone(), out.clone());
     let progress = Progress::new(quiet);
     py.detach(|| r.run(&progress)).map_err(error::from)?;
     Compressed::load(&out, Some(path), owned)
@@ -173,6 +181,7 @@ fn eval_(
     let (checkpoint_path, dir) = match model.cast::<Compressed>() {
         Ok(c) => {
             let c = c.get();
+            c.unchanged()?;
             let source = c.source().ok_or_else(|| {
                 error::new(
                     "this Compressed was loaded, not made by compress(): give eval the checkpoint and the folder, eval(checkpoint, compressed=path)",
@@ -198,7 +207,7 @@ fn eval_(
         }
         _ => {
             return Err(error::new(
-                "eval takes a dataset specification, or inputs and labels as arrays, not both",
+                "eval takes a dataset specification, or inputs and labels as arrays (both), not a mix",
             ));
         }
     };

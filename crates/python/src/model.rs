@@ -26,6 +26,15 @@ pub struct Compressed {
     /// Temporary folders it owns (its output when no `out` was given, a checkpoint written
     /// from arrays): removed with it.
     _owned: Vec<tempfile::TempDir>,
+    /// Its `model.eie`'s size and modification time when loaded: the calls that read the
+    /// folder again (`save`, `eval`) refuse a folder another run has written since.
+    stamp: Option<(u64, std::time::SystemTime)>,
+}
+
+/// A file's size and modification time.
+fn stamp_of(file: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(file).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 impl Compressed {
@@ -35,7 +44,15 @@ impl Compressed {
         source: Option<PathBuf>,
         owned: Vec<tempfile::TempDir>,
     ) -> PyResult<Self> {
-        let model = PackedModel::load(path).map_err(error::from)?;
+        let mut model = PackedModel::load(path).map_err(error::from)?;
+        // Absolute, so a later chdir changes nothing the model refers to.
+        let absolute = |p: &Path| {
+            std::fs::canonicalize(p)
+                .map_err(|e| error::new(format!("cannot resolve {}: {e}", p.display())))
+        };
+        model.given = absolute(&model.given)?;
+        model.file = absolute(&model.file)?;
+        let path = model.given.clone();
         let report_file = path.join(eie_pipeline::output::REPORT_FILE);
         let report =
             match model.is_folder() && report_file.is_file() {
@@ -44,12 +61,26 @@ impl Compressed {
                 })?),
                 false => None,
             };
+        let stamp = stamp_of(&model.file);
         Ok(Self {
             model,
             report,
             source,
             _owned: owned,
+            stamp,
         })
+    }
+
+    /// Refuses a folder whose `model.eie` another run has replaced since it was loaded: what
+    /// is on disk is no longer this model.
+    pub(crate) fn unchanged(&self) -> PyResult<()> {
+        if stamp_of(&self.model.file) != self.stamp {
+            return Err(error::new(format!(
+                "{} changed on disk after it was loaded (another run wrote there): load it again",
+                self.model.file.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The checkpoint it was made from.
@@ -269,6 +300,7 @@ impl Compressed {
     /// `force`. Returns the folder.
     #[pyo3(signature = (dir, *, force=false))]
     fn save(&self, py: Python<'_>, dir: PathBuf, force: bool) -> PyResult<PathBuf> {
+        self.unchanged()?;
         let from = self.model.given.clone();
         py.detach(|| eie_commands::packed::copy_output(&from, &dir, force))
             .map_err(error::from)?;

@@ -228,3 +228,53 @@ def test_simulate_runs_in_threads_with_the_gil_released(tmp_path):
         t.join()
     for g in got:
         np.testing.assert_array_equal(g, want)
+
+
+def test_hostile_arguments_are_refused_by_name(tmp_path):
+    """Regressions from a hostile review: each was a panic, a silent coercion or a setting
+    ignored, and is now an EieError naming what is wrong."""
+    c = eie.compress(MLP, tmp_path / "m", pes=4, density=0.2, quiet=True)
+    name = c.layers[0].name
+    for short in (np.ones(3), np.ones(0)):  # was a PanicException from the float model
+        with pytest.raises(eie.EieError, match="input"):
+            c.run_layer(name, short)
+    with pytest.raises(eie.EieError, match="pes must be a whole number"):
+        eie.compress(MLP, pes=True)  # True is not 1 PE
+    with pytest.raises(eie.EieError, match="give dataset too"):
+        eie.compress(MLP, range="0..5")
+    with pytest.raises(eie.EieError, match="give dataset too"):
+        c.simulate(mean=0.5)
+    with pytest.raises(eie.EieError, match="give calibration too"):
+        eie.compress(MLP, calibration_samples=4)
+    with pytest.raises(eie.EieError, match="calibration_samples 0"):
+        eie.compress(MLP, calibration="synthetic", calibration_samples=0)
+    with pytest.raises(eie.EieError, match="masked array"):
+        c.simulate(np.ma.masked_array(np.ones(c.layers[0].inputs), mask=True))
+    with pytest.raises(eie.EieError, match="numbers was expected"):
+        c.simulate(np.ones(c.layers[0].inputs, dtype=complex))
+    with pytest.raises(eie.EieError, match="numbers was expected"):
+        c.simulate(["1"] * c.layers[0].inputs)
+
+
+def test_a_folder_rewritten_since_loading_is_not_saved_or_evaluated(tmp_path):
+    """save and eval read the folder again: one another run replaced is refused."""
+    first = eie.compress(MLP, tmp_path / "m", pes=4, density=0.2, quiet=True)
+    eie.compress(MLP, tmp_path / "m", pes=4, density=0.05, force=True, quiet=True)
+    with pytest.raises(eie.EieError, match="changed on disk"):
+        first.save(tmp_path / "copy")
+    with pytest.raises(eie.EieError, match="changed on disk"):
+        eie.eval(first, "synthetic")
+    assert not (tmp_path / "copy").exists()
+
+
+def test_timing_keywords_are_the_clis_flags(tmp_path, cli_json):
+    c = eie.compress(MLP, tmp_path / "m", pes=4, density=0.2, quiet=True)
+    got = c.simulate(fifo=2, timing_rules="authors", seed=4).report
+    want = cli_json("simulate", tmp_path / "m", "--fifo", 2, "--timing-rules", "authors", "--seed", 4)
+    assert got == want
+    got = c.simulate(pipeline_depth=6, no_group_advance=True, clock_mhz=500).report
+    want = cli_json("simulate", tmp_path / "m", "--pipeline-depth", 6, "--no-group-advance",
+                    "--clock-mhz", 500)
+    assert got == want
+    with pytest.raises(eie.EieError, match="timing_rules \"fast\": one of rtl, authors"):
+        c.simulate(timing_rules="fast")

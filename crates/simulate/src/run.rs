@@ -48,6 +48,11 @@ pub fn fractions(
     relu_last: bool,
 ) -> Result<Vec<u8>> {
     if given.is_empty() {
+        // Calibration runs the float model, which takes inputs of the first layer's width.
+        let first = views.first().ok_or(Error::NoLayers)?;
+        for x in inputs {
+            first.check_input(x.len())?;
+        }
         return Ok(calibrate(views, inputs, relu_last));
     }
     check_fractions(given, views.len())?;

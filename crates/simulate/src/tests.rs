@@ -556,3 +556,19 @@ fn the_authors_rules_on_a_traced_case() {
     // The two stalls of the trace: cycles 2 and 4, each PE's queue full.
     assert_eq!(t.stall_cycles, 2);
 }
+
+/// Regression: calibrating on an input of the wrong width ran the float model first, which
+/// indexed past the input (a panic reached Python's `run_layer`); now the width is refused.
+#[test]
+fn calibrating_on_a_short_input_is_an_error_not_a_panic() {
+    let book = Codebook::new(4, &[0.5]).unwrap();
+    let codes = SparseCodes::new(3, 4, vec![0, 2, 3, 6, 10, 11], vec![1; 6]).unwrap();
+    let layer = PackedLayer::encode_sparse("h", &codes, book, 1, 4).unwrap();
+    let b = bundle(vec![layer]);
+    let views = [LayerView::new(b.layers())];
+    for x in [vec![1.0f32; 3], Vec::new()] {
+        let e = crate::run::fractions(&views, &[x], &[], false).unwrap_err();
+        assert!(matches!(e, crate::Error::InputLength { .. }), "{e}");
+    }
+    assert!(crate::run::fractions(&views, &[vec![1.0; 4]], &[], false).is_ok());
+}
