@@ -84,6 +84,9 @@ pub struct LayerReport {
     pub compression: Compression,
     /// Entries per PE.
     pub entries_per_pe: PeBalance,
+    /// Entries every PE stores, over the column batches, PE by PE (the largest is the
+    /// bottleneck).
+    pub entries_by_pe: Vec<u64>,
     /// What calibration did (a layer compressed with calibration statistics).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationReport>,
@@ -175,6 +178,9 @@ pub struct Quantization {
     pub fixed_frac_bits: u8,
     /// Largest |centroid - its 16-bit fixed-point value|.
     pub fixed_max_error: f64,
+    /// Entries holding each code, over all PEs: code 0 counts the padding, code c the
+    /// weights (and biases) sharing centroid c - 1.
+    pub code_counts: Vec<u64>,
 }
 
 /// Bytes of a layer.
@@ -312,6 +318,12 @@ impl LayerReport {
             huffman_bytes,
             vs_dense_huffman: ratio(dense_f32, huffman_bytes),
         };
+        let mut entries_by_pe = vec![0u64; first.pes()];
+        for part in parts {
+            for (k, s) in part.streams().iter().enumerate() {
+                entries_by_pe[k] += s.entries() as u64;
+            }
+        }
         let sum = |f: fn(&PackedLayer) -> usize| parts.iter().map(f).sum::<usize>();
         let (nonzeros, entries, padding) = (
             sum(PackedLayer::nonzeros),
@@ -348,6 +360,7 @@ impl LayerReport {
                 optimal_bound: o.clustering.optimal_bound,
                 fixed_frac_bits: book.frac_bits(),
                 fixed_max_error: book.max_fixed_error(),
+                code_counts: code_freq.clone(),
             },
             index_bits: first.index_bits(),
             nonzeros,
@@ -357,6 +370,7 @@ impl LayerReport {
             bytes,
             compression,
             entries_per_pe: PeBalance::of_entries(&EntryBalance::of_parts(parts)),
+            entries_by_pe,
             calibration: o.calibration.clone(),
         }
     }

@@ -121,6 +121,10 @@ def test_layer_arrays_decode_to_the_dense_weights(tmp_path):
         np.testing.assert_array_equal(decoded[:, :-1], w)
         np.testing.assert_array_equal(decoded[:, -1], bias)
         assert layer.entries_per_pe.sum() == sum(len(layer.codes(k)) for k in range(layer.pes))
+        reported = next(r for r in c.report["layers"] if r["name"] == layer.name)
+        assert reported["entries_by_pe"] == layer.entries_per_pe.tolist()
+        counts = np.bincount(np.concatenate([layer.codes(k) for k in range(layer.pes)]), minlength=16)
+        assert reported["quantization"]["code_counts"] == counts.tolist()
 
 
 def test_pack_of_sparse_arrays_is_the_cli_pack(tmp_path, cli):
