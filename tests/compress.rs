@@ -229,26 +229,26 @@ fn density_run_on_a_python_written_checkpoint_and_its_report_recomputed() {
             r["compression"]["vs_dense"].as_f64().unwrap(),
             dense as f64 / eie as f64
         );
-        let by_pe: Vec<usize> = r["entries_by_pe"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(by_pe, entries, "{name}: entries PE by PE");
+        let counts = |v: &serde_json::Value| -> Vec<usize> {
+            let list = v.as_array().unwrap().iter();
+            list.map(|e| e.as_u64().unwrap() as usize).collect()
+        };
+        assert_eq!(
+            counts(&r["entries_by_pe"]),
+            entries,
+            "{name}: entries PE by PE"
+        );
         let mut code_counts = vec![0usize; 16];
         for pe in pes {
             for c in pe["codes"].as_array().unwrap() {
                 code_counts[c.as_u64().unwrap() as usize] += 1;
             }
         }
-        let reported: Vec<usize> = r["quantization"]["code_counts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(reported, code_counts, "{name}: entries per code");
+        assert_eq!(
+            counts(&r["quantization"]["code_counts"]),
+            code_counts,
+            "{name}: entries per code"
+        );
         assert_eq!(code_counts[0], padding, "{name}: code 0 is padding");
         let max = *entries.iter().max().unwrap() as f64;
         let mean = entries.iter().sum::<usize>() as f64 / 4.0;

@@ -136,21 +136,21 @@ pub fn check_pes(given: Option<u32>, pes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Copies the output folder `from` (of `compress` or `pack`: every name of
+/// Copies the output folder `model` was loaded from (of `compress` or `pack`: every name of
 /// [`eie_pipeline::output::OUTPUT_NAMES`] it holds) into the output folder `to`, as a run
-/// writes one: its images verified against its `model.eie` first, the destination checked
+/// writes one: its images verified against the loaded bundle first, the destination checked
 /// (never an input nor inside one, nothing but an earlier output of this tool replaced, and
-/// that only with `force`), locked, staged and published at once. Returns
-/// the files copied. What a Python `Compressed.save` calls.
-pub fn copy_output(from: &Path, to: &Path, force: bool) -> Result<usize> {
+/// that only with `force`), locked, staged and published at once. Returns the files copied.
+/// What a Python `Compressed.save` calls.
+pub fn copy_output(model: &PackedModel, to: &Path, force: bool) -> Result<usize> {
     use eie_pipeline::output::{Layout, OUTPUT_NAMES, Staging};
-    let model = PackedModel::load(from)?;
+    let from = &model.given;
     if !model.is_folder() {
         return Err(Error::Unfit {
             reason: format!("{} is not an output folder", from.display()),
         });
     }
-    // Every image as model.eie says, or the copy would carry a changed file along.
+    // Every image as the bundle says, or the copy would carry a changed file along.
     eie_pipeline::verify(from, &model.bundle)?;
     let mut inputs = Inputs::new();
     model.add_inputs(&mut inputs);

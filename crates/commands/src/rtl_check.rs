@@ -156,6 +156,7 @@ impl Request {
     /// Co-simulates. The report holds the verdict: an `Ok` report may still be a failure
     /// ([`Report::verdict`]).
     pub fn run(&self) -> Result<Report> {
+        // `plan` checks the inputs; checked here first too, before the model is read.
         crate::checks::inputs(&self.input)?;
         let model = PackedModel::load(&self.dir)?;
         let planned = self.plan(&model)?;

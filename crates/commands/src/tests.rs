@@ -640,17 +640,29 @@ fn rtl_check_plans_without_a_simulator() {
 fn copy_output_publishes_a_copy_and_never_over_an_input() {
     let dir = tempfile::tempdir().unwrap();
     let out = figure2(dir.path());
+    let model = crate::PackedModel::load(&out).unwrap();
     let copy = dir.path().join("copy");
-    let files = crate::packed::copy_output(&out, &copy, false).unwrap();
+    let files = crate::packed::copy_output(&model, &copy, false).unwrap();
     assert!(files >= 4, "{files}");
     crate::PackedModel::load(&copy).unwrap();
-    let e = crate::packed::copy_output(&out, &copy, false).unwrap_err();
+    let e = crate::packed::copy_output(&model, &copy, false).unwrap_err();
     assert!(e.to_string().contains("force"), "{e}");
-    crate::packed::copy_output(&out, &copy, true).unwrap();
+    crate::packed::copy_output(&model, &copy, true).unwrap();
     // The folder itself, and a folder inside it, are inputs.
-    assert!(crate::packed::copy_output(&out, &out, true).is_err());
-    assert!(crate::packed::copy_output(&out, &out.join("images"), true).is_err());
+    assert!(crate::packed::copy_output(&model, &out, true).is_err());
+    assert!(crate::packed::copy_output(&model, &out.join("images"), true).is_err());
     assert!(out.join("model.eie").is_file());
+    // An image changed since the model was loaded is refused, nothing copied.
+    let image = std::fs::read_dir(out.join("images"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "hex"))
+        .unwrap();
+    std::fs::write(&image, "0000\n").unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    assert!(crate::packed::copy_output(&model, &elsewhere, false).is_err());
+    assert!(!elsewhere.exists());
 }
 
 #[test]

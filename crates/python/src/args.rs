@@ -16,9 +16,6 @@ use pyo3::types::PyDict;
 
 use crate::error;
 
-/// What a switch takes.
-const SWITCH: &str = "True or False";
-
 /// Most calibration samples (`--calibration-samples`' range on the command line).
 const MAX_CALIBRATION_SAMPLES: usize = 65536;
 
@@ -59,17 +56,19 @@ impl<'py> Options<'py> {
         (!v.is_none()).then_some(v)
     }
 
+    /// The keyword `key` as a `T`, described as `what` when it is not one; `number`: a
+    /// number is expected, so True and False, which Python takes for 1 and 0, are refused.
     fn typed<T: for<'a> FromPyObject<'a, 'py>>(
         &mut self,
         key: &str,
         what: &str,
+        number: bool,
     ) -> PyResult<Option<T>> {
         match self.take(key) {
             None => Ok(None),
-            // Python's True is the number 1: a switch given where a number goes is a mistake.
-            Some(v) if v.is_instance_of::<pyo3::types::PyBool>() && what != SWITCH => Err(
-                error::new(format!("{}: {key} must be {what}, not {}", self.call, v)),
-            ),
+            Some(v) if number && v.is_instance_of::<pyo3::types::PyBool>() => Err(error::new(
+                format!("{}: {key} must be {what}, not {v}", self.call),
+            )),
             Some(v) => v.extract::<T>().map(Some).map_err(|_| {
                 let given = v.repr().map_or_else(|_| "?".into(), |r| r.to_string());
                 error::new(format!("{}: {key} must be {what}, not {given}", self.call))
@@ -79,27 +78,27 @@ impl<'py> Options<'py> {
 
     /// A whole number.
     pub fn int<T: for<'a> FromPyObject<'a, 'py>>(&mut self, key: &str) -> PyResult<Option<T>> {
-        self.typed(key, "a whole number that fits the setting")
+        self.typed(key, "a whole number that fits the setting", true)
     }
 
     /// A number.
     pub fn float(&mut self, key: &str) -> PyResult<Option<f64>> {
-        self.typed(key, "a number")
+        self.typed(key, "a number", true)
     }
 
     /// A switch.
     pub fn flag(&mut self, key: &str) -> PyResult<Option<bool>> {
-        self.typed(key, SWITCH)
+        self.typed(key, "True or False", false)
     }
 
     /// A string.
     pub fn text(&mut self, key: &str) -> PyResult<Option<String>> {
-        self.typed(key, "a string")
+        self.typed(key, "a string", false)
     }
 
     /// A path (a string or an `os.PathLike`).
     pub fn path(&mut self, key: &str) -> PyResult<Option<PathBuf>> {
-        self.typed(key, "a path")
+        self.typed(key, "a path", false)
     }
 
     /// A value parsed from its text as the command line parses the flag's.
@@ -134,7 +133,7 @@ impl<'py> Options<'py> {
     /// Activation fractions: a list of whole numbers.
     pub fn act_frac(&mut self) -> PyResult<Vec<u8>> {
         Ok(self
-            .typed::<Vec<u8>>("act_frac", "a list of whole numbers 0..=255")?
+            .typed::<Vec<u8>>("act_frac", "a list of whole numbers 0..=255", false)?
             .unwrap_or_default())
     }
 

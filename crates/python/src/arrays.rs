@@ -16,10 +16,10 @@ use crate::error;
 pub fn vectors(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Vec<f32>>> {
     let numpy = py.import("numpy")?;
     refuse_masked(&numpy, x, what)?;
-    let kind: String = numpy
-        .call_method1("asarray", (x,))
-        .and_then(|a| a.getattr("dtype")?.getattr("kind")?.extract())
-        .map_err(|e| error::new(format!("{what}: not an array of numbers ({e})")))?;
+    let not_numbers = |e: PyErr| error::new(format!("{what}: not an array of numbers ({e})"));
+    // Converted once; its kind checked, then made float32 (no copy when it is already).
+    let x = numpy.call_method1("asarray", (x,)).map_err(not_numbers)?;
+    let kind: String = x.getattr("dtype")?.getattr("kind")?.extract()?;
     // Booleans, integers and floats; numpy would parse strings and drop imaginary parts.
     if !"biuf".contains(kind.as_str()) || kind.len() != 1 {
         return Err(error::new(format!(
@@ -29,8 +29,8 @@ pub fn vectors(py: Python<'_>, x: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("dtype", "float32")?;
     let array = numpy
-        .call_method("ascontiguousarray", (x,), Some(&kwargs))
-        .map_err(|e| error::new(format!("{what}: not an array of numbers ({e})")))?;
+        .call_method("ascontiguousarray", (&x,), Some(&kwargs))
+        .map_err(not_numbers)?;
     let array = array.cast_into::<numpy::PyArrayDyn<f32>>()?;
     let ro = array.readonly();
     let view = ro.as_array();

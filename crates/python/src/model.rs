@@ -235,36 +235,31 @@ impl Compressed {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<LayerRun> {
         let mut o = Options::new("run_layer", kwargs)?;
-        let given = o.act_frac()?;
+        let act_frac = o.act_frac()?;
         let arith = o.arith()?;
         let params = o.timing()?;
         o.finish()?;
-        let mut xs = vectors(py, x, "x")?;
+        let xs = vectors(py, x, "x")?;
         if xs.len() != 1 {
             return Err(error::new(format!(
                 "run_layer takes one vector, not {}",
                 xs.len()
             )));
         }
-        let x = xs.swap_remove(0);
         let (_, view) = self.view(name)?;
-        let run = py.detach(|| -> eie_simulate::Result<_> {
+        let input = InputRequest {
+            source: Source::Vectors(xs),
+            act_frac,
+        };
+        let settings = self.model.settings();
+        let run = py.detach(|| -> eie_commands::Result<_> {
             params.validate()?;
             arith.validate()?;
-            let views = [view];
-            let fracs = eie_simulate::run::fractions(
-                &views,
-                std::slice::from_ref(&x),
-                &given,
-                arith.relu_last,
-            )?;
-            let (input, mut steps) =
-                eie_simulate::run::run_chain(&views, &x, &fracs, arith, &params)?;
-            Ok((input, fracs, steps.swap_remove(0)))
+            // One layer is a chain of one: its fractions given or calibrated on x.
+            let (_, mut runs) = input.runs(&[view], settings, &params, arith)?;
+            Ok(runs.swap_remove(0))
         });
-        let (input, fracs, step) = run.map_err(error::from)?;
-        let relu = eie_simulate::float::relu_at(0, 1, arith.relu_last);
-        LayerRun::new(py, view, input, fracs[0], fracs[1], relu, &step)
+        LayerRun::new(py, &run.map_err(error::from)?)
     }
 
     /// What the reference RTL is checked against, as `rtl-check` plans it: the design's
@@ -301,8 +296,8 @@ impl Compressed {
     #[pyo3(signature = (dir, *, force=false))]
     fn save(&self, py: Python<'_>, dir: PathBuf, force: bool) -> PyResult<PathBuf> {
         self.unchanged()?;
-        let from = self.model.given.clone();
-        py.detach(|| eie_commands::packed::copy_output(&from, &dir, force))
+        let model = &self.model;
+        py.detach(|| eie_commands::packed::copy_output(model, &dir, force))
             .map_err(error::from)?;
         Ok(dir)
     }

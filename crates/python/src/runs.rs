@@ -2,11 +2,10 @@
 //! its outputs and cycles as arrays), one layer's run (the values a testbench compares), and
 //! a testbench plan (the design's parameters and descriptors with every layer's run).
 
-use eie_commands::report::timing::{Outputs, TimingReport};
+use eie_commands::report::timing::{LayerRun as LayerReport, Outputs, TimingReport};
 use eie_commands::simulate::Report;
-use eie_simulate::LayerView;
 use eie_simulate::fixed::from_q16;
-use eie_simulate::run::LayerStep;
+use eie_simulate::vectors;
 use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -63,37 +62,40 @@ impl Simulation {
             }
         };
         let vectors = chain.vectors.len();
-        let first = &chain.vectors[0];
-        let layers: Vec<String> = first.layers.iter().map(|l| l.name.clone()).collect();
+        let layers: Vec<String> = chain.vectors[0]
+            .layers
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
         // Every vector runs every layer, and a model has at least one.
-        let last = |v: &eie_commands::simulate::VectorRun| {
-            v.layers
-                .last()
-                .map(|l| l.outputs.clone())
-                .unwrap_or(Outputs {
-                    frac_bits: 0,
-                    fixed: Vec::new(),
-                    float: Vec::new(),
-                })
+        let last: Vec<&Outputs> = chain
+            .vectors
+            .iter()
+            .filter_map(|v| v.layers.last().map(|l| &l.outputs))
+            .collect();
+        let width = last.first().map_or(0, |o| o.fixed.len());
+        let fixed: Vec<i16> = last.iter().flat_map(|o| o.fixed.iter().copied()).collect();
+        let float: Vec<f32> = last.iter().flat_map(|o| o.float.iter().copied()).collect();
+        let per_layer = |f: fn(&LayerReport) -> f64| -> Vec<f64> {
+            chain
+                .vectors
+                .iter()
+                .flat_map(|v| v.layers.iter().map(f))
+                .collect()
         };
-        let width = last(first).fixed.len();
-        let mut fixed = Vec::with_capacity(vectors * width);
-        let mut float = Vec::with_capacity(vectors * width);
-        let (mut cycles, mut time, mut energy) = (Vec::new(), Vec::new(), Vec::new());
-        for v in &chain.vectors {
-            let out = last(v);
-            fixed.extend_from_slice(&out.fixed);
-            float.extend_from_slice(&out.float);
-            for l in &v.layers {
-                cycles.push(l.timing.cycles);
-                time.push(l.timing.time_us);
-                energy.push(l.energy.total_nj);
-            }
-        }
+        let cycles: Vec<u64> = chain
+            .vectors
+            .iter()
+            .flat_map(|v| v.layers.iter().map(|l| l.timing.cycles))
+            .collect();
+        let (time, energy) = (
+            per_layer(|l| l.timing.time_us),
+            per_layer(|l| l.energy.total_nj),
+        );
         let n = layers.len();
         Ok(Self {
             report: dict,
-            frac_bits: Some(last(first).frac_bits),
+            frac_bits: last.first().map(|o| o.frac_bits),
             outputs: Some(array2(py, fixed, vectors, width)?.unbind()),
             outputs_float: Some(array2(py, float, vectors, width)?.unbind()),
             cycles: Some(array2(py, cycles, vectors, n)?.unbind()),
@@ -145,15 +147,9 @@ pub struct LayerRun {
 }
 
 impl LayerRun {
-    pub(crate) fn new(
-        py: Python<'_>,
-        view: LayerView,
-        input: Vec<i16>,
-        f_in: u8,
-        f_out: u8,
-        relu: bool,
-        step: &LayerStep,
-    ) -> PyResult<Self> {
+    /// Of the simulator's record of one layer's run (what `vectors` and `rtl-check` use).
+    pub(crate) fn new(py: Python<'_>, run: &vectors::LayerRun) -> PyResult<Self> {
+        let (view, step) = (run.view, &run.step);
         let pes = view.pes();
         let acc = &step.output.accumulators;
         let accumulators = (0..pes)
@@ -165,13 +161,14 @@ impl LayerRun {
         Ok(Self {
             name: view.name().to_string(),
             pes,
-            input: array1(py, input).unbind(),
-            f_in,
-            f_out,
-            relu,
+            input: array1(py, run.input.clone()).unbind(),
+            f_in: run.f_in,
+            f_out: run.f_out,
+            relu: run.relu,
             accumulators,
             outputs: array1(py, out.clone()).unbind(),
-            outputs_float: array1(py, out.iter().map(|&q| from_q16(q, f_out)).collect()).unbind(),
+            outputs_float: array1(py, out.iter().map(|&q| from_q16(q, run.f_out)).collect())
+                .unbind(),
             cycles: step.timing.cycles,
             timing: json_dict(py, &timing)?.unbind(),
         })
@@ -249,18 +246,7 @@ impl Testbench {
         let runs = planned
             .runs
             .iter()
-            .map(|r| {
-                let run = LayerRun::new(
-                    py,
-                    r.view,
-                    r.input.clone(),
-                    r.f_in,
-                    r.f_out,
-                    r.relu,
-                    &r.step,
-                )?;
-                Py::new(py, run)
-            })
+            .map(|r| Py::new(py, LayerRun::new(py, r)?))
             .collect::<PyResult<_>>()?;
         Ok(Self {
             mode: planned.mode.name().to_string(),
