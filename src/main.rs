@@ -77,6 +77,9 @@ enum Command {
     #[command(mut_arg("queue_ring", |a| a.requires("dir")))]
     #[command(mut_arg("no_group_advance", |a| a.requires("dir")))]
     Eval(commands::eval::Args),
+    /// The HTML report of a compress output folder (what compress writes as report.html),
+    /// with a simulation's cycles and energy and, given the checkpoint, every stage's accuracy.
+    Report(commands::report::Args),
     /// Summarise a packed model: per layer shape, PEs, entries, padding, bytes, balance.
     Inspect(commands::inspect::Args),
     /// Re-read the images from disk, check every checksum, and compare them with model.eie.
@@ -95,6 +98,7 @@ fn dispatch(
         Command::Pack(args) => commands::pack::run(args, progress),
         Command::Compress(args) => commands::compress::run(args, progress),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Train(args) => commands::train::run(args, progress),
         Command::Eval(args) => commands::eval::run(args),
         Command::Simulate(args) => commands::simulate::run(args),

@@ -648,10 +648,11 @@ fn demo_runs_the_whole_pipeline_twice() {
     for _ in 0..2 {
         let out = t.run(&["demo", "-o", "d", "-q"]).ok().to_string();
         for step in [
-            "1/4 compress",
-            "2/4 verify",
-            "3/4 simulate",
-            "4/4 eval",
+            "1/5 compress",
+            "2/5 verify",
+            "3/5 simulate",
+            "4/5 eval",
+            "5/5 report",
             "done:",
         ] {
             assert!(out.contains(step), "{step}: {out}");
@@ -663,6 +664,8 @@ fn demo_runs_the_whole_pipeline_twice() {
         "recipe.toml",
         "eie/model.eie",
         "eie/report.json",
+        "eie/report.html",
+        "report.html",
     ] {
         assert!(t.exists(&format!("d/{f}")), "{f}");
     }

@@ -16,6 +16,7 @@ mod layout;
 mod models;
 mod pack;
 mod regression;
+mod report;
 mod rtl;
 mod simulate;
 mod tokens;

@@ -108,6 +108,23 @@ class Compressed:
         ``energy_table``, and the timing model's ``fifo``, ``clock_mhz``, ``spmat_width``,
         ``pipeline_depth``, ``queue_ring``, ``no_group_advance``, ``timing_rules``.
         """
+    def report_html(
+        self,
+        out: Optional[Union[str, os.PathLike]] = None,
+        x: Optional[ArrayLike] = None,
+        *,
+        force: bool = False,
+        checkpoint: Optional[Union[str, os.PathLike]] = None,
+        **settings: Any,
+    ) -> pathlib.Path:
+        """The HTML report, as ``eie-compress report`` writes it: report.json's page with a
+        simulation on ``x``, a ``dataset`` or one generated vector (as :meth:`simulate` takes
+        them), and with ``checkpoint`` and a dataset, every stage's accuracy. Written to
+        ``out``, by default ``NAME-report.html`` beside the folder (never inside it);
+        ``force`` replaces only a page eie-compress wrote. ``settings``: ``act_frac``,
+        ``acc_bits``, ``relu_last``, ``energy_table`` and the timing model's settings.
+        Returns the page's path.
+        """
     def run_layer(self, name: str, x: ArrayLike, **settings: Any) -> "LayerRun":
         """One layer on one vector, as ``simulate --layer NAME`` runs it.
 

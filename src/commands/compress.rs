@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use eie_commands::compress::Request;
-use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE};
+use eie_pipeline::output::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE, REPORT_HTML_FILE};
 
 use crate::knobs::{LayerFlags, RetrainFlags, RunFlags};
 use crate::options::{
@@ -122,7 +122,7 @@ pub fn run(args: Args, progress: &Progress) -> Result<()> {
             String::new()
         };
         outln!(
-            "wrote {} (model.eie, manifest.json, {} image files{dense}, {REPORT_FILE})",
+            "wrote {} (model.eie, manifest.json, {} image files{dense}, {REPORT_FILE}, {REPORT_HTML_FILE})",
             w.out.display(),
             w.files
         );

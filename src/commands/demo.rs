@@ -36,8 +36,9 @@ pub fn run(args: Args, progress: &Progress, quiet: bool) -> Result<()> {
         outln!();
     }
     outln!(
-        "done: the images, model.eie and report.json are in {}; rerun any step with the command above it.",
-        demo.eie.display()
+        "done: the images, model.eie, report.json and report.html are in {}; the report with the simulation and eval is {} (open it in a browser); rerun any step with the command above it.",
+        demo.eie.display(),
+        demo.out.join(eie_commands::demo::PAGE_FILE).display()
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod energy_table;
 pub mod eval;
 pub mod inspect;
 pub mod pack;
+pub mod report;
 pub mod rtl_check;
 pub mod simulate;
 pub mod sweep;

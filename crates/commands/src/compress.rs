@@ -13,7 +13,9 @@ use eie_evaluate::{
     float_stages, retrain, stage_reports,
 };
 use eie_images::Fit;
-use eie_pipeline::output::{Inputs, Layout, REPORT_FILE, Staging, check_out_dir, load_bundle};
+use eie_pipeline::output::{
+    Inputs, Layout, REPORT_FILE, REPORT_HTML_FILE, Staging, check_out_dir, load_bundle,
+};
 use eie_pipeline::{
     Assignments, Calibration, CodebookWeight, Job, LayerSettings, MadeBy, Observer, Plan,
     Provenance, Recipe, RunSettings, Timings,
@@ -908,6 +910,7 @@ impl Resolved {
             ),
         };
         let done = eie_pipeline::compress(&r.ck, &job, retrained, staging.path(), observer)?;
+        let settings = done.meta.settings.clone();
         let accuracy = match (&r.language, &r.tokens, &r.described) {
             (Some(l), _, _) => {
                 let (_, bundle) = load_bundle(staging.path())?;
@@ -950,6 +953,11 @@ impl Resolved {
         let t = Instant::now();
         let file = staging.path().join(REPORT_FILE);
         std::fs::write(&file, &json).map_err(io("cannot write", Path::new(REPORT_FILE)))?;
+        // The page, from report.json as written: its every number is one of report.json's.
+        let doc = crate::page::document(serde_json::from_str(&json)?, &settings, None, None);
+        let html = crate::page::render(&doc)?;
+        let file = staging.path().join(REPORT_HTML_FILE);
+        std::fs::write(&file, html).map_err(io("cannot write", Path::new(REPORT_HTML_FILE)))?;
         staging.publish()?;
         report.written.json = json;
         report.written.publish = t.elapsed();

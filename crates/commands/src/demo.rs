@@ -14,6 +14,8 @@ use crate::error::{Result, io};
 pub const MODEL: &[u8] = include_bytes!("../../../fixtures/demo-mlp.safetensors");
 const MODEL_FILE: &str = "demo-mlp.safetensors";
 const RECIPE_FILE: &str = "recipe.toml";
+/// The demo's full report page, beside its compressed output.
+pub const PAGE_FILE: &str = "report.html";
 /// The demo's model and recipe, byte for byte: anything else under their names (a model
 /// the user trained, an edited recipe) is not the demo's, and is not replaced.
 const MODEL_KIND: OutputKind = OutputKind::Exact(MODEL);
@@ -137,6 +139,22 @@ impl Request {
             DemoStep {
                 what: "eval: every stage's accuracy on the held-out samples, from the files on disk",
                 argv: args(&["eval", &m, &e, "--dataset", DATASET, "--range", HELD_OUT]),
+            },
+            DemoStep {
+                what: "report: the HTML report (compress wrote report.html; this one adds the simulation's cycles and energy and eval's accuracy)",
+                argv: args(&[
+                    "report",
+                    &e,
+                    "-o",
+                    &show(&out.join(PAGE_FILE)),
+                    "--dataset",
+                    DATASET,
+                    "--range",
+                    HELD_OUT,
+                    "--checkpoint",
+                    &m,
+                    "--force",
+                ]),
             },
         ];
         Ok(Demo {

@@ -48,6 +48,9 @@ pub enum Error {
     /// Text, or a tokenizer.
     #[error(transparent)]
     Text(#[from] eie_text::Error),
+    /// The HTML report could not be rendered.
+    #[error(transparent)]
+    Html(#[from] eie_html::Error),
 
     // ---- requests -----------------------------------------------------------------------
     /// An option that cannot be used as given, or not with this model.

@@ -19,6 +19,7 @@ pub mod frontier;
 pub mod inspect;
 pub mod language;
 pub mod pack;
+pub mod page;
 pub mod rtl_check;
 pub mod simulate;
 pub mod sweep;

@@ -480,8 +480,13 @@ fn demo_prepares_its_folder_and_keeps_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
     let d = demo::Request { out: out.clone() }.prepare().unwrap();
-    assert_eq!(d.steps.len(), 4);
+    assert_eq!(d.steps.len(), 5);
     assert_eq!(d.steps[0].argv[0], "compress");
+    // The last step renders the report page beside the compressed folder.
+    assert_eq!(
+        d.steps[4].argv[..2],
+        ["report".to_string(), d.eie.display().to_string()]
+    );
     assert_eq!(
         std::fs::read(out.join("demo-mlp.safetensors")).unwrap(),
         demo::MODEL

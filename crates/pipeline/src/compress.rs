@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::observer::Observer;
 use crate::plan::{LayerPlan, Plan};
 use crate::provenance::Provenance;
-use crate::report::{LayerOutcome, LayerReport, Report, deep_compression_entries};
+use crate::report::{LayerOutcome, LayerReport, Report, WeightHistogram, deep_compression_entries};
 use crate::settings::{CodebookWeight, LayerSettings, Pruning, RunSettings};
 use crate::share::{Shared, share};
 
@@ -324,6 +324,19 @@ struct Survivors {
     positions: Vec<u64>,
     values: Vec<f32>,
     report: PruneReport,
+    histogram: WeightHistogram,
+}
+
+/// The histogram of a layer's weights `before` pruning and its survivors `kept`, over the
+/// largest |w| of either (both in memory).
+fn histogram_of(before: &[f32], kept: &[f32]) -> WeightHistogram {
+    let limit = eie_prune::max_abs_of(before).max(eie_prune::max_abs_of(kept));
+    let bins = eie_prune::HISTOGRAM_BINS;
+    WeightHistogram::new(
+        limit,
+        Some(eie_prune::histogram_of(before, limit, bins)),
+        kept,
+    )
 }
 
 /// Prunes a layer's `rows x cols` matrix in place by magnitude, compared as its settings
@@ -356,18 +369,23 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
     };
     if lp.settings.balance || lp.settings.per_row {
         let mut w = layer_matrix(ck, lp)?;
+        // Counted before pruning zeroes them; the survivors are among these values.
+        let limit = eie_prune::max_abs_of(&w);
+        let before = eie_prune::histogram_of(&w, limit, eie_prune::HISTOGRAM_BINS);
         let report =
             prune_matrix(&mut w, rows, inputs, rule, &lp.settings, pes).map_err(prune_err)?;
-        let (positions, values) = w
+        let (positions, values): (Vec<u64>, Vec<f32>) = w
             .iter()
             .enumerate()
             .filter(|&(_, &v)| v != 0.0)
             .map(|(i, &v)| (i as u64, v))
             .unzip();
+        let histogram = WeightHistogram::new(limit, Some(before), &values);
         return Ok(Survivors {
             positions,
             values,
             report,
+            histogram,
         });
     }
     if lp.transposed {
@@ -378,6 +396,7 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
         };
         let sel = eie_prune::select(w.len(), &read, rule).map_err(prune_err)?;
         return Ok(Survivors {
+            histogram: histogram_of(&w, &sel.values),
             positions: sel.positions,
             values: sel.values,
             report: sel.report,
@@ -393,15 +412,25 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
             failed.lock().expect("not poisoned").get_or_insert(e);
         }
     };
-    let selected = eie_prune::select(reader.len(), &read, rule);
+    let selected = eie_prune::select(reader.len(), &read, rule).map(|sel| {
+        // One more pass for the histogram. Every plain rule keeps the largest magnitudes,
+        // so the survivors hold the largest |w| unless none survive.
+        let limit = match eie_prune::max_abs_of(&sel.values) {
+            0.0 => eie_prune::max_abs(reader.len(), &read),
+            m => m,
+        };
+        let before = eie_prune::histogram(reader.len(), &read, limit, eie_prune::HISTOGRAM_BINS);
+        (WeightHistogram::new(limit, Some(before), &sel.values), sel)
+    });
     if let Some(e) = failed.into_inner().expect("not poisoned") {
         return Err(e.into());
     }
     match selected {
-        Ok(sel) => Ok(Survivors {
+        Ok((histogram, sel)) => Ok(Survivors {
             positions: sel.positions,
             values: sel.values,
             report: sel.report,
+            histogram,
         }),
         Err(eie_prune::Error::NonFinite { index, value }) => {
             Err(eie_checkpoint::Error::NonFinite {
@@ -436,6 +465,27 @@ fn layer_matrix(ck: &Checkpoint, lp: &LayerPlan) -> Result<Vec<f32>> {
     Ok(eie_checkpoint::transpose(&m.data, m.rows, m.cols))
 }
 
+/// A layer's folded bias, every value finite.
+fn read_bias(ck: &Checkpoint, lp: &LayerPlan) -> Result<Option<Vec<f32>>> {
+    match &lp.bias {
+        Some(b) => {
+            let v = ck.read_f32(&b.name)?;
+            check_finite(&b.name, &v, 1)?;
+            Ok(Some(v))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A retrained layer's histogram. Retraining changed the weights: the checkpoint's, read
+/// again, are the before (in any order: a histogram), when the matrix is one tensor of it.
+fn retrained_histogram(ck: &Checkpoint, lp: &LayerPlan, kept: &[f32]) -> WeightHistogram {
+    match ck.read_f32(&lp.tensor) {
+        Ok(w) if w.len() == lp.rows * lp.inputs => histogram_of(&w, kept),
+        _ => WeightHistogram::new(eie_prune::max_abs_of(kept), None, kept),
+    }
+}
+
 /// Where a layer's survivors and codes come from.
 enum Source {
     /// Prune the checkpoint's tensor by this rule, then cluster.
@@ -467,45 +517,61 @@ fn compress_layer(
             reason: "its codebook is weighted by squared gradients (codebook_weight gradient), which only retraining gathers: give --retrain".into(),
         });
     }
-    let (positions, values, prune, bias, decided_shared, tuned_bias) = match source {
+    let (positions, values, prune, bias, decided_shared, tuned_bias, histogram) = match source {
         Source::Prune(rule) if s.needs_calibration() => {
             let stats = stats.ok_or_else(|| Error::Layer {
                 layer: name.clone(),
                 reason: "its settings (prune_score, update, codebook_weight) need calibration statistics: give --calibration".into(),
             })?;
-            let bias = match &lp.bias {
-                Some(b) => {
-                    let v = ck.read_f32(&b.name)?;
-                    check_finite(&b.name, &v, 1)?;
-                    Some(v)
-                }
-                None => None,
-            };
+            let bias = read_bias(ck, lp)?;
             let w = layer_matrix(ck, lp)?;
             check_finite(&lp.tensor, &w, lp.inputs)?;
+            // Binned before calibration takes the matrix: survivors it updates past the
+            // largest |w| count in the end bins.
+            let limit = eie_prune::max_abs_of(&w);
+            let before = eie_prune::histogram_of(&w, limit, eie_prune::HISTOGRAM_BINS);
             let c = calibrated(lp, w, rule, pes, stats, bias.as_deref())?;
             timings.prune += t.elapsed();
             calibration = Some(c.report);
-            (c.positions, c.values, c.prune, bias, Some(c.shared), false)
+            let histogram = WeightHistogram::new(limit, Some(before), &c.values);
+            (
+                c.positions,
+                c.values,
+                c.prune,
+                bias,
+                Some(c.shared),
+                false,
+                histogram,
+            )
         }
         Source::Prune(rule) => {
             let sv = survivors(ck, lp, rule, pes)?;
             timings.prune += t.elapsed();
             let t = Instant::now();
-            let bias = match &lp.bias {
-                Some(b) => {
-                    let v = ck.read_f32(&b.name)?;
-                    check_finite(&b.name, &v, 1)?;
-                    Some(v)
-                }
-                None => None,
-            };
+            let bias = read_bias(ck, lp)?;
             timings.read += t.elapsed();
-            (sv.positions, sv.values, sv.report, bias, None, false)
+            (
+                sv.positions,
+                sv.values,
+                sv.report,
+                bias,
+                None,
+                false,
+                sv.histogram,
+            )
         }
         Source::Decided(d) => {
             let d = *d;
-            (d.positions, d.values, d.prune, d.bias, Some(d.shared), true)
+            let histogram = retrained_histogram(ck, lp, &d.values);
+            (
+                d.positions,
+                d.values,
+                d.prune,
+                d.bias,
+                Some(d.shared),
+                true,
+                histogram,
+            )
         }
     };
     if let Some(d) = dense.as_deref_mut() {
@@ -567,6 +633,7 @@ fn compress_layer(
             clustered,
             dc_entries,
             calibration,
+            histogram,
         },
     ))
 }

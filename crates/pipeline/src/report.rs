@@ -87,9 +87,39 @@ pub struct LayerReport {
     /// Entries every PE stores, over the column batches, PE by PE (the largest is the
     /// bottleneck).
     pub entries_by_pe: Vec<u64>,
+    /// The distribution of the weights before pruning and of the survivors.
+    pub histogram: WeightHistogram,
     /// What calibration did (a layer compressed with calibration statistics).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationReport>,
+}
+
+/// A layer's weights in [`eie_prune::HISTOGRAM_BINS`] equal bins over `[-limit, limit]`:
+/// the checkpoint's weights before pruning (zeros included) and the survivors before
+/// sharing (for retraining, the retrained survivors), binned alike; values past the limit
+/// count in the end bins. With the threshold and the centroids these are Deep Compression's
+/// figures of the weight distribution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeightHistogram {
+    /// Half the range: the largest |w| of either (of the weights before pruning, when
+    /// calibration updated the survivors).
+    pub limit: f32,
+    /// Weights per bin before pruning; none for a retrained matrix that is no one tensor
+    /// of the checkpoint (an LSTM layer's packed `[W_ih | W_hh]`).
+    pub before: Option<Vec<u64>>,
+    /// Survivors per bin.
+    pub kept: Vec<u64>,
+}
+
+impl WeightHistogram {
+    /// `before` (counted by the caller over `limit`) and the survivors `kept`.
+    pub fn new(limit: f32, before: Option<Vec<u64>>, kept: &[f32]) -> Self {
+        Self {
+            limit,
+            before,
+            kept: eie_prune::histogram_of(kept, limit, eie_prune::HISTOGRAM_BINS),
+        }
+    }
 }
 
 /// What pruning did to a layer.
@@ -133,6 +163,9 @@ pub struct PeBalance {
     pub max: f64,
     /// max / mean.
     pub imbalance: f64,
+    /// mean / max (1 for an empty layer): the load-balance efficiency, the share of the
+    /// busiest PE's time the average PE works.
+    pub efficiency: f64,
 }
 
 impl PeBalance {
@@ -142,6 +175,7 @@ impl PeBalance {
             mean: b.mean,
             max: b.max as f64,
             imbalance: b.imbalance(),
+            efficiency: 1.0 / b.imbalance(),
         }
     }
 
@@ -151,6 +185,7 @@ impl PeBalance {
             mean: b.mean,
             max: b.max as f64,
             imbalance: b.imbalance(),
+            efficiency: 1.0 / b.imbalance(),
         }
     }
 }
@@ -186,8 +221,15 @@ pub struct Quantization {
 /// Bytes of a layer.
 #[derive(Debug, Clone, Copy, Serialize, Default)]
 pub struct Bytes {
-    /// Spmat images, over all PEs.
+    /// Spmat images, over all PEs: codes + indices + word_fill.
     pub spmat: u64,
+    /// Of spmat, the entries' codes: entries x code bits / 8, rounded down.
+    pub codes: u64,
+    /// Of spmat, the entries' relative row indices: entries x index bits / 8, rounded down.
+    pub indices: u64,
+    /// Of spmat, the rest: the unused bits of each PE's last 64-bit word and of words
+    /// whose width is not a whole number of entries.
+    pub word_fill: u64,
     /// Pointer images, over all PEs.
     pub pointers: u64,
     /// The codebook image.
@@ -264,6 +306,8 @@ pub struct LayerOutcome {
     pub dc_entries: u64,
     /// What calibration did, for a layer compressed with calibration statistics.
     pub calibration: Option<CalibrationReport>,
+    /// The weights' distribution before pruning and after.
+    pub histogram: WeightHistogram,
 }
 
 impl LayerReport {
@@ -288,8 +332,14 @@ impl LayerReport {
                 } else {
                     0
                 });
+        let entries = parts.iter().map(PackedLayer::entries).sum::<usize>() as u64;
+        let codes = entries * first.code_bits() as u64 / 8;
+        let indices = entries * first.index_bits() as u64 / 8;
         let bytes = Bytes {
             spmat: stored.spmat,
+            codes,
+            indices,
+            word_fill: stored.spmat - codes - indices,
             pointers: stored.pointers,
             codebook: stored.codebook,
             total: stored.total(),
@@ -371,6 +421,7 @@ impl LayerReport {
             compression,
             entries_per_pe: PeBalance::of_entries(&EntryBalance::of_parts(parts)),
             entries_by_pe,
+            histogram: o.histogram.clone(),
             calibration: o.calibration.clone(),
         }
     }
@@ -404,6 +455,9 @@ impl Report {
             totals.padding += l.padding;
             let b = &mut totals.bytes;
             b.spmat += l.bytes.spmat;
+            b.codes += l.bytes.codes;
+            b.indices += l.bytes.indices;
+            b.word_fill += l.bytes.word_fill;
             b.pointers += l.bytes.pointers;
             b.codebook += l.bytes.codebook;
             b.total += l.bytes.total;

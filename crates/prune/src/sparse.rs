@@ -9,7 +9,7 @@ use crate::select::{abs_bits, threshold_bin};
 use crate::{Error, PruneReport, Result, Rule};
 
 /// Elements read and processed at a time (one block per parallel task).
-const BLOCK: usize = 1 << 16;
+pub(crate) const BLOCK: usize = 1 << 16;
 
 /// Reads elements `start..start + out.len()` of a weight tensor, as f32, into `out`.
 pub type Read<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
@@ -25,7 +25,7 @@ pub struct Selection {
     pub report: PruneReport,
 }
 
-fn blocks(len: usize) -> Vec<(usize, usize)> {
+pub(crate) fn blocks(len: usize) -> Vec<(usize, usize)> {
     (0..len.div_ceil(BLOCK))
         .map(|b| (b * BLOCK, ((b + 1) * BLOCK).min(len)))
         .collect()

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use eie_commands::inputs::{InputRequest, Source};
-use eie_commands::{NoCharts, PackedModel, simulate};
+use eie_commands::{NoCharts, PackedModel, page, simulate};
 use eie_simulate::LayerView;
 use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
@@ -222,6 +222,35 @@ impl Compressed {
             .detach(|| request.run_on(model, &NoCharts))
             .map_err(error::from)?;
         Simulation::new(py, report)
+    }
+
+    /// The HTML report, as `eie-compress report` writes it: the page of report.json with a
+    /// simulation on `x`, a dataset or one generated vector, and with `checkpoint` and a
+    /// dataset, eval's accuracy. Written to `out`, by default `NAME-report.html` beside the
+    /// folder (never inside it); returns the page's path.
+    #[pyo3(signature = (out=None, x=None, *, force=false, checkpoint=None, **kwargs))]
+    fn report_html(
+        &self,
+        py: Python<'_>,
+        out: Option<PathBuf>,
+        x: Option<&Bound<'_, PyAny>>,
+        force: bool,
+        checkpoint: Option<PathBuf>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PathBuf> {
+        self.unchanged()?;
+        let mut o = Options::new("report_html", kwargs)?;
+        let mut request = page::Request::new(self.model.given.clone());
+        (request.input, request.max_memory) = self.input(py, x, &mut o)?;
+        request.arith = o.arith()?;
+        request.timing = o.timing()?;
+        request.energy.file = o.path("energy_table")?;
+        o.finish()?;
+        request.output = out;
+        request.force = force;
+        request.checkpoint = checkpoint;
+        let done = py.detach(|| request.run()).map_err(error::from)?;
+        Ok(PathBuf::from(done.output))
     }
 
     /// One layer alone, as `simulate --layer NAME` runs it, on the vector `x`: its quantized

@@ -282,3 +282,20 @@ def test_timing_keywords_are_the_clis_flags(tmp_path, cli_json):
     assert got == want
     with pytest.raises(eie.EieError, match="timing_rules \"fast\": one of rtl, authors"):
         c.simulate(timing_rules="fast")
+
+
+def test_report_html_is_the_clis_page_beside_the_folder(tmp_path, cli):
+    out = tmp_path / "m"
+    c = eie.compress(MLP, out, pes=4, density=0.1, quiet=True)
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>\n<!-- eie-compress report -->")
+    page = c.report_html(act_density=0.5, seed=3)
+    assert page == tmp_path / "m-report.html"
+    cli("report", out, "-o", tmp_path / "cli.html", "--act-density", "0.5", "--seed", "3")
+    assert page.read_text() == (tmp_path / "cli.html").read_text()
+    with pytest.raises(eie.EieError, match="input"):
+        c.report_html(out / "inside.html")
+    with pytest.raises(eie.EieError, match="--force"):
+        c.report_html()
+    assert c.report_html(force=True) == page
+    with pytest.raises(eie.EieError, match="dataset"):
+        c.report_html(tmp_path / "x.html", checkpoint=MLP)

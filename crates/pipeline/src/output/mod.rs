@@ -24,15 +24,18 @@ pub const PRUNED_FILE: &str = "pruned.safetensors";
 pub const QUANTIZED_FILE: &str = "quantized.safetensors";
 /// File name of compress's report.
 pub const REPORT_FILE: &str = "report.json";
+/// File name of compress's report as a page (crates/html).
+pub const REPORT_HTML_FILE: &str = "report.html";
 
 /// Every top-level name an eie-compress output folder may hold. Publishing a new output
 /// replaces all of them, so no file of an earlier run survives beside a new model.eie.
-pub const OUTPUT_NAMES: [&str; 6] = [
+pub const OUTPUT_NAMES: [&str; 7] = [
     eie_images::IMAGES_DIR,
     eie_images::MANIFEST_FILE,
     PRUNED_FILE,
     QUANTIZED_FILE,
     REPORT_FILE,
+    REPORT_HTML_FILE,
     BUNDLE_FILE,
 ];
 

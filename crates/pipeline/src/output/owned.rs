@@ -8,7 +8,7 @@ use std::path::Path;
 use eie_format::BUNDLE_FILE;
 use eie_images::{IMAGES_DIR, MANIFEST_FILE};
 
-use super::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE};
+use super::{PRUNED_FILE, QUANTIZED_FILE, REPORT_FILE, REPORT_HTML_FILE};
 use crate::error::{Error, Result, io};
 
 /// The kind of a single output file, by which an existing one is recognised as written by
@@ -156,6 +156,7 @@ pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
                 BUNDLE_FILE => starts_with(&path, &eie_format::MAGIC),
                 MANIFEST_FILE => listed.is_some(),
                 REPORT_FILE => report_is_ours(&path),
+                REPORT_HTML_FILE => starts_with(&path, eie_html::MARK.as_bytes()),
                 PRUNED_FILE | QUANTIZED_FILE => recognised(&path, OutputKind::Safetensors),
                 _ => false,
             };
