@@ -173,6 +173,122 @@ fn report_adds_the_simulation_and_eval_beside_the_folder() {
 }
 
 #[test]
+fn report_of_selected_layers_and_of_an_all_zero_layer() {
+    let t = TestDir::new();
+    synthetic_mlp(&t, "m.safetensors", 1000, 1);
+    t.run(&[
+        "compress",
+        "m.safetensors",
+        "-o",
+        "one",
+        "--density",
+        "0.2",
+        "--pes",
+        "4",
+        "--layers",
+        "fc1.weight",
+    ])
+    .ok();
+    // eval is asked for the layers the folder holds, and says why one layer of a network
+    // cannot be measured alone.
+    t.run(&[
+        "report",
+        "one",
+        "--dataset",
+        "synthetic",
+        "--range",
+        "1000..1050",
+        "--checkpoint",
+        "m.safetensors",
+    ])
+    .fails_with(&["fc1.weight", "accuracy needs the whole network"]);
+    // A layer of zeros: nothing survives; its figures say so, none is empty.
+    t.checkpoint(
+        "zero.safetensors",
+        &[
+            ("fc1.weight", vec![16, 8], vec![0.0; 128]),
+            ("fc2.weight", vec![4, 16], crate::util::sparse(4, 16, 3, 5)),
+        ],
+    );
+    t.run(&[
+        "compress",
+        "zero.safetensors",
+        "-o",
+        "z",
+        "--density",
+        "0.5",
+        "--pes",
+        "4",
+    ])
+    .ok();
+    let html = std::fs::read_to_string(t.path("z/report.html")).unwrap();
+    assert_page_says(&html, &compress_document(&t, "z"), 100);
+    assert!(html.contains("No weight survives pruning"));
+}
+
+#[test]
+fn report_shows_a_language_models_perplexity() {
+    let Some(data) = crate::util::shakespeare() else {
+        return;
+    };
+    let t = TestDir::new();
+    let text = format!("text:{}", data.join("valid.txt").display());
+    t.run(&[
+        "train",
+        "--dataset",
+        &text,
+        "--range",
+        "0..60000",
+        "--arch",
+        "llama:layers=1,heads=2,kv-heads=1,width=16,context=16,tied=false",
+        "--steps",
+        "10",
+        "--out",
+        "lm",
+        "-q",
+    ])
+    .ok();
+    t.run(&[
+        "compress",
+        "lm",
+        "-o",
+        "c",
+        "--density",
+        "0.5",
+        "--pes",
+        "4",
+        "-q",
+    ])
+    .ok();
+    let r = json(
+        t.run(&[
+            "report",
+            "c",
+            "--dataset",
+            &text,
+            "--range",
+            "60000..61000",
+            "--checkpoint",
+            "lm",
+            "--json",
+        ])
+        .ok(),
+    );
+    let doc = &r["document"];
+    assert!(doc["eval"]["stages"][0]["perplexity"].as_f64().unwrap() > 1.0);
+    // The text is eval's; the simulation ran a generated input.
+    assert!(
+        doc["simulation"]["input"]
+            .as_str()
+            .unwrap()
+            .contains("generated")
+    );
+    let html = std::fs::read_to_string(t.path("c-report.html")).unwrap();
+    assert_page_says(&html, doc, 200);
+    assert!(html.contains("data-k=\"/eval/stages/0/perplexity\""));
+}
+
+#[test]
 fn report_never_writes_inside_its_inputs_and_replaces_only_its_own_page() {
     let t = TestDir::new();
     crate::util::tiny_model(&t, "eie");
@@ -193,9 +309,30 @@ fn report_never_writes_inside_its_inputs_and_replaces_only_its_own_page() {
         std::fs::read(t.path("notes.html")).unwrap(),
         b"<html>mine</html>"
     );
+    // Named by its model.eie, the folder is still an input.
+    t.run(&["report", "eie/model.eie", "-o", "eie/x.html"])
+        .fails_with(&["eie/x.html", "input"]);
+    t.run(&[
+        "report",
+        "eie/model.eie",
+        "-o",
+        "eie/report.html",
+        "--force",
+    ])
+    .fails_with(&["eie/report.html", "input"]);
+    let named = json(t.run(&["report", "eie/model.eie", "--json"]).ok());
+    assert!(
+        named["output"]
+            .as_str()
+            .unwrap()
+            .ends_with("eie-report.html"),
+        "{named}"
+    );
     // --checkpoint needs the samples eval measures on.
     t.run(&["report", "eie", "--checkpoint", "x.safetensors"])
         .usage_error(&["--dataset"]);
+    t.run(&["report", "nowhere", "-o", "n.html"])
+        .fails_with(&["nowhere", "no such folder"]);
     assert_eq!(before, t.snapshot("eie"));
 }
 
@@ -216,6 +353,28 @@ fn report_refuses_a_folder_whose_report_json_is_not_its_model() {
     .unwrap();
     t.run(&["report", "eie", "-o", "p.html"])
         .fails_with(&["report.json", "does not describe"]);
+    // Another run's report.json, from the same checkpoint with other settings.
+    t.run(&[
+        "compress",
+        crate::util::fixture("tiny-mlp.safetensors")
+            .to_str()
+            .unwrap(),
+        "-o",
+        "other",
+        "--density",
+        "0.3",
+        "--pes",
+        "8",
+        "--code-bits",
+        "3",
+    ])
+    .ok();
+    std::fs::copy(t.path("other/report.json"), &path).unwrap();
+    t.run(&["report", "eie", "-o", "p.html"]).fails_with(&[
+        "report.json",
+        "does not describe",
+        "code_bits",
+    ]);
     std::fs::write(&path, "{ not json").unwrap();
     t.run(&["report", "eie", "-o", "p.html"])
         .fails_with(&["report.json", "not a report compress wrote"]);
@@ -387,6 +546,28 @@ fn the_demo_pages_open_in_chromium_with_every_figure_drawn_and_no_console_error(
         ])
         .ok(),
     );
+    // The demo's own page, rendered again with its step's arguments: the same bytes, and
+    // so the same document.
+    let again = json(
+        t.run(&[
+            "report",
+            "demo/eie",
+            "-o",
+            "again.html",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "8000..10000",
+            "--checkpoint",
+            "demo/demo-mlp.safetensors",
+            "--json",
+        ])
+        .ok(),
+    );
+    assert_eq!(
+        std::fs::read(t.path("again.html")).unwrap(),
+        std::fs::read(t.path("demo/report.html")).unwrap()
+    );
     for (page, doc, png) in [
         (
             t.path("demo/eie/report.html"),
@@ -395,7 +576,7 @@ fn the_demo_pages_open_in_chromium_with_every_figure_drawn_and_no_console_error(
         ),
         (
             t.path("demo/report.html"),
-            serde_json::Value::Null,
+            again["document"].clone(),
             "demo-report.png",
         ),
         (t.path("full.html"), full["document"].clone(), "report.png"),
@@ -403,9 +584,7 @@ fn the_demo_pages_open_in_chromium_with_every_figure_drawn_and_no_console_error(
         let (dom, console) = open(&browser, &page, &profile, Some(&shots.join(png)));
         assert!(console.is_empty(), "{}: {console:?}", page.display());
         // The DOM the browser built says what the document says, every figure drawn.
-        if !doc.is_null() {
-            assert_page_says(&dom, &doc, 200);
-        }
+        assert_page_says(&dom, &doc, 200);
         let figures = dom.matches("<figure>").count();
         assert!(figures >= 6, "{figures} figures in {}", page.display());
         eprintln!(

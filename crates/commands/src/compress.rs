@@ -954,10 +954,17 @@ impl Resolved {
         let file = staging.path().join(REPORT_FILE);
         std::fs::write(&file, &json).map_err(io("cannot write", Path::new(REPORT_FILE)))?;
         // The page, from report.json as written: its every number is one of report.json's.
+        // One it cannot render (a figure that is not finite, written as null) is left out
+        // with a warning; the images are the run's work.
         let doc = crate::page::document(serde_json::from_str(&json)?, &settings, None, None);
-        let html = crate::page::render(&doc)?;
-        let file = staging.path().join(REPORT_HTML_FILE);
-        std::fs::write(&file, html).map_err(io("cannot write", Path::new(REPORT_HTML_FILE)))?;
+        match crate::page::render(&doc) {
+            Ok(html) => {
+                let file = staging.path().join(REPORT_HTML_FILE);
+                std::fs::write(&file, html)
+                    .map_err(io("cannot write", Path::new(REPORT_HTML_FILE)))?;
+            }
+            Err(e) => observer.warn(&format!("{REPORT_HTML_FILE} not written: {e}")),
+        }
         staging.publish()?;
         report.written.json = json;
         report.written.publish = t.elapsed();

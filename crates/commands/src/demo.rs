@@ -92,7 +92,14 @@ impl Request {
         let recipe = out.join(RECIPE_FILE);
         let eie = out.join("eie");
         let inputs = Inputs::new();
-        for (path, kind) in [(&model, MODEL_KIND), (&recipe, RECIPE_KIND)] {
+        // The report page of the last step too: a file of the user's under its name stops
+        // the demo before its work, not after.
+        let page = out.join(PAGE_FILE);
+        for (path, kind) in [
+            (&model, MODEL_KIND),
+            (&recipe, RECIPE_KIND),
+            (&page, eie_pipeline::output::REPORT_HTML),
+        ] {
             check_file(path, true, kind, &inputs)?;
         }
         for (path, kind, bytes) in [
@@ -146,7 +153,7 @@ impl Request {
                     "report",
                     &e,
                     "-o",
-                    &show(&out.join(PAGE_FILE)),
+                    &show(&page),
                     "--dataset",
                     DATASET,
                     "--range",

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use eie_pipeline::output::{Inputs, OutputKind, REPORT_FILE, check_file, write_file};
+use eie_pipeline::output::{Inputs, REPORT_FILE, REPORT_HTML as PAGE, check_file, write_file};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -16,9 +16,6 @@ use crate::packed::{PackedModel, add_model_inputs, model_file};
 use crate::report::Schema;
 use crate::simulate::{self, Report as Simulated};
 use crate::{EnergyTable, NoCharts, eval};
-
-/// How a report page starts, by which `--force` knows one eie-compress wrote.
-pub const PAGE: OutputKind = OutputKind::Text(eie_html::MARK);
 
 /// The largest report.json read (a model of thousands of layers stays far below it).
 const MAX_REPORT_JSON: u64 = 1 << 30;
@@ -111,12 +108,23 @@ impl Request {
         }
     }
 
+    /// The simulation's inputs: the request's, except that a text dataset (a language
+    /// model's, which eval scores) leaves the simulation to one generated input.
+    fn sim_input(&self) -> InputRequest {
+        match &self.input.source {
+            Source::Dataset(d) if matches!(d.spec, eie_dataset::Spec::Text { .. }) => {
+                InputRequest::default()
+            }
+            _ => self.input.clone(),
+        }
+    }
+
     fn simulation(&self) -> simulate::Request {
         simulate::Request {
             dir: self.dir.clone(),
             pes: None,
             layer: None,
-            input: self.input.clone(),
+            input: self.sim_input(),
             timing: self.timing,
             arith: self.arith,
             energy: self.energy.clone(),
@@ -155,37 +163,52 @@ impl Request {
     pub fn run(&self) -> Result<Report> {
         let sim = self.simulation();
         sim.check()?;
-        let eval = self.eval()?;
+        let mut eval = self.eval()?;
         if let Some(e) = &eval {
             e.check()?;
         }
+        if !self.dir.exists() {
+            return Err(Error::Inputs {
+                reason: format!(
+                    "{}: no such folder (report renders an output folder of compress)",
+                    self.dir.display()
+                ),
+            });
+        }
         let output = self.output_path()?;
         let file = model_file(&self.dir);
-        let report_file = file
-            .parent()
-            .map_or_else(|| PathBuf::from(REPORT_FILE), |p| p.join(REPORT_FILE));
+        // The folder is read (report.json, the images) even when model.eie is named.
+        let folder = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let report_file = folder.join(REPORT_FILE);
         let mut inputs = Inputs::new();
         add_model_inputs(&self.dir, &file, &mut inputs);
         inputs
+            .add(&folder)
             .add(&report_file)
             .extend(self.input.inputs()?)
             .extend(&self.energy.file)
             .extend(&self.checkpoint);
         check_file(&output, self.force, PAGE, &inputs)?;
 
+        // Loading recovers an interrupted publish first: report.json is read after it.
+        let model = PackedModel::load_estimated(&self.dir, sim.input.estimate()?, self.max_memory)?;
         let compress = read_report(&report_file)?;
-        let model =
-            PackedModel::load_estimated(&self.dir, self.input.estimate()?, self.max_memory)?;
         check_same_model(&compress, &model, &report_file)?;
         let simulated = sim.run_on(&model, &NoCharts)?;
-        let evaluated = match eval {
-            Some(e) => Some(serde_json::to_value(e.run()?)?),
+        let evaluated = match eval.as_mut() {
+            Some(e) => {
+                made_as(e, &model)?;
+                Some(serde_json::to_value(e.run()?)?)
+            }
             None => None,
         };
         let doc = document(
             compress,
             model.settings(),
-            Some(summary(&simulated, &describe(&self.input.source))?),
+            Some(summary(&simulated, &describe(&sim.input.source))?),
             evaluated,
         );
         let html = render(&doc)?;
@@ -214,6 +237,20 @@ pub struct Report {
     pub document: Value,
 }
 
+/// Eval selects the network the folder was made from: its recorded description, else (a
+/// checkpoint file's MLP) the layers it holds.
+fn made_as(e: &mut eval::Request, model: &PackedModel) -> Result<()> {
+    e.arch = model.settings().get("arch").cloned();
+    if e.arch.is_none() && e.model.is_file() {
+        e.layers = model
+            .views(None)?
+            .iter()
+            .map(|v| v.name().to_string())
+            .collect();
+    }
+    Ok(())
+}
+
 /// compress's report.json, parsed.
 fn read_report(path: &Path) -> Result<Value> {
     let text = eie_format::files::read_text(path, MAX_REPORT_JSON).map_err(|e| Error::Io {
@@ -226,39 +263,50 @@ fn read_report(path: &Path) -> Result<Value> {
     })
 }
 
-/// report.json must describe this model.eie: the same source and the same layers.
+/// report.json must describe this model.eie: the same source, PEs and layers (names,
+/// shapes, entries and code bits), or the page would show another run's figures.
 fn check_same_model(report: &Value, model: &PackedModel, path: &Path) -> Result<()> {
     let meta = model.bundle.meta();
-    let hex = meta
-        .source
-        .sha256
-        .map(|h| h.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let names: Vec<&str> = report
-        .pointer("/layers")
-        .and_then(Value::as_array)
-        .map(|ls| ls.iter().filter_map(|l| l["name"].as_str()).collect())
-        .unwrap_or_default();
-    let mut in_model: Vec<String> = Vec::new();
-    for v in model.views(None)? {
-        if in_model.last().map(String::as_str) != Some(v.name()) {
-            in_model.push(v.name().to_string());
+    let views = model.views(None)?;
+    let mut expected: Vec<(String, Value)> = vec![
+        ("/source/name".into(), json!(meta.source.name)),
+        (
+            "/source/sha256".into(),
+            json!(meta.source.sha256.map(|h| eie_format::hex(&h))),
+        ),
+        ("/pes".into(), json!(views[0].pes())),
+        ("/layers".into(), json!(views.len())),
+    ];
+    for (i, v) in views.iter().enumerate() {
+        let entries: usize = v.parts().iter().map(|p| p.entries()).sum();
+        let l = format!("/layers/{i}");
+        expected.extend([
+            (format!("{l}/name"), json!(v.name())),
+            (format!("{l}/rows"), json!(v.rows())),
+            (format!("{l}/inputs"), json!(v.inputs())),
+            (format!("{l}/entries"), json!(entries)),
+            (
+                format!("{l}/quantization/code_bits"),
+                json!(v.parts()[0].code_bits()),
+            ),
+        ]);
+    }
+    for (ptr, want) in expected {
+        let got = match (ptr.as_str(), report.pointer(&ptr)) {
+            ("/layers", Some(Value::Array(a))) => json!(a.len()),
+            (_, got) => got.cloned().unwrap_or(Value::Null),
+        };
+        if got != want {
+            return Err(Error::Inputs {
+                reason: format!(
+                    "{} does not describe {}: its {ptr} is {got}, the model's {want} (the folder was changed after compress wrote it)",
+                    path.display(),
+                    model.file.display()
+                ),
+            });
         }
     }
-    let same = report.pointer("/source/name").and_then(Value::as_str)
-        == Some(meta.source.name.as_str())
-        && report.pointer("/source/sha256").and_then(Value::as_str) == hex.as_deref()
-        && names == in_model.iter().map(String::as_str).collect::<Vec<_>>();
-    if same {
-        Ok(())
-    } else {
-        Err(Error::Inputs {
-            reason: format!(
-                "{} does not describe {} (another source or other layers): the folder was changed after compress wrote it",
-                path.display(),
-                model.file.display()
-            ),
-        })
-    }
+    Ok(())
 }
 
 /// The simulation's inputs in words.

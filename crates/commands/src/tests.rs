@@ -501,6 +501,11 @@ fn demo_prepares_its_folder_and_keeps_foreign_files() {
         std::fs::read_to_string(out.join("recipe.toml")).unwrap(),
         "# mine\n"
     );
+    // A page of the user's where the last step writes stops the demo before any work.
+    std::fs::write(out.join("recipe.toml"), demo::RECIPE).unwrap();
+    std::fs::write(out.join("report.html"), "<p>mine</p>").unwrap();
+    let e = demo::Request { out: out.clone() }.prepare().unwrap_err();
+    assert!(e.to_string().contains("report.html"), "{e}");
 }
 
 /// What the command line's parser refuses, a library caller's plain request is refused for

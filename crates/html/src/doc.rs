@@ -165,6 +165,14 @@ impl<'a> Doc<'a> {
             .collect()
     }
 
+    /// The index of the element named `name` (its `name` field) in the array at `list`.
+    pub fn index_of(&self, list: &str, name: &str) -> Option<usize> {
+        self.get(list)?
+            .as_array()?
+            .iter()
+            .position(|l| l.get("name").and_then(|n| n.as_str()) == Some(name))
+    }
+
     /// The number at `ptr` as a tagged span.
     pub fn num(&self, ptr: &str, fmt: Fmt) -> Result<String> {
         Ok(tagged("span", ptr, fmt, self.f64(ptr)?))

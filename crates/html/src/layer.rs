@@ -94,7 +94,8 @@ fn figures_list(d: &Doc, l: &str) -> Result<String> {
     Ok(s + "</dl>")
 }
 
-/// The weights before pruning with the threshold, and the survivors with the centroids.
+/// The weights before pruning with the smallest kept |w| (the threshold), and the
+/// survivors with the centroids.
 fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
     let p = |k: &str| format!("{l}/{k}");
     let limit = d.f64(&p("histogram/limit"))?;
@@ -102,15 +103,32 @@ fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
         Ok(d.nums(&p(k))?.into_iter().map(|v| v as u64).collect())
     };
     let kept = counts("histogram/kept")?;
-    // A retrained LSTM matrix is no one tensor of the checkpoint: no before to show.
-    let (before, caption) = match d.get(&p("histogram/before")) {
-        Some(_) => (
+    // Retrained or updated survivors are not a subset of the weights drawn behind them, and
+    // a retrained LSTM matrix is no one tensor of the checkpoint: no before to show.
+    let updated = d.get(&p("histogram/updated")).and_then(|v| v.as_bool()) == Some(true);
+    let (before, caption, legend) = match (d.get(&p("histogram/before")), updated) {
+        (Some(_), false) => (
             counts("histogram/before")?,
-            "Weights before pruning, the threshold marked",
+            "Weights before pruning, the smallest kept |w| marked",
+            [
+                ("b0", "pruned"),
+                ("b1", "kept"),
+                ("mk", "smallest kept |w|"),
+            ],
         ),
-        None => (
+        (Some(_), true) => (
+            counts("histogram/before")?,
+            "The checkpoint's weights, and the survivors as retrained or updated",
+            [
+                ("b0", "the checkpoint's weights"),
+                ("b1", "survivors, retrained or updated"),
+                ("mk", "smallest kept |w|"),
+            ],
+        ),
+        (None, _) => (
             Vec::new(),
-            "Survivors (the weights before pruning are not one tensor), the threshold marked",
+            "The survivors (the weights before pruning are no one tensor of the checkpoint)",
+            [("b1", "survivors"), ("mk", "smallest kept |w|"), ("", "")],
         ),
     };
     let marks: Vec<Mark> = match d.get(&p("pruning/threshold")).and_then(|v| v.as_f64()) {
@@ -118,11 +136,12 @@ fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
             .iter()
             .map(|&x| Mark {
                 x,
-                title: format!("threshold |w| = {}", Fmt::Sig.show(t)),
+                title: format!("smallest kept |w| = {}", Fmt::Sig.show(t)),
             })
             .collect(),
         None => Vec::new(),
     };
+    let legend: Vec<(&str, &str)> = legend.into_iter().filter(|l| !l.0.is_empty()).collect();
     let mut s = figure(
         caption,
         &svg::histogram(
@@ -132,8 +151,13 @@ fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
             limit,
             &marks,
         ),
-        &[("b0", "pruned"), ("b1", "kept"), ("mk", "threshold")],
+        &legend,
     );
+    if kept.iter().all(|&c| c == 0) {
+        return Ok(
+            s + "<p class=\"hint\">No weight survives pruning: nothing shares the codebook.</p>"
+        );
+    }
     let centroids = d.nums(&p("quantization/centroids"))?;
     let code_counts = counts("quantization/code_counts")?;
     let marks: Vec<Mark> = centroids
@@ -166,21 +190,12 @@ fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
 /// Entries per PE, the busiest marked.
 fn pes(d: &Doc, l: &str, name: &str) -> Result<String> {
     let by_pe = d.nums(&format!("{l}/entries_by_pe"))?;
-    let busiest = by_pe
-        .iter()
-        .enumerate()
-        .fold(None, |best: Option<(usize, f64)>, (k, &v)| match best {
-            Some((_, b)) if b >= v => best,
-            _ => Some((k, v)),
-        })
-        .map(|(k, _)| k);
     let mean = d.f64(&format!("{l}/entries_per_pe/mean"))?;
     Ok(figure(
         "Entries per PE, the bottleneck marked",
         &svg::columns(
             &format!("{name}: entries per PE"),
             &by_pe,
-            busiest,
             mean,
             "PE",
             "entries",

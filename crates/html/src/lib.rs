@@ -189,11 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn edited_extremes_render_without_a_panic() {
+        let mut d = doc("fc1.weight", true);
+        d["compress"]["layers"][0]["histogram"]["limit"] = json!(5e-324);
+        d["simulation"]["energy"]["model_savings"]["steps"][0]["energy_pj"] = json!(1.7e308);
+        d["compress"]["layers"][0]["entries_by_pe"] = json!([0, 0, 0, 0]);
+        let html = render(&d).unwrap();
+        assert!(check::check(&html, &d).0.is_empty());
+    }
+
+    #[test]
     fn a_layer_without_its_weights_before_pruning_shows_its_survivors() {
         let mut d = doc("lstm", false);
         d["compress"]["layers"][0]["histogram"]["before"] = Value::Null;
         let html = render(&d).unwrap();
-        assert!(html.contains("not one tensor"));
+        assert!(html.contains("no one tensor"));
         assert!(check::check(&html, &d).0.is_empty());
     }
 }

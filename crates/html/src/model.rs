@@ -2,7 +2,6 @@
 //! the recorded settings.
 
 use crate::doc::{Doc, Fmt, esc, token};
-use crate::simulation::index_in;
 use crate::{Result, figure, svg};
 
 /// The title, what made it, and the contents.
@@ -120,7 +119,7 @@ pub fn bytes_figure(d: &Doc, base: &str, caption: &str) -> Result<String> {
             ("s6", "dense f32"),
         ],
     );
-    s += "<table class=\"num\"><tr><th>codes</th><th>indices</th><th>word fill</th><th>pointers</th><th>codebook</th><th>total</th></tr><tr>";
+    s += "<div class=\"scroll\"><table class=\"num\"><tr><th>codes</th><th>indices</th><th>word fill</th><th>pointers</th><th>codebook</th><th>total</th></tr><tr>";
     for k in [
         "codes",
         "indices",
@@ -131,7 +130,7 @@ pub fn bytes_figure(d: &Doc, base: &str, caption: &str) -> Result<String> {
     ] {
         s += &d.td(&format!("{base}/bytes/{k}"), Fmt::Int)?;
     }
-    Ok(s + "</tr></table>")
+    Ok(s + "</tr></table></div>")
 }
 
 /// Every layer in one table, each linking to its section.
@@ -167,11 +166,11 @@ pub fn layer_table(d: &Doc) -> Result<String> {
         }
         if simulated {
             let name = d.str(&format!("{l}/name"))?;
-            s += &match index_in(d, "/simulation/layers", name) {
+            s += &match d.index_of("/simulation/layers", name) {
                 Some(j) => d.td(&format!("/simulation/layers/{j}/cycles"), Fmt::Fixed(1))?,
                 None => "<td>-</td>".into(),
             };
-            s += &match index_in(d, "/simulation/energy/layers", name) {
+            s += &match d.index_of("/simulation/energy/layers", name) {
                 Some(j) => d.td(&format!("/simulation/energy/layers/{j}/total_nj"), Fmt::Sig)?,
                 None => "<td>-</td>".into(),
             };
@@ -200,7 +199,7 @@ pub fn settings(d: &Doc) -> Result<String> {
         None => s += "<p>Not recorded.</p>",
     }
     s += &format!(
-        "<p class=\"foot\">Rendered from {} by {}.</p></section>\n",
+        "<p class=\"foot\">Rendered from a report of schema {} written by {}.</p></section>\n",
         d.text("/compress/schema")?,
         d.text("/compress/tool_version")?
     );

@@ -4,14 +4,6 @@
 use crate::doc::{Doc, Fmt, esc, token};
 use crate::{Result, figure, svg};
 
-/// The index in the array at `list` of the layer `name`.
-pub fn index_in(d: &Doc, list: &str, name: &str) -> Option<usize> {
-    d.get(list)?
-        .as_array()?
-        .iter()
-        .position(|l| l.get("name").and_then(|n| n.as_str()) == Some(name))
-}
-
 /// The component classes, in the order the document lists them.
 fn components(d: &Doc, ptr: &str) -> Vec<String> {
     d.get(ptr)
@@ -116,9 +108,11 @@ fn energy_figure(d: &Doc) -> Result<String> {
         ));
     }
     // pJ in the bars, nJ at their ends.
+    // The colours repeat past 13 components, as the bars' do.
     let legend: Vec<(&str, &str)> = COLOURS
         .iter()
         .copied()
+        .cycle()
         .zip(names.iter().map(String::as_str))
         .collect();
     Ok(long(
@@ -213,7 +207,7 @@ fn components_table(d: &Doc) -> Result<String> {
 
 /// A layer's simulated figures (nothing when it was not simulated).
 pub fn layer(d: &Doc, name: &str) -> Result<String> {
-    let Some(j) = index_in(d, "/simulation/layers", name) else {
+    let Some(j) = d.index_of("/simulation/layers", name) else {
         return Ok(String::new());
     };
     let p = format!("/simulation/layers/{j}");
@@ -231,7 +225,7 @@ pub fn layer(d: &Doc, name: &str) -> Result<String> {
             s += &format!("<dt>{label}</dt><dd>{}</dd>", d.num(&ptr, fmt)?);
         }
     }
-    if let Some(k) = index_in(d, "/simulation/energy/layers", name) {
+    if let Some(k) = d.index_of("/simulation/energy/layers", name) {
         let e = format!("/simulation/energy/layers/{k}");
         s += &format!(
             "<dt>energy, nJ</dt><dd>{}</dd>",

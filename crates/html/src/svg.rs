@@ -121,9 +121,15 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|&s| s >= raw)
         .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
+    let (first, last) = ((lo / step).ceil(), (hi / step).floor());
+    // A range too small or too large for f64 steps (a subnormal limit): its ends only.
+    let count = last - first;
+    if !(step.is_finite() && step > 0.0 && count.is_finite() && count <= 4.0 * n as f64 + 4.0) {
+        return vec![lo, hi];
+    }
+    (first as i64..=last as i64)
+        .map(|i| i as f64 * step)
+        .collect()
 }
 
 /// A tick's label: short, no trailing zeros.
@@ -144,10 +150,12 @@ pub fn tick_label(v: f64) -> String {
     }
 }
 
+/// A number's text without trailing zeros after its point.
 fn trim(s: String) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Ticks with their labels.
 fn labelled(vs: Vec<f64>) -> Vec<(f64, String)> {
     vs.into_iter().map(|v| (v, tick_label(v))).collect()
 }
@@ -161,8 +169,14 @@ pub struct Mark {
 }
 
 /// Weights in equal bins over `[-limit, limit]`: `back` (grey) behind `front` (blue), and
-/// vertical `marks` (orange; the pruning threshold or the centroids).
+/// vertical `marks` (orange; the pruning threshold or the centroids). A limit that is not
+/// positive (an all-zero layer, whose weights the middle bin counts) is drawn as 1.
 pub fn histogram(label: &str, back: &[u64], front: &[u64], limit: f64, marks: &[Mark]) -> String {
+    let limit = if limit > 0.0 && limit.is_finite() {
+        limit
+    } else {
+        1.0
+    };
     let top = back.iter().chain(front).copied().max().unwrap_or(0).max(1) as f64;
     let f = Frame {
         w: 480.0,
@@ -208,15 +222,10 @@ pub fn histogram(label: &str, back: &[u64], front: &[u64], limit: f64, marks: &[
     s + "</svg>"
 }
 
-/// One bar per index (PEs): `highlight` in orange, a dashed line at `mean`.
-pub fn columns(
-    label: &str,
-    values: &[f64],
-    highlight: Option<usize>,
-    mean: f64,
-    xl: &str,
-    yl: &str,
-) -> String {
+/// One bar per index (PEs): every bar of the largest value in orange, a dashed line at
+/// `mean`.
+pub fn columns(label: &str, values: &[f64], mean: f64, xl: &str, yl: &str) -> String {
+    let highest = values.iter().copied().fold(f64::MIN, f64::max);
     let top = values.iter().copied().fold(0.0, f64::max).max(1.0);
     let n = values.len().max(1);
     let f = Frame {
@@ -249,11 +258,7 @@ pub fn columns(
             r1(f.y(v)),
             r1(f.y(0.0))
         );
-        if Some(i) == highlight {
-            hot += &bar
-        } else {
-            d += &bar
-        }
+        if v == highest { hot += &bar } else { d += &bar }
     }
     if !d.is_empty() {
         let _ = write!(s, "<path class=\"d b1\" d=\"{d}\"/>");
@@ -328,7 +333,9 @@ pub fn bars(label: &str, rows: &[(String, Vec<Segment>, String)], xl: &str, log:
     };
     let mut s = f.open(label);
     let xt = if log {
-        let (a, b) = (lo.log10().round() as i32, hi.log10().round() as i32);
+        // Decades, clamped to f64's range (an edited report's values are not trusted).
+        let decade = |v: f64| v.log10().round().clamp(-300.0, 300.0) as i32;
+        let (a, b) = (decade(lo), decade(hi));
         let step = ((b - a) / 6).max(1);
         (a..=b)
             .step_by(step as usize)
@@ -390,6 +397,9 @@ mod tests {
         );
         assert_eq!(ticks(-1.0, 1.0, 4), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
         assert_eq!(ticks(3.0, 3.0, 4), vec![3.0]);
+        // A subnormal range (an edited report's) gives its ends, not billions of ticks.
+        assert_eq!(ticks(-5e-324, 5e-324, 6).len(), 2);
+        assert_eq!(ticks(0.0, f64::MAX / 2.0, 6).len(), 5);
         assert_eq!(tick_label(2500.0), "2.5k");
         assert_eq!(tick_label(2000.0), "2k");
         assert_eq!(tick_label(100.0), "100");
@@ -412,11 +422,14 @@ mod tests {
             }],
         );
         assert_eq!(h.matches("class=\"d ").count(), 3, "{h}");
-        let c = columns("c", &[3.0, 9.0, 4.0], Some(1), 16.0 / 3.0, "PE", "entries");
+        let c = columns("c", &[3.0, 9.0, 4.0, 9.0], 25.0 / 4.0, "PE", "entries");
         assert!(
             c.contains("class=\"d hot\"") && c.contains("class=\"d b1\""),
             "{c}"
         );
+        // Both of the busiest PEs are marked.
+        let hot = c.split("class=\"d hot\" d=\"").nth(1).unwrap();
+        assert_eq!(hot[..hot.find('"').unwrap()].matches('M').count(), 2, "{c}");
         let b = bars(
             "b",
             &[("a".into(), vec![(5.0, "s0"), (2.0, "s1")], "7".into())],

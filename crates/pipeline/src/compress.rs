@@ -27,7 +27,7 @@ use crate::observer::Observer;
 use crate::plan::{LayerPlan, Plan};
 use crate::provenance::Provenance;
 use crate::report::{LayerOutcome, LayerReport, Report, WeightHistogram, deep_compression_entries};
-use crate::settings::{CodebookWeight, LayerSettings, Pruning, RunSettings};
+use crate::settings::{CodebookWeight, LayerSettings, Pruning, RunSettings, Update};
 use crate::share::{Shared, share};
 
 /// A compress run, resolved.
@@ -329,7 +329,7 @@ struct Survivors {
 
 /// The histogram of a layer's weights `before` pruning and its survivors `kept`, over the
 /// largest |w| of either (both in memory).
-fn histogram_of(before: &[f32], kept: &[f32]) -> WeightHistogram {
+fn histogram_pair(before: &[f32], kept: &[f32]) -> WeightHistogram {
     let limit = eie_prune::max_abs_of(before).max(eie_prune::max_abs_of(kept));
     let bins = eie_prune::HISTOGRAM_BINS;
     WeightHistogram::new(
@@ -396,7 +396,7 @@ fn survivors(ck: &Checkpoint, lp: &LayerPlan, rule: Rule, pes: usize) -> Result<
         };
         let sel = eie_prune::select(w.len(), &read, rule).map_err(prune_err)?;
         return Ok(Survivors {
-            histogram: histogram_of(&w, &sel.values),
+            histogram: histogram_pair(&w, &sel.values),
             positions: sel.positions,
             values: sel.values,
             report: sel.report,
@@ -480,10 +480,11 @@ fn read_bias(ck: &Checkpoint, lp: &LayerPlan) -> Result<Option<Vec<f32>>> {
 /// A retrained layer's histogram. Retraining changed the weights: the checkpoint's, read
 /// again, are the before (in any order: a histogram), when the matrix is one tensor of it.
 fn retrained_histogram(ck: &Checkpoint, lp: &LayerPlan, kept: &[f32]) -> WeightHistogram {
-    match ck.read_f32(&lp.tensor) {
-        Ok(w) if w.len() == lp.rows * lp.inputs => histogram_of(&w, kept),
+    let h = match ck.read_f32(&lp.tensor) {
+        Ok(w) if w.len() == lp.rows * lp.inputs => histogram_pair(&w, kept),
         _ => WeightHistogram::new(eie_prune::max_abs_of(kept), None, kept),
-    }
+    };
+    h.updated(true)
 }
 
 /// Where a layer's survivors and codes come from.
@@ -533,7 +534,8 @@ fn compress_layer(
             let c = calibrated(lp, w, rule, pes, stats, bias.as_deref())?;
             timings.prune += t.elapsed();
             calibration = Some(c.report);
-            let histogram = WeightHistogram::new(limit, Some(before), &c.values);
+            let histogram = WeightHistogram::new(limit, Some(before), &c.values)
+                .updated(s.update != Update::None);
             (
                 c.positions,
                 c.values,

@@ -109,6 +109,9 @@ pub struct WeightHistogram {
     pub before: Option<Vec<u64>>,
     /// Survivors per bin.
     pub kept: Vec<u64>,
+    /// Whether the survivors' values are not those before pruning (retrained, or updated by
+    /// calibration): then `kept` is no subset of `before`.
+    pub updated: bool,
 }
 
 impl WeightHistogram {
@@ -118,7 +121,13 @@ impl WeightHistogram {
             limit,
             before,
             kept: eie_prune::histogram_of(kept, limit, eie_prune::HISTOGRAM_BINS),
+            updated: false,
         }
+    }
+
+    /// The same, marked as updated when `updated`.
+    pub fn updated(self, updated: bool) -> Self {
+        Self { updated, ..self }
     }
 }
 

@@ -42,12 +42,6 @@ impl Binner {
     }
 }
 
-/// The bin of `w` among `bins` (at least 1) equal bins over `[-limit, limit]`; values
-/// outside go to the end bins.
-pub fn bin_of(w: f32, limit: f32, bins: usize) -> usize {
-    Binner::new(limit, bins).bin(w)
-}
-
 /// Counts of `values` in `bins` (at least 1) equal bins over `[-limit, limit]`.
 pub fn histogram_of(values: &[f32], limit: f32, bins: usize) -> Vec<u64> {
     let b = Binner::new(limit, bins);
@@ -115,6 +109,12 @@ pub fn max_abs_of(values: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bin of `w` among `bins` equal bins over `[-limit, limit]`.
+    fn bin_of(w: f32, limit: f32, bins: usize) -> usize {
+        let h = histogram_of(&[w], limit, bins);
+        h.iter().position(|&c| c == 1).unwrap()
+    }
 
     #[test]
     fn the_ends_and_zero_fall_in_their_bins() {

@@ -5,7 +5,7 @@ mod histogram;
 mod select;
 mod sparse;
 
-pub use histogram::{HISTOGRAM_BINS, bin_of, histogram, histogram_of, max_abs, max_abs_of};
+pub use histogram::{HISTOGRAM_BINS, histogram, histogram_of, max_abs, max_abs_of};
 use select::threshold_bin;
 pub use select::{Cut, abs_bits, apply, count_nonzero, cut_for_count, keep_mask};
 pub use sparse::{Read, Selection, select};

@@ -239,6 +239,12 @@ impl Compressed {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PathBuf> {
         self.unchanged()?;
+        if out.is_none() && !self._owned.is_empty() {
+            // Beside a temporary folder, the page would go with it.
+            return Err(error::new(
+                "this model lives in a temporary folder, removed with it: give out, the page's path",
+            ));
+        }
         let mut o = Options::new("report_html", kwargs)?;
         let mut request = page::Request::new(self.model.given.clone());
         (request.input, request.max_memory) = self.input(py, x, &mut o)?;

@@ -299,3 +299,8 @@ def test_report_html_is_the_clis_page_beside_the_folder(tmp_path, cli):
     assert c.report_html(force=True) == page
     with pytest.raises(eie.EieError, match="dataset"):
         c.report_html(tmp_path / "x.html", checkpoint=MLP)
+    # A model in a temporary folder needs a place for its page.
+    t = eie.compress(MLP, pes=4, density=0.1, quiet=True)
+    with pytest.raises(eie.EieError, match="temporary"):
+        t.report_html()
+    assert t.report_html(tmp_path / "t.html").is_file()

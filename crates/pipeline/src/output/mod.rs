@@ -26,6 +26,9 @@ pub const QUANTIZED_FILE: &str = "quantized.safetensors";
 pub const REPORT_FILE: &str = "report.json";
 /// File name of compress's report as a page (crates/html).
 pub const REPORT_HTML_FILE: &str = "report.html";
+/// How a report page starts (compress's `report.html`, and the `report` command's), by
+/// which `--force` knows one.
+pub const REPORT_HTML: OutputKind = OutputKind::Text(eie_html::MARK);
 
 /// Every top-level name an eie-compress output folder may hold. Publishing a new output
 /// replaces all of them, so no file of an earlier run survives beside a new model.eie.

@@ -156,7 +156,7 @@ pub(crate) fn foreign_entries(out: &Path) -> Vec<String> {
                 BUNDLE_FILE => starts_with(&path, &eie_format::MAGIC),
                 MANIFEST_FILE => listed.is_some(),
                 REPORT_FILE => report_is_ours(&path),
-                REPORT_HTML_FILE => starts_with(&path, eie_html::MARK.as_bytes()),
+                REPORT_HTML_FILE => recognised(&path, super::REPORT_HTML),
                 PRUNED_FILE | QUANTIZED_FILE => recognised(&path, OutputKind::Safetensors),
                 _ => false,
             };
