@@ -55,7 +55,10 @@ fn figures_list(d: &Doc, l: &str) -> Result<String> {
         ("kept", d.num(&p("pruning/kept"), Fmt::Int)?),
     ];
     if d.get(&p("pruning/threshold")).is_some() {
-        rows.push(("threshold |w|", d.num(&p("pruning/threshold"), Fmt::Sig)?));
+        rows.push((
+            "smallest kept |w|",
+            d.num(&p("pruning/threshold"), Fmt::Sig)?,
+        ));
     }
     if d.get(&p("balance")).is_some() {
         let imbalance = |k: &str| d.num(&p(&format!("balance/{k}/imbalance")), Fmt::Fixed(3));
@@ -202,7 +205,7 @@ fn pes(d: &Doc, l: &str, name: &str) -> Result<String> {
         ),
         &[
             ("b1", "entries, padding included"),
-            ("hot", "the busiest PE"),
+            ("hot", "the busiest PEs"),
             ("mean", "mean"),
         ],
     ))
