@@ -158,6 +158,34 @@ fn report_adds_the_simulation_and_eval_beside_the_folder() {
         layers
     );
     assert_eq!(doc["simulation"]["vectors"], 100);
+    // Its means are simulate's figures averaged over the vectors.
+    let sim = json(
+        t.run(&[
+            "simulate",
+            "eie",
+            "--dataset",
+            "synthetic",
+            "--range",
+            "1000..1100",
+            "--json",
+        ])
+        .ok(),
+    );
+    for l in 0..layers {
+        let runs: Vec<f64> = sim["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["layers"][l]["cycles"].as_f64().unwrap())
+            .collect();
+        let mean = runs.iter().sum::<f64>() / runs.len() as f64;
+        let shown = &doc["simulation"]["layers"][l];
+        assert_eq!(shown["cycles"].as_f64().unwrap(), mean);
+        assert_eq!(
+            shown["cycles_max"].as_f64().unwrap(),
+            runs.iter().copied().fold(0.0, f64::max)
+        );
+    }
     assert_eq!(doc["eval"]["samples"], 100);
     for id in ["id=\"simulation\"", "id=\"accuracy\"", "Savings:"] {
         assert!(html.contains(id), "{id}");

@@ -324,69 +324,10 @@ fn describe(source: &Source) -> String {
     }
 }
 
-/// The simulation as the page shows it: per layer, the means over the vectors.
+/// The simulation as the page shows it: its inputs, the means per layer and its energy.
 fn summary(r: &Simulated, input: &str) -> Result<Value> {
-    #[derive(Serialize)]
-    struct Layer {
-        name: String,
-        cycles: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cycles_max: Option<u64>,
-        time_us: f64,
-        load_efficiency: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        macs: Option<f64>,
-    }
-    let (vectors, clock_mhz, pes, time_us, layers) = match r {
-        Simulated::Chain(c) => {
-            let n = c.vectors.len().max(1) as f64;
-            let first = c.vectors.first().map_or(&[][..], |v| &v.layers[..]);
-            let layers = (0..first.len())
-                .map(|l| {
-                    let runs = || c.vectors.iter().map(move |v| &v.layers[l].timing);
-                    Layer {
-                        name: first[l].name.clone(),
-                        cycles: runs().map(|t| t.cycles as f64).sum::<f64>() / n,
-                        cycles_max: runs().map(|t| t.cycles).max(),
-                        time_us: runs().map(|t| t.time_us).sum::<f64>() / n,
-                        load_efficiency: runs().map(|t| t.load_efficiency).sum::<f64>() / n,
-                        macs: Some(runs().map(|t| t.macs as f64).sum::<f64>() / n),
-                    }
-                })
-                .collect::<Vec<_>>();
-            let time = c.vectors.iter().map(|v| v.total_time_us).sum::<f64>() / n;
-            (c.vectors.len(), c.clock_mhz, c.pes, time, layers)
-        }
-        Simulated::Described(d) => {
-            let layers = d
-                .layers
-                .iter()
-                .map(|l| Layer {
-                    name: l.name.clone(),
-                    cycles: l.cycles_per_inference,
-                    cycles_max: None,
-                    time_us: l.time_per_inference_us,
-                    load_efficiency: l.load_efficiency,
-                    macs: None,
-                })
-                .collect();
-            (
-                d.inferences,
-                d.clock_mhz,
-                d.pes,
-                d.time_per_inference_us,
-                layers,
-            )
-        }
-    };
-    Ok(json!({
-        "input": input,
-        "vectors": vectors,
-        "clock_mhz": clock_mhz,
-        "pes": pes,
-        "cycles": r.cycles_per_inference(),
-        "time_us": time_us,
-        "layers": serde_json::to_value(layers)?,
-        "energy": serde_json::to_value(r.energy())?,
-    }))
+    let mut v = serde_json::to_value(r.means())?;
+    v["input"] = json!(input);
+    v["energy"] = serde_json::to_value(r.energy())?;
+    Ok(v)
 }

@@ -109,29 +109,26 @@ fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
     // Retrained or updated survivors are not a subset of the weights drawn behind them, and
     // a retrained LSTM matrix is no one tensor of the checkpoint: no before to show.
     let updated = d.get(&p("histogram/updated")).and_then(|v| v.as_bool()) == Some(true);
+    let marker = ("mk", "smallest kept |w|");
     let (before, caption, legend) = match (d.get(&p("histogram/before")), updated) {
         (Some(_), false) => (
             counts("histogram/before")?,
             "Weights before pruning, the smallest kept |w| marked",
-            [
-                ("b0", "pruned"),
-                ("b1", "kept"),
-                ("mk", "smallest kept |w|"),
-            ],
+            vec![("b0", "pruned"), ("b1", "kept"), marker],
         ),
         (Some(_), true) => (
             counts("histogram/before")?,
             "The checkpoint's weights, and the survivors as retrained or updated",
-            [
+            vec![
                 ("b0", "the checkpoint's weights"),
                 ("b1", "survivors, retrained or updated"),
-                ("mk", "smallest kept |w|"),
+                marker,
             ],
         ),
         (None, _) => (
             Vec::new(),
             "The survivors (the weights before pruning are no one tensor of the checkpoint)",
-            [("b1", "survivors"), ("mk", "smallest kept |w|"), ("", "")],
+            vec![("b1", "survivors"), marker],
         ),
     };
     let marks: Vec<Mark> = match d.get(&p("pruning/threshold")).and_then(|v| v.as_f64()) {
@@ -144,7 +141,6 @@ fn histograms(d: &Doc, l: &str, name: &str) -> Result<String> {
             .collect(),
         None => Vec::new(),
     };
-    let legend: Vec<(&str, &str)> = legend.into_iter().filter(|l| !l.0.is_empty()).collect();
     let mut s = figure(
         caption,
         &svg::histogram(

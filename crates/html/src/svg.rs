@@ -23,6 +23,24 @@ struct Frame {
 }
 
 impl Frame {
+    /// The small chart of a layer's section (a histogram, the PEs): 480 x 200 over
+    /// `x0..x1` and `0..y1`.
+    fn small(x0: f64, x1: f64, y1: f64) -> Self {
+        Self {
+            w: 480.0,
+            h: 200.0,
+            left: 46.0,
+            right: 10.0,
+            top: 14.0,
+            bottom: 34.0,
+            x0,
+            x1,
+            y0: 0.0,
+            y1,
+            log_x: false,
+        }
+    }
+
     fn x(&self, v: f64) -> f64 {
         let (v, a, b) = if self.log_x {
             (v.max(self.x0).log10(), self.x0.log10(), self.x1.log10())
@@ -178,19 +196,7 @@ pub fn histogram(label: &str, back: &[u64], front: &[u64], limit: f64, marks: &[
         1.0
     };
     let top = back.iter().chain(front).copied().max().unwrap_or(0).max(1) as f64;
-    let f = Frame {
-        w: 480.0,
-        h: 200.0,
-        left: 46.0,
-        right: 10.0,
-        top: 14.0,
-        bottom: 34.0,
-        x0: -limit,
-        x1: limit,
-        y0: 0.0,
-        y1: top * 1.05,
-        log_x: false,
-    };
+    let f = Frame::small(-limit, limit, top * 1.05);
     let mut s = f.open(label);
     let xt = labelled(ticks(-limit, limit, 6));
     let yt = labelled(ticks(0.0, top, 4));
@@ -228,19 +234,7 @@ pub fn columns(label: &str, values: &[f64], mean: f64, xl: &str, yl: &str) -> St
     let highest = values.iter().copied().fold(f64::MIN, f64::max);
     let top = values.iter().copied().fold(0.0, f64::max).max(1.0);
     let n = values.len().max(1);
-    let f = Frame {
-        w: 480.0,
-        h: 200.0,
-        left: 46.0,
-        right: 10.0,
-        top: 14.0,
-        bottom: 34.0,
-        x0: 0.0,
-        x1: n as f64,
-        y0: 0.0,
-        y1: top * 1.05,
-        log_x: false,
-    };
+    let f = Frame::small(0.0, n as f64, top * 1.05);
     let mut s = f.open(label);
     let xt: Vec<(f64, String)> = ticks(0.0, (n - 1) as f64, 8)
         .into_iter()

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::sparse::{BLOCK, Read, blocks};
+use crate::sparse::{Read, add_counts, map_blocks};
 
 /// Bins of a report's weight histogram: even, so zero is the edge between the two middle
 /// bins and a symmetric threshold falls on the same place either side.
@@ -63,38 +63,13 @@ pub fn histogram_of(values: &[f32], limit: f32, bins: usize) -> Vec<u64> {
 /// Counts of a tensor's `len` weights, read block by block through `read` (one pass; integer
 /// counts, so the same whatever order the blocks are read in).
 pub fn histogram(len: usize, read: &Read, limit: f32, bins: usize) -> Vec<u64> {
-    blocks(len)
-        .into_par_iter()
-        .map_init(
-            || vec![0f32; BLOCK],
-            |buf, (a, b)| {
-                let block = &mut buf[..b - a];
-                read(a, block);
-                histogram_of(block, limit, bins)
-            },
-        )
-        .reduce(
-            || vec![0u64; bins],
-            |mut x, y| {
-                x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
-                x
-            },
-        )
+    map_blocks(len, read, move |block| histogram_of(block, limit, bins))
+        .reduce(|| vec![0u64; bins], add_counts)
 }
 
 /// The largest |w| of a tensor's `len` finite weights (one pass; 0 for none).
 pub fn max_abs(len: usize, read: &Read) -> f32 {
-    blocks(len)
-        .into_par_iter()
-        .map_init(
-            || vec![0f32; BLOCK],
-            |buf, (a, b)| {
-                let block = &mut buf[..b - a];
-                read(a, block);
-                max_abs_of(block)
-            },
-        )
-        .reduce(|| 0.0, f32::max)
+    map_blocks(len, read, max_abs_of).reduce(|| 0.0, f32::max)
 }
 
 /// The largest |w| of `values`, non-finite values skipped (0 for none).

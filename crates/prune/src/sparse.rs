@@ -9,7 +9,7 @@ use crate::select::{abs_bits, threshold_bin};
 use crate::{Error, PruneReport, Result, Rule};
 
 /// Elements read and processed at a time (one block per parallel task).
-pub(crate) const BLOCK: usize = 1 << 16;
+const BLOCK: usize = 1 << 16;
 
 /// Reads elements `start..start + out.len()` of a weight tensor, as f32, into `out`.
 pub type Read<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
@@ -25,26 +25,40 @@ pub struct Selection {
     pub report: PruneReport,
 }
 
-pub(crate) fn blocks(len: usize) -> Vec<(usize, usize)> {
+fn blocks(len: usize) -> Vec<(usize, usize)> {
     (0..len.div_ceil(BLOCK))
         .map(|b| (b * BLOCK, ((b + 1) * BLOCK).min(len)))
         .collect()
 }
 
+/// `f` of every block of the tensor, the blocks read in parallel through `read` into one
+/// buffer per worker: the one pass every whole-tensor figure makes.
+pub(crate) fn map_blocks<'a, T: Send>(
+    len: usize,
+    read: &'a Read,
+    f: impl Fn(&[f32]) -> T + Sync + Send + 'a,
+) -> impl IndexedParallelIterator<Item = T> + 'a {
+    blocks(len).into_par_iter().map_init(
+        || vec![0f32; BLOCK],
+        move |buf, (a, b)| {
+            let block = &mut buf[..b - a];
+            read(a, block);
+            f(block)
+        },
+    )
+}
+
+/// Two count vectors added (integer counts: any merge order gives the same).
+pub(crate) fn add_counts(mut x: Vec<u64>, y: Vec<u64>) -> Vec<u64> {
+    x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+    x
+}
+
 /// Sum of `f(w)` over the tensor in f64, block by block, the blocks added in order: the same
 /// bits however the blocks are scheduled.
-fn ordered_sum(len: usize, read: &Read, f: impl Fn(f32) -> f64 + Sync) -> f64 {
-    let partials: Vec<f64> = blocks(len)
-        .into_par_iter()
-        .map_init(
-            || vec![0f32; BLOCK],
-            |buf, (a, b)| {
-                let block = &mut buf[..b - a];
-                read(a, block);
-                block.iter().map(|&w| f(w)).sum::<f64>()
-            },
-        )
-        .collect();
+fn ordered_sum(len: usize, read: &Read, f: impl Fn(f32) -> f64 + Sync + Send) -> f64 {
+    let partials: Vec<f64> =
+        map_blocks(len, read, |block| block.iter().map(|&w| f(w)).sum::<f64>()).collect();
     partials.iter().sum()
 }
 
@@ -327,23 +341,7 @@ fn histogram(values: &[f32]) -> Vec<u64> {
 fn histogram_pass(len: usize, read: &Read) -> Vec<u64> {
     #[cfg(test)]
     SCANS.with(|c| c.set(c.get() + 1));
-    blocks(len)
-        .into_par_iter()
-        .map_init(
-            || vec![0f32; BLOCK],
-            |buf, (a, b)| {
-                let block = &mut buf[..b - a];
-                read(a, block);
-                histogram(block)
-            },
-        )
-        .reduce(
-            || vec![0u64; 1 << 15],
-            |mut x, y| {
-                x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
-                x
-            },
-        )
+    map_blocks(len, read, histogram).reduce(|| vec![0u64; 1 << 15], add_counts)
 }
 
 /// Where the threshold estimate samples: up to `windows` evenly spaced runs of `width` weights

@@ -4,6 +4,7 @@
 
 mod chain;
 mod described;
+mod means;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 pub use chain::{ChainReport, LayerTotals, ResidencyReport, VectorRun};
 pub use described::{DescribedLayer, DescribedReport};
+pub use means::{LayerMeans, Means};
 
 use crate::charts::{Draw, SavingsChart, savings_title};
 use crate::energy_table::EnergyTable;
