@@ -52,6 +52,12 @@ pub fn chain(r: &ChainReport) -> String {
         t.row(row(&r.total(), false));
     }
     out.push_str(&t.render());
+    let unfinished = r.total().unfinished;
+    if unfinished > 0 {
+        out.push_str(&format!(
+            "note: the authors' simulator stops at its first cycle with no write after its last group, here with {unfinished} results not yet written; the cycles are its count (docs/timing-model.md \"The authors' rules\")\n"
+        ));
+    }
     out.push_str(&costed_tables(&r.energy));
     if let Some(m) = &r.residency {
         out.push_str(&residency(m, r.language.as_deref()));

@@ -63,6 +63,22 @@ pub enum Error {
     /// A run given no layer to run.
     #[error("no layer to run: the packed model holds none, or none was selected")]
     NoLayers,
+    /// One of the authors' simulator's data files that cannot be read, written or used.
+    #[error("{}: {reason}", file.display())]
+    AuthorsFile {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A layer the authors' simulator cannot run.
+    #[error("layer \"{layer}\" cannot go to the authors' simulator: {reason}")]
+    AuthorsLayer {
+        /// The layer.
+        layer: String,
+        /// Why.
+        reason: String,
+    },
     /// A number of activation fractions that does not match the layers.
     #[error("{got} activation fractions given, the model has {expected} layer boundaries")]
     Fractions {

@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-mod authors;
+pub mod authors;
 pub mod bench;
 mod error;
 pub mod fixed;

@@ -213,6 +213,11 @@ pub struct LayerTiming {
     pub groups: u64,
     /// max over PEs of the entries of its broadcast columns: no schedule can beat it.
     pub lower_bound: u64,
+    /// Entries that write (not padding) still to be written when the count stopped: 0 under
+    /// this project's rules, which count until the last one is. The authors' simulator stops
+    /// at its first cycle with no write after the last group reached its detector, which can
+    /// be before the last results are written (docs/timing-model.md "The authors' rules").
+    pub unfinished: u64,
     /// The clock, for conversions.
     pub clock_mhz: f64,
 }
@@ -350,6 +355,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
         batches: view.parts().len(),
         groups: 0,
         lower_bound: 0,
+        unfinished: 0,
         clock_mhz: params.clock_mhz,
     };
     let mut finish = vec![0u64; n]; // first cycle each PE is free
@@ -495,6 +501,7 @@ fn authors_layer(view: LayerView, active: &[bool], params: &TimingParams) -> Res
     out.broadcasts = runs.iter().map(|r| r.broadcasts).sum();
     out.stall_cycles = runs.iter().map(|r| r.stall_cycles).sum();
     out.groups = runs.iter().map(|r| r.groups).sum();
+    out.unfinished = runs.iter().map(|r| r.unfinished).sum();
     for (k, pe) in out.pes.iter_mut().enumerate() {
         pe.busy = runs.iter().map(|r| r.busy[k]).sum();
         pe.blocking = runs.iter().map(|r| r.blocking[k]).sum();

@@ -33,6 +33,9 @@ pub struct TimingReport {
     pub theoretical_cycles: u64,
     /// The fewest cycles any schedule could take.
     pub lower_bound: u64,
+    /// Results (entries that write) not yet written when the count stopped: 0 but under
+    /// `--timing-rules authors`, whose simulator can stop early (docs/timing-model.md).
+    pub unfinished: u64,
     /// Non-zero activations broadcast.
     pub broadcasts: u64,
     /// Cycles the broadcast stalled on a full queue.
@@ -80,6 +83,7 @@ impl From<&LayerTiming> for TimingReport {
             load_efficiency: t.load_efficiency(),
             theoretical_cycles: t.theoretical_cycles(),
             lower_bound: t.lower_bound,
+            unfinished: t.unfinished,
             broadcasts: t.broadcasts,
             stall_cycles: t.stall_cycles,
             batches: t.batches,

@@ -123,6 +123,8 @@ pub struct LayerTotals {
     pub macs: u64,
     /// Busy PE cycles.
     pub busy: u64,
+    /// Results not yet written when the count stopped (the authors' rules).
+    pub unfinished: u64,
 }
 
 impl LayerTotals {
@@ -145,6 +147,7 @@ impl LayerTotals {
             gops: 0.0,
             macs: 0,
             busy: 0,
+            unfinished: 0,
         };
         for r in runs {
             t.cycles += r.cycles;
@@ -154,6 +157,7 @@ impl LayerTotals {
             t.spmat_reads += r.spmat_reads;
             t.pointer_reads += r.pointer_reads;
             t.macs += r.macs;
+            t.unfinished += r.unfinished;
             t.busy += r.pe.iter().map(|p| p.busy).sum::<u64>();
         }
         t.finish(pes, clock_mhz)
