@@ -4,18 +4,31 @@
 
 use crate::fixed::{MAX_ACT_FRAC, fraction_for};
 use crate::layer::LayerView;
+use crate::walk;
 
 /// `W x (+ bias)` then ReLU if `relu`, for float input `x` (length: the layer's inputs).
+///
+/// PE by PE (on every core for a large layer), each row's products added in column order as
+/// in a serial walk, so the sums are the same to the bit. Padding is skipped: its product is a
+/// zero, which leaves a sum that starts at +0.0 as it was.
 pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
     let values = view.codebook().values();
-    let mut y = vec![0f64; view.rows()];
-    view.for_each_entry(
-        |j| {
-            let input = if j < view.inputs() { x[j] as f64 } else { 1.0 };
-            (input != 0.0).then_some(input)
-        },
-        |input, row, code| y[row] += values[code as usize] as f64 * input,
+    let (n, rows, inputs) = (view.pes(), view.rows(), view.inputs());
+    let input = |j: usize| if j < inputs { x[j] as f64 } else { 1.0 };
+    let active: Vec<bool> = (0..view.cols()).map(|j| input(j) != 0.0).collect();
+    let walks = walk::all(
+        view,
+        &active,
+        64,
+        |k| vec![0f64; eie_format::slice_rows(rows, n, k)],
+        |y, j, row, code| y[row] += values[code as usize] as f64 * input(j),
     );
+    let mut y = vec![0f64; rows];
+    for (k, (_, local)) in walks.into_iter().enumerate() {
+        for (l, v) in local.into_iter().enumerate() {
+            y[k + l * n] = v;
+        }
+    }
     if relu {
         y.iter_mut().for_each(|v| *v = v.max(0.0));
     }

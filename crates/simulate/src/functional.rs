@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::fixed::{Arith, round_shift, saturate};
 use crate::layer::LayerView;
+use crate::walk::{self, PeWalk};
 
 /// One layer's results.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,31 +30,104 @@ pub fn layer(
 ) -> Result<LayerOutput> {
     arith.validate()?;
     view.check_input(input.len())?;
+    let active = active(view, input);
+    Ok(walked(view, input, &active, f_in, f_out, arith, relu, 64).0)
+}
+
+/// The columns a 16-bit input broadcasts: its non-zeros, and the bias column.
+pub(crate) fn active(view: LayerView, input: &[i16]) -> Vec<bool> {
+    let mut active: Vec<bool> = input.iter().map(|&a| a != 0).collect();
+    if view.has_bias() {
+        active.push(true);
+    }
+    active
+}
+
+/// [`layer`] in one walk of the streams that also gathers what the timing model needs
+/// (`walk::all` with `spmat_width`), PE by PE, on every core for a large layer: a row's
+/// products are added in the order they always were (its PE's, column by column), so the
+/// results are the serial walk's, bit for bit. `input` and `arith` are checked by the caller.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn walked(
+    view: LayerView,
+    input: &[i16],
+    active: &[bool],
+    f_in: u8,
+    f_out: u8,
+    arith: Arith,
+    relu: bool,
+    spmat_width: u32,
+) -> (LayerOutput, Vec<PeWalk>) {
     let w = arith.acc_bits as u32;
     let f_acc = f_out as i32 + arith.guard_bits() as i32;
     let fixed = view.codebook().fixed();
     let shift = f_in as i32 + view.codebook().frac_bits() as i32 - f_acc;
-    let mut acc = vec![0i128; view.rows()];
-    let mut products = vec![0u32; view.rows()];
-    view.for_each_entry(
-        |j| {
-            // The bias column's activation is the constant 1.
-            let a = if j < view.inputs() {
-                input[j] as i128
-            } else {
-                1i128 << f_in
-            };
-            (a != 0).then_some(a)
-        },
-        |a, row, code| {
-            if code == 0 {
-                return; // padding
-            }
-            let p = a * fixed[code as usize] as i128;
-            acc[row] = saturate(acc[row] + round_shift(p, shift), w);
-            products[row] += 1;
-        },
-    );
+    let (n, rows, inputs) = (view.pes(), view.rows(), view.inputs());
+    // The bias column's activation is the constant 1.
+    let a_of = |j: usize| -> i64 {
+        match input.get(j) {
+            Some(&a) if j < inputs => a as i64,
+            _ => 1i64 << f_in,
+        }
+    };
+    let local = |k: usize| eie_format::slice_rows(rows, n, k);
+    let mut acc = vec![0i128; rows];
+    let mut products = vec![0u32; rows];
+    // |a x w| < 2^30; shifted left by at most 31 bits and added to a W-bit (<= 62)
+    // accumulator it stays within i64: then i64 gives i128's results exactly.
+    let walks = if (-31..=62).contains(&shift) {
+        let (hi, lo) = ((1i64 << (w - 1)) - 1, -(1i64 << (w - 1)));
+        let walks = walk::all(
+            view,
+            active,
+            spmat_width,
+            |k| (vec![0i64; local(k)], vec![0u32; local(k)]),
+            |(acc, products), j, row, code| {
+                let p = a_of(j) * fixed[code as usize] as i64;
+                let p = if shift > 0 {
+                    (p + (1i64 << (shift - 1))) >> shift
+                } else {
+                    p << (-shift)
+                };
+                acc[row] = (acc[row] + p).clamp(lo, hi);
+                products[row] += 1;
+            },
+        );
+        walks
+            .into_iter()
+            .enumerate()
+            .map(|(k, (walk, (a, p)))| {
+                for (l, (&v, &c)) in a.iter().zip(&p).enumerate() {
+                    acc[k + l * n] = v as i128;
+                    products[k + l * n] = c;
+                }
+                walk
+            })
+            .collect()
+    } else {
+        let walks = walk::all(
+            view,
+            active,
+            spmat_width,
+            |k| (vec![0i128; local(k)], vec![0u32; local(k)]),
+            |(acc, products), j, row, code| {
+                let p = a_of(j) as i128 * fixed[code as usize] as i128;
+                acc[row] = saturate(acc[row] + round_shift(p, shift), w);
+                products[row] += 1;
+            },
+        );
+        walks
+            .into_iter()
+            .enumerate()
+            .map(|(k, (walk, (a, p)))| {
+                for (l, (&v, &c)) in a.iter().zip(&p).enumerate() {
+                    acc[k + l * n] = v;
+                    products[k + l * n] = c;
+                }
+                walk
+            })
+            .collect()
+    };
     let outputs = acc
         .iter()
         .map(|&v| {
@@ -61,11 +135,12 @@ pub fn layer(
             if relu { b.max(0) } else { b }
         })
         .collect();
-    Ok(LayerOutput {
+    let output = LayerOutput {
         outputs,
         accumulators: acc.into_iter().map(|v| v as i64).collect(),
         products,
-    })
+    };
+    (output, walks)
 }
 
 /// A layer's entries decoded once from its streams, in the order [`layer`] visits them (part,

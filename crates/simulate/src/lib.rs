@@ -13,6 +13,7 @@ pub mod run;
 pub mod sweep;
 pub mod timing;
 pub mod vectors;
+mod walk;
 pub mod workload;
 
 #[cfg(test)]

@@ -30,12 +30,15 @@ pub fn step(
     relu: bool,
     params: &TimingParams,
 ) -> Result<LayerStep> {
-    let output = functional::layer(view, input, f_in, f_out, arith, relu)?;
-    let mut active: Vec<bool> = input.iter().map(|&a| a != 0).collect();
-    if view.has_bias() {
-        active.push(true);
-    }
-    let timing = timing::layer(view, &active, params)?;
+    arith.validate()?;
+    view.check_input(input.len())?;
+    params.validate()?;
+    // One walk of the streams for both models.
+    let active = functional::active(view, input);
+    let (output, walks) =
+        functional::walked(view, input, &active, f_in, f_out, arith, relu, params.spmat_width);
+    let walks: Vec<&crate::walk::PeWalk> = walks.iter().collect();
+    let timing = timing::schedule(view, &active, params, &walks)?;
     Ok(LayerStep { output, timing })
 }
 

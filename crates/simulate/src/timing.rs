@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::layer::LayerView;
+use crate::walk::{self, PeWalk};
 
 /// Which schedule the timing model follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -296,62 +297,50 @@ pub fn lnzd_levels(pes: usize) -> u64 {
     levels
 }
 
-/// One PE's entries `lo..hi` of one column: the row of its first entry when that is a real
-/// one (not padding), the row of its last entry, and how many are real.
-fn column_rows(s: &eie_format::PeStreams, lo: usize, hi: usize) -> (Option<usize>, usize, u64) {
-    let (mut next, mut row, mut real) = (0usize, 0usize, 0u64);
-    let mut first = None;
-    for idx in lo..hi {
-        row = next + s.z()[idx] as usize;
-        next = row + 1;
-        if s.codes()[idx] != 0 {
-            real += 1;
-            if idx == lo {
-                first = Some(row);
-            }
-        }
-    }
-    (first, row, real)
-}
-
-/// Broadcast columns whose pointers [`layer`] gathers at once.
+/// Broadcast columns whose per-PE costs [`schedule`] gathers at once.
 const TILE: usize = 32;
-
-/// Every PE's pointers at the start (`lo`) and the end (`hi`) of each of `columns`, in rows
-/// of one value per PE: row r for `columns[r]`. PE by PE, so each PE's pointer array is read
-/// in order.
-fn gather(streams: &[eie_format::PeStreams], columns: &[usize], lo: &mut [u32], hi: &mut [u32]) {
-    let n = streams.len();
-    for (k, s) in streams.iter().enumerate() {
-        let ptr = s.ptr();
-        for (r, &c) in columns.iter().enumerate() {
-            lo[r * n + k] = ptr[c];
-            hi[r * n + k] = ptr[c + 1];
-        }
-    }
-}
 
 /// Times one layer. `active[j]` says whether column j's activation is non-zero (length: the
 /// layer's columns; the bias column, if any, is always active).
 pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
     params.validate()?;
     assert_eq!(active.len(), view.cols(), "one flag per column");
+    let walks = walk::all(view, active, params.spmat_width, |_| (), |_, _, _, _| {});
+    let walks: Vec<&PeWalk> = walks.iter().map(|(w, _)| w).collect();
+    schedule(view, active, params, &walks)
+}
+
+/// [`layer`]'s schedule from the PEs' walks (`walk::all` on the same `active` and Spmat
+/// width): the recurrence over the broadcasts, which couples the PEs through the queues.
+pub(crate) fn schedule(
+    view: LayerView,
+    active: &[bool],
+    params: &TimingParams,
+    walks: &[&PeWalk],
+) -> Result<LayerTiming> {
     if params.rules == Rules::Authors {
-        return authors_layer(view, active, params);
+        return authors_layer(view, active, params, walks);
     }
     let n = view.pes();
     let cap = params.queue_capacity();
     let levels = lnzd_levels(n);
     let drain = params.pipeline_depth as u64 - 1;
-    let mut pes = vec![PeCounters::default(); n];
+    let mut pes: Vec<PeCounters> = walks
+        .iter()
+        .map(|w| PeCounters {
+            entries: w.entries,
+            spmat_reads: w.spmat_reads,
+            ..Default::default()
+        })
+        .collect();
     let mut out = LayerTiming {
         cycles: 0,
         broadcasts: 0,
         stall_cycles: 0,
         pes: Vec::new(),
         pointer_reads: 0,
-        macs: 0,
-        padding: 0,
+        macs: walks.iter().map(|w| w.macs).sum(),
+        padding: walks.iter().map(|w| w.padding).sum(),
         batches: view.parts().len(),
         groups: 0,
         lower_bound: 0,
@@ -364,6 +353,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
     // does not.
     let mut entry_end = 0u64;
     let mut scanner = levels; // the first broadcast waits for the LNZD tree
+    let mut base = 0usize; // broadcasts of the parts before
     for (index, part) in view.parts().iter().enumerate() {
         if index > 0 {
             // Barrier: the next batch's pointers replace this batch's once every PE is done
@@ -376,29 +366,20 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 .max(entry_end + drain);
             scanner = scanner.max(done) + levels;
         }
-        let epl = (params.spmat_width / part.entry_bits()).max(1) as u64;
         // Per PE: when each of its last `cap` activations frees its queue slot (the cycle of
-        // its last entry: the activation being processed stays at the head of the queue), the
-        // buffered Spmat line, the row of the last entry written (for the bypass). A part of
-        // fewer broadcasts than `cap` fills only that many slots (t % cap = t).
+        // its last entry: the activation being processed stays at the head of the queue). A
+        // part of fewer broadcasts than `cap` fills only that many slots (t % cap = t).
         let first = part.first_col();
         let end = first + part.cols();
-        // The part's broadcast columns, local.
-        let columns: Vec<usize> = (first..end)
-            .filter(|&j| active[j])
-            .map(|j| j - first)
-            .collect();
+        let count = active[first..end].iter().filter(|&&a| a).count();
         // Slot-major, so a broadcast's look at every PE's slot is one contiguous scan.
-        let slots = cap.min(columns.len());
+        let slots = cap.min(count);
         let mut freed = vec![0u64; slots * n];
-        let mut line: Vec<Option<u64>> = vec![None; n];
-        let mut last_row: Vec<Option<usize>> = vec![None; n];
-        // Every PE's pointers of the next TILE broadcast columns, copied PE by PE into rows of
-        // n: the walk then reads one contiguous row a broadcast instead of a cache line (and
-        // a page) of every PE's pointer array.
-        let streams = part.streams();
-        let tile_rows = TILE.min(columns.len());
-        let (mut lo_t, mut hi_t) = (vec![0u32; tile_rows * n], vec![0u32; tile_rows * n]);
+        // Every PE's costs of the next TILE broadcasts, copied PE by PE into rows of n: the
+        // recurrence then reads one contiguous row a broadcast.
+        let tile_rows = TILE.min(count);
+        let mut costs = vec![0u32; tile_rows * n];
+        let mut adjacent = vec![false; tile_rows * n];
         let mut t = 0usize; // broadcasts in this part
         // Every part scans at least one group, even a part of no columns (a layer of none):
         // the scanner loads a group before it can find it empty, as the RTL's does.
@@ -408,11 +389,17 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
             let hi = ((g + 1) * n).min(end);
             for _ in active[lo.min(hi)..hi].iter().filter(|a| **a) {
                 if t.is_multiple_of(TILE) {
-                    let next = &columns[t..(t + TILE).min(columns.len())];
-                    gather(streams, next, &mut lo_t, &mut hi_t);
+                    let rows = TILE.min(count - t);
+                    for (k, w) in walks.iter().enumerate() {
+                        let from = base + t;
+                        for r in 0..rows {
+                            costs[r * n + k] = w.costs[from + r];
+                            adjacent[r * n + k] = w.adjacent[from + r];
+                        }
+                    }
                 }
                 let row = (t % TILE) * n;
-                let (lo_row, hi_row) = (&lo_t[row..row + n], &hi_t[row..row + n]);
+                let (cost_row, adjacent_row) = (&costs[row..row + n], &adjacent[row..row + n]);
                 // Queue constraint: every PE must be done with activation t - cap, whose slot
                 // this one takes (a slot freed in a cycle can be filled in that cycle).
                 let earliest = scanner;
@@ -428,29 +415,16 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 out.broadcasts += 1;
                 scanner = b + 1;
                 for k in 0..n {
-                    let (lo_e, hi_e) = (lo_row[k] as u64, hi_row[k] as u64);
-                    let e = hi_e - lo_e;
+                    let e = cost_row[k] as u64;
                     let start = (b + 1).max(finish[k]);
                     let cost = e.max(1);
                     let pe = &mut pes[k];
                     pe.busy += cost;
-                    pe.entries += e;
                     if e > 0 {
                         entry_end = entry_end.max(start + e);
-                        // Spmat lines: those the column spans, less the one still buffered.
-                        let (l0, l1) = (lo_e / epl, (hi_e - 1) / epl);
-                        pe.spmat_reads += l1 - l0 + 1 - u64::from(line[k] == Some(l0));
-                        line[k] = Some(l1);
-                        let (first_row, row, macs) =
-                            column_rows(&streams[k], lo_e as usize, hi_e as usize);
-                        out.macs += macs;
-                        out.padding += e - macs;
-                        if start == finish[k] && first_row.is_some() && first_row == last_row[k] {
+                        if adjacent_row[k] && start == finish[k] {
                             pe.bypasses += 1;
                         }
-                        last_row[k] = Some(row);
-                    } else {
-                        last_row[k] = None;
                     }
                     slot[k] = start + cost - 1;
                     finish[k] = start + cost;
@@ -468,6 +442,7 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
                 break;
             }
         }
+        base += count;
     }
     let busy_end = finish.iter().copied().max().unwrap_or(0);
     out.cycles = if out.broadcasts == 0 {
@@ -487,14 +462,20 @@ pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<
 /// [`layer`] under the authors' rules: their schedule (cycles, stalls, busy and blocking
 /// cycles, bypasses), with the counts that do not depend on the schedule (entries, padding,
 /// multiply-accumulates, Spmat and pointer reads, the lower bound) from this model.
-fn authors_layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
-    let mut out = layer(
+fn authors_layer(
+    view: LayerView,
+    active: &[bool],
+    params: &TimingParams,
+    walks: &[&PeWalk],
+) -> Result<LayerTiming> {
+    let mut out = schedule(
         view,
         active,
         &TimingParams {
             rules: Rules::Rtl,
             ..*params
         },
+        walks,
     )?;
     let runs = crate::authors::layer(view, active, params.fifo_depth);
     out.cycles = runs.iter().map(|r| r.cycles).sum();
