@@ -1,5 +1,7 @@
 //! A packed layer: geometry, codebook and the N validated per-PE streams.
 
+use rayon::prelude::*;
+
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
 use crate::matrix::CodeMatrix;
@@ -208,7 +210,8 @@ impl PackedLayer {
                 reason,
             });
         }
-        for (pe, s) in streams.iter().enumerate() {
+        // PE by PE on every core; the first bad PE in order is the one named.
+        let check = |(pe, s): (usize, &PeStreams)| {
             streams::validate_pe(
                 s,
                 &name,
@@ -217,8 +220,10 @@ impl PackedLayer {
                 cols,
                 codebook.len(),
                 index_bits,
-            )?;
-        }
+            )
+        };
+        let results: Vec<Result<()>> = streams.par_iter().enumerate().map(check).collect();
+        results.into_iter().collect::<Result<()>>()?;
         Ok(Self {
             name,
             bias,

@@ -4,7 +4,7 @@
 
 use crate::fixed::{MAX_ACT_FRAC, fraction_for};
 use crate::layer::LayerView;
-use crate::walk;
+use crate::walk::{self, Visit};
 
 /// `W x (+ bias)` then ReLU if `relu`, for float input `x` (length: the layer's inputs).
 ///
@@ -16,16 +16,15 @@ pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
     let (n, rows, inputs) = (view.pes(), view.rows(), view.inputs());
     let input = |j: usize| if j < inputs { x[j] as f64 } else { 1.0 };
     let active: Vec<bool> = (0..view.cols()).map(|j| input(j) != 0.0).collect();
-    let walks = walk::all(
-        view,
-        &active,
-        64,
-        |k| vec![0f64; eie_format::slice_rows(rows, n, k)],
-        |y, j, row, code| y[row] += values[code as usize] as f64 * input(j),
-    );
+    let walks = walk::all(view, &active, 64, |k| Sums {
+        y: vec![0f64; eie_format::slice_rows(rows, n, k)],
+        x,
+        inputs,
+        values,
+    });
     let mut y = vec![0f64; rows];
-    for (k, (_, local)) in walks.into_iter().enumerate() {
-        for (l, v) in local.into_iter().enumerate() {
+    for (k, (_, sums)) in walks.into_iter().enumerate() {
+        for (l, v) in sums.y.into_iter().enumerate() {
             y[k + l * n] = v;
         }
     }
@@ -33,6 +32,30 @@ pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
         y.iter_mut().for_each(|v| *v = v.max(0.0));
     }
     y
+}
+
+/// One PE's float sums of its rows.
+struct Sums<'a> {
+    y: Vec<f64>,
+    x: &'a [f32],
+    inputs: usize,
+    values: &'a [f32],
+}
+
+impl Visit for Sums<'_> {
+    #[inline(always)]
+    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]) {
+        // The bias column's input is 1.
+        let input = if j < self.inputs { self.x[j] as f64 } else { 1.0 };
+        let mut next = 0usize;
+        for (&zi, &c) in z.iter().zip(codes) {
+            let row = next + zi as usize;
+            next = row + 1;
+            if c != 0 {
+                self.y[row] += self.values[c as usize] as f64 * input;
+            }
+        }
+    }
 }
 
 /// Whether layer `index` of `count` applies ReLU on write-back.

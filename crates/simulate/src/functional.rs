@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::fixed::{Arith, round_shift, saturate};
 use crate::layer::LayerView;
-use crate::walk::{self, PeWalk};
+use crate::walk::{self, PeWalk, Visit};
 
 /// One layer's results.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,66 +62,55 @@ pub(crate) fn walked(
     let f_acc = f_out as i32 + arith.guard_bits() as i32;
     let fixed = view.codebook().fixed();
     let shift = f_in as i32 + view.codebook().frac_bits() as i32 - f_acc;
-    let (n, rows, inputs) = (view.pes(), view.rows(), view.inputs());
-    // The bias column's activation is the constant 1.
-    let a_of = |j: usize| -> i64 {
-        match input.get(j) {
-            Some(&a) if j < inputs => a as i64,
-            _ => 1i64 << f_in,
-        }
-    };
+    let (n, rows) = (view.pes(), view.rows());
     let local = |k: usize| eie_format::slice_rows(rows, n, k);
     let mut acc = vec![0i128; rows];
     let mut products = vec![0u32; rows];
+    // The bias column's activation is the constant 1.
+    let bias = 1i64 << f_in;
     // |a x w| < 2^30; shifted left by at most 31 bits and added to a W-bit (<= 62)
     // accumulator it stays within i64: then i64 gives i128's results exactly.
     let walks = if (-31..=62).contains(&shift) {
-        let (hi, lo) = ((1i64 << (w - 1)) - 1, -(1i64 << (w - 1)));
-        let walks = walk::all(
-            view,
-            active,
-            spmat_width,
-            |k| (vec![0i64; local(k)], vec![0u32; local(k)]),
-            |(acc, products), j, row, code| {
-                let p = a_of(j) * fixed[code as usize] as i64;
-                let p = if shift > 0 {
-                    (p + (1i64 << (shift - 1))) >> shift
-                } else {
-                    p << (-shift)
-                };
-                acc[row] = (acc[row] + p).clamp(lo, hi);
-                products[row] += 1;
-            },
-        );
+        let (left, right) = if shift > 0 { (0, shift as u32) } else { ((-shift) as u32, 0) };
+        let walks = walk::all(view, active, spmat_width, |k| Narrow {
+            acc: vec![0; local(k)],
+            products: vec![0; local(k)],
+            input,
+            bias,
+            fixed,
+            left,
+            right,
+            half: if right > 0 { 1 << (right - 1) } else { 0 },
+            lo: -(1i64 << (w - 1)),
+            hi: (1i64 << (w - 1)) - 1,
+        });
         walks
             .into_iter()
             .enumerate()
-            .map(|(k, (walk, (a, p)))| {
-                for (l, (&v, &c)) in a.iter().zip(&p).enumerate() {
-                    acc[k + l * n] = v as i128;
+            .map(|(k, (walk, v))| {
+                for (l, (&a, &c)) in v.acc.iter().zip(&v.products).enumerate() {
+                    acc[k + l * n] = a as i128;
                     products[k + l * n] = c;
                 }
                 walk
             })
             .collect()
     } else {
-        let walks = walk::all(
-            view,
-            active,
-            spmat_width,
-            |k| (vec![0i128; local(k)], vec![0u32; local(k)]),
-            |(acc, products), j, row, code| {
-                let p = a_of(j) as i128 * fixed[code as usize] as i128;
-                acc[row] = saturate(acc[row] + round_shift(p, shift), w);
-                products[row] += 1;
-            },
-        );
+        let walks = walk::all(view, active, spmat_width, |k| Wide {
+            acc: vec![0; local(k)],
+            products: vec![0; local(k)],
+            input,
+            bias,
+            fixed,
+            shift,
+            bits: w,
+        });
         walks
             .into_iter()
             .enumerate()
-            .map(|(k, (walk, (a, p)))| {
-                for (l, (&v, &c)) in a.iter().zip(&p).enumerate() {
-                    acc[k + l * n] = v;
+            .map(|(k, (walk, v))| {
+                for (l, (&a, &c)) in v.acc.iter().zip(&v.products).enumerate() {
+                    acc[k + l * n] = a;
                     products[k + l * n] = c;
                 }
                 walk
@@ -141,6 +130,66 @@ pub(crate) fn walked(
         products,
     };
     (output, walks)
+}
+
+/// One PE's accumulators in i64, for every shift that keeps a product and a sum in it.
+struct Narrow<'a> {
+    acc: Vec<i64>,
+    products: Vec<u32>,
+    input: &'a [i16],
+    bias: i64,
+    fixed: &'a [i16],
+    /// A product is shifted left, rounded at half and shifted right (one of the two is 0).
+    left: u32,
+    right: u32,
+    half: i64,
+    lo: i64,
+    hi: i64,
+}
+
+impl Visit for Narrow<'_> {
+    #[inline(always)]
+    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]) {
+        let a = self.input.get(j).map_or(self.bias, |&v| v as i64);
+        let mut next = 0usize;
+        for (&zi, &c) in z.iter().zip(codes) {
+            let row = next + zi as usize;
+            next = row + 1;
+            if c != 0 {
+                let p = ((a * self.fixed[c as usize] as i64) << self.left) + self.half;
+                let r = &mut self.acc[row];
+                *r = (*r + (p >> self.right)).clamp(self.lo, self.hi);
+                self.products[row] += 1;
+            }
+        }
+    }
+}
+
+/// One PE's accumulators in i128, for the shifts i64 cannot hold.
+struct Wide<'a> {
+    acc: Vec<i128>,
+    products: Vec<u32>,
+    input: &'a [i16],
+    bias: i64,
+    fixed: &'a [i16],
+    shift: i32,
+    bits: u32,
+}
+
+impl Visit for Wide<'_> {
+    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]) {
+        let a = self.input.get(j).map_or(self.bias, |&v| v as i64) as i128;
+        let mut next = 0usize;
+        for (&zi, &c) in z.iter().zip(codes) {
+            let row = next + zi as usize;
+            next = row + 1;
+            if c != 0 {
+                let p = round_shift(a * self.fixed[c as usize] as i128, self.shift);
+                self.acc[row] = saturate(self.acc[row] + p, self.bits);
+                self.products[row] += 1;
+            }
+        }
+    }
 }
 
 /// A layer's entries decoded once from its streams, in the order [`layer`] visits them (part,

@@ -305,7 +305,7 @@ const TILE: usize = 32;
 pub fn layer(view: LayerView, active: &[bool], params: &TimingParams) -> Result<LayerTiming> {
     params.validate()?;
     assert_eq!(active.len(), view.cols(), "one flag per column");
-    let walks = walk::all(view, active, params.spmat_width, |_| (), |_, _, _, _| {});
+    let walks = walk::all(view, active, params.spmat_width, |_| ());
     let walks: Vec<&PeWalk> = walks.iter().map(|(w, _)| w).collect();
     schedule(view, active, params, &walks)
 }

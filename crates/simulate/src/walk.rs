@@ -31,28 +31,53 @@ pub(crate) struct PeWalk {
     pub padding: u64,
 }
 
-/// Walks PE `k` over the broadcast columns (`active[j]`, over the whole layer), part by part,
-/// calling `visit(j, local_row, code)` for every real entry (padding skipped) in stream order.
+/// What a model does with one PE's entries of one broadcast column.
+pub(crate) trait Visit {
+    /// Column `j` (of the whole layer): its entries' relative row indices and codes, padding
+    /// included (code 0), in stream order; the first entry's row is its index.
+    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]);
+}
+
+/// The timing model's walk needs nothing more.
+impl Visit for () {
+    #[inline(always)]
+    fn column(&mut self, _: usize, _: &[u8], _: &[u8]) {}
+}
+
+/// Entries in `lo..hi` as lines of `epl` entries: the first and the last line.
 #[inline(always)]
+fn lines(lo: usize, hi: usize, epl: usize, shift: Option<u32>) -> (usize, usize) {
+    match shift {
+        Some(s) => (lo >> s, (hi - 1) >> s),
+        None => (lo / epl, (hi - 1) / epl),
+    }
+}
+
+/// Walks PE `k` over the broadcast columns (`columns`: per part, its broadcast columns,
+/// local), part by part.
 fn pe(
     view: LayerView,
     k: usize,
-    active: &[bool],
+    columns: &[Vec<u32>],
     spmat_width: u32,
-    mut visit: impl FnMut(usize, usize, u8),
+    visit: &mut impl Visit,
 ) -> PeWalk {
-    let mut w = PeWalk::default();
-    for part in view.parts() {
+    let broadcasts = columns.iter().map(Vec::len).sum();
+    let mut w = PeWalk {
+        costs: Vec::with_capacity(broadcasts),
+        adjacent: Vec::with_capacity(broadcasts),
+        ..PeWalk::default()
+    };
+    for (part, columns) in view.parts().iter().zip(columns) {
         let epl = (spmat_width / part.entry_bits()).max(1) as usize;
+        let shift = epl.is_power_of_two().then(|| epl.trailing_zeros());
         let s = &part.streams()[k];
         let (ptr, z, codes) = (s.ptr(), s.z(), s.codes());
         let first = part.first_col();
         let mut line: Option<usize> = None;
         let mut last_row: Option<usize> = None;
-        for (j, &on) in active[first..first + part.cols()].iter().enumerate() {
-            if !on {
-                continue;
-            }
+        for &j in columns {
+            let j = j as usize;
             let (lo, hi) = (ptr[j] as usize, ptr[j + 1] as usize);
             w.costs.push((hi - lo) as u32);
             if hi == lo {
@@ -60,45 +85,48 @@ fn pe(
                 last_row = None;
                 continue;
             }
-            let (l0, l1) = (lo / epl, (hi - 1) / epl);
+            let (l0, l1) = lines(lo, hi, epl, shift);
             w.spmat_reads += (l1 - l0 + 1 - usize::from(line == Some(l0))) as u64;
             line = Some(l1);
-            let (mut next, mut row, mut real) = (0usize, 0usize, 0u64);
-            for (&zi, &c) in z[lo..hi].iter().zip(&codes[lo..hi]) {
-                row = next + zi as usize;
-                next = row + 1;
-                if c != 0 {
-                    real += 1;
-                    visit(first + j, row, c);
-                }
-            }
-            w.adjacent
-                .push(codes[lo] != 0 && last_row == Some(z[lo] as usize));
+            let (zs, cs) = (&z[lo..hi], &codes[lo..hi]);
+            visit.column(first + j, zs, cs);
+            // The last entry's row: every entry moves one row on from the one before, plus
+            // its relative index.
+            let e = hi - lo;
+            let row = zs.iter().map(|&v| v as usize).sum::<usize>() + e - 1;
+            let real = cs.iter().filter(|&&c| c != 0).count();
+            w.adjacent.push(cs[0] != 0 && last_row == Some(zs[0] as usize));
             last_row = Some(row);
-            let e = (hi - lo) as u64;
-            w.entries += e;
-            w.macs += real;
-            w.padding += e - real;
+            w.entries += e as u64;
+            w.macs += real as u64;
+            w.padding += (e - real) as u64;
         }
     }
     w
 }
 
-/// Walks every PE (on every core when the layer is large), each with a state `init(k)` that
-/// `visit(state, j, local_row, code)` updates for its real entries.
-pub(crate) fn all<S: Send>(
+/// Walks every PE (on every core when the layer is large), each with a visitor `init(k)`.
+pub(crate) fn all<V: Visit + Send>(
     view: LayerView,
     active: &[bool],
     spmat_width: u32,
-    init: impl Fn(usize) -> S + Sync,
-    visit: impl Fn(&mut S, usize, usize, u8) + Sync,
-) -> Vec<(PeWalk, S)> {
+    init: impl Fn(usize) -> V + Sync,
+) -> Vec<(PeWalk, V)> {
+    // Every PE walks the same columns: found once.
+    let columns: Vec<Vec<u32>> = view
+        .parts()
+        .iter()
+        .map(|p| {
+            let first = p.first_col();
+            (0..p.cols() as u32)
+                .filter(|&j| active[first + j as usize])
+                .collect()
+        })
+        .collect();
     let one = |k: usize| {
-        let mut state = init(k);
-        let w = pe(view, k, active, spmat_width, |j, row, code| {
-            visit(&mut state, j, row, code)
-        });
-        (w, state)
+        let mut v = init(k);
+        let w = pe(view, k, &columns, spmat_width, &mut v);
+        (w, v)
     };
     let entries: usize = view.parts().iter().map(|p| p.entries()).sum();
     if entries >= PARALLEL_ENTRIES && rayon::current_num_threads() > 1 {

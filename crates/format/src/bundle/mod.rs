@@ -51,6 +51,8 @@ pub const POINTER_BITS: [u8; 2] = [16, 32];
 /// Largest payload the decoder will allocate for, in bytes of decoded data (4 GiB): a
 /// crafted length field fails cleanly instead of exhausting memory.
 const DECODE_LIMIT: usize = 1 << 32;
+/// Payloads from which the hash runs beside the decoding (a thread costs about 0.1 ms).
+const PARALLEL_HASH: usize = 1 << 20;
 
 /// Where a bundle's weights came from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -349,13 +351,32 @@ impl Bundle {
             });
         }
         let payload = &bytes[HEADER_LEN..];
-        let digest = Sha256::digest(payload);
-        if digest[..] != bytes[24..56] {
-            return Err(Error::ChecksumMismatch {
-                expected: hex(&bytes[24..56]),
-                found: hex(&digest),
-            });
+        let check = |digest: &[u8]| {
+            if digest != &bytes[24..56] {
+                return Err(Error::ChecksumMismatch {
+                    expected: hex(&bytes[24..56]),
+                    found: hex(digest),
+                });
+            }
+            Ok(())
+        };
+        if payload.len() < PARALLEL_HASH {
+            check(&Sha256::digest(payload))?;
+            return Self::decode(payload);
         }
+        // A large payload is hashed on a thread of its own while it is decoded and validated;
+        // the checksum's verdict still comes first.
+        let (digest, bundle) = std::thread::scope(|s| {
+            let hash = s.spawn(|| Sha256::digest(payload));
+            let bundle = Self::decode(payload);
+            (hash.join().expect("hashing does not panic"), bundle)
+        });
+        check(&digest)?;
+        bundle
+    }
+
+    /// The bundle a payload holds, validated.
+    fn decode(payload: &[u8]) -> Result<Self> {
         check_lengths(payload)?;
         let (wire, read): (WireBundle, usize) = bincode::decode_from_slice(payload, config())
             .map_err(|e| Error::Decode {
