@@ -17,6 +17,7 @@ pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
     let input = |j: usize| if j < inputs { x[j] as f64 } else { 1.0 };
     let active: Vec<bool> = (0..view.cols()).map(|j| input(j) != 0.0).collect();
     let walks = walk::all(view, &active, 64, |k| Sums {
+        input: 0.0,
         y: vec![0f64; eie_format::slice_rows(rows, n, k)],
         x,
         inputs,
@@ -36,6 +37,8 @@ pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
 
 /// One PE's float sums of its rows.
 struct Sums<'a> {
+    /// The column's input.
+    input: f64,
     y: Vec<f64>,
     x: &'a [f32],
     inputs: usize,
@@ -44,17 +47,18 @@ struct Sums<'a> {
 
 impl Visit for Sums<'_> {
     #[inline(always)]
-    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]) {
+    fn column(&mut self, j: usize) {
         // The bias column's input is 1.
-        let input = if j < self.inputs { self.x[j] as f64 } else { 1.0 };
-        let mut next = 0usize;
-        for (&zi, &c) in z.iter().zip(codes) {
-            let row = next + zi as usize;
-            next = row + 1;
-            if c != 0 {
-                self.y[row] += self.values[c as usize] as f64 * input;
-            }
-        }
+        self.input = if j < self.inputs {
+            self.x[j] as f64
+        } else {
+            1.0
+        };
+    }
+
+    #[inline(always)]
+    fn entry(&mut self, row: usize, code: u8) {
+        self.y[row] += self.values[code as usize] as f64 * self.input;
     }
 }
 

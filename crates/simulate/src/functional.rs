@@ -71,8 +71,13 @@ pub(crate) fn walked(
     // |a x w| < 2^30; shifted left by at most 31 bits and added to a W-bit (<= 62)
     // accumulator it stays within i64: then i64 gives i128's results exactly.
     let walks = if (-31..=62).contains(&shift) {
-        let (left, right) = if shift > 0 { (0, shift as u32) } else { ((-shift) as u32, 0) };
+        let (left, right) = if shift > 0 {
+            (0, shift as u32)
+        } else {
+            ((-shift) as u32, 0)
+        };
         let walks = walk::all(view, active, spmat_width, |k| Narrow {
+            a: 0,
             acc: vec![0; local(k)],
             products: vec![0; local(k)],
             input,
@@ -97,6 +102,7 @@ pub(crate) fn walked(
             .collect()
     } else {
         let walks = walk::all(view, active, spmat_width, |k| Wide {
+            a: 0,
             acc: vec![0; local(k)],
             products: vec![0; local(k)],
             input,
@@ -134,6 +140,8 @@ pub(crate) fn walked(
 
 /// One PE's accumulators in i64, for every shift that keeps a product and a sum in it.
 struct Narrow<'a> {
+    /// The column's activation.
+    a: i64,
     acc: Vec<i64>,
     products: Vec<u32>,
     input: &'a [i16],
@@ -149,24 +157,23 @@ struct Narrow<'a> {
 
 impl Visit for Narrow<'_> {
     #[inline(always)]
-    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]) {
-        let a = self.input.get(j).map_or(self.bias, |&v| v as i64);
-        let mut next = 0usize;
-        for (&zi, &c) in z.iter().zip(codes) {
-            let row = next + zi as usize;
-            next = row + 1;
-            if c != 0 {
-                let p = ((a * self.fixed[c as usize] as i64) << self.left) + self.half;
-                let r = &mut self.acc[row];
-                *r = (*r + (p >> self.right)).clamp(self.lo, self.hi);
-                self.products[row] += 1;
-            }
-        }
+    fn column(&mut self, j: usize) {
+        self.a = self.input.get(j).map_or(self.bias, |&v| v as i64);
+    }
+
+    #[inline(always)]
+    fn entry(&mut self, row: usize, code: u8) {
+        let p = ((self.a * self.fixed[code as usize] as i64) << self.left) + self.half;
+        let r = &mut self.acc[row];
+        *r = (*r + (p >> self.right)).clamp(self.lo, self.hi);
+        self.products[row] += 1;
     }
 }
 
 /// One PE's accumulators in i128, for the shifts i64 cannot hold.
 struct Wide<'a> {
+    /// The column's activation.
+    a: i128,
     acc: Vec<i128>,
     products: Vec<u32>,
     input: &'a [i16],
@@ -177,18 +184,14 @@ struct Wide<'a> {
 }
 
 impl Visit for Wide<'_> {
-    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]) {
-        let a = self.input.get(j).map_or(self.bias, |&v| v as i64) as i128;
-        let mut next = 0usize;
-        for (&zi, &c) in z.iter().zip(codes) {
-            let row = next + zi as usize;
-            next = row + 1;
-            if c != 0 {
-                let p = round_shift(a * self.fixed[c as usize] as i128, self.shift);
-                self.acc[row] = saturate(self.acc[row] + p, self.bits);
-                self.products[row] += 1;
-            }
-        }
+    fn column(&mut self, j: usize) {
+        self.a = self.input.get(j).map_or(self.bias, |&v| v as i64) as i128;
+    }
+
+    fn entry(&mut self, row: usize, code: u8) {
+        let p = round_shift(self.a * self.fixed[code as usize] as i128, self.shift);
+        self.acc[row] = saturate(self.acc[row] + p, self.bits);
+        self.products[row] += 1;
     }
 }
 

@@ -35,8 +35,16 @@ pub fn step(
     params.validate()?;
     // One walk of the streams for both models.
     let active = functional::active(view, input);
-    let (output, walks) =
-        functional::walked(view, input, &active, f_in, f_out, arith, relu, params.spmat_width);
+    let (output, walks) = functional::walked(
+        view,
+        input,
+        &active,
+        f_in,
+        f_out,
+        arith,
+        relu,
+        params.spmat_width,
+    );
     let walks: Vec<&crate::walk::PeWalk> = walks.iter().collect();
     let timing = timing::schedule(view, &active, params, &walks)?;
     Ok(LayerStep { output, timing })

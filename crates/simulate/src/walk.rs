@@ -33,15 +33,18 @@ pub(crate) struct PeWalk {
 
 /// What a model does with one PE's entries of one broadcast column.
 pub(crate) trait Visit {
-    /// Column `j` (of the whole layer): its entries' relative row indices and codes, padding
-    /// included (code 0), in stream order; the first entry's row is its index.
-    fn column(&mut self, j: usize, z: &[u8], codes: &[u8]);
+    /// Column `j` (of the whole layer) begins.
+    fn column(&mut self, j: usize);
+    /// Its next real entry (padding is not visited): the local row and the code.
+    fn entry(&mut self, row: usize, code: u8);
 }
 
 /// The timing model's walk needs nothing more.
 impl Visit for () {
     #[inline(always)]
-    fn column(&mut self, _: usize, _: &[u8], _: &[u8]) {}
+    fn column(&mut self, _: usize) {}
+    #[inline(always)]
+    fn entry(&mut self, _: usize, _: u8) {}
 }
 
 /// Entries in `lo..hi` as lines of `epl` entries: the first and the last line.
@@ -89,13 +92,19 @@ fn pe(
             w.spmat_reads += (l1 - l0 + 1 - usize::from(line == Some(l0))) as u64;
             line = Some(l1);
             let (zs, cs) = (&z[lo..hi], &codes[lo..hi]);
-            visit.column(first + j, zs, cs);
-            // The last entry's row: every entry moves one row on from the one before, plus
-            // its relative index.
+            visit.column(first + j);
+            let (mut next, mut row, mut real) = (0usize, 0usize, 0usize);
+            for (&zi, &c) in zs.iter().zip(cs) {
+                row = next + zi as usize;
+                next = row + 1;
+                if c != 0 {
+                    real += 1;
+                    visit.entry(row, c);
+                }
+            }
             let e = hi - lo;
-            let row = zs.iter().map(|&v| v as usize).sum::<usize>() + e - 1;
-            let real = cs.iter().filter(|&&c| c != 0).count();
-            w.adjacent.push(cs[0] != 0 && last_row == Some(zs[0] as usize));
+            w.adjacent
+                .push(cs[0] != 0 && last_row == Some(zs[0] as usize));
             last_row = Some(row);
             w.entries += e as u64;
             w.macs += real as u64;

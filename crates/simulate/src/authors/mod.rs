@@ -21,7 +21,7 @@
 //! - `system.cpp` stops at the first count of cycles, 9 at least, at which the control has
 //!   presented its last group to the detector and no PE wrote in the cycle before. That can be
 //!   before every result is written, or before the last non-zeros are broadcast: their count
-//!   is what these rules report ([`PartRun::unfinished`] says what was left).
+//!   is what these rules report (`LayerTiming::unfinished` says what was left).
 
 pub mod files;
 pub mod simulator;
@@ -104,27 +104,11 @@ struct Pes {
     /// The held column's next entry and one past its last.
     next: Vec<u32>,
     end: Vec<u32>,
-    /// Cycle and row of the entry last walked, for the bypass count.
+    /// The row after the held column's last entry walked (its entries' rows rise by their
+    /// relative index plus one), and the cycle and row of the entry last walked, for the
+    /// bypass count.
+    row: Vec<usize>,
     last: Vec<Option<(u64, usize)>>,
-}
-
-/// One part's fixed facts: per PE, each entry's local row (for the bypass count).
-fn entry_rows(part: &eie_format::PackedLayer) -> Vec<Vec<u32>> {
-    part.streams()
-        .iter()
-        .map(|s| {
-            let mut rows = vec![0u32; s.codes().len()];
-            for j in 0..part.cols() {
-                let (lo, hi) = (s.ptr()[j] as usize, s.ptr()[j + 1] as usize);
-                let mut next = 0u32;
-                for (row, &z) in rows[lo..hi].iter_mut().zip(&s.z()[lo..hi]) {
-                    *row = next + u32::from(z);
-                    next = *row + 1;
-                }
-            }
-            rows
-        })
-        .collect()
 }
 
 /// Runs one part: `active[j]` says whether its local column j is broadcast (the bias column,
@@ -133,13 +117,13 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
     let n = part.pes();
     let ring_holds = fifo_depth.max(2) - 1;
     let groups = Groups::new(active, n, part.holds_bias_column());
-    let rows = entry_rows(part);
     let streams = part.streams();
     let mut pe = Pes {
         popped: vec![0; n],
         held: vec![false; n],
         next: vec![0; n],
         end: vec![0; n],
+        row: vec![0; n],
         last: vec![None; n],
     };
     let mut out = PartRun {
@@ -176,9 +160,9 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
         }
         let written = pushed.len();
         let mut one_full = false;
-        for k in 0..n {
-            full[k] = written - pe.popped[k] == ring_holds;
-            one_full |= full[k];
+        for (f, &popped) in full.iter_mut().zip(&pe.popped) {
+            *f = written - popped == ring_holds;
+            one_full |= *f;
         }
         let found = held_group
             .and_then(|g| (cursor < groups.starts[g + 1]).then(|| groups.nonzeros[cursor]));
@@ -200,7 +184,8 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
                 let e = pe.next[k] as usize;
                 writes += u64::from(streams[k].codes()[e] != 0);
                 out.busy[k] += 1;
-                let row = rows[k][e] as usize;
+                let row = pe.row[k] + streams[k].z()[e] as usize;
+                pe.row[k] = row + 1;
                 if c > 0 && pe.last[k] == Some((c - 1, row)) {
                     out.bypasses[k] += 1;
                 }
@@ -216,7 +201,7 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
                 if !empty {
                     let j = pushed[pe.popped[k]] as usize;
                     let ptr = streams[k].ptr();
-                    (pe.next[k], pe.end[k]) = (ptr[j], ptr[j + 1]);
+                    (pe.next[k], pe.end[k], pe.row[k]) = (ptr[j], ptr[j + 1], 0);
                     pe.popped[k] += 1;
                 }
             }
