@@ -19,12 +19,17 @@
 //! `EIE_AUTHORS_SIMULATOR` (or without `make` and a C++ compiler) their side is skipped,
 //! saying so, and ours is still timed.
 //!
-//! Then one token of a 1 B-weight decoder (TinyLlama's shapes: hidden 2048, 22 blocks of
-//! q, k, v, o, gate, up, down with 4 key/value heads of 64, MLP 5632, a 32000-token head:
-//! 1.03 B weights in 155 linear layers), generated at 10% density with 4-bit codes and
-//! indices, packed for 64 PEs: every layer through the functional and the timing model on a
-//! dense random input (attention, norms and the rest are the host's), in this process, best
-//! of `--runs` tokens. `--skip-authors` or `--skip-decoder` leaves a part out.
+//! Beside each case's whole processes: `eie-compress --version` (any process's start), and
+//! in this process the load of `model.eie` and the models as `simulate` runs them.
+//!
+//! Then one token of two decoders: the shape `train` makes (4 blocks, width 128, MLP 384),
+//! and a 1 B-weight one (TinyLlama's shapes: hidden 2048, 22 blocks of q, k, v, o, gate, up,
+//! down with 4 key/value heads of 64, MLP 5632, a 32000-token head: 1.03 B weights in 155
+//! linear layers). Both are generated at 10% density with 4-bit codes and indices and packed
+//! for 64 PEs. Every layer runs through the functional and the timing model on a dense random
+//! input (attention, norms and the rest are the host's), in this process, best of `--runs`
+//! tokens (of 3 at most for the large one). `--skip-authors` or `--skip-decoder` leaves a
+//! part out; `--keep DIR` keeps the cases' files there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -130,6 +135,29 @@ fn time(cmd: &mut Command) -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// In this process, the medians of `runs`: reading and validating `model.eie` (the file,
+/// its hash, every stream), and the models as `simulate` runs them (calibration by the
+/// float model, then the functional and timing models in one walk).
+fn in_process(dir: &Path, x: &[f32], runs: usize) -> (f64, f64) {
+    let (mut load, mut models) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t = Instant::now();
+        let bundle = Bundle::from_bytes(&std::fs::read(dir.join("model.eie")).unwrap()).unwrap();
+        load.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let views = LayerView::all(&bundle);
+        let fracs = eie_simulate::run::fractions(&views, &[x.to_vec()], &[], false).unwrap();
+        let arith = Arith::default();
+        let params = TimingParams {
+            fifo_depth: DEPTH,
+            ..Default::default()
+        };
+        eie_simulate::run::run_chain(&views, x, &fracs, arith, &params).unwrap();
+        models.push(t.elapsed().as_secs_f64());
+    }
+    (median(load), median(models))
 }
 
 /// Our cycles and walked entries, from `simulate --json`.
@@ -286,8 +314,15 @@ fn authors(runs: usize) {
     // --keep DIR: the cases' files stay in DIR (created), to profile one.
     let tmp = tempfile::tempdir().unwrap();
     let work = arg("--keep").map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    // The floor of any process of ours: starting the binary.
+    let start = median(
+        (0..runs)
+            .map(|_| time(Command::new(&bin).arg("--version")))
+            .collect(),
+    );
+    println!("eie-compress --version (a process's start): {start:.4} s");
     println!(
-        "case | entries walked | cycles ours / authors' rules / theirs | ours s | authors' rules s | theirs s | theirs / ours | theirs / authors' rules | entries/s (ours)"
+        "case | entries walked | cycles ours / authors' rules / theirs | ours s | authors' rules s | theirs s | theirs / ours | theirs / authors' rules | in ours: load s, models s | entries/s (ours)"
     );
     for (i, case) in cases(checkout.as_deref()).iter().enumerate() {
         let dir = work.join(format!("case{i}"));
@@ -315,10 +350,11 @@ fn authors(runs: usize) {
             t_authors.push(time(&mut ours(&bin, &dir, true)));
         }
         let (o, a) = (median(t_ours), median(t_authors));
+        let (load, models) = in_process(&dir, &case.input, runs);
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         let theirs_s = (!t_theirs.is_empty()).then(|| median(t_theirs));
         println!(
-            "{} | {entries} | {cycles} / {authors_cycles} / {} | {o:.4} | {a:.4} | {} | {} | {} | {:.1} M",
+            "{} | {entries} | {cycles} / {authors_cycles} / {} | {o:.4} | {a:.4} | {} | {} | {} | {load:.4}, {models:.4} | {:.1} M",
             case.name,
             their_cycles.map_or("-".into(), |c| c.to_string()),
             show(theirs_s),

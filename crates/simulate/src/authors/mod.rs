@@ -147,7 +147,6 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
     // Per cycle modulo WRITE_DELAY: the entries that write (code not 0) every PE walked.
     let mut walked = [0u64; WRITE_DELAY];
     let mut full = vec![false; n];
-    let mut read_ptr = vec![false; n];
     loop {
         let c = out.cycles;
         // ---- propagate: the wires of cycle c, from the registers ----
@@ -194,8 +193,8 @@ pub(crate) fn part(part: &eie_format::PackedLayer, active: &[bool], fifo_depth: 
             } else if pe.held[k] {
                 out.busy[k] += 1; // the column with no entries here: its pop's cycle
             }
-            read_ptr[k] = !valid || pe.next[k] == pe.end[k];
-            if read_ptr[k] {
+            let read_ptr = !valid || pe.next[k] == pe.end[k];
+            if read_ptr {
                 let empty = pe.popped[k] == written;
                 pe.held[k] = !empty;
                 if !empty {
