@@ -55,7 +55,7 @@ pub fn chain(r: &ChainReport) -> String {
     let unfinished = r.total().unfinished;
     if unfinished > 0 {
         out.push_str(&format!(
-            "note: the authors' simulator stops at its first cycle with no write after its last group, here with {unfinished} results not yet written; the cycles are its count (docs/timing-model.md \"The authors' rules\")\n"
+            "note: the authors' simulator stops at its first cycle with no write after its last group, here with {unfinished} products not yet accumulated; the cycles are its count (docs/timing-model.md \"The authors' rules\")\n"
         ));
     }
     out.push_str(&costed_tables(&r.energy));

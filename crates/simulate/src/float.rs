@@ -10,10 +10,14 @@ use crate::walk::{self, Visit};
 ///
 /// PE by PE (on every core for a large layer), each row's products added in column order as
 /// in a serial walk, so the sums are the same to the bit. Padding is skipped: its product is a
-/// zero, which leaves a sum that starts at +0.0 as it was.
+/// zero, which leaves a sum that starts at +0.0 as it was (for finite inputs; any other
+/// input takes the serial walk with padding, whose products are then NaN as before).
 pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
     let values = view.codebook().values();
     let (n, rows, inputs) = (view.pes(), view.rows(), view.inputs());
+    if x.iter().any(|v| !v.is_finite()) {
+        return serial(view, x, relu);
+    }
     let input = |j: usize| if j < inputs { x[j] as f64 } else { 1.0 };
     let active: Vec<bool> = (0..view.cols()).map(|j| input(j) != 0.0).collect();
     let walks = walk::all(view, &active, 64, |k| Sums {
@@ -29,6 +33,24 @@ pub fn layer(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
             y[k + l * n] = v;
         }
     }
+    if relu {
+        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    y
+}
+
+/// [`layer`] serially with padding's products too: for an input that is not finite, whose
+/// padding products (0 x inf) are NaN, as they always were.
+fn serial(view: LayerView, x: &[f32], relu: bool) -> Vec<f64> {
+    let values = view.codebook().values();
+    let mut y = vec![0f64; view.rows()];
+    view.for_each_entry(
+        |j| {
+            let input = if j < view.inputs() { x[j] as f64 } else { 1.0 };
+            (input != 0.0).then_some(input)
+        },
+        |input, row, code| y[row] += values[code as usize] as f64 * input,
+    );
     if relu {
         y.iter_mut().for_each(|v| *v = v.max(0.0));
     }

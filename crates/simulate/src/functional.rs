@@ -67,10 +67,12 @@ pub(crate) fn walked(
     let mut acc = vec![0i128; rows];
     let mut products = vec![0u32; rows];
     // The bias column's activation is the constant 1.
-    let bias = 1i64 << f_in;
-    // |a x w| < 2^30; shifted left by at most 31 bits and added to a W-bit (<= 62)
-    // accumulator it stays within i64: then i64 gives i128's results exactly.
-    let walks = if (-31..=62).contains(&shift) {
+    // With at most 15 fractional bits at the input (the bias's 1 is 2^15 at most), |a x w|
+    // < 2^31; shifted left by at most 31 bits and added to a W-bit (<= 62) accumulator it
+    // stays within i64: then i64 gives i128's results exactly. Other fractions (which the
+    // commands never pass) take i128.
+    let walks = if f_in <= 15 && (-31..=62).contains(&shift) {
+        let bias = 1i64 << f_in;
         let (left, right) = if shift > 0 {
             (0, shift as u32)
         } else {
@@ -106,7 +108,7 @@ pub(crate) fn walked(
             acc: vec![0; local(k)],
             products: vec![0; local(k)],
             input,
-            bias,
+            bias: 1i128 << f_in,
             fixed,
             shift,
             bits: w,
@@ -177,7 +179,7 @@ struct Wide<'a> {
     acc: Vec<i128>,
     products: Vec<u32>,
     input: &'a [i16],
-    bias: i64,
+    bias: i128,
     fixed: &'a [i16],
     shift: i32,
     bits: u32,
@@ -185,7 +187,7 @@ struct Wide<'a> {
 
 impl Visit for Wide<'_> {
     fn column(&mut self, j: usize) {
-        self.a = self.input.get(j).map_or(self.bias, |&v| v as i64) as i128;
+        self.a = self.input.get(j).map_or(self.bias, |&v| v as i128);
     }
 
     fn entry(&mut self, row: usize, code: u8) {

@@ -607,3 +607,27 @@ fn calibrating_on_a_short_input_is_an_error_not_a_panic() {
     }
     assert!(crate::run::fractions(&views, &[vec![1.0; 4]], &[], false).is_ok());
 }
+
+/// Regression (the one walk skipped padding): an input that is not finite makes padding's
+/// products NaN (0 x inf), and the float model keeps them, as the serial walk always did.
+#[test]
+fn the_float_model_keeps_padding_products_of_an_infinite_input() {
+    let book = Codebook::new(4, &[0.5]).unwrap();
+    // One PE, 1-bit relative indices: row 5 of each column needs padding before it.
+    let codes = SparseCodes::new(8, 2, vec![10, 11], vec![1, 1]).unwrap();
+    let layer = PackedLayer::encode_sparse("p", &codes, book, 1, 1).unwrap();
+    assert!(layer.padding() > 0);
+    let b = bundle(vec![layer]);
+    let view = LayerView::new(b.layers());
+    for x in [vec![f32::INFINITY, 1.0], vec![1.0, 2.0]] {
+        let mut want = vec![0f64; 8];
+        let values = view.codebook().values();
+        view.for_each_entry(
+            |j| (x[j] != 0.0).then_some(x[j] as f64),
+            |a, row, code| want[row] += values[code as usize] as f64 * a,
+        );
+        let got = crate::float::layer(view, &x, false);
+        let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{x:?}");
+    }
+}

@@ -214,10 +214,10 @@ pub struct LayerTiming {
     pub groups: u64,
     /// max over PEs of the entries of its broadcast columns: no schedule can beat it.
     pub lower_bound: u64,
-    /// Entries that write (not padding) still to be written when the count stopped: 0 under
-    /// this project's rules, which count until the last one is. The authors' simulator stops
-    /// at its first cycle with no write after the last group reached its detector, which can
-    /// be before the last results are written (docs/timing-model.md "The authors' rules").
+    /// Products (real entries, not padding) not yet accumulated into their outputs when the
+    /// count stopped: 0 under this project's rules, which count until the last one is. The
+    /// authors' simulator stops at its first cycle with no write after the last group reached
+    /// its detector, which can be before (docs/timing-model.md "The authors' rules").
     pub unfinished: u64,
     /// The clock, for conversions.
     pub clock_mhz: f64,

@@ -33,7 +33,7 @@ pub struct TimingReport {
     pub theoretical_cycles: u64,
     /// The fewest cycles any schedule could take.
     pub lower_bound: u64,
-    /// Results (entries that write) not yet written when the count stopped: 0 but under
+    /// Products (real entries) not yet accumulated when the count stopped: 0 but under
     /// `--timing-rules authors`, whose simulator can stop early (docs/timing-model.md).
     pub unfinished: u64,
     /// Non-zero activations broadcast.

@@ -123,7 +123,7 @@ pub struct LayerTotals {
     pub macs: u64,
     /// Busy PE cycles.
     pub busy: u64,
-    /// Results not yet written when the count stopped (the authors' rules).
+    /// Products not yet accumulated when the count stopped (the authors' rules).
     pub unfinished: u64,
 }
 

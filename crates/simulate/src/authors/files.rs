@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 pub const SPMAT_UNIT_LINE: usize = 16;
 /// Values in their codebook (`ARITHM_codebooksize`): codes of at most 4 bits.
 pub const CODEBOOK_SIZE: usize = 16;
+/// Bits of their relative indices (`SPMAT_index_bits`).
+pub const INDEX_BITS: u8 = 4;
 
 /// A layer and an input as their simulator reads them.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,9 +54,25 @@ impl AuthorsData {
         self.ptr.len()
     }
 
-    /// Pointers every PE stores: `ceil(L / N) x N + 2`.
+    /// Pointers every PE stores: `ceil(L / N) x N + 2` (N taken as at least 1).
     pub fn pointer_count(inputs: usize, pes: usize) -> usize {
+        let pes = pes.max(1);
         inputs.div_ceil(pes) * pes + 2
+    }
+
+    /// One pointer file and one entry file a PE, and at least one PE.
+    fn check_pes(&self) -> Result<()> {
+        if self.ptr.is_empty() || self.spm.len() != self.ptr.len() {
+            return Err(bad(
+                "data/spm",
+                format!(
+                    "{} PEs' pointers and {} PEs' entries: one of each a PE, at least one PE",
+                    self.ptr.len(),
+                    self.spm.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A whole packed layer (not a column batch) and its input (`inputs` values, the bias
@@ -74,6 +92,12 @@ impl AuthorsData {
             return Err(refuse(format!(
                 "{}-bit codes: their codebook holds {CODEBOOK_SIZE} values (4-bit codes)",
                 layer.code_bits()
+            )));
+        }
+        if layer.index_bits() > INDEX_BITS {
+            return Err(refuse(format!(
+                "{}-bit relative indices: theirs are {INDEX_BITS}-bit",
+                layer.index_bits()
             )));
         }
         let bias = layer.bias().is_some();
@@ -149,6 +173,7 @@ impl AuthorsData {
     /// `data/arithm.dat`, `data/ptr/ptrK.dat` and `data/spm/spmK.dat`; and `src/params.h`
     /// for `rows` outputs and a queue of `fifo_depth` slots.
     pub fn write(&self, root: &Path, rows: usize, fifo_depth: usize) -> Result<()> {
+        self.check_pes()?;
         let put = |rel: String, bytes: Vec<u8>| -> Result<()> {
             let path = root.join(rel);
             if let Some(dir) = path.parent() {
@@ -261,6 +286,7 @@ impl AuthorsData {
         bias_name: &str,
         rows: usize,
     ) -> Result<(PackedLayer, Vec<f32>)> {
+        self.check_pes()?;
         let n = self.pes();
         let inputs = self.act.len();
         let count = Self::pointer_count(inputs, n);
@@ -307,11 +333,11 @@ impl AuthorsData {
             if let Some((e, (c, z))) = s
                 .iter()
                 .enumerate()
-                .find(|(_, (c, z))| *c as usize >= CODEBOOK_SIZE || *z > 255)
+                .find(|(_, (c, z))| *c as usize >= CODEBOOK_SIZE || *z >= 1 << INDEX_BITS)
             {
                 return Err(bad(
                     file("spm", k),
-                    format!("entry {e} is (code {c}, index {z}): codes are 0..16, indices 0..256"),
+                    format!("entry {e} is (code {c}, index {z}): codes are 0..16, indices 0..16"),
                 ));
             }
             let mut ours: Vec<u32> = p[..=inputs].to_vec();
@@ -333,7 +359,14 @@ impl AuthorsData {
         let book = Codebook::new(4, &self.codebook[1..used.max(1)])
             .map_err(|e| bad("data/arithm.dat", e.to_string()))?;
         let cols = inputs + usize::from(self.bias);
-        let layer = PackedLayer::from_parts(name, None, rows, cols, 4, book, streams)?;
+        // A stream the format refuses is named by its file.
+        let layer = PackedLayer::from_parts(name, None, rows, cols, INDEX_BITS, book, streams)
+            .map_err(|e| match e {
+                eie_format::Error::InvalidStream { pe, reason, .. } => {
+                    bad(file("spm", pe), format!("{reason} (with {rows} rows)"))
+                }
+                e => e.into(),
+            })?;
         let layer = if self.bias {
             layer.with_bias(bias_name)?
         } else {
@@ -395,6 +428,23 @@ mod tests {
         d.spm[0][0].0 = 16;
         let e = d.to_layer("fc", "b", 5).unwrap_err().to_string();
         assert!(e.contains("spm0.dat") && e.contains("code 16"), "{e}");
+        // Their indices are 4-bit.
+        let mut d = AuthorsData::from_layer(&l, &[1.0; 5]).unwrap();
+        d.spm[1][0].1 = 16;
+        let e = d.to_layer("fc", "b", 5).unwrap_err().to_string();
+        assert!(e.contains("spm1.dat") && e.contains("index 16"), "{e}");
+        // Entries past the rows given: named by the PE's file, with the rows.
+        let d = AuthorsData::from_layer(&l, &[1.0; 5]).unwrap();
+        let e = d.to_layer("fc", "b", 1).unwrap_err().to_string();
+        assert!(e.contains("spm0.dat") && e.contains("with 1 rows"), "{e}");
+        // A hand-made value without PEs is refused, not divided by.
+        let none = AuthorsData {
+            ptr: Vec::new(),
+            spm: Vec::new(),
+            ..d.clone()
+        };
+        assert!(none.to_layer("fc", "b", 5).is_err());
+        assert!(none.write(Path::new("/nonexistent"), 5, 4).is_err());
         let wide = PackedLayer::encode(
             "w",
             &eie_format::CodeMatrix::new(1, 1, vec![1]).unwrap(),

@@ -20,7 +20,7 @@
 //!   file follow it one cycle each; an entry of code 0 (padding) writes nothing;
 //! - `system.cpp` stops at the first count of cycles, 9 at least, at which the control has
 //!   presented its last group to the detector and no PE wrote in the cycle before. That can be
-//!   before every result is written, or before the last non-zeros are broadcast: their count
+//!   before every product is accumulated, or before the last non-zeros are broadcast: their count
 //!   is what these rules report (`LayerTiming::unfinished` says what was left).
 
 pub mod files;
@@ -45,8 +45,10 @@ pub(crate) struct PartRun {
     pub stall_cycles: u64,
     /// Groups the detector moved past.
     pub groups: u64,
-    /// Entries not yet written when their simulator stopped: padding never is, and nothing
-    /// of a column not yet broadcast. 0 when the count covers the whole layer.
+    /// Products (real entries) not yet accumulated when their simulator stopped: those in
+    /// the pipeline, the rest of the columns in the pointer stages and the queues, and the
+    /// non-zero columns of the last group not yet broadcast. 0 when the count covers the
+    /// whole layer.
     pub unfinished: u64,
     /// Per PE: cycles the pointer stage walked an entry, plus one for each column with no
     /// entries here (the cycle that pops it); cycles its full queue held the detector;

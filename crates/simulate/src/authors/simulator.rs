@@ -98,12 +98,16 @@ impl Built {
     /// Runs it once (killed after `limit`: a ring of one slot never ends), and reads the
     /// cycles it prints.
     pub fn run(&self, limit: Duration) -> Result<Run> {
+        // Their messages go to a file: a pipe nobody reads while it runs could fill and stall
+        // it.
+        let log = self.dir.join("simulation.log");
+        let stderr = std::fs::File::create(&log).map_err(|e| failed(&log, e.to_string()))?;
         let start = Instant::now();
         let mut child = Command::new(self.dir.join("build/simulation"))
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| failed(&self.dir, format!("running build/simulation: {e}")))?;
         loop {
@@ -125,14 +129,12 @@ impl Built {
             std::thread::sleep(Duration::from_micros(50));
         }
         let seconds = start.elapsed().as_secs_f64();
-        let out = child
-            .wait_with_output()
-            .map_err(|e| failed(&self.dir, e.to_string()))?;
-        let text = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
+        let status = child.wait().map_err(|e| failed(&self.dir, e.to_string()))?;
+        let text = std::fs::read_to_string(&log).map_err(|e| failed(&log, e.to_string()))?;
+        if !status.success() {
             return Err(failed(
                 &self.dir,
-                format!("their simulator failed ({}): {}", out.status, text.trim()),
+                format!("their simulator failed ({status}): {}", text.trim()),
             ));
         }
         let cycles = text
