@@ -66,9 +66,8 @@ pub(crate) fn walked(
     let local = |k: usize| eie_format::slice_rows(rows, n, k);
     let mut acc = vec![0i128; rows];
     let mut products = vec![0u32; rows];
-    // The bias column's activation is the constant 1.
-    // With at most 15 fractional bits at the input (the bias's 1 is 2^15 at most), |a x w|
-    // < 2^31; shifted left by at most 31 bits and added to a W-bit (<= 62) accumulator it
+    // With at most 15 fractional bits at the input (the bias column's activation, the
+    // constant 1, is then 2^15 at most), |a x w| <= 2^30; shifted left by at most 31 bits and added to a W-bit (<= 62) accumulator it
     // stays within i64: then i64 gives i128's results exactly. Other fractions (which the
     // commands never pass) take i128.
     let walks = if f_in <= 15 && (-31..=62).contains(&shift) {
