@@ -549,3 +549,45 @@ fn the_authors_timing_rules_run_and_refuse_what_they_fix() {
     .ok();
     assert!(t.exists("sw/sweep-fifo.csv"));
 }
+
+/// Under `--timing-rules authors` their simulator's stop rule can fire with products in
+/// flight: the JSON says how many (`unfinished`), the text says so in a note; under this
+/// project's rules there are none.
+#[test]
+fn the_authors_stop_rule_is_reported_when_it_leaves_products() {
+    let t = TestDir::new();
+    model(&t);
+    let run = |rules: &str, json_out: bool| {
+        let mut args = vec![
+            "simulate",
+            "m",
+            "--act-density",
+            "0.1",
+            "--seed",
+            "3",
+            "--fifo",
+            "2",
+            "--timing-rules",
+            rules,
+        ];
+        if json_out {
+            args.push("--json");
+        }
+        t.run(&args).ok().to_string()
+    };
+    let unfinished = |rules: &str| -> Vec<u64> {
+        json(&run(rules, true))["vectors"][0]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["unfinished"].as_u64().unwrap())
+            .collect()
+    };
+    assert!(unfinished("rtl").iter().all(|&u| u == 0));
+    let theirs = unfinished("authors");
+    eprintln!("authors' unfinished: {theirs:?}");
+    assert!(theirs.iter().any(|&u| u > 0), "{theirs:?}");
+    let text = run("authors", false);
+    assert!(text.contains("products not yet accumulated"), "{text}");
+    assert!(!run("rtl", false).contains("not yet accumulated"));
+}
