@@ -77,6 +77,9 @@ pub fn over_limits(rows: usize, cols: usize, pes: usize) -> Option<String> {
     None
 }
 
+/// Entries from which a layer's streams are checked on every core.
+const PARALLEL_ENTRIES: usize = 1 << 16;
+
 /// One fully connected layer in EIE's format.
 ///
 /// Every constructor validates the whole layer (see [`PackedLayer::from_parts`]), so a value
@@ -210,7 +213,8 @@ impl PackedLayer {
                 reason,
             });
         }
-        // PE by PE on every core; the first bad PE in order is the one named.
+        // PE by PE, on every core for a large layer (a small one is not worth a thread's
+        // wake-up); the first bad PE in order is the one named.
         let check = |(pe, s): (usize, &PeStreams)| {
             streams::validate_pe(
                 s,
@@ -222,7 +226,12 @@ impl PackedLayer {
                 index_bits,
             )
         };
-        let results: Vec<Result<()>> = streams.par_iter().enumerate().map(check).collect();
+        let entries: usize = streams.iter().map(PeStreams::entries).sum();
+        let results: Vec<Result<()>> = if entries >= PARALLEL_ENTRIES {
+            streams.par_iter().enumerate().map(check).collect()
+        } else {
+            streams.iter().enumerate().map(check).collect()
+        };
         results.into_iter().collect::<Result<()>>()?;
         Ok(Self {
             name,
