@@ -234,13 +234,7 @@ pub(crate) fn validate_pe(
     codebook_len: usize,
     index_bits: u8,
 ) -> Result<()> {
-    let bad = |reason: String| {
-        Err(Error::InvalidStream {
-            layer: layer.to_string(),
-            pe,
-            reason,
-        })
-    };
+    let bad = |reason: String| invalid(layer, pe, reason);
     let PeStreams { codes, z, ptr } = streams;
     if ptr.len() != cols + 1 {
         return bad(format!(
@@ -306,6 +300,15 @@ pub(crate) fn validate_pe(
     )
 }
 
+/// PE `pe` of `layer` breaks the format's rules: `reason`.
+fn invalid(layer: &str, pe: usize, reason: String) -> Result<()> {
+    Err(Error::InvalidStream {
+        layer: layer.to_string(),
+        pe,
+        reason,
+    })
+}
+
 /// [`validate_pe`]'s entry checks, entry by entry, naming the first bad one (the pointers
 /// checked before).
 fn validate_entries(
@@ -317,13 +320,7 @@ fn validate_entries(
     codebook_len: usize,
     index_bits: u8,
 ) -> Result<()> {
-    let bad = |reason: String| {
-        Err(Error::InvalidStream {
-            layer: layer.to_string(),
-            pe,
-            reason,
-        })
-    };
+    let bad = |reason: String| invalid(layer, pe, reason);
     let PeStreams { codes, z, ptr } = streams;
     let max = max_z(index_bits);
     for j in 0..cols {

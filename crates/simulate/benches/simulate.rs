@@ -311,9 +311,13 @@ fn authors(runs: usize) {
             "their simulator: skipped (set EIE_AUTHORS_SIMULATOR to a checkout of RalphMao/EIE-simulator)"
         );
     }
-    // --keep DIR: the cases' files stay in DIR (created), to profile one.
+    // --keep DIR: the cases' files stay in DIR, a new folder, to profile one.
     let tmp = tempfile::tempdir().unwrap();
     let work = arg("--keep").map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    if work != tmp.path() {
+        std::fs::create_dir(&work)
+            .unwrap_or_else(|e| panic!("--keep {}: a new folder is needed: {e}", work.display()));
+    }
     // The floor of any process of ours: starting the binary.
     let start = median(
         (0..runs)
@@ -326,12 +330,11 @@ fn authors(runs: usize) {
     );
     for (i, case) in cases(checkout.as_deref()).iter().enumerate() {
         let dir = work.join(format!("case{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
         write_model(&dir.join("model.eie"), &case.layer);
         write_input(&dir.join("x.safetensors"), &case.input);
         let theirs = checkout.as_deref().and_then(|c| {
             let data = AuthorsData::from_layer(&case.layer, &case.input).unwrap();
-            let _ = std::fs::remove_dir_all(dir.join("theirs"));
             Built::new(c, &dir.join("theirs"), &data, case.layer.rows(), DEPTH)
                 .map_err(|e| eprintln!("{}: their simulator skipped: {e}", case.name))
                 .ok()

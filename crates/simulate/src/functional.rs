@@ -90,17 +90,8 @@ pub(crate) fn walked(
             lo: -(1i64 << (w - 1)),
             hi: (1i64 << (w - 1)) - 1,
         });
-        walks
-            .into_iter()
-            .enumerate()
-            .map(|(k, (walk, v))| {
-                for (l, (&a, &c)) in v.acc.iter().zip(&v.products).enumerate() {
-                    acc[k + l * n] = a as i128;
-                    products[k + l * n] = c;
-                }
-                walk
-            })
-            .collect()
+        let walks = walks.into_iter().map(|(w, v)| (w, v.acc, v.products));
+        gather(n, walks, &mut acc, &mut products)
     } else {
         let walks = walk::all(view, active, spmat_width, |k| Wide {
             a: 0,
@@ -112,17 +103,8 @@ pub(crate) fn walked(
             shift,
             bits: w,
         });
-        walks
-            .into_iter()
-            .enumerate()
-            .map(|(k, (walk, v))| {
-                for (l, (&a, &c)) in v.acc.iter().zip(&v.products).enumerate() {
-                    acc[k + l * n] = a;
-                    products[k + l * n] = c;
-                }
-                walk
-            })
-            .collect()
+        let walks = walks.into_iter().map(|(w, v)| (w, v.acc, v.products));
+        gather(n, walks, &mut acc, &mut products)
     };
     let outputs = acc
         .iter()
@@ -137,6 +119,26 @@ pub(crate) fn walked(
         products,
     };
     (output, walks)
+}
+
+/// Every PE's accumulators and product counts (local rows) into the layer's rows (PE k's
+/// local row l is row k + l x n), and the PEs' walks.
+fn gather<T: Into<i128>>(
+    n: usize,
+    walks: impl Iterator<Item = (PeWalk, Vec<T>, Vec<u32>)>,
+    acc: &mut [i128],
+    products: &mut [u32],
+) -> Vec<PeWalk> {
+    walks
+        .enumerate()
+        .map(|(k, (walk, a, p))| {
+            for (l, (v, c)) in a.into_iter().zip(p).enumerate() {
+                acc[k + l * n] = v.into();
+                products[k + l * n] = c;
+            }
+            walk
+        })
+        .collect()
 }
 
 /// One PE's accumulators in i64, for every shift that keeps a product and a sum in it.

@@ -325,28 +325,7 @@ pub(crate) fn schedule(
     let cap = params.queue_capacity();
     let levels = lnzd_levels(n);
     let drain = params.pipeline_depth as u64 - 1;
-    let mut pes: Vec<PeCounters> = walks
-        .iter()
-        .map(|w| PeCounters {
-            entries: w.entries,
-            spmat_reads: w.spmat_reads,
-            ..Default::default()
-        })
-        .collect();
-    let mut out = LayerTiming {
-        cycles: 0,
-        broadcasts: 0,
-        stall_cycles: 0,
-        pes: Vec::new(),
-        pointer_reads: 0,
-        macs: walks.iter().map(|w| w.macs).sum(),
-        padding: walks.iter().map(|w| w.padding).sum(),
-        batches: view.parts().len(),
-        groups: 0,
-        lower_bound: 0,
-        unfinished: 0,
-        clock_mhz: params.clock_mhz,
-    };
+    let (mut out, mut pes) = counted(view, params, walks);
     let mut finish = vec![0u64; n]; // first cycle each PE is free
     // The cycle after the last entry issued (padding included): only entries go through the
     // arithmetic pipeline, so only they leave something to drain; an empty slice's cycle
@@ -453,10 +432,42 @@ pub(crate) fn schedule(
     for pe in &mut pes {
         pe.starved = out.cycles - pe.busy;
     }
-    // No schedule beats the busiest PE's entries.
-    out.lower_bound = pes.iter().map(|p| p.entries).max().unwrap_or(0);
     out.pes = pes;
     Ok(out)
+}
+
+/// What both schedules count the same, from the walks: entries, Spmat reads,
+/// multiply-accumulates, padding, and the lower bound (the busiest PE's entries); every
+/// schedule-dependent figure 0.
+fn counted(
+    view: LayerView,
+    params: &TimingParams,
+    walks: &[&PeWalk],
+) -> (LayerTiming, Vec<PeCounters>) {
+    let pes: Vec<PeCounters> = walks
+        .iter()
+        .map(|w| PeCounters {
+            entries: w.entries,
+            spmat_reads: w.spmat_reads,
+            ..Default::default()
+        })
+        .collect();
+    let out = LayerTiming {
+        cycles: 0,
+        broadcasts: 0,
+        stall_cycles: 0,
+        pes: Vec::new(),
+        pointer_reads: 0,
+        macs: walks.iter().map(|w| w.macs).sum(),
+        padding: walks.iter().map(|w| w.padding).sum(),
+        batches: view.parts().len(),
+        groups: 0,
+        // No schedule beats the busiest PE's entries.
+        lower_bound: pes.iter().map(|p| p.entries).max().unwrap_or(0),
+        unfinished: 0,
+        clock_mhz: params.clock_mhz,
+    };
+    (out, pes)
 }
 
 /// [`layer`] under the authors' rules: their schedule (cycles, stalls, busy and blocking
@@ -468,26 +479,22 @@ fn authors_layer(
     params: &TimingParams,
     walks: &[&PeWalk],
 ) -> Result<LayerTiming> {
-    let mut out = schedule(
-        view,
-        active,
-        &TimingParams {
-            rules: Rules::Rtl,
-            ..*params
-        },
-        walks,
-    )?;
+    let (mut out, mut pes) = counted(view, params, walks);
+    // A pointer pair read by every PE for every non-zero of the layer, as this model counts
+    // them (their simulator stopping early or not).
+    out.pointer_reads = (view.pes() * active.iter().filter(|&&a| a).count()) as u64;
     let runs = crate::authors::layer(view, active, params.fifo_depth);
     out.cycles = runs.iter().map(|r| r.cycles).sum();
     out.broadcasts = runs.iter().map(|r| r.broadcasts).sum();
     out.stall_cycles = runs.iter().map(|r| r.stall_cycles).sum();
     out.groups = runs.iter().map(|r| r.groups).sum();
     out.unfinished = runs.iter().map(|r| r.unfinished).sum();
-    for (k, pe) in out.pes.iter_mut().enumerate() {
+    for (k, pe) in pes.iter_mut().enumerate() {
         pe.busy = runs.iter().map(|r| r.busy[k]).sum();
         pe.blocking = runs.iter().map(|r| r.blocking[k]).sum();
         pe.bypasses = runs.iter().map(|r| r.bypasses[k]).sum();
         pe.starved = out.cycles.saturating_sub(pe.busy);
     }
+    out.pes = pes;
     Ok(out)
 }

@@ -444,7 +444,9 @@ mod tests {
             ..d.clone()
         };
         assert!(none.to_layer("fc", "b", 5).is_err());
-        assert!(none.write(Path::new("/nonexistent"), 5, 4).is_err());
+        let dir = std::env::temp_dir().join(format!("eie-authors-none-{}", std::process::id()));
+        assert!(none.write(&dir, 5, 4).is_err());
+        assert!(!dir.exists(), "nothing written for a refused value");
         let wide = PackedLayer::encode(
             "w",
             &eie_format::CodeMatrix::new(1, 1, vec![1]).unwrap(),
